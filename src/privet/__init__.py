@@ -1,0 +1,24 @@
+"""privet: privacy engineering for the machine-learning lifecycle."""
+
+from privet.errors import (
+    AlreadyExists,
+    IntegrityError,
+    InvalidInput,
+    KeyUnavailable,
+    NotFound,
+    PolicyDenied,
+    PrivetError,
+)
+from privet.workspace import Workspace
+
+__all__ = [
+    "AlreadyExists",
+    "IntegrityError",
+    "InvalidInput",
+    "KeyUnavailable",
+    "NotFound",
+    "PolicyDenied",
+    "PrivetError",
+    "Workspace",
+]
+__version__ = "0.1.0"

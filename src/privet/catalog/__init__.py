@@ -1,0 +1,34 @@
+"""The catalog: datasets, immutable versions, columns and their classification."""
+
+from privet.catalog._info import (
+    ColumnInfo,
+    DatasetInfo,
+    VersionInfo,
+    check_name,
+    check_purpose,
+    dataset_info,
+    find_dataset,
+    parse_ref,
+    resolve,
+    version_info,
+)
+from privet.catalog._ingest import LEGAL_BASES, ingest
+from privet.catalog._taxonomy import CATEGORIES, Level, Role
+
+__all__ = [
+    "CATEGORIES",
+    "LEGAL_BASES",
+    "ColumnInfo",
+    "DatasetInfo",
+    "Level",
+    "Role",
+    "VersionInfo",
+    "check_name",
+    "check_purpose",
+    "dataset_info",
+    "find_dataset",
+    "ingest",
+    "parse_ref",
+    "resolve",
+    "version_info",
+]

@@ -1,0 +1,137 @@
+"""Read-only views of the catalog, and dataset references ``NAME`` / ``NAME@VERSION``."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from privet.catalog._models import Dataset, Version
+from privet.errors import InvalidInput, NotFound
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_PURPOSE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def check_name(name: str) -> str:
+    """Dataset names become parts of references and paths: letters, digits, ``_ . -`` only."""
+    if not _NAME.match(name) or ".." in name:
+        raise InvalidInput(
+            f"invalid dataset name {name[:60]!r}: use letters, digits, '_', '.' and '-' "
+            "(no '/' or '..'), starting with a letter or digit"
+        )
+    return name
+
+
+def check_purpose(purpose: str) -> str:
+    if not _PURPOSE.match(purpose):
+        raise InvalidInput(
+            f"invalid purpose {purpose[:60]!r}: use letters, digits, '_', '.', ':' and '-'"
+        )
+    return purpose
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    dtype: str
+    category: str | None
+    role: str
+
+
+class VersionInfo(BaseModel):
+    dataset: str
+    number: int
+    id: str
+    kind: str
+    rows: int
+    content_sha256: str
+    stored_bytes: int
+    created_at: datetime
+    created_by: str
+    columns: list[ColumnInfo]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.number}"
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    id: str
+    owner: str
+    purposes: list[str]
+    legal_basis: str | None
+    retention_days: int | None
+    subject_id_column: str | None
+    classification: str
+    created_at: datetime
+    created_by: str
+    versions: list[VersionInfo]
+
+
+def version_info(dataset: Dataset, version: Version) -> VersionInfo:
+    return VersionInfo(
+        dataset=dataset.name,
+        number=version.number,
+        id=version.id,
+        kind=version.kind,
+        rows=version.row_count,
+        content_sha256=version.content_sha256,
+        stored_bytes=version.stored_bytes,
+        created_at=version.created_at,
+        created_by=version.created_by,
+        columns=[
+            ColumnInfo(name=c.name, dtype=c.dtype, category=c.category, role=c.role)
+            for c in version.columns
+        ],
+    )
+
+
+def dataset_info(dataset: Dataset) -> DatasetInfo:
+    return DatasetInfo(
+        name=dataset.name,
+        id=dataset.id,
+        owner=dataset.owner,
+        purposes=[p.purpose for p in dataset.purposes],
+        legal_basis=dataset.legal_basis,
+        retention_days=dataset.retention_days,
+        subject_id_column=dataset.subject_id_column,
+        classification=dataset.classification,
+        created_at=dataset.created_at,
+        created_by=dataset.created_by,
+        versions=[version_info(dataset, v) for v in dataset.versions],
+    )
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``NAME`` (newest version) or ``NAME@N``."""
+    name, _, version = ref.partition("@")
+    check_name(name)
+    if not version or version == "latest":
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise InvalidInput(f"invalid version {version[:20]!r} in {name}@…: use NAME@1, NAME@2, …")
+    return name, int(version)
+
+
+def find_dataset(session: Session, name: str) -> Dataset:
+    dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+    if dataset is None:
+        raise NotFound(f"no dataset named {name!r} in this workspace (see: privet datasets)")
+    return dataset
+
+
+def resolve(session: Session, ref: str) -> tuple[Dataset, Version]:
+    name, number = parse_ref(ref)
+    dataset = find_dataset(session, name)
+    if not dataset.versions:
+        raise NotFound(f"dataset {name!r} has no versions")
+    if number is None:
+        return dataset, dataset.versions[-1]
+    for version in dataset.versions:
+        if version.number == number:
+            return dataset, version
+    raise NotFound(f"dataset {name!r} has no version {number} (it has 1–{len(dataset.versions)})")

@@ -1,0 +1,254 @@
+"""Ingest: read a file, classify its columns, encrypt it, register an immutable version.
+
+The encrypted object is written (atomically) before the catalog transaction; the version,
+its audit entry and its lineage edge then commit together. A crash in between leaves only
+an unreferenced object, which ``privet gc`` removes; nothing half-made is ever visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import tink
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+from sqlalchemy.orm import Session
+
+from privet import auditlog, lineage, tables
+from privet.catalog._info import VersionInfo, check_name, check_purpose, version_info
+from privet.catalog._models import Column, Dataset, DatasetPurpose, Version
+from privet.catalog._taxonomy import Level, Role, check_category, level_for
+from privet.errors import AlreadyExists, InvalidInput
+from privet.vault import new_dataset_keyset, primary_key_id
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+# GDPR Art. 6(1)(a)–(f).
+LEGAL_BASES = (
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interests",
+)
+
+Progress = Callable[[str], None]
+
+
+def ingest(
+    ws: Workspace,
+    path: Path,
+    *,
+    name: str,
+    owner: str,
+    purposes: Sequence[str],
+    actor: str,
+    legal_basis: str | None = None,
+    retention_days: int | None = None,
+    subject_id: str | None = None,
+    categories: Mapping[str, str] | None = None,
+    roles: Mapping[str, str] | None = None,
+    classification: str | None = None,
+    new_version: bool = False,
+    progress: Progress | None = None,
+) -> VersionInfo:
+    """Register ``path`` as dataset ``name`` (or, with ``new_version``, its next version)."""
+    step = progress or (lambda _stage: None)
+    check_name(name)
+    categories = dict(categories or {})
+    roles = dict(roles or {})
+    with ws.reading() as session:
+        existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+        if existing is not None and not new_version:
+            raise AlreadyExists(
+                f"dataset {name!r} already exists; pass --new-version to add a version to it"
+            )
+        if existing is None:
+            _check_governance(owner, purposes, legal_basis, retention_days)
+        # Unwrap (or make) the dataset key first: a missing master key fails before any work.
+        dataset_id = existing.id if existing else uuid.uuid4().hex
+        handle = (
+            ws.vault.dataset_keyset(session, dataset_id) if existing else _fresh_keyset(ws, session)
+        )
+    for key in categories.values():
+        check_category(key)
+    parsed_roles = {column: _role(value) for column, value in roles.items()}
+
+    step("reading")
+    source = tables.read_table(path)
+    frame = source.frame
+    for column in [*categories, *parsed_roles, *([subject_id] if subject_id else [])]:
+        if column not in frame.columns:
+            raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")
+    columns = _columns(frame, categories, parsed_roles)
+    level = _classification(columns, classification)
+
+    step("encrypting")
+    plaintext = tables.to_parquet_bytes(frame)
+    content_sha256 = hashlib.sha256(plaintext).hexdigest()
+    version_id = uuid.uuid4().hex
+    # Encrypted before the catalog's write lock is taken: a large file must not block writers.
+    object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
+    stored = ws.store.put(
+        object_key, ws.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
+    )
+
+    step("registering")
+    with ws.session() as session:
+        try:
+            now = ws.now()
+            dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+            if (dataset is None) != (existing is None):
+                raise DbIntegrityError("dataset changed meanwhile", None, Exception())
+            if dataset is None:
+                ws.vault.store_dataset_keyset(session, dataset_id, handle)
+                dataset = Dataset(
+                    id=dataset_id,
+                    name=name,
+                    owner=owner,
+                    legal_basis=legal_basis,
+                    retention_days=retention_days,
+                    subject_id_column=subject_id,
+                    classification=level,
+                    created_at=now,
+                    created_by=actor,
+                    purposes=[DatasetPurpose(purpose=p) for p in sorted(set(purposes))],
+                )
+                session.add(dataset)
+            elif Level(level).rank > Level(dataset.classification).rank:
+                dataset.classification = level
+            number = len(dataset.versions) + 1
+            version = Version(
+                id=version_id,
+                number=number,
+                kind="ingest",
+                row_count=frame.height,
+                content_sha256=content_sha256,
+                plaintext_bytes=len(plaintext),
+                stored_bytes=stored,
+                object_key=object_key,
+                key_id=primary_key_id(handle),
+                created_at=now,
+                created_by=actor,
+                columns=columns,
+            )
+            dataset.versions.append(version)
+            session.flush()
+            event = {
+                "event": "dataset.ingest",
+                "ts": now.isoformat(),
+                "actor": actor,
+                "dataset": dataset_id,
+                "version": version_id,
+                "number": number,
+                "rows": frame.height,
+                "columns": frame.width,
+                "content_sha256": content_sha256,
+                "source_sha256": source.sha256,
+                "classification": dataset.classification,
+            }
+            (index,) = auditlog.append(session, [event])
+            lineage.record(
+                session,
+                lineage.file_ref(source.sha256),
+                lineage.version_ref(version_id),
+                "ingest",
+                {"format": source.format, "bytes": source.size, "rows": frame.height},
+                index,
+                now,
+            )
+            session.commit()
+        except DbIntegrityError:
+            session.rollback()
+            ws.store.delete(object_key)
+            raise AlreadyExists(f"dataset {name!r} was created by someone else meanwhile") from None
+        except BaseException:
+            session.rollback()
+            ws.store.delete(object_key)
+            raise
+        return version_info(dataset, version)
+
+
+def _fresh_keyset(ws: Workspace, session: Session) -> tink.KeysetHandle:
+    ws.vault.workspace_aead(session)
+    return new_dataset_keyset()
+
+
+def _check_governance(
+    owner: str, purposes: Sequence[str], legal_basis: str | None, retention_days: int | None
+) -> None:
+    if not owner.strip():
+        raise InvalidInput("a dataset needs an owner (--owner)")
+    if not purposes:
+        raise InvalidInput("a dataset needs at least one purpose it was collected for (--purpose)")
+    for purpose in purposes:
+        check_purpose(purpose)
+    if legal_basis is not None and legal_basis not in LEGAL_BASES:
+        raise InvalidInput(
+            f"unknown legal basis {legal_basis[:40]!r}; use one of {', '.join(LEGAL_BASES)}"
+        )
+    if retention_days is not None and retention_days <= 0:
+        raise InvalidInput("--retention must be a positive number of days")
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role {value[:40]!r}; use one of {', '.join(r.value for r in Role)}"
+        ) from None
+
+
+def _columns(
+    frame: pl.DataFrame, categories: Mapping[str, str], roles: Mapping[str, Role]
+) -> list[Column]:
+    columns = []
+    for position, (column, dtype) in enumerate(frame.schema.items()):
+        category = categories.get(column)
+        default = check_category(category)[0] if category else Role.OTHER
+        columns.append(
+            Column(
+                position=position,
+                name=column,
+                dtype=str(dtype),
+                category=category,
+                role=str(roles.get(column, default)),
+            )
+        )
+    return columns
+
+
+def _classification(columns: Sequence[Column], requested: str | None) -> str:
+    """Risk-based level: the declared categories set a floor that a flag may only raise.
+
+    With no category declared the content is unknown, so it is treated as personal data
+    (``confidential``) unless the owner says otherwise.
+    """
+    floor = level_for([c.category for c in columns])
+    if requested is None:
+        return (floor or Level.CONFIDENTIAL).value
+    try:
+        wanted = Level(requested)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown classification {requested[:40]!r}; use one of "
+            f"{', '.join(lv.value for lv in Level)}"
+        ) from None
+    if floor is not None and wanted.rank < floor.rank:
+        worst = max(
+            (c for c in columns if c.category),
+            key=lambda c: check_category(c.category or "")[1].rank,
+        )
+        raise InvalidInput(
+            f"classification {wanted.value} is too low: column {worst.name[:80]!r} "
+            f"({worst.category}) requires at least {floor.value}"
+        )
+    return wanted.value

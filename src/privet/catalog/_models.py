@@ -1,0 +1,136 @@
+"""Catalog tables (SQLAlchemy 2). The schema itself is created by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Workspace-wide settings: its id, the KMS URI, the log origin."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Keyset(Base):
+    """A wrapped key: never stored in the clear."""
+
+    __tablename__ = "keysets"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    legal_basis: Mapped[str | None] = mapped_column(String(64))
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    subject_id_column: Mapped[str | None] = mapped_column(String(512))
+    classification: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    purposes: Mapped[list[DatasetPurpose]] = relationship(
+        cascade="all, delete-orphan", order_by="DatasetPurpose.purpose"
+    )
+    versions: Mapped[list[Version]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="Version.number"
+    )
+
+
+class DatasetPurpose(Base):
+    __tablename__ = "dataset_purposes"
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class Version(Base):
+    """An immutable version: its rows live encrypted in the object store under object_key."""
+
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    plaintext_bytes: Mapped[int] = mapped_column(BigInteger)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger)
+    object_key: Mapped[str] = mapped_column(String(256))
+    key_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+    columns: Mapped[list[Column]] = relationship(
+        cascade="all, delete-orphan", order_by="Column.position"
+    )
+
+
+class Column(Base):
+    __tablename__ = "version_columns"
+    version_id: Mapped[str] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(512))
+    dtype: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str | None] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class LogEntry(Base):
+    """One audit-log leaf: ``data`` is the exact canonical JSON whose RFC 9162 hash is stored."""
+
+    __tablename__ = "log_entries"
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogHead(Base):
+    """A single row holding the log size; updating it first serializes concurrent appenders."""
+
+    __tablename__ = "log_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LineageEdge(Base):
+    """``source`` → ``target`` through ``activity``; references are ids and hashes only."""
+
+    __tablename__ = "lineage_edges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(256), index=True)
+    target: Mapped[str] = mapped_column(String(256), index=True)
+    activity: Mapped[str] = mapped_column(String(64))
+    facts: Mapped[dict] = mapped_column(JSON)
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,5 @@
+"""Provenance: edges from sources (files, versions) to what was derived from them."""
+
+from privet.lineage._graph import Edge, edges_of, file_ref, record, version_ref
+
+__all__ = ["Edge", "edges_of", "file_ref", "record", "version_ref"]

@@ -1,0 +1,214 @@
+"""Reading and writing tabular files: CSV, Parquet and JSON lines, strictly and atomically.
+
+Errors from the parsers are never passed on: their messages quote cell values. Each failure
+becomes one sentence that names the file and what to fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from privet.errors import AlreadyExists, InvalidInput, NotFound
+
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_MAX_COLUMN_NAME = 512
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A table read from a file, with the facts lineage records about the file."""
+
+    frame: pl.DataFrame
+    format: str
+    sha256: str
+    size: int
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"{path.name}: unsupported file type {path.suffix or '(none)'!r}; "
+            "use .csv, .parquet or .jsonl"
+        )
+    return fmt
+
+
+def read_table(path: Path) -> SourceFile:
+    """Read ``path`` into a Polars frame, refusing empty, binary, ragged or non-UTF-8 input."""
+    fmt = file_format(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not a file") from None
+    except OSError as err:
+        raise InvalidInput(f"{path} cannot be read ({err.strerror})") from None
+    if not data:
+        raise InvalidInput(f"{path.name} is empty")
+    if fmt != "parquet" and b"\x00" in data[:65536]:
+        raise InvalidInput(f"{path.name} is a binary file, not {fmt.upper()} text")
+    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
+    frame = reader(data, path.name)
+    if frame.width == 0:
+        raise InvalidInput(f"{path.name} has no columns")
+    if frame.height == 0:
+        raise InvalidInput(f"{path.name} has no data rows")
+    _check_column_names(frame.columns, path.name)
+    return SourceFile(frame, fmt, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _read_csv(data: bytes, name: str) -> pl.DataFrame:
+    header = _csv_header(data, name)
+    frame = None
+    # Infer types from a large sample first; a late value of another type needs the full scan.
+    for infer_rows in (10_000, None):
+        try:
+            frame = pl.read_csv(io.BytesIO(data), infer_schema_length=infer_rows)
+            break
+        except pl.exceptions.NoDataError:
+            raise InvalidInput(f"{name} is empty") from None
+        except Exception as err:  # noqa: BLE001 - polars raises several types; none is shown
+            reason = _csv_reason(str(err))
+            if reason is not None or infer_rows is None:
+                reason = reason or "a column holds values the parser cannot type"
+                raise InvalidInput(f"{name} is not a well-formed CSV file: {reason}") from None
+    assert frame is not None
+    if frame.columns != header:
+        raise InvalidInput(f"{name} has duplicate column names in its header")
+    # Polars fills missing trailing fields with nulls; Arrow's stricter parser is run only when
+    # that could have happened (the last column has nulls), to refuse short rows.
+    if frame.height and frame.get_column(frame.columns[-1]).null_count():
+        _check_row_lengths(data, header, name)
+    return frame
+
+
+def _csv_header(data: bytes, name: str) -> list[str]:
+    try:
+        first = data[: 1 << 20].decode("utf-8", errors="strict")
+    except UnicodeDecodeError as err:
+        if err.start < (1 << 20) - 4:
+            raise InvalidInput(f"{name} is not valid UTF-8 text (re-encode it as UTF-8)") from None
+        first = data[: err.start].decode("utf-8")
+    try:
+        return next(csv.reader(io.StringIO(first, newline="")))
+    except (StopIteration, csv.Error):
+        raise InvalidInput(f"{name} has no readable header row") from None
+
+
+def _csv_reason(message: str) -> str | None:
+    """What to tell the user; None when a full-file type inference may succeed."""
+    lowered = message.lower()
+    if "utf-8" in lowered or "utf8" in lowered:
+        return "it is not valid UTF-8 text (re-encode it as UTF-8)"
+    if "more fields" in lowered or "ragged" in lowered:
+        return "some rows have more fields than the header"
+    if "could not parse" in lowered:
+        return None
+    return "the parser rejected it"
+
+
+def _check_row_lengths(data: bytes, header: list[str], name: str) -> None:
+    types = {column: pa.string() for column in header}
+    try:
+        reader = pa_csv.open_csv(
+            pa.BufferReader(data), convert_options=pa_csv.ConvertOptions(column_types=types)
+        )
+        for _ in reader:
+            pass
+    except pa.ArrowInvalid:
+        raise InvalidInput(
+            f"{name} is not a well-formed CSV file: some rows have fewer fields than the header"
+        ) from None
+
+
+def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - message may quote data
+        raise InvalidInput(f"{name} is not a readable Parquet file") from None
+
+
+def _read_jsonl(data: bytes, name: str) -> pl.DataFrame:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{name} is not valid UTF-8 text (re-encode it as UTF-8)") from None
+    try:
+        return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception:  # noqa: BLE001 - message may quote data
+        raise InvalidInput(f"{name} is not well-formed JSON lines (one object per line)") from None
+
+
+def _check_column_names(columns: list[str], name: str) -> None:
+    for column in columns:
+        if not column.strip():
+            raise InvalidInput(f"{name} has a column with an empty name")
+        if len(column) > _MAX_COLUMN_NAME:
+            raise InvalidInput(
+                f"{name} has a column name longer than {_MAX_COLUMN_NAME} characters"
+            )
+
+
+def to_parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """privet's canonical serialization of a version: Parquet, zstd, written by Polars."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def from_parquet_bytes(data: bytes) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(data))
+
+
+def check_destination(path: Path, *, overwrite: bool = False) -> str:
+    """Refuse a destination before any work: unknown type, missing folder, existing file."""
+    fmt = file_format(path)
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory; give a file name")
+    if path.exists() and not overwrite:
+        raise AlreadyExists(f"{path} already exists (pass --force to replace it)")
+    if not path.parent.is_dir():
+        raise NotFound(f"the folder {path.parent} does not exist")
+    return fmt
+
+
+def write_table(frame: pl.DataFrame, path: Path, *, overwrite: bool = False) -> int:
+    """Write ``frame`` to ``path`` (format from the extension) atomically; returns bytes."""
+    fmt = check_destination(path, overwrite=overwrite)
+    if fmt == "csv" and any(dtype.is_nested() for dtype in frame.dtypes):
+        raise InvalidInput(
+            "this table has nested columns, which CSV cannot hold; export to .parquet"
+        )
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        with open(tmp, "xb") as out:
+            if fmt == "csv":
+                frame.write_csv(out)
+            elif fmt == "parquet":
+                frame.write_parquet(out, compression="zstd")
+            else:
+                frame.write_ndjson(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.stat().st_size

@@ -1,0 +1,16 @@
+"""Encryption at rest: a master key from a KMS URI, Tink keysets, an object store."""
+
+from privet.vault._keysets import new_dataset_keyset, primary_key_id
+from privet.vault._kms import create_local_master_key, default_key_dir, master_aead
+from privet.vault._objects import LocalObjectStore
+from privet.vault._vault import Vault
+
+__all__ = [
+    "LocalObjectStore",
+    "Vault",
+    "create_local_master_key",
+    "default_key_dir",
+    "master_aead",
+    "new_dataset_keyset",
+    "primary_key_id",
+]

@@ -1,0 +1,77 @@
+"""The object store: encrypted blobs in a local folder, written atomically."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from privet.errors import IntegrityError
+
+_KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
+_TMP = ".tmp"
+
+
+class LocalObjectStore:
+    """Objects are files under ``root``; a write lands under its key only once complete.
+
+    A write goes to ``root/.tmp/`` first, is fsynced, then renamed into place, so a crash
+    leaves at worst an orphan temporary file and never a half-written object.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        if not _KEY.match(key) or ".." in key:
+            raise ValueError("invalid object key")
+        return self.root / key
+
+    def put(self, key: str, write: Callable[[BinaryIO], None]) -> int:
+        """Create object ``key`` by calling ``write(file)``; returns its size in bytes."""
+        final = self._path(key)
+        tmp_dir = self.root / _TMP
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+        try:
+            with open(tmp, "xb") as out:
+                write(out)  # may close ``out`` itself (Tink's streams do)
+            _fsync_path(tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_path(final.parent)
+        return final.stat().st_size
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise IntegrityError("a stored object is missing from the object store") from None
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def object_keys(self) -> Iterator[str]:
+        if not self.root.exists():
+            return
+        for path in self.root.rglob("*"):
+            rel = path.relative_to(self.root).as_posix()
+            if path.is_file() and not rel.startswith(_TMP + "/"):
+                yield rel
+
+    def temporary_files(self) -> list[Path]:
+        tmp_dir = self.root / _TMP
+        return sorted(tmp_dir.glob("*.part")) if tmp_dir.exists() else []
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,316 @@
+"""``Workspace``: the one entry object. It owns the catalog, vault, object store and log."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from privet import auditlog, catalog, lineage, policy
+from privet.auditlog import AuditLog
+from privet.catalog import DatasetInfo, VersionInfo
+from privet.catalog._db import is_current, make_engine, reader, upgrade
+from privet.catalog._models import Dataset, LogHead, Meta, Version
+from privet.errors import AlreadyExists, InvalidInput, PrivetError
+from privet.vault import LocalObjectStore, Vault, create_local_master_key, default_key_dir
+from privet.vault._kms import check_uri
+from privet.workspace._config import (
+    CATALOG_DB,
+    DIRNAME,
+    OBJECTS,
+    WorkspaceConfig,
+    locate,
+)
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Workspace:
+    """A privet workspace: ``Workspace.init(path)`` once, then ``Workspace.open()``."""
+
+    def __init__(self, folder: Path, config: WorkspaceConfig, clock: Clock = _utc_now) -> None:
+        self.folder = folder
+        self.config = config
+        self.now = clock
+        self.engine: Engine = make_engine(config.database_url or _sqlite_url(folder))
+        self._reader = reader(self.engine)
+        self.store = LocalObjectStore(folder / OBJECTS)
+        self.vault = Vault(config.kms_uri, config.id, clock)
+        self.log = AuditLog(
+            self.engine,
+            origin=self.origin,
+            verifier_key=self._meta("log_verifier_key"),
+            signing_key=self._signing_key,
+            clock=clock,
+        )
+
+    # -- creation and discovery -------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        path: str | Path = ".",
+        *,
+        kms_uri: str | None = None,
+        database_url: str | None = None,
+        actor: str = "privet",
+        clock: Clock = _utc_now,
+    ) -> Workspace:
+        """Create a workspace in ``path/.privet``; the master key file goes outside it."""
+        root = Path(path).expanduser().resolve()
+        folder = root / DIRNAME
+        if folder.exists():
+            raise AlreadyExists(f"{root} already holds a privet workspace")
+        if not root.is_dir():
+            raise InvalidInput(f"{root} is not an existing folder")
+        workspace_id = uuid.uuid4().hex
+        key_path: Path | None = None
+        if kms_uri is None:
+            key_path = default_key_dir() / f"{workspace_id}.json"
+            if key_path.resolve().is_relative_to(root):
+                raise InvalidInput(
+                    "the master key would land inside the workspace; set PRIVET_KEY_DIR to a "
+                    "folder outside it"
+                )
+            kms_uri = create_local_master_key(key_path)
+        check_uri(kms_uri)
+        config = WorkspaceConfig(
+            id=workspace_id, kms_uri=kms_uri, database_url=database_url, created_at=clock()
+        )
+        # Built in a temporary folder and renamed into place: a failed init leaves nothing.
+        staging = root / f".privet-init-{workspace_id}"
+        staging.mkdir()
+        try:
+            (staging / OBJECTS).mkdir()
+            config.save(staging)
+            engine = make_engine(database_url or _sqlite_url(staging))
+            try:
+                _create_catalog(engine, config, actor, clock)
+            finally:
+                engine.dispose()
+            staging.rename(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if key_path is not None:
+                key_path.unlink(missing_ok=True)
+            raise
+        return cls(folder, config, clock)
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, clock: Clock = _utc_now) -> Workspace:
+        """Open the workspace at ``path``, ``$PRIVET_WORKSPACE`` or the nearest one upward."""
+        folder = locate(path)
+        workspace = cls(folder, WorkspaceConfig.load(folder), clock)
+        if not is_current(workspace.engine):
+            upgrade(workspace.engine)
+        return workspace
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write session; commit explicitly, anything uncommitted is rolled back."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with Session(self._reader) as session:
+            yield session
+
+    @property
+    def origin(self) -> str:
+        return f"privet.local/{self.config.id}"
+
+    def _meta(self, key: str) -> str:
+        with self.reading() as session:
+            row = session.get(Meta, key)
+            if row is None:
+                raise PrivetError(f"the workspace catalog lacks its {key!r} setting")
+            return row.value
+
+    def _signing_key(self) -> Any:
+        with self.reading() as session:
+            return self.vault.signing_key(session)
+
+    # -- the catalog ------------------------------------------------------------------------
+
+    def ingest(self, path: str | Path, **kwargs: Any) -> VersionInfo:
+        """See :func:`privet.catalog.ingest`."""
+        return catalog.ingest(self, Path(path), **kwargs)
+
+    def datasets(self) -> list[DatasetInfo]:
+        with self.reading() as session:
+            rows = session.scalars(select(Dataset).order_by(Dataset.name))
+            return [catalog.dataset_info(d) for d in rows]
+
+    def dataset(self, name: str) -> DatasetInfo:
+        with self.reading() as session:
+            return catalog.dataset_info(catalog.find_dataset(session, catalog.check_name(name)))
+
+    def lineage(self, ref: str) -> list[lineage.Edge]:
+        with self.reading() as session:
+            _, version = catalog.resolve(session, ref)
+            return lineage.edges_of(session, lineage.version_ref(version.id))
+
+    # -- governed reads ---------------------------------------------------------------------
+
+    def read(self, ref: str, *, purpose: str, actor: str) -> pl.DataFrame:
+        """The rows of ``ref`` for ``purpose``; refused (and logged) for an undeclared one."""
+        return policy.read(self, ref, purpose=purpose, actor=actor).frame
+
+    def export(
+        self,
+        ref: str,
+        destination: str | Path,
+        *,
+        purpose: str,
+        actor: str,
+        overwrite: bool = False,
+    ) -> policy.Release:
+        return policy.export(
+            self, ref, Path(destination), purpose=purpose, actor=actor, overwrite=overwrite
+        )
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def rotate_keys(self, *, actor: str, reencrypt: bool = False) -> dict[str, Any]:
+        """New primary keys everywhere; with ``reencrypt``, rewrite every stored version."""
+        with self.session() as session:
+            result = self.vault.rotate(session)
+            auditlog.append(
+                session,
+                [{"event": "keys.rotate", "ts": self.now().isoformat(), "actor": actor, **result}],
+            )
+            session.commit()
+        result["reencrypted_versions"] = self._reencrypt(actor) if reencrypt else 0
+        return result
+
+    def _reencrypt(self, actor: str) -> int:
+        with self.reading() as session:
+            targets = [(v.dataset_id, v.id) for v in session.scalars(select(Version))]
+        done = 0
+        for dataset_id, version_id in targets:
+            done += self._reencrypt_version(dataset_id, version_id, actor)
+        return done
+
+    def _reencrypt_version(self, dataset_id: str, version_id: str, actor: str) -> int:
+        from privet.vault import primary_key_id
+
+        with self.reading() as session:
+            handle = self.vault.dataset_keyset(session, dataset_id)
+            version = session.get(Version, version_id)
+            assert version is not None
+            if version.key_id == primary_key_id(handle):
+                return 0
+            old_key = version.object_key
+            with self.store.open(old_key) as source:
+                plaintext = self.vault.decrypt_version(handle, dataset_id, version_id, source)
+        new_key = f"versions/{dataset_id}/{version_id}.{uuid.uuid4().hex[:8]}.parquet.tink"
+        stored = self.store.put(
+            new_key, self.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
+        )
+        try:
+            with self.session() as session:
+                version = session.get(Version, version_id)
+                assert version is not None
+                version.object_key, version.stored_bytes = new_key, stored
+                version.key_id = primary_key_id(handle)
+                auditlog.append(
+                    session,
+                    [
+                        {
+                            "event": "keys.reencrypt",
+                            "ts": self.now().isoformat(),
+                            "actor": actor,
+                            "dataset": dataset_id,
+                            "version": version_id,
+                            "key_id": version.key_id,
+                        }
+                    ],
+                )
+                session.commit()
+        except BaseException:
+            self.store.delete(new_key)
+            raise
+        self.store.delete(old_key)
+        return 1
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def garbage(self) -> list[str]:
+        """Objects no version refers to: left behind by an interrupted write."""
+        with self.reading() as session:
+            referenced = set(session.scalars(select(Version.object_key)))
+        orphans = [key for key in self.store.object_keys() if key not in referenced]
+        return orphans + [f".tmp/{p.name}" for p in self.store.temporary_files()]
+
+    def collect_garbage(self) -> list[str]:
+        removed = self.garbage()
+        for key in removed:
+            if key.startswith(".tmp/"):
+                (self.store.root / key).unlink(missing_ok=True)
+            else:
+                self.store.delete(key)
+        return removed
+
+
+def _sqlite_url(folder: Path) -> str:
+    return f"sqlite:///{folder / CATALOG_DB}"
+
+
+def _create_catalog(engine: Engine, config: WorkspaceConfig, actor: str, clock: Clock) -> None:
+    from privet.auditlog._note import verifier_key
+
+    upgrade(engine)
+    vault = Vault(config.kms_uri, config.id, clock)
+    origin = f"privet.local/{config.id}"
+    with Session(engine) as session:
+        if session.scalars(select(Meta)).first() is not None:
+            raise AlreadyExists("that database already holds a privet catalog")
+        signing = vault.create(session)
+        vkey = verifier_key(origin, signing.public_key())
+        session.add_all(
+            [
+                Meta(key="workspace_id", value=config.id),
+                Meta(key="log_verifier_key", value=vkey),
+                LogHead(id=1, size=0),
+            ]
+        )
+        session.flush()
+        now = clock().isoformat()
+        auditlog.append(
+            session,
+            [
+                {"event": "workspace.init", "ts": now, "actor": actor, "workspace": config.id},
+                {
+                    "event": "keys.create",
+                    "ts": now,
+                    "actor": actor,
+                    "kms": config.kms_uri.split("://")[0],
+                    "keys": ["workspace", "log-signing"],
+                },
+            ],
+        )
+        session.commit()

@@ -308,6 +308,15 @@ def test_malformed_note_is_rejected(note: str) -> None:
         open_note(note, SUMDB_VKEY)
 
 
+def test_text_ends_at_the_last_blank_line(log_key: Ed25519PrivateKey) -> None:
+    # Note texts may contain blank lines; the signature must still be found and
+    # verified (it is the checkpoint parse that then fails).
+    text = "first stanza\n\nsecond stanza\n"
+    note = sign_note(text, "poet.example", log_key)
+    with pytest.raises(NoteError, match="malformed checkpoint"):
+        open_note(note, verifier_key("poet.example", log_key.public_key()))
+
+
 def test_note_error_is_a_value_error() -> None:
     assert issubclass(NoteError, ValueError)
 

@@ -211,7 +211,7 @@ def parse_signer_key(text: str) -> tuple[str, Ed25519PrivateKey]:
 
 
 def _check_text(text: str) -> None:
-    if not text or not text.endswith("\n"):
+    if not text or not text.endswith("\n") or _CONTROL_RE.search(text):
         raise NoteError("malformed note")
     try:
         text.encode("utf-8")  # lone surrogates cannot be signed or verified

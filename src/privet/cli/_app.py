@@ -1,0 +1,142 @@
+"""The ``privet`` command group: shared options, output, and the mapping of errors to exits.
+
+Exit codes: 0 success, 1 refused or failed (one sentence on stderr, never a traceback),
+2 usage error (Click's own).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from pydantic import BaseModel
+from rich.console import Console
+
+from privet import __version__
+from privet.errors import PrivetError
+from privet.workspace import Workspace
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class PrivetGroup(click.Group):
+    """Turns library errors into one sentence and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrivetError as err:
+            _fail(str(err))
+        except KeyboardInterrupt:
+            _fail("interrupted", code=130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - a last resort: never show a traceback
+            if os.environ.get("PRIVET_DEBUG"):
+                raise
+            _fail(f"internal error ({type(err).__name__}); rerun with PRIVET_DEBUG=1 for details")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"privet: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=PrivetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="privet")
+def cli() -> None:
+    """privet: privacy engineering for the machine-learning lifecycle.
+
+    Register sensitive datasets encrypted, read them only for a declared purpose, and prove
+    afterwards who read what. Run `privet demo` for a tour.
+    """
+
+
+class Options:
+    """The options every command takes."""
+
+    def __init__(self, workspace: str | None, as_json: bool, actor: str | None) -> None:
+        self.workspace_path = workspace
+        self.as_json = as_json
+        self._actor = actor
+
+    @property
+    def actor(self) -> str:
+        return self._actor or os.environ.get("PRIVET_USER") or getpass.getuser()
+
+    @contextmanager
+    def workspace(self) -> Iterator[Workspace]:
+        with Workspace.open(self.workspace_path) as ws:
+            yield ws
+
+    def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
+        """One JSON document on stdout with --json; otherwise the human rendering."""
+        if self.as_json or human is None:
+            click.echo(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+        else:
+            human()
+
+    @contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[str], None]]:
+        """A spinner with the current stage on stderr, only when stderr is a terminal."""
+        if not sys.stderr.isatty():
+            yield lambda _stage: None
+            return
+        with stderr.status(title) as status:
+            yield lambda stage: status.update(f"{title}: {stage}")
+
+
+def _jsonable(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list):
+        return [_jsonable(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _jsonable(value) for key, value in data.items()}
+    return data
+
+
+def command(group: click.Group = cli, name: str | None = None, **settings: Any) -> Callable:
+    """Register a command that receives an :class:`Options` as ``opts``."""
+
+    def decorate(func: Callable) -> click.Command:
+        @click.option(
+            "-w",
+            "--workspace",
+            "workspace",
+            metavar="PATH",
+            help="Workspace folder (default: $PRIVET_WORKSPACE, else the nearest .privet/ upward).",
+        )
+        @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+        @click.option(
+            "--as",
+            "actor",
+            metavar="USER",
+            help="Who is acting (default: $PRIVET_USER, else the OS user).",
+        )
+        @functools.wraps(func)
+        def wrapper(workspace: str | None, as_json: bool, actor: str | None, **kwargs: Any) -> Any:
+            return func(Options(workspace, as_json, actor), **kwargs)
+
+        return group.command(name, **settings)(wrapper)
+
+    return decorate
+
+
+def pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    """``COL=VALUE`` options into a dict."""
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(f"expected COLUMN=VALUE, got {item[:60]!r}", param_hint=flag)
+        result[key] = value
+    return result

@@ -1,0 +1,245 @@
+"""Commands on the catalog: init, ingest, datasets, export, gc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from privet.catalog import LEGAL_BASES, DatasetInfo, Level, Role
+from privet.cli._app import Options, command, pairs, stdout
+from privet.workspace import Workspace
+
+
+@click.argument("path", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--kms-uri",
+    metavar="URI",
+    help="Master key: aws-kms://ARN, or local-file:///PATH (default: a new key file under "
+    "$PRIVET_KEY_DIR or ~/.config/privet/keys, outside the workspace).",
+)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Catalog database, e.g. postgresql+psycopg://host/db (default: SQLite in the workspace).",
+)
+@command(name="init")
+def init_command(opts: Options, path: Path, kms_uri: str | None, database_url: str | None) -> None:
+    """Create a workspace in PATH (default: the current folder)."""
+    ws = Workspace.init(path, kms_uri=kms_uri, database_url=database_url, actor=opts.actor)
+    with ws:
+        data = {
+            "workspace": str(ws.folder),
+            "id": ws.config.id,
+            "kms_uri": ws.config.kms_uri,
+            "database": "sqlite (in the workspace)" if not database_url else "external",
+            "log_verifier_key": ws.log.verifier_key,
+        }
+
+    def human() -> None:
+        stdout.print(Text(f"Created workspace {data['workspace']}"))
+        stdout.print(Text(f"  master key:   {data['kms_uri']}  (keep it safe: no key, no data)"))
+        stdout.print(Text(f"  log verifier: {data['log_verifier_key']}"))
+
+    opts.emit(data, human)
+
+
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Dataset name (letters, digits, _ . -).")
+@click.option("--owner", help="Who answers for the dataset (required for a new dataset).")
+@click.option(
+    "--purpose",
+    "purposes",
+    multiple=True,
+    help="A purpose the data was collected for; repeat for several. Reads need one of them.",
+)
+@click.option("--legal-basis", type=click.Choice(LEGAL_BASES), help="GDPR Art. 6 legal basis.")
+@click.option("--retention", "retention_days", type=int, metavar="DAYS", help="Retention period.")
+@click.option("--subject-id", metavar="COL", help="Column identifying the data subject.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="COL=KEY",
+    help="Data category of a column (fideslang key such as user.contact.email).",
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    metavar="COL=ROLE",
+    help=f"Override a column's role ({', '.join(r.value for r in Role)}).",
+)
+@click.option(
+    "--classification",
+    type=click.Choice([lv.value for lv in Level]),
+    help="Raise the classification above what the categories imply.",
+)
+@click.option("--new-version", is_flag=True, help="Add a version to an existing dataset.")
+@command(name="ingest")
+def ingest_command(
+    opts: Options,
+    file: Path,
+    name: str,
+    owner: str | None,
+    purposes: tuple[str, ...],
+    legal_basis: str | None,
+    retention_days: int | None,
+    subject_id: str | None,
+    categories: tuple[str, ...],
+    roles: tuple[str, ...],
+    classification: str | None,
+    new_version: bool,
+) -> None:
+    """Encrypt FILE (CSV, Parquet or JSON lines) and register it as a dataset version."""
+    with opts.workspace() as ws, opts.progress(f"ingesting {file.name}") as step:
+        version = ws.ingest(
+            file,
+            name=name,
+            owner=owner or "",
+            purposes=list(purposes),
+            actor=opts.actor,
+            legal_basis=legal_basis,
+            retention_days=retention_days,
+            subject_id=subject_id,
+            categories=pairs(categories, "--category"),
+            roles=pairs(roles, "--role"),
+            classification=classification,
+            new_version=new_version,
+            progress=step,
+        )
+        dataset = ws.dataset(name)
+
+    def human() -> None:
+        stdout.print(
+            Text(
+                f"Ingested {version.ref}: {version.rows:,} rows, {len(version.columns)} columns, "
+                f"classification {dataset.classification}, encrypted "
+                f"({version.stored_bytes:,} bytes stored)"
+            )
+        )
+
+    opts.emit(version, human)
+
+
+@click.argument("name", required=False)
+@command(name="datasets")
+def datasets_command(opts: Options, name: str | None) -> None:
+    """List datasets, or show one: versions, columns, classification, lineage."""
+    with opts.workspace() as ws:
+        if name is None:
+            listing = ws.datasets()
+            opts.emit(listing, lambda: _print_list(listing))
+            return
+        dataset = ws.dataset(name)
+        edges = ws.lineage(name) if dataset.versions else []
+        data = {
+            **dataset.model_dump(mode="json"),
+            "lineage": [
+                {"source": e.source, "target": e.target, "activity": e.activity, **e.facts}
+                for e in edges
+            ],
+        }
+        opts.emit(data, lambda: _print_dataset(dataset, data["lineage"]))
+
+
+def _print_list(listing: list[DatasetInfo]) -> None:
+    if not listing:
+        stdout.print(
+            "No datasets yet. Add one with: privet ingest FILE --name N --owner O --purpose P"
+        )
+        return
+    table = Table("name", "owner", "classification", "purposes", "versions", "rows (latest)")
+    for d in listing:
+        latest = d.versions[-1] if d.versions else None
+        table.add_row(
+            Text(d.name),
+            Text(d.owner),
+            d.classification,
+            Text(", ".join(d.purposes)),
+            str(len(d.versions)),
+            f"{latest.rows:,}" if latest else "-",
+        )
+    stdout.print(table)
+
+
+def _print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
+    stdout.print(Text(f"{d.name}  ({d.classification})", style="bold"))
+    stdout.print(Text(f"  owner: {d.owner}   purposes: {', '.join(d.purposes)}"))
+    stdout.print(
+        Text(
+            f"  legal basis: {d.legal_basis or 'not declared'}   retention: "
+            f"{f'{d.retention_days} days' if d.retention_days else 'not set'}   subject id: "
+            f"{d.subject_id_column or 'none'}"
+        )
+    )
+    versions = Table("version", "rows", "columns", "created", "by", "content sha256")
+    for v in d.versions:
+        versions.add_row(
+            v.ref,
+            f"{v.rows:,}",
+            str(len(v.columns)),
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            Text(v.created_by),
+            v.content_sha256[:16] + "…",
+        )
+    stdout.print(versions)
+    if d.versions:
+        columns = Table(
+            "column", "type", "category", "role", title=f"columns of {d.versions[-1].ref}"
+        )
+        for c in d.versions[-1].columns:
+            columns.add_row(Text(c.name), c.dtype, c.category or "-", c.role)
+        stdout.print(columns)
+    for edge in lineage:
+        stdout.print(Text(f"  lineage: {edge['source']} --{edge['activity']}--> {edge['target']}"))
+
+
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output file: .csv, .parquet or .jsonl.",
+)
+@click.option("--purpose", required=True, help="Why you read it; must be a declared purpose.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@command(name="export")
+def export_command(opts: Options, ref: str, output: Path, purpose: str, force: bool) -> None:
+    """Read a dataset through the broker (purpose check, decryption, audit) into a file."""
+    with opts.workspace() as ws, opts.progress(f"exporting {ref}") as step:
+        step("decrypting")
+        release = ws.export(ref, output, purpose=purpose, actor=opts.actor, overwrite=force)
+    data = {
+        "dataset": release.version.ref,
+        "rows": release.version.rows,
+        "columns": len(release.version.columns),
+        "output": str(output),
+        "purpose": purpose,
+        "log_index": release.log_index,
+    }
+    opts.emit(
+        data,
+        lambda: stdout.print(
+            Text(
+                f"Exported {data['dataset']} ({data['rows']:,} rows) to {output} "
+                f"for {purpose}; audit entry {release.log_index}"
+            )
+        ),
+    )
+
+
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@command(name="gc")
+def gc_command(opts: Options, dry_run: bool) -> None:
+    """Remove stored objects that no version refers to (left by interrupted writes)."""
+    with opts.workspace() as ws:
+        removed = ws.garbage() if dry_run else ws.collect_garbage()
+    verb = "Would remove" if dry_run else "Removed"
+    opts.emit(
+        {"removed": removed, "dry_run": dry_run},
+        lambda: stdout.print(f"{verb} {len(removed)} unreferenced object(s)."),
+    )

@@ -6,8 +6,6 @@ here from the RFC's recursive definitions, and property tests tying the two.
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +20,14 @@ from privet.auditlog._merkle import (
     root_from_leaves,
     verify_consistency,
     verify_inclusion,
+)
+from tests.reference import (
+    ref_mth,
+    ref_path,
+    ref_root_from_path,
+    ref_subproof,
+    ref_verify_consistency,
+    ref_verify_inclusion,
 )
 
 # --- Published RFC 6962 vectors --------------------------------------------------
@@ -152,107 +158,6 @@ RFC_LEAVES = [leaf_hash(d) for d in RFC6962_LEAF_INPUTS]
 
 def _unhex(hashes: list[str]) -> list[bytes]:
     return [bytes.fromhex(h) for h in hashes]
-
-
-# --- Independent reference, straight from the RFC's recursive definitions ----------
-# Deliberately naive (slicing, recursion, hashlib called directly) and sharing no
-# code with the module, so a shared mistake is unlikely.
-
-
-def _ref_k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def _ref_node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(bytes([1]) + left + right).digest()
-
-
-def ref_mth(d: list[bytes]) -> bytes:
-    """MTH(D[n]) over leaf hashes."""
-    if not d:
-        return hashlib.sha256().digest()
-    if len(d) == 1:
-        return d[0]
-    k = _ref_k(len(d))
-    return _ref_node(ref_mth(d[:k]), ref_mth(d[k:]))
-
-
-def ref_path(m: int, d: list[bytes]) -> list[bytes]:
-    """PATH(m, D[n])."""
-    if len(d) == 1:
-        return []
-    k = _ref_k(len(d))
-    if m < k:
-        return ref_path(m, d[:k]) + [ref_mth(d[k:])]
-    return ref_path(m - k, d[k:]) + [ref_mth(d[:k])]
-
-
-def ref_subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
-    """SUBPROOF(m, D[n], b)."""
-    n = len(d)
-    if m == n:
-        return [] if b else [ref_mth(d)]
-    k = _ref_k(n)
-    if m <= k:
-        return ref_subproof(m, d[:k], b) + [ref_mth(d[k:])]
-    return ref_subproof(m - k, d[k:], False) + [ref_mth(d[:k])]
-
-
-def ref_root_from_path(index: int, size: int, leaf: bytes, proof: list[bytes]) -> bytes | None:
-    """Undo PATH: the root implied by a proof, or None if its shape is wrong."""
-    if size == 1:
-        return leaf if not proof else None
-    if not proof:
-        return None
-    k = _ref_k(size)
-    *rest, last = proof
-    if index < k:
-        sub = ref_root_from_path(index, k, leaf, rest)
-        return None if sub is None else _ref_node(sub, last)
-    sub = ref_root_from_path(index - k, size - k, leaf, rest)
-    return None if sub is None else _ref_node(last, sub)
-
-
-def ref_verify_inclusion(
-    index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes
-) -> bool:
-    if not 0 <= index < size:
-        return False
-    return ref_root_from_path(index, size, leaf, list(proof)) == root
-
-
-def _ref_undo_subproof(
-    m: int, n: int, proof: list[bytes], b: bool, old_root: bytes
-) -> tuple[bytes, bytes] | None:
-    """Undo SUBPROOF: the (old subtree, new subtree) hashes a proof implies."""
-    if m == n:
-        if b:
-            # This subtree is the whole old tree, whose root the verifier holds.
-            return (old_root, old_root) if not proof else None
-        return (proof[0], proof[0]) if len(proof) == 1 else None
-    if not proof:
-        return None
-    k = _ref_k(n)
-    *rest, last = proof
-    if m <= k:
-        sub = _ref_undo_subproof(m, k, rest, b, old_root)
-        return None if sub is None else (sub[0], _ref_node(sub[1], last))
-    sub = _ref_undo_subproof(m - k, n - k, rest, False, old_root)
-    return None if sub is None else (_ref_node(last, sub[0]), _ref_node(last, sub[1]))
-
-
-def ref_verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
-) -> bool:
-    if old_size < 0 or old_size > new_size:
-        return False
-    if old_size == 0:
-        return not proof and old_root == hashlib.sha256().digest()
-    got = _ref_undo_subproof(old_size, new_size, list(proof), True, old_root)
-    return got is not None and got == (old_root, new_root)
 
 
 def _leaves(n: int, salt: int = 0) -> list[bytes]:

@@ -1,0 +1,3 @@
+from privet.cli import main
+
+main()

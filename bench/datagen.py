@@ -46,7 +46,10 @@ def _block(base: pl.DataFrame, block: int, rng: random.Random) -> pl.DataFrame:
     years = pl.Series(rng.choices(range(-2, 3), k=n))
     frame = base.sample(fraction=1.0, shuffle=True, seed=rng.randrange(1 << 32))
     frame = frame.with_columns(
-        [frame[c].sample(fraction=1.0, shuffle=True, seed=rng.randrange(1 << 32)) for c in _PERMUTED]
+        [
+            frame[c].sample(fraction=1.0, shuffle=True, seed=rng.randrange(1 << 32))
+            for c in _PERMUTED
+        ]
     )
     return frame.with_columns(
         person_id=ids,

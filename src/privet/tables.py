@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from privet.errors import AlreadyExists, InvalidInput, NotFound
 
@@ -126,6 +124,9 @@ def _csv_reason(message: str) -> str | None:
 
 
 def _check_row_lengths(data: bytes, header: list[str], name: str) -> None:
+    import pyarrow as pa  # imported here: only this check needs Arrow's parser
+    import pyarrow.csv as pa_csv
+
     types = {column: pa.string() for column in header}
     try:
         reader = pa_csv.open_csv(

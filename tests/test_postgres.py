@@ -298,22 +298,11 @@ def test_cli_init_ingest_export_and_log_verify_work_against_postgres(
     out = tmp_path / "out.csv"
     steps = [
         ["init", str(root), "--database-url", database_url, "--json"],
-        [
-            "ingest",
-            str(people_csv),
-            "--name",
-            "people",
-            "--owner",
-            "data-team",
-            "--purpose",
-            PURPOSE,
-            "-w",
-            str(root),
-            "--json",
-        ],
+        ["ingest", str(people_csv), "--name", "people", "--owner", "data-team",
+         "--purpose", PURPOSE, "-w", str(root), "--json"],
         ["export", "people", "-o", str(out), "--purpose", PURPOSE, "-w", str(root), "--json"],
         ["log", "verify", "-w", str(root), "--json"],
-    ]
+    ]  # fmt: skip
     results = []
     for step in steps:
         done = _privet(*step, key_dir=key_dir)

@@ -91,3 +91,11 @@ def test_cli_finds_workspace_from_a_subfolder(ws: Workspace, project: Path):
         os.chdir(cwd)
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []
+
+
+def test_init_creates_a_missing_folder_and_removes_it_again_on_failure(tmp_path: Path):
+    ws = Workspace.init(tmp_path / "new" / "project")
+    assert ws.folder == tmp_path / "new" / "project" / ".privet"
+    with pytest.raises(InvalidInput):
+        Workspace.init(tmp_path / "other", kms_uri="gcp-kms://x")
+    assert not (tmp_path / "other").exists()

@@ -73,8 +73,9 @@ class Workspace:
         folder = root / DIRNAME
         if folder.exists():
             raise AlreadyExists(f"{root} already holds a privet workspace")
-        if not root.is_dir():
-            raise InvalidInput(f"{root} is not an existing folder")
+        if root.exists() and not root.is_dir():
+            raise InvalidInput(f"{root} is a file, not a folder")
+        created = not root.exists()
         workspace_id = uuid.uuid4().hex
         key_path: Path | None = None
         if kms_uri is None:
@@ -91,8 +92,8 @@ class Workspace:
         )
         # Built in a temporary folder and renamed into place: a failed init leaves nothing.
         staging = root / f".privet-init-{workspace_id}"
-        staging.mkdir()
         try:
+            staging.mkdir(parents=True)
             (staging / OBJECTS).mkdir()
             config.save(staging)
             engine = make_engine(database_url or _sqlite_url(staging))
@@ -102,7 +103,7 @@ class Workspace:
                 engine.dispose()
             staging.rename(folder)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(root if created else staging, ignore_errors=True)
             if key_path is not None:
                 key_path.unlink(missing_ok=True)
             raise

@@ -41,6 +41,7 @@ Runs = list[dict[str, Any]]
 def op(name: str, **args: Any) -> dict[str, Any]:
     env = {**os.environ, "PRIVET_KEY_DIR": str(KEYS)}
     env.pop("PRIVET_WORKSPACE", None)
+    load = os.getloadavg()[0]
     done = subprocess.run(
         [sys.executable, str(BENCH / "ops.py"), name, json.dumps(args)],
         env=env,
@@ -49,7 +50,9 @@ def op(name: str, **args: Any) -> dict[str, Any]:
     )
     if done.returncode:
         sys.exit(f"bench op {name} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load_before"] = load  # other work on the machine inflates wall times; keep a trace
+    return result
 
 
 def best(runs: Runs) -> dict[str, Any]:
@@ -222,14 +225,14 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, help="CSV size in MiB (default 1024; quick 64)")
     parser.add_argument("--log-entries", type=int, help="default 1,000,000; quick 100,000")
     parser.add_argument("--single", type=int, help="single-entry transactions (2,000; quick 300)")
-    parser.add_argument("--repeats", type=int, help="repeats per measurement (3; quick 1)")
+    parser.add_argument("--repeats", type=int, help="repeats per measurement (5; quick 1)")
     parser.add_argument("--quick", action="store_true", help="small sizes, about two minutes")
     args = parser.parse_args()
     quick = args.quick
     size_mb = args.size_mb or (64 if quick else 1024)
     entries = args.log_entries or (100_000 if quick else 1_000_000)
     single = args.single or (300 if quick else 2_000)
-    repeats = args.repeats or (1 if quick else 3)
+    repeats = args.repeats or (1 if quick else 5)
 
     shutil.rmtree(WORK, ignore_errors=True)
     shutil.rmtree(KEYS, ignore_errors=True)

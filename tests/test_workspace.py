@@ -99,3 +99,10 @@ def test_init_creates_a_missing_folder_and_removes_it_again_on_failure(tmp_path:
     with pytest.raises(InvalidInput):
         Workspace.init(tmp_path / "other", kms_uri="gcp-kms://x")
     assert not (tmp_path / "other").exists()
+
+
+def test_a_database_password_in_the_url_is_refused_before_anything_is_made(project: Path):
+    with pytest.raises(InvalidInput, match="PGPASSWORD"):
+        Workspace.init(project, database_url="postgresql+psycopg://u:secret@127.0.0.1/db")
+    assert list(project.iterdir()) == []
+    assert not (project.parent / "keys").exists()

@@ -11,7 +11,9 @@ Two kinds of URI are understood:
 from __future__ import annotations
 
 import os
+import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import tink
@@ -21,6 +23,10 @@ from privet.errors import InvalidInput, KeyUnavailable
 
 LOCAL_SCHEME = "local-file://"
 AWS_SCHEME = "aws-kms://"
+# What Tink's AWS client accepts (partition "aws"), with a region that is a valid host label.
+_AWS_KEY_ARN = re.compile(
+    r"arn:aws:kms:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?:\d{12}:(?:key/[A-Za-z0-9-]+|alias/[\w/-]+)"
+)
 
 aead.register()
 
@@ -98,13 +104,48 @@ def _aws_aead(uri: str) -> aead.Aead:
     except ImportError:
         raise KeyUnavailable("AWS KMS needs boto3: pip install 'privet[aws]'") from None
     arn = uri[len(AWS_SCHEME) :]
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[2] != "kms":
+    if not _AWS_KEY_ARN.fullmatch(arn):
         raise InvalidInput("an AWS KMS URI looks like aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID")
-    client = boto3.client("kms", region_name=parts[3])
+    client = boto3.client("kms", region_name=arn.split(":")[3])
     try:
-        return awskms.new_client(boto3_client=client, key_uri=uri).get_aead(uri)
+        return _AwsAead(awskms.new_client(boto3_client=client, key_uri=uri).get_aead(uri))
     except tink.TinkError:
         raise KeyUnavailable(
             "the AWS KMS key cannot be used (check the URI and credentials)"
         ) from None
+
+
+class _AwsAead(aead.Aead):
+    """Tink's AWS KMS AEAD with every AWS failure turned into ``KeyUnavailable``.
+
+    Tink wraps only ``ClientError`` (a refusal) in ``TinkError``; a network or credentials
+    failure (``BotoCoreError``) would otherwise escape as a raw botocore exception.
+    """
+
+    def __init__(self, inner: aead.Aead) -> None:
+        self._inner = inner
+
+    def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        return self._call(self._inner.encrypt, plaintext, associated_data)
+
+    def decrypt(self, ciphertext: bytes, associated_data: bytes) -> bytes:
+        return self._call(self._inner.decrypt, ciphertext, associated_data)
+
+    @staticmethod
+    def _call(operation: Callable[[bytes, bytes], bytes], data: bytes, context: bytes) -> bytes:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return operation(data, context)
+        except tink.TinkError as err:
+            cause = err.args[0] if err.args else None
+            code = getattr(cause, "response", {}).get("Error", {}).get("Code", "refused")
+            raise KeyUnavailable(
+                f"AWS KMS refused to use the master key ({code}): check that the key exists, "
+                "is enabled, and that these credentials may use it"
+            ) from None
+        except BotoCoreError:
+            raise KeyUnavailable(
+                "AWS KMS cannot be reached or signed for (check the network, AWS_ENDPOINT_URL "
+                "and the AWS credentials)"
+            ) from None

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, make_url, select
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from privet import auditlog, catalog, lineage, policy
@@ -77,6 +78,13 @@ class Workspace:
             raise InvalidInput(f"{root} is a file, not a folder")
         created = not root.exists()
         workspace_id = uuid.uuid4().hex
+        if database_url is not None and _has_password(database_url):
+            raise InvalidInput(
+                "keep the password out of --database-url (it would be saved in the workspace): "
+                "set PGPASSWORD or use ~/.pgpass"
+            )
+        if kms_uri is not None:
+            check_uri(kms_uri)
         key_path: Path | None = None
         if kms_uri is None:
             key_path = default_key_dir() / f"{workspace_id}.json"
@@ -86,7 +94,6 @@ class Workspace:
                     "folder outside it"
                 )
             kms_uri = create_local_master_key(key_path)
-        check_uri(kms_uri)
         config = WorkspaceConfig(
             id=workspace_id, kms_uri=kms_uri, database_url=database_url, created_at=clock()
         )
@@ -275,6 +282,15 @@ class Workspace:
             else:
                 self.store.delete(key)
         return removed
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        raise InvalidInput(
+            "the database URL is not understood (use postgresql+psycopg://USER@HOST/DB)"
+        ) from None
 
 
 def _sqlite_url(folder: Path) -> str:

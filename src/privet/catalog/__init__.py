@@ -1,5 +1,6 @@
 """The catalog: datasets, immutable versions, columns and their classification."""
 
+from privet.catalog._derive import derive
 from privet.catalog._info import (
     ColumnInfo,
     DatasetInfo,
@@ -26,6 +27,7 @@ __all__ = [
     "check_name",
     "check_purpose",
     "dataset_info",
+    "derive",
     "find_dataset",
     "ingest",
     "parse_ref",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 READ_ONLY = "privet_read_only"
 # The newest migration. Opening a workspace compares against this constant instead of
 # loading Alembic (a test keeps it equal to Alembic's head); Alembic runs only to upgrade.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 def make_engine(url: str) -> Engine:
@@ -65,13 +67,32 @@ def _alembic_config() -> Config:
     return cfg
 
 
+@contextmanager
+def migrating(engine: Engine) -> Iterator[Config]:
+    """An Alembic config bound to a connection in a transaction, for running migrations.
+
+    SQLite's batch migrations rebuild tables, which foreign-key enforcement would block;
+    it is switched off for the migration only (the pragma has no effect inside a transaction).
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    cfg = _alembic_config()
+    with engine.connect() as conn:
+        if sqlite:
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                yield cfg
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     from alembic import command
 
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
+    with migrating(engine) as cfg:
         command.upgrade(cfg, "head")
 
 

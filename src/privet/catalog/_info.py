@@ -39,6 +39,8 @@ class ColumnInfo(BaseModel):
     dtype: str
     category: str | None
     role: str
+    source: str = "declared"
+    confidence: float | None = None
 
 
 class VersionInfo(BaseModel):
@@ -67,6 +69,7 @@ class DatasetInfo(BaseModel):
     retention_days: int | None
     subject_id_column: str | None
     classification: str
+    derived_from: str | None
     created_at: datetime
     created_by: str
     versions: list[VersionInfo]
@@ -84,7 +87,14 @@ def version_info(dataset: Dataset, version: Version) -> VersionInfo:
         created_at=version.created_at,
         created_by=version.created_by,
         columns=[
-            ColumnInfo(name=c.name, dtype=c.dtype, category=c.category, role=c.role)
+            ColumnInfo(
+                name=c.name,
+                dtype=c.dtype,
+                category=c.category,
+                role=c.role,
+                source=c.source,
+                confidence=c.confidence,
+            )
             for c in version.columns
         ],
     )
@@ -100,6 +110,7 @@ def dataset_info(dataset: Dataset) -> DatasetInfo:
         retention_days=dataset.retention_days,
         subject_id_column=dataset.subject_id_column,
         classification=dataset.classification,
+        derived_from=dataset.derived_from,
         created_at=dataset.created_at,
         created_by=dataset.created_by,
         versions=[version_info(dataset, v) for v in dataset.versions],

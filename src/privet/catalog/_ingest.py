@@ -1,30 +1,20 @@
-"""Ingest: read a file, classify its columns, encrypt it, register an immutable version.
-
-The encrypted object is written (atomically) before the catalog transaction; the version,
-its audit entry and its lineage edge then commit together. A crash in between leaves only
-an unreferenced object, which ``privet gc`` removes; nothing half-made is ever visible.
-"""
+"""Ingest: read a file, classify its columns, encrypt it, register an immutable version."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
-import tink
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError as DbIntegrityError
-from sqlalchemy.orm import Session
 
-from privet import auditlog, lineage, tables
-from privet.catalog._info import VersionInfo, check_name, check_purpose, version_info
-from privet.catalog._models import Column, Dataset, DatasetPurpose, Version
+from privet import lineage, tables
+from privet.catalog._info import VersionInfo, check_name, check_purpose
+from privet.catalog._models import Column, Dataset
+from privet.catalog._store import NewDataset, store_version
 from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import AlreadyExists, InvalidInput
-from privet.vault import new_dataset_keyset, primary_key_id
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -70,16 +60,15 @@ def ingest(
             raise AlreadyExists(
                 f"dataset {name!r} already exists; pass --new-version to add a version to it"
             )
-        if existing is None:
-            _check_governance(owner, purposes, legal_basis, retention_days)
-        # Unwrap (or make) the dataset key first: a missing master key fails before any work.
-        dataset_id = existing.id if existing else uuid.uuid4().hex
-        handle = (
-            ws.vault.dataset_keyset(session, dataset_id) if existing else _fresh_keyset(ws, session)
-        )
+    new = None
+    if existing is None:
+        _check_governance(owner, purposes, legal_basis, retention_days)
+        new = NewDataset(name, owner, tuple(purposes), legal_basis, retention_days, subject_id)
     for key in categories.values():
         check_category(key)
     parsed_roles = {column: _role(value) for column, value in roles.items()}
+    with ws.reading() as session:
+        ws.vault.workspace_aead(session)  # a missing master key fails before any work
 
     step("reading")
     source = tables.read_table(path)
@@ -88,97 +77,20 @@ def ingest(
         if column not in frame.columns:
             raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")
     columns = _columns(frame, categories, parsed_roles)
-    level = _classification(columns, classification)
-
-    step("encrypting")
-    plaintext = tables.to_parquet_bytes(frame)
-    content_sha256 = hashlib.sha256(plaintext).hexdigest()
-    version_id = uuid.uuid4().hex
-    # Encrypted before the catalog's write lock is taken: a large file must not block writers.
-    object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
-    stored = ws.store.put(
-        object_key, ws.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
+    return store_version(
+        ws,
+        name=name,
+        frame=frame,
+        columns=columns,
+        level=_classification(columns, classification),
+        kind="ingest",
+        actor=actor,
+        source=lineage.file_ref(source.sha256),
+        facts={"format": source.format, "bytes": source.size},
+        new=new,
+        progress=step,
+        event={"source_sha256": source.sha256},
     )
-
-    step("registering")
-    with ws.session() as session:
-        try:
-            now = ws.now()
-            dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
-            if (dataset is None) != (existing is None):
-                raise DbIntegrityError("dataset changed meanwhile", None, Exception())
-            if dataset is None:
-                ws.vault.store_dataset_keyset(session, dataset_id, handle)
-                dataset = Dataset(
-                    id=dataset_id,
-                    name=name,
-                    owner=owner,
-                    legal_basis=legal_basis,
-                    retention_days=retention_days,
-                    subject_id_column=subject_id,
-                    classification=level,
-                    created_at=now,
-                    created_by=actor,
-                    purposes=[DatasetPurpose(purpose=p) for p in sorted(set(purposes))],
-                )
-                session.add(dataset)
-            elif Level(level).rank > Level(dataset.classification).rank:
-                dataset.classification = level
-            number = len(dataset.versions) + 1
-            version = Version(
-                id=version_id,
-                number=number,
-                kind="ingest",
-                row_count=frame.height,
-                content_sha256=content_sha256,
-                plaintext_bytes=len(plaintext),
-                stored_bytes=stored,
-                object_key=object_key,
-                key_id=primary_key_id(handle),
-                created_at=now,
-                created_by=actor,
-                columns=columns,
-            )
-            dataset.versions.append(version)
-            session.flush()
-            event = {
-                "event": "dataset.ingest",
-                "ts": now.isoformat(),
-                "actor": actor,
-                "dataset": dataset_id,
-                "version": version_id,
-                "number": number,
-                "rows": frame.height,
-                "columns": frame.width,
-                "content_sha256": content_sha256,
-                "source_sha256": source.sha256,
-                "classification": dataset.classification,
-            }
-            (index,) = auditlog.append(session, [event])
-            lineage.record(
-                session,
-                lineage.file_ref(source.sha256),
-                lineage.version_ref(version_id),
-                "ingest",
-                {"format": source.format, "bytes": source.size, "rows": frame.height},
-                index,
-                now,
-            )
-            session.commit()
-        except DbIntegrityError:
-            session.rollback()
-            ws.store.delete(object_key)
-            raise AlreadyExists(f"dataset {name!r} was created by someone else meanwhile") from None
-        except BaseException:
-            session.rollback()
-            ws.store.delete(object_key)
-            raise
-        return version_info(dataset, version)
-
-
-def _fresh_keyset(ws: Workspace, session: Session) -> tink.KeysetHandle:
-    ws.vault.workspace_aead(session)
-    return new_dataset_keyset()
 
 
 def _check_governance(

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -49,6 +50,8 @@ class Dataset(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer)
     subject_id_column: Mapped[str | None] = mapped_column(String(512))
     classification: Mapped[str] = mapped_column(String(16))
+    # The dataset this one was derived from (protected, synthetic…): same people, same ledger.
+    derived_from: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(200))
     purposes: Mapped[list[DatasetPurpose]] = relationship(
@@ -96,6 +99,9 @@ class Column(Base):
     dtype: Mapped[str] = mapped_column(String(128))
     category: Mapped[str | None] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32))
+    # Who said so: "declared" (at ingest), "discovered" (by a scan), "corrected" (by the owner).
+    source: Mapped[str] = mapped_column(String(16), default="declared")
+    confidence: Mapped[float | None] = mapped_column(Float)
 
 
 class LogEntry(Base):

@@ -1,0 +1,94 @@
+"""Derived datasets: a protected, filtered or synthetic table made from a stored version.
+
+The result is a new dataset that inherits its source's owner, purposes, legal basis and
+retention (it holds the same people, for the same reasons), points at the root source for
+the privacy ledger, and is linked to the source version in lineage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import select
+
+from privet import lineage
+from privet.catalog._info import VersionInfo, check_name, resolve
+from privet.catalog._models import Column, Dataset
+from privet.catalog._store import NewDataset, store_version
+from privet.catalog._taxonomy import Level, Role, check_category, level_for
+from privet.errors import AlreadyExists
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+
+def derive(
+    ws: Workspace,
+    source_ref: str,
+    frame: pl.DataFrame,
+    *,
+    name: str,
+    kind: str,
+    actor: str,
+    facts: Mapping[str, Any] | None = None,
+    columns: Mapping[str, tuple[str | None, str]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> VersionInfo:
+    """Store ``frame``, made from ``source_ref``, as dataset ``name`` (kind e.g. "protected").
+
+    Column categories and roles carry over from the source by name unless ``columns`` gives
+    ``{column: (category, role)}``; facts (counts, parameters, never values) go to lineage.
+    """
+    check_name(name)
+    with ws.reading() as session:
+        source, version = resolve(session, source_ref)
+        root = source.derived_from or source.id
+        existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+        if existing is not None and existing.derived_from != root:
+            raise AlreadyExists(f"dataset {name!r} already exists and was not derived from it")
+        carried = {c.name: (c.category, c.role) for c in version.columns}
+        new = None
+        if existing is None:
+            subject = source.subject_id_column
+            new = NewDataset(
+                name=name,
+                owner=source.owner,
+                purposes=tuple(p.purpose for p in source.purposes),
+                legal_basis=source.legal_basis,
+                retention_days=source.retention_days,
+                subject_id=subject if subject in frame.columns else None,
+                derived_from=root,
+            )
+        source_version = lineage.version_ref(version.id)
+    overrides = dict(columns or {})
+    specs = []
+    for position, (column, dtype) in enumerate(frame.schema.items()):
+        category, role = overrides.get(column) or carried.get(column) or (None, Role.OTHER)
+        if category:
+            check_category(category)
+        specs.append(
+            Column(
+                position=position,
+                name=column,
+                dtype=str(dtype),
+                category=category,
+                role=str(Role(role)),
+                source="declared" if column in overrides else "derived",
+            )
+        )
+    level = level_for([c.category for c in specs]) or Level.CONFIDENTIAL
+    return store_version(
+        ws,
+        name=name,
+        frame=frame,
+        columns=specs,
+        level=level.value,
+        kind=kind,
+        actor=actor,
+        source=source_version,
+        facts=dict(facts or {}),
+        new=new,
+        progress=progress or (lambda _stage: None),
+    )

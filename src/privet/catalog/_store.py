@@ -1,0 +1,153 @@
+"""Storing a version: encrypt it, then register it with its audit entry and lineage edge.
+
+The encrypted object is written (atomically) before the catalog transaction; the version,
+its audit entry and its lineage edge then commit together. A crash in between leaves only
+an unreferenced object, which ``privet gc`` removes; nothing half-made is ever visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
+
+from privet import auditlog, lineage, tables
+from privet.catalog._info import VersionInfo, version_info
+from privet.catalog._models import Column, Dataset, DatasetPurpose, Version
+from privet.catalog._taxonomy import Level
+from privet.errors import AlreadyExists
+from privet.vault import new_dataset_keyset, primary_key_id
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class NewDataset:
+    """The governance facts of a dataset that the stored version creates."""
+
+    name: str
+    owner: str
+    purposes: tuple[str, ...]
+    legal_basis: str | None
+    retention_days: int | None
+    subject_id: str | None
+    # The source dataset whose people this one holds: derived data shares its privacy ledger.
+    derived_from: str | None = None
+
+
+def store_version(
+    ws: Workspace,
+    *,
+    name: str,
+    frame: pl.DataFrame,
+    columns: Sequence[Column],
+    level: str,
+    kind: str,
+    actor: str,
+    source: str,
+    facts: dict[str, Any],
+    new: NewDataset | None,
+    progress: Callable[[str], None],
+    event: dict[str, Any] | None = None,
+) -> VersionInfo:
+    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``)."""
+    with ws.reading() as session:
+        existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+        dataset_id = existing.id if existing else uuid.uuid4().hex
+        handle = ws.vault.dataset_keyset(session, dataset_id) if existing else new_dataset_keyset()
+
+    progress("encrypting")
+    plaintext = tables.to_parquet_bytes(frame)
+    content_sha256 = hashlib.sha256(plaintext).hexdigest()
+    version_id = uuid.uuid4().hex
+    # Encrypted before the catalog's write lock is taken: a large file must not block writers.
+    object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
+    stored = ws.store.put(
+        object_key, ws.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
+    )
+
+    progress("registering")
+    with ws.session() as session:
+        try:
+            now = ws.now()
+            dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+            if (dataset is None) != (existing is None) or (dataset is None and new is None):
+                raise DbIntegrityError("dataset changed meanwhile", None, Exception())
+            if dataset is None:
+                assert new is not None
+                ws.vault.store_dataset_keyset(session, dataset_id, handle)
+                dataset = Dataset(
+                    id=dataset_id,
+                    name=name,
+                    owner=new.owner,
+                    legal_basis=new.legal_basis,
+                    retention_days=new.retention_days,
+                    subject_id_column=new.subject_id,
+                    classification=level,
+                    derived_from=new.derived_from,
+                    created_at=now,
+                    created_by=actor,
+                    purposes=[DatasetPurpose(purpose=p) for p in sorted(set(new.purposes))],
+                )
+                session.add(dataset)
+            elif Level(level).rank > Level(dataset.classification).rank:
+                dataset.classification = level
+            number = len(dataset.versions) + 1
+            version = Version(
+                id=version_id,
+                number=number,
+                kind=kind,
+                row_count=frame.height,
+                content_sha256=content_sha256,
+                plaintext_bytes=len(plaintext),
+                stored_bytes=stored,
+                object_key=object_key,
+                key_id=primary_key_id(handle),
+                created_at=now,
+                created_by=actor,
+                columns=list(columns),
+            )
+            dataset.versions.append(version)
+            session.flush()
+            entry = {
+                "event": "dataset.ingest" if kind == "ingest" else "dataset.derive",
+                "kind": kind,
+                "ts": now.isoformat(),
+                "actor": actor,
+                "dataset": dataset_id,
+                "version": version_id,
+                "number": number,
+                "rows": frame.height,
+                "columns": frame.width,
+                "content_sha256": content_sha256,
+                "classification": dataset.classification,
+                "source": source,
+                **(event or {}),
+            }
+            (index,) = auditlog.append(session, [entry])
+            lineage.record(
+                session,
+                source,
+                lineage.version_ref(version_id),
+                kind,
+                {**facts, "rows": frame.height},
+                index,
+                now,
+            )
+            session.commit()
+        except DbIntegrityError:
+            session.rollback()
+            ws.store.delete(object_key)
+            raise AlreadyExists(f"dataset {name!r} was created by someone else meanwhile") from None
+        except BaseException:
+            session.rollback()
+            ws.store.delete(object_key)
+            raise
+        return version_info(dataset, version)

@@ -1,0 +1,73 @@
+"""Derived datasets (the hook protect and synth build on) and schema upgrades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from alembic import command
+
+from privet import AlreadyExists, Workspace
+from privet.catalog import derive
+from privet.catalog._db import SCHEMA_REVISION, migrating
+from tests.conftest import ingest_people
+
+
+def test_derived_dataset_inherits_governance_and_links_to_its_source(
+    ws: Workspace, people_csv: Path
+):
+    source = ingest_people(ws, people_csv)
+    frame = ws.read("people", purpose="training", actor="a").drop("email", "ssn", "full_name")
+    version = derive(ws, "people@1", frame, name="people-protected", kind="protected",
+                     actor="dpo", facts={"k": 5})  # fmt: skip
+    info = ws.dataset("people-protected")
+    original = ws.dataset("people")
+    assert (info.owner, info.purposes, info.subject_id_column) == (
+        original.owner, original.purposes, "person_id",
+    )  # fmt: skip
+    assert info.derived_from == original.id
+    assert info.classification == "restricted"  # race is still there
+    assert {c.name: c.role for c in version.columns}["race"] == "quasi_identifier"
+    (edge,) = ws.lineage("people-protected")
+    assert (edge.source, edge.activity, edge.facts) == (
+        f"version:{source.id}", "protected", {"k": 5, "rows": 300},
+    )  # fmt: skip
+    entry = ws.log.records(edge.log_index, 1)[0].event
+    assert (entry["event"], entry["kind"]) == ("dataset.derive", "protected")
+    # Purpose limitation carries over to the derived data.
+    assert ws.read("people-protected", purpose="training", actor="a").height == 300
+
+
+def test_a_derivative_of_a_derivative_points_at_the_root(ws: Workspace, people_csv: Path):
+    ingest_people(ws, people_csv)
+    frame = ws.read("people", purpose="training", actor="a")
+    derive(ws, "people", frame.head(100), name="step1", kind="filtered", actor="a")
+    derive(ws, "step1", frame.head(50), name="step2", kind="filtered", actor="a")
+    assert ws.dataset("step2").derived_from == ws.dataset("people").id
+    derive(ws, "step1", frame.head(10), name="step2", kind="filtered", actor="a")
+    assert [v.rows for v in ws.dataset("step2").versions] == [50, 10]
+
+
+def test_deriving_into_an_unrelated_dataset_is_refused(ws: Workspace, people_csv: Path):
+    ingest_people(ws, people_csv)
+    ingest_people(ws, people_csv, name="other")
+    frame = ws.read("people", purpose="training", actor="a")
+    with pytest.raises(AlreadyExists, match="not derived"):
+        derive(ws, "people", frame, name="other", kind="protected", actor="a")
+
+
+def test_an_older_catalog_is_upgraded_when_opened(ws: Workspace, people_csv: Path):
+    ingest_people(ws, people_csv)
+    with migrating(ws.engine) as cfg:
+        command.downgrade(cfg, "0001")
+    ws.close()
+    reopened = Workspace.open(ws.folder)
+    with reopened.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
+            SCHEMA_REVISION
+        )
+    assert reopened.read("people", purpose="training", actor="a").height == 300
+    assert reopened.dataset("people").versions[0].columns[0].source == "declared"
+    reopened.log.verify()
+    assert isinstance(reopened.read("people", purpose="training", actor="a"), pl.DataFrame)

@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
-from privet import AlreadyExists, IntegrityError, InvalidInput, PolicyDenied, Workspace
+from privet import AlreadyExists, IntegrityError, InvalidInput, PolicyDenied, Workspace, policy
 from privet.catalog._models import Version
 from privet.tables import read_table
 from tests.conftest import PEOPLE_CATEGORIES, ingest_people, invoke
@@ -240,3 +240,16 @@ def test_cli_ingest_and_export_json(ws: Workspace, project: Path, people_csv: Pa
     shown = json.loads(invoke("datasets", "people", "--json", workspace=project).stdout)
     assert shown["lineage"][0]["activity"] == "ingest"
     assert shown["versions"][0]["columns"][2]["category"] == "user.contact.email"
+
+
+def test_internal_purpose_reads_are_logged_but_never_exported(
+    ws: Workspace, people_csv: Path, tmp_path: Path
+):
+    ingest_people(ws, people_csv)
+    release = policy.read(ws, "people", purpose="privet:assessment", actor="privet-scan")
+    assert release.frame.height == 300
+    assert ws.log.records(release.log_index, 1)[0].event["purpose"] == "privet:assessment"
+    with pytest.raises(PolicyDenied, match="not for exports"):
+        ws.export("people", tmp_path / "o.csv", purpose="privet:assessment", actor="a")
+    with pytest.raises(InvalidInput, match="reserved"):
+        ws.ingest(people_csv, name="x", owner="o", purposes=["privet:assessment"], actor="a")

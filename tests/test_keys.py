@@ -103,3 +103,28 @@ def test_cli_keys_rotate_json(ws: Workspace, project: Path, people_csv: Path):
     result = run_privet("keys", "rotate", "--reencrypt", "--json", "-w", project)
     assert result.returncode == 0, result.stderr
     assert '"reencrypted_versions": 1' in result.stdout
+
+
+def test_keyed_pseudonyms_are_stable_within_a_workspace_and_differ_across(
+    ws: Workspace, tmp_path: Path
+):
+    with ws.session() as session:
+        first = ws.vault.keyed_prf(session).compute(b"alice@example.org", 16)
+        session.commit()
+    with Workspace.open(ws.folder) as again, again.reading() as session:
+        assert again.vault.keyed_prf(session).compute(b"alice@example.org", 16) == first
+    other_root = tmp_path / "other"
+    other_root.mkdir()
+    with Workspace.init(other_root) as other, other.session() as session:
+        assert other.vault.keyed_prf(session).compute(b"alice@example.org", 16) != first
+
+
+def test_tokens_round_trip_and_survive_rotation(ws: Workspace):
+    with ws.session() as session:
+        token = ws.vault.token_aead(session).encrypt_deterministically(b"123-45-6789", b"ssn")
+        session.commit()
+    ws.rotate_keys(actor="admin")
+    with Workspace.open(ws.folder) as again, again.reading() as session:
+        assert again.vault.token_aead(session).decrypt_deterministically(token, b"ssn") == (
+            b"123-45-6789"
+        )

@@ -2,6 +2,7 @@
 
 from privet.catalog._derive import derive
 from privet.catalog._info import (
+    INTERNAL_PURPOSES,
     ColumnInfo,
     DatasetInfo,
     VersionInfo,
@@ -17,6 +18,7 @@ from privet.catalog._ingest import LEGAL_BASES, ingest
 from privet.catalog._taxonomy import CATEGORIES, Level, Role
 
 __all__ = [
+    "INTERNAL_PURPOSES",
     "CATEGORIES",
     "LEGAL_BASES",
     "ColumnInfo",

@@ -26,7 +26,16 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_purpose(purpose: str) -> str:
+# privet's own processing (scans, risk measurement, de-identification into the catalog):
+# its results are findings or governed derived datasets, never raw data handed to a person.
+INTERNAL_PURPOSES = ("privet:assessment",)
+
+
+def check_purpose(purpose: str, *, declaring: bool = False) -> str:
+    if purpose in INTERNAL_PURPOSES and not declaring:
+        return purpose
+    if purpose.startswith("privet:"):
+        raise InvalidInput("purposes starting with 'privet:' are reserved for privet itself")
     if not _PURPOSE.match(purpose):
         raise InvalidInput(
             f"invalid purpose {purpose[:60]!r}: use letters, digits, '_', '.', ':' and '-'"

@@ -101,7 +101,7 @@ def _check_governance(
     if not purposes:
         raise InvalidInput("a dataset needs at least one purpose it was collected for (--purpose)")
     for purpose in purposes:
-        check_purpose(purpose)
+        check_purpose(purpose, declaring=True)
     if legal_basis is not None and legal_basis not in LEGAL_BASES:
         raise InvalidInput(
             f"unknown legal basis {legal_basis[:40]!r}; use one of {', '.join(LEGAL_BASES)}"

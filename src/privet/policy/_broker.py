@@ -2,7 +2,9 @@
 
 Every read is checked against the dataset's declared purposes (purpose limitation,
 GDPR Art. 5(1)(b)); a refusal and a release are both written to the audit log, and the log
-entry of a release commits *before* any data leaves, so no read goes unrecorded.
+entry of a release commits *before* any data leaves, so no read goes unrecorded. privet's
+own processing reads under an internal purpose (``privet:assessment``) that is logged like
+any other read but can never be exported to a file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from privet import auditlog, tables
-from privet.catalog import VersionInfo, check_purpose, resolve, version_info
+from privet.catalog import INTERNAL_PURPOSES, VersionInfo, check_purpose, resolve, version_info
 from privet.errors import IntegrityError, PolicyDenied
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ def read(ws: Workspace, ref: str, *, purpose: str, actor: str, channel: str = "l
             "channel": channel,
         }
         declared = [p.purpose for p in dataset.purposes]
-        if purpose not in declared:
+        if purpose not in declared and purpose not in INTERNAL_PURPOSES:
             auditlog.append(
                 session, [{**event, "event": "read.refused", "reason": "purpose_not_declared"}]
             )
@@ -76,6 +78,8 @@ def export(
     overwrite: bool = False,
 ) -> Release:
     """A governed read written to ``destination`` (CSV, Parquet or JSON lines, atomically)."""
+    if purpose in INTERNAL_PURPOSES:
+        raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for exports")
     tables.check_destination(destination, overwrite=overwrite)
     release = read(ws, ref, purpose=purpose, actor=actor, channel=f"file:{destination.suffix[1:]}")
     tables.write_table(release.frame, destination, overwrite=overwrite)

@@ -10,7 +10,8 @@ import tink
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tink import aead
+from tink import aead, daead, prf
+from tink.proto import tink_pb2
 
 from privet.catalog._models import Keyset
 from privet.errors import IntegrityError, KeyUnavailable
@@ -19,6 +20,10 @@ from privet.vault._kms import master_aead
 
 WORKSPACE_KEYSET = "workspace"
 SIGNING_KEY = "log-signing"
+daead.register()
+prf.register()
+PSEUDONYM_KEYSET = "pseudonym-prf"
+TOKEN_KEYSET = "token-daead"
 
 
 def dataset_keyset_name(dataset_id: str) -> str:
@@ -121,6 +126,40 @@ class Vault:
         else:
             row.wrapped, row.updated_at = wrapped, self._clock()
 
+    # -- keys for de-identification -------------------------------------------------------
+
+    def keyed_prf(self, session: Session) -> prf.Prf:
+        """The workspace's HMAC-SHA256 PRF for keyed pseudonyms (made on first use).
+
+        One key per workspace: the same value gets the same pseudonym in every dataset of a
+        workspace (joins still work) and a different one elsewhere (no cross-workspace
+        linkage). Rotation leaves it alone, since a new key would change every pseudonym.
+        The caller commits ``session`` when the key was just made.
+        """
+        handle = self._derived_keyset(session, PSEUDONYM_KEYSET, prf.prf_key_templates.HMAC_SHA256)
+        return handle.primitive(prf.PrfSet).primary()
+
+    def token_aead(self, session: Session) -> daead.DeterministicAead:
+        """The workspace's AES-SIV key for reversible tokens (made on first use)."""
+        handle = self._derived_keyset(
+            session, TOKEN_KEYSET, daead.deterministic_aead_key_templates.AES256_SIV
+        )
+        return handle.primitive(daead.DeterministicAead)
+
+    def _derived_keyset(
+        self, session: Session, name: str, template: tink_pb2.KeyTemplate
+    ) -> tink.KeysetHandle:
+        row = session.get(Keyset, name)
+        kek = self.workspace_aead(session)
+        if row is not None:
+            try:
+                return _keysets.unwrap(row.wrapped, kek, self._ctx(name))
+            except tink.TinkError:
+                raise IntegrityError(f"the {name} key failed to unwrap") from None
+        handle = tink.new_keyset_handle(template)
+        self._store(session, name, name, _keysets.wrap(handle, kek, self._ctx(name)))
+        return handle
+
     # -- rotation ---------------------------------------------------------------------------
 
     def rotate(self, session: Session) -> dict[str, int]:
@@ -134,6 +173,14 @@ class Vault:
             for row in session.scalars(select(Keyset).where(Keyset.kind == "streaming-aead"))
         }
         signing = self.signing_key(session)
+        derived = {
+            row.name: _keysets.unwrap(
+                row.wrapped, self.workspace_aead(session), self._ctx(row.name)
+            )
+            for row in session.scalars(
+                select(Keyset).where(Keyset.name.in_([PSEUDONYM_KEYSET, TOKEN_KEYSET]))
+            )
+        }
         rotated = _keysets.with_new_primary(
             self.workspace_keyset(session), _keysets.WORKSPACE_TEMPLATE
         )
@@ -152,6 +199,13 @@ class Vault:
                 signing.private_bytes_raw(), self._ctx(SIGNING_KEY)
             ),
         )
+        for name, handle in derived.items():  # re-wrapped under the new key, not rotated
+            self._store(
+                session,
+                name,
+                name,
+                _keysets.wrap(handle, self.workspace_aead(session), self._ctx(name)),
+            )
         for name, handle in datasets.items():
             new = _keysets.with_new_primary(handle, _keysets.DATASET_TEMPLATE)
             self.store_dataset_keyset(session, name.split(":", 1)[1], new)

@@ -55,7 +55,7 @@ def _block(base: pl.DataFrame, block: int, rng: random.Random) -> pl.DataFrame:
         person_id=ids,
         email=pl.col("email").str.replace("@", f".{block}@", literal=True),
         age=(pl.col("age") + years).clip(17, 90),
-        date_of_birth=pl.col("date_of_birth") - pl.duration(days=years * 365),
+        date_of_birth=pl.col("date_of_birth") - pl.duration(days=pl.lit(years) * 365),
         fnlwgt=(pl.col("fnlwgt") * pl.Series(rng.choices(range(90, 111), k=n)) // 100),
         hours_per_week=(pl.col("hours_per_week") + pl.Series(rng.choices(range(-3, 4), k=n))).clip(
             1, 99

@@ -24,6 +24,17 @@ PEOPLE_CATEGORIES = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow`` tests run only with PRIVET_SLOW=1 (``make test-slow``); each has a small
+    variant in the default run."""
+    if os.environ.get("PRIVET_SLOW"):
+        return
+    skip = pytest.mark.skip(reason="slow: PRIVET_SLOW=1 (make test-slow) runs it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRIVET_KEY_DIR", str(tmp_path / "keys"))

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import click
+import polars as pl
 import pytest
 
+from privet import Workspace
 from privet.cli import cli
 from privet.demo import run_demo
 from tests.conftest import invoke
@@ -100,5 +102,11 @@ def test_demo_keep_and_json(tmp_path: Path):
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert Path(summary["workspace"]).is_dir()
+    # The protected dataset really is 5-anonymous and 2-diverse (counted here, not by privet).
+    with Workspace.open(summary["workspace"]) as ws:
+        protected = ws.read(summary["protected"], purpose="model-training", actor="t")
+    qis = ["age", "sex", "race", "marital_status", "native_country"]
+    assert protected.group_by(qis).len()["len"].min() >= 5 and summary["k_after"] >= 5
+    assert protected.group_by(qis).agg(pl.col("income").n_unique())["income"].min() >= 2
     again = invoke("demo", "--rows", "300", "--keep", keep)
     assert again.exit_code == 1 and "not empty" in again.stderr

@@ -115,8 +115,12 @@ def test_columns_get_category_role_and_dataset_a_risk_level(ws: Workspace, peopl
 
 
 def test_dataset_without_categories_defaults_to_confidential(ws: Workspace, people_csv: Path):
-    ws.ingest(people_csv, name="unknown", owner="o", purposes=["p"], actor="a")
+    # Without discovery (scan=False) nothing says what the columns hold: confidential.
+    ws.ingest(people_csv, name="unknown", owner="o", purposes=["p"], actor="a", scan=False)
     assert ws.dataset("unknown").classification == "confidential"
+    # With discovery (the default) the SSNs and race found make it restricted.
+    ws.ingest(people_csv, name="scanned", owner="o", purposes=["p"], actor="a")
+    assert ws.dataset("scanned").classification == "restricted"
 
 
 def test_classification_cannot_be_set_below_what_the_categories_imply(

@@ -25,6 +25,7 @@ from sqlalchemy import URL, create_engine, inspect, make_url, text
 
 from privet import IntegrityError, PolicyDenied, Workspace, auditlog, tables
 from privet.auditlog import leaf_hash, open_note, verify_inclusion
+from privet.catalog._models import Base
 from privet.datasets import raw_people
 
 PG_URL = os.environ.get("PRIVET_TEST_PG_URL")
@@ -38,19 +39,8 @@ if not PG_URL:
 pytestmark = pytest.mark.postgres
 
 PRIVET = Path(sys.executable).with_name("privet")
-CATALOG_TABLES = {
-    "alembic_version",
-    "checkpoints",
-    "datasets",
-    "dataset_purposes",
-    "keysets",
-    "lineage_edges",
-    "log_entries",
-    "log_head",
-    "meta",
-    "version_columns",
-    "versions",
-}
+# The migrations must create exactly the tables the ORM models declare.
+CATALOG_TABLES = set(Base.metadata.tables) | {"alembic_version"}
 PURPOSE = "fraud-detection"
 ACTOR = "alice"
 

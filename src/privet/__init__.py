@@ -2,6 +2,7 @@
 
 from privet.errors import (
     AlreadyExists,
+    BudgetExhausted,
     IntegrityError,
     InvalidInput,
     KeyUnavailable,
@@ -13,6 +14,7 @@ from privet.workspace import Workspace
 
 __all__ = [
     "AlreadyExists",
+    "BudgetExhausted",
     "IntegrityError",
     "InvalidInput",
     "KeyUnavailable",

@@ -38,3 +38,7 @@ class IntegrityError(PrivetError):
     def __init__(self, message: str, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+
+
+class BudgetExhausted(PolicyDenied):
+    """A differentially private release that would take a ledger past its privacy limit."""

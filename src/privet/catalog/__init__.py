@@ -1,5 +1,6 @@
 """The catalog: datasets, immutable versions, columns and their classification."""
 
+from privet.catalog._annotate import ColumnAnnotation, annotate
 from privet.catalog._derive import derive
 from privet.catalog._info import (
     INTERNAL_PURPOSES,
@@ -20,12 +21,14 @@ from privet.catalog._taxonomy import CATEGORIES, Level, Role
 __all__ = [
     "INTERNAL_PURPOSES",
     "CATEGORIES",
+    "ColumnAnnotation",
     "LEGAL_BASES",
     "ColumnInfo",
     "DatasetInfo",
     "Level",
     "Role",
     "VersionInfo",
+    "annotate",
     "check_name",
     "check_purpose",
     "dataset_info",

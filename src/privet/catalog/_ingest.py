@@ -47,9 +47,15 @@ def ingest(
     roles: Mapping[str, str] | None = None,
     classification: str | None = None,
     new_version: bool = False,
+    scan: bool = True,
     progress: Progress | None = None,
 ) -> VersionInfo:
-    """Register ``path`` as dataset ``name`` (or, with ``new_version``, its next version)."""
+    """Register ``path`` as dataset ``name`` (or, with ``new_version``, its next version).
+
+    With ``scan`` (the default), columns not given a category or role are classified by
+    discovery (on a sample of rows) and stored with ``source="discovered"``; a column the
+    owner corrected in an earlier version keeps the correction.
+    """
     step = progress or (lambda _stage: None)
     check_name(name)
     categories = dict(categories or {})
@@ -60,6 +66,7 @@ def ingest(
             raise AlreadyExists(
                 f"dataset {name!r} already exists; pass --new-version to add a version to it"
             )
+        corrected = _corrections(existing)
     new = None
     if existing is None:
         _check_governance(owner, purposes, legal_basis, retention_days)
@@ -76,7 +83,8 @@ def ingest(
     for column in [*categories, *parsed_roles, *([subject_id] if subject_id else [])]:
         if column not in frame.columns:
             raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")
-    columns = _columns(frame, categories, parsed_roles)
+    discovered = _discover(frame, categories, parsed_roles, step) if scan else {}
+    columns = _columns(frame, categories, parsed_roles, discovered, corrected)
     return store_version(
         ws,
         name=name,
@@ -119,11 +127,63 @@ def _role(value: str) -> Role:
         ) from None
 
 
+# Rows discovery reads at ingest: enough for stable shares, fast on any file size.
+SCAN_SAMPLE = 10_000
+
+
+def _corrections(dataset: Dataset | None) -> dict[str, tuple[str | None, str, float | None]]:
+    """The owner's corrections on the latest version: they win over later scans."""
+    if dataset is None or not dataset.versions:
+        return {}
+    return {
+        c.name: (c.category, c.role, c.confidence)
+        for c in dataset.versions[-1].columns
+        if c.source == "corrected"
+    }
+
+
+def _discover(
+    frame: pl.DataFrame,
+    categories: Mapping[str, str],
+    roles: Mapping[str, Role],
+    progress: Progress,
+) -> dict[str, tuple[str | None, str, float]]:
+    from privet.discover import scan_frame
+
+    progress("discovering personal data")
+    undeclared = [c for c in frame.columns if c not in categories and c not in roles]
+    if not undeclared:
+        return {}
+    report = scan_frame(frame.select(undeclared), sample=SCAN_SAMPLE)
+    return {f.name: (f.category, f.role, f.confidence) for f in report.columns}
+
+
 def _columns(
-    frame: pl.DataFrame, categories: Mapping[str, str], roles: Mapping[str, Role]
+    frame: pl.DataFrame,
+    categories: Mapping[str, str],
+    roles: Mapping[str, Role],
+    discovered: Mapping[str, tuple[str | None, str, float]] | None = None,
+    corrected: Mapping[str, tuple[str | None, str, float | None]] | None = None,
 ) -> list[Column]:
+    """Declared flags win, then the owner's earlier corrections, then discovery."""
+    discovered, corrected = discovered or {}, corrected or {}
     columns = []
     for position, (column, dtype) in enumerate(frame.schema.items()):
+        if column not in categories and column not in roles:
+            found = corrected.get(column) or discovered.get(column)
+            if found is not None:
+                columns.append(
+                    Column(
+                        position=position,
+                        name=column,
+                        dtype=str(dtype),
+                        category=found[0],
+                        role=str(Role(found[1])),
+                        source="corrected" if column in corrected else "discovered",
+                        confidence=found[2],
+                    )
+                )
+                continue
         category = categories.get(column)
         default = check_category(category)[0] if category else Role.OTHER
         columns.append(

@@ -1,6 +1,13 @@
 """The ``privet`` command line: a thin layer over the library."""
 
-from privet.cli import _catalog, _demo, _log  # noqa: F401 - registers the commands
+from privet.cli import (  # noqa: F401 - registers the commands
+    _catalog,
+    _demo,
+    _dp,  # noqa: F401 - query, budget, train, models
+    _log,
+    _protect,  # noqa: F401 - protect, risk, detokenize
+    _scan,  # noqa: F401 - scan
+)
 from privet.cli._app import cli
 
 

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from privet.catalog import LEGAL_BASES, DatasetInfo, Level, Role
-from privet.cli._app import Options, command, pairs, stdout
+from privet.cli._app import Options, cli, command, pairs, stdout
 from privet.workspace import Workspace
 
 
@@ -78,6 +78,11 @@ def init_command(opts: Options, path: Path, kms_uri: str | None, database_url: s
     help="Raise the classification above what the categories imply.",
 )
 @click.option("--new-version", is_flag=True, help="Add a version to an existing dataset.")
+@click.option(
+    "--no-scan",
+    is_flag=True,
+    help="Skip discovery: undeclared columns get no category (role other).",
+)
 @command(name="ingest")
 def ingest_command(
     opts: Options,
@@ -92,8 +97,13 @@ def ingest_command(
     roles: tuple[str, ...],
     classification: str | None,
     new_version: bool,
+    no_scan: bool,
 ) -> None:
-    """Encrypt FILE (CSV, Parquet or JSON lines) and register it as a dataset version."""
+    """Encrypt FILE (CSV, Parquet or JSON lines) and register it as a dataset version.
+
+    Columns without --category/--role are classified by discovery (see privet scan) unless
+    --no-scan is given; declared flags win.
+    """
     with opts.workspace() as ws, opts.progress(f"ingesting {file.name}") as step:
         version = ws.ingest(
             file,
@@ -108,6 +118,7 @@ def ingest_command(
             roles=pairs(roles, "--role"),
             classification=classification,
             new_version=new_version,
+            scan=not no_scan,
             progress=step,
         )
         dataset = ws.dataset(name)
@@ -124,8 +135,37 @@ def ingest_command(
     opts.emit(version, human)
 
 
+class _DatasetsGroup(click.Group):
+    """``privet datasets [NAME]`` as before, plus subcommands (``annotate``).
+
+    A first argument that is not a subcommand is a dataset name for ``show``.
+    """
+
+    _VALUED = frozenset({"-w", "--workspace", "--as"})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not any(a in ("-h", "--help") for a in args[:1]):
+            first, skip = None, False
+            for arg in args:
+                if skip:
+                    skip = False
+                elif arg in self._VALUED:
+                    skip = True
+                elif not arg.startswith("-"):
+                    first = arg
+                    break
+            if first is None or first not in self.commands:
+                args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(name="datasets", cls=_DatasetsGroup)
+def datasets_group() -> None:
+    """List datasets, show one (privet datasets NAME), or correct a column's classification."""
+
+
 @click.argument("name", required=False)
-@command(name="datasets")
+@command(group=datasets_group, name="show")
 def datasets_command(opts: Options, name: str | None) -> None:
     """List datasets, or show one: versions, columns, classification, lineage."""
     with opts.workspace() as ws:
@@ -188,13 +228,52 @@ def _print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
     stdout.print(versions)
     if d.versions:
         columns = Table(
-            "column", "type", "category", "role", title=f"columns of {d.versions[-1].ref}"
+            "column", "type", "category", "role", "source", title=f"columns of {d.versions[-1].ref}"
         )
         for c in d.versions[-1].columns:
-            columns.add_row(Text(c.name), c.dtype, c.category or "-", c.role)
+            how = c.source if c.confidence is None else f"{c.source} ({c.confidence:.2f})"
+            columns.add_row(Text(c.name), c.dtype, c.category or "-", c.role, how)
         stdout.print(columns)
     for edge in lineage:
         stdout.print(Text(f"  lineage: {edge['source']} --{edge['activity']}--> {edge['target']}"))
+
+
+@click.argument("column")
+@click.argument("name")
+@click.option(
+    "--category",
+    metavar="KEY",
+    help="The column's data category (fideslang key such as user.contact.email).",
+)
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    help="The column's role (default: the category's usual role).",
+)
+@command(group=datasets_group, name="annotate")
+def annotate_command(
+    opts: Options, name: str, column: str, category: str | None, role: str | None
+) -> None:
+    """Correct the classification of COLUMN in the latest version of dataset NAME.
+
+    The correction is logged, wins over later scans, and recomputes the dataset's level.
+    """
+    from privet.catalog import annotate
+
+    with opts.workspace() as ws:
+        result = annotate(ws, name, column, category=category, role=role, actor=opts.actor)
+
+    def human() -> None:
+        stdout.print(
+            Text(
+                f"{result.dataset}@{result.version} column {result.column}: "
+                f"{result.old_category or '-'} ({result.old_role}) -> {result.category or '-'} "
+                f"({result.role}); classification {result.classification}; audit entry "
+                f"{result.log_index}"
+            )
+        )
+
+    opts.emit(result, human)
 
 
 @click.argument("ref", metavar="NAME[@VERSION]")

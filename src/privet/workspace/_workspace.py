@@ -16,12 +16,18 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from privet import auditlog, catalog, lineage, policy
-from privet.auditlog import AuditLog
+from privet.auditlog import AuditLog, verifier_key
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.catalog._db import is_current, make_engine, reader, upgrade
-from privet.catalog._models import Dataset, LogHead, Meta, Version
+from privet.catalog._models import Dataset, DpModel, LogHead, Meta, Version
 from privet.errors import AlreadyExists, InvalidInput, PrivetError
-from privet.vault import LocalObjectStore, Vault, create_local_master_key, default_key_dir
+from privet.vault import (
+    LocalObjectStore,
+    Vault,
+    create_local_master_key,
+    default_key_dir,
+    primary_key_id,
+)
 from privet.vault._kms import check_uri
 from privet.workspace._config import (
     CATALOG_DB,
@@ -182,6 +188,18 @@ class Workspace:
             _, version = catalog.resolve(session, ref)
             return lineage.edges_of(session, lineage.version_ref(version.id))
 
+    # -- differential privacy ---------------------------------------------------------------
+
+    @property
+    def dp(self) -> Any:
+        """DP statistics, DP-SGD and the budget ledger: a :class:`privet.dp.DifferentialPrivacy`.
+
+        Imported on first use: OpenDP and PyTorch are large, and most commands need neither.
+        """
+        from privet.dp import DifferentialPrivacy
+
+        return DifferentialPrivacy(self)
+
     # -- governed reads ---------------------------------------------------------------------
 
     def read(self, ref: str, *, purpose: str, actor: str) -> pl.DataFrame:
@@ -224,8 +242,6 @@ class Workspace:
         return done
 
     def _reencrypt_version(self, dataset_id: str, version_id: str, actor: str) -> int:
-        from privet.vault import primary_key_id
-
         with self.reading() as session:
             handle = self.vault.dataset_keyset(session, dataset_id)
             version = session.get(Version, version_id)
@@ -270,7 +286,9 @@ class Workspace:
     def garbage(self) -> list[str]:
         """Objects no version refers to: left behind by an interrupted write."""
         with self.reading() as session:
-            referenced = set(session.scalars(select(Version.object_key)))
+            referenced = set(session.scalars(select(Version.object_key))) | set(
+                session.scalars(select(DpModel.object_key))
+            )
         orphans = [key for key in self.store.object_keys() if key not in referenced]
         return orphans + [f".tmp/{p.name}" for p in self.store.temporary_files()]
 
@@ -298,8 +316,6 @@ def _sqlite_url(folder: Path) -> str:
 
 
 def _create_catalog(engine: Engine, config: WorkspaceConfig, actor: str, clock: Clock) -> None:
-    from privet.auditlog._note import verifier_key
-
     upgrade(engine)
     vault = Vault(config.kms_uri, config.id, clock)
     origin = f"privet.local/{config.id}"

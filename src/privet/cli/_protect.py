@@ -1,0 +1,339 @@
+"""Commands for de-identification: protect, risk, detokenize."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from privet.cli._app import Options, command, stderr, stdout
+from privet.errors import NotFound
+
+if TYPE_CHECKING:
+    from privet.deid import ProtectReport, RiskReport
+    from privet.workspace import Workspace
+
+# Kept in step with the registry by a test (the CLI starts without importing it).
+OPERATORS = (
+    "drop, keep, mask, redact, pseudonym, token, generalize, date_shift, top_bottom_code, "
+    "suppress, suppress_records, microaggregate, redact_text"
+)
+
+
+def _columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise click.BadParameter("give column names separated by commas")
+    return names
+
+
+@contextmanager
+def _maybe_workspace(opts: Options) -> Iterator[Workspace | None]:
+    """The workspace if there is one; a file can be protected without (unless keys are used)."""
+    from privet.workspace import Workspace
+
+    try:
+        ws = Workspace.open(opts.workspace_path)
+    except NotFound:
+        if opts.workspace_path:
+            raise
+        yield None
+        return
+    with ws:
+        yield ws
+
+
+@click.argument("source", metavar="NAME[@VERSION]|FILE")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="NEW|FILE",
+    help="Name of the new dataset (for a dataset), or the file to write (for a file).",
+)
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Protection plan (YAML): privacy model, hierarchies, operators per column.",
+)
+@click.option("--k", type=click.IntRange(min=1), help="k-anonymity: smallest class size.")
+@click.option("--l", "l_value", type=click.IntRange(min=1), help="Distinct ℓ-diversity.")
+@click.option("--t", "t_value", type=click.FloatRange(0, 1, min_open=True), help="t-closeness.")
+@click.option(
+    "--qi",
+    metavar="C1,C2,…",
+    help="Quasi-identifiers (default: the catalog's, or discovery's for a file).",
+)
+@click.option("--sensitive", metavar="C1,…", help="Sensitive columns for ℓ and t.")
+@click.option(
+    "--max-suppression",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Largest share of records the search may remove.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["loss", "entropy", "discernibility"]),
+    default="loss",
+    show_default=True,
+    help="Information-loss metric to minimize.",
+)
+@click.option("--target", metavar="COL", help="Column to predict for the ML-utility check.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@command(name="protect", epilog=f"Operators for plans: {OPERATORS}.")
+def protect_command(
+    opts: Options,
+    source: str,
+    output: str,
+    plan_path: Path | None,
+    k: int | None,
+    l_value: int | None,
+    t_value: float | None,
+    qi: str | None,
+    sensitive: str | None,
+    max_suppression: float,
+    metric: str,
+    target: str | None,
+    force: bool,
+) -> None:
+    """De-identify a dataset into a new one (or a file into a file), with risk and utility.
+
+    With --plan, the plan says everything; otherwise --k (and --l, --t) run the optimal
+    generalization search, and direct identifiers are dropped.
+    """
+    from privet import deid
+
+    shortcut = (k, l_value, t_value, qi, sensitive, target)
+    if plan_path is not None and any(v is not None for v in shortcut):
+        raise click.UsageError("give either --plan or --k/--l/--t/--qi/--sensitive, not both")
+    is_file = Path(source).is_file()
+    with _maybe_workspace(opts) as ws, opts.progress(f"protecting {source}") as step:
+        if not is_file and ws is None:
+            raise NotFound(
+                f"{source!r} is not a file, and there is no workspace to find a dataset in"
+            )
+        if plan_path is not None:
+            plan = deid.load_plan(plan_path)
+        else:
+            plan = deid.shortcut_plan(
+                k=k,
+                l=l_value,
+                t=t_value,
+                quasi_identifiers=_columns(qi),
+                sensitive=_columns(sensitive),
+                max_suppression=max_suppression,
+                metric=metric,
+                target=target,
+            )
+        if is_file:
+            report = deid.protect_file(
+                source, plan, output, ws=ws, actor=opts.actor, overwrite=force, progress=step
+            )
+        else:
+            assert ws is not None
+            report = deid.protect(ws, source, plan, name=output, actor=opts.actor, progress=step)
+    for note in report.notes:
+        stderr.print(Text(f"privet: {note}"))
+    opts.emit(report, lambda: _print_protect(report))
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _print_protect(report: ProtectReport) -> None:
+    share = report.suppressed / report.rows_in if report.rows_in else 0.0
+    stdout.print(
+        Text(
+            f"Protected {report.source} into {report.output}: {report.rows_in:,} → "
+            f"{report.rows_out:,} rows ({report.suppressed:,} suppressed, {share:.2%})"
+        )
+    )
+    if report.levels:
+        levels = ", ".join(
+            f"{c} {v}/{report.hierarchies.get(c, '')}" for c, v in report.levels.items()
+        )
+        stdout.print(Text(f"  generalization levels: {levels}"))
+    if report.search is not None:
+        s = report.search
+        stdout.print(
+            Text(
+                f"  search: {s.evaluated:,} of {s.lattice_size:,} lattice nodes evaluated in "
+                f"{s.seconds:.2f} s; {s.metric} = {s.loss:.4f}"
+            )
+        )
+    if report.operators:
+        ops = ", ".join(f"{c}: {o}" for c, o in report.operators.items())
+        stdout.print(Text(f"  operators: {ops}"))
+    table = Table("", "before", "after", title="risk and utility")
+    before, after = report.risk_before, report.risk_after
+    if before is not None and after is not None:
+        rows = [
+            ("k", before.k, after.k),
+            ("ℓ", before.l, after.l),
+            ("t", before.t, after.t),
+            ("prosecutor risk, max", before.prosecutor_risk_max, after.prosecutor_risk_max),
+            ("prosecutor risk, mean", before.prosecutor_risk_avg, after.prosecutor_risk_avg),
+            (
+                f"records at risk (> {before.threshold:g})",
+                before.records_at_risk,
+                after.records_at_risk,
+            ),
+            ("sample uniques", before.sample_uniques, after.sample_uniques),
+            ("marketer risk", before.marketer_risk, after.marketer_risk),
+        ]
+        for name, b, a in rows:
+            table.add_row(name, _fmt(b), _fmt(a))
+    u = report.utility
+    if u.generalization_loss is not None:
+        table.add_row("generalization loss", _fmt(0.0), _fmt(u.generalization_loss))
+        table.add_row(
+            "discernibility / n²",
+            _fmt(u.discernibility_normalized_before),
+            _fmt(u.discernibility_normalized),
+        )
+        table.add_row("non-uniform entropy", _fmt(0.0), _fmt(u.non_uniform_entropy))
+    if u.ml is not None:
+        table.add_row(
+            f"ML accuracy ({u.ml.target})",
+            _fmt(u.ml.accuracy_original),
+            f"{u.ml.accuracy_protected:.4f} (×{u.ml.ratio:.3f})",
+        )
+    stdout.print(table)
+    if u.ml is None and u.ml_note:
+        stdout.print(Text(f"  ML utility not measured: {u.ml_note}"))
+
+
+@click.argument("source", metavar="NAME[@VERSION]|FILE")
+@click.option("--qi", metavar="C1,C2,…", help="Quasi-identifiers (default: the catalog's).")
+@click.option("--sensitive", metavar="C1,…", help="Sensitive columns for ℓ and t.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="Prosecutor risk above which a record counts as at risk.",
+)
+@click.option(
+    "--population",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A population table with the same quasi-identifiers (for journalist risk).",
+)
+@click.option(
+    "--population-size",
+    type=click.IntRange(min=1),
+    help="Size of the population the table was sampled from (estimates population uniques).",
+)
+@command(name="risk")
+def risk_command(
+    opts: Options,
+    source: str,
+    qi: str | None,
+    sensitive: str | None,
+    threshold: float,
+    population: Path | None,
+    population_size: int | None,
+) -> None:
+    """Re-identification risk of a dataset or file: k, ℓ, t, prosecutor/journalist/marketer."""
+    from privet import deid, tables
+
+    pop = tables.read_table(population).frame if population is not None else None
+    common = {
+        "quasi_identifiers": _columns(qi),
+        "threshold": threshold,
+        "population": pop,
+        "population_size": population_size,
+    }
+    with opts.progress(f"measuring {source}") as step:
+        step("reading")
+        if Path(source).is_file():
+            report = deid.file_risk(source, sensitive=_columns(sensitive) or [], **common)
+        else:
+            with opts.workspace() as ws:
+                report = deid.dataset_risk(
+                    ws, source, actor=opts.actor, sensitive=_columns(sensitive), **common
+                )
+    opts.emit(report, lambda: _print_risk(source, report))
+
+
+def _print_risk(source: str, r: RiskReport) -> None:
+    stdout.print(
+        Text(
+            f"Risk of {source}: {r.rows:,} records, {r.classes:,} classes over "
+            f"{', '.join(r.quasi_identifiers)}"
+        )
+    )
+    table = Table("measure", "value")
+    rows = [
+        ("k (smallest class)", r.k),
+        (f"ℓ ({', '.join(r.sensitive)})" if r.sensitive else "ℓ", r.l),
+        ("t", r.t),
+        ("prosecutor risk, max", r.prosecutor_risk_max),
+        ("prosecutor risk, mean", r.prosecutor_risk_avg),
+        (f"records at risk (> {r.threshold:g})", r.records_at_risk),
+        ("journalist risk, max", r.journalist_risk_max),
+        ("marketer risk", r.marketer_risk),
+        ("sample uniques", r.sample_uniques),
+        ("population uniques (estimate)", r.population_uniques_estimate),
+    ]
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    stdout.print(table)
+    contribution = Table("quasi-identifier", "contribution", title="what each column adds")
+    for column, value in sorted(r.qi_contribution.items(), key=lambda kv: -kv[1]):
+        contribution.add_row(Text(column), f"{value:.3f}")
+    stdout.print(contribution)
+
+
+@click.argument("column")  # decorators apply bottom-up: REF comes first on the line
+@click.argument("ref", metavar="NAME[@VERSION]")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output file: .csv, .parquet or .jsonl.",
+)
+@click.option("--purpose", required=True, help="Why; must be a purpose the data was collected for.")
+@click.option("--namespace", default="", help="The token namespace used when protecting.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@command(name="detokenize")
+def detokenize_command(
+    opts: Options, ref: str, column: str, output: Path, purpose: str, namespace: str, force: bool
+) -> None:
+    """Turn the reversible tokens of COLUMN back into values (a governed, logged read)."""
+    from privet import deid, tables
+
+    tables.check_destination(output, overwrite=force)
+    with opts.workspace() as ws:
+        frame = deid.detokenize(
+            ws, ref, column, purpose=purpose, actor=opts.actor, namespace=namespace
+        )
+        size = ws.log.size()
+    tables.write_table(frame, output, overwrite=force)
+    data = {"dataset": ref, "column": column, "rows": frame.height, "output": str(output),
+            "purpose": purpose, "log_index": size - 1}  # fmt: skip
+    opts.emit(
+        data,
+        lambda: stdout.print(
+            Text(
+                f"Detokenized {column} of {ref} ({frame.height:,} rows) into {output} for "
+                f"{purpose}; audit entry {size - 1}"
+            )
+        ),
+    )

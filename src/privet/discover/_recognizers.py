@@ -1,0 +1,396 @@
+"""Recognizers: an abstract base, a pattern recognizer, a registry and its decorator.
+
+The shape follows Presidio's ``EntityRecognizer`` + ``RecognizerRegistry``: each recognizer
+finds one entity type, in whole column values (vectorized over a Polars Series) and inside
+free text (with spans). A registry holds recognizers by unique name; registering a name
+twice is an error unless forced.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from privet.catalog._taxonomy import check_category
+from privet.discover._validators import Validator
+from privet.errors import AlreadyExists, InvalidInput, NotFound
+
+_CONTEXT_BEFORE = 48  # characters before a match searched for a context word
+_CONTEXT_AFTER = 24
+_CONTEXT_BOOST = 0.2
+
+
+class Strength(StrEnum):
+    """How much a value match alone says.
+
+    ``checksum``: a check digit or checksum passes (random strings rarely do).
+    ``format``: a distinctive shape (an e-mail, a MAC address).
+    ``weak``: a shape other data shares (phone numbers, ZIP codes, dates); negative words
+    in the column name (order, invoice, product, …) overrule it.
+    """
+
+    CHECKSUM = "checksum"
+    FORMAT = "format"
+    WEAK = "weak"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A span found in one of a batch of texts."""
+
+    row: int
+    start: int
+    end: int
+    score: float
+
+
+def _name_regex(hints: Sequence[str]) -> re.Pattern[str] | None:
+    """Hints are patterns over a normalized column name's ``_``-joined tokens."""
+    if not hints:
+        return None
+    return re.compile(r"(?:^|_)(?:" + "|".join(hints) + r")(?:_|$)")
+
+
+class Recognizer(ABC):
+    """Finds one entity type in column values and in free text.
+
+    Subclasses implement :meth:`match_values` (vectorized over a Series of whole values)
+    and :meth:`find` (spans in a batch of texts). The rest is configuration:
+
+    - ``category``: the fideslang key a column of this entity gets;
+    - ``context``: words that, near a match in text, raise its score;
+    - ``column_hints``: patterns over the column name (tokens joined by ``_``);
+    - ``needs_hint``: trust a column match only when the column name hints at the entity;
+    - ``needs_context``: trust a match in text only beside a context word (default:
+      ``needs_hint``);
+    - ``min_share``: share of a column's values that must match for the column to qualify.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        entity: str,
+        category: str | None = None,
+        context: Sequence[str] = (),
+        column_hints: Sequence[str] = (),
+        strength: Strength | str = Strength.FORMAT,
+        needs_hint: bool = False,
+        needs_context: bool | None = None,
+        min_share: float = 0.8,
+        score: float = 0.85,
+        numbers: bool = False,
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name):
+            raise InvalidInput(f"invalid recognizer name {name[:40]!r}: letters, digits, _ . : -")
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,63}", entity):
+            raise InvalidInput(
+                f"invalid entity type {entity[:40]!r} for recognizer {name!r}: use UPPER_SNAKE"
+            )
+        if category is not None:
+            check_category(category)
+        if not 0 < min_share <= 1 or not 0 < score <= 1:
+            raise InvalidInput(f"recognizer {name!r}: min_share and score must be in (0, 1]")
+        self.name = name
+        self.entity = entity
+        self.category = category
+        self.context = tuple(word.lower() for word in context)
+        self.column_hints = tuple(column_hints)
+        self.strength = Strength(strength)
+        self.needs_hint = needs_hint
+        self.needs_context = needs_hint if needs_context is None else needs_context
+        self.min_share = min_share
+        self.score = score
+        self.numbers = numbers
+        try:
+            self._hint_re = _name_regex(self.column_hints)
+        except re.error:
+            raise InvalidInput(f"recognizer {name!r}: a column hint is not a valid regex") from None
+        self._context_re = (
+            re.compile(r"\b(?:" + "|".join(re.escape(w) for w in self.context) + r")\b")
+            if self.context
+            else None
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, entity={self.entity!r})"
+
+    # -- what subclasses provide --------------------------------------------------------------
+
+    @abstractmethod
+    def match_values(self, values: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """For whole (stripped, non-null) string values: (pattern matches, also validates)."""
+
+    @abstractmethod
+    def find(self, texts: pl.Series) -> list[Found]:
+        """Entities inside a batch of texts (a String Series; nulls allowed)."""
+
+    # -- shared behaviour ---------------------------------------------------------------------
+
+    def hinted_by(self, column: str) -> bool:
+        """Whether a normalized column name (``date_of_birth``) suggests this entity."""
+        return bool(self._hint_re and self._hint_re.search(column))
+
+    def has_context(self, text: str, start: int, end: int) -> bool:
+        if self._context_re is None:
+            return False
+        window = text[max(0, start - _CONTEXT_BEFORE) : end + _CONTEXT_AFTER].lower()
+        return bool(self._context_re.search(window))
+
+    def scored(self, text: str, start: int, end: int) -> float | None:
+        """The score of a span after context, or None when context is required and absent."""
+        context = self.has_context(text, start, end)
+        if self.needs_context and not context:
+            return None
+        return min(1.0, self.score + _CONTEXT_BOOST) if context else self.score
+
+
+def _compile_both(name: str, pattern: str) -> re.Pattern[str]:
+    """The pattern must mean the same to Python's ``re`` (spans) and Polars (vectorized)."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error:
+        raise InvalidInput(f"recognizer {name!r}: the pattern is not a valid regex") from None
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except Exception:  # noqa: BLE001 - Polars' regex errors vary by version
+        raise InvalidInput(
+            f"recognizer {name!r}: the pattern uses syntax the vectorized engine lacks "
+            "(look-around and back-references are not supported)"
+        ) from None
+    return compiled
+
+
+def _leading_flags(pattern: str) -> tuple[str, str]:
+    """Split ``(?i)rest`` into ``("(?i)", "rest")``: global flags must stay in front."""
+    match = re.match(r"\(\?[aiLmsux]+\)", pattern)
+    return (match.group(), pattern[match.end() :]) if match else ("", pattern)
+
+
+def _loosened(pattern: str) -> str:
+    """The pattern without its ``\\b`` assertions, for the vectorized engine.
+
+    Polars' engine gives up its fast path on Unicode word boundaries; without them the
+    pattern matches a superset, so it still finds every text (or value) worth a closer look.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            if not (pair == "\\b" and not in_class):
+                out.append(pair)
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+            # A ']' right after '[' or '[^' is a literal member.
+            out.append(ch)
+            i += 1
+            if i < len(pattern) and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < len(pattern) and pattern[i] == "]":
+                out.append("]")
+                i += 1
+            continue
+        if ch == "]" and in_class:
+            in_class = False
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class PatternRecognizer(Recognizer):
+    """A regex plus an optional validator.
+
+    The regex must be valid in both Python's ``re`` and Polars (no look-around, no
+    back-references). A named group ``m`` marks the entity when the pattern also matches
+    characters around it. Polars runs it without ``\\b`` to pick the texts or values worth
+    a look (or ``prefilter``, a cheaper test every text with a match passes); Python's
+    ``re`` then gives the exact spans in those texts only.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        entity: str,
+        pattern: str,
+        validator: Validator | None = None,
+        value_pattern: str | None = None,
+        prefilter: Callable[[pl.Series], pl.Series] | None = None,
+        check: bool = True,
+        **settings: Any,
+    ) -> None:
+        super().__init__(name=name, entity=entity, **settings)
+        self.pattern = pattern
+        self.validator = validator
+        self.prefilter = prefilter
+        flags, whole = _leading_flags(value_pattern or pattern)
+        self._anchored = _loosened(flags + r"^(?:" + whole + r")$")
+        self._loose = _loosened(pattern)
+        if check:
+            self.check()
+
+    def check(self) -> None:
+        """Compile every form of the pattern in both engines (InvalidInput if one fails)."""
+        for form in (self.pattern, self._anchored, self._loose):
+            _compile_both(self.name, form)
+
+    @functools.cached_property
+    def _re(self) -> re.Pattern[str]:
+        # Compiled on first use: Python's compiler is slow on the large built-in patterns.
+        return re.compile(self.pattern)
+
+    @functools.cached_property
+    def _group(self) -> str | int:
+        return "m" if "m" in self._re.groupindex else 0
+
+    def match_values(self, values: pl.Series) -> tuple[pl.Series, pl.Series]:
+        matched = values.str.contains(self._anchored).fill_null(False)
+        if self.validator is None:
+            return matched, matched
+        hits = matched.arg_true()
+        valid = pl.Series(values.name, [False] * len(values), pl.Boolean)
+        if len(hits):
+            checked = self.validator(values.gather(hits)).fill_null(False)
+            valid = valid.scatter(hits, checked)
+        return matched, valid
+
+    def find(self, texts: pl.Series) -> list[Found]:
+        if self.prefilter is not None:
+            mask = self.prefilter(texts)
+        else:
+            mask = texts.str.contains(self._loose)
+        rows = mask.fill_null(False).arg_true()
+        if not len(rows):
+            return []
+        subset = texts.gather(rows)
+        candidates: list[tuple[int, int, int, str]] = []
+        for row, text in zip(rows.to_list(), subset.to_list(), strict=True):
+            for match in self._re.finditer(text):
+                start, end = match.span(self._group)
+                if end > start:
+                    candidates.append((row, start, end, match.group(self._group)))
+        if self.validator is not None and candidates:
+            checked = self.validator(pl.Series("v", [c[3] for c in candidates], pl.String))
+            candidates = [c for c, ok in zip(candidates, checked.to_list(), strict=True) if ok]
+        found = []
+        for row, start, end, _ in candidates:
+            score = self.scored(texts[row], start, end)
+            if score is not None:
+                found.append(Found(row, start, end, score))
+        return found
+
+
+R = TypeVar("R")
+
+
+class RecognizerRegistry:
+    """Recognizers by unique name, in the order they were added."""
+
+    def __init__(self, recognizers: Iterable[Recognizer] = ()) -> None:
+        self._items: dict[str, Recognizer] = {}
+        for recognizer in recognizers:
+            self.add(recognizer)
+
+    def add(self, recognizer: Recognizer, *, force: bool = False) -> Recognizer:
+        if not isinstance(recognizer, Recognizer):
+            raise InvalidInput(f"{type(recognizer).__name__} is not a Recognizer")
+        if recognizer.name in self._items and not force:
+            raise AlreadyExists(
+                f"a recognizer named {recognizer.name!r} is already registered "
+                "(pass force=True to replace it)"
+            )
+        self._items[recognizer.name] = recognizer
+        return recognizer
+
+    def remove(self, name: str) -> None:
+        if self._items.pop(name, None) is None:
+            raise NotFound(f"no recognizer named {name!r}")
+
+    def get(self, name: str) -> Recognizer:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise NotFound(f"no recognizer named {name!r}") from None
+
+    def copy(self) -> RecognizerRegistry:
+        return RecognizerRegistry(self._items.values())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    @property
+    def entities(self) -> list[str]:
+        return sorted({r.entity for r in self._items.values()})
+
+    def __iter__(self) -> Iterator[Recognizer]:
+        return iter(list(self._items.values()))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+
+_DEFAULT = RecognizerRegistry()
+
+
+def register_recognizer(
+    target: Any = None, *, force: bool = False, registry: RecognizerRegistry | None = None
+) -> Any:
+    """Add a recognizer to the default registry (or ``registry``).
+
+    Use it as a decorator on a ``Recognizer`` subclass (instantiated without arguments) or on
+    a function returning a recognizer, or call it with an instance. ``force=True`` replaces
+    a recognizer of the same name.
+    """
+
+    def register(obj: R) -> R:
+        into = registry if registry is not None else _DEFAULT
+        if isinstance(obj, Recognizer):
+            into.add(obj, force=force)
+        elif isinstance(obj, type) and issubclass(obj, Recognizer) or callable(obj):
+            into.add(obj(), force=force)
+        else:
+            raise InvalidInput("register_recognizer takes a Recognizer, its class or a factory")
+        return obj
+
+    if target is None:
+        return register
+    return register(target)
+
+
+def default_registry() -> RecognizerRegistry:
+    """The registry scans use by default: privet's recognizers plus any registered since."""
+    from privet.discover import _builtin  # noqa: F401 - registers the built-in recognizers
+
+    return _DEFAULT
+
+
+def load_recognizers(
+    path: str | Path, *, registry: RecognizerRegistry | None = None
+) -> RecognizerRegistry:
+    """A registry with the recognizers of a YAML file added to the defaults (or ``registry``).
+
+    See :class:`privet.discover._config.RecognizerFile` for the format.
+    """
+    from privet.discover._config import read_recognizer_file
+
+    return read_recognizer_file(Path(path), registry)
+
+
+Factory = Callable[[], Recognizer]

@@ -1,0 +1,118 @@
+"""Entities in free text, with spans.
+
+A batch of texts goes through each recognizer once: Polars finds the texts a pattern can
+match (vectorized, multi-threaded), and Python's ``re`` gives spans only in those. Overlaps
+between recognizers are settled by score, then by length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from privet.discover._model import Entity
+from privet.discover._recognizers import Found, Recognizer, RecognizerRegistry, default_registry
+from privet.errors import InvalidInput
+
+# Texts longer than this are cut into pieces at line breaks before scanning, so one huge cell
+# cannot make a quadratic regex walk; entities across a cut are rare and only split.
+_PIECE = 1 << 16
+
+
+def scan_texts(
+    texts: Sequence[str | None] | pl.Series, *, registry: RecognizerRegistry | None = None
+) -> list[list[Entity]]:
+    """The entities in each text, sorted by position (an empty list for None)."""
+    series = _as_series(texts)
+    registry = registry if registry is not None else default_registry()
+    pieces, owners, offsets = _split(_unescape(series))
+    found: list[list[tuple[Found, Recognizer]]] = [[] for _ in range(len(pieces))]
+    for recognizer in registry:
+        for hit in recognizer.find(pieces):
+            found[hit.row].append((hit, recognizer))
+    result: list[list[Entity]] = [[] for _ in range(len(series))]
+    for piece, hits in enumerate(found):
+        if not hits:
+            continue
+        owner, offset = owners[piece], offsets[piece]
+        result[owner].extend(
+            Entity(
+                type=r.entity,
+                start=h.start + offset,
+                end=h.end + offset,
+                score=round(h.score, 3),
+                category=r.category,
+                recognizer=r.name,
+            )
+            for h, r in _resolve(hits)
+        )
+    for entities in result:
+        entities.sort(key=lambda e: (e.start, e.end))
+    return result
+
+
+def scan_text(text: str, *, registry: RecognizerRegistry | None = None) -> list[Entity]:
+    """The entities in one text, sorted by position; ``text[e.start:e.end]`` is each one."""
+    if not isinstance(text, str):
+        raise InvalidInput("scan_text takes a str")
+    return scan_texts([text], registry=registry)[0]
+
+
+def _as_series(texts: Sequence[str | None] | pl.Series) -> pl.Series:
+    if isinstance(texts, pl.Series):
+        if texts.dtype != pl.String:
+            raise InvalidInput("texts must be a String column")
+        return texts
+    try:
+        return pl.Series("text", list(texts), dtype=pl.String)
+    except (TypeError, pl.exceptions.PolarsError):
+        raise InvalidInput("texts must be strings (or None)") from None
+
+
+def _unescape(series: pl.Series) -> pl.Series:
+    """Escaped line breaks ("\\n" as two characters, common in exported logs) read as spaces.
+
+    Two characters become two spaces, so every offset still points into the original text.
+    """
+    return series.str.replace_all(r"\\[ntr]", "  ")
+
+
+def _split(series: pl.Series) -> tuple[pl.Series, list[int], list[int]]:
+    """Long texts become several pieces; returns pieces, their text index and offset."""
+    lengths = series.str.len_chars().fill_null(0)
+    if len(series) == 0 or lengths.max() <= _PIECE:
+        rows = list(range(len(series)))
+        return series, rows, [0] * len(series)
+    pieces: list[str | None] = []
+    owners: list[int] = []
+    offsets: list[int] = []
+    for index, text in enumerate(series.to_list()):
+        if text is None or len(text) <= _PIECE:
+            pieces.append(text)
+            owners.append(index)
+            offsets.append(0)
+            continue
+        start = 0
+        while start < len(text):
+            stop = min(len(text), start + _PIECE)
+            if stop < len(text):
+                cut = text.rfind("\n", start + _PIECE // 2, stop)
+                stop = cut + 1 if cut > 0 else stop
+            pieces.append(text[start:stop])
+            owners.append(index)
+            offsets.append(start)
+            start = stop
+    return pl.Series("text", pieces, pl.String), owners, offsets
+
+
+def _resolve(hits: list[tuple[Found, Recognizer]]) -> list[tuple[Found, Recognizer]]:
+    """Keep the best of overlapping spans: higher score (to 0.1), then the longer one."""
+    ranked = sorted(
+        hits, key=lambda hr: (-round(hr[0].score, 1), -(hr[0].end - hr[0].start), hr[0].start)
+    )
+    kept: list[tuple[Found, Recognizer]] = []
+    for hit, recognizer in ranked:
+        if all(hit.end <= k.start or hit.start >= k.end for k, _ in kept):
+            kept.append((hit, recognizer))
+    return kept

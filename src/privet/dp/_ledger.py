@@ -1,0 +1,500 @@
+"""The budget ledger: one per source dataset, shared by every version derived from it.
+
+A release is checked twice: before any data is read (with the requested ε, so a release
+that cannot fit never runs) and again inside the write transaction that records it (with
+the exact event, under the ledger row's lock, so two concurrent releases cannot both take
+the last of the budget). The answer leaves the library only after that transaction
+commits; a refused answer is discarded unseen.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from privet import auditlog
+from privet.catalog import find_dataset
+from privet.catalog._models import Dataset, DpDomain, DpLedger, DpRelease, Version
+from privet.dp import _accounting as acc
+from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+# The limit a ledger starts with until its owner sets one: ε = 1 is a strong guarantee for
+# a whole dataset's lifetime; δ is far below 1/n so that no single person is likely exposed.
+DEFAULT_EPSILON = 1.0
+DEFAULT_DELTA = 1e-6
+
+
+def default_delta(rows: int) -> float:
+    """min(1e-6, 1/n²) for a dataset of n rows."""
+    return min(DEFAULT_DELTA, 1.0 / max(rows, 1) ** 2)
+
+
+class PrivacyUnitWarning(UserWarning):
+    """The privacy unit is one row, which protects a person only if each has one row."""
+
+
+class ReleaseInfo(BaseModel):
+    """One entry of a ledger: ids and parameters, never a released value."""
+
+    id: str
+    created_at: datetime
+    actor: str
+    purpose: str
+    kind: str = Field(description="count, sum, mean, quantile, histogram, query, train, …")
+    dataset: str = Field(description="the dataset version the release read, NAME@N")
+    epsilon: float = Field(description="ε of this release on its own, at the ledger's δ")
+    delta: float = Field(
+        description="δ of the release: what key discovery spent, or the δ a model's ε is stated at"
+    )
+    mechanism: str
+    query_sha256: str | None = None
+    model: str | None = None
+    log_index: int
+    event: dict[str, Any] = Field(description="the stored dp-accounting event")
+
+
+class BudgetInfo(BaseModel):
+    """A ledger: its limit, what was spent (PLD), the RDP cross-check, and its releases."""
+
+    dataset: str = Field(description="the source dataset whose ledger this is")
+    unit: str = Field(description="privacy unit: 'subject' (one person) or 'row'")
+    epsilon_limit: float
+    delta: float = Field(description="the ledger's δ: totals are ε at this δ")
+    epsilon_spent: float
+    epsilon_remaining: float
+    epsilon_spent_rdp: float | None = Field(description="RDP accountant's total, a cross-check")
+    default_limit: bool = Field(description="true until the owner sets a limit")
+    releases: list[ReleaseInfo]
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def check_epsilon(epsilon: float | None, *, allow_none: bool = False) -> float | None:
+    if epsilon is None and allow_none:
+        return None
+    if epsilon is None or isinstance(epsilon, bool):
+        raise InvalidInput("give a privacy budget ε greater than 0 (e.g. --epsilon 0.5)")
+    value = float(epsilon)
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInput(f"ε must be a finite number greater than 0, not {value:g}")
+    if value > 100:
+        raise InvalidInput(f"ε = {value:g} gives no meaningful privacy; use at most 100")
+    return value
+
+
+def check_delta(delta: float | None, rows: int, *, what: str = "δ") -> float:
+    """δ in [0, 1/n): a larger δ lets a mechanism publish one whole row outright."""
+    if delta is None:
+        return 0.0
+    value = float(delta)
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"{what} must be 0 or a small positive number, not {value:g}")
+    if rows > 0 and value >= 1.0 / rows:
+        raise InvalidInput(
+            f"{what} = {value:g} is not below 1/n = {1.0 / rows:.3g} for {rows:,} rows: such a "
+            "δ allows publishing a whole record; use a smaller --delta (e.g. 1e-6)"
+        )
+    return value
+
+
+# -- ledger rows --------------------------------------------------------------------------------
+
+
+def root_of(session: Session, dataset: Dataset) -> Dataset:
+    """The source dataset whose people ``dataset`` holds (itself unless derived)."""
+    if dataset.derived_from is None:
+        return dataset
+    root = session.get(Dataset, dataset.derived_from)
+    if root is None:
+        raise NotFound("the source dataset of this derived dataset is missing from the catalog")
+    return root
+
+
+def _root_rows(root: Dataset) -> int:
+    return root.versions[-1].row_count if root.versions else 0
+
+
+def _default_row(root: Dataset, now: datetime) -> DpLedger:
+    return DpLedger(
+        dataset_id=root.id,
+        epsilon_limit=DEFAULT_EPSILON,
+        delta_limit=default_delta(_root_rows(root)),
+        unit="subject" if root.subject_id_column else "row",
+        updated_at=now,
+        updated_by="privet:default",
+    )
+
+
+def ledger_row(session: Session, root: Dataset, now: datetime) -> DpLedger:
+    """The ledger of ``root`` as stored, or its default (not added to the session)."""
+    row = session.get(DpLedger, root.id)
+    return row if row is not None else _default_row(root, now)
+
+
+def lock_ledger(session: Session, root: Dataset, now: datetime) -> DpLedger:
+    """The ledger row, created if missing, locked for the rest of the transaction."""
+    query = select(DpLedger).where(DpLedger.dataset_id == root.id).with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        row = _default_row(root, now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def charges_of(session: Session, root_id: str) -> list[acc.Charge]:
+    rows = session.scalars(
+        select(DpRelease.event).where(DpRelease.ledger_id == root_id).order_by(DpRelease.created_at)
+    )
+    return [acc.from_json(data) for data in rows]
+
+
+def _refusal(row: DpLedger, spent: float, asked: float) -> BudgetExhausted:
+    remaining = max(0.0, row.epsilon_limit - spent)
+    return BudgetExhausted(
+        f"this release needs ε ≈ {asked:.3g} but the ledger has ε = {remaining:.3g} left of "
+        f"{row.epsilon_limit:g} (at δ = {row.delta_limit:.3g}); nothing was spent, ask the "
+        "owner to raise the limit (privet budget NAME --set-epsilon E) or ask for less"
+    )
+
+
+def check_fits(existing: Sequence[acc.Charge], new: Sequence[acc.Charge], row: DpLedger) -> float:
+    """ε spent after ``new`` if it fits the limit; raises BudgetExhausted if not."""
+    after = acc.epsilon_spent([*existing, *new], row.delta_limit)
+    if after > row.epsilon_limit:
+        before = acc.epsilon_spent(existing, row.delta_limit)
+        raise _refusal(row, before, after - before if math.isfinite(after) else after)
+    return after
+
+
+def record_release(
+    ws: Workspace,
+    session: Session,
+    *,
+    root: Dataset,
+    dataset: Dataset,
+    version: Version,
+    kind: str,
+    charge: acc.Charge,
+    actor: str,
+    purpose: str,
+    query_sha256: str | None = None,
+    model_id: str | None = None,
+    requested_delta: float | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> tuple[str, int, float]:
+    """Lock the ledger, re-check, and add the release with its audit entry.
+
+    Returns (release id, log index, ε spent after). The caller commits; a refusal is
+    logged in its own transaction and raised.
+    """
+    now = ws.now()
+    row = lock_ledger(session, root, now)
+    existing = charges_of(session, root.id)
+    try:
+        after = check_fits(existing, [charge], row)
+    except BudgetExhausted:
+        # Nothing of this release is kept; only its refusal is logged, in a new transaction.
+        session.rollback()
+        entry = _refusal_entry(ws, root.id, dataset.id, version.id, kind, actor, purpose)
+        auditlog.append(session, [entry])
+        session.commit()
+        raise
+    release_id = uuid.uuid4().hex
+    epsilon = acc.standalone_epsilon(charge, row.delta_limit)
+    entry = {
+        "event": "dp.release",
+        "ts": now.isoformat(),
+        "actor": actor,
+        "purpose": purpose,
+        "kind": kind,
+        "ledger": root.id,
+        "dataset": dataset.id,
+        "version": version.id,
+        "release": release_id,
+        "epsilon": round(epsilon, 6),
+        "delta": charge.delta if requested_delta is None else float(requested_delta),
+        "epsilon_spent": round(after, 6),
+        "mechanism": acc.describe(charge.event),
+        **({"query_sha256": query_sha256} if query_sha256 else {}),
+        **({"model": model_id} if model_id else {}),
+        **dict(facts or {}),
+    }
+    (index,) = auditlog.append(session, [entry])
+    session.add(
+        DpRelease(
+            id=release_id,
+            ledger_id=root.id,
+            dataset_id=dataset.id,
+            version_id=version.id,
+            kind=kind,
+            actor=actor,
+            purpose=purpose,
+            event=acc.to_json(charge),
+            epsilon=epsilon,
+            delta=charge.delta if requested_delta is None else float(requested_delta),
+            query_sha256=query_sha256,
+            model_id=model_id,
+            log_index=index,
+            created_at=now,
+        )
+    )
+    return release_id, index, after
+
+
+def _refusal_entry(
+    ws: Workspace,
+    root_id: str,
+    dataset_id: str,
+    version_id: str,
+    kind: str,
+    actor: str,
+    purpose: str,
+) -> dict[str, Any]:
+    return {
+        "event": "dp.refused",
+        "reason": "budget",
+        "ts": ws.now().isoformat(),
+        "actor": actor,
+        "purpose": purpose,
+        "kind": kind,
+        "ledger": root_id,
+        "dataset": dataset_id,
+        "version": version_id,
+    }
+
+
+def log_refusal(
+    ws: Workspace,
+    *,
+    root_id: str,
+    dataset_id: str,
+    version_id: str,
+    kind: str,
+    actor: str,
+    purpose: str,
+) -> None:
+    """Record a release refused before it ran (the budget check that precedes any read)."""
+    with ws.session() as session:
+        entry = _refusal_entry(ws, root_id, dataset_id, version_id, kind, actor, purpose)
+        auditlog.append(session, [entry])
+        session.commit()
+
+
+# -- reading and setting ------------------------------------------------------------------------
+
+
+def budget(ws: Workspace, name: str) -> BudgetInfo:
+    with ws.reading() as session:
+        dataset = find_dataset(session, name)
+        root = root_of(session, dataset)
+        row = ledger_row(session, root, ws.now())
+        releases = list(
+            session.scalars(
+                select(DpRelease)
+                .where(DpRelease.ledger_id == root.id)
+                .order_by(DpRelease.created_at)
+            )
+        )
+        refs = _version_refs(session, [r.version_id for r in releases])
+        charges = [acc.from_json(r.event) for r in releases]
+        spent = acc.epsilon_spent(charges, row.delta_limit)
+        return BudgetInfo(
+            dataset=root.name,
+            unit=row.unit,
+            epsilon_limit=row.epsilon_limit,
+            delta=row.delta_limit,
+            epsilon_spent=spent,
+            epsilon_remaining=max(0.0, row.epsilon_limit - spent),
+            epsilon_spent_rdp=acc.epsilon_spent_rdp(charges, row.delta_limit),
+            default_limit=session.get(DpLedger, root.id) is None
+            or row.updated_by == "privet:default",
+            releases=[
+                ReleaseInfo(
+                    id=r.id,
+                    created_at=r.created_at,
+                    actor=r.actor,
+                    purpose=r.purpose,
+                    kind=r.kind,
+                    dataset=refs.get(r.version_id, r.version_id),
+                    epsilon=r.epsilon,
+                    delta=r.delta,
+                    mechanism=acc.describe(charge.event),
+                    query_sha256=r.query_sha256,
+                    model=r.model_id,
+                    log_index=r.log_index,
+                    event=r.event,
+                )
+                for r, charge in zip(releases, charges, strict=True)
+            ],
+        )
+
+
+def _version_refs(session: Session, version_ids: list[str]) -> dict[str, str]:
+    if not version_ids:
+        return {}
+    rows = session.execute(
+        select(Version.id, Dataset.name, Version.number)
+        .join(Dataset, Dataset.id == Version.dataset_id)
+        .where(Version.id.in_(set(version_ids)))
+    )
+    return {vid: f"{name}@{number}" for vid, name, number in rows}
+
+
+def _owner_only(dataset: Dataset, actor: str, what: str) -> None:
+    if actor != dataset.owner:
+        raise PolicyDenied(
+            f"only the owner of dataset {dataset.name!r} ({dataset.owner}) can {what}"
+        )
+
+
+def set_limit(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    epsilon: float | None = None,
+    delta: float | None = None,
+) -> BudgetInfo:
+    """The owner sets the ledger's ε and/or δ; a limit below what is spent is refused."""
+    if epsilon is None and delta is None:
+        raise InvalidInput("give a new limit: --set-epsilon E and/or --set-delta D")
+    if epsilon is not None:
+        check_epsilon(epsilon)
+    with ws.session() as session:
+        dataset = find_dataset(session, name)
+        root = root_of(session, dataset)
+        _owner_only(root, actor, "set its privacy budget")
+        if delta is not None:
+            check_delta(delta, _root_rows(root), what="the ledger's δ")
+            if delta <= 0:
+                raise InvalidInput("the ledger's δ must be greater than 0 (e.g. 1e-6)")
+        row = lock_ledger(session, root, ws.now())
+        new_epsilon = row.epsilon_limit if epsilon is None else float(epsilon)
+        new_delta = row.delta_limit if delta is None else float(delta)
+        spent = acc.epsilon_spent(charges_of(session, root.id), new_delta)
+        if spent > new_epsilon:
+            raise InvalidInput(
+                f"the ledger has already spent ε = {spent:.3g} at δ = {new_delta:.3g}; a limit "
+                "below that cannot be set (set it to the spent value to stop further releases)"
+            )
+        row.epsilon_limit, row.delta_limit = new_epsilon, new_delta
+        row.updated_at, row.updated_by = ws.now(), actor
+        auditlog.append(
+            session,
+            [
+                {
+                    "event": "dp.budget.set",
+                    "ts": ws.now().isoformat(),
+                    "actor": actor,
+                    "ledger": root.id,
+                    "epsilon_limit": new_epsilon,
+                    "delta": new_delta,
+                }
+            ],
+        )
+        session.commit()
+    return budget(ws, name)
+
+
+def declare(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    keys: Mapping[str, Sequence[Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The owner declares public facts about columns: clamping bounds and category keys.
+
+    These are assumptions everyone may know (an age lies in 0–120; sex is one of a listed
+    set); DP queries and training use them instead of spending budget to learn them.
+    """
+    bounds, keys = dict(bounds or {}), dict(keys or {})
+    if not bounds and not keys:
+        raise InvalidInput("declare at least one --bound COL=LO:HI or --keys COL=A,B,…")
+    with ws.session() as session:
+        dataset = find_dataset(session, name)
+        _owner_only(dataset, actor, "declare public column domains")
+        if not dataset.versions:
+            raise NotFound(f"dataset {name!r} has no versions")
+        columns = {c.name for c in dataset.versions[-1].columns}
+        for column in [*bounds, *keys]:
+            if column not in columns:
+                raise InvalidInput(f"dataset {name!r} has no column named {column[:80]!r}")
+        for column, (lower, upper) in bounds.items():
+            if not (math.isfinite(lower) and math.isfinite(upper)) or lower >= upper:
+                raise InvalidInput(f"the bounds of {column!r} must be finite with LO < HI")
+        for column, values in keys.items():
+            if not values or len(set(map(str, values))) != len(values):
+                raise InvalidInput(
+                    f"the keys of {column!r} must be a non-empty list of distinct values"
+                )
+        now = ws.now()
+        for column in {*bounds, *keys}:
+            row = session.get(DpDomain, (dataset.id, column))
+            if row is None:
+                row = DpDomain(
+                    dataset_id=dataset.id, column=column, updated_at=now, updated_by=actor
+                )
+                session.add(row)
+            if column in bounds:
+                row.lower, row.upper = (float(b) for b in bounds[column])
+            if column in keys:
+                row.keys = list(keys[column])
+            row.updated_at, row.updated_by = now, actor
+        auditlog.append(
+            session,
+            [
+                {
+                    "event": "dp.domain.declare",
+                    "ts": now.isoformat(),
+                    "actor": actor,
+                    "dataset": dataset.id,
+                    "bounds": sorted(bounds),
+                    "keys": sorted(keys),
+                }
+            ],
+        )
+        session.commit()
+        return domains(session, dataset.id)
+
+
+def domains(session: Session, dataset_id: str) -> dict[str, dict[str, Any]]:
+    """{column: {"bounds": (lo, hi) | None, "keys": [...] | None}} declared for a dataset."""
+    result: dict[str, dict[str, Any]] = {}
+    for row in session.scalars(select(DpDomain).where(DpDomain.dataset_id == dataset_id)):
+        bounds = (row.lower, row.upper) if row.lower is not None and row.upper is not None else None
+        result[row.column] = {"bounds": bounds, "keys": row.keys}
+    return result
+
+
+def unit_for(dataset: Dataset, version: Version, row: DpLedger) -> str | None:
+    """The subject-id column to bound contributions by, or None (one row) with a warning."""
+    subject = dataset.subject_id_column
+    if subject and any(c.name == subject for c in version.columns):
+        return subject
+    if row.unit == "subject":
+        message = (
+            f"{dataset.name} has no subject-id column, so the privacy unit here is one row; "
+            "that protects a person of the source dataset only if each has one row"
+        )
+    else:
+        message = (
+            f"{dataset.name} has no subject-id column: the privacy unit is one row, which "
+            "protects a person only if each has one row (declare --subject-id at ingest)"
+        )
+    warnings.warn(message, PrivacyUnitWarning, stacklevel=3)
+    return None

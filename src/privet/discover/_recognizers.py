@@ -267,17 +267,30 @@ class PatternRecognizer(Recognizer):
             valid = valid.scatter(hits, checked)
         return matched, valid
 
-    def find(self, texts: pl.Series) -> list[Found]:
-        if self.prefilter is not None:
-            mask = self.prefilter(texts)
-        else:
-            mask = texts.str.contains(self._loose)
-        rows = mask.fill_null(False).arg_true()
-        if not len(rows):
+    def loose_match(self) -> pl.Expr | None:
+        """The cheap test of :meth:`find` as an expression over column ``t``, so a caller can
+        run every recognizer's test in one Polars pass (None with a custom prefilter)."""
+        return None if self.prefilter is not None else pl.col("t").str.contains(self._loose)
+
+    def find(
+        self,
+        texts: pl.Series,
+        rows: list[int] | None = None,
+        values: list[str | None] | None = None,
+    ) -> list[Found]:
+        """Matches in ``texts``; a caller that ran :meth:`loose_match` itself passes the
+        ``rows`` that passed it and the texts as a list (``values``)."""
+        if rows is None:
+            if self.prefilter is not None:
+                mask = self.prefilter(texts)
+            else:
+                mask = texts.str.contains(self._loose)
+            rows = mask.fill_null(False).arg_true().to_list()
+        if not rows:
             return []
-        subset = texts.gather(rows)
+        subset = [values[r] for r in rows] if values is not None else texts.gather(rows).to_list()
         candidates: list[tuple[int, int, int, str]] = []
-        for row, text in zip(rows.to_list(), subset.to_list(), strict=True):
+        for row, text in zip(rows, subset, strict=True):
             for match in self._re.finditer(text):
                 start, end = match.span(self._group)
                 if end > start:
@@ -286,8 +299,9 @@ class PatternRecognizer(Recognizer):
             checked = self.validator(pl.Series("v", [c[3] for c in candidates], pl.String))
             candidates = [c for c, ok in zip(candidates, checked.to_list(), strict=True) if ok]
         found = []
+        by_row = dict(zip(rows, subset, strict=True))
         for row, start, end, _ in candidates:
-            score = self.scored(texts[row], start, end)
+            score = self.scored(by_row[row], start, end)
             if score is not None:
                 found.append(Found(row, start, end, score))
         return found

@@ -11,7 +11,9 @@ import hashlib
 import io
 import os
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,19 @@ class SourceFile:
     size: int
 
 
+@contextmanager
+def file_errors(path: Path) -> Iterator[None]:
+    """Turn the OS errors of reading ``path`` into one sentence each (no errno soup)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise NotFound(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not a file") from None
+    except OSError as err:
+        raise InvalidInput(f"{path} cannot be read ({err.strerror})") from None
+
+
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -52,18 +67,12 @@ def file_format(path: Path) -> str:
 def read_table(path: Path) -> SourceFile:
     """Read ``path`` into a Polars frame, refusing empty, binary, ragged or non-UTF-8 input."""
     fmt = file_format(path)
-    try:
+    with file_errors(path):
         before = path.stat()
         with open(path, "rb") as file:
             # CSV is parsed from the file itself (Polars maps it: no copy of it in memory);
             # the other formats are small enough in practice to read whole.
             data = file.read(1 << 20) if fmt == "csv" else file.read()
-    except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a directory, not a file") from None
-    except OSError as err:
-        raise InvalidInput(f"{path} cannot be read ({err.strerror})") from None
     if not data:
         raise InvalidInput(f"{path.name} is empty")
     if fmt != "parquet" and b"\x00" in data[:65536]:

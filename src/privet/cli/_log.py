@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from privet.cli._app import Options, cli, command, stdout
-from privet.errors import InvalidInput, NotFound
+from privet.errors import InvalidInput
+from privet.tables import file_errors
 
 
 @cli.group(name="log")
@@ -102,11 +103,11 @@ def log_prove(opts: Options, index: int | None, since: Path | None) -> None:
         raise click.UsageError("give either INDEX or --since CHECKPOINT_FILE")
     with opts.workspace() as ws:
         if since is not None:
+            with file_errors(since):
+                data = since.read_bytes()
             try:
-                note = since.read_text()
-            except FileNotFoundError:
-                raise NotFound(f"{since} does not exist") from None
-            except (OSError, UnicodeDecodeError):
+                note = data.decode("utf-8")
+            except UnicodeDecodeError:
                 raise InvalidInput(f"{since} is not a readable checkpoint file") from None
             proof = ws.log.prove_consistency(note)
         else:

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from privet.cli._app import Options, command, stdout
 from privet.errors import InvalidInput, NotFound
+from privet.tables import file_errors
 
 _MAX_TEXT_FILE = 1 << 30
 
@@ -99,17 +100,10 @@ def _read(opts: Options, target: str):  # noqa: ANN202 - a Polars frame and a la
 def _scan_text_file(opts: Options, path: Path, registry, show_examples: bool) -> None:  # noqa: ANN001
     from privet.discover import mask, scan_text
 
-    try:
-        size = path.stat().st_size
-        if size > _MAX_TEXT_FILE:
+    with file_errors(path):
+        if path.stat().st_size > _MAX_TEXT_FILE:
             raise InvalidInput(f"{path.name} is larger than 1 GiB; split it first")
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a directory, not a file") from None
-    except OSError as err:
-        raise InvalidInput(f"{path} cannot be read ({err.strerror})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from privet.discover._recognizers import PatternRecognizer, RecognizerRegistry, default_registry
 from privet.discover._validators import NAMED
-from privet.errors import InvalidInput, NotFound
+from privet.errors import InvalidInput
+from privet.tables import file_errors
 
 _MAX_FILE = 1 << 20
 
@@ -62,12 +63,8 @@ class RecognizerFile(BaseModel):
 
 
 def read_recognizer_file(path: Path, base: RecognizerRegistry | None) -> RecognizerRegistry:
-    try:
+    with file_errors(path):
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"{path} does not exist") from None
-    except OSError as err:
-        raise InvalidInput(f"{path} cannot be read ({err.strerror})") from None
     if len(data) > _MAX_FILE:
         raise InvalidInput(f"{path.name} is larger than 1 MB; a recognizer file is small")
     try:

@@ -272,6 +272,24 @@ def test_preprocessing_not_declared_is_learned_with_budget(project: Path) -> Non
     ws.close()
 
 
+def test_key_rotation_with_reencrypt_rewrites_models_too(train_ws: Workspace) -> None:
+    train_ws.dp.train(
+        "people", target="income", name="m", purpose=PURPOSE, actor="bob", epsilon=1.0,
+        epochs=1, features=["age", "sex"],
+    )  # fmt: skip
+    (before,) = (train_ws.store.root / "models").rglob("*.tink")
+    expected = train_ws.dp.load_model("m", actor="bob").predict(raw_people(30)).to_list()
+    result = train_ws.rotate_keys(actor="admin", reencrypt=True)
+    assert result["reencrypted_versions"] == 1 and result["reencrypted_models"] == 1
+    (after,) = (train_ws.store.root / "models").rglob("*.tink")
+    assert after != before and not before.exists()
+    assert train_ws.dp.load_model("m", actor="bob").predict(raw_people(30)).to_list() == expected
+    assert train_ws.garbage() == []
+    events = [r.event for r in train_ws.log.records() if r.event["event"] == "keys.reencrypt"]
+    assert sorted("model" in e for e in events) == [False, True]
+    train_ws.log.verify()
+
+
 def test_a_regression_model_reports_a_private_mean_absolute_error(train_ws: Workspace) -> None:
     info = train_ws.dp.train(
         "people",

@@ -230,50 +230,67 @@ class Workspace:
                 [{"event": "keys.rotate", "ts": self.now().isoformat(), "actor": actor, **result}],
             )
             session.commit()
-        result["reencrypted_versions"] = self._reencrypt(actor) if reencrypt else 0
+        done = self._reencrypt(actor) if reencrypt else {"versions": 0, "models": 0}
+        result["reencrypted_versions"] = done["versions"]
+        result["reencrypted_models"] = done["models"]
         return result
 
-    def _reencrypt(self, actor: str) -> int:
+    def _reencrypt(self, actor: str) -> dict[str, int]:
+        """Rewrite every stored object (versions and models) not under its primary key."""
         with self.reading() as session:
-            targets = [(v.dataset_id, v.id) for v in session.scalars(select(Version))]
-        done = 0
-        for dataset_id, version_id in targets:
-            done += self._reencrypt_version(dataset_id, version_id, actor)
+            targets = [
+                (Version, v.id, v.dataset_id, v.id, "versions", "parquet.tink")
+                for v in session.scalars(select(Version))
+            ] + [
+                (DpModel, m.id, m.dataset_id, f"model:{m.id}", "models", "pt.tink")
+                for m in session.scalars(select(DpModel))
+            ]
+        done = {"versions": 0, "models": 0}
+        for target in targets:
+            done[target[4]] += self._reencrypt_object(*target, actor=actor)
         return done
 
-    def _reencrypt_version(self, dataset_id: str, version_id: str, actor: str) -> int:
+    def _reencrypt_object(
+        self,
+        table: type[Version] | type[DpModel],
+        row_id: str,
+        dataset_id: str,
+        context: str,
+        folder: str,
+        suffix: str,
+        *,
+        actor: str,
+    ) -> int:
+        # ``context`` is the associated data the object was sealed with (see privet.dp for
+        # models); it does not change, only the key does.
         with self.reading() as session:
             handle = self.vault.dataset_keyset(session, dataset_id)
-            version = session.get(Version, version_id)
-            assert version is not None
-            if version.key_id == primary_key_id(handle):
+            row = session.get(table, row_id)
+            assert row is not None
+            if row.key_id == primary_key_id(handle):
                 return 0
-            old_key = version.object_key
+            old_key = row.object_key
             with self.store.open(old_key) as source:
-                plaintext = self.vault.decrypt_version(handle, dataset_id, version_id, source)
-        new_key = f"versions/{dataset_id}/{version_id}.{uuid.uuid4().hex[:8]}.parquet.tink"
+                plaintext = self.vault.decrypt_version(handle, dataset_id, context, source)
+        new_key = f"{folder}/{dataset_id}/{row_id}.{uuid.uuid4().hex[:8]}.{suffix}"
         stored = self.store.put(
-            new_key, self.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
+            new_key, self.vault.encrypt_version(handle, dataset_id, context, plaintext)
         )
         try:
             with self.session() as session:
-                version = session.get(Version, version_id)
-                assert version is not None
-                version.object_key, version.stored_bytes = new_key, stored
-                version.key_id = primary_key_id(handle)
-                auditlog.append(
-                    session,
-                    [
-                        {
-                            "event": "keys.reencrypt",
-                            "ts": self.now().isoformat(),
-                            "actor": actor,
-                            "dataset": dataset_id,
-                            "version": version_id,
-                            "key_id": version.key_id,
-                        }
-                    ],
-                )
+                row = session.get(table, row_id)
+                assert row is not None
+                row.object_key, row.stored_bytes = new_key, stored
+                row.key_id = primary_key_id(handle)
+                event = {
+                    "event": "keys.reencrypt",
+                    "ts": self.now().isoformat(),
+                    "actor": actor,
+                    "dataset": dataset_id,
+                    "version" if table is Version else "model": row_id,
+                    "key_id": row.key_id,
+                }
+                auditlog.append(session, [event])
                 session.commit()
         except BaseException:
             self.store.delete(new_key)

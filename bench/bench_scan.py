@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=3,
+        default=5,
         help="Runs of privet, and of Presidio on text (best kept).",
     )
     parser.add_argument("--peer", nargs=2, metavar=("MODE", "SOURCE"), help=argparse.SUPPRESS)

@@ -15,9 +15,7 @@ from pydantic import TypeAdapter
 
 from privet.discover._model import Entity
 from privet.discover._recognizers import (
-    Found,
     PatternRecognizer,
-    Recognizer,
     RecognizerRegistry,
     default_registry,
     loose_frame,
@@ -25,6 +23,7 @@ from privet.discover._recognizers import (
 from privet.errors import InvalidInput
 
 _ENTITIES = TypeAdapter(list[list[Entity]])
+Hit = tuple[int, int, float, str, str | None, str]
 
 # Texts longer than this are cut into pieces at line breaks before scanning, so one huge cell
 # cannot make a quadratic regex walk; entities across a cut are rare and only split.
@@ -62,29 +61,35 @@ def scan_texts(
         else {}
     )
     values = pieces.to_list()
-    found: list[list[tuple[Found, Recognizer]]] = [[] for _ in range(len(pieces))]
+    # Per piece with hits: (start, end, score, type, category, recognizer) of each.
+    found: dict[int, list[Hit]] = {}
     for recognizer in recognizers:
         if recognizer.name in passed:
             hits = recognizer.find(pieces, passed[recognizer.name], values)
         else:
             hits = untested[recognizer.name]
-        for hit in hits:
-            found[hit.row].append((hit, recognizer))
+        kind, category, name = recognizer.entity, recognizer.category, recognizer.name
+        for h in hits:
+            entry = (h.start, h.end, h.score, kind, category, name)
+            if (same := found.get(h.row)) is None:
+                found[h.row] = [entry]
+            else:
+                same.append(entry)
     result: list[list[dict]] = [[] for _ in range(len(series))]
-    for piece, hits in enumerate(found):
-        if not hits:
-            continue
-        owner, offset = owners[piece], offsets[piece]
-        result[owner].extend(
+    for piece, entries in found.items():
+        offset = offsets[piece]
+        result[owners[piece]].extend(
             {
-                "type": r.entity,
-                "start": h.start + offset,
-                "end": h.end + offset,
-                "score": round(h.score, 3),
-                "category": r.category,
-                "recognizer": r.name,
+                "type": kind,
+                "start": start + offset,
+                "end": end + offset,
+                "score": round(score, 3),
+                "category": category,
+                "recognizer": name,
             }
-            for h, r in (_resolve(hits) if len(hits) > 1 else hits)
+            for start, end, score, kind, category, name in (
+                _resolve(entries) if len(entries) > 1 else entries
+            )
         )
     for entities in result:
         if len(entities) > 1:
@@ -147,13 +152,11 @@ def _split(series: pl.Series) -> tuple[pl.Series, list[int], list[int]]:
     return pl.Series("text", pieces, pl.String), owners, offsets
 
 
-def _resolve(hits: list[tuple[Found, Recognizer]]) -> list[tuple[Found, Recognizer]]:
+def _resolve(hits: list[Hit]) -> list[Hit]:
     """Keep the best of overlapping spans: higher score (to 0.1), then the longer one."""
-    ranked = sorted(
-        hits, key=lambda hr: (-round(hr[0].score, 1), -(hr[0].end - hr[0].start), hr[0].start)
-    )
-    kept: list[tuple[Found, Recognizer]] = []
-    for hit, recognizer in ranked:
-        if all(hit.end <= k.start or hit.start >= k.end for k, _ in kept):
-            kept.append((hit, recognizer))
+    kept: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (-round(h[2], 1), h[0] - h[1], h[0])):
+        start, end = hit[0], hit[1]
+        if all(end <= k[0] or start >= k[1] for k in kept):
+            kept.append(hit)
     return kept

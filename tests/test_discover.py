@@ -7,6 +7,7 @@ import collections
 import gzip
 import json
 import random
+import re
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from privet.discover import (
     scan_texts,
 )
 from privet.discover import _validators as v
+from privet.discover._recognizers import _needs_digit, loose_frame
 from privet.errors import AlreadyExists, InvalidInput
 
 CORPUS = Path(__file__).parent / "data" / "presidio_evaluator_sentences.jsonl.gz"
@@ -288,6 +290,81 @@ def test_luhn_vectorized_and_per_value_agree_with_reference():
     expected = [ref_luhn(x) and len(set(x)) > 1 for x in values]
     assert v.luhn(pl.Series(values)).to_list() == expected  # vectorized (≥ 256 values)
     assert v.luhn(pl.Series(values[:100])).to_list() == expected[:100]  # per value
+
+
+def test_phone_and_ssn_vectorized_and_per_value_agree():
+    rng = random.Random(5)
+    values = [
+        "".join(rng.choice("0123456789 .-()+xXext\n" if rng.random() < 0.3 else "0123456789 -.")
+                for _ in range(rng.randrange(1, 22)))
+        for _ in range(3000)
+    ]  # fmt: skip
+    values += ["2021-03-04", " 2021-03-04\n", "192.168.1.10", "+44 20 7946 0958", "1111111",
+               "650-752-7354x549", "078-05-1120", "٠٢٠ ٧٩٤٦ ٠٩٥٨"]  # fmt: skip
+    for validator in (v.phone, v.us_ssn):
+        whole = validator(pl.Series(values)).to_list()  # vectorized (≥ 256 values)
+        parts = [validator(pl.Series(values[i : i + 100])).to_list() for i in range(0, 3008, 100)]
+        assert [ok for part in parts for ok in part] == whole  # per value
+        assert 0 < sum(whole) < len(whole)
+
+
+def _shortcut_texts() -> list[str]:
+    """The corpus, plus Faker addresses, phones and names in several locales, and texts whose
+    digits or capitals are not ASCII."""
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as lines:
+        texts = [json.loads(line)["text"] for line in lines]
+    rng = random.Random(8)
+    for locale in (*LOCALES, "pt_BR", "sv_SE", "pl_PL", "tr_TR"):
+        fake = Faker(locale)
+        fake.seed_instance(8)
+        for _ in range(60):
+            parts = [fake.name(), fake.street_address(), fake.phone_number(), fake.postcode(),
+                     fake.date(), fake.city(), fake.sentence()]  # fmt: skip
+            rng.shuffle(parts)
+            texts.append(rng.choice([" ", ", ", "\n", " tel ", " zip ", " dob "]).join(parts[:4]))
+    return texts + ["Tel. ٠٢٠ ٧٩٤٦ ٠٩٥٨", "KERKSTRAAT 12 and BERGSTİGEN 5", "Rue de la Paix 12"]
+
+
+def test_free_text_shortcuts_change_no_match():
+    """scan_texts reads a text with a recognizer's pattern only when a cheap Polars test
+    passes it (a digit, a context word, the pattern without word boundaries, ASCII digit
+    classes when every digit is 0-9), and reads streets without the slow ending alternative
+    when no street-word ending is followed by a number. Each shortcut must lose nothing: on
+    every text, the recognizer finds what it finds when it reads every text in full."""
+    texts = _shortcut_texts()
+    series = pl.Series(texts, dtype=pl.String)
+    everything = list(range(len(texts)))
+    ascii_only = [
+        i for i, t in enumerate(texts) if all(not c.isdecimal() or c.isascii() for c in t)
+    ]
+    frame = loose_frame(series)
+    for recognizer in default_registry():
+        if not isinstance(recognizer, PatternRecognizer):
+            continue
+        full = recognizer.find(series, everything, texts)
+        for rows, ascii_digits in ((everything, False), (ascii_only, True)):
+            test = recognizer.loose_match(ascii_digits=ascii_digits).fill_null(False)
+            mask = frame.select(test).collect().to_series().to_list()
+            passed = [i for i in rows if mask[i]]
+            expected = [hit for hit in full if hit.row in set(rows)]
+            assert recognizer.find(series, passed, texts) == expected, recognizer.name
+    street = default_registry().get("street_address")
+    assert isinstance(street, PatternRecognizer)
+    for text, pattern in zip(texts, street.patterns_for(texts), strict=True):
+        spans = [m.span() for m in pattern.finditer(text)]
+        assert spans == [m.span() for m in re.finditer(street.pattern, text)]
+    found = scan_texts(["Tel. ٠٢٠ ٧٩٤٦ ٠٩٥٨", "BERGSTİGEN 5", "Rue de la Paix 12"])
+    assert [[e.type for e in entities] for entities in found] == [
+        ["PHONE_NUMBER"], ["STREET_ADDRESS"], ["STREET_ADDRESS"]]  # fmt: skip
+
+
+def test_needs_digit_reads_the_parse_tree():
+    assert _needs_digit(r"\b\d{3}[- ]\d{2}\b")
+    assert _needs_digit(r"(?:[0-9]+|x\d)")
+    assert not _needs_digit(r"\d*x")  # zero digits allowed
+    assert not _needs_digit(r"(?:\d+|[A-Z]+)")  # one branch has none
+    assert not _needs_digit(r"[\dA]")  # a class with a letter
+    assert not _needs_digit(r"[^0-9]")
 
 
 TEXT_CASES = [

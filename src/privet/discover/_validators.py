@@ -9,6 +9,7 @@ which is cheap because only pattern matches reach them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 
 import polars as pl
@@ -88,8 +89,25 @@ def luhn(values: pl.Series) -> pl.Series:
     return frame.select(ok.fill_null(False)).to_series().alias(values.name)
 
 
+_VOIDED_SSNS = frozenset(["078051120", "219099999", "123456789"])
+
+
+def _us_ssn_one(value: str) -> bool:
+    digits = _NOT_DIGIT.sub("", value)
+    return (
+        len(digits) == 9
+        and digits[:3] not in ("000", "666")
+        and digits[0] != "9"
+        and digits[3:5] != "00"
+        and digits[5:] != "0000"
+        and digits not in _VOIDED_SSNS
+    )
+
+
 def us_ssn(values: pl.Series) -> pl.Series:
     """US SSNs as the SSA issues them: area 001–899 but not 666, group 01–99, serial 0001–9999."""
+    if len(values) < _SMALL:
+        return per_value(_us_ssn_one)(values)
     frame = _frame(values).with_columns(d=pl.col("v").str.replace_all(r"\D", ""))
     area = pl.col("d").str.slice(0, 3)
     ok = (
@@ -100,21 +118,47 @@ def us_ssn(values: pl.Series) -> pl.Series:
         & (pl.col("d").str.slice(3, 2) != "00")
         & (pl.col("d").str.slice(5, 4) != "0000")
         # Numbers the SSA voided after they were printed in advertisements.
-        & ~pl.col("d").is_in(["078051120", "219099999", "123456789"])
+        & ~pl.col("d").is_in(sorted(_VOIDED_SSNS))
     )
     return frame.select(ok.fill_null(False)).to_series().alias(values.name)
 
 
+_NOT_DIGIT = re.compile(r"\D")
 _DATE_LIKE = r"^\s*(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})\s*$"
 _DATE_START = r"^\s*\d{4}-\d{2}-\d{2}"
 _IP_LIKE = r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$"
 
 
+_EXTENSION = r"(?i)\s*(?:x|ext\.?)\s*\d+$"
+
+
+def _python_form(pattern: str) -> re.Pattern[str]:
+    """A Polars pattern as Python's engine reads it the same way: Python's ``$`` also
+    matches before a final line break and its ``\\s`` also takes \\x1c-\\x1f."""
+    pattern = pattern.replace(r"\s", r"[^\S\x1c-\x1f]")
+    return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern)
+
+
+_PY_EXTENSION = _python_form(_EXTENSION)
+_PY_NOT_PHONE = [_python_form(p) for p in (_DATE_LIKE, _DATE_START, _IP_LIKE)]
+
+
+def _phone_one(value: str) -> bool:
+    digits = _NOT_DIGIT.sub("", _PY_EXTENSION.sub("", value, count=1))
+    return (
+        7 <= len(digits) <= 15
+        and not any(p.match(value) for p in _PY_NOT_PHONE)
+        and not (digits == digits[0] * len(digits) and digits[0] in "0123456789")
+    )
+
+
 def phone(values: pl.Series) -> pl.Series:
     """E.164 allows at most 15 digits; fewer than 7 is an extension or a code, and a
     candidate shaped like a date or an IPv4 address is neither."""
+    if len(values) < _SMALL:
+        return per_value(_phone_one)(values)
     frame = _frame(values).with_columns(
-        d=pl.col("v").str.replace(r"(?i)\s*(?:x|ext\.?)\s*\d+$", "").str.replace_all(r"\D", "")
+        d=pl.col("v").str.replace(_EXTENSION, "").str.replace_all(r"\D", "")
     )
     digits = pl.col("d").str.len_chars()
     ok = (

@@ -302,7 +302,8 @@ def test_a_regression_model_reports_a_private_mean_absolute_error(train_ws: Work
         features=["age", "sex", "education_num"],
     )
     assert info.card["task"] == "regression" and info.card["target_bounds"] == [1, 99]
-    assert 0 < info.card["evaluation"]["mae"] < 98
+    # A DP estimate clamped into [0, 98]: on a small test set its noise can reach either end.
+    assert 0 <= info.card["evaluation"]["mae"] <= 98
     values = train_ws.dp.load_model("hours", actor="bob").predict(raw_people(20))
     assert values.dtype == pl.Float64 and len(values) == 20
 

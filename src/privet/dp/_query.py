@@ -114,7 +114,9 @@ def query(
     if requested_delta and not discover:
         notes.append("δ was not needed (no keys to discover), so none was spent")
 
-    read = policy.read(ws, fixed_ref, purpose=purpose, actor=actor, channel="dp:query")
+    read = policy.read(
+        ws, fixed_ref, purpose=purpose, actor=actor, view="aggregate", channel="dp:query"
+    )
     needed = sorted(parsed.columns | ({subject} if subject else set()))
     frame = read.frame.select(needed)
     prepared = compile_query(

@@ -1,27 +1,49 @@
-"""The broker: the one read path to stored data.
+"""The broker: the one read path to stored data, for the library, the CLI and the server.
 
-Every read is checked against the dataset's declared purposes (purpose limitation,
-GDPR Art. 5(1)(b)); a refusal and a release are both written to the audit log, and the log
-entry of a release commits *before* any data leaves, so no read goes unrecorded. privet's
-own processing reads under an internal purpose (``privet:assessment``) that is logged like
-any other read but can never be exported to a file.
+Every read is decided (see ``_decide``: purpose limitation for everyone, then owner, internal
+processing, or policy rule + active grant), and both a refusal and a release are written to
+the audit log. The log entry of a release commits *before* any data leaves, so no read goes
+unrecorded, and anomaly alerts are raised in that same transaction. The view asked for is
+applied here, never by a caller: masks, pseudonyms and row filters cannot be skipped by
+reading through another door. privet's own processing reads under an internal purpose
+(``privet:assessment``) that is logged like any other read but never exported to a file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from privet import auditlog, tables
 from privet.catalog import INTERNAL_PURPOSES, VersionInfo, check_purpose, resolve, version_info
-from privet.errors import IntegrityError, PolicyDenied
+from privet.catalog._models import Dataset, Grant, Version
+from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
+from privet.policy._alerts import observe
+from privet.policy._decide import Decision, check_view, decide_on, governed
+from privet.policy._identity import Identity, aware, roles_of
+from privet.policy._rules import current_policy
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
+
+_MESSAGES = {
+    "internal_purpose_remote": "privet's internal purposes cannot be used from outside",
+    "no_policy_rule": "no policy rule lets your roles read the {view} view of {name!r} for "
+    "{purpose!r}",
+    "aggregate_is_dp_only": "the aggregate view answers differentially private queries only "
+    "(privet query / ws.dp.query), not row reads",
+    "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
+    "{purpose!r}; request one with privet grant request",
+}
+_CHUNK = 256 * 1024  # bytes of Parquet per streamed chunk (the grant is re-checked between)
 
 
 @dataclass(frozen=True)
@@ -29,43 +51,176 @@ class Release:
     frame: pl.DataFrame
     version: VersionInfo
     log_index: int
+    view: str = "raw"
+    grant_id: str | None = None
 
 
-def read(ws: Workspace, ref: str, *, purpose: str, actor: str, channel: str = "library") -> Release:
-    """Decrypt version ``ref`` for ``purpose``, or raise ``PolicyDenied`` (and log it)."""
+def read(
+    ws: Workspace,
+    ref: str,
+    *,
+    purpose: str,
+    actor: str | None = None,
+    identity: Identity | None = None,
+    view: str = "raw",
+    channel: str = "library",
+) -> Release:
+    """Decrypt version ``ref`` for ``purpose`` as ``view``, or raise ``PolicyDenied`` (logged).
+
+    Give ``identity`` (authenticated) or ``actor`` (a local name, whose registered roles apply).
+    """
+    release, _ = _release(ws, ref, _who(ws, actor, identity), view, purpose, channel)
+    return release
+
+
+def _who(ws: Workspace, actor: str | None, identity: Identity | None) -> Identity:
+    if identity is not None:
+        return identity
+    if not actor:
+        raise InvalidInput("say who is reading (actor or identity)")
+    with ws.reading() as session:
+        return Identity(name=actor, roles=roles_of(session, actor))
+
+
+def _refuse(
+    ws: Workspace, session: Session, event: dict[str, Any], decision: Decision, dataset: Dataset
+) -> PolicyDenied:
+    auditlog.append(session, [{**event, "event": "read.refused", "reason": decision.reason}])
+    session.commit()
+    if decision.reason == "purpose_not_declared":
+        declared = ", ".join(p.purpose for p in dataset.purposes)
+        text = (
+            f"purpose {event['purpose']!r} is not one dataset {dataset.name!r} was collected "
+            f"for (declared: {declared})"
+        )
+    else:
+        text = _MESSAGES.get(decision.reason, "access refused by policy").format(
+            view=event["view"], name=dataset.name, purpose=event["purpose"]
+        )
+    return PolicyDenied(f"{text}; the refusal is in the audit log")
+
+
+def _release(
+    ws: Workspace, ref: str, identity: Identity, view: str, purpose: str, channel: str
+) -> tuple[Release, Decision]:
+    check_view(view)
     check_purpose(purpose)
+    now = ws.now()
     with ws.session() as session:
         dataset, version = resolve(session, ref)
-        event = {
-            "ts": ws.now().isoformat(),
-            "actor": actor,
+        event: dict[str, Any] = {
+            "ts": now.isoformat(),
+            "actor": identity.name,
             "dataset": dataset.id,
             "version": version.id,
             "purpose": purpose,
+            "view": view,
             "channel": channel,
         }
-        declared = [p.purpose for p in dataset.purposes]
-        if purpose not in declared and purpose not in INTERNAL_PURPOSES:
-            auditlog.append(
-                session, [{**event, "event": "read.refused", "reason": "purpose_not_declared"}]
-            )
-            session.commit()
-            raise PolicyDenied(
-                f"purpose {purpose!r} is not one dataset {dataset.name!r} was collected for "
-                f"(declared: {', '.join(declared)}); the refusal is in the audit log"
-            )
-        handle = ws.vault.dataset_keyset(session, dataset.id)
-        info = version_info(dataset, version)
-        with ws.store.open(version.object_key) as source:
-            plaintext = ws.vault.decrypt_version(handle, dataset.id, version.id, source)
-        if hashlib.sha256(plaintext).hexdigest() != version.content_sha256:
+        if identity.token_id is not None:
+            event["token"] = identity.token_id  # the token's id, never its secret
+        policy = current_policy(session)
+        decision = decide_on(session, identity, dataset, view, purpose, now, policy=policy)
+        if decision.allowed and view == "aggregate" and not channel.startswith("dp:"):
+            decision = Decision(False, "aggregate_is_dp_only")
+        if not decision.allowed:
+            raise _refuse(ws, session, event, decision, dataset)
+        served, served_version = _target(session, dataset, version, view)
+        handle = ws.vault.dataset_keyset(session, served.id)
+        with ws.store.open(served_version.object_key) as source:
+            plaintext = ws.vault.decrypt_version(handle, served.id, served_version.id, source)
+        if hashlib.sha256(plaintext).hexdigest() != served_version.content_sha256:
             raise IntegrityError("a stored version does not match its recorded hash")
+        frame = tables.from_parquet_bytes(plaintext)
+        info = version_info(served, served_version)
+        rule = policy[1].rules[decision.rule] if decision.rule is not None else None
+        frame = _apply_view(ws, session, frame, info, view, rule, decision)
+        if served.id != dataset.id:
+            event.update(served=served.id, version=served_version.id)
+        if decision.grant_id is not None:
+            event["grant"] = decision.grant_id
+        event["basis"] = decision.basis
         (index,) = auditlog.append(
             session,
-            [{**event, "event": "read", "rows": version.row_count, "columns": len(info.columns)}],
+            [{**event, "event": "read", "rows": frame.height, "columns": frame.width}],
         )
+        if decision.basis in ("grant", "owner") and governed(session, policy[0]):
+            observe(
+                session,
+                policy[1].alerts,
+                user=identity.name,
+                dataset=dataset,
+                rows=frame.height,
+                now=now,
+                read_index=index,
+            )
         session.commit()
-    return Release(tables.from_parquet_bytes(plaintext), info, index)
+    return Release(frame, info, index, view, decision.grant_id), decision
+
+
+def _target(
+    session: Session, dataset: Dataset, version: Version, view: str
+) -> tuple[Dataset, Version]:
+    """The dataset and version a view is served from: protected and synthetic views come
+    from the newest derived dataset of that kind (same people, made by privet)."""
+    if view not in ("protected", "synthetic"):
+        return dataset, version
+    root = dataset.derived_from or dataset.id
+    if version.kind == view:
+        return dataset, version
+    candidates = session.execute(
+        select(Dataset, Version)
+        .join(Version, Version.dataset_id == Dataset.id)
+        .where(Dataset.derived_from == root, Version.kind == view)
+        .order_by(Version.created_at.desc())
+        .limit(1)
+    ).first()
+    if candidates is None:
+        how = "privet protect" if view == "protected" else "a synthesizer"
+        raise NotFound(
+            f"dataset {dataset.name!r} has no {view} derived dataset yet (make one: {how})"
+        )
+    return candidates[0], candidates[1]
+
+
+def _apply_view(
+    ws: Workspace,
+    session: Session,
+    frame: pl.DataFrame,
+    info: VersionInfo,
+    view: str,
+    rule: Any,
+    decision: Decision,
+) -> pl.DataFrame:
+    from privet.deid.operators import Context, kind_of, make_operator
+
+    if rule is not None and rule.row_filter:
+        try:
+            frame = frame.filter(pl.sql_expr(rule.row_filter))
+        except Exception:  # noqa: BLE001 - fail closed: a filter that cannot run releases nothing
+            raise PolicyDenied(
+                f"the row filter of policy rule {decision.rule} does not apply to this dataset; "
+                "ask the policy owner to fix it"
+            ) from None
+    if view not in ("masked", "pseudonymized"):
+        return frame
+    direct = [c.name for c in info.columns if c.role == "direct_identifier"]
+    extra = [c for c in (rule.mask if rule is not None else []) if c in frame.columns]
+    context = Context()
+    if view == "pseudonymized":
+        context = Context(prf=ws.vault.keyed_prf(session))
+    mask = make_operator("mask", {"keep_first": 0, "keep_last": 0})
+    blank = make_operator("redact", {"replacement": None})
+    pseudonym = make_operator("pseudonym", {})
+    for column in [c for c in direct if c in frame.columns] + extra:
+        kind = kind_of(frame.schema[column])
+        if view == "pseudonymized" and column in direct and kind != "other":
+            frame = pseudonym.apply(frame, column, context)
+        elif kind in ("string", "numeric"):
+            frame = mask.apply(frame, column, context)
+        else:
+            frame = blank.apply(frame, column, context)
+    return frame
 
 
 def export(
@@ -76,11 +231,108 @@ def export(
     purpose: str,
     actor: str,
     overwrite: bool = False,
+    view: str = "raw",
 ) -> Release:
     """A governed read written to ``destination`` (CSV, Parquet or JSON lines, atomically)."""
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for exports")
     tables.check_destination(destination, overwrite=overwrite)
-    release = read(ws, ref, purpose=purpose, actor=actor, channel=f"file:{destination.suffix[1:]}")
+    release = read(
+        ws, ref, purpose=purpose, actor=actor, view=view, channel=f"file:{destination.suffix[1:]}"
+    )
     tables.write_table(release.frame, destination, overwrite=overwrite)
     return release
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+
+def stream(
+    ws: Workspace,
+    ref: str,
+    *,
+    identity: Identity,
+    purpose: str,
+    view: str = "raw",
+    fmt: str = "parquet",
+    batch_rows: int = 10_000,
+) -> Iterator[bytes]:
+    """A governed read as a byte stream (Parquet or CSV).
+
+    The decision and its log entry happen *now*, before this returns (so a refusal raises
+    ``PolicyDenied`` here, before any response starts); the read is logged once. Between
+    chunks the grant is checked again, and an expired or revoked one stops the stream with
+    ``PolicyDenied`` (the stop is logged too).
+    """
+    if fmt not in ("parquet", "csv"):
+        raise InvalidInput("stream format must be parquet or csv")
+    if batch_rows < 1:
+        raise InvalidInput("batch_rows must be positive")
+    if purpose in INTERNAL_PURPOSES:
+        raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for streaming")
+    release, decision = _release(ws, ref, identity, view, purpose, f"stream:{fmt}")
+    return _chunks(ws, release, decision, identity, fmt, batch_rows)
+
+
+def _chunks(
+    ws: Workspace,
+    release: Release,
+    decision: Decision,
+    identity: Identity,
+    fmt: str,
+    batch_rows: int,
+) -> Iterator[bytes]:
+    first = True
+    for chunk in _encode(release.frame, fmt, batch_rows):
+        if not first:
+            still_allowed(ws, release, decision, identity)
+        first = False
+        yield chunk
+
+
+def _encode(frame: pl.DataFrame, fmt: str, batch_rows: int) -> Iterator[bytes]:
+    if fmt == "csv":
+        if frame.height == 0:
+            yield frame.write_csv().encode()
+        for offset in range(0, frame.height, batch_rows):
+            part = frame.slice(offset, batch_rows)
+            yield part.write_csv(include_header=offset == 0).encode()
+        return
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, row_group_size=batch_rows)
+    data = buffer.getvalue()
+    for offset in range(0, len(data), _CHUNK):
+        yield data[offset : offset + _CHUNK]
+
+
+def still_allowed(ws: Workspace, release: Release, decision: Decision, identity: Identity) -> None:
+    """Raise ``PolicyDenied`` (and log the stop) once the grant behind a read has ended."""
+    if decision.grant_id is None:
+        return
+    now = ws.now()
+    with ws.reading() as session:
+        row = session.get(Grant, decision.grant_id)
+        live = (
+            row is not None
+            and row.status == "active"
+            and row.expires_at is not None
+            and aware(row.expires_at) > now
+        )
+    if live:
+        return
+    with ws.session() as session:
+        auditlog.append(
+            session,
+            [
+                {
+                    "event": "read.stopped",
+                    "ts": now.isoformat(),
+                    "actor": identity.name,
+                    "grant": decision.grant_id,
+                    "read": release.log_index,
+                    "reason": "grant_ended",
+                }
+            ],
+        )
+        session.commit()
+    raise PolicyDenied("the grant behind this read has expired or been revoked; stream stopped")

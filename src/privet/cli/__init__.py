@@ -1,6 +1,7 @@
 """The ``privet`` command line: a thin layer over the library."""
 
 from privet.cli import (  # noqa: F401 - registers the commands
+    _access,  # noqa: F401 - user, role, token, policy, grant, alerts
     _catalog,
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models

@@ -40,10 +40,16 @@ _MESSAGES = {
     "{purpose!r}",
     "aggregate_is_dp_only": "the aggregate view answers differentially private queries only "
     "(privet query / ws.dp.query), not row reads",
+    "row_filter_failed": "the policy's row filter for {name!r} cannot be applied to it (ask "
+    "the policy owner to fix the rule)",
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
     "{purpose!r}; request one with privet grant request",
 }
 _CHUNK = 256 * 1024  # bytes of Parquet per streamed chunk (the grant is re-checked between)
+
+
+class _FilterFailed(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,13 @@ def _release(
         frame = tables.from_parquet_bytes(plaintext)
         info = version_info(served, served_version)
         rule = policy[1].rules[decision.rule] if decision.rule is not None else None
-        frame = _apply_view(ws, session, frame, info, view, rule, decision)
+        try:
+            frame = _apply_view(ws, session, frame, info, view, rule)
+        except _FilterFailed:
+            # Fail closed: a filter that cannot run on this dataset releases nothing.
+            raise _refuse(
+                ws, session, event, Decision(False, "row_filter_failed"), dataset
+            ) from None
         if served.id != dataset.id:
             event.update(served=served.id, version=served_version.id)
         if decision.grant_id is not None:
@@ -190,18 +202,14 @@ def _apply_view(
     info: VersionInfo,
     view: str,
     rule: Any,
-    decision: Decision,
 ) -> pl.DataFrame:
     from privet.deid.operators import Context, kind_of, make_operator
 
     if rule is not None and rule.row_filter:
         try:
             frame = frame.filter(pl.sql_expr(rule.row_filter))
-        except Exception:  # noqa: BLE001 - fail closed: a filter that cannot run releases nothing
-            raise PolicyDenied(
-                f"the row filter of policy rule {decision.rule} does not apply to this dataset; "
-                "ask the policy owner to fix it"
-            ) from None
+        except Exception:  # noqa: BLE001 - Polars raises several types for a bad column
+            raise _FilterFailed from None
     if view not in ("masked", "pseudonymized"):
         return frame
     direct = [c.name for c in info.columns if c.role == "direct_identifier"]

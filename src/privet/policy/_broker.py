@@ -27,7 +27,7 @@ from privet.catalog import INTERNAL_PURPOSES, VersionInfo, check_purpose, resolv
 from privet.catalog._models import Dataset, Grant, Version
 from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
-from privet.policy._decide import Decision, check_view, decide_on, governed
+from privet.policy._decide import Decision, check_view, decide_on, facts_of, governed
 from privet.policy._identity import Identity, aware, roles_of
 from privet.policy._rules import current_policy
 
@@ -126,7 +126,9 @@ def _release(
         if identity.token_id is not None:
             event["token"] = identity.token_id  # the token's id, never its secret
         policy = current_policy(session)
-        decision = decide_on(session, identity, dataset, view, purpose, now, policy=policy)
+        decision = decide_on(
+            session, identity, facts_of(dataset), view, purpose, now, policy=policy
+        )
         if decision.allowed and view == "aggregate" and not channel.startswith("dp:"):
             decision = Decision(False, "aggregate_is_dp_only")
         if not decision.allowed:

@@ -22,7 +22,7 @@ from privet.catalog import check_purpose, find_dataset, parse_ref
 from privet.catalog._models import Dataset, Grant
 from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput, NotFound, PolicyDenied
-from privet.policy._decide import check_view, dataset_facts
+from privet.policy._decide import check_view, facts_of, match_rule
 from privet.policy._identity import Identity, aware
 from privet.policy._rules import Policy, current_policy
 
@@ -116,10 +116,9 @@ def request_grant(
         _expire(ws, session, now)
         row_dataset = find_dataset(session, name)
         number, policy = current_policy(session)
-        declared = [p.purpose for p in row_dataset.purposes]
-        rule_index = policy.match(
-            identity.roles, view, purpose, dataset_facts(session, row_dataset)
-        )
+        facts = facts_of(row_dataset)
+        declared = list(facts.purposes)
+        rule_index = match_rule(session, policy, identity, facts, view, purpose)
         refusal = None
         if purpose not in declared:
             refusal = (

@@ -140,6 +140,10 @@ class Policy(BaseModel):
     oidc: Oidc | None = None
     alerts: Alerts = Alerts()
 
+    @property
+    def uses_categories(self) -> bool:
+        return any(rule.categories for rule in self.rules)
+
     def match(
         self,
         roles: frozenset[str],

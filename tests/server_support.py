@@ -139,3 +139,27 @@ class ServerProcess:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def add_analysts(path: Path, count: int, prefix: str = "analyst") -> dict[str, str]:
+    """``count`` analysts, each with a token and an approved raw/analytics grant on people."""
+    tokens = {}
+    with Workspace.open(path) as ws:
+        carol = local_identity(ws, "carol")
+        for i in range(count):
+            name = f"{prefix}{i:02d}"
+            add_user(ws, name, roles=["analyst"], actor="alice")
+            tokens[name] = issue_token(
+                ws, name, expires_in=timedelta(hours=2), actor="alice"
+            ).secret
+            grant = request_grant(
+                ws,
+                local_identity(ws, name),
+                dataset="people",
+                view="raw",
+                purpose="analytics",
+                duration=timedelta(hours=2),
+                reason="load test",
+            )
+            approve_grant(ws, grant.id, identity=carol)
+    return tokens

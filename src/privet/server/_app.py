@@ -44,8 +44,9 @@ def create_app(
     )
     app.state.ws = ws
     app.state.buckets = TokenBuckets(rate_limit or RateLimit())
-    # Failed authentications per client address: enough for a person's typos, not for guessing.
-    app.state.failures = TokenBuckets(RateLimit(rate=2.0, burst=30))
+    # Failed authentications per client address: tokens are 256-bit (nothing to guess), so
+    # this only keeps a flood of bad credentials from costing a lookup each.
+    app.state.failures = TokenBuckets(RateLimit(rate=20.0, burst=200))
     app.state.batch_rows = stream_batch_rows
     _errors.install(app)
     app.include_router(_routes_data.router)

@@ -8,6 +8,7 @@ The token goes only in the Authorization header, and never over plain HTTP to an
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -48,6 +49,8 @@ class Client:
             raise InvalidInput("give a token (--token or $PRIVET_TOKEN)")
         if verify is None:
             verify = os.environ.get("PRIVET_CA_CERT") or True
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "privet-cli"},
@@ -140,7 +143,7 @@ class Client:
         if fmt is None:
             raise InvalidInput("over HTTP, export writes .parquet or .csv files")
         if destination.exists() and not overwrite:
-            raise InvalidInput(f"{destination.name} exists; pass --overwrite to replace it")
+            raise InvalidInput(f"{destination.name} exists; pass --force to replace it")
         partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
         size = 0
         try:

@@ -213,3 +213,20 @@ def test_a_row_filter_that_cannot_run_releases_nothing_and_is_logged(gws: Worksp
         bob_reads(gws, "masked")
     event = gws.log.records(gws.log.size() - 1, 1)[0].event
     assert (event["event"], event["reason"]) == ("read.refused", "row_filter_failed")
+
+
+def test_a_grant_revoked_while_rows_are_decrypted_releases_nothing(
+    gws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grant_id = granted(gws, "masked")
+    real_open = gws.store.open
+
+    def open_then_revoke(key: str):  # the owner revokes while the broker is decrypting
+        gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+        return real_open(key)
+
+    monkeypatch.setattr(gws.store, "open", open_then_revoke)
+    with pytest.raises(PolicyDenied, match="no active grant"):
+        bob_reads(gws, "masked")
+    events = [r.event["event"] for r in gws.log.records()]
+    assert events[-2:] == ["grant.revoke", "read.refused"] and "read" not in events

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.catalog._models import AccessBaseline, Alert, Dataset
 from privet.catalog._taxonomy import Level
+from privet.policy._decide import Facts
 from privet.policy._identity import aware
 from privet.policy._rules import Alerts
 
@@ -43,7 +44,7 @@ def observe(
     thresholds: Alerts,
     *,
     user: str,
-    dataset: Dataset,
+    dataset: Facts,
     rows: int,
     now: datetime,
     read_index: int,

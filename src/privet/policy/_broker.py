@@ -15,6 +15,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,9 @@ from privet.catalog import INTERNAL_PURPOSES, VersionInfo, check_purpose, resolv
 from privet.catalog._models import Dataset, Grant, Version
 from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
-from privet.policy._decide import Decision, check_view, decide_on, facts_of, governed
+from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_of, governed
 from privet.policy._identity import Identity, aware, roles_of
-from privet.policy._rules import current_policy
+from privet.policy._rules import Policy, current_policy
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -42,6 +43,7 @@ _MESSAGES = {
     "(privet query / ws.dp.query), not row reads",
     "row_filter_failed": "the policy's row filter for {name!r} cannot be applied to it (ask "
     "the policy owner to fix the rule)",
+    "policy_changed": "the policy changed during the read; read again",
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
     "{purpose!r}; request one with privet grant request",
 }
@@ -88,13 +90,23 @@ def _who(ws: Workspace, actor: str | None, identity: Identity | None) -> Identit
         return Identity(name=actor, roles=roles_of(session, actor))
 
 
-def _refuse(
-    ws: Workspace, session: Session, event: dict[str, Any], decision: Decision, dataset: Dataset
+def _refused(
+    ws: Workspace,
+    event: dict[str, Any],
+    decision: Decision,
+    dataset: Facts,
+    session: Session | None = None,
 ) -> PolicyDenied:
-    auditlog.append(session, [{**event, "event": "read.refused", "reason": decision.reason}])
-    session.commit()
+    """Log a refusal (in ``session``, else a new write transaction) and make its error."""
+    if session is None:
+        with ws.session() as own:
+            auditlog.append(own, [{**event, "event": "read.refused", "reason": decision.reason}])
+            own.commit()
+    else:
+        auditlog.append(session, [{**event, "event": "read.refused", "reason": decision.reason}])
+        session.commit()
     if decision.reason == "purpose_not_declared":
-        declared = ", ".join(p.purpose for p in dataset.purposes)
+        declared = ", ".join(dataset.purposes)
         text = (
             f"purpose {event['purpose']!r} is not one dataset {dataset.name!r} was collected "
             f"for (declared: {declared})"
@@ -109,11 +121,15 @@ def _refuse(
 def _release(
     ws: Workspace, ref: str, identity: Identity, view: str, purpose: str, channel: str
 ) -> tuple[Release, Decision]:
+    """Decide, decrypt and shape the rows in a read transaction, then decide again and log
+    in a short write transaction: SQLite's single write lock is held for a few lookups and
+    one append, not for the decryption, so concurrent readers overlap."""
     check_view(view)
     check_purpose(purpose)
     now = ws.now()
-    with ws.session() as session:
+    with ws.reading() as session:
         dataset, version = resolve(session, ref)
+        facts = facts_of(dataset)
         event: dict[str, Any] = {
             "ts": now.isoformat(),
             "actor": identity.name,
@@ -125,32 +141,38 @@ def _release(
         }
         if identity.token_id is not None:
             event["token"] = identity.token_id  # the token's id, never its secret
-        policy = current_policy(session)
-        decision = decide_on(
-            session, identity, facts_of(dataset), view, purpose, now, policy=policy
-        )
-        if decision.allowed and view == "aggregate" and not channel.startswith("dp:"):
-            decision = Decision(False, "aggregate_is_dp_only")
+        decision = _decision(session, identity, facts, view, purpose, now, channel)
         if not decision.allowed:
-            raise _refuse(ws, session, event, decision, dataset)
+            raise _refused(ws, event, decision, facts)
         served, served_version = _target(session, dataset, version, view)
         handle = ws.vault.dataset_keyset(session, served.id)
-        with ws.store.open(served_version.object_key) as source:
-            plaintext = ws.vault.decrypt_version(handle, served.id, served_version.id, source)
-        if hashlib.sha256(plaintext).hexdigest() != served_version.content_sha256:
-            raise IntegrityError("a stored version does not match its recorded hash")
-        frame = tables.from_parquet_bytes(plaintext)
         info = version_info(served, served_version)
-        rule = policy[1].rules[decision.rule] if decision.rule is not None else None
-        try:
-            frame = _apply_view(ws, session, frame, info, view, rule)
-        except _FilterFailed:
-            # Fail closed: a filter that cannot run on this dataset releases nothing.
-            raise _refuse(
-                ws, session, event, Decision(False, "row_filter_failed"), dataset
-            ) from None
+        object_key, expected_sha = served_version.object_key, served_version.content_sha256
+        served_id = served.id
         if served.id != dataset.id:
             event.update(served=served.id, version=served_version.id)
+    with ws.store.open(object_key) as source:
+        plaintext = ws.vault.decrypt_version(handle, served_id, info.id, source)
+    if hashlib.sha256(plaintext).hexdigest() != expected_sha:
+        raise IntegrityError("a stored version does not match its recorded hash")
+    frame = tables.from_parquet_bytes(plaintext)
+    number, policy = _policy_of(ws)
+    rule = policy.rules[decision.rule] if decision.rule is not None else None
+    try:
+        frame = _apply_view(ws, frame, info, view, rule)
+    except _FilterFailed:
+        # Fail closed: a filter that cannot run on this dataset releases nothing.
+        raise _refused(ws, event, Decision(False, "row_filter_failed"), facts) from None
+    with ws.session() as session:
+        # Decided again under the write lock: a grant revoked while the rows were being
+        # decrypted is honoured, and the entry below is the one that authorizes the release.
+        policy_now = current_policy(session)
+        again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
+        if again.allowed and again.rule != decision.rule:
+            again = Decision(False, "policy_changed")  # the rows were shaped by another rule
+        if not again.allowed:
+            raise _refused(ws, event, again, facts, session)
+        decision = again
         if decision.grant_id is not None:
             event["grant"] = decision.grant_id
         event["basis"] = decision.basis
@@ -158,18 +180,39 @@ def _release(
             session,
             [{**event, "event": "read", "rows": frame.height, "columns": frame.width}],
         )
-        if decision.basis in ("grant", "owner") and governed(session, policy[0]):
+        if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
             observe(
                 session,
-                policy[1].alerts,
+                policy_now[1].alerts,
                 user=identity.name,
-                dataset=dataset,
+                dataset=facts,
                 rows=frame.height,
                 now=now,
                 read_index=index,
             )
         session.commit()
     return Release(frame, info, index, view, decision.grant_id), decision
+
+
+def _decision(
+    session: Session,
+    identity: Identity,
+    facts: Facts,
+    view: str,
+    purpose: str,
+    now: datetime,
+    channel: str,
+    policy: tuple[int, Policy] | None = None,
+) -> Decision:
+    decision = decide_on(session, identity, facts, view, purpose, now, policy=policy)
+    if decision.allowed and view == "aggregate" and not channel.startswith("dp:"):
+        return Decision(False, "aggregate_is_dp_only")
+    return decision
+
+
+def _policy_of(ws: Workspace) -> tuple[int, Policy]:
+    with ws.reading() as session:
+        return current_policy(session)
 
 
 def _target(
@@ -199,7 +242,6 @@ def _target(
 
 def _apply_view(
     ws: Workspace,
-    session: Session,
     frame: pl.DataFrame,
     info: VersionInfo,
     view: str,
@@ -218,7 +260,9 @@ def _apply_view(
     extra = [c for c in (rule.mask if rule is not None else []) if c in frame.columns]
     context = Context()
     if view == "pseudonymized":
-        context = Context(prf=ws.vault.keyed_prf(session))
+        with ws.session() as session:  # a write session: the key is made on first use
+            context = Context(prf=ws.vault.keyed_prf(session))
+            session.commit()
     mask = make_operator("mask", {"keep_first": 0, "keep_last": 0})
     blank = make_operator("redact", {"replacement": None})
     pseudonym = make_operator("pseudonym", {})

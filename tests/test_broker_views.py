@@ -108,6 +108,15 @@ def test_aggregate_view_is_for_dp_queries_only(gws: Workspace) -> None:
         "people", "SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="training", actor="bob"
     )
     assert result.rows
+    # The same through an authenticated identity (what the HTTP service passes).
+    token = gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")
+    remote = gov.authenticate(gws, token.secret)
+    sql = "SELECT COUNT(*) AS n FROM people"
+    assert gws.dp.query(
+        "people", sql, epsilon=1.0, purpose="training", actor="bob", identity=remote
+    )
+    last_read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
+    assert (last_read["token"], last_read["view"]) == (token.id, "aggregate")
     # Without an aggregate grant for that purpose, no DP query either.
     with pytest.raises(PolicyDenied):
         gws.dp.query(

@@ -252,3 +252,21 @@ def test_grant_cli_round_trip(gws: Workspace, project: Path) -> None:
     )  # fmt: skip
     assert again.exit_code == 1 and "no active grant" in again.output
     assert not (project / "m2.csv").exists()
+
+
+def test_who_sees_which_grants_and_alerts(gws: Workspace) -> None:
+    mine = ask(gws)
+    other = ask(gws, "bob", view="pseudonymized")
+    visible = {
+        name: {g.id for g in gov.grants_visible_to(gws, who(gws, name))}
+        for name in ("alice", "bob", "carol", "dave")
+    }
+    assert visible == {
+        "alice": {mine.id, other.id},  # owner of the dataset
+        "bob": {mine.id, other.id},  # his own requests
+        "carol": {mine.id, other.id},  # an approver role
+        "dave": set(),
+    }
+    assert [g.id for g in gov.grants_visible_to(gws, who(gws, "carol"), status="denied")] == []
+    oversee = {n: gov.may_oversee(gws, who(gws, n)) for n in ("alice", "bob", "carol", "dave")}
+    assert oversee == {"alice": True, "bob": False, "carol": True, "dave": False}

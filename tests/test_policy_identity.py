@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
-from privet import InvalidInput, Unauthenticated, Workspace
+from privet import InvalidInput, PolicyDenied, Unauthenticated, Workspace
 from privet import policy as gov
 from privet.catalog._models import ApiToken
 from tests.conftest import invoke
@@ -78,8 +78,10 @@ def test_bad_tokens_are_refused_tersely(users: Workspace, tamper) -> None:
 def test_revoked_expired_and_disabled_tokens_are_refused(users: Workspace) -> None:
     revoked = gov.issue_token(users, "bob", expires_in=timedelta(hours=1), actor="tester")
     gov.revoke_token(users, revoked.id, actor="tester")
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(PolicyDenied, match="revoked"):  # the genuine holder learns why (403)
         gov.authenticate(users, revoked.secret)
+    with pytest.raises(Unauthenticated):  # a guess at a revoked token's id learns nothing
+        gov.authenticate(users, revoked.secret[:-1] + ("A" if revoked.secret[-1] != "A" else "B"))
     short = gov.issue_token(users, "bob", expires_in=timedelta(seconds=1), actor="tester")
     time.sleep(1.1)
     with pytest.raises(Unauthenticated):
@@ -102,7 +104,7 @@ def test_token_cli_shows_the_secret_once_and_never_lists_it(
     assert secret not in listed and json.loads(listed)[0]["status"] == "active"
     token_id = json.loads(listed)[0]["id"]
     assert invoke("token", "revoke", token_id, workspace=project).exit_code == 0
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(PolicyDenied):
         gov.authenticate(users, secret)
     log = invoke("log", "show", "--json", workspace=project).output
     assert secret_part(secret) not in log

@@ -310,13 +310,15 @@ def stream(
     view: str = "raw",
     fmt: str = "parquet",
     batch_rows: int = 10_000,
+    channel: str | None = None,
 ) -> Iterator[bytes]:
     """A governed read as a byte stream (Parquet or CSV).
 
     The decision and its log entry happen *now*, before this returns (so a refusal raises
     ``PolicyDenied`` here, before any response starts); the read is logged once. Between
     chunks the grant is checked again, and an expired or revoked one stops the stream with
-    ``PolicyDenied`` (the stop is logged too).
+    ``PolicyDenied`` (the stop is logged too). ``channel`` names the door in the log entry
+    (default ``stream:<fmt>``; the server passes ``http:<request id>``).
     """
     if fmt not in ("parquet", "csv"):
         raise InvalidInput("stream format must be parquet or csv")
@@ -324,7 +326,7 @@ def stream(
         raise InvalidInput("batch_rows must be positive")
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for streaming")
-    release, decision = _release(ws, ref, identity, view, purpose, f"stream:{fmt}")
+    release, decision = _release(ws, ref, identity, view, purpose, channel or f"stream:{fmt}")
     return _chunks(ws, release, decision, identity, fmt, batch_rows)
 
 

@@ -273,6 +273,39 @@ def list_grants(
     return [g for g in infos if status is None or g.status == status]
 
 
+def grants_visible_to(
+    ws: Workspace, identity: Identity, *, status: str | None = None
+) -> list[GrantInfo]:
+    """The grants ``identity`` may see: their own, and those of every dataset they may
+    approve (as its owner, a named approver, or through an approver role)."""
+    every = list_grants(ws, status=status)
+    with ws.reading() as session:
+        _, policy = current_policy(session)
+        if identity.name in policy.approvers or not identity.roles.isdisjoint(
+            policy.approver_roles
+        ):
+            return every
+        owned = set(session.scalars(select(Dataset.name).where(Dataset.owner == identity.name)))
+    return [g for g in every if g.user == identity.name or g.dataset in owned]
+
+
+def may_oversee(ws: Workspace, identity: Identity) -> bool:
+    """May ``identity`` see alerts and others' grants: a named approver, an approver role,
+    or the owner of some dataset."""
+    with ws.reading() as session:
+        _, policy = current_policy(session)
+        if identity.name in policy.approvers or not identity.roles.isdisjoint(
+            policy.approver_roles
+        ):
+            return True
+        return (
+            session.scalars(
+                select(Dataset.id).where(Dataset.owner == identity.name).limit(1)
+            ).first()
+            is not None
+        )
+
+
 def get_grant(ws: Workspace, grant_id: str) -> GrantInfo:
     with ws.reading() as session:
         row = _grant(session, grant_id)

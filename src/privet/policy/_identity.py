@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from privet import auditlog
 from privet.catalog._models import ApiToken, User, UserRole
-from privet.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
+from privet.errors import AlreadyExists, InvalidInput, NotFound, PolicyDenied, Unauthenticated
 from privet.policy._rules import Oidc, current_policy
 
 if TYPE_CHECKING:
@@ -115,8 +116,13 @@ def add_user(ws: Workspace, name: str, *, roles: list[str], actor: str) -> UserI
 
 
 def set_roles(
-    ws: Workspace, name: str, *, add: list[str] = (), remove: list[str] = (), actor: str
-) -> UserInfo:  # type: ignore[assignment]
+    ws: Workspace,
+    name: str,
+    *,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    actor: str,
+) -> UserInfo:
     """Give or take roles; the change is logged."""
     adding = {check_role(r) for r in add}
     removing = {check_role(r) for r in remove}
@@ -281,7 +287,11 @@ def list_tokens(ws: Workspace, *, user: str | None = None) -> list[TokenInfo]:
 
 
 def authenticate(ws: Workspace, bearer: str) -> Identity:
-    """The identity behind a bearer credential (API token or OIDC JWT), or ``Unauthenticated``."""
+    """The identity behind a bearer credential (API token or OIDC JWT).
+
+    Raises ``Unauthenticated`` for anything unknown, malformed, forged or expired, and
+    ``PolicyDenied`` for a genuine token that was revoked.
+    """
     if not isinstance(bearer, str) or not bearer or len(bearer) > 8192:
         raise Unauthenticated(_DENIED)
     with ws.reading() as session:
@@ -293,7 +303,11 @@ def authenticate(ws: Workspace, bearer: str) -> Identity:
         row = session.get(ApiToken, match.group(1))
         if row is None or not hmac.compare_digest(row.secret_sha256, _hash(bearer)):
             raise Unauthenticated(_DENIED)
-        if row.revoked_at is not None or aware(row.expires_at) <= ws.now():
+        if row.revoked_at is not None:
+            # The caller proved possession of the whole secret: saying "revoked" (403) tells
+            # nothing to anyone without it, and tells its holder why access ended.
+            raise PolicyDenied("this token was revoked")
+        if aware(row.expires_at) <= ws.now():
             raise Unauthenticated(_DENIED)
         user = session.get(User, row.user)
         if user is None or user.disabled:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -250,6 +251,7 @@ class Grant(Base):
     """Access to one view of one dataset, for one purpose, for a while, once approved."""
 
     __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_lookup", "user", "dataset_id", "view", "purpose", "status"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user: Mapped[str] = mapped_column(String(200))
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))

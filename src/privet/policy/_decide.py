@@ -52,8 +52,10 @@ def check_view(view: str) -> str:
 
 # Plain SQL text: a decision is a handful of indexed lookups, and building ORM queries
 # costs several times more than running them (see bench/bench_policy.py).
-_DATASET = text("SELECT id, owner, classification FROM datasets WHERE name = :name")
-_PURPOSES = text("SELECT purpose FROM dataset_purposes WHERE dataset_id = :id")
+_DATASET = text(
+    "SELECT d.id, d.owner, d.classification, p.purpose FROM datasets d "
+    "LEFT JOIN dataset_purposes p ON p.dataset_id = d.id WHERE d.name = :name"
+)
 _CATEGORIES = text(
     "SELECT category FROM version_columns WHERE version_id = (SELECT id FROM versions "
     "WHERE dataset_id = :id ORDER BY number DESC LIMIT 1)"
@@ -84,11 +86,11 @@ def facts_of(dataset: Dataset) -> Facts:
 
 
 def load_facts(session: Session, name: str) -> Facts:
-    row = session.execute(_DATASET, {"name": name}).first()
-    if row is None:
+    rows = session.execute(_DATASET, {"name": name}).all()
+    if not rows:
         raise NotFound(f"no dataset named {name!r} in this workspace (see: privet datasets)")
-    purposes = tuple(session.execute(_PURPOSES, {"id": row[0]}).scalars())
-    return Facts(row[0], name, row[1], row[2], purposes)
+    purposes = tuple(sorted(r[3] for r in rows if r[3] is not None))
+    return Facts(rows[0][0], name, rows[0][1], rows[0][2], purposes)
 
 
 def governed(session: Session, policy_number: int) -> bool:

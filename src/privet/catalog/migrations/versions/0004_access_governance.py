@@ -64,9 +64,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["dataset_id"], ["datasets.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    # The broker's lookup: this user's grants on this dataset.
-    op.create_index("ix_grants_user_dataset", "grants", ["user", "dataset_id"])
-    op.create_index("ix_grants_status", "grants", ["status"])
+    # The broker's lookup: this user's grants for this view of this dataset, this purpose.
+    # No index on status alone: without statistics SQLite would pick it and scan every
+    # active grant (bench/bench_policy.py).
+    op.create_index(
+        "ix_grants_lookup", "grants", ["user", "dataset_id", "view", "purpose", "status"]
+    )
     op.create_table(
         "policies",
         sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),
@@ -106,8 +109,7 @@ def downgrade() -> None:
     op.drop_table("alerts")
     op.drop_table("access_baselines")
     op.drop_table("policies")
-    op.drop_index("ix_grants_status", table_name="grants")
-    op.drop_index("ix_grants_user_dataset", table_name="grants")
+    op.drop_index("ix_grants_lookup", table_name="grants")
     op.drop_table("grants")
     op.drop_index("ix_api_tokens_user", table_name="api_tokens")
     op.drop_table("api_tokens")

@@ -118,6 +118,8 @@ def test_a_first_ever_restricted_dataset_alerts_once(
     )  # fmt: skip
     assert grant.status == "pending"  # restricted: never auto-approved
     gov.approve_grant(aws, grant.id, identity=gov.local_identity(aws, "alice"))
+    gov.read(aws, "people", actor="alice", purpose="analytics")  # the owner: no surprise
+    assert gov.list_alerts(aws) == []
     bob = gov.local_identity(aws, "bob")
     gov.read(aws, "people", identity=bob, view="masked", purpose="analytics")
     gov.read(aws, "people", identity=bob, view="masked", purpose="analytics")

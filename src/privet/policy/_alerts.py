@@ -53,8 +53,9 @@ def observe(
 
     Returns the alert events appended to the log (empty for an ordinary read).
     """
-    # FOR UPDATE: concurrent reads by one user on PostgreSQL must not lose an update
-    # (SQLite's write lock, taken by BEGIN IMMEDIATE, already serializes them).
+    # Called after the read's log append, whose update of the log-head row (PostgreSQL) or
+    # write lock (SQLite) already serializes writers, so a first baseline row is never
+    # inserted twice; FOR UPDATE keeps that true if the order ever changes.
     base = session.scalars(
         select(AccessBaseline).where(AccessBaseline.user == user).with_for_update()
     ).first()
@@ -69,7 +70,9 @@ def observe(
         found.append(
             ("volume", "high", {"rows": rows, "mean_rows": round(mean, 1), "reads": base.reads})
         )
-    if dataset.classification == Level.RESTRICTED and dataset.id not in base.datasets:
+    # The owner registered the dataset: their first read of it is no surprise.
+    first = dataset.id not in base.datasets and user != dataset.owner
+    if dataset.classification == Level.RESTRICTED and first:
         found.append(("first_restricted", "high", {"rows": rows, "classification": "restricted"}))
     share = base.hours[hour] / base.reads if base.reads else 0.0
     if history and share < thresholds.usual_hour_share and rows >= thresholds.bulk_rows:

@@ -82,6 +82,8 @@ def test_pseudonymized_view_uses_the_workspace_keyed_prf(
     with gws.session() as session:
         prf = gws.vault.keyed_prf(session)
     assert emails[0] == pseudonymize(prf, source[0])
+    # Stable: a second read (the key now exists) gives the same pseudonyms.
+    assert bob_reads(gws, "pseudonymized").get_column("email").equals(emails)
 
 
 def test_protected_view_serves_the_newest_protected_derived_dataset(gws: Workspace) -> None:

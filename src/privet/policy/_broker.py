@@ -260,9 +260,7 @@ def _apply_view(
     extra = [c for c in (rule.mask if rule is not None else []) if c in frame.columns]
     context = Context()
     if view == "pseudonymized":
-        with ws.session() as session:  # a write session: the key is made on first use
-            context = Context(prf=ws.vault.keyed_prf(session))
-            session.commit()
+        context = Context(prf=_keyed_prf(ws))
     mask = make_operator("mask", {"keep_first": 0, "keep_last": 0})
     blank = make_operator("redact", {"replacement": None})
     pseudonym = make_operator("pseudonym", {})
@@ -275,6 +273,21 @@ def _apply_view(
         else:
             frame = blank.apply(frame, column, context)
     return frame
+
+
+def _keyed_prf(ws: Workspace) -> Any:
+    """The workspace's pseudonym PRF; the write lock is taken only the first time, when the
+    key is made (a key made in a session that is not committed would be a different key)."""
+    from privet.catalog._models import Keyset
+    from privet.vault._vault import PSEUDONYM_KEYSET
+
+    with ws.reading() as session:
+        if session.get(Keyset, PSEUDONYM_KEYSET) is not None:
+            return ws.vault.keyed_prf(session)
+    with ws.session() as session:
+        prf = ws.vault.keyed_prf(session)
+        session.commit()
+        return prf
 
 
 def export(

@@ -160,6 +160,7 @@ def dp_query(request: Request, ref: RefPath, body: QueryRequest, caller: Caller)
         epsilon=body.epsilon,
         purpose=body.purpose,
         actor=caller.name,
+        identity=caller,
         delta=body.delta,
         bounds=body.bounds,
         keys=body.keys,

@@ -76,7 +76,7 @@ def _load(project: Path, people_csv: Path, seconds: float) -> None:
 
 
 def test_fifty_clients_every_read_logged_once(project: Path, people_csv: Path):
-    _load(project, people_csv, seconds=4)
+    _load(project, people_csv, seconds=3)
 
 
 @pytest.mark.slow

@@ -17,11 +17,17 @@ from tests.conftest import invoke
 from tests.server_support import ServerProcess, governed_workspace
 
 
-@pytest.fixture
-def served(project: Path, people_csv: Path):
-    governed = governed_workspace(project, people_csv)
-    with ServerProcess(project) as server:
-        yield governed, server
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, people: pl.DataFrame):
+    root = tmp_path_factory.mktemp("client")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        csv = root / "people.csv"
+        people.write_csv(csv)
+        (root / "project").mkdir()
+        governed = governed_workspace(root / "project", csv)
+        with ServerProcess(root / "project") as server:
+            yield governed, server
 
 
 def _remote(server: ServerProcess, token: str, *args: str | Path):

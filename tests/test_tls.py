@@ -6,10 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from privet.errors import InvalidInput
 from privet.server import ServeOptions
 from privet.server._serve import check_transport
-from tests.conftest import run_privet
+from tests.conftest import invoke, run_privet
 from tests.server_support import ServerProcess, bearer, free_port, governed_workspace
 
 
@@ -65,14 +62,24 @@ def trusting(cert: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert))
 
 
-@pytest.fixture
-def tls_server(tmp_path: Path, project: Path, people_csv: Path):
-    governed = governed_workspace(project, people_csv)
-    cert, key = self_signed(tmp_path)
-    server = ServerProcess(project, "--tls-cert", str(cert), "--tls-key", str(key), scheme="https")
-    server.start(verify=trusting(cert))
-    yield server, governed, cert
-    server.stop()
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory, people):
+    root = tmp_path_factory.mktemp("tls")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        csv = root / "people.csv"
+        people.write_csv(csv)
+        (root / "project").mkdir()
+        governed = governed_workspace(root / "project", csv)
+        cert, key = self_signed(root)
+        server = ServerProcess(
+            root / "project", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https"
+        )
+        server.start(verify=trusting(cert))
+        try:
+            yield server, governed, cert
+        finally:
+            server.stop()
 
 
 def test_https_with_the_certificate_works_and_plain_http_is_refused(tls_server):
@@ -107,43 +114,21 @@ def test_tls_refuses_old_protocol_versions(tls_server):
         httpx.get(f"{server.url}/openapi.json", verify=context)
 
 
-def test_cli_client_mode_over_https(tls_server, tmp_path: Path):
+def test_cli_client_mode_over_https(tls_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     server, governed, cert = tls_server
-    env = {
-        **os.environ,
-        "PRIVET_SERVER": server.url,
-        "PRIVET_TOKEN": governed.tokens["bob"],
-        "PRIVET_CA_CERT": str(cert),
-    }
-    listing = subprocess.run(
-        [sys.executable, "-m", "privet", "datasets", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert listing.returncode == 0, listing.stderr
+    monkeypatch.setenv("PRIVET_SERVER", server.url)
+    monkeypatch.setenv("PRIVET_TOKEN", governed.tokens["bob"])
+    monkeypatch.setenv("PRIVET_CA_CERT", str(cert))
+    listing = invoke("datasets", "--json")
+    assert listing.exit_code == 0, listing.stderr
     assert [d["name"] for d in json.loads(listing.stdout)] == ["people"]
     out = tmp_path / "export.csv"
-    export = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "privet",
-            "export",
-            "people",
-            "-o",
-            str(out),
-            "--purpose",
-            "analytics",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert export.returncode == 0, export.stderr
+    export = invoke("export", "people", "-o", out, "--purpose", "analytics")
+    assert export.exit_code == 0, export.stderr
     assert out.read_text().count("\n") == 301
+    monkeypatch.delenv("PRIVET_CA_CERT")  # the system CAs do not vouch for this certificate
+    untrusted = invoke("datasets")
+    assert untrusted.exit_code == 1 and "privet: error:" in untrusted.stderr
 
 
 def test_plain_http_off_loopback_is_refused_without_the_opt_in(project: Path):

@@ -29,6 +29,13 @@ DASHBOARD_CSP = (
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# Request bodies are small JSON documents (a grant request, a DP query, a checkpoint note).
+MAX_BODY = 256 * 1024
+
+
+class _TooLarge(BaseException):
+    # A BaseException: FastAPI turns an Exception raised while reading a body into a 400.
+    pass
 
 
 class Guard:
@@ -44,6 +51,21 @@ class Guard:
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
         is_dashboard = scope.get("path", "").startswith("/dashboard")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            await _send_error(send, request_id, 413, "too_large", "request body too large")
+            return
+        received = 0
+
+        async def receive_bounded() -> Message:
+            # Chunked bodies declare no length: count what actually arrives.
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise _TooLarge
+            return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -64,10 +86,13 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive_bounded, send_with_headers)
         except BaseException as err:  # noqa: BLE001 - the last resort: nothing leaks
             if isinstance(err, KeyboardInterrupt | SystemExit):
                 raise
+            if _is(err, _TooLarge) and not started:
+                await _send_error(send, request_id, 413, "too_large", "request body too large")
+                return
             kind = _describe(err)
             if started:
                 # Headers are out: end without the terminating chunk (uvicorn closes the
@@ -75,7 +100,7 @@ class Guard:
                 log.warning("request %s: stream stopped (%s)", request_id, kind)
                 return
             log.error("request %s failed: %s", request_id, kind)
-            await _send_500(send, request_id)
+            await _send_error(send, request_id, 500, "internal", "internal error")
 
 
 def _describe(err: BaseException) -> str:
@@ -86,17 +111,20 @@ def _describe(err: BaseException) -> str:
     return type(err).__name__
 
 
-async def _send_500(send: Send, request_id: str) -> None:
-    payload: dict[str, Any] = {
-        "error": "internal",
-        "message": "internal error",
-        "request_id": request_id,
-    }
+def _is(err: BaseException, kind: type[BaseException]) -> bool:
+    inner = getattr(err, "exceptions", None)
+    if inner:
+        return any(_is(e, kind) for e in inner)
+    return isinstance(err, kind)
+
+
+async def _send_error(send: Send, request_id: str, status: int, code: str, message: str) -> None:
+    payload: dict[str, Any] = {"error": code, "message": message, "request_id": request_id}
     data = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 500,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(data)).encode()),

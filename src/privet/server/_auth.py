@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from privet.errors import PrivetError
+from privet.policy import Identity, authenticate
 from privet.server._errors import ApiError, classify
 
 bearer_scheme = HTTPBearer(auto_error=False, description="a privet API token or an OIDC JWT")
@@ -31,10 +32,8 @@ def _limited(wait: float) -> ApiError:
 def current_identity(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Any:
+) -> Identity:
     """The caller, authenticated by the policy library; 401 without valid credentials."""
-    from privet.policy import authenticate  # type: ignore[attr-defined]
-
     state = request.app.state
     client = request.client.host if request.client else "?"
     if credentials is None or not credentials.credentials:
@@ -71,4 +70,4 @@ def _count_failure(state: Any, client: str) -> None:
         raise _limited(wait)
 
 
-Caller = Annotated[Any, Depends(current_identity)]
+Caller = Annotated[Identity, Depends(current_identity)]

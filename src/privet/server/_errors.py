@@ -27,6 +27,7 @@ from privet.errors import (
     NotFound,
     PolicyDenied,
     PrivetError,
+    Unauthenticated,
 )
 
 log = logging.getLogger("privet.server")
@@ -44,18 +45,9 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def _unauthenticated_class() -> type[Exception] | None:
-    try:
-        from privet.errors import Unauthenticated  # type: ignore[attr-defined]
-    except ImportError:  # until the policy library defines it
-        return None
-    return Unauthenticated
-
-
 def classify(err: PrivetError) -> tuple[int, str, str]:
     """(status, code, message) for a library error."""
-    unauthenticated = _unauthenticated_class()
-    if unauthenticated is not None and isinstance(err, unauthenticated):
+    if isinstance(err, Unauthenticated):
         return 401, "unauthenticated", "valid credentials are required (a Bearer token)"
     if isinstance(err, BudgetExhausted):
         return 403, "budget_exhausted", scrub(str(err))

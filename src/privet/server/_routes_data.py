@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from privet.catalog import DatasetInfo
 from privet.errors import PolicyDenied
+from privet.policy import stream
 from privet.server._auth import Caller
 from privet.server._validate import (
     MEDIA_TYPES,
@@ -115,8 +116,6 @@ def read_rows(
 ) -> StreamingResponse:
     """Checks policy and grant, logs the read once, then streams; an expired or revoked grant
     stops the stream mid-way (the connection is dropped, never a short file that looks whole)."""
-    from privet.policy import stream  # type: ignore[attr-defined]
-
     own_purpose(purpose)
     request_id = request.state.request_id
     chunks = stream(

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from privet import policy
 from privet.server._auth import Caller
+from privet.server._errors import ApiError
 from privet.server._validate import (
     DatasetName,
     GrantPath,
@@ -55,10 +57,8 @@ def me(caller: Caller) -> Me:
 def request_grant(request: Request, body: GrantRequest, caller: Caller) -> dict[str, Any]:
     """Pending until the dataset owner or an approver (never the requester) approves it;
     active at once when the policy auto-approves (never for restricted datasets)."""
-    from privet.policy import request_grant as request_
-
     own_purpose(body.purpose)
-    grant = request_(
+    grant = policy.request_grant(
         _ws(request),
         caller,
         dataset=body.dataset,
@@ -77,31 +77,23 @@ def list_grants(
     status: Annotated[GrantStatus | None, Query()] = None,
 ) -> list[dict[str, Any]]:
     """The caller's own grants, and the grants of datasets the caller may approve."""
-    from privet.policy import grants_visible_to  # type: ignore[attr-defined]
-
-    found = grants_visible_to(_ws(request), caller, status=status.value if status else None)
+    found = policy.grants_visible_to(_ws(request), caller, status=status.value if status else None)
     return [_out(g) for g in found]
 
 
 @router.post("/grants/{grant_id}/approve", summary="Approve a pending grant")
 def approve(request: Request, grant_id: GrantPath, caller: Caller) -> dict[str, Any]:
-    from privet.policy import approve_grant
-
-    return _out(approve_grant(_ws(request), grant_id, identity=caller))
+    return _out(policy.approve_grant(_ws(request), grant_id, identity=caller))
 
 
 @router.post("/grants/{grant_id}/deny", summary="Deny a pending grant")
 def deny(request: Request, grant_id: GrantPath, caller: Caller) -> dict[str, Any]:
-    from privet.policy import deny_grant
-
-    return _out(deny_grant(_ws(request), grant_id, identity=caller))
+    return _out(policy.deny_grant(_ws(request), grant_id, identity=caller))
 
 
 @router.post("/grants/{grant_id}/revoke", summary="Revoke a grant now")
 def revoke(request: Request, grant_id: GrantPath, caller: Caller) -> dict[str, Any]:
-    from privet.policy import revoke_grant
-
-    return _out(revoke_grant(_ws(request), grant_id, identity=caller))
+    return _out(policy.revoke_grant(_ws(request), grant_id, identity=caller))
 
 
 @router.get("/alerts", summary="Anomaly alerts", tags=["alerts"])
@@ -111,15 +103,10 @@ def alerts(
     since: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> list[dict[str, Any]]:
     """Alerts raised by reads far outside a user's baseline (approvers and admins only)."""
-    from privet.policy import list_alerts
-
     _require_overseer(request, caller)
-    return [a.model_dump(mode="json") for a in list_alerts(_ws(request), since=since)]
+    return [a.model_dump(mode="json") for a in policy.list_alerts(_ws(request), since=since)]
 
 
 def _require_overseer(request: Request, caller: Any) -> None:
-    from privet.policy import may_oversee  # type: ignore[attr-defined]
-    from privet.server._errors import ApiError
-
-    if not may_oversee(_ws(request), caller):
+    if not policy.may_oversee(_ws(request), caller):
         raise ApiError(403, "forbidden", "only approvers and administrators see alerts")

@@ -15,10 +15,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from privet.errors import InvalidInput
 from privet.server._logging import log_config
 from privet.server._ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("privet.server")
 
@@ -74,7 +78,7 @@ def check_transport(options: ServeOptions) -> bool:
     return tls
 
 
-def build_server(workspace: Path | str | None, options: ServeOptions):  # type: ignore[no-untyped-def]
+def build_server(workspace: Path | str | None, options: ServeOptions) -> uvicorn.Server:
     """A configured ``uvicorn.Server`` (not started)."""
     import uvicorn
 

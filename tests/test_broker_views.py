@@ -241,3 +241,37 @@ def test_a_grant_revoked_while_rows_are_decrypted_releases_nothing(
         bob_reads(gws, "masked")
     events = [r.event["event"] for r in gws.log.records()]
     assert events[-2:] == ["grant.revoke", "read.refused"] and "read" not in events
+
+
+def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_rechecked(
+    gws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from privet.policy import _broker
+
+    monkeypatch.setattr(_broker, "_CHUNK", 4096)  # several chunks from a small table
+    grant_id = granted(gws, "raw")
+    bob = gov.local_identity(gws, "bob")
+    gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    first = next(chunks)
+    read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
+    assert (read["rows"], read["columns"]) == (300, 26)
+    rest = b"".join(chunks)
+    full = gov.read(gws, "people", identity=bob, view="raw", purpose="analytics").frame
+    assert pl.read_parquet(io.BytesIO(first + rest)).equals(full)
+    from privet.catalog._models import Version
+
+    with gws.reading() as session:  # byte for byte the stored plaintext (hash-checked)
+        stored = session.get(Version, read["version"])
+        assert len(first + rest) == stored.plaintext_bytes
+    import hashlib
+
+    assert hashlib.sha256(first + rest).hexdigest() == stored.content_sha256
+    # The same path stops when the grant ends.
+    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    next(chunks)
+    gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+    with pytest.raises(PolicyDenied, match="stream stopped"):
+        next(chunks)

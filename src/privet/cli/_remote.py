@@ -236,7 +236,7 @@ def _wrap(command: click.Command, handler: Handler) -> None:
         if not token:
             raise click.UsageError("--server needs a token: --token T or $PRIVET_TOKEN")
         opts = Options(None, kwargs.pop("as_json"), None)
-        kwargs.pop("workspace"), kwargs.pop("actor")
+        del kwargs["workspace"], kwargs["actor"]
         client = _client(server, token)
         try:
             return handler(client, opts, **kwargs)

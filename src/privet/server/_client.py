@@ -204,8 +204,5 @@ def _raise_for(response: httpx.Response) -> None:
         raise PrivetError(f"rate limited by the server; retry in {wait} s")
     if status < 500:
         raise InvalidInput(message)
-    raise PrivetError(f"the server failed ({status}, request {payload_id(response)})")
-
-
-def payload_id(response: httpx.Response) -> str:
-    return response.headers.get("x-request-id", "?")
+    request_id = response.headers.get("x-request-id", "?")
+    raise PrivetError(f"the server failed ({status}, request {request_id})")

@@ -55,10 +55,22 @@ def browser(tmp_path: Path):
     chrome.quit()
 
 
-def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(
-    browser, project: Path, people_csv: Path
-):
-    governed = governed_workspace(project, people_csv)
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, people):
+    root = tmp_path_factory.mktemp("dashboard")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        csv = root / "people.csv"
+        people.write_csv(csv)
+        (root / "project").mkdir()
+        governed = governed_workspace(root / "project", csv)
+        with ServerProcess(root / "project") as server:
+            yield governed, server
+
+
+def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, served):
+    governed, server = served
+    project = governed.path
     with Workspace.open(project) as ws:
         pending = request_grant(
             ws,
@@ -71,57 +83,55 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(
         )
         checkpoint = ws.log.checkpoint()
     assert pending.status == "pending"
-    with ServerProcess(project) as server:
-        browser.get(f"{server.url}/dashboard/")
-        assert browser.title == "privet dashboard"
-        wait = WebDriverWait(browser, 20)
-        token = wait.until(ec.visibility_of_element_located((By.ID, "token")))
-        token.send_keys(governed.tokens["carol"])
-        browser.find_element(By.ID, "signin-button").click()
-        row = wait.until(
-            ec.visibility_of_element_located(
-                (By.CSS_SELECTOR, f'#pending tr[data-grant="{pending.id}"]')
-            )
+    browser.get(f"{server.url}/dashboard/")
+    assert browser.title == "privet dashboard"
+    wait = WebDriverWait(browser, 20)
+    token = wait.until(ec.visibility_of_element_located((By.ID, "token")))
+    token.send_keys(governed.tokens["carol"])
+    browser.find_element(By.ID, "signin-button").click()
+    row = wait.until(
+        ec.visibility_of_element_located(
+            (By.CSS_SELECTOR, f'#pending tr[data-grant="{pending.id}"]')
         )
-        assert "bob" in row.text and "people" in row.text and "churn features" in row.text
-        # The other panels loaded too: datasets with classification, the token kept in the tab.
-        people_row = wait.until(
-            ec.visibility_of_element_located((By.CSS_SELECTOR, '#datasets tr[data-name="people"]'))
+    )
+    assert "bob" in row.text and "people" in row.text and "churn features" in row.text
+    # The other panels loaded too: datasets with classification, the token kept in the tab.
+    people_row = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, '#datasets tr[data-name="people"]'))
+    )
+    assert "restricted" in people_row.text and "/ 1" in people_row.text  # ε spent / limit
+    shown = browser.find_element(By.ID, "checkpoint").text
+    assert f"\n{checkpoint.size}\n" in shown and "verifier key" in shown
+    wait.until(lambda b: b.find_element(By.ID, "alerts-note").text == "No alerts.")
+    assert (
+        browser.execute_script("return sessionStorage.getItem('privet.token')")
+        == governed.tokens["carol"]
+    )
+    assert governed.tokens["carol"] not in browser.current_url
+    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    wait.until(
+        ec.invisibility_of_element_located(
+            (By.CSS_SELECTOR, f'#pending tr[data-grant="{pending.id}"]')
         )
-        assert "restricted" in people_row.text and "/ 1" in people_row.text  # ε spent / limit
-        shown = browser.find_element(By.ID, "checkpoint").text
-        assert f"\n{checkpoint.size}\n" in shown and "verifier key" in shown
-        wait.until(lambda b: b.find_element(By.ID, "alerts-note").text == "No alerts.")
-        assert (
-            browser.execute_script("return sessionStorage.getItem('privet.token')")
-            == governed.tokens["carol"]
-        )
-        assert governed.tokens["carol"] not in browser.current_url
-        row.find_element(By.CSS_SELECTOR, "button.approve").click()
-        wait.until(
-            ec.invisibility_of_element_located(
-                (By.CSS_SELECTOR, f'#pending tr[data-grant="{pending.id}"]')
-            )
-        )
-        assert browser.find_element(By.ID, "status").text == ""
-        errors = [
-            entry
-            for entry in browser.get_log("browser")
-            if entry["level"] == "SEVERE" and entry["source"] != "network"
-        ]
-        assert errors == []  # no CSP violation, no script error
+    )
+    assert browser.find_element(By.ID, "status").text == ""
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and entry["source"] != "network"
+    ]
+    assert errors == []  # no CSP violation, no script error
     with Workspace.open(project) as ws:
         grant = get_grant(ws, pending.id)
     assert grant.status == "active" and grant.approved_by == "carol"
 
 
-def test_dashboard_is_served_with_a_strict_content_security_policy(project: Path):
+def test_dashboard_is_served_with_a_strict_content_security_policy(served):
     import httpx
 
-    Workspace.init(project).close()
-    with ServerProcess(project) as server:
-        page = httpx.get(f"{server.url}/dashboard/")
-        script = httpx.get(f"{server.url}/dashboard/app.js")
+    _, server = served
+    page = httpx.get(f"{server.url}/dashboard/")
+    script = httpx.get(f"{server.url}/dashboard/app.js")
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
     assert "unsafe-inline" not in csp and "http" not in csp  # no CDN, no inline script

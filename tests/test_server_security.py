@@ -369,6 +369,71 @@ def test_rate_limit_per_token_is_429(tmp_path: Path, people_csv: Path, project: 
     assert other.status_code == 200  # the limit is per token
 
 
+JWTS: list[str] = []  # every JWT this module sends: the log test checks none was logged
+
+
+def test_oidc_jwt_of_the_configured_issuer_is_accepted(env, http: httpx.Client):
+    """A JWT signed by the issuer the policy names authenticates like a token; its roles
+    claim goes through the same policy and grant checks."""
+    import time
+
+    import jwt
+    import yaml
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from privet.policy import set_policy
+    from tests.server_support import POLICY
+
+    governed, _, _ = env
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    policy = yaml.safe_load(POLICY)
+    policy["oidc"] = {
+        "issuer": "https://id.test",
+        "audience": "privet",
+        "public_key": public.decode(),
+    }
+    with _ws(env) as ws:
+        set_policy(ws, yaml.safe_dump(policy), actor="alice")
+
+    def token(**claims) -> str:
+        now = int(time.time())
+        base = {"sub": "olivia", "roles": ["analyst"], "iss": "https://id.test", "aud": "privet"}
+        signed = jwt.encode({**base, "exp": now + 600, **claims}, key, algorithm="ES256")
+        JWTS.append(signed)
+        return signed
+
+    good = token()
+    me = http.get("/v1/me", headers=bearer(good))
+    assert me.status_code == 200 and me.json() == {
+        "name": "olivia",
+        "roles": ["analyst"],
+        "via": "oidc",
+    }
+    assert _read(http, good).status_code == 403  # authenticated, but no grant yet
+    asked = http.post("/v1/grants", json=_grant_body(view="raw"), headers=bearer(good))
+    assert asked.status_code == 201, asked.text
+    approved = http.post(
+        f"/v1/grants/{asked.json()['id']}/approve", headers=bearer(governed.tokens["carol"])
+    )
+    assert approved.status_code == 200
+    assert _read(http, good).status_code == 200
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    for bad in (
+        forged,
+        token(exp=int(time.time()) - 3600),  # expired
+        token(aud="someone-else"),
+        token(iss="https://evil.test"),
+        jwt.encode({"sub": "olivia", "iss": "https://id.test", "aud": "privet",
+                    "exp": int(time.time()) + 600}, other_key, algorithm="ES256"),
+    ):  # fmt: skip
+        assert http.get("/v1/me", headers=bearer(bad)).status_code == 401
+
+
 def test_server_log_holds_no_token_key_or_cell_value(env, http: httpx.Client, people):
     """Runs last in this module: the log then covers every request above. A client that puts
     its token in the query string does not get it logged either."""
@@ -381,6 +446,8 @@ def test_server_log_holds_no_token_key_or_cell_value(env, http: httpx.Client, pe
     assert "GET /v1/datasets/people/rows" in log  # the access log is there, and complete
     for token in governed.tokens.values():
         assert token not in log and token[21:] not in log  # pvt_<16 hex id>_<secret>
+    for signed in JWTS:
+        assert signed not in log and signed.split(".")[2] not in log
     for key_file in (root / "keys").glob("*"):
         for value in _strings(json.loads(key_file.read_text())):
             if len(value) >= 16:

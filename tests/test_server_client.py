@@ -111,6 +111,15 @@ def test_dp_query_through_the_server(served):
         assert ws.dp.budget("people").epsilon_spent == pytest.approx(0.5, rel=1e-3)
 
 
+def test_alerts_through_the_server_are_for_overseers(served):
+    governed, server = served
+    allowed = _remote(server, governed.tokens["carol"], "alerts")
+    assert allowed.exit_code == 0, allowed.stderr
+    assert isinstance(json.loads(allowed.stdout), list)
+    refused = _remote(server, governed.tokens["mallory"], "alerts")
+    assert refused.exit_code == 1 and "approvers" in refused.stderr
+
+
 def test_client_mode_usage_errors(tmp_path: Path):
     no_token = invoke("datasets", "--server", "http://127.0.0.1:9")
     assert no_token.exit_code == 2 and "token" in no_token.stderr

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from privet.errors import InvalidInput
-from privet.server import ServeOptions
+from privet.server import ServeOptions, build_server
 from privet.server._serve import check_transport
 from tests.conftest import invoke, run_privet
 from tests.server_support import ServerProcess, bearer, free_port, governed_workspace
@@ -140,6 +140,10 @@ def test_plain_http_off_loopback_is_refused_without_the_opt_in(project: Path):
     assert "refusing to serve plain HTTP" in refused.stderr and "Traceback" not in refused.stderr
     with pytest.raises(InvalidInput, match="both --tls-cert and --tls-key"):
         check_transport(ServeOptions(tls_cert=project / "cert.pem"))
+    junk = project / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(InvalidInput, match="could not be loaded"):
+        build_server(project, ServeOptions(tls_cert=junk, tls_key=junk))
 
 
 def test_plain_http_off_loopback_with_the_opt_in_warns(project: Path):

@@ -111,8 +111,8 @@ def test_revoking_the_grant_stops_a_running_stream(big):
 
 def test_a_grant_expiring_mid_stream_stops_it(big):
     governed, server = big
-    token, grant_id = _reader(governed.path, "reader3", 4)
-    deadline = time.monotonic() + 4
+    token, grant_id = _reader(governed.path, "reader3", 5)
+    deadline = time.monotonic() + 5
     with _client(server.url) as client, _stream(client, token) as response:
         assert response.status_code == 200
         chunks = response.iter_bytes()

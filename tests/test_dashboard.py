@@ -81,8 +81,17 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, 
             duration=timedelta(days=2),
             reason="churn features",
         )
+        other = request_grant(
+            ws,
+            local_identity(ws, "bob"),
+            dataset="people",
+            view="raw",
+            purpose="analytics",
+            duration=timedelta(days=30),
+            reason="everything, for a month",
+        )
         checkpoint = ws.log.checkpoint()
-    assert pending.status == "pending"
+    assert pending.status == other.status == "pending"
     browser.get(f"{server.url}/dashboard/")
     assert browser.title == "privet dashboard"
     wait = WebDriverWait(browser, 20)
@@ -115,6 +124,9 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, 
         )
     )
     assert browser.find_element(By.ID, "status").text == ""
+    denied_row = browser.find_element(By.CSS_SELECTOR, f'#pending tr[data-grant="{other.id}"]')
+    denied_row.find_element(By.CSS_SELECTOR, "button.deny").click()
+    wait.until(lambda b: b.find_element(By.ID, "pending-empty").is_displayed())
     errors = [
         entry
         for entry in browser.get_log("browser")
@@ -123,7 +135,9 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, 
     assert errors == []  # no CSP violation, no script error
     with Workspace.open(project) as ws:
         grant = get_grant(ws, pending.id)
+        refused = get_grant(ws, other.id)
     assert grant.status == "active" and grant.approved_by == "carol"
+    assert refused.status == "denied"
 
 
 def test_dashboard_is_served_with_a_strict_content_security_policy(served):

@@ -104,16 +104,19 @@ class ServerProcess:
             env=env,
         )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"privet serve exited early:\n{self.log()}")
-            try:
-                httpx.get(f"{self.url}/openapi.json", verify=verify, timeout=2)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"privet serve did not start:\n{self.log()}")
+        try:
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    raise RuntimeError(f"privet serve exited early:\n{self.log()}")
+                try:
+                    httpx.get(f"{self.url}/openapi.json", verify=verify, timeout=2)
+                    return self
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            raise RuntimeError(f"privet serve did not start:\n{self.log()}")
+        except BaseException:
+            self.stop()  # never leave a server behind when the start fails
+            raise
 
     def stop(self) -> int | None:
         if self._proc is None:

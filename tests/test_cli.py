@@ -94,6 +94,8 @@ def test_demo_runs_the_lifecycle():
     assert summary["checkpoint_size"] == summary["log_size"] == 5
     assert not Path(summary["workspace"]).exists()  # temporary unless --keep
     assert any("refused" in line for line in lines)
+    assert summary["grant_status"] == "active" and summary["self_approval_refused"]
+    assert 0 < summary["masked_rows"] == 500
 
 
 def test_demo_keep_and_json(tmp_path: Path):
@@ -104,7 +106,9 @@ def test_demo_keep_and_json(tmp_path: Path):
     assert Path(summary["workspace"]).is_dir()
     # The protected dataset really is 5-anonymous and 2-diverse (counted here, not by privet).
     with Workspace.open(summary["workspace"]) as ws:
-        protected = ws.read(summary["protected"], purpose="model-training", actor="t")
+        # The demo ends governed (step 11): the owner reads without a grant, others need one.
+        owner = ws.dataset(summary["protected"].split("@")[0]).owner
+        protected = ws.read(summary["protected"], purpose="model-training", actor=owner)
     qis = ["age", "sex", "race", "marital_status", "native_country"]
     assert protected.group_by(qis).len()["len"].min() >= 5 and summary["k_after"] >= 5
     assert protected.group_by(qis).agg(pl.col("income").n_unique())["income"].min() >= 2

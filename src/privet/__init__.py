@@ -9,6 +9,7 @@ from privet.errors import (
     NotFound,
     PolicyDenied,
     PrivetError,
+    Unauthenticated,
 )
 from privet.workspace import Workspace
 
@@ -21,6 +22,7 @@ __all__ = [
     "NotFound",
     "PolicyDenied",
     "PrivetError",
+    "Unauthenticated",
     "Workspace",
 ]
 __version__ = "0.1.0"

@@ -126,6 +126,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         say(f"entry {last} (the refusal) is provably in the signed tree: {included}")
         dp_summary = _differential_privacy(ws, actor, say)
         deid_summary = _deidentification(ws, actor, say)
+        access_summary = _access_governance(ws, actor, say)
         summary = {
             "workspace": str(ws.folder),
             "dataset": version.ref,
@@ -138,6 +139,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             "refusal_included": included,
             **dp_summary,
             **deid_summary,
+            **access_summary,
             "seconds": round(time.perf_counter() - started, 2),
         }
     say(f"\nDone in {summary['seconds']} s.")
@@ -244,3 +246,53 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
             f"{ml.accuracy_protected:.3f} on the protected ones"
         )
     return {"protected": report.output, "k_after": after.k, "l_after": after.l}
+
+
+DEMO_POLICY = """
+rules:
+  - description: analysts see masked rows, for fraud analytics, for at most 30 days
+    roles: [analyst]
+    views: [masked]
+    purposes: [fraud-analytics]
+    max_days: 30
+"""
+
+
+def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """Step 11: a policy and users make the workspace governed; a grant, approved by the
+    owner (never by the requester), lets an analyst read the masked view."""
+    from datetime import timedelta
+
+    from privet import policy
+
+    owner = ws.dataset("people").owner
+    say("\n== 11. Access governance: a grant request, four eyes, a masked read ==")
+    policy.set_policy(ws, DEMO_POLICY, actor=actor)
+    policy.add_user(ws, "analyst@example.org", roles=["analyst"], actor=actor)
+    analyst = policy.local_identity(ws, "analyst@example.org")
+    grant = policy.request_grant(
+        ws,
+        analyst,
+        dataset="people",
+        view="masked",
+        purpose="fraud-analytics",
+        duration=timedelta(days=7),
+        reason="chargeback model features",
+    )
+    say(f"analyst@example.org asks for the masked view: grant {grant.id} is {grant.status}")
+    self_refused = False
+    try:
+        policy.approve_grant(ws, grant.id, identity=analyst)
+    except PolicyDenied as err:
+        self_refused = True
+        say(f"self-approval refused: {err}")
+    approved = policy.approve_grant(ws, grant.id, identity=policy.local_identity(ws, owner))
+    say(f"the owner approves: {approved.status} until {str(approved.expires_at)[:16]} UTC")
+    release = policy.read(ws, "people", identity=analyst, view="masked", purpose="fraud-analytics")
+    shown = release.frame.select("full_name", "email", "age", "sex").head(2)
+    say(f"the analyst's read (audit entry {release.log_index}):\n{shown}")
+    return {
+        "grant_status": approved.status,
+        "self_approval_refused": self_refused,
+        "masked_rows": release.frame.height,
+    }

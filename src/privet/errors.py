@@ -24,6 +24,10 @@ class AlreadyExists(PrivetError):
     """Creating something that is already there."""
 
 
+class Unauthenticated(PrivetError):
+    """Missing, malformed, expired or revoked credentials (HTTP 401). Deliberately terse."""
+
+
 class PolicyDenied(PrivetError):
     """A read or action the governance rules refuse (purpose limitation, missing grant)."""
 

@@ -1,14 +1,19 @@
 """The ``privet`` command line: a thin layer over the library."""
 
 from privet.cli import (  # noqa: F401 - registers the commands
+    _access,  # noqa: F401 - user, role, token, policy, grant, alerts
     _catalog,
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
     _scan,  # noqa: F401 - scan
+    _serve,  # noqa: F401 - serve
 )
 from privet.cli._app import cli
+from privet.cli._remote import install as _install_remote
+
+_install_remote(cli)  # --server URL --token T on datasets, export, query, grant, alerts
 
 
 def main() -> None:

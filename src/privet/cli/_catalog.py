@@ -286,15 +286,27 @@ def annotate_command(
 )
 @click.option("--purpose", required=True, help="Why you read it; must be a declared purpose.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option(
+    "--view",
+    default="raw",
+    show_default=True,
+    type=click.Choice(["raw", "masked", "pseudonymized", "protected", "synthetic"]),
+    help="Which view (others than the owner need a grant for it).",
+)
 @command(name="export")
-def export_command(opts: Options, ref: str, output: Path, purpose: str, force: bool) -> None:
-    """Read a dataset through the broker (purpose check, decryption, audit) into a file."""
+def export_command(
+    opts: Options, ref: str, output: Path, purpose: str, force: bool, view: str
+) -> None:
+    """Read a dataset through the broker (policy and grant, decryption, audit) into a file."""
     with opts.workspace() as ws, opts.progress(f"exporting {ref}") as step:
         step("decrypting")
-        release = ws.export(ref, output, purpose=purpose, actor=opts.actor, overwrite=force)
+        release = ws.export(
+            ref, output, purpose=purpose, actor=opts.actor, overwrite=force, view=view
+        )
     data = {
         "dataset": release.version.ref,
-        "rows": release.version.rows,
+        "view": view,
+        "rows": release.frame.height,
         "columns": len(release.version.columns),
         "output": str(output),
         "purpose": purpose,

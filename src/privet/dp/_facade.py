@@ -99,8 +99,13 @@ class DifferentialPrivacy:
         bounds: Mapping[str, tuple[float, float]] | None = None,
         keys: Mapping[str, Sequence[Any]] | None = None,
         max_rows_per_subject: int = 1,
+        identity: Any = None,
     ) -> _query.QueryResult:
-        """A DP answer to ``sql`` (count, sum, mean, quantiles, GROUP BY) on ``ref``."""
+        """A DP answer to ``sql`` (count, sum, mean, quantiles, GROUP BY) on ``ref``.
+
+        ``identity`` (a :class:`privet.policy.Identity`, e.g. from ``authenticate``) is who
+        the broker decides for; without it, the local ``actor`` and their registered roles.
+        """
         return _query.query(
             self._ws,
             ref,
@@ -112,6 +117,7 @@ class DifferentialPrivacy:
             bounds=bounds,
             keys=keys,
             max_rows_per_subject=max_rows_per_subject,
+            identity=identity,
         )
 
     def train(

@@ -76,6 +76,7 @@ def query(
     keys: Mapping[str, Sequence[Any]] | None = None,
     max_rows_per_subject: int = 1,
     alpha: float = ALPHA,
+    identity: Any = None,
 ) -> QueryResult:
     """Answer ``sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
 
@@ -114,7 +115,15 @@ def query(
     if requested_delta and not discover:
         notes.append("δ was not needed (no keys to discover), so none was spent")
 
-    read = policy.read(ws, fixed_ref, purpose=purpose, actor=actor, channel="dp:query")
+    read = policy.read(
+        ws,
+        fixed_ref,
+        purpose=purpose,
+        actor=actor,
+        identity=identity,
+        view="aggregate",
+        channel="dp:query",
+    )
     needed = sorted(parsed.columns | ({subject} if subject else set()))
     frame = read.frame.select(needed)
     prepared = compile_query(

@@ -321,7 +321,9 @@ def train(
             raise
 
     step("reading")
-    read = policy.read(ws, fixed_ref, purpose=purpose, actor=actor, channel="dp:train")
+    read = policy.read(
+        ws, fixed_ref, purpose=purpose, actor=actor, view="aggregate", channel="dp:train"
+    )
     frame = read.frame.select([*(f.name for f in plan), target, *([subject] if subject else [])])
     if subject:
         # One row per subject: DP-SGD then protects each subject, not just each row.

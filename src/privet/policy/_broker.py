@@ -1,27 +1,57 @@
-"""The broker: the one read path to stored data.
+"""The broker: the one read path to stored data, for the library, the CLI and the server.
 
-Every read is checked against the dataset's declared purposes (purpose limitation,
-GDPR Art. 5(1)(b)); a refusal and a release are both written to the audit log, and the log
-entry of a release commits *before* any data leaves, so no read goes unrecorded. privet's
-own processing reads under an internal purpose (``privet:assessment``) that is logged like
-any other read but can never be exported to a file.
+Every read is decided (see ``_decide``: purpose limitation for everyone, then owner, internal
+processing, or policy rule + active grant), and both a refusal and a release are written to
+the audit log. The log entry of a release commits *before* any data leaves, so no read goes
+unrecorded, and anomaly alerts are raised in that same transaction. The view asked for is
+applied here, never by a caller: masks, pseudonyms and row filters cannot be skipped by
+reading through another door. privet's own processing reads under an internal purpose
+(``privet:assessment``) that is logged like any other read but never exported to a file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from privet import auditlog, tables
 from privet.catalog import INTERNAL_PURPOSES, VersionInfo, check_purpose, resolve, version_info
-from privet.errors import IntegrityError, PolicyDenied
+from privet.catalog._models import Dataset, Grant, Version
+from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
+from privet.policy._alerts import observe
+from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_of, governed
+from privet.policy._identity import Identity, aware, roles_of
+from privet.policy._rules import Policy, current_policy
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
+
+_MESSAGES = {
+    "internal_purpose_remote": "privet's internal purposes cannot be used from outside",
+    "no_policy_rule": "no policy rule lets your roles read the {view} view of {name!r} for "
+    "{purpose!r}",
+    "aggregate_is_dp_only": "the aggregate view answers differentially private queries only "
+    "(privet query / ws.dp.query), not row reads",
+    "row_filter_failed": "the policy's row filter for {name!r} cannot be applied to it (ask "
+    "the policy owner to fix the rule)",
+    "policy_changed": "the policy changed during the read; read again",
+    "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
+    "{purpose!r}; request one with privet grant request",
+}
+_CHUNK = 256 * 1024  # bytes of Parquet per streamed chunk (the grant is re-checked between)
+
+
+class _FilterFailed(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -29,43 +59,254 @@ class Release:
     frame: pl.DataFrame
     version: VersionInfo
     log_index: int
+    view: str = "raw"
+    grant_id: str | None = None
 
 
-def read(ws: Workspace, ref: str, *, purpose: str, actor: str, channel: str = "library") -> Release:
-    """Decrypt version ``ref`` for ``purpose``, or raise ``PolicyDenied`` (and log it)."""
+def read(
+    ws: Workspace,
+    ref: str,
+    *,
+    purpose: str,
+    actor: str | None = None,
+    identity: Identity | None = None,
+    view: str = "raw",
+    channel: str = "library",
+) -> Release:
+    """Decrypt version ``ref`` for ``purpose`` as ``view``, or raise ``PolicyDenied`` (logged).
+
+    Give ``identity`` (authenticated) or ``actor`` (a local name, whose registered roles apply).
+    """
+    release, _, _ = _release(ws, ref, _who(ws, actor, identity), view, purpose, channel)
+    return release
+
+
+def _who(ws: Workspace, actor: str | None, identity: Identity | None) -> Identity:
+    if identity is not None:
+        return identity
+    if not actor:
+        raise InvalidInput("say who is reading (actor or identity)")
+    with ws.reading() as session:
+        return Identity(name=actor, roles=roles_of(session, actor))
+
+
+def _refused(
+    ws: Workspace,
+    event: dict[str, Any],
+    decision: Decision,
+    dataset: Facts,
+    session: Session | None = None,
+) -> PolicyDenied:
+    """Log a refusal (in ``session``, else a new write transaction) and make its error."""
+    if session is None:
+        with ws.session() as own:
+            auditlog.append(own, [{**event, "event": "read.refused", "reason": decision.reason}])
+            own.commit()
+    else:
+        auditlog.append(session, [{**event, "event": "read.refused", "reason": decision.reason}])
+        session.commit()
+    if decision.reason == "purpose_not_declared":
+        declared = ", ".join(dataset.purposes)
+        text = (
+            f"purpose {event['purpose']!r} is not one dataset {dataset.name!r} was collected "
+            f"for (declared: {declared})"
+        )
+    else:
+        text = _MESSAGES.get(decision.reason, "access refused by policy").format(
+            view=event["view"], name=dataset.name, purpose=event["purpose"]
+        )
+    return PolicyDenied(f"{text}; the refusal is in the audit log")
+
+
+def _release(
+    ws: Workspace,
+    ref: str,
+    identity: Identity,
+    view: str,
+    purpose: str,
+    channel: str,
+    *,
+    keep_stored: bool = False,
+) -> tuple[Release, Decision, bytes | None]:
+    """Decide, decrypt and shape the rows in a read transaction, then decide again and log
+    in a short write transaction: SQLite's single write lock is held for a few lookups and
+    one append, not for the decryption, so concurrent readers overlap.
+
+    With ``keep_stored``, a view that releases the stored version unchanged (no mask, no
+    row filter) returns its verified Parquet bytes instead of decoding them (the frame of
+    the release is then empty, with the right schema only).
+    """
+    check_view(view)
     check_purpose(purpose)
-    with ws.session() as session:
+    now = ws.now()
+    with ws.reading() as session:
         dataset, version = resolve(session, ref)
-        event = {
-            "ts": ws.now().isoformat(),
-            "actor": actor,
+        facts = facts_of(dataset)
+        event: dict[str, Any] = {
+            "ts": now.isoformat(),
+            "actor": identity.name,
             "dataset": dataset.id,
             "version": version.id,
             "purpose": purpose,
+            "view": view,
             "channel": channel,
         }
-        declared = [p.purpose for p in dataset.purposes]
-        if purpose not in declared and purpose not in INTERNAL_PURPOSES:
-            auditlog.append(
-                session, [{**event, "event": "read.refused", "reason": "purpose_not_declared"}]
-            )
-            session.commit()
-            raise PolicyDenied(
-                f"purpose {purpose!r} is not one dataset {dataset.name!r} was collected for "
-                f"(declared: {', '.join(declared)}); the refusal is in the audit log"
-            )
-        handle = ws.vault.dataset_keyset(session, dataset.id)
-        info = version_info(dataset, version)
-        with ws.store.open(version.object_key) as source:
-            plaintext = ws.vault.decrypt_version(handle, dataset.id, version.id, source)
-        if hashlib.sha256(plaintext).hexdigest() != version.content_sha256:
-            raise IntegrityError("a stored version does not match its recorded hash")
+        if identity.token_id is not None:
+            event["token"] = identity.token_id  # the token's id, never its secret
+        decision = _decision(session, identity, facts, view, purpose, now, channel)
+        if not decision.allowed:
+            raise _refused(ws, event, decision, facts)
+        served, served_version = _target(session, dataset, version, view)
+        handle = ws.vault.dataset_keyset(session, served.id)
+        info = version_info(served, served_version)
+        object_key, expected_sha = served_version.object_key, served_version.content_sha256
+        served_id = served.id
+        if served.id != dataset.id:
+            event.update(served=served.id, version=served_version.id)
+    with ws.store.open(object_key) as source:
+        plaintext = ws.vault.decrypt_version(handle, served_id, info.id, source)
+    if hashlib.sha256(plaintext).hexdigest() != expected_sha:
+        raise IntegrityError("a stored version does not match its recorded hash")
+    number, policy = _policy_of(ws)
+    rule = policy.rules[decision.rule] if decision.rule is not None else None
+    unchanged = view not in ("masked", "pseudonymized") and not (rule and rule.row_filter)
+    stored = plaintext if keep_stored and unchanged else None
+    if stored is not None:
+        frame = pl.DataFrame(schema=pl.read_parquet_schema(io.BytesIO(stored)))
+        rows, columns = info.rows, len(info.columns)
+    else:
+        frame = tables.from_parquet_bytes(plaintext)
+        try:
+            frame = _apply_view(ws, frame, info, view, rule)
+        except _FilterFailed:
+            # Fail closed: a filter that cannot run on this dataset releases nothing.
+            raise _refused(ws, event, Decision(False, "row_filter_failed"), facts) from None
+        rows, columns = frame.height, frame.width
+    with ws.session() as session:
+        # Decided again under the write lock: a grant revoked while the rows were being
+        # decrypted is honoured, and the entry below is the one that authorizes the release.
+        policy_now = current_policy(session)
+        again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
+        if again.allowed and again.rule != decision.rule:
+            again = Decision(False, "policy_changed")  # the rows were shaped by another rule
+        if not again.allowed:
+            raise _refused(ws, event, again, facts, session)
+        decision = again
+        if decision.grant_id is not None:
+            event["grant"] = decision.grant_id
+        event["basis"] = decision.basis
         (index,) = auditlog.append(
             session,
-            [{**event, "event": "read", "rows": version.row_count, "columns": len(info.columns)}],
+            [{**event, "event": "read", "rows": rows, "columns": columns}],
         )
+        if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
+            observe(
+                session,
+                policy_now[1].alerts,
+                user=identity.name,
+                dataset=facts,
+                rows=rows,
+                now=now,
+                read_index=index,
+            )
         session.commit()
-    return Release(tables.from_parquet_bytes(plaintext), info, index)
+    return Release(frame, info, index, view, decision.grant_id), decision, stored
+
+
+def _decision(
+    session: Session,
+    identity: Identity,
+    facts: Facts,
+    view: str,
+    purpose: str,
+    now: datetime,
+    channel: str,
+    policy: tuple[int, Policy] | None = None,
+) -> Decision:
+    decision = decide_on(session, identity, facts, view, purpose, now, policy=policy)
+    if decision.allowed and view == "aggregate" and not channel.startswith("dp:"):
+        return Decision(False, "aggregate_is_dp_only")
+    return decision
+
+
+def _policy_of(ws: Workspace) -> tuple[int, Policy]:
+    with ws.reading() as session:
+        return current_policy(session)
+
+
+def _target(
+    session: Session, dataset: Dataset, version: Version, view: str
+) -> tuple[Dataset, Version]:
+    """The dataset and version a view is served from: protected and synthetic views come
+    from the newest derived dataset of that kind (same people, made by privet)."""
+    if view not in ("protected", "synthetic"):
+        return dataset, version
+    root = dataset.derived_from or dataset.id
+    if version.kind == view:
+        return dataset, version
+    candidates = session.execute(
+        select(Dataset, Version)
+        .join(Version, Version.dataset_id == Dataset.id)
+        .where(Dataset.derived_from == root, Version.kind == view)
+        .order_by(Version.created_at.desc())
+        .limit(1)
+    ).first()
+    if candidates is None:
+        how = "privet protect" if view == "protected" else "a synthesizer"
+        raise NotFound(
+            f"dataset {dataset.name!r} has no {view} derived dataset yet (make one: {how})"
+        )
+    return candidates[0], candidates[1]
+
+
+def _apply_view(
+    ws: Workspace,
+    frame: pl.DataFrame,
+    info: VersionInfo,
+    view: str,
+    rule: Any,
+) -> pl.DataFrame:
+    from privet.deid.operators import Context, kind_of, make_operator
+
+    if rule is not None and rule.row_filter:
+        try:
+            frame = frame.filter(pl.sql_expr(rule.row_filter))
+        except Exception:  # noqa: BLE001 - Polars raises several types for a bad column
+            raise _FilterFailed from None
+    if view not in ("masked", "pseudonymized"):
+        return frame
+    direct = [c.name for c in info.columns if c.role == "direct_identifier"]
+    extra = [c for c in (rule.mask if rule is not None else []) if c in frame.columns]
+    context = Context()
+    if view == "pseudonymized":
+        context = Context(prf=_keyed_prf(ws))
+    mask = make_operator("mask", {"keep_first": 0, "keep_last": 0})
+    blank = make_operator("redact", {"replacement": None})
+    pseudonym = make_operator("pseudonym", {})
+    for column in [c for c in direct if c in frame.columns] + extra:
+        kind = kind_of(frame.schema[column])
+        if view == "pseudonymized" and column in direct and kind != "other":
+            frame = pseudonym.apply(frame, column, context)
+        elif kind in ("string", "numeric"):
+            frame = mask.apply(frame, column, context)
+        else:
+            frame = blank.apply(frame, column, context)
+    return frame
+
+
+def _keyed_prf(ws: Workspace) -> Any:
+    """The workspace's pseudonym PRF; the write lock is taken only the first time, when the
+    key is made (a key made in a session that is not committed would be a different key)."""
+    from privet.catalog._models import Keyset
+    from privet.vault._vault import PSEUDONYM_KEYSET
+
+    with ws.reading() as session:
+        if session.get(Keyset, PSEUDONYM_KEYSET) is not None:
+            return ws.vault.keyed_prf(session)
+    with ws.session() as session:
+        prf = ws.vault.keyed_prf(session)
+        session.commit()
+        return prf
 
 
 def export(
@@ -76,11 +317,120 @@ def export(
     purpose: str,
     actor: str,
     overwrite: bool = False,
+    view: str = "raw",
 ) -> Release:
     """A governed read written to ``destination`` (CSV, Parquet or JSON lines, atomically)."""
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for exports")
     tables.check_destination(destination, overwrite=overwrite)
-    release = read(ws, ref, purpose=purpose, actor=actor, channel=f"file:{destination.suffix[1:]}")
+    release = read(
+        ws, ref, purpose=purpose, actor=actor, view=view, channel=f"file:{destination.suffix[1:]}"
+    )
     tables.write_table(release.frame, destination, overwrite=overwrite)
     return release
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+
+def stream(
+    ws: Workspace,
+    ref: str,
+    *,
+    identity: Identity,
+    purpose: str,
+    view: str = "raw",
+    fmt: str = "parquet",
+    batch_rows: int = 10_000,
+    channel: str | None = None,
+) -> Iterator[bytes]:
+    """A governed read as a byte stream (Parquet or CSV).
+
+    The decision and its log entry happen *now*, before this returns (so a refusal raises
+    ``PolicyDenied`` here, before any response starts); the read is logged once. Between
+    chunks the grant is checked again, and an expired or revoked one stops the stream with
+    ``PolicyDenied`` (the stop is logged too). ``channel`` names the door in the log entry
+    (default ``stream:<fmt>``; the server passes ``http:<request id>``).
+    """
+    if fmt not in ("parquet", "csv"):
+        raise InvalidInput("stream format must be parquet or csv")
+    if batch_rows < 1:
+        raise InvalidInput("batch_rows must be positive")
+    if purpose in INTERNAL_PURPOSES:
+        raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for streaming")
+    release, decision, stored = _release(
+        ws, ref, identity, view, purpose, channel or f"stream:{fmt}", keep_stored=fmt == "parquet"
+    )
+    return _chunks(ws, release, decision, identity, fmt, batch_rows, stored)
+
+
+def _chunks(
+    ws: Workspace,
+    release: Release,
+    decision: Decision,
+    identity: Identity,
+    fmt: str,
+    batch_rows: int,
+    stored: bytes | None = None,
+) -> Iterator[bytes]:
+    # The stored Parquet, already verified against its hash, when the view left it unchanged:
+    # decoding and re-encoding it would cost ~40× the decryption.
+    pieces = _pieces(stored) if stored is not None else _encode(release.frame, fmt, batch_rows)
+    first = True
+    for chunk in pieces:
+        if not first:
+            still_allowed(ws, release, decision, identity)
+        first = False
+        yield chunk
+
+
+def _encode(frame: pl.DataFrame, fmt: str, batch_rows: int) -> Iterator[bytes]:
+    if fmt == "csv":
+        if frame.height == 0:
+            yield frame.write_csv().encode()
+        for offset in range(0, frame.height, batch_rows):
+            part = frame.slice(offset, batch_rows)
+            yield part.write_csv(include_header=offset == 0).encode()
+        return
+    buffer = io.BytesIO()
+    # LZ4: the stream is consumed at once, so encoding speed matters more than size.
+    frame.write_parquet(buffer, row_group_size=batch_rows, compression="lz4")
+    yield from _pieces(buffer.getvalue())
+
+
+def _pieces(data: bytes) -> Iterator[bytes]:
+    for offset in range(0, len(data), _CHUNK):
+        yield data[offset : offset + _CHUNK]
+
+
+def still_allowed(ws: Workspace, release: Release, decision: Decision, identity: Identity) -> None:
+    """Raise ``PolicyDenied`` (and log the stop) once the grant behind a read has ended."""
+    if decision.grant_id is None:
+        return
+    now = ws.now()
+    with ws.reading() as session:
+        row = session.get(Grant, decision.grant_id)
+        live = (
+            row is not None
+            and row.status == "active"
+            and row.expires_at is not None
+            and aware(row.expires_at) > now
+        )
+    if live:
+        return
+    with ws.session() as session:
+        auditlog.append(
+            session,
+            [
+                {
+                    "event": "read.stopped",
+                    "ts": now.isoformat(),
+                    "actor": identity.name,
+                    "grant": decision.grant_id,
+                    "read": release.log_index,
+                    "reason": "grant_ended",
+                }
+            ],
+        )
+        session.commit()
+    raise PolicyDenied("the grant behind this read has expired or been revoked; stream stopped")

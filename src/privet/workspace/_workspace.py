@@ -202,9 +202,10 @@ class Workspace:
 
     # -- governed reads ---------------------------------------------------------------------
 
-    def read(self, ref: str, *, purpose: str, actor: str) -> pl.DataFrame:
-        """The rows of ``ref`` for ``purpose``; refused (and logged) for an undeclared one."""
-        return policy.read(self, ref, purpose=purpose, actor=actor).frame
+    def read(self, ref: str, *, purpose: str, actor: str, view: str = "raw") -> pl.DataFrame:
+        """The rows of ``ref`` for ``purpose`` as ``view``, through the broker (policy, grant,
+        audit); a refusal raises ``PolicyDenied`` and is logged."""
+        return policy.read(self, ref, purpose=purpose, actor=actor, view=view).frame
 
     def export(
         self,
@@ -214,9 +215,16 @@ class Workspace:
         purpose: str,
         actor: str,
         overwrite: bool = False,
+        view: str = "raw",
     ) -> policy.Release:
         return policy.export(
-            self, ref, Path(destination), purpose=purpose, actor=actor, overwrite=overwrite
+            self,
+            ref,
+            Path(destination),
+            purpose=purpose,
+            actor=actor,
+            overwrite=overwrite,
+            view=view,
         )
 
     # -- keys -------------------------------------------------------------------------------

@@ -1,0 +1,333 @@
+"""Access governance commands: users, roles, tokens, the policy, grants, alerts.
+
+Local commands act as ``--as USER`` (default $PRIVET_USER, else the OS user): whoever runs
+them holds the workspace's master key, so this names the person for the log and for the
+four-eyes rule of approvals; it is not a login (the server authenticates with tokens).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from privet import policy
+from privet.cli._app import Options, cli, command, stdout
+from privet.errors import InvalidInput
+from privet.tables import file_errors
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``7d`` or ``2w``."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise InvalidInput(f"invalid duration {text[:20]!r}: use e.g. 30m, 12h, 7d or 2w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _when(value: object) -> str:
+    return str(value)[:19].replace("T", " ") if value else "-"
+
+
+# -- users and roles --------------------------------------------------------------------------
+
+
+@cli.group(name="user")
+def user_group() -> None:
+    """People (and services) privet knows, with their roles."""
+
+
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, metavar="ROLE", help="A role (repeatable).")
+@command(user_group, name="add")
+def user_add(opts: Options, name: str, roles: tuple[str, ...]) -> None:
+    """Register a user. Once any user exists, reads need a policy rule and a grant."""
+    with opts.workspace() as ws:
+        info = policy.add_user(ws, name, roles=list(roles), actor=opts.actor)
+    opts.emit(
+        info, lambda: stdout.print(f"Added user {name} (roles: {', '.join(info.roles) or '-'}).")
+    )
+
+
+@command(user_group, name="list")
+def user_list(opts: Options) -> None:
+    """Users, their roles, and whether they are disabled."""
+    with opts.workspace() as ws:
+        users = policy.list_users(ws)
+
+    def human() -> None:
+        table = Table("user", "roles", "status", "added", "by", title="users")
+        for u in users:
+            status = "disabled" if u.disabled else "active"
+            table.add_row(
+                Text(u.name), ", ".join(u.roles), status, _when(u.created_at), u.created_by
+            )
+        stdout.print(table)
+
+    opts.emit(users, human)
+
+
+@click.argument("name")
+@command(user_group, name="disable")
+def user_disable(opts: Options, name: str) -> None:
+    """Disable a user: their tokens and grants stop working at once."""
+    with opts.workspace() as ws:
+        policy.set_disabled(ws, name, disabled=True, actor=opts.actor)
+    opts.emit({"user": name, "disabled": True}, lambda: stdout.print(f"Disabled {name}."))
+
+
+@cli.group(name="role")
+def role_group() -> None:
+    """Give users roles or take them away."""
+
+
+@click.argument("roles", nargs=-1, required=True)
+@click.argument("user")
+@command(role_group, name="add")
+def role_add(opts: Options, user: str, roles: tuple[str, ...]) -> None:
+    """Give USER one or more ROLES."""
+    with opts.workspace() as ws:
+        info = policy.set_roles(ws, user, add=list(roles), actor=opts.actor)
+    opts.emit(info, lambda: stdout.print(f"{user}: {', '.join(info.roles) or '-'}"))
+
+
+@click.argument("roles", nargs=-1, required=True)
+@click.argument("user")
+@command(role_group, name="remove")
+def role_remove(opts: Options, user: str, roles: tuple[str, ...]) -> None:
+    """Take ROLES away from USER."""
+    with opts.workspace() as ws:
+        info = policy.set_roles(ws, user, remove=list(roles), actor=opts.actor)
+    opts.emit(info, lambda: stdout.print(f"{user}: {', '.join(info.roles) or '-'}"))
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+@cli.group(name="token")
+def token_group() -> None:
+    """API tokens for the HTTP service (stored only as a hash)."""
+
+
+@click.argument("user")
+@click.option("--expires", default="30d", show_default=True, help="Lifetime, e.g. 12h or 30d.")
+@command(token_group, name="issue")
+def token_issue(opts: Options, user: str, expires: str) -> None:
+    """Issue a token for USER. The secret is printed once; privet keeps only its hash."""
+    with opts.workspace() as ws:
+        token = policy.issue_token(ws, user, expires_in=parse_duration(expires), actor=opts.actor)
+
+    def human() -> None:
+        stdout.print(f"Token {token.id} for {user}, valid until {_when(token.expires_at)} UTC.")
+        stdout.print("Copy it now, it is not shown again:")
+        click.echo(token.secret)
+
+    opts.emit(token, human)
+
+
+@click.argument("token_id")
+@command(token_group, name="revoke")
+def token_revoke(opts: Options, token_id: str) -> None:
+    """Revoke a token (by id): the next request that presents it is refused."""
+    with opts.workspace() as ws:
+        policy.revoke_token(ws, token_id, actor=opts.actor)
+    opts.emit({"id": token_id, "revoked": True}, lambda: stdout.print(f"Revoked {token_id}."))
+
+
+@click.option("--user", metavar="USER", help="Only this user's tokens.")
+@command(token_group, name="list")
+def token_list(opts: Options, user: str | None) -> None:
+    """Tokens by id, owner and status (never their secrets)."""
+    with opts.workspace() as ws:
+        tokens = policy.list_tokens(ws, user=user)
+
+    def human() -> None:
+        table = Table("id", "user", "status", "issued", "expires", title="API tokens")
+        for t in tokens:
+            table.add_row(t.id, Text(t.user), t.status, _when(t.created_at), _when(t.expires_at))
+        stdout.print(table)
+
+    opts.emit(tokens, human)
+
+
+# -- policy -----------------------------------------------------------------------------------
+
+
+@cli.group(name="policy")
+def policy_group() -> None:
+    """The access policy (YAML): which roles may request which views, for which purposes."""
+
+
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@command(policy_group, name="set")
+def policy_set(opts: Options, file: Path) -> None:
+    """Validate FILE and make it the policy in force (earlier ones are kept, numbered)."""
+    with file_errors(file):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{file} is not UTF-8 text") from None
+    with opts.workspace() as ws:
+        number, parsed = policy.set_policy(ws, text, actor=opts.actor)
+    data = {"number": number, "rules": len(parsed.rules), "oidc": parsed.oidc is not None}
+    opts.emit(data, lambda: stdout.print(f"Policy {number} in force ({len(parsed.rules)} rules)."))
+
+
+@command(policy_group, name="show")
+def policy_show(opts: Options) -> None:
+    """Print the policy in force."""
+    with opts.workspace() as ws:
+        number, text = policy.show_policy(ws)
+    if not number:
+        raise InvalidInput("no policy set yet; write one and run privet policy set FILE")
+    opts.emit({"number": number, "text": text}, lambda: click.echo(text, nl=False))
+
+
+@click.argument("dataset")
+@click.option("--user", "user", metavar="USER", help="Whose access (default: --as).")
+@click.option("--view", default="raw", show_default=True, type=click.Choice(policy.VIEWS))
+@click.option("--purpose", required=True, help="The purpose of the read.")
+@command(policy_group, name="check")
+def policy_check(opts: Options, dataset: str, user: str | None, view: str, purpose: str) -> None:
+    """Would USER be allowed to read DATASET now? (Decides only: nothing is read or logged.)"""
+    with opts.workspace() as ws:
+        decision = policy.decide(
+            ws, policy.local_identity(ws, user or opts.actor), dataset, view, purpose
+        )
+    data = {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "grant": decision.grant_id,
+        "rule": decision.rule,
+    }
+    verdict = "allowed" if decision.allowed else "denied"
+    opts.emit(data, lambda: stdout.print(f"{verdict} ({decision.reason})"))
+
+
+# -- grants -----------------------------------------------------------------------------------
+
+
+@cli.group(name="grant")
+def grant_group() -> None:
+    """Time-bound, purpose-bound access: request, approve or deny, revoke, list."""
+
+
+@click.argument("dataset")
+@click.option("--view", required=True, type=click.Choice(policy.VIEWS), help="The view wanted.")
+@click.option("--purpose", required=True, help="What the data is for.")
+@click.option("--duration", default="7d", show_default=True, help="How long, e.g. 12h or 7d.")
+@click.option("--reason", required=True, help="Why (shown to the approver; kept out of the log).")
+@command(grant_group, name="request")
+def grant_request(
+    opts: Options, dataset: str, view: str, purpose: str, duration: str, reason: str
+) -> None:
+    """Ask for access to a view of DATASET; the owner or an approver decides."""
+    with opts.workspace() as ws:
+        grant = policy.request_grant(
+            ws,
+            policy.local_identity(ws, opts.actor),
+            dataset=dataset,
+            view=view,
+            purpose=purpose,
+            duration=parse_duration(duration),
+            reason=reason,
+        )
+    opts.emit(grant, lambda: stdout.print(f"Grant {grant.id}: {grant.status}."))
+
+
+def _decided(opts: Options, grant_id: str, action: str) -> None:
+    act = {
+        "approve": policy.approve_grant,
+        "deny": policy.deny_grant,
+        "revoke": policy.revoke_grant,
+    }[action]
+    with opts.workspace() as ws:
+        grant = act(ws, grant_id, identity=policy.local_identity(ws, opts.actor))
+    until = f" until {_when(grant.expires_at)} UTC" if grant.status == "active" else ""
+    opts.emit(grant, lambda: stdout.print(f"Grant {grant.id}: {grant.status}{until}."))
+
+
+@click.argument("grant_id")
+@command(grant_group, name="approve")
+def grant_approve(opts: Options, grant_id: str) -> None:
+    """Approve a pending grant (the dataset owner or an approver; never the requester)."""
+    _decided(opts, grant_id, "approve")
+
+
+@click.argument("grant_id")
+@command(grant_group, name="deny")
+def grant_deny(opts: Options, grant_id: str) -> None:
+    """Deny a pending grant."""
+    _decided(opts, grant_id, "deny")
+
+
+@click.argument("grant_id")
+@command(grant_group, name="revoke")
+def grant_revoke(opts: Options, grant_id: str) -> None:
+    """End a grant now; reads under it (even running streams) stop at once."""
+    _decided(opts, grant_id, "revoke")
+
+
+@click.option("--status", type=click.Choice(["pending", "active", "denied", "revoked", "expired"]))
+@click.option("--user", metavar="USER", help="Only this user's grants.")
+@command(grant_group, name="list")
+def grant_list(opts: Options, status: str | None, user: str | None) -> None:
+    """Grants, newest first, with their effective status."""
+    with opts.workspace() as ws:
+        grants = policy.list_grants(ws, status=status, user=user)
+
+    def human() -> None:
+        table = Table(
+            "id", "user", "dataset", "view", "purpose", "status", "expires", title="grants"
+        )
+        for g in grants:
+            table.add_row(
+                g.id,
+                Text(g.user),
+                g.dataset,
+                g.view,
+                Text(g.purpose),
+                g.status,
+                _when(g.expires_at),
+            )
+        stdout.print(table)
+
+    opts.emit(grants, human)
+
+
+# -- alerts -----------------------------------------------------------------------------------
+
+
+@click.option("--since", type=click.IntRange(min=0), help="Only alerts with a larger id.")
+@command(cli, name="alerts")
+def alerts(opts: Options, since: int | None) -> None:
+    """Anomalous reads: far above a user's usual volume, a first restricted dataset, off-hours
+    bulk reads."""
+    with opts.workspace() as ws:
+        found = policy.list_alerts(ws, since=since)
+
+    def human() -> None:
+        if not found:
+            stdout.print("No alerts.")
+            return
+        table = Table("#", "time", "user", "dataset", "kind", "severity", "log", title="alerts")
+        for a in found:
+            table.add_row(
+                str(a.id),
+                _when(a.created_at),
+                Text(a.user),
+                a.dataset,
+                a.kind,
+                a.severity,
+                str(a.log_index),
+            )
+        stdout.print(table)
+
+    opts.emit(found, human)

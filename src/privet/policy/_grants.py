@@ -1,0 +1,336 @@
+"""Grants: request → approval by the owner or a designated approver → active → expiry.
+
+The requester can never approve their own grant (four eyes). A grant on a ``restricted``
+dataset always needs a person's approval, whatever the policy says. The clock of an approved
+grant starts at approval. Expiry needs no job: the broker compares ``expires_at`` with the
+clock on every decision (and between chunks of a stream), and the grant commands mark grants
+past their time ``expired`` in the log.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from privet import auditlog
+from privet.catalog import check_purpose, find_dataset, parse_ref
+from privet.catalog._models import Dataset, Grant
+from privet.catalog._taxonomy import Level
+from privet.errors import InvalidInput, NotFound, PolicyDenied
+from privet.policy._decide import check_view, facts_of, match_rule
+from privet.policy._identity import Identity, aware
+from privet.policy._rules import Policy, current_policy
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+STATUSES = ("pending", "active", "denied", "revoked", "expired")
+
+
+class GrantInfo(BaseModel):
+    """A grant as shown to people (``.model_dump(mode="json")`` for JSON)."""
+
+    id: str
+    user: str
+    dataset: str
+    view: str
+    purpose: str
+    reason: str
+    status: str
+    duration_seconds: int
+    requested_at: datetime
+    approved_by: str | None
+    decided_at: datetime | None
+    expires_at: datetime | None
+    revoked_by: str | None
+    revoked_at: datetime | None
+
+
+def _info(row: Grant, dataset: str, now: datetime) -> GrantInfo:
+    expires = aware(row.expires_at) if row.expires_at else None
+    status = row.status
+    if status == "active" and expires is not None and expires <= now:
+        status = "expired"
+    return GrantInfo(
+        id=row.id,
+        user=row.user,
+        dataset=dataset,
+        view=row.view,
+        purpose=row.purpose,
+        reason=row.reason,
+        status=status,
+        duration_seconds=row.duration_seconds,
+        requested_at=aware(row.requested_at),
+        approved_by=row.decided_by if row.status != "denied" else None,
+        decided_at=aware(row.decided_at) if row.decided_at else None,
+        expires_at=expires,
+        revoked_by=row.revoked_by,
+        revoked_at=aware(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def _event(ws: Workspace, kind: str, actor: str, row: Grant, **facts: Any) -> dict[str, Any]:
+    # Ids, view, purpose and times only: the free-text reason stays out of the log.
+    return {
+        "event": kind,
+        "ts": ws.now().isoformat(),
+        "actor": actor,
+        "grant": row.id,
+        "user": row.user,
+        "dataset": row.dataset_id,
+        "view": row.view,
+        "purpose": row.purpose,
+        **facts,
+    }
+
+
+def request_grant(
+    ws: Workspace,
+    identity: Identity,
+    *,
+    dataset: str,
+    view: str,
+    purpose: str,
+    duration: timedelta,
+    reason: str,
+) -> GrantInfo:
+    """Ask for ``view`` of ``dataset`` for ``purpose``; pending unless the policy auto-approves
+    (never for a restricted dataset). Refused when no policy rule lets the requester's roles
+    ask for it."""
+    check_view(view)
+    check_purpose(purpose)
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 1000:
+        raise InvalidInput("give a reason for the request (1–1000 characters)")
+    seconds = int(duration.total_seconds())
+    if seconds <= 0:
+        raise InvalidInput("the grant duration must be positive")
+    name, _ = parse_ref(dataset)
+    now = ws.now()
+    with ws.session() as session:
+        _expire(ws, session, now)
+        row_dataset = find_dataset(session, name)
+        number, policy = current_policy(session)
+        facts = facts_of(row_dataset)
+        declared = list(facts.purposes)
+        rule_index = match_rule(session, policy, identity, facts, view, purpose)
+        refusal = None
+        if purpose not in declared:
+            refusal = (
+                "purpose_not_declared",
+                f"purpose {purpose!r} is not one dataset {name!r} was collected for "
+                f"(declared: {', '.join(declared)})",
+            )
+        elif rule_index is None:
+            refusal = (
+                "no_policy_rule",
+                f"no policy rule lets roles {sorted(identity.roles) or '(none)'} request the "
+                f"{view} view of {name!r} for {purpose!r}",
+            )
+        elif seconds > policy.rules[rule_index].max_days * 86400:
+            refusal = (
+                "too_long",
+                f"the policy allows grants of at most {policy.rules[rule_index].max_days:g} days "
+                "for this request",
+            )
+        row = Grant(
+            id=secrets.token_hex(8),
+            user=identity.name,
+            dataset_id=row_dataset.id,
+            view=view,
+            purpose=purpose,
+            reason=reason,
+            status="pending",
+            duration_seconds=seconds,
+            requested_at=now,
+        )
+        if refusal is not None:
+            auditlog.append(
+                session, [_event(ws, "grant.refused", identity.name, row, reason=refusal[0])]
+            )
+            session.commit()
+            raise PolicyDenied(refusal[1] + "; the refusal is in the audit log")
+        rule = policy.rules[rule_index]  # type: ignore[index]
+        events = [_event(ws, "grant.request", identity.name, row, seconds=seconds, rule=rule_index)]
+        if rule.auto_approve and row_dataset.classification != Level.RESTRICTED:
+            row.status, row.decided_by, row.decided_at = "active", "policy", now
+            row.expires_at = now + timedelta(seconds=seconds)
+            events.append(
+                _event(ws, "grant.approve", "policy", row, expires=row.expires_at.isoformat())
+            )
+        session.add(row)
+        auditlog.append(session, events)
+        session.commit()
+        return _info(row, row_dataset.name, now)
+
+
+def _may_approve(identity: Identity, dataset: Dataset, policy: Policy) -> bool:
+    return (
+        identity.name == dataset.owner
+        or identity.name in policy.approvers
+        or not identity.roles.isdisjoint(policy.approver_roles)
+    )
+
+
+def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: bool) -> GrantInfo:
+    verb = "approve" if approve else "deny"
+    now = ws.now()
+    with ws.session() as session:
+        _expire(ws, session, now)
+        row = _grant(session, grant_id)
+        dataset = session.get(Dataset, row.dataset_id)
+        assert dataset is not None
+        _, policy = current_policy(session)
+        problem = None
+        if identity.name == row.user:
+            problem = ("self_approval", f"nobody may {verb} their own grant request")
+        elif not _may_approve(identity, dataset, policy):
+            problem = (
+                "not_an_approver",
+                f"only the owner of {dataset.name!r} or a designated approver may {verb} it",
+            )
+        elif row.status != "pending":
+            problem = ("not_pending", f"grant {row.id} is {row.status}, not pending")
+        if problem is not None:
+            auditlog.append(
+                session,
+                [_event(ws, f"grant.{verb}.refused", identity.name, row, reason=problem[0])],
+            )
+            session.commit()
+            raise PolicyDenied(problem[1] + "; the refusal is in the audit log")
+        row.decided_by, row.decided_at = identity.name, now
+        facts: dict[str, Any] = {}
+        if approve:
+            row.status = "active"
+            row.expires_at = now + timedelta(seconds=row.duration_seconds)
+            facts["expires"] = row.expires_at.isoformat()
+        else:
+            row.status = "denied"
+        auditlog.append(session, [_event(ws, f"grant.{verb}", identity.name, row, **facts)])
+        session.commit()
+        return _info(row, dataset.name, now)
+
+
+def approve_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+    """Approve a pending grant: by the dataset owner or a designated approver, never the
+    requester. It is active from now for the duration asked."""
+    return _decide_grant(ws, grant_id, identity, approve=True)
+
+
+def deny_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+    return _decide_grant(ws, grant_id, identity, approve=False)
+
+
+def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+    """End a pending or active grant now (owner, approver, or the grantee giving it up)."""
+    now = ws.now()
+    with ws.session() as session:
+        row = _grant(session, grant_id)
+        dataset = session.get(Dataset, row.dataset_id)
+        assert dataset is not None
+        _, policy = current_policy(session)
+        if identity.name != row.user and not _may_approve(identity, dataset, policy):
+            auditlog.append(
+                session,
+                [_event(ws, "grant.revoke.refused", identity.name, row, reason="not_an_approver")],
+            )
+            session.commit()
+            raise PolicyDenied(
+                f"only the owner of {dataset.name!r}, an approver or the grantee may revoke it"
+            )
+        if row.status not in ("pending", "active"):
+            raise InvalidInput(f"grant {row.id} is already {row.status}")
+        row.status, row.revoked_by, row.revoked_at = "revoked", identity.name, now
+        auditlog.append(session, [_event(ws, "grant.revoke", identity.name, row)])
+        session.commit()
+        return _info(row, dataset.name, now)
+
+
+def list_grants(
+    ws: Workspace, *, status: str | None = None, user: str | None = None
+) -> list[GrantInfo]:
+    """Grants, newest request first; ``status`` is the effective one (an active grant past
+    its expiry shows as ``expired``)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown grant status {status[:20]!r}; one of {', '.join(STATUSES)}")
+    now = ws.now()
+    query = (
+        select(Grant, Dataset.name)
+        .join(Dataset, Dataset.id == Grant.dataset_id)
+        .order_by(Grant.requested_at.desc(), Grant.id)
+    )
+    if user is not None:
+        query = query.where(Grant.user == user)
+    if status in ("pending", "denied", "revoked"):
+        query = query.where(Grant.status == status)
+    with ws.reading() as session:
+        infos = [_info(row, name, now) for row, name in session.execute(query)]
+    return [g for g in infos if status is None or g.status == status]
+
+
+def grants_visible_to(
+    ws: Workspace, identity: Identity, *, status: str | None = None
+) -> list[GrantInfo]:
+    """The grants ``identity`` may see: their own, and those of every dataset they may
+    approve (as its owner, a named approver, or through an approver role)."""
+    every = list_grants(ws, status=status)
+    with ws.reading() as session:
+        _, policy = current_policy(session)
+        if identity.name in policy.approvers or not identity.roles.isdisjoint(
+            policy.approver_roles
+        ):
+            return every
+        owned = set(session.scalars(select(Dataset.name).where(Dataset.owner == identity.name)))
+    return [g for g in every if g.user == identity.name or g.dataset in owned]
+
+
+def may_oversee(ws: Workspace, identity: Identity) -> bool:
+    """May ``identity`` see alerts and others' grants: a named approver, an approver role,
+    or the owner of some dataset."""
+    with ws.reading() as session:
+        _, policy = current_policy(session)
+        if identity.name in policy.approvers or not identity.roles.isdisjoint(
+            policy.approver_roles
+        ):
+            return True
+        return (
+            session.scalars(
+                select(Dataset.id).where(Dataset.owner == identity.name).limit(1)
+            ).first()
+            is not None
+        )
+
+
+def get_grant(ws: Workspace, grant_id: str) -> GrantInfo:
+    with ws.reading() as session:
+        row = _grant(session, grant_id)
+        dataset = session.get(Dataset, row.dataset_id)
+        assert dataset is not None
+        return _info(row, dataset.name, ws.now())
+
+
+def _grant(session: Session, grant_id: str) -> Grant:
+    row = session.get(Grant, grant_id) if isinstance(grant_id, str) and grant_id else None
+    if row is None:
+        raise NotFound(f"no grant {str(grant_id)[:40]!r}")
+    return row
+
+
+def _expire(ws: Workspace, session: Session, now: datetime) -> None:
+    """Mark active grants past their expiry as expired, each with a log entry.
+
+    The broker never relies on this (it compares times itself); it keeps the table and the
+    log telling the same story as the clock.
+    """
+    due = list(
+        session.scalars(select(Grant).where(Grant.status == "active", Grant.expires_at <= now))
+    )
+    for row in due:
+        row.status = "expired"
+    if due:
+        auditlog.append(session, [_event(ws, "grant.expire", "privet", row) for row in due])

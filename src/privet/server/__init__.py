@@ -1,0 +1,20 @@
+"""The HTTP service: governed reads, grants, DP queries, the audit log, and a dashboard.
+
+``create_app(ws)`` builds the FastAPI application; ``privet serve`` runs it with uvicorn
+(TLS by default off loopback). ``Client`` is the small httpx client the CLI's
+``--server URL`` mode uses.
+"""
+
+from privet.server._app import create_app
+from privet.server._client import Client
+from privet.server._ratelimit import RateLimit
+from privet.server._serve import InsecureTransportWarning, ServeOptions, build_server
+
+__all__ = [
+    "Client",
+    "InsecureTransportWarning",
+    "RateLimit",
+    "ServeOptions",
+    "build_server",
+    "create_app",
+]

@@ -1,0 +1,181 @@
+"""Datasets: metadata, streamed governed reads, DP queries and budgets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from itertools import chain
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, StringConstraints
+
+from privet.catalog import DatasetInfo
+from privet.errors import PolicyDenied
+from privet.policy import stream
+from privet.server._auth import Caller
+from privet.server._validate import (
+    MEDIA_TYPES,
+    Format,
+    NamePath,
+    PurposeQuery,
+    PurposeStr,
+    RefPath,
+    Sql,
+    View,
+    own_purpose,
+)
+
+log = logging.getLogger("privet.server")
+router = APIRouter(prefix="/v1", tags=["datasets"])
+
+ColumnName = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+KeyValue = Annotated[str, StringConstraints(max_length=200)] | int | float
+
+
+class DatasetSummary(BaseModel):
+    name: str
+    owner: str
+    classification: str
+    purposes: list[str]
+    versions: int
+    rows: int | None = Field(description="rows in the newest version")
+    derived_from: str | None
+
+
+class QueryRequest(BaseModel):
+    sql: Sql = Field(description="SELECT COUNT/SUM/AVG/MEDIAN/QUANTILE … [WHERE] [GROUP BY]")
+    epsilon: float = Field(gt=0, le=100, description="the ε this release may spend")
+    purpose: PurposeStr
+    delta: float | None = Field(None, gt=0, lt=1)
+    bounds: dict[ColumnName, tuple[float, float]] | None = Field(
+        None, max_length=64, description="clamping bounds per column: [low, high]"
+    )
+    keys: dict[ColumnName, list[KeyValue]] | None = Field(
+        None, max_length=64, description="public GROUP BY keys per column"
+    )
+
+
+class BudgetSummary(BaseModel):
+    dataset: str
+    unit: str
+    epsilon_limit: float
+    delta: float
+    epsilon_spent: float
+    epsilon_remaining: float
+    releases: int
+
+
+def _ws(request: Request) -> Any:
+    return request.app.state.ws
+
+
+@router.get("/datasets", response_model=list[DatasetSummary], summary="List datasets")
+def list_datasets(request: Request, caller: Caller) -> list[DatasetSummary]:
+    return [
+        DatasetSummary(
+            name=d.name,
+            owner=d.owner,
+            classification=d.classification,
+            purposes=d.purposes,
+            versions=len(d.versions),
+            rows=d.versions[-1].rows if d.versions else None,
+            derived_from=d.derived_from,
+        )
+        for d in _ws(request).datasets()
+    ]
+
+
+@router.get("/datasets/{name}", response_model=DatasetInfo, summary="One dataset's metadata")
+def show_dataset(request: Request, name: NamePath, caller: Caller) -> DatasetInfo:
+    """Versions, columns and their classification; never a cell value."""
+    return _ws(request).dataset(name)
+
+
+@router.get(
+    "/datasets/{ref}/rows",
+    summary="A governed read, streamed",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "description": "the rows, as Parquet or CSV",
+        }
+    },
+)
+def read_rows(
+    request: Request,
+    ref: RefPath,
+    purpose: PurposeQuery,
+    caller: Caller,
+    view: Annotated[View, Query(description="which view of the data")] = View.raw,
+    format: Annotated[Format, Query(description="parquet or csv")] = Format.parquet,  # noqa: A002
+) -> StreamingResponse:
+    """Checks policy and grant, logs the read once, then streams; an expired or revoked grant
+    stops the stream mid-way (the connection is dropped, never a short file that looks whole)."""
+    own_purpose(purpose)
+    request_id = request.state.request_id
+    chunks = stream(
+        _ws(request),
+        ref,
+        identity=caller,
+        view=view.value,
+        purpose=purpose,
+        fmt=format.value,
+        batch_rows=request.app.state.batch_rows,
+        channel=f"http:{request_id}",
+    )
+    # The first chunk runs the decision and commits the log entry: a refusal is still a
+    # proper 403 here, before any header is sent.
+    first = next(chunks, b"")
+    name = ref.split("@")[0]
+    return StreamingResponse(
+        _watch(chain([first], chunks), request_id),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{format.value}"'},
+    )
+
+
+def _watch(chunks: Iterator[bytes], request_id: str) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except PolicyDenied:
+        log.warning("request %s: grant ended mid-stream; stream stopped", request_id)
+        raise
+
+
+@router.post("/datasets/{ref}/query", summary="A differentially private statistic")
+def dp_query(request: Request, ref: RefPath, body: QueryRequest, caller: Caller) -> dict[str, Any]:
+    """Needs a policy rule and grant for the ``aggregate`` view (the broker decides and logs,
+    refusals included); spends from the dataset's ledger."""
+    ws = _ws(request)
+    own_purpose(body.purpose)
+    result = ws.dp.query(
+        ref,
+        body.sql,
+        epsilon=body.epsilon,
+        purpose=body.purpose,
+        actor=caller.name,
+        identity=caller,
+        delta=body.delta,
+        bounds=body.bounds,
+        keys=body.keys,
+    )
+    return result.model_dump(mode="json")
+
+
+@router.get("/datasets/{name}/budget", response_model=BudgetSummary, summary="Budget use")
+def budget(request: Request, name: NamePath, caller: Caller) -> BudgetSummary:
+    info = _ws(request).dp.budget(name)
+    return BudgetSummary(
+        dataset=info.dataset,
+        unit=info.unit,
+        epsilon_limit=info.epsilon_limit,
+        delta=info.delta,
+        epsilon_spent=info.epsilon_spent,
+        epsilon_remaining=info.epsilon_remaining,
+        releases=len(info.releases),
+    )

@@ -1,0 +1,119 @@
+"""Run the service: uvicorn with TLS by default off loopback, and safe logging.
+
+Encryption in transit is the default: binding an address other than loopback without a
+certificate is refused unless the operator passes the explicitly named, warned opt-in (for a
+TLS-terminating proxy on the same host). With a certificate, the port speaks only TLS (1.2+),
+so a plain-HTTP request fails at the handshake instead of being answered in clear.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from privet.errors import InvalidInput
+from privet.server._logging import log_config
+from privet.server._ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    import uvicorn
+
+log = logging.getLogger("privet.server")
+
+
+class InsecureTransportWarning(UserWarning):
+    """The service answers in plain HTTP on a non-loopback address."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8700
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_plain_http: bool = False
+    rate_limit: RateLimit = RateLimit()
+    log_level: str = "info"
+    stream_batch_rows: int = 65_536
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(options: ServeOptions) -> bool:
+    """True when TLS is on; refuses unsafe combinations with one sentence."""
+    if (options.tls_cert is None) != (options.tls_key is None):
+        raise InvalidInput("give both --tls-cert and --tls-key (or neither)")
+    tls = options.tls_cert is not None
+    for path in (options.tls_cert, options.tls_key):
+        if path is not None and not path.is_file():
+            raise InvalidInput(f"TLS file not found: {path.name}")
+    if not tls and not is_loopback(options.host):
+        if not options.insecure_plain_http:
+            raise InvalidInput(
+                f"refusing to serve plain HTTP on {options.host}: tokens and data would cross "
+                "the network unencrypted; give --tls-cert and --tls-key (or, behind a "
+                "TLS-terminating proxy on this host, --insecure-plain-http)"
+            )
+        warnings.warn(
+            f"serving plain HTTP on non-loopback address {options.host}: credentials and data "
+            "travel unencrypted unless a proxy terminates TLS in front of this port",
+            InsecureTransportWarning,
+            stacklevel=2,
+        )
+    if tls and options.insecure_plain_http:
+        raise InvalidInput("--insecure-plain-http makes no sense with a TLS certificate")
+    return tls
+
+
+def build_server(workspace: Path | str | None, options: ServeOptions) -> uvicorn.Server:
+    """A configured ``uvicorn.Server`` (not started)."""
+    import uvicorn
+
+    from privet.server._app import create_app
+    from privet.workspace import Workspace
+
+    tls = check_transport(options)
+    ws = Workspace.open(workspace)
+    app = create_app(
+        ws, rate_limit=options.rate_limit, tls=tls, stream_batch_rows=options.stream_batch_rows
+    )
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        ssl_certfile=str(options.tls_cert) if tls else None,
+        ssl_keyfile=str(options.tls_key) if tls else None,
+        log_config=log_config(options.log_level),
+        proxy_headers=False,
+        server_header=False,
+        date_header=True,
+        timeout_keep_alive=5,
+        limit_concurrency=512,
+        h11_max_incomplete_event_size=64 * 1024,
+        ssl_context_factory=_tls12 if tls else None,
+    )
+    try:
+        config.load()
+    except (ssl.SSLError, ValueError):
+        ws.close()
+        raise InvalidInput("the TLS certificate or key could not be loaded") from None
+    return uvicorn.Server(config)
+
+
+def _tls12(_config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    context = default()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context

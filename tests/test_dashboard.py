@@ -1,0 +1,154 @@
+"""The dashboard in headless Chromium (acceptance 5): it loads, shows a pending grant, and
+approving it in the page activates the grant (checked through the library).
+
+Chromium and its chromedriver come from Debian (`.ci/run` installs them); nothing is
+downloaded at run time, and a missing browser fails this test rather than skipping it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from privet import Workspace
+from privet.policy import get_grant, local_identity, request_grant
+from tests.server_support import ServerProcess, governed_workspace
+
+
+def _chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    missing = [p for p in (browser, driver) if not Path(p).exists()]
+    assert not missing, (
+        f"{missing} not found: install Debian's chromium and chromium-driver (.ci/run does)"
+    )
+    return browser, driver
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    binary, driver = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    # An explicit driver path: Selenium Manager (which would download one) is never used.
+    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    chrome.set_page_load_timeout(30)
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, people):
+    root = tmp_path_factory.mktemp("dashboard")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        csv = root / "people.csv"
+        people.write_csv(csv)
+        (root / "project").mkdir()
+        governed = governed_workspace(root / "project", csv)
+        with ServerProcess(root / "project") as server:
+            yield governed, server
+
+
+def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, served):
+    governed, server = served
+    project = governed.path
+    with Workspace.open(project) as ws:
+        pending = request_grant(
+            ws,
+            local_identity(ws, "bob"),
+            dataset="people",
+            view="masked",
+            purpose="analytics",
+            duration=timedelta(days=2),
+            reason="churn features",
+        )
+        other = request_grant(
+            ws,
+            local_identity(ws, "bob"),
+            dataset="people",
+            view="raw",
+            purpose="analytics",
+            duration=timedelta(days=30),
+            reason="everything, for a month",
+        )
+        checkpoint = ws.log.checkpoint()
+    assert pending.status == other.status == "pending"
+    browser.get(f"{server.url}/dashboard/")
+    assert browser.title == "privet dashboard"
+    wait = WebDriverWait(browser, 20)
+    token = wait.until(ec.visibility_of_element_located((By.ID, "token")))
+    token.send_keys(governed.tokens["carol"])
+    browser.find_element(By.ID, "signin-button").click()
+    row = wait.until(
+        ec.visibility_of_element_located(
+            (By.CSS_SELECTOR, f'#pending tr[data-grant="{pending.id}"]')
+        )
+    )
+    assert "bob" in row.text and "people" in row.text and "churn features" in row.text
+    # The other panels loaded too: datasets with classification, the token kept in the tab.
+    people_row = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, '#datasets tr[data-name="people"]'))
+    )
+    assert "restricted" in people_row.text and "/ 1" in people_row.text  # ε spent / limit
+    shown = browser.find_element(By.ID, "checkpoint").text
+    assert f"\n{checkpoint.size}\n" in shown and "verifier key" in shown
+    wait.until(lambda b: b.find_element(By.ID, "alerts-note").text == "No alerts.")
+    assert (
+        browser.execute_script("return sessionStorage.getItem('privet.token')")
+        == governed.tokens["carol"]
+    )
+    assert governed.tokens["carol"] not in browser.current_url
+    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    wait.until(
+        ec.invisibility_of_element_located(
+            (By.CSS_SELECTOR, f'#pending tr[data-grant="{pending.id}"]')
+        )
+    )
+    assert browser.find_element(By.ID, "status").text == ""
+    denied_row = browser.find_element(By.CSS_SELECTOR, f'#pending tr[data-grant="{other.id}"]')
+    denied_row.find_element(By.CSS_SELECTOR, "button.deny").click()
+    wait.until(lambda b: b.find_element(By.ID, "pending-empty").is_displayed())
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and entry["source"] != "network"
+    ]
+    assert errors == []  # no CSP violation, no script error
+    with Workspace.open(project) as ws:
+        grant = get_grant(ws, pending.id)
+        refused = get_grant(ws, other.id)
+    assert grant.status == "active" and grant.approved_by == "carol"
+    assert refused.status == "denied"
+
+
+def test_dashboard_is_served_with_a_strict_content_security_policy(served):
+    import httpx
+
+    _, server = served
+    page = httpx.get(f"{server.url}/dashboard/")
+    script = httpx.get(f"{server.url}/dashboard/app.js")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "http" not in csp  # no CDN, no inline script
+    assert "<script>" not in page.text and 'src="http' not in page.text
+    assert script.status_code == 200 and "innerHTML" not in script.text
+    assert "sessionStorage" in script.text and "Authorization" in script.text

@@ -1,0 +1,130 @@
+"""Streamed governed reads over HTTP: a grant revoked or expiring mid-stream stops the stream
+at once, and the client sees a broken transfer (never a short file that looks complete)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from privet import Workspace
+from privet.datasets import raw_people
+from privet.policy import (
+    add_user,
+    approve_grant,
+    issue_token,
+    local_identity,
+    request_grant,
+    revoke_grant,
+)
+from tests.server_support import ServerProcess, bearer, governed_workspace
+
+BIG_ROWS = 48_842  # ~12 MB of CSV: far more than the socket buffers between client and server
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("stream")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        small, big_csv = root / "people.csv", root / "big.csv"
+        raw_people(300).write_csv(small)
+        raw_people(BIG_ROWS).write_csv(big_csv)
+        (root / "project").mkdir()
+        governed = governed_workspace(root / "project", small)
+        with Workspace.open(governed.path) as ws:
+            ws.ingest(big_csv, name="big", owner="alice", purposes=["analytics"], actor="alice")
+        server = ServerProcess(root / "project", "--stream-batch-rows", "500").start()
+        try:
+            yield governed, server
+        finally:
+            server.stop()
+
+
+def _reader(path: Path, name: str, seconds: int) -> tuple[str, str]:
+    """A new analyst with one grant on `big` for ``seconds``: (token, grant id)."""
+    with Workspace.open(path) as ws:
+        add_user(ws, name, roles=["analyst"], actor="alice")
+        token = issue_token(ws, name, expires_in=timedelta(hours=1), actor="alice").secret
+        grant = request_grant(
+            ws, local_identity(ws, name), dataset="big", view="raw", purpose="analytics",
+            duration=timedelta(seconds=seconds), reason="stream test",
+        )  # fmt: skip
+        approve_grant(ws, grant.id, identity=local_identity(ws, "carol"))
+    return token, grant.id
+
+
+def _client(url: str) -> httpx.Client:
+    # A small receive window: the server can run ahead of the reader by a few hundred KB only.
+    transport = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)])
+    return httpx.Client(base_url=url, transport=transport, timeout=60)
+
+
+def _stream(client: httpx.Client, token: str):
+    return client.stream(
+        "GET",
+        "/v1/datasets/big/rows",
+        params={"purpose": "analytics", "format": "csv"},
+        headers=bearer(token),
+    )
+
+
+def _stopped_events(path: Path, grant_id: str) -> list[dict]:
+    with Workspace.open(path) as ws:
+        return [
+            r.event
+            for r in ws.log.records(0)
+            if r.event.get("event") == "read.stopped" and r.event.get("grant") == grant_id
+        ]
+
+
+def test_whole_stream_with_a_live_grant(big):
+    governed, server = big
+    token, _ = _reader(governed.path, "reader1", 3600)
+    with _client(server.url) as client, _stream(client, token) as response:
+        assert response.status_code == 200
+        body = b"".join(response.iter_bytes())
+    assert body.count(b"\n") == BIG_ROWS + 1
+
+
+def test_revoking_the_grant_stops_a_running_stream(big):
+    governed, server = big
+    token, grant_id = _reader(governed.path, "reader2", 3600)
+    received = 0
+    with _client(server.url) as client, _stream(client, token) as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        while received < 64 * 1024:
+            received += len(next(chunks))
+        with Workspace.open(governed.path) as ws:
+            revoke_grant(ws, grant_id, identity=local_identity(ws, "carol"))
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in chunks:
+                received += len(chunk)
+    assert received < 12_000_000 * 0.6  # stopped well before the end
+    assert len(_stopped_events(governed.path, grant_id)) == 1
+
+
+def test_a_grant_expiring_mid_stream_stops_it(big):
+    governed, server = big
+    token, grant_id = _reader(governed.path, "reader3", 5)
+    deadline = time.monotonic() + 5
+    with _client(server.url) as client, _stream(client, token) as response:
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        next(chunks)
+        time.sleep(max(0.0, deadline - time.monotonic()) + 0.5)
+        with pytest.raises(httpx.RemoteProtocolError):
+            for _ in chunks:
+                pass
+    assert len(_stopped_events(governed.path, grant_id)) == 1
+    # And a new read under the expired grant is refused before any byte.
+    with _client(server.url) as client:
+        again = client.get(
+            "/v1/datasets/big/rows", params={"purpose": "analytics"}, headers=bearer(token)
+        )
+    assert again.status_code == 403

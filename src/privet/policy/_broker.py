@@ -47,7 +47,10 @@ _MESSAGES = {
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
     "{purpose!r}; request one with privet grant request",
 }
-_CHUNK = 256 * 1024  # bytes of Parquet per streamed chunk (the grant is re-checked between)
+# Bytes of Parquet per streamed chunk; the grant is re-checked between chunks. 1 MiB keeps the
+# checks and the HTTP layer's per-chunk work small against the bytes (0.41x of a direct read
+# at 256 KiB, measured by bench/bench_serve.py) while a cut still comes within ~1 ms of I/O.
+_CHUNK = 1024 * 1024
 
 
 class _FilterFailed(Exception):
@@ -408,14 +411,17 @@ def still_allowed(ws: Workspace, release: Release, decision: Decision, identity:
     if decision.grant_id is None:
         return
     now = ws.now()
+    # Two columns by primary key through Core: this runs between every two chunks.
     with ws.reading() as session:
-        row = session.get(Grant, decision.grant_id)
-        live = (
-            row is not None
-            and row.status == "active"
-            and row.expires_at is not None
-            and aware(row.expires_at) > now
-        )
+        row = session.execute(
+            select(Grant.status, Grant.expires_at).where(Grant.id == decision.grant_id)
+        ).first()
+    live = (
+        row is not None
+        and row.status == "active"
+        and row.expires_at is not None
+        and aware(row.expires_at) > now
+    )
     if live:
         return
     with ws.session() as session:

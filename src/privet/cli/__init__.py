@@ -7,6 +7,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
     _scan,  # noqa: F401 - scan
+    _synth,  # noqa: F401 - synth, synth evaluate
 )
 from privet.cli._app import cli
 

@@ -43,6 +43,7 @@ import polars as pl  # noqa: E402
 from privet import Workspace  # noqa: E402
 from privet.datasets import adult  # noqa: E402
 
+N_ATTACKS = 1000
 COLUMNS = [
     "workclass",
     "education",
@@ -173,7 +174,7 @@ def part_risk(real: pl.DataFrame, control: pl.DataFrame, synth_path: Path) -> di
 
     synth = pl.read_parquet(synth_path)
     started = time.perf_counter()
-    ours = synthetic_risk(real, synth, control, seed=0, n_attacks=2000)
+    ours = synthetic_risk(real, synth, control, seed=0, n_attacks=N_ATTACKS)
     ours_s = time.perf_counter() - started
     peer_python = BENCH / ".venv-anonymeter" / "bin" / "python"
     peer: dict[str, Any] = {"error": "bench/.venv-anonymeter is missing"}
@@ -185,7 +186,12 @@ def part_risk(real: pl.DataFrame, control: pl.DataFrame, synth_path: Path) -> di
                 frame.write_csv(paths[key])
             started = time.perf_counter()
             done = subprocess.run(
-                [str(peer_python), str(BENCH / "anonymeter_peer.py"), *map(str, paths.values())],
+                [
+                    str(peer_python),
+                    str(BENCH / "anonymeter_peer.py"),
+                    *map(str, paths.values()),
+                    str(N_ATTACKS),
+                ],
                 capture_output=True,
                 text=True,
                 timeout=3600,
@@ -221,8 +227,9 @@ def main() -> None:
         (OUT / "aim.json").write_text(json.dumps(report["aim"], indent=2))
     if "risk" in parts:
         risk = {}
-        for label in ("mst-1", "independent"):
-            path = OUT / f"mst-{'independent' if label == 'independent' else 'mst-1'}.parquet"
+        files = {"mst-1": "mst-mst-1", "aim-1": "aim-aim-1", "independent": "mst-independent"}
+        for label, stem in files.items():
+            path = OUT / f"{stem}.parquet"
             if path.exists():
                 risk[label] = part_risk(real, control, path)
                 print(f"[risk] {label}: {json.dumps(risk[label])[:2000]}", flush=True)

@@ -94,6 +94,7 @@ def test_demo_runs_the_lifecycle():
     assert summary["checkpoint_size"] == summary["log_size"] == 5
     assert not Path(summary["workspace"]).exists()  # temporary unless --keep
     assert any("refused" in line for line in lines)
+    assert summary["synthetic_epsilon"] > 0 and summary["synthetic"].startswith("people-synthetic")
 
 
 def test_demo_keep_and_json(tmp_path: Path):

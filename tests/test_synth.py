@@ -11,7 +11,7 @@ import pytest
 
 from privet import Workspace
 from privet.datasets import adult
-from privet.errors import BudgetExhausted
+from privet.errors import BudgetExhausted, InvalidInput
 from tests.conftest import invoke
 
 COLUMNS = ["age", "sex", "relationship", "marital_status", "income"]
@@ -205,3 +205,18 @@ def test_aim_keeps_pairs_better_than_independent(adult_ws: Workspace) -> None:
     independent = ws.read("adult-ind", purpose="research", actor="alice")
     assert tvd_2way_direct(real, aim, COLUMNS) < 0.8 * tvd_2way_direct(real, independent, COLUMNS)
     assert ws.dp.budget("adult").releases[0].kind == "synth"
+
+
+def test_identifiers_are_never_synthesized(ws: Workspace, people_csv: Path) -> None:
+    from tests.conftest import ingest_people
+
+    ingest_people(ws, people_csv)
+    report = ws.dp.synthesize("people", name="people-ind", actor="alice", method="independent")
+    for column in ("person_id", "email", "ssn", "full_name"):
+        assert column in report.skipped
+        assert column not in [c.name for c in report.columns]
+    assert report.epsilon is None and ws.dp.budget("people").releases == []
+    edge = next(e for e in ws.lineage("people-ind") if e.facts.get("synthetic"))
+    assert edge.facts["guarantee"] == "no formal guarantee"
+    with pytest.raises(InvalidInput, match="no --epsilon"):
+        ws.dp.synthesize("people", name="x", actor="alice", method="independent", epsilon=1.0)

@@ -227,6 +227,37 @@ def part_evaluate(real: pl.DataFrame, control: pl.DataFrame) -> dict:
     return results
 
 
+def agreement(result: dict) -> list[dict]:
+    """privet's risk and interval beside anonymeter's, attack by attack; do they overlap?"""
+    ours, peer = result["privet"], result["anonymeter"]
+    if "error" in peer:
+        return []
+    rows = [
+        ("singling out", ours["singling_out"], peer["singling_out"]),
+        ("linkability", ours["linkability"], peer["linkability"]),
+    ]
+    for attack in ours["inference"]:
+        secret = attack["detail"]["secret"]
+        rows.append((f"inference of {secret}", attack, peer["inference"][secret]))
+    out = []
+    for name, a, b in rows:
+        low, high = a["risk_interval"]
+        peer_low, peer_high = b["risk_ci"]
+        out.append(
+            {
+                "attack": name,
+                "privet_risk": a["risk"],
+                "privet_interval": [low, high],
+                "privet_rates": [a["success_rate"], a["control_rate"]],
+                "anonymeter_risk": b["risk"],
+                "anonymeter_interval": [peer_low, peer_high],
+                "anonymeter_rates": [b["attack_rate"], b["control_rate"]],
+                "intervals_overlap": low <= peer_high and peer_low <= high,
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", action="append", choices=["aim", "mst", "risk", "evaluate"])
@@ -257,6 +288,7 @@ def main() -> None:
             path = OUT / f"{stem}.parquet"
             if path.exists():
                 risk[label] = part_risk(real, control, path)
+                risk[label]["agreement"] = agreement(risk[label])
                 print(f"[risk] {label}: {json.dumps(risk[label])[:2000]}", flush=True)
         report["risk"] = risk
         (OUT / "risk.json").write_text(json.dumps(risk, indent=2))

@@ -220,3 +220,26 @@ def test_identifiers_are_never_synthesized(ws: Workspace, people_csv: Path) -> N
     assert edge.facts["guarantee"] == "no formal guarantee"
     with pytest.raises(InvalidInput, match="no --epsilon"):
         ws.dp.synthesize("people", name="x", actor="alice", method="independent", epsilon=1.0)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lower", "upper", "bins"),
+    [("Int64", 17, 90, 16), ("Int64", 1, 16, 16), ("Float64", 0.0, 10.0, 4)],
+)
+def test_numeric_bins_decode_inside_their_bin(
+    dtype: str, lower: float, upper: float, bins: int
+) -> None:
+    import numpy as np
+
+    from privet.dp._synth_prep import SynthColumn, decode, encode
+
+    column = SynthColumn(
+        name="x", kind="numeric", dtype=dtype, domain="given", lower=lower, upper=upper, bins=bins
+    )
+    values = np.linspace(lower, upper, 200)
+    frame = pl.DataFrame({"x": values}).cast({"x": getattr(pl, dtype)})
+    back = decode(encode(frame, [column]), [column], np.random.default_rng(0))["x"].to_numpy()
+    width = column.width()
+    assert back.min() >= lower and back.max() <= upper
+    assert np.all(np.abs(back - frame["x"].to_numpy()) < width)
+    assert len(column.labels()) <= bins

@@ -170,7 +170,7 @@ def encode(frame: pl.DataFrame, plan: Sequence[SynthColumn]) -> pl.DataFrame:
             assert column.lower is not None and column.upper is not None
             labels = column.labels()
             clipped = value.cast(pl.Float64).clip(column.lower, column.upper)
-            index = ((clipped - column.lower) / column.width()).floor().cast(pl.Int64)
+            index = ((clipped - column.lower) / column.width()).floor().cast(pl.Int64, strict=False)
             index = index.clip(0, len(labels) - 1)
             expressions.append(
                 pl.when(index.is_null())

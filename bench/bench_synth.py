@@ -217,8 +217,9 @@ def part_evaluate(real: pl.DataFrame, control: pl.DataFrame) -> dict:
     from privet.dp._synth_eval import evaluate
 
     results = {}
-    for path in sorted(OUT.glob("*.parquet")):
-        if path.stem in ("real", "holdout"):
+    for stem in ("aim-aim-1", "mst-mst-1", "mst-independent"):
+        path = OUT / f"{stem}.parquet"
+        if not path.exists():
             continue
         started = time.perf_counter()
         result = evaluate(real, pl.read_parquet(path), control, n_attacks=N_ATTACKS, seed=0)

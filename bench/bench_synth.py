@@ -300,9 +300,11 @@ def main() -> None:
                 print(f"[risk] {label}: {json.dumps(risk[label])[:2000]}", flush=True)
         report["risk"] = risk
         (OUT / "risk.json").write_text(json.dumps(risk, indent=2))
-    (OUT / f"report-{'quick-' if args.quick else ''}{'-'.join(parts)}.json").write_text(
-        json.dumps(report, indent=2)
-    )
+    if "evaluate" in parts:
+        report["evaluate"] = part_evaluate(real, control)
+        (OUT / "evaluate.json").write_text(json.dumps(report["evaluate"], indent=2))
+    name = f"report-{'quick-' if args.quick else ''}{'-'.join(parts)}.json"
+    (OUT / name).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -291,13 +291,14 @@ def main() -> None:
         (OUT / "aim.json").write_text(json.dumps(report["aim"], indent=2))
     if "risk" in parts:
         risk = {}
-        files = {"mst-1": "mst-mst-1", "aim-1": "aim-aim-1", "independent": "mst-independent"}
+        files = {"mst-1": "mst-mst-1", "independent": "mst-independent", "aim-1": "aim-aim-1"}
         for label, stem in files.items():
             path = OUT / f"{stem}.parquet"
             if path.exists():
                 risk[label] = part_risk(real, control, path)
                 risk[label]["agreement"] = agreement(risk[label])
-                print(f"[risk] {label}: {json.dumps(risk[label])[:2000]}", flush=True)
+                print(f"[risk] {label}: {json.dumps(risk[label]['agreement'])}", flush=True)
+                (OUT / "risk.json").write_text(json.dumps(risk, indent=2))
         report["risk"] = risk
         (OUT / "risk.json").write_text(json.dumps(risk, indent=2))
     if "evaluate" in parts:

@@ -16,6 +16,7 @@ when it was among the real ones?). Results hold counts and rates, never a record
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,9 @@ from pydantic import BaseModel, Field
 
 from privet.attacks import _synthetic_stats as st
 from privet.errors import InvalidInput
+
+# Column sets searched for singling-out predicates (all of them up to this many).
+MAX_COLUMN_SETS = 300
 
 
 class AttackResult(BaseModel):
@@ -98,31 +102,32 @@ def singling_out(
 ) -> AttackResult:
     """Predicates that isolate one synthetic row: do they isolate one real row?
 
-    Each predicate is a conjunction of equalities on ``n_columns`` random columns, taken
-    from one synthetic row, kept if it matches exactly that row among the synthetic ones.
-    Success on a set: the predicate matches exactly one of its records.
+    A predicate is a conjunction of equalities on ``n_columns`` columns with the values of
+    a synthetic row that no other synthetic row shares. Drawing a random row and random
+    columns until the predicate is unique (the attacker's search) picks uniformly among
+    all such (row, columns) pairs; here they are enumerated per column set and drawn
+    uniformly. Success on a set: the predicate matches exactly one of its records.
     """
     real_e, synth_e, control_e = st.encode([real, synth, control], real)
     columns = [*real_e.numeric_columns, *real_e.categorical_columns]
     k = min(n_columns, len(columns))
     # Exact values: numbers compared at full precision (scaled), categories by code.
     values = [_exact(e) for e in (real_e, synth_e, control_e)]
-    predicates: list[tuple[np.ndarray, np.ndarray]] = []
-    tries = 0
-    while len(predicates) < n_attacks and tries < 20 * n_attacks:
-        tries += 1
-        row = int(rng.integers(synth_e.rows))
-        chosen = np.sort(rng.choice(len(columns), size=k, replace=False))
-        wanted = values[1][row, chosen]
-        if _matches(values[1], chosen, wanted) == 1:
-            predicates.append((chosen, wanted))
-    hits = np.array([_matches(values[0], c, w) == 1 for c, w in predicates], dtype=float)
-    control_hits = np.array([_matches(values[2], c, w) == 1 for c, w in predicates], dtype=float)
+    sets = list(itertools.combinations(range(len(columns)), k))
+    if len(sets) > MAX_COLUMN_SETS:
+        sets = [sets[i] for i in rng.choice(len(sets), MAX_COLUMN_SETS, replace=False)]
+    pool: list[tuple[np.ndarray, np.ndarray]] = []
+    for chosen in map(np.array, sets):
+        unique, counts = np.unique(values[1][:, chosen], axis=0, return_counts=True)
+        pool.extend((chosen, row) for row in unique[counts == 1])
+    picked = [pool[i] for i in rng.choice(len(pool), min(n_attacks, len(pool)), replace=False)]
+    hits = np.array([_matches(values[0], c, w) == 1 for c, w in picked], dtype=float)
+    control_hits = np.array([_matches(values[2], c, w) == 1 for c, w in picked], dtype=float)
     return _result(
         "singling out",
         hits,
         control_hits,
-        {"columns_per_predicate": k, "predicates_tried": tries},
+        {"columns_per_predicate": k, "unique_predicates": len(pool)},
     )
 
 

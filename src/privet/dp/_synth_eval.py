@@ -352,6 +352,14 @@ def evaluate(
     if holdout is None:
         notes.append("privacy risk needs records the synthesizer never saw: pass --holdout HOLDOUT")
     else:
+        ratio = real.height / holdout.height
+        if not 0.8 <= ratio <= 1.25:
+            # A predicate isolates one record more easily in a smaller set: unequal sizes bias
+            # singling out (toward less risk when HOLDOUT is the smaller one).
+            notes.append(
+                f"REAL has {real.height:,} rows and HOLDOUT {holdout.height:,}: singling-out "
+                "risk is measured best on sets of similar size"
+            )
         privacy = synthetic_risk(
             real, synth, holdout, n_attacks=n_attacks, seed=int(rng.integers(2**31))
         )

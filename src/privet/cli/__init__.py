@@ -9,6 +9,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _protect,  # noqa: F401 - protect, risk, detokenize
     _scan,  # noqa: F401 - scan
     _serve,  # noqa: F401 - serve
+    _synth,  # noqa: F401 - synth, synth evaluate
 )
 from privet.cli._app import cli
 from privet.cli._remote import install as _install_remote

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privet.dp import _accounting as acc
-from privet.dp import _ledger, _query, _train
+from privet.dp import _ledger, _query, _synth, _train
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -143,6 +143,33 @@ class DifferentialPrivacy:
             actor=actor,
             epsilon=epsilon,
             delta=delta,
+            progress=progress,
+            **options,
+        )
+
+    def synthesize(
+        self,
+        ref: str,
+        *,
+        name: str,
+        actor: str,
+        method: str = "aim",
+        epsilon: float | None = None,
+        delta: float | None = None,
+        rows: int | None = None,
+        progress: Callable[[str], None] | None = None,
+        **options: Any,
+    ) -> _synth.SynthReport:
+        """A synthetic copy of ``ref`` as dataset ``name`` (AIM/MST spend ``epsilon``)."""
+        return _synth.synthesize(
+            self._ws,
+            ref,
+            name=name,
+            actor=actor,
+            method=method,
+            epsilon=epsilon,
+            delta=delta,
+            rows=rows,
             progress=progress,
             **options,
         )

@@ -1,0 +1,245 @@
+"""`privet synth`: DP synthetic data charged to the ledger, and `privet synth evaluate`."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from privet import Workspace
+from privet.datasets import adult
+from privet.errors import BudgetExhausted, InvalidInput
+from tests.conftest import invoke
+
+COLUMNS = ["age", "sex", "relationship", "marital_status", "income"]
+
+
+def tvd_2way_direct(real: pl.DataFrame, synth: pl.DataFrame, columns: list[str]) -> float:
+    """Mean 2-way TVD by a plain count, independent of privet's evaluation code."""
+    real = real.with_columns(pl.col("age") // 10)
+    synth = synth.with_columns(pl.col("age") // 10)
+    total = []
+    for a, b in itertools.combinations(columns, 2):
+        p = {(x, y): n / real.height for x, y, n in real.group_by(a, b).len().iter_rows()}
+        q = {(x, y): n / synth.height for x, y, n in synth.group_by(a, b).len().iter_rows()}
+        total.append(sum(abs(p.get(k, 0) - q.get(k, 0)) for k in p.keys() | q.keys()) / 2)
+    return sum(total) / len(total)
+
+
+@pytest.fixture
+def adult_ws(ws: Workspace, tmp_path: Path) -> Workspace:
+    path = tmp_path / "adult.csv"
+    adult("train").select(COLUMNS).head(4000).write_csv(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ws.ingest(path, name="adult", owner="alice", purposes=["research"], actor="alice")
+    real = ws.read("adult", purpose="research", actor="alice")
+    keys = {c: sorted(real[c].unique().to_list()) for c in COLUMNS if c != "age"}
+    ws.dp.declare("adult", actor="alice", keys=keys, bounds={"age": (17, 90)})
+    ws.dp.set_budget("adult", actor="alice", epsilon=3.0, delta=1e-7)
+    return ws
+
+
+def test_mst_release_is_charged_and_keeps_pairs_better_than_independent(
+    adult_ws: Workspace,
+) -> None:
+    ws = adult_ws
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = ws.dp.synthesize(
+            "adult", name="adult-mst", actor="alice", method="mst", epsilon=2.0, seed=3
+        )
+        baseline = ws.dp.synthesize(
+            "adult", name="adult-ind", actor="alice", method="independent", seed=3
+        )
+    real = ws.read("adult", purpose="research", actor="alice")
+    mst = ws.read("adult-mst", purpose="research", actor="alice")
+    independent = ws.read("adult-ind", purpose="research", actor="alice")
+    assert mst.columns == COLUMNS and mst.schema == real.schema
+    assert all(c.domain == "declared" for c in report.columns)  # no budget spent on domains
+    assert mst.null_count().sum_horizontal().item() == 0
+    assert tvd_2way_direct(real, mst, COLUMNS) < 0.8 * tvd_2way_direct(real, independent, COLUMNS)
+
+    # The ledger holds the release; its ε, recomputed from the stored events (pure ε-DP
+    # composes by addition), is the ε asked for.
+    info = ws.dp.budget("adult")
+    (release,) = [r for r in info.releases if r.kind == "synth"]
+    events = release.event["event"]
+    parts = events["events"] if events["type"] == "composed" else [events]
+    assert sum(e["noise_parameter"] for e in parts) == pytest.approx(2.0, rel=1e-6)
+    assert release.epsilon == pytest.approx(2.0, rel=1e-3)
+    assert info.epsilon_spent == pytest.approx(2.0, rel=1e-3)
+    assert report.differentially_private and not baseline.differentially_private
+    assert "no formal guarantee" in baseline.summary.lower()
+    # Lineage marks both as synthetic, derived from the source.
+    edges = ws.lineage("adult-mst")
+    assert any(e.facts.get("synthetic") and e.facts.get("method") == "mst" for e in edges)
+
+
+def test_release_over_the_limit_is_refused_before_reading(adult_ws: Workspace) -> None:
+    ws = adult_ws
+    size = ws.log.size()
+    with pytest.raises(BudgetExhausted), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ws.dp.synthesize("adult", name="too-much", actor="alice", method="mst", epsilon=3.5)
+    events = [r.event["event"] for r in ws.log.records(size, 100)]
+    assert events == ["dp.refused"]  # no read of the data, no release
+    assert ws.dp.budget("adult").epsilon_spent == 0
+    assert "too-much" not in [d.name for d in ws.datasets()]
+
+
+def test_synth_cli_bad_input(adult_ws: Workspace, project: Path, tmp_path: Path) -> None:
+    for epsilon in ("0", "-1"):
+        result = invoke("synth", "adult", "--epsilon", epsilon, "-o", "x", workspace=project)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1
+        assert "ε must be" in result.stderr
+    result = invoke("synth", "adult", "--method", "mst", "-o", "x", workspace=project)
+    assert result.exit_code == 1 and "ε" in result.stderr
+    result = invoke(
+        "synth",
+        "adult",
+        "--method",
+        "independent",
+        "--epsilon",
+        "1",
+        "-o",
+        "x",
+        workspace=project,
+    )
+    assert result.exit_code == 1 and "no --epsilon" in result.stderr
+
+    real = tmp_path / "real.csv"
+    adult("test").select(COLUMNS).head(300).write_csv(real)
+    fewer = tmp_path / "fewer.csv"
+    adult("test").select(COLUMNS[:-1]).head(300).write_csv(fewer)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(",".join(COLUMNS) + "\n")
+    cases = {
+        fewer: "different columns",
+        empty: "is empty",
+        header_only: "no data rows",
+    }
+    for synth, message in cases.items():
+        result = invoke("synth", "evaluate", real, synth, workspace=project)
+        assert result.exit_code == 1, result.output
+        assert message in result.stderr and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.output
+
+
+def test_evaluate_numbers_match_a_direct_count(tmp_path: Path) -> None:
+    from privet.dp._synth_eval import evaluate
+
+    data = adult("train").select(["sex", "race", "relationship", "income"])
+    real, synth, holdout = data.head(3000), data.slice(3000, 3000), data.slice(6000, 3000)
+    result = evaluate(real, synth, holdout, n_attacks=100, seed=1)
+    one_way = []
+    for column in real.columns:
+        p = dict(real[column].value_counts().iter_rows())
+        q = dict(synth[column].value_counts().iter_rows())
+        one_way.append(sum(abs(p.get(k, 0) / 3000 - q.get(k, 0) / 3000) for k in p | q) / 2)
+    assert result.fidelity.one_way.mean_tvd == pytest.approx(sum(one_way) / len(one_way))
+    assert result.fidelity.one_way.max_tvd == pytest.approx(max(one_way))
+    columns = real.columns
+    pairs = []
+    for a, b in itertools.combinations(columns, 2):
+        p = {(x, y): n / 3000 for x, y, n in real.group_by(a, b).len().iter_rows()}
+        q = {(x, y): n / 3000 for x, y, n in synth.group_by(a, b).len().iter_rows()}
+        pairs.append(sum(abs(p.get(k, 0) - q.get(k, 0)) for k in p.keys() | q.keys()) / 2)
+    assert result.fidelity.two_way.mean_tvd == pytest.approx(sum(pairs) / len(pairs))
+    # Another sample of the same people is as useful as the real rows.
+    assert result.utility is not None and result.utility.ratio > 0.95
+    assert result.privacy is not None
+
+
+def test_evaluate_cli_json(tmp_path: Path) -> None:
+    import json
+
+    data = adult("train").select(["age", "sex", "race", "income"])
+    paths = {}
+    for name, frame in (("real", data.head(800)), ("syn", data.slice(800, 800))):
+        paths[name] = tmp_path / f"{name}.csv"
+        frame.write_csv(paths[name])
+    hold = tmp_path / "hold.parquet"
+    data.slice(1600, 800).write_parquet(hold)
+    result = invoke(
+        "synth",
+        "evaluate",
+        paths["real"],
+        paths["syn"],
+        "--holdout",
+        hold,
+        "--attacks",
+        "50",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert set(document) >= {"fidelity", "utility", "privacy"}
+    assert document["privacy"]["singling_out"]["attacks"] > 0
+
+
+@pytest.mark.slow
+def test_aim_keeps_pairs_better_than_independent(adult_ws: Workspace) -> None:
+    """AIM (small: few rounds, a small model) on the same data; the default run covers MST."""
+    ws = adult_ws
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ws.dp.synthesize(
+            "adult",
+            name="adult-aim",
+            actor="alice",
+            method="aim",
+            epsilon=2.0,
+            rounds=12,
+            max_model_size=2.0,
+            seed=5,
+        )
+        ws.dp.synthesize("adult", name="adult-ind", actor="alice", method="independent", seed=5)
+    real = ws.read("adult", purpose="research", actor="alice")
+    aim = ws.read("adult-aim", purpose="research", actor="alice")
+    independent = ws.read("adult-ind", purpose="research", actor="alice")
+    assert tvd_2way_direct(real, aim, COLUMNS) < 0.8 * tvd_2way_direct(real, independent, COLUMNS)
+    assert ws.dp.budget("adult").releases[0].kind == "synth"
+
+
+def test_identifiers_are_never_synthesized(ws: Workspace, people_csv: Path) -> None:
+    from tests.conftest import ingest_people
+
+    ingest_people(ws, people_csv)
+    report = ws.dp.synthesize("people", name="people-ind", actor="alice", method="independent")
+    for column in ("person_id", "email", "ssn", "full_name"):
+        assert column in report.skipped
+        assert column not in [c.name for c in report.columns]
+    assert report.epsilon is None and ws.dp.budget("people").releases == []
+    edge = next(e for e in ws.lineage("people-ind") if e.facts.get("synthetic"))
+    assert edge.facts["guarantee"] == "no formal guarantee"
+    with pytest.raises(InvalidInput, match="no --epsilon"):
+        ws.dp.synthesize("people", name="x", actor="alice", method="independent", epsilon=1.0)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lower", "upper", "bins"),
+    [("Int64", 17, 90, 16), ("Int64", 1, 16, 16), ("Float64", 0.0, 10.0, 4)],
+)
+def test_numeric_bins_decode_inside_their_bin(
+    dtype: str, lower: float, upper: float, bins: int
+) -> None:
+    import numpy as np
+
+    from privet.dp._synth_prep import SynthColumn, decode, encode
+
+    column = SynthColumn(
+        name="x", kind="numeric", dtype=dtype, domain="given", lower=lower, upper=upper, bins=bins
+    )
+    values = np.linspace(lower, upper, 200)
+    frame = pl.DataFrame({"x": values}).cast({"x": getattr(pl, dtype)})
+    back = decode(encode(frame, [column]), [column], np.random.default_rng(0))["x"].to_numpy()
+    width = column.width()
+    assert back.min() >= lower and back.max() <= upper
+    assert np.all(np.abs(back - frame["x"].to_numpy()) < width)
+    assert len(column.labels()) <= bins

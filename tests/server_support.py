@@ -8,11 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
+import pytest
 
 from privet import Workspace
 from privet.policy import (
@@ -44,6 +48,21 @@ class Governed:
     tokens: dict[str, str] = field(default_factory=dict)
     token_ids: dict[str, str] = field(default_factory=dict)
     grants: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def governed_root(
+    factory: pytest.TempPathFactory, name: str, people: pl.DataFrame
+) -> Iterator[tuple[Path, Governed]]:
+    """A fresh folder with its own key folder and a governed workspace in ``root/project``,
+    for a module-scoped server fixture (the environment lasts as long as the context)."""
+    root = factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        csv = root / "people.csv"
+        people.write_csv(csv)
+        (root / "project").mkdir()
+        yield root, governed_workspace(root / "project", csv)
 
 
 def governed_workspace(project: Path, people_csv: Path) -> Governed:

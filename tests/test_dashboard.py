@@ -20,7 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from privet import Workspace
 from privet.policy import get_grant, local_identity, request_grant
-from tests.server_support import ServerProcess, governed_workspace
+from tests.server_support import ServerProcess, governed_root
 
 
 def _chromium() -> tuple[str, str]:
@@ -57,15 +57,11 @@ def browser(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, people):
-    root = tmp_path_factory.mktemp("dashboard")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
-        csv = root / "people.csv"
-        people.write_csv(csv)
-        (root / "project").mkdir()
-        governed = governed_workspace(root / "project", csv)
-        with ServerProcess(root / "project") as server:
-            yield governed, server
+    with (
+        governed_root(tmp_path_factory, "dashboard", people) as (root, governed),
+        ServerProcess(root / "project") as server,
+    ):
+        yield governed, server
 
 
 def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, served):

@@ -12,24 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.server_support import ServerProcess, bearer, governed_workspace
+from tests.server_support import ServerProcess, bearer, governed_root
 
 
 @pytest.fixture(scope="module")
 def fuzz_env(tmp_path_factory: pytest.TempPathFactory, people: pl.DataFrame):
-    root = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
-        csv = root / "people.csv"
-        people.write_csv(csv)
-        (root / "project").mkdir()
-        governed = governed_workspace(root / "project", csv)
-        server = ServerProcess(root / "project", "--rate-limit", "10000", "--burst", "10000")
-        server.start()
-        try:
-            yield governed, server
-        finally:
-            server.stop()
+    with (
+        governed_root(tmp_path_factory, "fuzz", people) as (root, governed),
+        ServerProcess(root / "project", "--rate-limit", "10000", "--burst", "10000") as server,
+    ):
+        yield governed, server
 
 
 def _exercise(case, fuzz_env) -> None:

@@ -14,20 +14,16 @@ from privet.policy import get_grant
 from privet.server import Client, RateLimit
 from privet.server._ratelimit import TokenBuckets
 from tests.conftest import invoke
-from tests.server_support import ServerProcess, governed_workspace
+from tests.server_support import ServerProcess, governed_root
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, people: pl.DataFrame):
-    root = tmp_path_factory.mktemp("client")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
-        csv = root / "people.csv"
-        people.write_csv(csv)
-        (root / "project").mkdir()
-        governed = governed_workspace(root / "project", csv)
-        with ServerProcess(root / "project") as server:
-            yield governed, server
+    with (
+        governed_root(tmp_path_factory, "client", people) as (root, governed),
+        ServerProcess(root / "project") as server,
+    ):
+        yield governed, server
 
 
 def _remote(server: ServerProcess, token: str, *args: str | Path):

@@ -21,7 +21,7 @@ from privet.errors import InvalidInput
 from privet.server import ServeOptions, build_server
 from privet.server._serve import check_transport
 from tests.conftest import invoke, run_privet
-from tests.server_support import ServerProcess, bearer, free_port, governed_workspace
+from tests.server_support import ServerProcess, bearer, free_port, governed_root
 
 
 def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
@@ -64,13 +64,7 @@ def trusting(cert: Path) -> ssl.SSLContext:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory, people):
-    root = tmp_path_factory.mktemp("tls")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
-        csv = root / "people.csv"
-        people.write_csv(csv)
-        (root / "project").mkdir()
-        governed = governed_workspace(root / "project", csv)
+    with governed_root(tmp_path_factory, "tls", people) as (root, governed):
         cert, key = self_signed(root)
         server = ServerProcess(
             root / "project", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https"

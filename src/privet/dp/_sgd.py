@@ -23,13 +23,11 @@ from torch import nn
 HIDDEN_UNITS = 64
 
 
-def build_model(kind: str, inputs: int, outputs: int) -> nn.Module:
+def build_model(kind: str, inputs: int, outputs: int, hidden: int = HIDDEN_UNITS) -> nn.Module:
     if kind == "logreg":
         return nn.Linear(inputs, outputs)
     if kind == "mlp":
-        return nn.Sequential(
-            nn.Linear(inputs, HIDDEN_UNITS), nn.ReLU(), nn.Linear(HIDDEN_UNITS, outputs)
-        )
+        return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
     raise ValueError(f"unknown model {kind!r}")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from privet import auditlog
@@ -29,6 +29,7 @@ Progress = Callable[[str], None]
 class MembershipAudit(BaseModel):
     """What a membership attack achieved; record ids are row positions, never values."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
     model: str
     attack: str
     auc: float
@@ -41,6 +42,11 @@ class MembershipAudit(BaseModel):
     plot: str | None
     seconds: float
     parameters: dict[str, Any]
+    # Per-record scores, membership and row positions: for callers that check the figures
+    # themselves (tests); never in JSON output or on the card.
+    scores: np.ndarray | None = Field(default=None, exclude=True, repr=False)
+    is_member: np.ndarray | None = Field(default=None, exclude=True, repr=False)
+    rows: np.ndarray | None = Field(default=None, exclude=True, repr=False)
 
 
 def membership(
@@ -111,6 +117,9 @@ def membership(
         plot=picture,
         seconds=time.perf_counter() - started,
         parameters=parameters,
+        scores=scores,
+        is_member=is_member,
+        rows=audited,
     )
     record(ws, name, actor=actor, kind="membership", result=result.model_dump())
     return result
@@ -146,14 +155,22 @@ def _with_references(
     if attack == "lira":
         return _lira.scores(x_target, refs), {}
     z_phi, z_out = np.stack(z_refs), ~np.stack(z_in)
-    a = _rmia.tune_a(z_phi, z_out) if references > 1 else DEFAULT_A
     with torch.no_grad():
         z_target = _membership.margins(target.model.module, target.x[pool], target.y[pool], task)
+    if references > 1:
+        a = _rmia.tune_a(z_phi, z_out)
+    else:
+        # One reference model: attack it with the target as its OUT reference, on population
+        # rows the target never trained on (their membership in the reference is known).
+        fresh = ~np.isin(pool, target.train)
+        a = DEFAULT_A
+        if fresh.sum() >= 100:
+            pair = np.stack([z_phi[0][fresh], z_target[fresh]])
+            a = _rmia.tune_a(pair, np.stack([z_out[0][fresh], np.ones(fresh.sum(), dtype=bool)]))
     return _rmia.scores(x_target, refs, z_target, z_phi, z_out, a=a), {"a": a, "gamma": 1.0}
 
 
-# RMIA's offline a when it cannot be tuned (one reference model): the paper's and ML Privacy
-# Meter's default.
+# RMIA's offline a when it cannot be tuned: ML Privacy Meter's default.
 DEFAULT_A = 0.3
 
 

@@ -59,6 +59,8 @@ def tune_a(refs: np.ndarray, out: np.ndarray, grid: np.ndarray | None = None) ->
             rest = np.delete(np.arange(len(refs)), k)
             lr = log_ratio(refs[k], refs[rest], out[rest], float(a))
             usable = np.isfinite(lr)
+            if not (~out[k][usable]).any():
+                continue  # a model with no known member cannot be attacked
             fpr, tpr = roc(lr[usable], ~out[k][usable])
             total += auc(fpr, tpr)
         if total > best_auc:

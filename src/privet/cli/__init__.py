@@ -1,6 +1,7 @@
 """The ``privet`` command line: a thin layer over the library."""
 
 from privet.cli import (  # noqa: F401 - registers the commands
+    _audit,  # noqa: F401 - audit
     _catalog,
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models

@@ -232,13 +232,32 @@ def test_a_model_without_lineage_needs_member_files(
 
 
 def test_a_dataset_too_small_for_reference_models_is_refused(tmp_path: Path) -> None:
-    """Acceptance 4 (second half): loss still works, reference models are refused."""
+    """Acceptance 4 (second half): the loss attack still runs, reference models are refused."""
     os.environ["PRIVET_KEY_DIR"] = str(tmp_path / "keys")
-    ws = make_ws(tmp_path / "small", 120)
+    ws = make_ws(tmp_path / "small", 36)
     train(ws, "tiny", no_dp=True, epochs=3, test_fraction=0.5, seed=2, hidden_units=8)
-    assert attacks.membership(ws, "tiny", actor="alice", attack="loss").members >= 10
+    assert attacks.membership(ws, "tiny", actor="alice", attack="loss").members == 18
+    # 18 members and 18 held-out rows: after setting aside rows for reference models, fewer
+    # than 10 of each are left to audit.
+    with pytest.raises(InvalidInput, match="too small to audit.*reference models"):
+        attacks.membership(ws, "tiny", actor="alice", attack="rmia", reference_models=1)
+    # Auditing 12 of each leaves 12 rows, too few for models like one trained on 18.
     with pytest.raises(InvalidInput, match="too small for 4 reference model"):
-        attacks.membership(ws, "tiny", actor="alice", attack="rmia", reference_models=4)
+        attacks.membership(
+            ws, "tiny", actor="alice", attack="rmia", reference_models=4, audit_size=12
+        )
+    result = invoke(
+        "audit",
+        "tiny",
+        "--reference-models",
+        "4",
+        "--audit-size",
+        "12",
+        "--as",
+        "alice",
+        workspace=tmp_path / "small",
+    )
+    assert result.exit_code == 1 and "too small" in result.output
     ws.close()
 
 

@@ -94,6 +94,7 @@ def test_demo_runs_the_lifecycle():
     assert summary["checkpoint_size"] == summary["log_size"] == 5
     assert not Path(summary["workspace"]).exists()  # temporary unless --keep
     assert any("refused" in line for line in lines)
+    assert 0.0 <= summary["audit_auc"] <= 1.0 and any("RMIA" in line for line in lines)
 
 
 def test_demo_keep_and_json(tmp_path: Path):

@@ -126,6 +126,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         say(f"entry {last} (the refusal) is provably in the signed tree: {included}")
         dp_summary = _differential_privacy(ws, actor, say)
         deid_summary = _deidentification(ws, actor, say)
+        audit_summary = _model_audit(ws, say)
         summary = {
             "workspace": str(ws.folder),
             "dataset": version.ref,
@@ -138,6 +139,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             "refusal_included": included,
             **dp_summary,
             **deid_summary,
+            **audit_summary,
             "seconds": round(time.perf_counter() - started, 2),
         }
     say(f"\nDone in {summary['seconds']} s.")
@@ -244,3 +246,18 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
             f"{ml.accuracy_protected:.3f} on the protected ones"
         )
     return {"protected": report.output, "k_after": after.k, "l_after": after.l}
+
+
+def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
+    """The DP model attacked with its own members and held-out rows (RMIA, one reference)."""
+    from privet import attacks
+
+    say("\n== 11. A privacy audit of the model: membership inference (RMIA) ==")
+    owner = ws.dataset("people").owner
+    result = attacks.membership(ws, "income-model", actor=owner, attack="rmia", reference_models=1)
+    say(
+        f"RMIA with 1 reference model trained by the model's own recipe: AUC {result.auc:.3f}, "
+        f"TPR {result.tpr_at_fpr['0.01']:.3f} at 1% FPR on {result.members:,} members and "
+        f"{result.non_members:,} held-out rows (chance: AUC 0.5, TPR 0.01); stored on its card"
+    )
+    return {"audit_auc": result.auc, "audit_tpr_at_1pct_fpr": result.tpr_at_fpr["0.01"]}

@@ -134,6 +134,8 @@ def _prior(
     """A softmax regression of the attribute on what the attacker knows, from pool rows."""
     import torch
 
+    from privet.dp._sgd import few_threads
+
     def inputs(rows: np.ndarray) -> torch.Tensor:
         x = target.x[rows][:, torch.from_numpy(others)]
         if with_label:
@@ -149,11 +151,12 @@ def _prior(
     x, y = inputs(pool), torch.from_numpy(truth[pool])
     torch.manual_seed(int(rng.integers(2**62)))
     layer = torch.nn.Linear(x.shape[1], len(levels))
-    optimizer = torch.optim.Adam(layer.parameters(), lr=0.05)
-    for _ in range(300):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(layer(x), y).backward()
-        optimizer.step()
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.05, foreach=False)
+    with few_threads(layer):
+        for _ in range(200):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(layer(x), y).backward()
+            optimizer.step()
 
     def predict(rows: np.ndarray) -> np.ndarray:
         with torch.no_grad():

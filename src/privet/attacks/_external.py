@@ -19,7 +19,6 @@ from privet.attacks import _membership, _report
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
-
     from privet.workspace import Workspace
 
 

@@ -77,8 +77,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     common = {"train_rows": sizes["train_rows"], "epochs": sizes["epochs"], "seed": 1}
     train(ws, "overfit", no_dp=True, **common)
     train(ws, "private", epsilon=1.0, **common)
+    KEYS["models"] = base / "keys"
     yield ws
     ws.close()
+
+
+KEYS: dict[str, Path] = {}
 
 
 def rank_auc(scores: np.ndarray, members: np.ndarray) -> float:
@@ -157,6 +161,31 @@ def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> No
     # The results are stored on the card.
     audits = models.dp.model("private").card["audits"]
     assert audits[-1]["attack"] == "rmia" and audits[-1]["auc"] == pytest.approx(private.auc)
+
+
+def test_the_audit_command_prints_the_json_contract(
+    models: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PRIVET_KEY_DIR", str(KEYS["models"]))
+    plot = tmp_path / "roc.png"
+    argv = ["audit", "overfit", "--attack", "loss", "--as", "alice", "--plot", plot]
+    result = invoke(*argv, "--json", workspace=models.folder)
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["attack"] == "loss" and 0.5 < found["auc"] <= 1
+    assert set(found["tpr_at_fpr"]) == {"0.01", "0.001"}
+    assert found["members"] == found["non_members"] > 0
+    assert (
+        found["advantage"]["ci_low"] <= found["advantage"]["value"] <= found["advantage"]["ci_high"]
+    )
+    assert all(isinstance(i, int) for i in found["exposed_rows"])
+    assert "scores" not in found
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    human = invoke(*argv, workspace=models.folder)
+    assert "AUC" in human.output and "TPR" in human.output
+    # Someone other than the dataset's owner may not audit (it reads raw training data).
+    refused = invoke("audit", "overfit", "--as", "mallory", workspace=models.folder)
+    assert refused.exit_code == 1 and "owner" in refused.output
 
 
 def test_lira_runs_on_the_same_lineage(models: Workspace) -> None:

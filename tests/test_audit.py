@@ -364,3 +364,22 @@ def test_attribute_inference_reports_both_attackers(models: Workspace) -> None:
         attacks.attribute_inference(models, "overfit", "nope", actor="alice")
     with pytest.raises(InvalidInput, match="categorical"):
         attacks.attribute_inference(models, "overfit", "age", actor="alice")
+
+
+@pytest.mark.slow
+def test_more_reference_models_on_a_larger_model(models: Workspace) -> None:
+    """Acceptance 1 at the larger size (12,000 rows, 2,000 trained on), 4 reference models."""
+    for attack in ("rmia", "lira"):
+        leaky = attacks.membership(
+            models, "overfit", actor="alice", attack=attack, reference_models=4, seed=9
+        )
+        auc, tpr = check_figures(leaky)
+        assert auc >= 0.6 and tpr >= 0.03
+        private = attacks.membership(
+            models, "private", actor="alice", attack=attack, reference_models=4, seed=9
+        )
+        auc, tpr = check_figures(private)
+        n = private.is_member.sum()
+        assert auc <= 0.55 and tpr <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / n)
+    bound = attacks.epsilon_audit(models, "private", actor="alice", canaries=1000, seed=2)
+    assert bound.epsilon_lower_bound <= bound.claimed_epsilon

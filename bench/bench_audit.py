@@ -13,9 +13,9 @@ for both of privet's attacks. privet's time includes training its target.
     .venv/bin/python bench/bench_audit.py --quick       # smoke run
     .venv/bin/python bench/bench_audit.py --no-peer     # privet only
 
-Set up the peer once (see BENCHMARKS.md): a venv bench/.venv-mlpm with torch==2.13.0 and
-Privacy Meter's imports, and its source from github privacytrustlab/ml_privacy_meter
-unpacked in bench/out/audit/mlpm-src (or --mlpm-source DIR).
+Set up the peer once: ``--setup-peer`` makes the venv bench/.venv-mlpm (torch==2.13.0, the
+CPU build, and what Privacy Meter imports); its source (github privacytrustlab/ml_privacy_meter)
+goes in bench/out/audit/mlpm-src (or --mlpm-source DIR).
 """
 
 from __future__ import annotations
@@ -191,6 +191,28 @@ def peer_run(arrays: dict, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+PEER_PACKAGES = [
+    "torch==2.13.0",  # the CPU build available locally; unpinned, pip pulls a GPU build
+    "transformers",
+    "peft",
+    "datasets",
+    "accelerate",
+    "opacus",
+    "scikit-learn",
+    "pandas",
+    "matplotlib",
+    "pyyaml",
+    "tqdm",
+    "numpy",
+]
+
+
+def setup_peer() -> None:
+    venv = BENCH / ".venv-mlpm"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -198,7 +220,11 @@ def main() -> None:
     parser.add_argument("--mlpm-source", default=str(OUT / "mlpm-src"))
     parser.add_argument("--peer-refs", type=int, default=4)
     parser.add_argument("--refs", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--setup-peer", action="store_true", help="make bench/.venv-mlpm")
     args = parser.parse_args()
+    if args.setup_peer:
+        setup_peer()
+        return
     args.epochs, args.train_rows, args.audit_size, args.population = 200, 5000, 5000, 10000
     args.batch_size, args.lr, args.peer_lr = 128, 1e-3, 1e-2  # peer's schedule scales lr by 0.1
     if args.quick:

@@ -88,6 +88,7 @@ def plot(scores: np.ndarray, members: np.ndarray, path: Path, title: str) -> Pat
         ax.set_ylabel("true-positive rate")
         ax.set_title(title, fontsize=10)
         ax.legend(loc="lower right")
+        fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         fig.savefig(partial, format="png")

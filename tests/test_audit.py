@@ -390,3 +390,21 @@ def test_more_reference_models_on_a_larger_model(models: Workspace) -> None:
         assert auc <= 0.55 and tpr <= chance_tpr_quantile(private.is_member, 0.01)
     bound = attacks.epsilon_audit(models, "private", actor="alice", canaries=1000, seed=2)
     assert bound.epsilon_lower_bound <= bound.claimed_epsilon
+
+
+def test_bad_files_are_refused_in_one_sentence(tmp_path: Path) -> None:
+    records = pl.DataFrame({"f0": [0.1] * 20, "label": [1] * 20})
+    records.write_csv(tmp_path / "m.csv")
+    records.write_csv(tmp_path / "n.csv")
+    (tmp_path / "junk.pt2").write_bytes(b"not a model")
+    files = ["--members", tmp_path / "m.csv", "--non-members", tmp_path / "n.csv"]
+    result = invoke("audit", tmp_path / "junk.pt2", *files, "--attack", "loss")
+    assert result.exit_code == 1 and "not a model saved by torch.export.save" in result.output
+    model = torch.export.export(torch.nn.Linear(1, 1), (torch.zeros(2, 1),))
+    torch.export.save(model, str(tmp_path / "ok.pt2"))
+    result = invoke("audit", tmp_path / "ok.pt2", *files, "--attack", "rmia")
+    assert result.exit_code == 1 and "--attack loss" in result.output
+    result = invoke("audit", tmp_path / "ok.pt2", *files, "--label", "nope", "--attack", "loss")
+    assert result.exit_code == 1 and "no column 'nope'" in result.output
+    result = invoke("audit", tmp_path / "ok.pt2", "--members", tmp_path / "m.csv")
+    assert result.exit_code == 2

@@ -166,7 +166,14 @@ def peer_run(arrays: dict, args: argparse.Namespace) -> dict[str, Any]:
         "data": {"dataset": "adult", "data_dir": "data"},
     }
     (work / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1"}
+    # One BLAS thread, as privet uses for models this small: on a shared 2-core machine more
+    # threads only spin against each other (its DataLoader workers are left as it sets them).
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     t0 = time.perf_counter()
     with open(OUT / "mlpm.log", "w") as log:
         done = subprocess.run(

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from privet import auditlog
-from privet.attacks import _lira, _membership, _reference, _report, _rmia
+from privet.attacks import _ensemble, _lira, _membership, _reference, _report, _rmia
 from privet.catalog._models import DpModel
 from privet.errors import InvalidInput, NotFound
 
@@ -143,14 +143,21 @@ def _with_references(
     usable = np.flatnonzero(target.valid)
     pool = np.setdiff1d(usable, audited)
     x_refs, z_refs, z_in = [], [], []
-    for k in range(references):
-        step(f"reference model {k + 1}/{references}")
-        rows = rng.choice(pool, per_model, replace=False)
-        generator = _sgd.secure_generator(int(rng.integers(2**62)))
-        ref = _reference.train_like(card, target.x[rows], target.y[rows], generator)
+    samples = [rng.choice(pool, per_model, replace=False) for _ in range(references)]
+    generator = _sgd.secure_generator(int(rng.integers(2**62)))
+    if _ensemble.supported(card):
+        step(f"{references} reference model(s), trained together")
+        rows = [torch.from_numpy(r) for r in samples]
+        models = _ensemble.train(card, target.x, target.y, rows, generator)
+    else:
+        models = []
+        for k, r in enumerate(samples):
+            step(f"reference model {k + 1}/{references}")
+            models.append(_reference.train_like(card, target.x[r], target.y[r], generator))
+    for ref, rows_of in zip(models, samples, strict=True):
         x_refs.append(_membership.margins(ref, target.x[audited], target.y[audited], task))
         z_refs.append(_membership.margins(ref, target.x[pool], target.y[pool], task))
-        z_in.append(np.isin(pool, rows))
+        z_in.append(np.isin(pool, rows_of))
     refs = np.stack(x_refs)
     if attack == "lira":
         return _lira.scores(x_target, refs), {}

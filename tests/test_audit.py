@@ -408,3 +408,41 @@ def test_bad_files_are_refused_in_one_sentence(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no column 'nope'" in result.output
     result = invoke("audit", tmp_path / "ok.pt2", "--members", tmp_path / "m.csv")
     assert result.exit_code == 2
+
+
+def test_reference_models_trained_together_learn_like_one_trained_alone() -> None:
+    """The batched trainer gives each model its own rows: it fits them as the plain loop does."""
+    from privet.attacks import _ensemble
+    from privet.attacks._reference import train_like
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1200, 20, generator=gen)
+    y = ((x[:, 0] + 0.5 * torch.rand(1200, generator=gen)) > 0.8).float()
+    flip = torch.rand(1200, generator=gen) < 0.2
+    y[flip] = 1 - y[flip]
+    card = {
+        "architecture": "mlp",
+        "inputs": 20,
+        "outputs": 1,
+        "task": "classification",
+        "privacy": {"differentially_private": False},
+        "training": {"epochs": 100, "batch_size": 32, "learning_rate": 3e-3, "hidden_units": 64},
+    }
+    rows = [torch.randperm(1200, generator=gen)[:300] for _ in range(3)]
+    together = _ensemble.train(card, x, y, rows, torch.Generator().manual_seed(1))
+    alone = train_like(card, x[rows[0]], y[rows[0]], torch.Generator().manual_seed(1))
+
+    def fit(model: torch.nn.Module, r: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(((model(x[r]).squeeze(1) > 0).float() == y[r]).float().mean())
+
+    def held_out(r: torch.Tensor) -> torch.Tensor:
+        others = torch.ones(1200, dtype=torch.bool)
+        others[r] = False
+        return torch.nonzero(others).squeeze(1)
+
+    # Each model memorizes its own rows (label noise makes that visible) …
+    for model, r in zip(together, rows, strict=True):
+        assert fit(model, r) > fit(model, held_out(r)) + 0.05
+    # … about as well as the same recipe run alone.
+    assert abs(fit(together[0], rows[0]) - fit(alone, rows[0])) < 0.08

@@ -97,6 +97,7 @@ def test_demo_runs_the_lifecycle():
     assert summary["grant_status"] == "active" and summary["self_approval_refused"]
     assert 0 < summary["masked_rows"] == 500
     assert summary["synthetic_epsilon"] > 0 and summary["synthetic"].startswith("people-synthetic")
+    assert 0.0 <= summary["audit_auc"] <= 1.0 and any("RMIA" in line for line in lines)
 
 
 def test_demo_keep_and_json(tmp_path: Path):
@@ -107,7 +108,7 @@ def test_demo_keep_and_json(tmp_path: Path):
     assert Path(summary["workspace"]).is_dir()
     # The protected dataset really is 5-anonymous and 2-diverse (counted here, not by privet).
     with Workspace.open(summary["workspace"]) as ws:
-        # The demo ends governed (step 12): the owner reads without a grant, others need one.
+        # The demo ends governed (step 13): the owner reads without a grant, others need one.
         owner = ws.dataset(summary["protected"].split("@")[0]).owner
         protected = ws.read(summary["protected"], purpose="model-training", actor=owner)
     qis = ["age", "sex", "race", "marital_status", "native_country"]

@@ -126,6 +126,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         say(f"entry {last} (the refusal) is provably in the signed tree: {included}")
         dp_summary = _differential_privacy(ws, actor, say)
         deid_summary = _deidentification(ws, actor, say)
+        audit_summary = _model_audit(ws, say)
         synth_summary = _synthetic(ws, actor, say)
         access_summary = _access_governance(ws, actor, say)
         summary = {
@@ -140,6 +141,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             "refusal_included": included,
             **dp_summary,
             **deid_summary,
+            **audit_summary,
             **synth_summary,
             **access_summary,
             "seconds": round(time.perf_counter() - started, 2),
@@ -250,6 +252,21 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
     return {"protected": report.output, "k_after": after.k, "l_after": after.l}
 
 
+def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
+    """The DP model attacked with its own members and held-out rows (RMIA, one reference)."""
+    from privet import attacks
+
+    say("\n== 11. A privacy audit of the model: membership inference (RMIA) ==")
+    owner = ws.dataset("people").owner
+    result = attacks.membership(ws, "income-model", actor=owner, attack="rmia", reference_models=1)
+    say(
+        f"RMIA with 1 reference model trained by the model's own recipe: AUC {result.auc:.3f}, "
+        f"TPR {result.tpr_at_fpr['0.01']:.3f} at 1% FPR on {result.members:,} members and "
+        f"{result.non_members:,} held-out rows (chance: AUC 0.5, TPR 0.01); stored on its card"
+    )
+    return {"audit_auc": result.auc, "audit_tpr_at_1pct_fpr": result.tpr_at_fpr["0.01"]}
+
+
 DEMO_POLICY = """
 rules:
   - description: analysts see masked rows, for fraud analytics, for at most 30 days
@@ -261,14 +278,14 @@ rules:
 
 
 def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
-    """Step 12: a policy and users make the workspace governed; a grant, approved by the
+    """Step 13: a policy and users make the workspace governed; a grant, approved by the
     owner (never by the requester), lets an analyst read the masked view."""
     from datetime import timedelta
 
     from privet import policy
 
     owner = ws.dataset("people").owner
-    say("\n== 12. Access governance: a grant request, four eyes, a masked read ==")
+    say("\n== 13. Access governance: a grant request, four eyes, a masked read ==")
     policy.set_policy(ws, DEMO_POLICY, actor=actor)
     policy.add_user(ws, "analyst@example.org", roles=["analyst"], actor=actor)
     analyst = policy.local_identity(ws, "analyst@example.org")
@@ -314,11 +331,11 @@ SYNTH_KEYS = {
 
 
 def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
-    """Step 11: a DP synthetic table (MST) beside the no-guarantee baseline, evaluated."""
+    """Step 12: a DP synthetic table (MST) beside the no-guarantee baseline, evaluated."""
     from privet import policy
     from privet.dp._synth_eval import evaluate
 
-    say("\n== 11. DP synthetic data (OpenDP's MST), evaluated against the real rows ==")
+    say("\n== 12. DP synthetic data (OpenDP's MST), evaluated against the real rows ==")
     started = time.perf_counter()
     owner = ws.dataset("people").owner
     remaining = ws.dp.budget("people").epsilon_remaining

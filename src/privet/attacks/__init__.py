@@ -1,6 +1,17 @@
-"""Privacy attacks: synthetic-data risk (singling out, linkability, inference, distance to
-closest record, exact matches, membership inference against the synthesizer)."""
+"""Privacy attacks, measured rather than promised.
 
+On models: membership inference (loss, LiRA, RMIA), attribute inference, and an empirical
+lower bound on ε (one-run canary audit). On synthetic data: singling out, linkability,
+inference, distance to closest record, exact matches, and membership inference against the
+synthesizer.
+"""
+
+from privet.attacks._attribute import AttributeAudit
+from privet.attacks._attribute import audit as attribute_inference
+from privet.attacks._audit import ATTACKS, MembershipAudit, membership
+from privet.attacks._epsilon_audit import EpsilonAudit
+from privet.attacks._epsilon_audit import audit as epsilon_audit
+from privet.attacks._epsilon_audit import lower_bound as epsilon_lower_bound
 from privet.attacks._synthetic import (
     AttackResult,
     SyntheticRisk,
@@ -11,10 +22,18 @@ from privet.attacks._synthetic import (
 )
 
 __all__ = [
+    "ATTACKS",
     "AttackResult",
+    "AttributeAudit",
+    "EpsilonAudit",
+    "MembershipAudit",
     "SyntheticRisk",
+    "attribute_inference",
+    "epsilon_audit",
+    "epsilon_lower_bound",
     "inference",
     "linkability",
+    "membership",
     "singling_out",
     "synthetic_risk",
 ]

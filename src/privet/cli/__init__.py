@@ -2,6 +2,7 @@
 
 from privet.cli import (  # noqa: F401 - registers the commands
     _access,  # noqa: F401 - user, role, token, policy, grant, alerts
+    _audit,  # noqa: F401 - audit
     _catalog,
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models

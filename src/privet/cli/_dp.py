@@ -291,7 +291,20 @@ def budget_command(
     type=click.Choice(["logreg", "mlp"]),
     default="logreg",
     show_default=True,
-    help="Logistic/linear regression or a one-hidden-layer network (64 units).",
+    help="Logistic/linear regression or a one-hidden-layer network (--hidden-units).",
+)
+@click.option(
+    "--hidden-units",
+    type=click.IntRange(1, 4096),
+    default=64,
+    show_default=True,
+    help="Width of the mlp's hidden layer.",
+)
+@click.option(
+    "--train-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train on at most N rows (a random subset; the rest stay unused or held out).",
 )
 @click.option(
     "--task",
@@ -335,6 +348,8 @@ def train_command(
     delta: float | None,
     epochs: int,
     architecture: str,
+    hidden_units: int,
+    train_rows: int | None,
     task: str | None,
     features: tuple[str, ...],
     bounds: tuple[str, ...],
@@ -360,6 +375,8 @@ def train_command(
             epsilon=epsilon,
             delta=delta,
             model=architecture,
+            hidden_units=hidden_units,
+            train_rows=train_rows,
             task=task,
             features=list(features) or None,
             epochs=epochs,

@@ -53,6 +53,7 @@ EVALUATION_SHARE = 0.05
 # Bin edges for privately learned numeric bounds: 0 and ±{1, 2, 5}·10^k, k = 0…9.
 _GRID = sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(10)})
 Progress = Callable[[str], None]
+_ROW = "__privet_row__"
 
 
 class NoPrivacyWarning(UserWarning):
@@ -212,6 +213,8 @@ def train(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     keys: Mapping[str, Sequence[Any]] | None = None,
     test_fraction: float = 0.2,
+    hidden_units: int = 64,
+    train_rows: int | None = None,
     no_dp: bool = False,
     seed: int | None = None,
     progress: Progress | None = None,
@@ -221,6 +224,9 @@ def train(
     ``epsilon`` is the whole release's ε at ``delta`` (default: the ledger's δ); without it
     the model uses the rest of the ledger. ``no_dp`` trains without privacy and is allowed
     only to the dataset's owner; such a model's card says so in its first line.
+    ``train_rows`` caps the training split (a random subset of the rows not held out; the
+    rest are left unused). The card records which rows were trained on and which were held
+    out, so that ``privet audit`` can attack the model with true members and non-members.
     """
     step = progress or (lambda _s: None)
     check_name(name)
@@ -237,6 +243,10 @@ def train(
         raise InvalidInput("the clipping norm must be greater than 0")
     if not 0.0 < test_fraction <= 0.5:
         raise InvalidInput("the held-out fraction must be in (0, 0.5]")
+    if not 1 <= hidden_units <= 4096:
+        raise InvalidInput("the hidden layer must have between 1 and 4096 units")
+    if train_rows is not None and train_rows < 1:
+        raise InvalidInput("--train-rows must be at least 1")
     if no_dp and epsilon is not None:
         raise InvalidInput("--no-dp trains without privacy; it takes no --epsilon")
     led.check_epsilon(epsilon, allow_none=True)
@@ -300,6 +310,8 @@ def train(
     else:
         target_spec = _feature(target, target_dtype, declared, dict(bounds or {}), {})
     n_train = max(1, int(rows * (1 - test_fraction)))
+    if train_rows is not None:
+        n_train = min(n_train, train_rows)
     rate = min(1.0, batch_size / n_train)
     steps = epochs * max(1, math.ceil(n_train / batch_size))
     lr = learning_rate or (0.1 if model == "logreg" else 0.01)
@@ -324,7 +336,10 @@ def train(
     read = policy.read(
         ws, fixed_ref, purpose=purpose, actor=actor, view="aggregate", channel="dp:train"
     )
-    frame = read.frame.select([*(f.name for f in plan), target, *([subject] if subject else [])])
+    read_rows = read.frame.height
+    frame = read.frame.with_row_index(_ROW).select(
+        [_ROW, *(f.name for f in plan), target, *([subject] if subject else [])]
+    )
     if subject:
         # One row per subject: DP-SGD then protects each subject, not just each row.
         frame = frame.sample(fraction=1.0, shuffle=True, seed=seed).unique(
@@ -372,15 +387,18 @@ def train(
     y, outputs = _target(frame, target_spec, task)
     order = torch.randperm(len(x), generator=generator)
     cut = max(1, int(round(len(x) * test_fraction)))
-    test, train_rows = order[:cut], order[cut:]
-    module = _sgd.build_model(model, x.shape[1], outputs)
+    test, train_rows_ = order[:cut], order[cut:]
+    if train_rows is not None:
+        train_rows_ = train_rows_[:train_rows]
+    split = _split_record(frame[_ROW], train_rows_, test, read_rows)
+    module = _sgd.build_model(model, x.shape[1], outputs, hidden_units)
     schedule = _sgd.Schedule(epochs=epochs, batch_size=batch_size, learning_rate=lr)
     step("training")
     if no_dp:
         _sgd.train_plain(
             module,
-            x[train_rows],
-            y[train_rows],
+            x[train_rows_],
+            y[train_rows_],
             task=task,
             outputs=outputs,
             schedule=schedule,
@@ -391,8 +409,8 @@ def train(
         assert budget is not None
         _sgd.train_dp(
             module,
-            x[train_rows],
-            y[train_rows],
+            x[train_rows_],
+            y[train_rows_],
             task=task,
             outputs=outputs,
             schedule=schedule,
@@ -426,6 +444,8 @@ def train(
         inputs=x.shape[1],
         outputs=outputs,
         schedule=schedule,
+        hidden=hidden_units if model == "mlp" else None,
+        split=split,
         clip=clip,
         rate=rate,
         steps=steps,
@@ -759,6 +779,8 @@ def _card(
     inputs: int,
     outputs: int,
     schedule: Any,
+    hidden: int | None,
+    split: dict[str, Any],
     clip: float,
     rate: float,
     steps: int,
@@ -820,7 +842,9 @@ def _card(
             "batch_size": schedule.batch_size,
             "learning_rate": schedule.learning_rate,
             "optimizer": "Adam",
+            **({"hidden_units": hidden} if hidden is not None else {}),
         },
+        "split": split,
         "privacy": privacy,
         "evaluation": evaluation,
         "purpose": purpose,
@@ -834,6 +858,46 @@ def _card(
     else:
         card["target_bounds"] = [target.lower, target.upper]
     return card
+
+
+def _split_record(
+    positions: pl.Series, train: torch.Tensor, test: torch.Tensor, rows: int
+) -> dict[str, Any]:
+    """Which rows of the version (by position in the broker's read) were trained on / held out.
+
+    Stored as packed bitmaps (row positions, never values) with a digest, so an audit can
+    rebuild the exact members and non-members of the model.
+    """
+    rows_of = positions.to_numpy()
+    return {
+        "rows": rows,
+        "train": pack_rows(rows_of[train.numpy()], rows),
+        "test": pack_rows(rows_of[test.numpy()], rows),
+        "train_count": len(train),
+        "test_count": len(test),
+    }
+
+
+def pack_rows(positions: Any, rows: int) -> str:
+    import base64
+    import zlib
+
+    import numpy as np
+
+    bits = np.zeros(rows, dtype=bool)
+    bits[np.asarray(positions, dtype=np.int64)] = True
+    return base64.b64encode(zlib.compress(np.packbits(bits).tobytes(), 9)).decode()
+
+
+def unpack_rows(packed: str, rows: int) -> Any:
+    """The row positions of a bitmap made by ``pack_rows`` (a sorted int64 array)."""
+    import base64
+    import zlib
+
+    import numpy as np
+
+    raw = np.frombuffer(zlib.decompress(base64.b64decode(packed)), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(raw)[:rows]).astype(np.int64)
 
 
 def _object_key(dataset_id: str, model_id: str) -> str:
@@ -1015,7 +1079,12 @@ def load_model(ws: Workspace, name: str, *, actor: str) -> TrainedModel:
         card = dict(row.card)
     if card.get("format") != CARD_FORMAT:
         raise IntegrityError("a stored model card has an unknown format")
-    module = _sgd.build_model(card["architecture"], card["inputs"], card["outputs"])
+    module = _sgd.build_model(
+        card["architecture"],
+        card["inputs"],
+        card["outputs"],
+        card["training"].get("hidden_units", _sgd.HIDDEN_UNITS),
+    )
     module.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
     module.eval()
     return TrainedModel(card, module)

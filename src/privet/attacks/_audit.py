@@ -1,0 +1,219 @@
+"""``privet audit``: membership inference on a model privet trained, stored with its card."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from privet import auditlog
+from privet.attacks import _ensemble, _lira, _membership, _reference, _report, _rmia
+from privet.catalog._models import DpModel
+from privet.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+ATTACKS = ("loss", "lira", "rmia")
+MAX_REFERENCES = 64
+EXPOSED = 10
+Progress = Callable[[str], None]
+
+
+class MembershipAudit(BaseModel):
+    """What a membership attack achieved; record ids are row positions, never values."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model: str
+    attack: str
+    auc: float
+    tpr_at_fpr: dict[str, float]
+    advantage: dict[str, float]
+    members: int
+    non_members: int
+    reference_models: int
+    exposed_rows: list[int]
+    plot: str | None
+    seconds: float
+    parameters: dict[str, Any]
+    # Per-record scores, membership and row positions: for callers that check the figures
+    # themselves (tests); never in JSON output or on the card.
+    scores: np.ndarray | None = Field(default=None, exclude=True, repr=False)
+    is_member: np.ndarray | None = Field(default=None, exclude=True, repr=False)
+    rows: np.ndarray | None = Field(default=None, exclude=True, repr=False)
+
+
+def membership(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    attack: str = "rmia",
+    reference_models: int = 1,
+    audit_size: int | None = None,
+    plot: Path | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> MembershipAudit:
+    """Attack model ``name`` with its own members and held-out rows; store the result."""
+    step = progress or (lambda _s: None)
+    started = time.perf_counter()
+    if attack not in ATTACKS:
+        raise InvalidInput(f"unknown attack {attack!r}: use {', '.join(ATTACKS)}")
+    references = 0 if attack == "loss" else reference_models
+    if attack != "loss" and not 1 <= references <= MAX_REFERENCES:
+        raise InvalidInput(f"{attack} needs between 1 and {MAX_REFERENCES} reference models")
+    step("reading")
+    target = _reference.load(ws, name, actor=actor)
+    card = target.card
+    if attack != "loss" and card["task"] != "classification":
+        raise InvalidInput(f"{attack} attacks classifiers; use --attack loss for a regression")
+    rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
+    train_rows = target.train[target.valid[target.train]]
+    test_rows = target.test[target.valid[target.test]]
+    size, per_model = _reference.plan_sizes(
+        valid_train=len(train_rows),
+        valid_test=len(test_rows),
+        usable=int(target.valid.sum()),
+        references=references,
+        audit_size=audit_size,
+    )
+    members = rng.choice(train_rows, size, replace=False)
+    non_members = rng.choice(test_rows, size, replace=False)
+    audited = np.r_[members, non_members]
+    is_member = np.r_[np.ones(size, dtype=bool), np.zeros(size, dtype=bool)]
+    module, task = target.model.module, card["task"]
+    x_target = _membership.margins(module, target.x[audited], target.y[audited], task)
+    parameters: dict[str, Any] = {}
+    if attack == "loss":
+        scores = _membership.loss_scores(x_target)
+    else:
+        scores, parameters = _with_references(
+            target, audited, x_target, attack, references, per_model, rng, step
+        )
+    step("scoring")
+    summary = _report.summarize(scores, is_member)
+    exposed = _exposed(scores, is_member, audited)
+    picture = None
+    if plot is not None:
+        title = f"{attack.upper()} on {name} ({references} ref.)" if references else name
+        picture = str(_report.plot(scores, is_member, plot, title))
+    result = MembershipAudit(
+        model=name,
+        attack=attack,
+        auc=summary["auc"],
+        tpr_at_fpr=summary["tpr_at_fpr"],
+        advantage=summary["advantage"],
+        members=summary["members"],
+        non_members=summary["non_members"],
+        reference_models=references,
+        exposed_rows=exposed,
+        plot=picture,
+        seconds=time.perf_counter() - started,
+        parameters=parameters,
+        scores=scores,
+        is_member=is_member,
+        rows=audited,
+    )
+    record(ws, name, actor=actor, kind="membership", result=result.model_dump())
+    return result
+
+
+def _with_references(
+    target: _reference.Target,
+    audited: np.ndarray,
+    x_target: np.ndarray,
+    attack: str,
+    references: int,
+    per_model: int,
+    rng: np.random.Generator,
+    step: Progress,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    import torch
+
+    from privet.dp import _sgd
+
+    card, task = target.card, target.card["task"]
+    usable = np.flatnonzero(target.valid)
+    pool = np.setdiff1d(usable, audited)
+    x_refs, z_refs, z_in = [], [], []
+    samples = [rng.choice(pool, per_model, replace=False) for _ in range(references)]
+    generator = _sgd.secure_generator(int(rng.integers(2**62)))
+    if _ensemble.supported(card):
+        step(f"{references} reference model(s), trained together")
+        rows = [torch.from_numpy(r) for r in samples]
+        models = _ensemble.train(card, target.x, target.y, rows, generator)
+    else:
+        models = []
+        for k, r in enumerate(samples):
+            step(f"reference model {k + 1}/{references}")
+            models.append(_reference.train_like(card, target.x[r], target.y[r], generator))
+    for ref, rows_of in zip(models, samples, strict=True):
+        x_refs.append(_membership.margins(ref, target.x[audited], target.y[audited], task))
+        z_refs.append(_membership.margins(ref, target.x[pool], target.y[pool], task))
+        z_in.append(np.isin(pool, rows_of))
+    refs = np.stack(x_refs)
+    if attack == "lira":
+        return _lira.scores(x_target, refs), {}
+    z_phi, z_out = np.stack(z_refs), ~np.stack(z_in)
+    with torch.no_grad():
+        z_target = _membership.margins(target.model.module, target.x[pool], target.y[pool], task)
+    if references > 1:
+        a = _rmia.tune_a(z_phi, z_out)
+    else:
+        # One reference model: attack it with the target as its OUT reference, on population
+        # rows the target never trained on (their membership in the reference is known).
+        fresh = ~np.isin(pool, target.train)
+        a = DEFAULT_A
+        if fresh.sum() >= 100:
+            pair = np.stack([z_phi[0][fresh], z_target[fresh]])
+            a = _rmia.tune_a(pair, np.stack([z_out[0][fresh], np.ones(fresh.sum(), dtype=bool)]))
+    return _rmia.scores(x_target, refs, z_target, z_phi, z_out, a=a), {"a": a, "gamma": 1.0}
+
+
+# RMIA's offline a when it cannot be tuned: ML Privacy Meter's default.
+DEFAULT_A = 0.3
+
+
+def _exposed(scores: np.ndarray, is_member: np.ndarray, rows: np.ndarray) -> list[int]:
+    """Members the attack singles out at ≤ 1% FPR (most confident first), as row positions."""
+    negatives = np.sort(scores[~is_member])[::-1]
+    if len(negatives) == 0:
+        return []
+    cut = negatives[max(0, int(np.floor(0.01 * len(negatives))) - 1)]
+    picked = np.flatnonzero(is_member & (scores > cut))
+    order = picked[np.argsort(-scores[picked], kind="stable")][:EXPOSED]
+    return [int(r) for r in rows[order]]
+
+
+def record(ws: Workspace, name: str, *, actor: str, kind: str, result: dict[str, Any]) -> None:
+    """Append an audit's result to the model card, with an audit-log entry, in one transaction."""
+    with ws.session() as session:
+        row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
+        if row is None:
+            raise NotFound(f"no model named {name[:80]!r} in this workspace")
+        now = ws.now().isoformat()
+        facts = {k: v for k, v in result.items() if k not in ("exposed_rows", "plot", "model")}
+        entry = {"kind": kind, "at": now, "by": actor, **facts}
+        (index,) = auditlog.append(
+            session,
+            [
+                {
+                    "event": "model.audit",
+                    "ts": now,
+                    "actor": actor,
+                    "model": row.id,
+                    "kind": kind,
+                    **{k: v for k, v in facts.items() if isinstance(v, int | float | str)},
+                }
+            ],
+        )
+        # A new dict: the JSON column only notices assignment, not in-place mutation.
+        row.card = {**row.card, "audits": [*row.card.get("audits", []), {**entry, "log": index}]}
+        session.commit()

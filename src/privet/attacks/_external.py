@@ -1,0 +1,136 @@
+"""Auditing with member and non-member files given explicitly.
+
+Needed for a model privet did not train (no lineage says who was in its training set) and for
+a model whose card predates recorded splits. Without a recipe no reference model can be
+trained, so the attack is the loss attack.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from privet import tables
+from privet.attacks import _membership, _report
+from privet.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from privet.workspace import Workspace
+
+
+def load_model_file(path: Path) -> Any:
+    """A model saved with torch.export.save (.pt2): a graph and weights, no pickled code."""
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not a model
+        reason = "no such file" if not path.exists() else "not a model saved by torch.export.save"
+        raise InvalidInput(f"{path.name}: {reason}") from exc
+    # The exported graph's input guards fail on some valid programs in torch 2.13 (a guard
+    # function reads a missing shape); a record that does not fit fails in scoring instead.
+    return program.module(check_guards=False)
+
+
+def numeric_records(path: Path, label: str) -> tuple[Any, Any]:
+    """Numeric input columns and an integer class column ``label`` (for an external model)."""
+    import torch
+
+    frame = tables.read_table(path).frame
+    if label not in frame.columns:
+        raise InvalidInput(f"{path.name} has no column {label[:80]!r} (name it with --label)")
+    inputs = [c for c in frame.columns if c != label]
+    bad = [c for c in inputs if not frame[c].dtype.is_numeric()]
+    if bad:
+        raise InvalidInput(
+            f"{path.name}: column {bad[0][:80]!r} is not numeric; for a model privet did not "
+            "train, give the model's numeric inputs and the label"
+        )
+    try:
+        y = frame[label].cast(pl.Int64, strict=True)
+    except pl.exceptions.InvalidOperationError:
+        raise InvalidInput(f"{path.name}: {label!r} must hold integer class numbers") from None
+    if y.null_count():
+        raise InvalidInput(f"{path.name}: {label!r} has empty cells")
+    x = frame.select(inputs).cast(pl.Float32).fill_null(0.0).to_numpy()
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.to_numpy().copy())
+
+
+def margins_external(module: Any, x: Any, y: Any, name: str) -> np.ndarray:
+    import torch
+
+    try:
+        with torch.no_grad():
+            out = module(x)
+    except Exception as exc:  # noqa: BLE001 - any failure of foreign code is bad input
+        raise InvalidInput(
+            f"the model could not score the records of {name} (inputs do not fit it)"
+        ) from exc
+    if out.ndim != 2:
+        raise InvalidInput("the model must return one row of class scores per record")
+    classes = max(out.shape[1], 2)
+    if int(y.min()) < 0 or int(y.max()) >= classes:
+        raise InvalidInput(f"{name}: labels must be class numbers 0…{classes - 1}")
+    labels = y.float() if out.shape[1] == 1 else y
+    return _membership.margins(lambda _x: out, x, labels, "classification")
+
+
+def membership_from_files(
+    members: Path,
+    non_members: Path,
+    *,
+    model_file: Path | None = None,
+    ws: Workspace | None = None,
+    name: str | None = None,
+    actor: str | None = None,
+    label: str = "label",
+    plot: Path | None = None,
+) -> dict[str, Any]:
+    """The loss attack on records given as files; a workspace model reads them in its schema."""
+    started = time.perf_counter()
+    if model_file is not None:
+        module = load_model_file(model_file)
+        phis = []
+        for path in (members, non_members):
+            x, y = numeric_records(path, label)
+            phis.append(margins_external(module, x, y, path.name))
+        title = model_file.name
+    else:
+        from privet.attacks._reference import encode
+        from privet.dp._train import load_model
+
+        assert ws is not None and name is not None and actor is not None
+        model = load_model(ws, name, actor=actor)
+        phis = []
+        for path in (members, non_members):
+            x, y, valid = encode(model, tables.read_table(path).frame)
+            if not valid.all():
+                raise InvalidInput(f"{path.name}: some rows have a target the model does not know")
+            phis.append(_membership.margins(model.module, x, y, model.card["task"]))
+        title = name
+    for phi, path in zip(phis, (members, non_members), strict=True):
+        if len(phi) < 10:
+            raise InvalidInput(f"{path.name}: at least 10 records are needed to audit")
+    scores = np.r_[phis[0], phis[1]]
+    is_member = np.r_[np.ones(len(phis[0]), dtype=bool), np.zeros(len(phis[1]), dtype=bool)]
+    summary = _report.summarize(scores, is_member)
+    picture = str(_report.plot(scores, is_member, plot, title)) if plot else None
+    negatives = np.sort(phis[1])[::-1]
+    cut = negatives[max(0, int(np.floor(0.01 * len(negatives))) - 1)]
+    exposed = np.flatnonzero(phis[0] > cut)
+    exposed = exposed[np.argsort(-phis[0][exposed], kind="stable")][:10]
+    return {
+        "model": title,
+        "attack": "loss",
+        **summary,
+        "reference_models": 0,
+        # Row numbers (from 0) in the members file.
+        "exposed_rows": [int(i) for i in exposed],
+        "plot": picture,
+        "seconds": time.perf_counter() - started,
+        "parameters": {"source": "files"},
+    }

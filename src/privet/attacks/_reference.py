@@ -1,0 +1,200 @@
+"""The audited model's lineage (members, non-members, population) and its reference models.
+
+Members and non-members are the model's own training split and held-out rows, rebuilt from
+the split recorded on its card; reference models are trained with the card's recipe
+(architecture, epochs, batch, learning rate, and DP-SGD's noise and clipping when the model
+is private) on population rows that are never audited.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import select
+
+from privet import policy
+from privet.catalog._models import Dataset, DpModel
+from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
+
+if TYPE_CHECKING:
+    import torch
+
+    from privet.dp._train import TrainedModel
+    from privet.workspace import Workspace
+
+ASSESSMENT = "privet:assessment"
+
+
+@dataclass
+class Target:
+    """A decrypted model and its dataset version, encoded the way the model sees it."""
+
+    name: str
+    model: TrainedModel
+    x: torch.Tensor
+    y: torch.Tensor
+    valid: np.ndarray  # rows whose target the model can score
+    train: np.ndarray  # row positions trained on
+    test: np.ndarray  # row positions held out
+    frame: pl.DataFrame
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return self.model.card
+
+
+def load(ws: Workspace, name: str, *, actor: str) -> Target:
+    """The model ``name`` with the rows of its dataset version (owner only: raw access)."""
+    from privet.dp._train import load_model, unpack_rows
+
+    with ws.reading() as session:
+        row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
+        if row is None:
+            raise NotFound(
+                f"no model named {name[:80]!r} in this workspace; for a model privet did not "
+                "train, give the model file with --members FILE --non-members FILE"
+            )
+        dataset = session.get(Dataset, row.dataset_id)
+        owner = dataset.owner if dataset else None
+        split = row.card.get("split")
+    if actor != owner:
+        # TODO(issue 3): allow an actor granted raw access for assessment.
+        raise PolicyDenied(
+            f"auditing {name!r} reads its training data and trains models without privacy; "
+            f"only the dataset's owner ({owner}) may do it"
+        )
+    if split is None:
+        raise InvalidInput(
+            f"model {name!r} has no recorded training split (trained before privet recorded "
+            "one); give its members and non-members with --members FILE --non-members FILE"
+        )
+    model = load_model(ws, name, actor=actor)
+    frame = policy.read(
+        ws, model.card["dataset"], purpose=ASSESSMENT, actor=actor, channel="attacks:audit"
+    ).frame
+    if frame.height != split["rows"]:
+        raise IntegrityError("the model's recorded split does not match its dataset version")
+    x, y, valid = encode(model, frame)
+    return Target(
+        name=name,
+        model=model,
+        x=x,
+        y=y,
+        valid=valid,
+        train=unpack_rows(split["train"], split["rows"]),
+        test=unpack_rows(split["test"], split["rows"]),
+        frame=frame,
+    )
+
+
+def encode(model: TrainedModel, frame: pl.DataFrame) -> tuple[Any, Any, np.ndarray]:
+    """Inputs, labels (as the model was trained on them) and which rows have a usable label."""
+    import torch
+
+    card = model.card
+    target = card["target"]
+    if target not in frame.columns:
+        raise InvalidInput(f"the records have no column {target[:80]!r} (the model's target)")
+    x = model.encode(frame)
+    column = frame[target]
+    if card["task"] == "regression":
+        low, high = card["target_bounds"]
+        values = column.cast(pl.Float64, strict=False)
+        valid = values.is_not_null().to_numpy() & ~values.is_nan().fill_null(True).to_numpy()
+        scaled = ((values.clip(low, high) - low) / (high - low)).fill_null(0.5).fill_nan(0.5)
+        return x, torch.tensor(scaled.to_numpy(), dtype=torch.float32), valid
+    classes = [str(c) for c in card["classes"]]
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = np.array([lookup.get(v, -1) for v in column.cast(pl.String).to_list()])
+    valid = codes >= 0
+    codes = np.maximum(codes, 0)
+    if card["outputs"] == 1:
+        return x, torch.tensor(codes, dtype=torch.float32), valid
+    return x, torch.tensor(codes, dtype=torch.int64), valid
+
+
+def train_like(
+    card: dict[str, Any],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.nn.Module:
+    """A model trained on (x, y) by the card's recipe: same architecture, schedule, DP noise."""
+    from privet.dp import _sgd
+
+    training = card["training"]
+    module = _sgd.build_model(
+        card["architecture"],
+        card["inputs"],
+        card["outputs"],
+        training.get("hidden_units", _sgd.HIDDEN_UNITS),
+    )
+    schedule = _sgd.Schedule(
+        epochs=training["epochs"],
+        batch_size=training["batch_size"],
+        learning_rate=training["learning_rate"],
+    )
+    privacy = card["privacy"]
+    common = {"task": card["task"], "outputs": card["outputs"], "schedule": schedule}
+    if privacy.get("differentially_private"):
+        rate = min(1.0, schedule.batch_size / max(len(x), 1))
+        _sgd.train_dp(
+            module,
+            x,
+            y,
+            **common,
+            sample_rate=rate,
+            steps=schedule.epochs * max(1, math.ceil(len(x) / schedule.batch_size)),
+            noise_multiplier=privacy["noise_multiplier"],
+            clip=privacy["clipping_norm"],
+            generator=generator,
+        )
+    else:
+        _sgd.train_plain(module, x, y, **common, generator=generator)
+    module.eval()
+    return module
+
+
+def plan_sizes(
+    *, valid_train: int, valid_test: int, usable: int, references: int, audit_size: int | None
+) -> tuple[int, int]:
+    """How many members (= non-members) to audit, and each reference model's training size.
+
+    Reference models learn from population rows outside the audited ones. Each draws a
+    random subset of the target's training size, or of half the population when that is
+    smaller (so that reference models differ); below half the target's size they would not
+    resemble the target, and the audit is refused.
+    """
+    n_train = valid_train
+    if audit_size is None:
+        size = min(5000, valid_train, valid_test)
+        if references:
+            size = min(size, max(0, (usable - n_train) // 2))
+    else:
+        size = audit_size
+        if size > min(valid_train, valid_test):
+            raise InvalidInput(
+                f"cannot audit {size} members and {size} non-members: the model has "
+                f"{valid_train} training and {valid_test} held-out rows"
+            )
+    if size < 10:
+        raise InvalidInput(
+            "the dataset is too small to audit: fewer than 10 members or non-members remain"
+            + (" once reference models get their rows (try --attack loss)" if references else "")
+        )
+    if not references:
+        return size, 0
+    pool = usable - 2 * size
+    per_model = min(n_train, pool // 2 if references > 1 else pool)
+    if per_model < max(1, n_train // 2):
+        raise InvalidInput(
+            f"the dataset is too small for {references} reference model(s): {pool} rows remain "
+            f"outside the {2 * size} audited ones, and each reference model needs at least "
+            f"{max(1, n_train // 2)} (half the target's training rows); audit fewer records "
+            "(--audit-size) or use --attack loss"
+        )
+    return size, per_model

@@ -275,3 +275,22 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
     gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
     with pytest.raises(PolicyDenied, match="stream stopped"):
         next(chunks)
+
+
+def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -> None:
+    # The raw Parquet stream is decrypted while it is sent: a flipped byte must cut it.
+    from privet import IntegrityError
+    from privet.catalog._models import Version
+
+    granted(gws, "raw")
+    gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    with gws.reading() as session:
+        key = session.query(Version.object_key).one()[0]
+    path = gws.store.root / key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    bob = gov.local_identity(gws, "bob")
+    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    with pytest.raises(IntegrityError):
+        b"".join(chunks)

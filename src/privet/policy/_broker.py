@@ -136,8 +136,8 @@ def _release(
     one append, not for the decryption, so concurrent readers overlap.
 
     With ``keep_stored``, a view that releases the stored version unchanged (no mask, no
-    row filter) returns its verified Parquet bytes instead of decoding them (the frame of
-    the release is then empty, with the right schema only).
+    row filter) returns its stored Parquet as chunks decrypted on demand instead of decoding
+    it (the frame of the release is then empty).
     """
     check_view(view)
     check_purpose(purpose)
@@ -166,18 +166,20 @@ def _release(
         served_id = served.id
         if served.id != dataset.id:
             event.update(served=served.id, version=served_version.id)
-    with ws.store.open(object_key) as source:
-        plaintext = ws.vault.decrypt_version(handle, served_id, info.id, source)
-    if hashlib.sha256(plaintext).hexdigest() != expected_sha:
-        raise IntegrityError("a stored version does not match its recorded hash")
     number, policy = _policy_of(ws)
     rule = policy.rules[decision.rule] if decision.rule is not None else None
     unchanged = view not in ("masked", "pseudonymized") and not (rule and rule.row_filter)
-    stored = plaintext if keep_stored and unchanged else None
-    if stored is not None:
-        frame = pl.DataFrame(schema=pl.read_parquet_schema(io.BytesIO(stored)))
+    stored: Iterator[bytes] | None = None
+    if keep_stored and unchanged:
+        # Decrypted chunk by chunk while it is sent, after the log entry below commits.
+        stored = _stored_chunks(ws, handle, served_id, info.id, object_key, expected_sha)
+        frame = pl.DataFrame()
         rows, columns = info.rows, len(info.columns)
     else:
+        with ws.store.open(object_key) as source:
+            plaintext = ws.vault.decrypt_version(handle, served_id, info.id, source)
+        if hashlib.sha256(plaintext).hexdigest() != expected_sha:
+            raise IntegrityError("a stored version does not match its recorded hash")
         frame = tables.from_parquet_bytes(plaintext)
         try:
             frame = _apply_view(ws, frame, info, view, rule)
@@ -374,11 +376,11 @@ def _chunks(
     identity: Identity,
     fmt: str,
     batch_rows: int,
-    stored: bytes | None = None,
+    stored: Iterator[bytes] | None = None,
 ) -> Iterator[bytes]:
     # The stored Parquet, already verified against its hash, when the view left it unchanged:
     # decoding and re-encoding it would cost ~40× the decryption.
-    pieces = _pieces(stored) if stored is not None else _encode(release.frame, fmt, batch_rows)
+    pieces = stored if stored is not None else _encode(release.frame, fmt, batch_rows)
     first = True
     for chunk in pieces:
         if not first:
@@ -399,6 +401,26 @@ def _encode(frame: pl.DataFrame, fmt: str, batch_rows: int) -> Iterator[bytes]:
     # LZ4: the stream is consumed at once, so encoding speed matters more than size.
     frame.write_parquet(buffer, row_group_size=batch_rows, compression="lz4")
     yield from _pieces(buffer.getvalue())
+
+
+def _stored_chunks(
+    ws: Workspace, handle: Any, dataset_id: str, version_id: str, key: str, sha256: str
+) -> Iterator[bytes]:
+    """The stored Parquet of a version, decrypted ``_CHUNK`` bytes at a time.
+
+    Streaming AEAD authenticates every segment before it is returned, so no altered byte is
+    ever sent; the content hash is checked at the end too, and a mismatch raises, cutting
+    the stream before its end rather than completing it.
+    """
+    digest = hashlib.sha256()
+    with ws.store.open(key) as source:
+        for chunk in ws.vault.decrypt_version_chunks(
+            handle, dataset_id, version_id, source, _CHUNK
+        ):
+            digest.update(chunk)
+            yield chunk
+    if digest.hexdigest() != sha256:
+        raise IntegrityError("a stored version does not match its recorded hash")
 
 
 def _pieces(data: bytes) -> Iterator[bytes]:

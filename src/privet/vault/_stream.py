@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import tink
@@ -32,5 +33,18 @@ def decrypt_from(handle: tink.KeysetHandle, source: BinaryIO, context: bytes) ->
     try:
         with primitive.new_decrypting_stream(source, context) as stream:
             return stream.read()
+    except tink.TinkError:
+        raise IntegrityError("a stored version failed to decrypt (altered or wrong key)") from None
+
+
+def decrypt_chunks(
+    handle: tink.KeysetHandle, source: BinaryIO, context: bytes, size: int
+) -> Iterator[bytes]:
+    """Plaintext in pieces of at most ``size`` bytes; each segment is authenticated first."""
+    primitive = handle.primitive(streaming_aead.StreamingAead)
+    try:
+        with primitive.new_decrypting_stream(source, context) as stream:
+            while chunk := stream.read(size):
+                yield chunk
     except tink.TinkError:
         raise IntegrityError("a stored version failed to decrypt (altered or wrong key)") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
@@ -231,3 +231,15 @@ class Vault:
         self, handle: tink.KeysetHandle, dataset_id: str, version_id: str, source: BinaryIO
     ) -> bytes:
         return _stream.decrypt_from(handle, source, self.version_context(dataset_id, version_id))
+
+    def decrypt_version_chunks(
+        self,
+        handle: tink.KeysetHandle,
+        dataset_id: str,
+        version_id: str,
+        source: BinaryIO,
+        size: int,
+    ) -> Iterator[bytes]:
+        """``decrypt_version`` as an iterator of at most ``size`` bytes at a time."""
+        context = self.version_context(dataset_id, version_id)
+        return _stream.decrypt_chunks(handle, source, context, size)

@@ -21,29 +21,16 @@ import torch
 from scipy import stats
 
 from privet import InvalidInput, Workspace, attacks, policy
-from privet.datasets import adult, raw_people
 from privet.dp._train import unpack_rows
 from tests.conftest import invoke
-from tests.test_train import BOUNDS, FEATURES, keys_of
+from tests.test_train import FEATURES
+from tests.test_train import make_ws as train_ws
 
 PURPOSE = "training"
 
 
 def make_ws(folder: Path, rows: int) -> Workspace:
-    ws = Workspace.init(folder, actor="alice")
-    path = folder.parent / f"people-{rows}.csv"
-    raw_people(rows).write_csv(path)
-    ws.ingest(
-        path,
-        name="people",
-        owner="alice",
-        purposes=[PURPOSE],
-        actor="alice",
-        subject_id="person_id",
-    )
-    ws.dp.set_budget("people", actor="alice", epsilon=50, delta=1e-7)
-    ws.dp.declare("people", actor="alice", bounds=BOUNDS, keys=keys_of(adult()))
-    return ws
+    return train_ws(folder, rows, epsilon=50)  # room for the audits' own DP models
 
 
 def train(ws: Workspace, name: str, **options: object) -> dict:

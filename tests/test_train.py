@@ -50,7 +50,7 @@ def keys_of(frame: pl.DataFrame) -> dict[str, list[str]]:
     return {c: sorted(v for v in frame[c].unique().to_list() if v is not None) for c in columns}
 
 
-def make_ws(project: Path, rows: int) -> Workspace:
+def make_ws(project: Path, rows: int, epsilon: float = 20) -> Workspace:
     ws = Workspace.init(project, actor="alice")
     path = project.parent / f"people-{rows}.csv"
     raw_people(rows).write_csv(path)
@@ -62,7 +62,7 @@ def make_ws(project: Path, rows: int) -> Workspace:
         actor="alice",
         subject_id="person_id",
     )
-    ws.dp.set_budget("people", actor="alice", epsilon=20, delta=1e-7)
+    ws.dp.set_budget("people", actor="alice", epsilon=epsilon, delta=1e-7)
     ws.dp.declare("people", actor="alice", bounds=BOUNDS, keys=keys_of(adult()))
     return ws
 

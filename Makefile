@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint browser bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-test: lint
+# The dashboard test drives Debian's headless Chromium through its chromedriver (nothing is
+# downloaded at run time): installed here when missing and allowed, else a clear stop.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "make test needs Debian's chromium and chromium-driver:" \
+	      "sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
-test-slow: lint
+test-slow: lint browser
 	PRIVET_SLOW=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)

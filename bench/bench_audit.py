@@ -3,13 +3,16 @@
 Same target setup for both: Adult, an MLP with one hidden layer of 256 units, Adam, 200
 epochs, 5,000 training rows; audited on 5,000 members and 5,000 non-members. privet trains
 its target with ``train(no_dp=True, train_rows=5000)`` and audits it with 1, 2, 4 and 8
-reference models; Privacy Meter (its own ``run_mia.py``, in bench/.venv-mlpm, driven by
-mlpm_driver.py) trains its target and 2·(N+1) models on 10,000 Adult rows encoded the same
-way, with a disjoint 10,000-row population. Both tools' scores are turned into AUC and TPR
-at low FPR by the same function here. Privacy Meter has no LiRA: its RMIA is the reference
-for both of privet's attacks. privet's time includes training its target.
+reference models trained on population rows (``--reference-data population``) and on its
+training rows minus half the audited records (``training``); Privacy Meter (its own
+``run_mia.py``, in bench/.venv-mlpm, driven by mlpm_driver.py) trains its target and 2·(N+1)
+models on 10,000 Adult rows encoded the same way, with a disjoint 10,000-row population.
+Both tools' scores are turned into AUC and TPR at low FPR by the same function here. Privacy
+Meter has no LiRA: its RMIA is the reference for both of privet's attacks. privet's time
+includes training its target.
 
-    .venv/bin/python bench/bench_audit.py               # full (Privacy Meter: ~15-30 min)
+    .venv/bin/python bench/bench_audit.py               # full (Privacy Meter: ~10-30 min)
+    .venv/bin/python bench/bench_audit.py --repeats 3   # 3 independent targets per tool, means
     .venv/bin/python bench/bench_audit.py --quick       # smoke run
     .venv/bin/python bench/bench_audit.py --no-peer     # privet only
 
@@ -21,6 +24,7 @@ goes in bench/out/audit/mlpm-src (or --mlpm-source DIR).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -63,7 +67,7 @@ def metrics(scores: np.ndarray, members: np.ndarray) -> dict[str, float]:
     return out
 
 
-def privet_run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str, Any]:
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -80,39 +84,41 @@ def privet_run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
             batch_size=args.batch_size,
             learning_rate=args.lr,
             train_rows=args.train_rows,
-            seed=1,
+            seed=1 + repeat,
         )
     train_seconds = time.perf_counter() - started
     model = ws.dp.load_model("target", actor=OWNER)
     runs = []
-    for attack in ("rmia", "lira"):
-        for n in args.refs:
-            t0 = time.perf_counter()
-            result = membership(
-                ws,
-                "target",
-                actor=OWNER,
-                attack=attack,
-                reference_models=n,
-                audit_size=args.audit_size,
-                plot=OUT / f"privet-{attack}-{n}.png",
-                seed=n,
-            )
-            audit_seconds = time.perf_counter() - t0
-            runs.append(
-                {
-                    "attack": attack,
-                    "reference_models": n,
-                    "auc": result.auc,
-                    "tpr@0.01": result.tpr_at_fpr["0.01"],
-                    "tpr@0.001": result.tpr_at_fpr["0.001"],
-                    "members": result.members,
-                    "audit_seconds": audit_seconds,
-                    "seconds": audit_seconds + train_seconds,
-                    "parameters": result.parameters,
-                }
-            )
-            print(json.dumps(runs[-1]), flush=True)
+    for attack, data, n in itertools.product(args.attacks, args.reference_data, args.refs):
+        t0 = time.perf_counter()
+        result = membership(
+            ws,
+            "target",
+            actor=OWNER,
+            attack=attack,
+            reference_models=n,
+            reference_data=data,
+            audit_size=args.audit_size,
+            plot=OUT / f"privet-{attack}-{data}-{n}.png",
+            seed=100 * repeat + n,
+        )
+        audit_seconds = time.perf_counter() - t0
+        runs.append(
+            {
+                "repeat": repeat,
+                "attack": attack,
+                "reference_data": data,
+                "reference_models": n,
+                "auc": result.auc,
+                "tpr@0.01": result.tpr_at_fpr["0.01"],
+                "tpr@0.001": result.tpr_at_fpr["0.001"],
+                "members": result.members,
+                "audit_seconds": audit_seconds,
+                "seconds": audit_seconds + train_seconds,
+                "parameters": result.parameters,
+            }
+        )
+        print(json.dumps(runs[-1]), flush=True)
     return {
         "train_seconds": train_seconds,
         "held_out_accuracy": info.card["evaluation"]["accuracy"],
@@ -121,9 +127,9 @@ def privet_run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def encode_for_peer(model: Any, frame: pl.DataFrame, args: argparse.Namespace) -> dict:
+def encode_for_peer(model: Any, frame: pl.DataFrame, args: argparse.Namespace, repeat: int) -> dict:
     """10,000 audit rows and a disjoint population, encoded exactly as privet's model sees them."""
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7 + repeat)
     order = rng.permutation(frame.height)
     size = 2 * args.audit_size
     picked, population = order[:size], order[size : size + args.population]
@@ -133,7 +139,7 @@ def encode_for_peer(model: Any, frame: pl.DataFrame, args: argparse.Namespace) -
     return {"x": x[picked], "y": y[picked], "pop_x": x[population], "pop_y": y[population]}
 
 
-def peer_run(arrays: dict, args: argparse.Namespace) -> dict[str, Any]:
+def peer_run(arrays: dict, args: argparse.Namespace, repeat: int) -> dict[str, Any]:
     python = BENCH / ".venv-mlpm" / "bin" / "python"
     source = Path(args.mlpm_source)
     if not python.exists() or not (source / "run_mia.py").exists():
@@ -143,7 +149,12 @@ def peer_run(arrays: dict, args: argparse.Namespace) -> dict[str, Any]:
     work.mkdir(parents=True)
     np.savez(work / "data.npz", **arrays)
     config = {
-        "run": {"random_seed": 12345, "log_dir": "log", "time_log": True, "num_experiments": 1},
+        "run": {
+            "random_seed": 12345 + repeat,
+            "log_dir": "log",
+            "time_log": True,
+            "num_experiments": 1,
+        },
         "audit": {
             "privacy_game": "privacy_loss_model",
             "algorithm": "RMIA",
@@ -175,7 +186,7 @@ def peer_run(arrays: dict, args: argparse.Namespace) -> dict[str, Any]:
         "OMP_NUM_THREADS": "1",
     }
     t0 = time.perf_counter()
-    with open(OUT / "mlpm.log", "w") as log:
+    with open(OUT / f"mlpm-{repeat}.log", "w") as log:
         done = subprocess.run(
             [str(python), str(BENCH / "mlpm_driver.py"), str(source), str(work), "config.yaml"],
             stdout=log,
@@ -184,10 +195,11 @@ def peer_run(arrays: dict, args: argparse.Namespace) -> dict[str, Any]:
         )
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
-        return {"error": f"Privacy Meter exited with {done.returncode}; see {OUT / 'mlpm.log'}"}
+        return {"error": f"Privacy Meter exited with {done.returncode}; see {log.name}"}
     found = np.load(work / "log" / "report" / "exp" / "attack_result_0.npz")
     meta = json.loads((work / "log" / "models" / "models_metadata.json").read_text())["0"]
     return {
+        "repeat": repeat,
         "reference_models": args.peer_refs,
         "models_trained": len(json.loads((work / "log/models/models_metadata.json").read_text())),
         "seconds": seconds,
@@ -227,6 +239,9 @@ def main() -> None:
     parser.add_argument("--mlpm-source", default=str(OUT / "mlpm-src"))
     parser.add_argument("--peer-refs", type=int, default=4)
     parser.add_argument("--refs", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--attacks", nargs="+", default=["rmia", "lira"])
+    parser.add_argument("--reference-data", nargs="+", default=["population", "training"])
+    parser.add_argument("--repeats", type=int, default=1, help="independent targets per tool")
     parser.add_argument("--setup-peer", action="store_true", help="make bench/.venv-mlpm")
     args = parser.parse_args()
     if args.setup_peer:
@@ -239,55 +254,86 @@ def main() -> None:
         args.refs, args.peer_refs = [1, 2], 1
     OUT.mkdir(parents=True, exist_ok=True)
     frame = adult()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        os.environ["PRIVET_KEY_DIR"] = str(base / "keys")
-        ws = Workspace.init(base / "ws", actor=OWNER)
-        frame.write_parquet(base / "adult.parquet")
-        ws.ingest(
-            base / "adult.parquet",
-            name="adult",
-            owner=OWNER,
-            purposes=["benchmark"],
-            actor=OWNER,
-        )
-        print(f"privet: target + audits ({args.refs} reference models)", flush=True)
-        mine = privet_run(ws, args)
-        model = mine.pop("model")
-        mine["train_accuracy"] = accuracy(model, frame)
-        arrays = encode_for_peer(model, frame, args)
-        ws.close()
-    peer = {"skipped": True} if args.no_peer else peer_run(arrays, args)
-    print(json.dumps({"peer": peer}), flush=True)
+    runs, peers, targets = [], [], []
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            base = Path(tmp)
+            os.environ["PRIVET_KEY_DIR"] = str(base / "keys")
+            ws = Workspace.init(base / "ws", actor=OWNER)
+            frame.write_parquet(base / "adult.parquet")
+            ws.ingest(
+                base / "adult.parquet",
+                name="adult",
+                owner=OWNER,
+                purposes=["benchmark"],
+                actor=OWNER,
+            )
+            print(f"repeat {repeat}: privet target + audits", flush=True)
+            mine = privet_run(ws, args, repeat)
+            model = mine.pop("model")
+            mine["train_accuracy"] = accuracy(model, frame)
+            arrays = encode_for_peer(model, frame, args, repeat)
+            ws.close()
+        runs += mine.pop("runs")
+        targets.append(mine)
+        if not args.no_peer:
+            peers.append(peer_run(arrays, args, repeat))
+            print(json.dumps({"peer": peers[-1]}), flush=True)
+    summary = summarize(runs, [p for p in peers if "seconds" in p])
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_average_end": os.getloadavg(),
-        "setup": {k: v for k, v in vars(args).items()},
-        "privet": mine,
-        "peer": peer,
+        "setup": dict(vars(args)),
+        "privet_targets": targets,
+        "privet_runs": runs,
+        "peer_runs": peers,
+        "summary": summary,
     }
-    if "seconds" in peer:
-        for run in mine["runs"]:
-            run["time_ratio_peer_over_privet"] = peer["seconds"] / run["seconds"]
-            run["meets_goal"] = (
-                run["tpr@0.01"] >= peer["tpr@0.01"]
-                and run["tpr@0.001"] >= peer["tpr@0.001"]
-                and run["seconds"] * 5 <= peer["seconds"]
-            )
     (OUT / "results.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"{'tool':<16}{'refs':>5}{'AUC':>8}{'TPR@1%':>9}{'TPR@.1%':>9}{'s':>9}{'ratio':>8}")
-    for run in mine["runs"]:
+    print(f"means over {args.repeats} repeat(s); ratio = Privacy Meter's time / privet's")
+    print(
+        f"{'tool, attack, reference data':<34}{'refs':>5}{'AUC':>7}{'TPR@1%':>8}{'TPR@.1%':>8}"
+        f"{'s':>7}{'ratio':>7}  goal"
+    )
+    for row in summary:
         print(
-            f"privet {run['attack']:<9}{run['reference_models']:>5}{run['auc']:>8.3f}"
-            f"{run['tpr@0.01']:>9.4f}{run['tpr@0.001']:>9.4f}{run['seconds']:>9.1f}"
-            f"{run.get('time_ratio_peer_over_privet', float('nan')):>8.1f}"
-        )
-    if "seconds" in peer:
-        print(
-            f"{'PrivacyMeter rmia':<21}{peer['reference_models']:>0}{peer['auc']:>8.3f}"
-            f"{peer['tpr@0.01']:>9.4f}{peer['tpr@0.001']:>9.4f}{peer['seconds']:>9.1f}"
+            f"{row['label']:<34}{row['reference_models']:>5}{row['auc']:>7.3f}"
+            f"{row['tpr@0.01']:>8.4f}{row['tpr@0.001']:>8.4f}{row['seconds']:>7.0f}"
+            f"{row.get('ratio', float('nan')):>7.1f}  {row.get('meets_goal', '')}"
         )
     print(f"written {OUT / 'results.json'}")
+
+
+def summarize(runs: list[dict], peers: list[dict]) -> list[dict[str, Any]]:
+    """Means per (attack, reference data, reference models) and for the peer; the goal check."""
+    keys = ("auc", "tpr@0.01", "tpr@0.001", "seconds")
+    rows = []
+    if peers:
+        peer = {k: float(np.mean([p[k] for p in peers])) for k in keys}
+        rows.append(
+            {
+                "label": "Privacy Meter rmia",
+                "reference_models": peers[0]["reference_models"],
+                **peer,
+            }
+        )
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(
+            (run["attack"], run["reference_data"], run["reference_models"]), []
+        ).append(run)
+    for (attack, data, n), group in groups.items():
+        row = {"label": f"privet {attack}, {data}", "reference_models": n}
+        row.update({k: float(np.mean([r[k] for r in group])) for k in keys})
+        if peers:
+            row["ratio"] = peer["seconds"] / row["seconds"]
+            row["meets_goal"] = (
+                row["tpr@0.01"] >= peer["tpr@0.01"]
+                and row["tpr@0.001"] >= peer["tpr@0.001"]
+                and row["seconds"] * 5 <= peer["seconds"]
+            )
+        rows.append(row)
+    return rows
 
 
 def accuracy(model: Any, frame: pl.DataFrame) -> float:

@@ -7,6 +7,7 @@ tail computed with exact integers.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -158,6 +159,67 @@ def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> No
     assert audits[-1]["attack"] == "rmia" and audits[-1]["auc"] == pytest.approx(private.auc)
 
 
+def test_reference_models_on_training_rows_expose_more_but_not_a_dp_model(
+    models: Workspace,
+) -> None:
+    """Insider reference models (the training rows minus what each scores): acceptance 1 holds,
+    and on a DP model the attack stays at chance, so leaving records out leaks no label."""
+    leaky = attacks.membership(
+        models,
+        "overfit",
+        actor="alice",
+        attack="rmia",
+        reference_models=2,
+        reference_data="training",
+        seed=5,
+    )
+    auc, tpr = check_figures(leaky)
+    assert leaky.reference_data == "training"
+    assert auc >= 0.6 and tpr > chance_tpr_quantile(leaky.is_member, 0.01)
+    private = attacks.membership(
+        models,
+        "private",
+        actor="alice",
+        attack="rmia",
+        reference_models=2,
+        reference_data="training",
+        seed=5,
+    )
+    auc, tpr = check_figures(private)
+    assert auc <= 0.55 and tpr <= chance_tpr_quantile(private.is_member, 0.01)
+
+
+@pytest.mark.parametrize("references", [1, 2, 3, 4])
+def test_training_reference_rows_leave_out_what_they_score(references: int) -> None:
+    from privet.attacks._reference import reference_rows
+
+    rng = np.random.default_rng(references)
+    train_rows = np.arange(0, 300)  # the target trained on rows 0-299
+    audited = np.r_[np.arange(0, 200), np.arange(300, 500)]  # 200 members, 200 others
+    member = audited < 300
+    pool = np.r_[np.arange(200, 300), np.arange(500, 1500)]  # never audited
+    samples, out = reference_rows(
+        reference_data="training",
+        references=references,
+        train_rows=train_rows,
+        audited=audited,
+        pool=pool,
+        per_model=300,
+        rng=rng,
+    )
+    assert len(samples) == references and out.shape == (references, 400)
+    for rows, left_out in zip(samples, out, strict=True):
+        assert len(rows) == 300 and len(set(rows.tolist())) == 300
+        chosen = set(rows.tolist())
+        # Never trained on a record it scores; trained on every other member it may.
+        assert not chosen & set(audited[left_out].tolist())
+        assert set(audited[~left_out & member].tolist()) <= chosen
+        assert set(range(200, 300)) <= chosen  # the members nobody audits
+        assert not chosen & set(audited[~member].tolist())  # held-out rows stay held out
+    # Every record has the same number of reference models to be scored with, member or not.
+    assert (out.sum(0) == references // 2 + references % 2).all()
+
+
 def test_the_audit_command_prints_the_json_contract(
     models: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -178,6 +240,10 @@ def test_the_audit_command_prints_the_json_contract(
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     human = invoke(*argv, workspace=models.folder)
     assert "AUC" in human.output and "TPR" in human.output
+    insider = ["audit", "overfit", "--reference-data", "training", "--as", "alice"]
+    found = json.loads(invoke(*insider, "--seed", "4", "--json", workspace=models.folder).output)
+    assert found["attack"] == "rmia" and found["reference_data"] == "training"
+    assert found["reference_models"] == 1 and found["parameters"]["a"] is not None
     # Someone other than the dataset's owner may not audit (it reads raw training data).
     refused = invoke("audit", "overfit", "--as", "mallory", workspace=models.folder)
     assert refused.exit_code == 1 and "owner" in refused.output
@@ -282,6 +348,18 @@ def test_a_dataset_too_small_for_reference_models_is_refused(tmp_path: Path) -> 
         workspace=tmp_path / "small",
     )
     assert result.exit_code == 1 and "too small" in result.output
+    # Reference models on the training rows replace the 12 members they leave out with rows
+    # neither trained on nor audited: 36 - 18 - 12 = 6 are too few.
+    with pytest.raises(InvalidInput, match="too small for reference models on the training"):
+        attacks.membership(
+            ws,
+            "tiny",
+            actor="alice",
+            attack="rmia",
+            reference_models=2,
+            reference_data="training",
+            audit_size=12,
+        )
     ws.close()
 
 
@@ -364,18 +442,15 @@ def test_attribute_inference_reports_both_attackers(models: Workspace) -> None:
 @pytest.mark.slow
 def test_more_reference_models_on_a_larger_model(models: Workspace) -> None:
     """Acceptance 1 at a larger size (6,000 rows, 1,000 trained on), 4 reference models."""
-    for attack in ("rmia", "lira"):
-        leaky = attacks.membership(
-            models, "overfit", actor="alice", attack=attack, reference_models=4, seed=9
-        )
+    for attack, data in itertools.product(("rmia", "lira"), ("population", "training")):
+        options = {"attack": attack, "reference_models": 4, "reference_data": data, "seed": 9}
+        leaky = attacks.membership(models, "overfit", actor="alice", **options)
         auc, tpr = check_figures(leaky)
         if attack == "rmia":
             assert auc >= 0.6 and tpr > chance_tpr_quantile(leaky.is_member, 0.01)
         else:  # offline LiRA with few reference models is weak at low FPR (Carlini et al.)
             assert auc > 0.55
-        private = attacks.membership(
-            models, "private", actor="alice", attack=attack, reference_models=4, seed=9
-        )
+        private = attacks.membership(models, "private", actor="alice", **options)
         auc, tpr = check_figures(private)
         # With more records the estimate is tight enough to meet ε = 1's own limit: an ε-DP
         # training lets no attack exceed TPR = e^ε·FPR + δ (here: chance at FPR e·1%).

@@ -253,14 +253,23 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
 
 
 def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
-    """The DP model attacked with its own members and held-out rows (RMIA, one reference)."""
+    """The DP model attacked with its own members and held-out rows (RMIA, one reference
+    model trained, as an insider would, on its training rows minus the audited ones)."""
     from privet import attacks
 
     say("\n== 11. A privacy audit of the model: membership inference (RMIA) ==")
     owner = ws.dataset("people").owner
-    result = attacks.membership(ws, "income-model", actor=owner, attack="rmia", reference_models=1)
+    result = attacks.membership(
+        ws,
+        "income-model",
+        actor=owner,
+        attack="rmia",
+        reference_models=1,
+        reference_data="training",
+    )
     say(
-        f"RMIA with 1 reference model trained by the model's own recipe: AUC {result.auc:.3f}, "
+        "RMIA with 1 reference model trained by the model's own recipe on its training rows "
+        f"minus the audited ones: AUC {result.auc:.3f}, "
         f"TPR {result.tpr_at_fpr['0.01']:.3f} at 1% FPR on {result.members:,} members and "
         f"{result.non_members:,} held-out rows (chance: AUC 0.5, TPR 0.01); stored on its card"
     )

@@ -38,6 +38,7 @@ class MembershipAudit(BaseModel):
     members: int
     non_members: int
     reference_models: int
+    reference_data: str | None  # "population" or "training"; None without reference models
     exposed_rows: list[int]
     plot: str | None
     seconds: float
@@ -56,6 +57,7 @@ def membership(
     actor: str,
     attack: str = "rmia",
     reference_models: int = 1,
+    reference_data: str = "population",
     audit_size: int | None = None,
     plot: Path | None = None,
     seed: int | None = None,
@@ -69,6 +71,11 @@ def membership(
     references = 0 if attack == "loss" else reference_models
     if attack != "loss" and not 1 <= references <= MAX_REFERENCES:
         raise InvalidInput(f"{attack} needs between 1 and {MAX_REFERENCES} reference models")
+    if reference_data not in _reference.REFERENCE_DATA:
+        raise InvalidInput(
+            f"unknown reference data {reference_data!r}: use "
+            + " or ".join(_reference.REFERENCE_DATA)
+        )
     step("reading")
     target = _reference.load(ws, name, actor=actor)
     card = target.card
@@ -83,6 +90,7 @@ def membership(
         usable=int(target.valid.sum()),
         references=references,
         audit_size=audit_size,
+        reference_data=reference_data,
     )
     members = rng.choice(train_rows, size, replace=False)
     non_members = rng.choice(test_rows, size, replace=False)
@@ -95,7 +103,7 @@ def membership(
         scores = _membership.loss_scores(x_target)
     else:
         scores, parameters = _with_references(
-            target, audited, x_target, attack, references, per_model, rng, step
+            target, audited, x_target, attack, references, reference_data, per_model, rng, step
         )
     step("scoring")
     summary = _report.summarize(scores, is_member)
@@ -113,6 +121,7 @@ def membership(
         members=summary["members"],
         non_members=summary["non_members"],
         reference_models=references,
+        reference_data=reference_data if references else None,
         exposed_rows=exposed,
         plot=picture,
         seconds=time.perf_counter() - started,
@@ -131,6 +140,7 @@ def _with_references(
     x_target: np.ndarray,
     attack: str,
     references: int,
+    reference_data: str,
     per_model: int,
     rng: np.random.Generator,
     step: Progress,
@@ -143,7 +153,16 @@ def _with_references(
     usable = np.flatnonzero(target.valid)
     pool = np.setdiff1d(usable, audited)
     x_refs, z_refs, z_in = [], [], []
-    samples = [rng.choice(pool, per_model, replace=False) for _ in range(references)]
+    train_rows = target.train[target.valid[target.train]]
+    samples, x_out = _reference.reference_rows(
+        reference_data=reference_data,
+        references=references,
+        train_rows=train_rows,
+        audited=audited,
+        pool=pool,
+        per_model=per_model,
+        rng=rng,
+    )
     generator = _sgd.secure_generator(int(rng.integers(2**62)))
     if _ensemble.supported(card):
         step(f"{references} reference model(s), trained together")
@@ -160,7 +179,7 @@ def _with_references(
         z_in.append(np.isin(pool, rows_of))
     refs = np.stack(x_refs)
     if attack == "lira":
-        return _lira.scores(x_target, refs), {}
+        return _lira.scores(x_target, refs, x_out), {}
     z_phi, z_out = np.stack(z_refs), ~np.stack(z_in)
     with torch.no_grad():
         z_target = _membership.margins(target.model.module, target.x[pool], target.y[pool], task)
@@ -174,7 +193,10 @@ def _with_references(
         if fresh.sum() >= 100:
             pair = np.stack([z_phi[0][fresh], z_target[fresh]])
             a = _rmia.tune_a(pair, np.stack([z_out[0][fresh], np.ones(fresh.sum(), dtype=bool)]))
-    return _rmia.scores(x_target, refs, z_target, z_phi, z_out, a=a), {"a": a, "gamma": 1.0}
+    return _rmia.scores(x_target, refs, x_out, z_target, z_phi, z_out, a=a), {
+        "a": a,
+        "gamma": 1.0,
+    }
 
 
 # RMIA's offline a when it cannot be tuned: ML Privacy Meter's default.

@@ -128,6 +128,7 @@ def membership_from_files(
         "attack": "loss",
         **summary,
         "reference_models": 0,
+        "reference_data": None,
         # Row numbers (from 0) in the members file.
         "exposed_rows": [int(i) for i in exposed],
         "plot": picture,

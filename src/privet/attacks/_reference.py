@@ -3,7 +3,17 @@
 Members and non-members are the model's own training split and held-out rows, rebuilt from
 the split recorded on its card; reference models are trained with the card's recipe
 (architecture, epochs, batch, learning rate, and DP-SGD's noise and clipping when the model
-is private) on population rows that are never audited.
+is private) on one of two kinds of rows (``REFERENCE_DATA``):
+
+- ``population``: rows of the same dataset version that are never audited: what an outsider
+  with data from the same population can do;
+- ``training``: the model's own training rows, each reference model leaving out a random half
+  of the audited records (complementary halves in pairs) and making up the size with
+  population rows. This is DP's adversary, who knows the rest of the training set. A
+  reference model that shares most of the target's data predicts what the target would have
+  said without a record far better than one trained on other rows, so the attack is
+  stronger. Every record is scored only with the reference models that left it out, and
+  which ones do is decided before and independently of whether it is a member.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ if TYPE_CHECKING:
     from privet.workspace import Workspace
 
 ASSESSMENT = "privet:assessment"
+REFERENCE_DATA = ("population", "training")
 
 
 @dataclass
@@ -160,14 +171,22 @@ def train_like(
 
 
 def plan_sizes(
-    *, valid_train: int, valid_test: int, usable: int, references: int, audit_size: int | None
+    *,
+    valid_train: int,
+    valid_test: int,
+    usable: int,
+    references: int,
+    audit_size: int | None,
+    reference_data: str = "population",
 ) -> tuple[int, int]:
     """How many members (= non-members) to audit, and each reference model's training size.
 
-    Reference models learn from population rows outside the audited ones. Each draws a
-    random subset of the target's training size, or of half the population when that is
-    smaller (so that reference models differ); below half the target's size they would not
-    resemble the target, and the audit is refused.
+    ``population`` reference models draw a random subset of the target's training size from
+    the rows outside the audited ones, or of half of those rows when that is smaller (so that
+    reference models differ); below half the target's size they would not resemble the
+    target, and the audit is refused. ``training`` reference models have exactly the target's
+    training size and replace the audited members they leave out by population rows, so
+    those rows must number at least the audited members.
     """
     n_train = valid_train
     if audit_size is None:
@@ -188,6 +207,16 @@ def plan_sizes(
         )
     if not references:
         return size, 0
+    if reference_data == "training":
+        outside = usable - n_train - size  # neither trained on nor audited
+        if outside < size:
+            raise InvalidInput(
+                f"the dataset is too small for reference models on the training rows: "
+                f"{outside} rows are neither trained on nor audited, and the reference models "
+                f"need {size} (as many as the audited members they leave out); audit fewer "
+                "records (--audit-size) or use --attack loss"
+            )
+        return size, n_train
     pool = usable - 2 * size
     per_model = min(n_train, pool // 2 if references > 1 else pool)
     if per_model < max(1, n_train // 2):
@@ -198,3 +227,36 @@ def plan_sizes(
             "(--audit-size) or use --attack loss"
         )
     return size, per_model
+
+
+def reference_rows(
+    *,
+    reference_data: str,
+    references: int,
+    train_rows: np.ndarray,
+    audited: np.ndarray,
+    pool: np.ndarray,
+    per_model: int,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each reference model's training rows, and which audited records it left out (k × n).
+
+    ``pool`` holds the rows that are not audited; ``train_rows`` the target's. Whether a
+    reference model leaves an audited record out never depends on the record's membership.
+    """
+    if reference_data == "population":
+        samples = [rng.choice(pool, per_model, replace=False) for _ in range(references)]
+        return samples, np.ones((references, len(audited)), dtype=bool)
+    left_out = []
+    for _ in range(references // 2):
+        half = rng.permutation(len(audited)) < len(audited) // 2
+        left_out += [half, ~half]
+    if references % 2:
+        left_out.append(np.ones(len(audited), dtype=bool))
+    outside = np.setdiff1d(pool, train_rows)
+    samples = []
+    for out in left_out:
+        kept = np.setdiff1d(train_rows, audited[out])
+        fill = rng.choice(outside, len(train_rows) - len(kept), replace=False)
+        samples.append(np.r_[kept, fill])
+    return samples, np.stack(left_out)

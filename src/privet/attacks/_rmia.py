@@ -1,8 +1,8 @@
 """RMIA (Zarifzadeh et al. 2024, "Low-cost high-power membership inference attacks").
 
-Offline variant: reference models never saw the audited records. For a record x,
-LR(x) = Pr(x|θ) / Pr(x), with Pr(x) approximated from reference models that did not train on
-x as ((1+a)/2)·Pr_out(x) + (1−a)/2; the score of x is the share of population records z
+Offline variant: a record is scored only with reference models that never saw it. For a
+record x, LR(x) = Pr(x|θ) / Pr(x), with Pr(x) approximated from reference models that did not
+train on x as ((1+a)/2)·Pr_out(x) + (1−a)/2; the score of x is the share of population records z
 with LR(x)/LR(z) > γ. The ranking is that of LR(x) (the population only calibrates the
 score), so ties in the share are broken by LR(x) itself.
 """
@@ -26,6 +26,7 @@ def log_ratio(target: np.ndarray, refs: np.ndarray, out: np.ndarray, a: float) -
 def scores(
     x_target: np.ndarray,
     x_refs: np.ndarray,
+    x_out: np.ndarray,
     z_target: np.ndarray,
     z_refs: np.ndarray,
     z_out: np.ndarray,
@@ -33,8 +34,8 @@ def scores(
     a: float,
     gamma: float = 1.0,
 ) -> np.ndarray:
-    """RMIA scores of audited records (every reference model is OUT for them)."""
-    lr_x = log_ratio(x_target, x_refs, np.ones_like(x_refs, dtype=bool), a)
+    """RMIA scores of audited records; ``x_out`` (k×n) marks the reference models OUT for each."""
+    lr_x = log_ratio(x_target, x_refs, x_out, a)
     lr_z = log_ratio(z_target, z_refs, z_out, a)
     lr_z = np.sort(lr_z[np.isfinite(lr_z)])
     share = np.searchsorted(lr_z, lr_x - np.log(gamma), side="left") / max(len(lr_z), 1)

@@ -25,7 +25,16 @@ from privet.errors import InvalidInput, NotFound
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Models trained by the model's recipe on population rows (LiRA, RMIA).",
+    help="Models trained by the model's recipe (LiRA, RMIA).",
+)
+@click.option(
+    "--reference-data",
+    type=click.Choice(["population", "training"]),
+    default="population",
+    show_default=True,
+    help="What reference models learn from: population rows never audited (an outsider), or "
+    "the model's training rows minus the records each one scores (an insider who knows the "
+    "rest of the training set, as DP assumes; stronger).",
 )
 @click.option(
     "--audit-size",
@@ -63,6 +72,7 @@ def audit_command(
     model: str,
     attack: str,
     reference_models: int,
+    reference_data: str,
     audit_size: int | None,
     plot: Path | None,
     attribute: str | None,
@@ -136,6 +146,7 @@ def audit_command(
                 actor=opts.actor,
                 attack=attack,
                 reference_models=reference_models,
+                reference_data=reference_data,
                 audit_size=audit_size,
                 plot=picture,
                 seed=seed,
@@ -158,7 +169,9 @@ def _in_workspace(ws: Any, name: str) -> bool:
 def _print_membership(r: dict[str, Any]) -> None:
     tpr = r["tpr_at_fpr"]
     adv = r["advantage"]
-    refs = f" with {r['reference_models']} reference model(s)" if r["reference_models"] else ""
+    refs = ""
+    if r["reference_models"]:
+        refs = f" with {r['reference_models']} reference model(s) on {r['reference_data']} rows"
     stdout.print(
         Text(
             f"{r['attack'].upper()} on {r['model']}{refs}: {r['members']:,} members, "

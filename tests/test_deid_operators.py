@@ -97,6 +97,10 @@ def test_an_operator_refuses_a_column_of_the_wrong_type():
         ("123", {}, "***"),  # shorter than what would be shown: all hidden
         ("", {}, ""),
         (None, {}, None),  # nulls stay null
+        ("alice@example.org", {"keep_last": 0, "width": 6}, "******"),  # the length is hidden
+        ("bo", {"keep_last": 0, "width": 6}, "******"),
+        ("4111111111111111", {"width": 4}, "****1111"),
+        ("123", {"width": 4}, "****"),
     ],
 )
 def test_mask(value, params, expected):

@@ -47,6 +47,7 @@ _MESSAGES = {
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
     "{purpose!r}; request one with privet grant request",
 }
+MASK_WIDTH = 8
 # Bytes of Parquet per streamed chunk; the grant is re-checked between chunks, so a cut comes
 # within one chunk, and 1 MiB keeps those checks (and the server's per-chunk thread hops) few.
 _CHUNK = 1024 * 1024
@@ -284,7 +285,8 @@ def _apply_view(
     context = Context()
     if view == "pseudonymized":
         context = Context(prf=_keyed_prf(ws))
-    mask = make_operator("mask", {"keep_first": 0, "keep_last": 0})
+    # A fixed width: a masked name or e-mail must not give away its length either.
+    mask = make_operator("mask", {"keep_first": 0, "keep_last": 0, "width": MASK_WIDTH})
     blank = make_operator("redact", {"replacement": None})
     pseudonym = make_operator("pseudonym", {})
     for column in [c for c in direct if c in frame.columns] + extra:

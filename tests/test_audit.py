@@ -12,6 +12,7 @@ import json
 import math
 import os
 import warnings
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -247,6 +248,58 @@ def test_the_audit_command_prints_the_json_contract(
     # Someone other than the dataset's owner may not audit (it reads raw training data).
     refused = invoke("audit", "overfit", "--as", "mallory", workspace=models.folder)
     assert refused.exit_code == 1 and "owner" in refused.output
+
+
+AUDITOR_POLICY = """
+rules:
+  - description: privacy engineers audit models on the raw rows they were trained on
+    roles: [privacy-engineer]
+    views: [raw]
+    purposes: [training]
+"""
+
+
+def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
+    """Not only the owner: an approved raw grant (checked and logged by the broker) lets a
+    privacy engineer audit a non-private model; without one, or without naming its purpose,
+    the audit is refused before any row or weight is decrypted."""
+    from privet import PolicyDenied
+
+    os.environ["PRIVET_KEY_DIR"] = str(tmp_path / "keys")
+    ws = make_ws(tmp_path / "governed", 800)
+    train(ws, "plain", no_dp=True, epochs=5, hidden_units=16, train_rows=300, seed=3)
+    policy.add_user(ws, "erin", roles=["privacy-engineer"], actor="alice")
+    policy.set_policy(ws, AUDITOR_POLICY, actor="alice")
+    with pytest.raises(PolicyDenied, match="--purpose"):
+        attacks.membership(ws, "plain", actor="erin", attack="loss")
+    with pytest.raises(PolicyDenied):
+        attacks.membership(ws, "plain", actor="erin", purpose=PURPOSE, attack="loss")
+    before = ws.log.size()
+    refused = invoke(
+        "audit", "plain", "--purpose", PURPOSE, "--as", "erin", workspace=tmp_path / "governed"
+    )
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert not [r for r in ws.log.records(before) if r.event.get("event") == "model.read"]
+    erin = policy.local_identity(ws, "erin")
+    grant = policy.request_grant(
+        ws,
+        erin,
+        dataset="people",
+        view="raw",
+        purpose=PURPOSE,
+        duration=timedelta(days=1),
+        reason="pre-release privacy audit",
+    )
+    policy.approve_grant(ws, grant.id, identity=policy.local_identity(ws, "alice"))
+    result = attacks.membership(
+        ws, "plain", actor="erin", purpose=PURPOSE, attack="rmia", reference_models=1, seed=2
+    )
+    check_figures(result)
+    assert ws.dp.model("plain").card["audits"][-1]["by"] == "erin"
+    events = [r.event for r in ws.log.records()]
+    reads = [e for e in events if e.get("actor") == "erin" and e.get("grant") == grant.id]
+    assert reads, "the audit's read is logged against erin's grant"
+    ws.close()
 
 
 def test_lira_runs_on_the_same_lineage(models: Workspace) -> None:

@@ -44,12 +44,18 @@ class AttributeAudit(BaseModel):
 
 
 def audit(
-    ws: Workspace, name: str, column: str, *, actor: str, seed: int | None = None
+    ws: Workspace,
+    name: str,
+    column: str,
+    *,
+    actor: str,
+    purpose: str | None = None,
+    seed: int | None = None,
 ) -> AttributeAudit:
     from privet.attacks._audit import record
 
     started = time.perf_counter()
-    target = _reference.load(ws, name, actor=actor)
+    target = _reference.load(ws, name, actor=actor, purpose=purpose)
     card, model = target.card, target.model
     feature = next((f for f in model.features if f.name == column), None)
     if feature is None:

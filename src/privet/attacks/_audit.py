@@ -55,6 +55,7 @@ def membership(
     name: str,
     *,
     actor: str,
+    purpose: str | None = None,
     attack: str = "rmia",
     reference_models: int = 1,
     reference_data: str = "population",
@@ -63,7 +64,11 @@ def membership(
     seed: int | None = None,
     progress: Progress | None = None,
 ) -> MembershipAudit:
-    """Attack model ``name`` with its own members and held-out rows; store the result."""
+    """Attack model ``name`` with its own members and held-out rows; store the result.
+
+    The dataset's owner may audit; anyone else names the ``purpose`` of an approved grant
+    of the dataset's raw view (see ``_reference.load``).
+    """
     step = progress or (lambda _s: None)
     started = time.perf_counter()
     if attack not in ATTACKS:
@@ -77,7 +82,7 @@ def membership(
             + " or ".join(_reference.REFERENCE_DATA)
         )
     step("reading")
-    target = _reference.load(ws, name, actor=actor)
+    target = _reference.load(ws, name, actor=actor, purpose=purpose)
     card = target.card
     if attack != "loss" and card["task"] != "classification":
         raise InvalidInput(f"{attack} attacks classifiers; use --attack loss for a regression")

@@ -82,6 +82,7 @@ def audit(
     name: str,
     *,
     actor: str,
+    purpose: str | None = None,
     canaries: int | None = None,
     confidence: float = 0.95,
     seed: int | None = None,
@@ -93,7 +94,7 @@ def audit(
     started = time.perf_counter()
     if not 0.5 <= confidence < 1:
         raise InvalidInput("the confidence must be in [0.5, 1)")
-    target = _reference.load(ws, name, actor=actor)
+    target = _reference.load(ws, name, actor=actor, purpose=purpose)
     card = target.card
     if card["task"] != "classification":
         raise InvalidInput("the ε audit plants mislabeled canaries: it needs a classifier")

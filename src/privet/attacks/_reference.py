@@ -58,8 +58,13 @@ class Target:
         return self.model.card
 
 
-def load(ws: Workspace, name: str, *, actor: str) -> Target:
-    """The model ``name`` with the rows of its dataset version (owner only: raw access)."""
+def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> Target:
+    """The model ``name`` with the raw rows of its dataset version.
+
+    Auditing reads the training data and trains models without privacy. The dataset's owner
+    may do it (privet's internal assessment purpose); anyone else needs an active grant of
+    the raw view for ``purpose``, checked and logged by the broker like any read.
+    """
     from privet.dp._train import load_model, unpack_rows
 
     with ws.reading() as session:
@@ -72,21 +77,22 @@ def load(ws: Workspace, name: str, *, actor: str) -> Target:
         dataset = session.get(Dataset, row.dataset_id)
         owner = dataset.owner if dataset else None
         split = row.card.get("split")
-    if actor != owner:
-        # TODO(issue 3): allow an actor granted raw access for assessment.
+        version = row.card["dataset"]
+    if actor != owner and purpose is None:
         raise PolicyDenied(
-            f"auditing {name!r} reads its training data and trains models without privacy; "
-            f"only the dataset's owner ({owner}) may do it"
+            f"auditing {name!r} reads its training data and trains models without privacy: "
+            f"only the dataset's owner ({owner}) may do it, or someone holding an approved "
+            "grant of its raw rows, who names that grant's purpose with --purpose"
         )
     if split is None:
         raise InvalidInput(
             f"model {name!r} has no recorded training split (trained before privet recorded "
             "one); give its members and non-members with --members FILE --non-members FILE"
         )
-    model = load_model(ws, name, actor=actor)
-    frame = policy.read(
-        ws, model.card["dataset"], purpose=ASSESSMENT, actor=actor, channel="attacks:audit"
-    ).frame
+    # The rows first: for a grantee, the broker's decision (logged) comes before any weight.
+    read_for = ASSESSMENT if actor == owner and purpose is None else purpose
+    frame = policy.read(ws, version, purpose=read_for, actor=actor, channel="attacks:audit").frame
+    model = load_model(ws, name, actor=actor, purpose=None if actor == owner else purpose)
     if frame.height != split["rows"]:
         raise IntegrityError("the model's recorded split does not match its dataset version")
     x, y, valid = encode(model, frame)

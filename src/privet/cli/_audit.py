@@ -65,6 +65,12 @@ from privet.errors import InvalidInput, NotFound
     show_default=True,
     help="Class column of --members/--non-members for a model file.",
 )
+@click.option(
+    "--purpose",
+    default=None,
+    help="For someone other than the dataset's owner: the purpose of their approved grant of "
+    "its raw rows.",
+)
 @click.option("--seed", type=int, default=None, help="Fix the randomness (tests only).")
 @command(name="audit")
 def audit_command(
@@ -82,6 +88,7 @@ def audit_command(
     members: Path | None,
     non_members: Path | None,
     label: str,
+    purpose: str | None,
     seed: int | None,
 ) -> None:
     """Attack a model: membership inference, attribute inference or an empirical ε bound.
@@ -125,7 +132,9 @@ def audit_command(
             return
         with opts.progress(f"auditing {model}") as step:
             if attribute:
-                found = _attribute.audit(ws, model, attribute, actor=opts.actor, seed=seed)
+                found = _attribute.audit(
+                    ws, model, attribute, actor=opts.actor, purpose=purpose, seed=seed
+                )
                 opts.emit(found, lambda: _print_attribute(found.model_dump()))
                 return
             if epsilon_audit:
@@ -133,6 +142,7 @@ def audit_command(
                     ws,
                     model,
                     actor=opts.actor,
+                    purpose=purpose,
                     canaries=canaries,
                     confidence=confidence,
                     seed=seed,
@@ -144,6 +154,7 @@ def audit_command(
                 ws,
                 model,
                 actor=opts.actor,
+                purpose=purpose,
                 attack=attack,
                 reference_models=reference_models,
                 reference_data=reference_data,

@@ -1042,22 +1042,33 @@ def model_info(ws: Workspace, name: str) -> ModelInfo:
         return _info(row, row.card.get("dataset", ""))
 
 
-def load_model(ws: Workspace, name: str, *, actor: str) -> TrainedModel:
-    """Decrypt a model's weights (logged); a model without DP is for its dataset's owner only."""
+def load_model(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> TrainedModel:
+    """Decrypt a model's weights (logged). A model without DP carries its training rows, so it
+    is for its dataset's owner, or for an actor whose active grant lets them read those rows
+    raw for ``purpose``."""
     import torch
 
+    from privet import policy
     from privet.dp import _sgd
 
+    identity = policy.local_identity(ws, actor) if purpose is not None else None
     with ws.session() as session:
         row = _find(session, name)
         dataset = session.get(Dataset, row.dataset_id)
         if dataset is None:
             raise NotFound("the dataset of this model is missing from the catalog")
         if not row.private and actor != dataset.owner:
-            raise PolicyDenied(
-                f"model {name!r} has no privacy guarantee; only the owner of "
-                f"{dataset.name!r} may load it"
+            granted = (
+                identity is not None
+                and purpose is not None
+                and policy.decide(session, identity, dataset.name, "raw", purpose, ws.now()).basis
+                == "grant"
             )
+            if not granted:
+                raise PolicyDenied(
+                    f"model {name!r} has no privacy guarantee; only the owner of "
+                    f"{dataset.name!r}, or someone granted its raw rows, may load it"
+                )
         handle = ws.vault.dataset_keyset(session, row.dataset_id)
         with ws.store.open(row.object_key) as source:
             weights = ws.vault.decrypt_version(handle, row.dataset_id, _context(row.id), source)

@@ -9,10 +9,12 @@ from privet.auditlog._merkle import (
     verify_inclusion,
 )
 from privet.auditlog._note import Checkpoint, NoteError, open_note, verifier_key
+from privet.auditlog._publish import CheckpointPublisher, publish, write_note
 
 __all__ = [
     "AuditLog",
     "Checkpoint",
+    "CheckpointPublisher",
     "NoteError",
     "Record",
     "VerifyReport",
@@ -21,8 +23,10 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "open_note",
+    "publish",
     "root_from_leaves",
     "verifier_key",
     "verify_consistency",
     "verify_inclusion",
+    "write_note",
 ]

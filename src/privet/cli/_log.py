@@ -84,7 +84,9 @@ def log_checkpoint(opts: Options, output: Path | None) -> None:
         row = ws.log.checkpoint()
         vkey = ws.log.verifier_key
     if output is not None:
-        output.write_text(row.note)
+        from privet.auditlog import write_note
+
+        write_note(output, row.note)
     data = {"size": row.size, "root": bytes(row.root).hex(), "note": row.note, "verifier_key": vkey}
     opts.emit(data, lambda: click.echo(row.note, nl=False))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from privet.cli._app import Options, command, stderr
+from privet.errors import InvalidInput
 
 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -46,6 +47,20 @@ from privet.cli._app import Options, command, stderr
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
+@click.option(
+    "--publish-checkpoints",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sign a log checkpoint into this folder whenever the log has grown (every "
+    "--checkpoint-every seconds, and at shutdown); point it at storage the operator cannot "
+    "rewrite.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.FloatRange(min=1),
+    default=600,
+    show_default=True,
+    help="Seconds between checkpoints (with --publish-checkpoints).",
+)
 @command(name="serve")
 def serve_command(
     opts: Options,
@@ -58,6 +73,8 @@ def serve_command(
     burst: int,
     stream_batch_rows: int,
     log_level: str,
+    publish_checkpoints: Path | None,
+    checkpoint_every: float,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (/dashboard/)."""
     from privet.server import RateLimit, ServeOptions, build_server
@@ -72,6 +89,8 @@ def serve_command(
         log_level=log_level,
         stream_batch_rows=stream_batch_rows,
     )
+    if publish_checkpoints is not None and not publish_checkpoints.is_dir():
+        raise InvalidInput(f"the folder {publish_checkpoints} does not exist")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         server = build_server(opts.workspace_path, options)
@@ -85,9 +104,17 @@ def serve_command(
         markup=False,
         highlight=False,
     )
+    ws = server.config.app.state.ws  # type: ignore[attr-defined]
+    publisher = None
+    if publish_checkpoints is not None:
+        from privet.auditlog import CheckpointPublisher
+
+        publisher = CheckpointPublisher(ws.log, publish_checkpoints, checkpoint_every).start()
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
         pass
     finally:
-        server.config.app.state.ws.close()  # type: ignore[attr-defined]
+        if publisher is not None:
+            publisher.stop()  # a last checkpoint covers everything served
+        ws.close()

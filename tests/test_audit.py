@@ -262,6 +262,15 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
         "audit", "plain", "--purpose", PURPOSE, "--as", "erin", workspace=tmp_path / "governed"
     )
     assert refused.exit_code == 1 and "Traceback" not in refused.output
+    # The same for records given as files: the non-private model is not theirs to load.
+    split = ws.dp.model("plain").card["split"]
+    frame = policy.read(ws, "people", purpose=PURPOSE, actor="alice").frame
+    frame[unpack_rows(split["train"], split["rows"])[:30]].write_csv(tmp_path / "in.csv")
+    frame[unpack_rows(split["test"], split["rows"])[:30]].write_csv(tmp_path / "out.csv")
+    files = ["--members", tmp_path / "in.csv", "--non-members", tmp_path / "out.csv"]
+    by_files = ["audit", "plain", *files, "--attack", "loss", "--as", "erin", "--json"]
+    refused = invoke(*by_files, "--purpose", PURPOSE, workspace=tmp_path / "governed")
+    assert refused.exit_code == 1 and "raw rows" in refused.output
     assert not [r for r in ws.log.records(before) if r.event.get("event") == "model.read"]
     erin = policy.local_identity(ws, "erin")
     grant = policy.request_grant(
@@ -279,6 +288,9 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     )
     check_figures(result)
     assert ws.dp.model("plain").card["audits"][-1]["by"] == "erin"
+    allowed = invoke(*by_files, "--purpose", PURPOSE, workspace=tmp_path / "governed")
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.output)["members"] == 30
     events = [r.event for r in ws.log.records()]
     reads = [e for e in events if e.get("actor") == "erin" and e.get("grant") == grant.id]
     assert reads, "the audit's read is logged against erin's grant"

@@ -87,10 +87,13 @@ def membership_from_files(
     ws: Workspace | None = None,
     name: str | None = None,
     actor: str | None = None,
+    purpose: str | None = None,
     label: str = "label",
     plot: Path | None = None,
 ) -> dict[str, Any]:
-    """The loss attack on records given as files; a workspace model reads them in its schema."""
+    """The loss attack on records given as files; a workspace model reads them in its schema
+    (a non-private one loads for its dataset's owner, or a grantee of its raw rows for
+    ``purpose``)."""
     started = time.perf_counter()
     if model_file is not None:
         module = load_model_file(model_file)
@@ -104,7 +107,7 @@ def membership_from_files(
         from privet.dp._train import load_model
 
         assert ws is not None and name is not None and actor is not None
-        model = load_model(ws, name, actor=actor)
+        model = load_model(ws, name, actor=actor, purpose=purpose)
         phis = []
         for path in (members, non_members):
             x, y, valid = encode(model, tables.read_table(path).frame)

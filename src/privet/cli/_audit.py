@@ -125,7 +125,13 @@ def audit_command(
             raise NotFound(f"no model named {model[:80]!r} in this workspace (see: privet models)")
         if members is not None and non_members is not None:
             result = _external.membership_from_files(
-                members, non_members, ws=ws, name=model, actor=opts.actor, plot=plot
+                members,
+                non_members,
+                ws=ws,
+                name=model,
+                actor=opts.actor,
+                purpose=purpose,
+                plot=plot,
             )
             _audit.record(ws, model, actor=opts.actor, kind="membership-files", result=result)
             opts.emit(result, lambda: _print_membership(result))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -229,18 +230,25 @@ def write_table(frame: pl.DataFrame, path: Path, *, overwrite: bool = False) -> 
         raise InvalidInput(
             "this table has nested columns, which CSV cannot hold; export to .parquet"
         )
+    with atomic_file(path) as out:
+        if fmt == "csv":
+            frame.write_csv(out)
+        elif fmt == "parquet":
+            frame.write_parquet(out, compression="zstd")
+        else:
+            frame.write_ndjson(out)
+    return path.stat().st_size
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears at ``path`` whole (fsynced, then renamed) or not at all."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         with open(tmp, "xb") as out:
-            if fmt == "csv":
-                frame.write_csv(out)
-            elif fmt == "parquet":
-                frame.write_parquet(out, compression="zstd")
-            else:
-                frame.write_ndjson(out)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path.stat().st_size

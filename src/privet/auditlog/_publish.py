@@ -10,28 +10,20 @@ does it on a timer, so new entries wait at most one interval to be covered.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import uuid
 from pathlib import Path
 
 from privet.auditlog._log import AuditLog
 from privet.errors import NotFound
+from privet.tables import atomic_file
 
 log = logging.getLogger("privet.auditlog")
 
 
 def write_note(path: Path, note: str) -> None:
     """Write a signed note atomically: a reader sees the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        with open(tmp, "x", encoding="utf-8") as out:
-            out.write(note)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as out:
+        out.write(note.encode())
 
 
 def publish(audit_log: AuditLog, folder: Path) -> Path:

@@ -197,11 +197,12 @@ def peer_run(arrays: dict, args: argparse.Namespace, repeat: int) -> dict[str, A
     if done.returncode != 0:
         return {"error": f"Privacy Meter exited with {done.returncode}; see {log.name}"}
     found = np.load(work / "log" / "report" / "exp" / "attack_result_0.npz")
-    meta = json.loads((work / "log" / "models" / "models_metadata.json").read_text())["0"]
+    models = json.loads((work / "log" / "models" / "models_metadata.json").read_text())
+    meta = models["0"]
     return {
         "repeat": repeat,
         "reference_models": args.peer_refs,
-        "models_trained": len(json.loads((work / "log/models/models_metadata.json").read_text())),
+        "models_trained": len(models),
         "seconds": seconds,
         "own_auc": float(found["auc"]),
         "train_accuracy": meta["train_acc"],

@@ -87,8 +87,7 @@ def membership(
     if attack != "loss" and card["task"] != "classification":
         raise InvalidInput(f"{attack} attacks classifiers; use --attack loss for a regression")
     rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
-    train_rows = target.train[target.valid[target.train]]
-    test_rows = target.test[target.valid[target.test]]
+    train_rows, test_rows = target.scorable_train, target.scorable_test
     size, per_model = _reference.plan_sizes(
         valid_train=len(train_rows),
         valid_test=len(test_rows),
@@ -158,11 +157,10 @@ def _with_references(
     usable = np.flatnonzero(target.valid)
     pool = np.setdiff1d(usable, audited)
     x_refs, z_refs, z_in = [], [], []
-    train_rows = target.train[target.valid[target.train]]
     samples, x_out = _reference.reference_rows(
         reference_data=reference_data,
         references=references,
-        train_rows=train_rows,
+        train_rows=target.scorable_train,
         audited=audited,
         pool=pool,
         per_model=per_model,

@@ -99,7 +99,7 @@ def audit(
     if card["task"] != "classification":
         raise InvalidInput("the ε audit plants mislabeled canaries: it needs a classifier")
     rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
-    train = target.train[target.valid[target.train]]
+    train = target.scorable_train
     others = np.setdiff1d(np.flatnonzero(target.valid), target.train)
     m = min(1000, len(others)) if canaries is None else canaries
     if m < 20 or m > len(others):

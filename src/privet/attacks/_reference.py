@@ -57,6 +57,16 @@ class Target:
     def card(self) -> dict[str, Any]:
         return self.model.card
 
+    @property
+    def scorable_train(self) -> np.ndarray:
+        """Training rows whose label the model can score."""
+        return self.train[self.valid[self.train]]
+
+    @property
+    def scorable_test(self) -> np.ndarray:
+        """Held-out rows whose label the model can score."""
+        return self.test[self.valid[self.test]]
+
 
 def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> Target:
     """The model ``name`` with the raw rows of its dataset version.

@@ -104,6 +104,9 @@ class Column(Base):
     # Who said so: "declared" (at ingest), "discovered" (by a scan), "corrected" (by the owner).
     source: Mapped[str] = mapped_column(String(16), default="declared")
     confidence: Mapped[float | None] = mapped_column(Float)
+    # What a text column holds when its values are kept as given ("integer", "number",
+    # "boolean", "date"); None when the stored type says it (or it is plain text).
+    meaning: Mapped[str | None] = mapped_column(String(16))
 
 
 class LogEntry(Base):

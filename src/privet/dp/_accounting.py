@@ -57,12 +57,34 @@ def dp_sgd(noise_multiplier: float, sample_rate: float, steps: int) -> ev.DpEven
     return ev.SelfComposedDpEvent(step, steps)
 
 
+def split(total: float, weights: Sequence[float]) -> list[float]:
+    """``total`` divided in proportion to ``weights``, each part rounded down so that the
+    parts never add up to more than the whole, in any order of summation.
+
+    A float split like ``0.9 - 0.1`` can exceed its whole by one unit in the last place, and
+    OpenDP then refuses the last part ("insufficient budget"); a budget must only err low.
+    """
+    if total < 0 or not weights or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("split needs a non-negative total and non-negative weights")
+    scale = math.fsum(weights)
+    parts = [math.nextafter(total * w / scale, 0.0) if w else 0.0 for w in weights]
+    while max(sum(parts), sum(reversed(parts)), math.fsum(parts)) > total:
+        largest = max(range(len(parts)), key=parts.__getitem__)
+        parts[largest] = math.nextafter(parts[largest], 0.0)
+    return parts
+
+
 def composed(events: Sequence[ev.DpEvent]) -> ev.DpEvent:
     """One event for several mechanisms run on the same data, in order."""
     return events[0] if len(events) == 1 else ev.ComposedDpEvent(list(events))
 
 
 # -- composition -------------------------------------------------------------------------------
+
+
+def delta_left(charges: Sequence[Charge], delta: float) -> float:
+    """The part of a ledger's δ that no release has charged (what composition works with)."""
+    return delta - math.fsum(c.delta for c in charges)
 
 
 def epsilon_spent(
@@ -72,7 +94,7 @@ def epsilon_spent(
     events = [c.event for c in charges if not isinstance(c.event, ev.NoOpDpEvent)]
     if not events:
         return 0.0
-    residual = delta - sum(c.delta for c in charges)
+    residual = delta_left(charges, delta)
     if residual <= 0:
         return math.inf
     # The same composition is asked for several times per release (check, record, card);
@@ -99,7 +121,7 @@ def epsilon_spent_rdp(charges: Sequence[Charge], delta: float) -> float | None:
     events = [_for_rdp(c.event) for c in charges if not isinstance(c.event, ev.NoOpDpEvent)]
     if not events:
         return 0.0
-    residual = delta - sum(c.delta for c in charges)
+    residual = delta_left(charges, delta)
     if residual <= 0:
         return math.inf
     accountant = rdp_privacy_accountant.RdpAccountant()

@@ -35,6 +35,12 @@ DEFAULT_EPSILON = 1.0
 DEFAULT_DELTA = 1e-6
 
 
+# A release that discovers category keys and is given no δ takes this share of the δ the
+# ledger has left: each such release leaves room for the next, so a dataset supports many
+# (δ only shrinks geometrically, and the composed ε of pure-DP releases never exceeds Σε).
+DISCOVERY_DELTA_SHARE = 0.1
+
+
 def default_delta(rows: int) -> float:
     """min(1e-6, 1/n²) for a dataset of n rows."""
     return min(DEFAULT_DELTA, 1.0 / max(rows, 1) ** 2)
@@ -161,6 +167,21 @@ def charges_of(session: Session, root_id: str) -> list[acc.Charge]:
     return [acc.from_json(data) for data in rows]
 
 
+def discovery_delta(row: DpLedger, existing: Sequence[acc.Charge]) -> float:
+    """The δ a release that discovers keys takes when none is given (see the share above)."""
+    return max(0.0, acc.delta_left(existing, row.delta_limit)) * DISCOVERY_DELTA_SHARE
+
+
+def _delta_refusal(row: DpLedger, existing: Sequence[acc.Charge], asked: float) -> BudgetExhausted:
+    left = max(0.0, acc.delta_left(existing, row.delta_limit))
+    return BudgetExhausted(
+        f"this release needs δ = {asked:.3g} for key discovery but the ledger has δ = "
+        f"{left:.3g} left of {row.delta_limit:.3g}; nothing was spent: declare the keys "
+        "(privet budget NAME --keys COL=A,B,…) so that no δ is needed, ask for a smaller "
+        "--delta, or ask the owner to raise the ledger's δ (privet budget NAME --set-delta D)"
+    )
+
+
 def _refusal(row: DpLedger, spent: float, asked: float) -> BudgetExhausted:
     remaining = max(0.0, row.epsilon_limit - spent)
     return BudgetExhausted(
@@ -172,6 +193,9 @@ def _refusal(row: DpLedger, spent: float, asked: float) -> BudgetExhausted:
 
 def check_fits(existing: Sequence[acc.Charge], new: Sequence[acc.Charge], row: DpLedger) -> float:
     """ε spent after ``new`` if it fits the limit; raises BudgetExhausted if not."""
+    asked_delta = math.fsum(c.delta for c in new)
+    if asked_delta and acc.delta_left([*existing, *new], row.delta_limit) <= 0:
+        raise _delta_refusal(row, existing, asked_delta)
     after = acc.epsilon_spent([*existing, *new], row.delta_limit)
     if after > row.epsilon_limit:
         before = acc.epsilon_spent(existing, row.delta_limit)

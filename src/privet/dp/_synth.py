@@ -143,7 +143,9 @@ def synthesize(
     budget: dict[str, Any] = {}
     if private:
         assert epsilon is not None
-        budget = _budget(plan, epsilon, delta, ledger_delta, source_rows, notes)
+        budget = _budget(
+            plan, epsilon, delta, led.discovery_delta(ledger, existing), source_rows, notes
+        )
         try:
             led.check_fits(existing, budget["planned"], ledger)
         except BudgetExhausted:
@@ -278,17 +280,18 @@ def _budget(
     plan: Sequence[prep.SynthColumn],
     epsilon: float,
     delta: float | None,
-    ledger_delta: float,
+    default_delta: float,
     rows: int,
     notes: list[str],
 ) -> dict[str, Any]:
-    """Split ε between learning bounds and the table; the δ key discovery needs."""
+    """Split ε between learning bounds and the table; the δ key discovery needs (``delta``,
+    else ``default_delta``: the ledger's share for a release that discovers keys)."""
     learn = [c for c in plan if c.kind == "numeric" and c.domain == "dp"]
     discover = [c for c in plan if c.kind == "categorical" and c.keys is None]
     requested = led.check_delta(delta, rows)
     if discover:
         # Thresholded key discovery may reveal a rare value with probability δ.
-        table_delta = requested or ledger_delta / 2
+        table_delta = requested or default_delta
         if table_delta <= 0:
             raise InvalidInput(
                 "discovering category keys needs δ > 0; pass --delta or declare keys"
@@ -297,8 +300,14 @@ def _budget(
         table_delta = 0.0
         if requested:
             notes.append("every column's domain is public, so no δ was needed or spent")
-    pre = PREPROCESSING_SHARE * epsilon / len(learn) if learn else 0.0
-    table_epsilon = epsilon - pre * len(learn)
+    *parts, table_epsilon = (
+        acc.split(
+            epsilon, [*[PREPROCESSING_SHARE / len(learn)] * len(learn), 1 - PREPROCESSING_SHARE]
+        )
+        if learn
+        else [epsilon]
+    )
+    pre = parts[0] if parts else 0.0
     planned = [acc.Charge(acc.pure(pre)) for _ in learn]
     planned.append(acc.Charge(acc.pure(table_epsilon), table_delta))
     return {

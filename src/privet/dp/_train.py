@@ -519,9 +519,13 @@ def _budget(
             raise led._refusal(ledger, spent, math.inf)
     else:
         total = epsilon
-    pre = PREPROCESSING_SHARE * total / len(to_learn) if to_learn else 0.0
-    discovery_delta = delta / 2 / len(categorical) if categorical else 0.0
-    evaluation = EVALUATION_SHARE * total
+    shares = [PREPROCESSING_SHARE / len(to_learn)] * len(to_learn) if to_learn else []
+    *learning, evaluation, _ = acc.split(total, [*shares, EVALUATION_SHARE, 1.0])
+    pre = learning[0] if learning else 0.0
+    # Key discovery takes a share of the δ the ledger has left (never more than half of the
+    # δ the model's ε is stated at), split evenly between the columns it discovers.
+    discovery = min(led.discovery_delta(ledger, existing), delta / 2)
+    discovery_delta = acc.split(discovery, [1.0] * len(categorical))[0] if categorical else 0.0
     fixed = [
         acc.Charge(acc.pure(pre), discovery_delta if f.kind == "categorical" else 0.0)
         for f in to_learn

@@ -114,6 +114,11 @@ def query(
         warnings.warn(w.message, w.category, stacklevel=2)
     if requested_delta and not discover:
         notes.append("δ was not needed (no keys to discover), so none was spent")
+    if discover and not any(a.kind == "count" for a in parsed.aggregates):
+        notes.append(
+            "discovering the groups needs a noisy row count per group: it was computed within "
+            "this ε and is not shown"
+        )
 
     read = policy.read(
         ws,
@@ -124,8 +129,7 @@ def query(
         view="aggregate",
         channel="dp:query",
     )
-    needed = sorted(parsed.columns | ({subject} if subject else set()))
-    frame = read.frame.select(needed)
+    frame = _columns_for(read.frame, parsed.columns | ({subject} if subject else set()))
     prepared = compile_query(
         frame,
         parsed,
@@ -199,7 +203,7 @@ def compile_query(
     key_frame = _key_frame(keys, frame.schema) if keys else None
     return _opendp.prepare(
         frame,
-        lambda source: _plan(source, parsed, bounds, key_frame, frame.schema),
+        lambda source: _plan(source, parsed, bounds, key_frame, frame.schema, discover),
         subject=subject,
         max_rows=max_rows_per_subject,
         epsilon=epsilon,
@@ -210,6 +214,21 @@ def compile_query(
 
 
 # -- planning ------------------------------------------------------------------------------------
+
+# Stands in for the rows when a query names no column (COUNT(*)): selecting no column would
+# leave a frame of no rows, and the count would be taken over nothing.
+_ROWS = "__privet_rows__"
+# OpenDP releases discovered group keys only by thresholding a noisy frame length (dp.len);
+# a query without COUNT(*) gets one, computed within its ε and dropped from the answer.
+_GROUP_LEN = "__privet_group_len__"
+
+
+def _columns_for(frame: pl.DataFrame, columns: set[str] | frozenset[str]) -> pl.DataFrame:
+    """The columns a query reads, keeping every row even when it reads none."""
+    if columns:
+        return frame.select(sorted(columns))
+    return frame.select(pl.repeat(True, pl.len(), dtype=pl.Boolean).alias(_ROWS))
+
 
 
 def _bounds(
@@ -333,9 +352,12 @@ def _plan(
     bounds: Mapping[str, tuple[float, float]],
     key_frame: pl.DataFrame | None,
     schema: Mapping[str, pl.DataType],
+    discover: bool = False,
 ) -> pl.LazyFrame:
     plan = source if parsed.where is None else source.filter(parsed.where)
     expressions = _expressions(parsed, bounds, schema)
+    if discover and not any(a.kind == "count" for a in parsed.aggregates):
+        expressions.append(_opendp.dp.len(signed=True).alias(_GROUP_LEN))
     if not parsed.group_by:
         return plan.select(expressions)
     grouped = plan.group_by(list(parsed.group_by)).agg(expressions)

@@ -50,6 +50,10 @@ CARD_FORMAT = 1
 # Shares of ε for what is not DP-SGD itself (the rest is calibrated into the noise).
 PREPROCESSING_SHARE = 0.10
 EVALUATION_SHARE = 0.05
+# A classification target's classes get a share of their own: without two classes there is
+# no model, and a share divided among every feature left classes held by a quarter of 5,000
+# rows below the discovery threshold at ε = 1.
+TARGET_SHARE = 0.05
 # Bin edges for privately learned numeric bounds: 0 and ±{1, 2, 5}·10^k, k = 0…9.
 _GRID = sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(10)})
 Progress = Callable[[str], None]
@@ -320,7 +324,8 @@ def train(
     if not no_dp:
         try:
             budget = _budget(
-                [*plan, target_spec],
+                plan,
+                target_spec,
                 epsilon=epsilon,
                 delta=requested_delta or ledger.delta_limit,
                 ledger=ledger,
@@ -349,9 +354,14 @@ def train(
     charges: list[acc.Charge] = []
     step("preprocessing")
     learned = [
-        _learn(f, frame, subject, budget, charges, rows) if f.source == "dp" else f
-        for f in [*plan, target_spec]
+        _learn(f, frame, subject, budget, charges, rows) if f.source == "dp" else f for f in plan
     ]
+    target_budget = budget and {**budget, "preprocessing_epsilon": budget["target_epsilon"]}
+    learned.append(
+        _learn(target_spec, frame, subject, target_budget, charges, rows)
+        if target_spec.source == "dp"
+        else target_spec
+    )
     learned = [_from_data(f, frame) if no_dp and f.source == "dp" else f for f in learned]
     plan, target_spec = [f for f in learned[:-1] if f.width > 0], learned[-1]
     dropped = [f.name for f in learned[:-1] if f.width == 0]
@@ -498,7 +508,8 @@ def _charge_preprocessing(
 
 
 def _budget(
-    learn: Sequence[Feature],
+    features: Sequence[Feature],
+    target: Feature,
     *,
     epsilon: float | None,
     delta: float,
@@ -510,8 +521,9 @@ def _budget(
     """Split ε between preprocessing, evaluation and DP-SGD; calibrate the noise."""
     if delta <= 0:
         raise InvalidInput("DP-SGD needs δ > 0 (e.g. --delta 1e-6)")
-    to_learn = [f for f in learn if f.source == "dp"]
-    categorical = [f for f in to_learn if f.kind == "categorical"]
+    to_learn = [f for f in features if f.source == "dp"]
+    learn_target = target.source == "dp"
+    categorical = [f for f in [*to_learn, target] if f.kind == "categorical" and f.source == "dp"]
     if epsilon is None:
         spent = acc.epsilon_spent(existing, ledger.delta_limit)
         total = ledger.epsilon_limit - spent
@@ -520,7 +532,9 @@ def _budget(
     else:
         total = epsilon
     shares = [PREPROCESSING_SHARE / len(to_learn)] * len(to_learn) if to_learn else []
-    *learning, evaluation, _ = acc.split(total, [*shares, EVALUATION_SHARE, 1.0])
+    *learning, target_epsilon, evaluation, _ = acc.split(
+        total, [*shares, TARGET_SHARE if learn_target else 0.0, EVALUATION_SHARE, 1.0]
+    )
     pre = learning[0] if learning else 0.0
     # Key discovery takes a share of the δ the ledger has left (never more than half of the
     # δ the model's ε is stated at), split evenly between the columns it discovers.
@@ -530,6 +544,9 @@ def _budget(
         acc.Charge(acc.pure(pre), discovery_delta if f.kind == "categorical" else 0.0)
         for f in to_learn
     ]
+    if learn_target:
+        target_delta = discovery_delta if target.kind == "categorical" else 0.0
+        fixed.append(acc.Charge(acc.pure(target_epsilon), target_delta))
     fixed.append(acc.Charge(acc.pure(evaluation)))
 
     def make(sigma: float) -> list[acc.Charge]:
@@ -552,6 +569,7 @@ def _budget(
         "delta": delta,
         "noise_multiplier": sigma,
         "preprocessing_epsilon": pre,
+        "target_epsilon": target_epsilon,
         "discovery_delta": discovery_delta,
         "evaluation_epsilon": evaluation,
     }
@@ -825,6 +843,7 @@ def _card(
             "sampling": "Poisson",
             "steps": steps,
             "preprocessing_epsilon": budget["preprocessing_epsilon"],
+            "target_epsilon": budget["target_epsilon"],
             "evaluation_epsilon": budget["evaluation_epsilon"],
         }
     card = {

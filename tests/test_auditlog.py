@@ -236,3 +236,83 @@ def test_cli_log_show_json_lists_entries(busy: Workspace, project: Path):
     assert data["size"] == 26
     assert [e["index"] for e in data["entries"]] == [2, 3, 4]
     assert data["entries"][0]["event"] == "dataset.ingest"
+
+
+def _two_checkpoints(ws: Workspace, people_csv: Path, tmp_path: Path) -> Path:
+    ingest_people(ws, people_csv)
+    old = tmp_path / "old.txt"
+    old.write_text(ws.log.checkpoint().note)
+    for i in range(5):
+        ws.read("people", purpose="training", actor=f"u{i}")
+    ws.log.checkpoint()
+    ws.close()
+    return old
+
+
+def test_prove_since_fails_when_entries_under_the_latest_checkpoint_were_replaced(
+    ws: Workspace, people_csv: Path, tmp_path: Path, project: Path
+):
+    old = _two_checkpoints(ws, people_csv, tmp_path)
+    # Delete two entries the latest checkpoint covers and append one in their place, with a
+    # correct leaf hash: indexes stay dense up to the head, only the checkpoint disagrees.
+    db = sqlite3.connect(ws.folder / "catalog.db")
+    size = db.execute("SELECT size FROM log_head").fetchone()[0]
+    db.execute("DELETE FROM log_entries WHERE idx IN (?, ?)", (size - 2, size - 1))
+    forged = b'{"event":"forged"}'
+    db.execute(
+        "INSERT INTO log_entries (idx, data, leaf_hash) VALUES (?, ?, ?)",
+        (size - 2, forged, ref_leaf_hash(forged)),
+    )
+    db.execute("UPDATE log_head SET size = ?", (size - 1,))
+    db.commit()
+    db.close()
+    for args in (["--since", old], ["3"]):
+        result = invoke("log", "prove", *args, "--json", workspace=project)
+        assert result.exit_code == 1, result.stdout
+        assert result.stdout == ""
+        assert "shorter than its checkpoint" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_prove_since_fails_when_an_entry_after_the_old_checkpoint_was_rewritten(
+    ws: Workspace, people_csv: Path, tmp_path: Path, project: Path
+):
+    old = _two_checkpoints(ws, people_csv, tmp_path)
+    # Covered by the latest checkpoint only: the old code built a proof from the stored
+    # hashes that no verifier accepts, and printed it.
+    forged = b'{"event":"forged"}'
+    db = sqlite3.connect(ws.folder / "catalog.db")
+    size = db.execute("SELECT size FROM log_head").fetchone()[0]
+    db.execute(
+        "UPDATE log_entries SET data = ?, leaf_hash = ? WHERE idx = ?",
+        (forged, ref_leaf_hash(forged), size - 1),
+    )
+    db.commit()
+    db.close()
+    result = invoke("log", "prove", "--since", old, "--json", workspace=project)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "history was rewritten" in result.stderr
+
+
+def test_prove_fails_on_a_checkpoint_whose_signature_was_altered(
+    ws: Workspace, people_csv: Path, tmp_path: Path, project: Path
+):
+    old = _two_checkpoints(ws, people_csv, tmp_path)
+    db = sqlite3.connect(ws.folder / "catalog.db")
+    size, note = db.execute(
+        "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+    ).fetchone()
+    body, signature_line = note.rsplit("\n— ", 1)
+    name, signature = signature_line.rsplit(" ", 1)
+    altered = "A" + signature[1:] if signature[0] != "A" else "B" + signature[1:]
+    db.execute(
+        "UPDATE checkpoints SET note = ? WHERE size = ?",
+        (f"{body}\n— {name} {altered}", size),
+    )
+    db.commit()
+    db.close()
+    for args in (["--since", old], ["2"]):
+        result = invoke("log", "prove", *args, workspace=project)
+        assert result.exit_code == 1
+        assert "invalid signature" in result.stderr
+        assert altered not in result.stdout

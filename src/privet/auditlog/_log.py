@@ -24,6 +24,8 @@ from privet.auditlog._merkle import (
     inclusion_proof,
     leaf_hash,
     root_from_leaves,
+    verify_consistency,
+    verify_inclusion,
 )
 from privet.auditlog._note import Checkpoint, NoteError, open_note, sign_note
 from privet.catalog._db import reader
@@ -209,60 +211,110 @@ class AuditLog:
             raise NotFound("the log has no checkpoint yet; run: privet log checkpoint")
         return row
 
-    def _leaf_hashes(self, size: int) -> list[bytes]:
+    def _leaves(self, size: int) -> list[bytes]:
+        """The leaf hashes of entries 0…size-1, recomputed from the entries themselves.
+
+        A proof is only as good as the leaves under it: the stored hashes are checked
+        against the entries, and a gap in the indexes (a deleted entry) is refused.
+        """
         with self._reader.connect() as conn:
             # The DBAPI cursor, as in _entry_rows: SQLAlchemy rows double the cost at 10^6.
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                query = f"SELECT leaf_hash FROM log_entries WHERE idx < {int(size)} ORDER BY idx"
-                cursor.execute(query)  # an int literal: no placeholder style to pick per driver
-                hashes = [bytes(h) for (h,) in cursor.fetchall()]
+                # An int literal: no placeholder style to pick per driver.
+                query = f"SELECT idx, data, leaf_hash FROM log_entries WHERE idx < {int(size)}"
+                cursor.execute(query + " ORDER BY idx")
+                rows = cursor.fetchall()
             finally:
                 cursor.close()
+        hashes = []
+        for expected, (index, data, stored) in enumerate(rows):
+            if index != expected:
+                raise IntegrityError(f"log entry {expected} is missing", index=expected)
+            computed = leaf_hash(bytes(data))
+            if computed != bytes(stored):
+                raise IntegrityError(
+                    f"log entry {index} does not match its stored hash", index=index
+                )
+            hashes.append(computed)
         if len(hashes) != size:
             raise IntegrityError("the log is shorter than its checkpoint", index=len(hashes))
         return hashes
 
+    def _verified_latest(self) -> tuple[Checkpoint, str, list[bytes]]:
+        """The latest checkpoint, its signature checked, and the leaves it covers.
+
+        Raises ``IntegrityError`` when the note's signature, its stored copy or the entries
+        under it disagree: a proof built on any of them would not verify.
+        """
+        row = self.latest_checkpoint()
+        where = f"the latest checkpoint (size {row.size})"
+        try:
+            signed = open_note(row.note, self.verifier_key)
+        except NoteError:
+            raise IntegrityError(f"{where} has an invalid signature", index=row.size) from None
+        if (
+            signed.origin != self.origin
+            or signed.size != row.size
+            or signed.root != bytes(row.root)
+        ):
+            raise IntegrityError(f"{where} does not match its signed note", index=row.size)
+        leaves = self._leaves(signed.size)
+        if root_from_leaves(leaves) != signed.root:
+            raise IntegrityError(
+                f"the entries no longer match {where}: history was rewritten", index=row.size
+            )
+        return signed, row.note, leaves
+
     def prove_inclusion(self, index: int) -> dict[str, Any]:
-        """An inclusion proof of entry ``index`` in the tree of the latest checkpoint."""
-        checkpoint = self.latest_checkpoint()
-        if not 0 <= index < checkpoint.size:
+        """An inclusion proof of entry ``index`` in the tree of the latest checkpoint.
+
+        The proof is checked (RFC 9162 §2.1.3.2) before it is returned.
+        """
+        latest = self.latest_checkpoint()
+        if not 0 <= index < latest.size:
             raise InvalidInput(
-                f"index {index} is outside the latest checkpoint (size {checkpoint.size}); "
+                f"index {index} is outside the latest checkpoint (size {latest.size}); "
                 "run privet log checkpoint first"
             )
-        leaves = self._leaf_hashes(checkpoint.size)
+        checkpoint, note, leaves = self._verified_latest()
         with Session(self._reader) as session:
             entry = session.get(LogEntry, index)
             assert entry is not None
             data = bytes(entry.data)
-        if leaf_hash(data) != leaves[index]:
-            raise IntegrityError(f"log entry {index} does not match its stored hash", index=index)
+        proof = inclusion_proof(index, leaves)
+        if not verify_inclusion(index, checkpoint.size, leaf_hash(data), proof, checkpoint.root):
+            raise IntegrityError(
+                f"the inclusion proof of entry {index} does not verify", index=index
+            )
         return {
             "index": index,
             "tree_size": checkpoint.size,
             "entry": data.decode(),
             "leaf_hash": leaves[index].hex(),
-            "proof": [h.hex() for h in inclusion_proof(index, leaves)],
-            "root": bytes(checkpoint.root).hex(),
-            "checkpoint": checkpoint.note,
+            "proof": [h.hex() for h in proof],
+            "root": checkpoint.root.hex(),
+            "checkpoint": note,
         }
 
     def prove_consistency(self, old_note: str) -> dict[str, Any]:
-        """A consistency proof from an older signed checkpoint to the latest one."""
+        """A consistency proof from an older signed checkpoint to the latest one.
+
+        Both checkpoints' signatures are checked and the proof is verified (RFC 9162
+        §2.1.4.2) before it is returned.
+        """
         try:
             old = open_note(old_note, self.verifier_key)
         except NoteError:
             raise InvalidInput("that checkpoint is not a note signed by this workspace") from None
         if old.origin != self.origin:
             raise InvalidInput("that checkpoint belongs to another log")
-        latest = self.latest_checkpoint()
+        latest, note, leaves = self._verified_latest()
         if old.size > latest.size:
             raise InvalidInput(
                 f"that checkpoint (size {old.size}) is newer than the latest stored one "
                 f"({latest.size})"
             )
-        leaves = self._leaf_hashes(latest.size)
         if root_from_leaves(leaves[: old.size]) != old.root:
             raise IntegrityError(
                 f"the log no longer matches the checkpoint at size {old.size}: history was "
@@ -270,13 +322,17 @@ class AuditLog:
                 index=old.size,
             )
         proof = consistency_proof(old.size, leaves) if 0 < old.size < latest.size else []
+        if not verify_consistency(old.size, latest.size, old.root, latest.root, proof):
+            raise IntegrityError(
+                f"the consistency proof from size {old.size} does not verify", index=old.size
+            )
         return {
             "old_size": old.size,
             "old_root": old.root.hex(),
             "new_size": latest.size,
-            "new_root": bytes(latest.root).hex(),
+            "new_root": latest.root.hex(),
             "proof": [h.hex() for h in proof],
-            "checkpoint": latest.note,
+            "checkpoint": note,
         }
 
 

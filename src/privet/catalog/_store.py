@@ -42,7 +42,17 @@ class NewDataset:
     derived_from: str | None = None
 
 
-def store_version(
+def store_version(ws: Workspace, **kwargs: Any) -> VersionInfo:
+    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
+
+    The object store's write lock is held from the first byte until the version commits
+    (or its object is deleted), so garbage collection never takes the new object.
+    """
+    with ws.store.writing():
+        return _store_version(ws, **kwargs)
+
+
+def _store_version(
     ws: Workspace,
     *,
     name: str,
@@ -57,7 +67,6 @@ def store_version(
     progress: Callable[[str], None],
     event: dict[str, Any] | None = None,
 ) -> VersionInfo:
-    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``)."""
     with ws.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         dataset_id = existing.id if existing else uuid.uuid4().hex

@@ -230,7 +230,6 @@ def _columns_for(frame: pl.DataFrame, columns: set[str] | frozenset[str]) -> pl.
     return frame.select(pl.repeat(True, pl.len(), dtype=pl.Boolean).alias(_ROWS))
 
 
-
 def _bounds(
     parsed: ParsedQuery,
     declared: Mapping[str, dict[str, Any]],

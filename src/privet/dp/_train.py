@@ -471,16 +471,17 @@ def train(
     if no_dp:
         warnings.warn(card["summary"], NoPrivacyWarning, stacklevel=2)
     step("storing")
-    return _store(
-        ws,
-        module,
-        card,
-        charge=charge,
-        ref=fixed_ref,
-        purpose=purpose,
-        actor=actor,
-        delta=budget["delta"] if budget else 0.0,
-    )
+    with ws.store.writing():  # until the model's row commits: gc must not take its object
+        return _store(
+            ws,
+            module,
+            card,
+            charge=charge,
+            ref=fixed_ref,
+            purpose=purpose,
+            actor=actor,
+            delta=budget["delta"] if budget else 0.0,
+        )
 
 
 def _charge_preprocessing(

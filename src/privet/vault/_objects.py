@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,6 +16,10 @@ from privet.errors import IntegrityError
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]{0,200}$")
 _TMP = ".tmp"
+# Writers hold it shared from the first byte of an object until the catalog row naming the
+# object commits; garbage collection holds it exclusively, so it never sees an object (or a
+# temporary file) whose row is still on its way as garbage.
+_LOCK = ".lock"
 
 
 class LocalObjectStore:
@@ -24,6 +31,34 @@ class LocalObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._held = threading.local()
+
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold around writing objects *and* committing the rows that refer to them (or
+        deleting the objects on failure): garbage collection waits until it is released."""
+        with self._locked(fcntl.LOCK_SH):
+            self._held.depth = getattr(self._held, "depth", 0) + 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Exclusive: no object is being written while this is held."""
+        with self._locked(fcntl.LOCK_EX):
+            yield
 
     def _path(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key:
@@ -31,7 +66,13 @@ class LocalObjectStore:
         return self.root / key
 
     def put(self, key: str, write: Callable[[BinaryIO], None]) -> int:
-        """Create object ``key`` by calling ``write(file)``; returns its size in bytes."""
+        """Create object ``key`` by calling ``write(file)``; returns its size in bytes.
+
+        Only inside :meth:`writing`, which must stay held until the row naming ``key``
+        commits: an object nothing refers to yet is garbage to a concurrent collection.
+        """
+        if not getattr(self._held, "depth", 0):
+            raise RuntimeError("objects are written inside LocalObjectStore.writing()")
         final = self._path(key)
         tmp_dir = self.root / _TMP
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +102,7 @@ class LocalObjectStore:
             return
         for path in self.root.rglob("*"):
             rel = path.relative_to(self.root).as_posix()
-            if path.is_file() and not rel.startswith(_TMP + "/"):
+            if path.is_file() and not rel.startswith((_TMP + "/", ".")):
                 yield rel
 
     def temporary_files(self) -> list[Path]:

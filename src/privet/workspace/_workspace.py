@@ -281,6 +281,25 @@ class Workspace:
             with self.store.open(old_key) as source:
                 plaintext = self.vault.decrypt_version(handle, dataset_id, context, source)
         new_key = f"{folder}/{dataset_id}/{row_id}.{uuid.uuid4().hex[:8]}.{suffix}"
+        with self.store.writing():  # until the row points at the new object
+            self._replace_object(
+                table, row_id, dataset_id, context, handle, plaintext, new_key, actor=actor
+            )
+        self.store.delete(old_key)
+        return 1
+
+    def _replace_object(
+        self,
+        table: type[Version] | type[DpModel],
+        row_id: str,
+        dataset_id: str,
+        context: str,
+        handle: Any,
+        plaintext: bytes,
+        new_key: str,
+        *,
+        actor: str,
+    ) -> None:
         stored = self.store.put(
             new_key, self.vault.encrypt_version(handle, dataset_id, context, plaintext)
         )
@@ -303,13 +322,15 @@ class Workspace:
         except BaseException:
             self.store.delete(new_key)
             raise
-        self.store.delete(old_key)
-        return 1
 
     # -- housekeeping -----------------------------------------------------------------------
 
     def garbage(self) -> list[str]:
         """Objects no version refers to: left behind by an interrupted write."""
+        with self.store.collecting():
+            return self._garbage()
+
+    def _garbage(self) -> list[str]:
         with self.reading() as session:
             referenced = set(session.scalars(select(Version.object_key))) | set(
                 session.scalars(select(DpModel.object_key))
@@ -318,7 +339,13 @@ class Workspace:
         return orphans + [f".tmp/{p.name}" for p in self.store.temporary_files()]
 
     def collect_garbage(self) -> list[str]:
-        removed = self.garbage()
+        """Delete what :meth:`garbage` lists. Waits for writes in flight to commit (an object
+        whose row is not committed yet would look like garbage)."""
+        with self.store.collecting():
+            return self._collect()
+
+    def _collect(self) -> list[str]:
+        removed = self._garbage()
         for key in removed:
             if key.startswith(".tmp/"):
                 (self.store.root / key).unlink(missing_ok=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -223,14 +225,17 @@ def check_destination(path: Path, *, overwrite: bool = False) -> str:
     return fmt
 
 
-def write_table(frame: pl.DataFrame, path: Path, *, overwrite: bool = False) -> int:
-    """Write ``frame`` to ``path`` (format from the extension) atomically; returns bytes."""
+def write_table(
+    frame: pl.DataFrame, path: Path, *, overwrite: bool = False, journal: Path | None = None
+) -> int:
+    """Write ``frame`` to ``path`` (format from the extension) atomically, readable by its
+    owner only (0600); returns bytes. See :func:`atomic_file` for ``journal``."""
     fmt = check_destination(path, overwrite=overwrite)
     if fmt == "csv" and any(dtype.is_nested() for dtype in frame.dtypes):
         raise InvalidInput(
             "this table has nested columns, which CSV cannot hold; export to .parquet"
         )
-    with atomic_file(path) as out:
+    with atomic_file(path, journal=journal) as out:
         if fmt == "csv":
             frame.write_csv(out)
         elif fmt == "parquet":
@@ -240,15 +245,74 @@ def write_table(frame: pl.DataFrame, path: Path, *, overwrite: bool = False) -> 
     return path.stat().st_size
 
 
+# A temporary file of privet's: hidden, named after its target, recognisable by this marker.
+_PART = re.compile(r"^\..+\.privet-[0-9a-f]{32}\.part$")
+
+
 @contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A file that appears at ``path`` whole (fsynced, then renamed) or not at all."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+def atomic_file(
+    path: Path, *, mode: int = 0o600, journal: Path | None = None
+) -> Iterator[BinaryIO]:
+    """A file that appears at ``path`` whole (fsynced, then renamed) or not at all.
+
+    It is created with ``mode`` (default 0600: an export holds personal data). A process
+    killed mid-write cannot remove its temporary file; with ``journal`` (a folder of the
+    workspace) the file is recorded there first, and :func:`clean_journal`, which the next
+    privet command runs, deletes what a dead process left.
+    """
+    token = uuid.uuid4().hex
+    tmp = path.with_name(f".{path.name}.privet-{token}.part")
+    entry = None
+    if journal is not None:
+        journal.mkdir(mode=0o700, parents=True, exist_ok=True)
+        entry = journal / f"{token}.json"
+        entry.write_text(json.dumps({"pid": os.getpid(), "path": str(tmp)}))
     try:
-        with open(tmp, "xb") as out:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        os.fchmod(fd, mode)  # the umask must not widen nor narrow what was asked
+        with open(fd, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        if entry is not None:
+            entry.unlink(missing_ok=True)
+
+
+def clean_journal(journal: Path) -> list[Path]:
+    """Delete the temporary files that processes which have since died left behind.
+
+    A file whose writer is still running is left alone; only files with privet's
+    temporary-name pattern are ever deleted. Returns the files removed.
+    """
+    removed: list[Path] = []
+    if not journal.is_dir():
+        return removed
+    for entry in journal.glob("*.json"):
+        try:
+            record = json.loads(entry.read_text())
+            pid, tmp = int(record["pid"]), Path(record["path"])
+        except (OSError, ValueError, KeyError, TypeError):
+            entry.unlink(missing_ok=True)
+            continue
+        if _alive(pid):
+            continue
+        if _PART.match(tmp.name) and tmp.exists():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        entry.unlink(missing_ok=True)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True

@@ -22,7 +22,7 @@ log = logging.getLogger("privet.auditlog")
 
 def write_note(path: Path, note: str) -> None:
     """Write a signed note atomically: a reader sees the old file or the whole new one."""
-    with atomic_file(path) as out:
+    with atomic_file(path, mode=0o644) as out:  # a published note is for anyone to read
         out.write(note.encode())
 
 

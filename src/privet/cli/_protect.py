@@ -325,7 +325,7 @@ def detokenize_command(
             ws, ref, column, purpose=purpose, actor=opts.actor, namespace=namespace
         )
         size = ws.log.size()
-    tables.write_table(frame, output, overwrite=force)
+        tables.write_table(frame, output, overwrite=force, journal=ws.journal)
     data = {"dataset": ref, "column": column, "rows": frame.height, "output": str(output),
             "purpose": purpose, "log_index": size - 1}  # fmt: skip
     opts.emit(

@@ -326,7 +326,8 @@ def protect_file(
     outcome = run_plan(
         source.frame, checked, context, source=str(path), output=str(output), progress=progress
     )
-    tables.write_table(outcome.frame, output, overwrite=overwrite)
+    journal = ws.journal if ws is not None else None
+    tables.write_table(outcome.frame, output, overwrite=overwrite, journal=journal)
     if ws is not None and checked.needs_keys:
         # The workspace's keys were used on data outside it: that use is on the record.
         with ws.session() as session:

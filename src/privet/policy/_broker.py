@@ -332,7 +332,7 @@ def export(
     release = read(
         ws, ref, purpose=purpose, actor=actor, view=view, channel=f"file:{destination.suffix[1:]}"
     )
-    tables.write_table(release.frame, destination, overwrite=overwrite)
+    tables.write_table(release.frame, destination, overwrite=overwrite, journal=ws.journal)
     return release
 
 

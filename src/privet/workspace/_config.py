@@ -16,6 +16,9 @@ DIRNAME = ".privet"
 CONFIG = "workspace.yaml"
 CATALOG_DB = "catalog.db"
 OBJECTS = "objects"
+# Where a write of plaintext outside the workspace (an export) records its temporary file, so
+# that the next command removes what a killed process left.
+PENDING = "pending"
 
 
 class WorkspaceConfig(BaseModel):

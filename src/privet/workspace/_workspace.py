@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
-from privet import auditlog, catalog, lineage, policy
+from privet import auditlog, catalog, lineage, policy, tables
 from privet.auditlog import AuditLog, verifier_key
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.catalog._db import is_current, make_engine, reader, upgrade
@@ -33,6 +34,7 @@ from privet.workspace._config import (
     CATALOG_DB,
     DIRNAME,
     OBJECTS,
+    PENDING,
     WorkspaceConfig,
     locate,
 )
@@ -106,9 +108,13 @@ class Workspace:
         # Built in a temporary folder and renamed into place: a failed init leaves nothing.
         staging = root / f".privet-init-{workspace_id}"
         try:
-            staging.mkdir(parents=True)
+            root.mkdir(parents=True, exist_ok=True)
+            staging.mkdir(mode=0o700)  # the catalog names people's datasets and purposes
             (staging / OBJECTS).mkdir()
             config.save(staging)
+            if database_url is None:
+                # Made here, owner-only: SQLite gives its WAL files the database's mode.
+                os.close(os.open(staging / CATALOG_DB, os.O_CREAT | os.O_EXCL, 0o600))
             engine = make_engine(database_url or _sqlite_url(staging))
             try:
                 _create_catalog(engine, config, actor, clock)
@@ -126,6 +132,8 @@ class Workspace:
     def open(cls, path: str | Path | None = None, *, clock: Clock = _utc_now) -> Workspace:
         """Open the workspace at ``path``, ``$PRIVET_WORKSPACE`` or the nearest one upward."""
         folder = locate(path)
+        tables.clean_journal(folder / PENDING)
+        _owner_only(folder)
         workspace = cls(folder, WorkspaceConfig.load(folder), clock)
         if not is_current(workspace.engine):
             upgrade(workspace.engine)
@@ -152,6 +160,11 @@ class Workspace:
     def reading(self) -> Iterator[Session]:
         with Session(self._reader) as session:
             yield session
+
+    @property
+    def journal(self) -> Path:
+        """Where exports record their temporary files (see :func:`privet.tables.atomic_file`)."""
+        return self.folder / PENDING
 
     @property
     def origin(self) -> str:
@@ -352,6 +365,17 @@ class Workspace:
             else:
                 self.store.delete(key)
         return removed
+
+
+def _owner_only(folder: Path) -> None:
+    """Workspaces made before catalogs were created 0600 get the same protection."""
+    for name in (CATALOG_DB, f"{CATALOG_DB}-wal", f"{CATALOG_DB}-shm"):
+        path = folder / name
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except (FileNotFoundError, PermissionError):
+            continue
 
 
 def _has_password(url: str) -> bool:

@@ -9,6 +9,7 @@ from privet.errors import (
     NotFound,
     PolicyDenied,
     PrivetError,
+    StoreUnavailable,
     Unauthenticated,
 )
 from privet.workspace import Workspace
@@ -22,6 +23,7 @@ __all__ = [
     "NotFound",
     "PolicyDenied",
     "PrivetError",
+    "StoreUnavailable",
     "Unauthenticated",
     "Workspace",
 ]

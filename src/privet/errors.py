@@ -46,3 +46,66 @@ class IntegrityError(PrivetError):
 
 class BudgetExhausted(PolicyDenied):
     """A differentially private release that would take a ledger past its privacy limit."""
+
+
+class StoreUnavailable(PrivetError):
+    """The catalog database cannot be reached, opened or read."""
+
+
+# -- foreign failures, in one sentence --------------------------------------------------------
+
+_SQLITE_REASONS = (
+    ("not a database", "is damaged (not a readable SQLite database); restore it from a backup"),
+    ("malformed", "is damaged (truncated or corrupted); restore it from a backup"),
+    ("no such table", "is not a privet catalog (its tables are missing); restore it from a backup"),
+    ("unable to open", "cannot be opened (missing or unreadable)"),
+    ("readonly", "is read-only; check its permissions"),
+    ("locked", "is busy (locked by another process); try again"),
+    ("disk is full", "cannot be written: the disk is full"),
+    ("disk i/o", "cannot be read or written (disk I/O error)"),
+)
+
+
+def describe_failure(err: BaseException) -> str:
+    """One sentence for an exception privet did not raise on purpose, safe to show a user.
+
+    Foreign messages may quote SQL parameters or cell values, so only known conditions are
+    worded and otherwise just the exception's type is named. Used by the CLI and the server
+    as their last resort; the library itself raises :class:`PrivetError`.
+    """
+    kind = type(err).__name__
+    module = type(err).__module__
+    if kind == "PanicException":  # pyo3_runtime: a Rust panic inside Polars or OpenDP
+        return (
+            "the data engine crashed on this input (a Rust panic inside it); nothing was "
+            "changed: simplify the input (fewer columns, plainer types)"
+        )
+    if module.startswith("polars"):
+        return (
+            f"the data engine (Polars) cannot process this data ({kind}); check the columns' "
+            "types (lists and structs cannot be generalized or counted)"
+        )
+    if module.startswith("sqlalchemy"):
+        return _database_failure(err)
+    if isinstance(err, MemoryError):
+        return "out of memory: the table does not fit; try a smaller one or more memory"
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        return f"{where}{err.strerror or kind}"
+    return f"internal error ({kind}); rerun with PRIVET_DEBUG=1 for details"
+
+
+def _database_failure(err: BaseException) -> str:
+    original = getattr(err, "orig", None)
+    text = str(original or "").lower()
+    driver = type(original).__module__ if original is not None else ""
+    if driver.startswith("sqlite3") or "sqlite" in driver:
+        for needle, reason in _SQLITE_REASONS:
+            if needle in text:
+                return f"the workspace catalog (.privet/catalog.db) {reason}"
+        return f"the workspace catalog (.privet/catalog.db) failed ({type(original).__name__})"
+    if driver.startswith("psycopg") and type(err).__name__ == "OperationalError":
+        # Connection failures name the host and port, never data.
+        first = str(original).strip().splitlines()[0] if str(original).strip() else ""
+        return f"cannot reach the catalog database (PostgreSQL): {first[:200]}"
+    return f"the catalog database refused the operation ({type(original or err).__name__})"

@@ -268,7 +268,10 @@ def atomic_file(
         entry = journal / f"{token}.json"
         entry.write_text(json.dumps({"pid": os.getpid(), "path": str(tmp)}))
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except OSError as err:
+            raise InvalidInput(f"{path} cannot be written ({err.strerror})") from None
         os.fchmod(fd, mode)  # the umask must not widen nor narrow what was asked
         with open(fd, "wb") as out:
             yield out

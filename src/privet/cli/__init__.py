@@ -12,14 +12,15 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _serve,  # noqa: F401 - serve
     _synth,  # noqa: F401 - synth, synth evaluate
 )
-from privet.cli._app import cli
+from privet.cli._app import cli, native_panics_silenced
 from privet.cli._remote import install as _install_remote
 
 _install_remote(cli)  # --server URL --token T on datasets, export, query, grant, alerts
 
 
 def main() -> None:
-    cli(prog_name="privet")
+    with native_panics_silenced():
+        cli(prog_name="privet")
 
 
 __all__ = ["cli", "main"]

@@ -10,7 +10,9 @@ import functools
 import getpass
 import json
 import os
+import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +22,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from privet import __version__
-from privet.errors import PrivetError
+from privet.errors import PrivetError, describe_failure
 from privet.workspace import Workspace
 
 stdout = Console(soft_wrap=True)
@@ -37,12 +39,13 @@ class PrivetGroup(click.Group):
             _fail(str(err))
         except KeyboardInterrupt:
             _fail("interrupted", code=130)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
-        except Exception as err:  # noqa: BLE001 - a last resort: never show a traceback
-            if os.environ.get("PRIVET_DEBUG"):
+        except BaseException as err:  # noqa: BLE001 - a last resort: never show a traceback
+            # BaseException: a Rust panic in Polars arrives as pyo3's PanicException.
+            if os.environ.get("PRIVET_DEBUG") or isinstance(err, GeneratorExit):
                 raise
-            _fail(f"internal error ({type(err).__name__}); rerun with PRIVET_DEBUG=1 for details")
+            _fail(describe_failure(err))
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -140,3 +143,50 @@ def pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
             raise click.BadParameter(f"expected COLUMN=VALUE, got {item[:60]!r}", param_hint=flag)
         result[key] = value
     return result
+
+
+_RUST_PANIC = re.compile(
+    r"^thread '.*' (\(\d+\) )?panicked at .*?(?=^thread '|\Z)", re.MULTILINE | re.DOTALL
+)
+
+
+@contextmanager
+def native_panics_silenced() -> Iterator[None]:
+    """Keep Rust's panic reports (and backtraces) off the terminal.
+
+    Rust's panic hook writes its report to file descriptor 2 before Python sees the
+    PanicException, which the command then turns into one sentence. Native output is
+    captured while the command runs and replayed afterwards without panic reports;
+    Python's own stderr keeps writing to the terminal directly.
+    """
+    if os.environ.get("PRIVET_DEBUG") or not _is_fd2(sys.stderr):
+        yield
+        return
+    terminal = os.dup(2)
+    capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    sys.stderr.flush()
+    original = sys.stderr
+    sys.stderr = open(  # noqa: SIM115 - closed below, after the command
+        terminal, "w", encoding=original.encoding, errors="backslashreplace", buffering=1
+    )
+    os.dup2(capture.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        sys.stderr.close()
+        sys.stderr = original
+        capture.seek(0)
+        native = _RUST_PANIC.sub("", capture.read().decode("utf-8", "replace"))
+        capture.close()
+        if native.strip():
+            original.write(native)
+            original.flush()
+
+
+def _is_fd2(stream: Any) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False

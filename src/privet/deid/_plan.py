@@ -167,6 +167,9 @@ class Checked:
         return any(op.needs_keys for op in self.operators.values())
 
 
+_NESTED = ("List", "Array", "Struct", "Object")
+
+
 def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
     """Check everything that needs no data: names, roles, operators against types, k vs rows."""
     by_name = {c.name: c for c in columns}
@@ -200,6 +203,12 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
         known(plan.target, "target")
     if len(set(qis)) != len(qis) or len(set(sensitive)) != len(sensitive):
         raise InvalidInput("a column is listed twice among the quasi-identifiers or sensitive")
+    for name in [*qis, *sensitive]:
+        if by_name[name].dtype.startswith(_NESTED):
+            raise InvalidInput(
+                f"column {name!r} holds {by_name[name].dtype.split('(')[0].lower()}s, which "
+                "cannot be grouped or generalized; use numbers, text, dates or booleans"
+            )
     both = set(qis) & set(sensitive)
     if both:
         raise InvalidInput(

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, make_url, select
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
 from privet import auditlog, catalog, lineage, policy, tables
@@ -21,7 +21,14 @@ from privet.auditlog import AuditLog, verifier_key
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.catalog._db import is_current, make_engine, reader, upgrade
 from privet.catalog._models import Dataset, DpModel, LogHead, Meta, Version
-from privet.errors import AlreadyExists, InvalidInput, PrivetError
+from privet.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PrivetError,
+    StoreUnavailable,
+    describe_failure,
+)
 from privet.vault import (
     LocalObjectStore,
     Vault,
@@ -134,9 +141,15 @@ class Workspace:
         folder = locate(path)
         tables.clean_journal(folder / PENDING)
         _owner_only(folder)
-        workspace = cls(folder, WorkspaceConfig.load(folder), clock)
-        if not is_current(workspace.engine):
-            upgrade(workspace.engine)
+        config = WorkspaceConfig.load(folder)
+        if config.database_url is None:
+            _check_catalog_file(folder / CATALOG_DB)
+        try:
+            workspace = cls(folder, config, clock)
+            if not is_current(workspace.engine):
+                upgrade(workspace.engine)
+        except DBAPIError as err:
+            raise StoreUnavailable(describe_failure(err)) from None
         return workspace
 
     def close(self) -> None:
@@ -365,6 +378,30 @@ class Workspace:
             else:
                 self.store.delete(key)
         return removed
+
+
+def _check_catalog_file(path: Path) -> None:
+    """Refuse a missing, empty or foreign catalog file before SQLite touches it: SQLite
+    would create an empty one, and a migration would then build a blank catalog on it."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(16)
+    except FileNotFoundError:
+        raise NotFound(
+            f"the workspace catalog ({DIRNAME}/{CATALOG_DB}) is missing; restore it from a "
+            "backup (the audit log and the wrapped keys live in it)"
+        ) from None
+    except OSError as err:
+        raise StoreUnavailable(f"the workspace catalog cannot be read ({err.strerror})") from None
+    if not header:
+        raise StoreUnavailable(
+            f"the workspace catalog ({DIRNAME}/{CATALOG_DB}) is empty; restore it from a backup"
+        )
+    if header != b"SQLite format 3\x00":
+        raise StoreUnavailable(
+            f"the workspace catalog ({DIRNAME}/{CATALOG_DB}) is damaged (not a SQLite "
+            "database); restore it from a backup"
+        )
 
 
 def _owner_only(folder: Path) -> None:

@@ -105,6 +105,11 @@ def test_the_copy_links_rows_to_people_and_never_serves_the_link(linked: Workspa
         result = invoke(*command, "--json", workspace=ws.folder)
         assert result.exit_code == 0, result.output
         assert "__privet_" not in result.output
+    human = invoke("datasets", COPY, workspace=ws.folder)
+    assert "linked to the source's people" in human.stdout and "__privet_" not in human.stdout
+    refused = invoke("datasets", "annotate", COPY, SUBJECT_LINK, "--role", "other",
+                     workspace=ws.folder)  # fmt: skip
+    assert refused.exit_code == 1 and "no column named" in refused.output
     shown = invoke("datasets", COPY, "--json", workspace=ws.folder)
     listed = json.loads(shown.stdout)["versions"][0]["columns"]
     assert SUBJECT_LINK not in [c["name"] for c in listed]

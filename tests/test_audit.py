@@ -113,7 +113,7 @@ def check_figures(result: attacks.MembershipAudit) -> tuple[float, float]:
 
 
 def test_members_and_non_members_come_from_the_recorded_split(models: Workspace) -> None:
-    card = models.dp.model("overfit").card
+    card = models.dp.model("overfit", actor="alice").card
     split = card["split"]
     train_rows = unpack_rows(split["train"], split["rows"])
     test_rows = unpack_rows(split["test"], split["rows"])
@@ -263,7 +263,7 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     )
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     # The same for records given as files: the non-private model is not theirs to load.
-    split = ws.dp.model("plain").card["split"]
+    split = ws.dp.model("plain", actor="alice").card["split"]
     frame = policy.read(ws, "people", purpose=PURPOSE, actor="alice").frame
     frame[unpack_rows(split["train"], split["rows"])[:30]].write_csv(tmp_path / "in.csv")
     frame[unpack_rows(split["test"], split["rows"])[:30]].write_csv(tmp_path / "out.csv")

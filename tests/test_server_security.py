@@ -83,6 +83,7 @@ def _operations(http: httpx.Client) -> list[tuple[str, str]]:
 def test_openapi_lists_every_endpoint(http: httpx.Client):
     paths = {path for _, path in _operations(http)}
     assert {"/v1/datasets", ROWS, "/v1/grants", "/v1/alerts", "/v1/log/checkpoint"} <= paths
+    assert {"/v1/models", "/v1/models/people"} <= paths
     assert "/v1/datasets/people/query" in paths and "/v1/log/proofs/consistency" in paths
 
 
@@ -254,6 +255,8 @@ def _injections(governed: Governed) -> list[tuple[str, str, dict, dict | None]]:
             ("POST", f"/v1/grants/{seg}/deny", {}, None),
             ("POST", f"/v1/grants/{seg}/revoke", {}, None),
             ("GET", f"/v1/log/proofs/inclusion/{seg}", {}, None),
+            ("GET", f"/v1/models/{seg}", {}, None),
+            ("GET", "/v1/models/people", {"purpose": payload}, None),
             ("POST", "/v1/log/proofs/consistency", {}, {"checkpoint": payload}),
             ("POST", "/v1/datasets/people/query", {}, _query_body(purpose=payload)),
             ("POST", "/v1/datasets/people/query", {}, _query_body(sql=_sql_injection(payload))),

@@ -4,6 +4,8 @@ from privet.catalog._annotate import ColumnAnnotation, annotate
 from privet.catalog._derive import derive
 from privet.catalog._info import (
     INTERNAL_PURPOSES,
+    RESERVED_PREFIX,
+    SUBJECT_LINK,
     ColumnInfo,
     DatasetInfo,
     VersionInfo,
@@ -11,6 +13,7 @@ from privet.catalog._info import (
     check_purpose,
     dataset_info,
     find_dataset,
+    is_reserved,
     parse_ref,
     resolve,
     version_info,
@@ -21,6 +24,8 @@ from privet.catalog._taxonomy import CATEGORIES, Level, Role
 __all__ = [
     "INTERNAL_PURPOSES",
     "CATEGORIES",
+    "RESERVED_PREFIX",
+    "SUBJECT_LINK",
     "ColumnAnnotation",
     "LEGAL_BASES",
     "ColumnInfo",
@@ -35,6 +40,7 @@ __all__ = [
     "derive",
     "find_dataset",
     "ingest",
+    "is_reserved",
     "parse_ref",
     "resolve",
     "version_info",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from privet import auditlog
-from privet.catalog._info import check_name, find_dataset
+from privet.catalog._info import check_name, find_dataset, is_reserved
 from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import InvalidInput, NotFound
 
@@ -67,7 +67,9 @@ def annotate(
         if not dataset.versions:
             raise NotFound(f"dataset {name!r} has no versions")
         version = dataset.versions[-1]
-        target = next((c for c in version.columns if c.name == column), None)
+        target = next(
+            (c for c in version.columns if c.name == column and not is_reserved(c.name)), None
+        )
         if target is None:
             raise NotFound(f"{dataset.name}@{version.number} has no column named {column[:80]!r}")
         every = [c for v in dataset.versions for c in v.columns]

@@ -14,11 +14,11 @@ import polars as pl
 from sqlalchemy import select
 
 from privet import lineage
-from privet.catalog._info import VersionInfo, check_name, resolve
+from privet.catalog._info import SUBJECT_LINK, VersionInfo, check_name, is_reserved, resolve
 from privet.catalog._models import Column, Dataset
 from privet.catalog._store import NewDataset, store_version
 from privet.catalog._taxonomy import Level, Role, check_category, level_for
-from privet.errors import AlreadyExists
+from privet.errors import AlreadyExists, InvalidInput
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -40,8 +40,13 @@ def derive(
 
     Column categories and roles carry over from the source by name unless ``columns`` gives
     ``{column: (category, role)}``; facts (counts, parameters, never values) go to lineage.
+    A frame holding ``SUBJECT_LINK`` (the keyed link to the source's people) makes it the
+    new dataset's subject id, so that DP on it bounds each person's rows.
     """
     check_name(name)
+    unknown = [c for c in frame.columns if is_reserved(c) and c != SUBJECT_LINK]
+    if unknown:
+        raise InvalidInput(f"column {unknown[0][:80]!r} has a name reserved for privet")
     with ws.reading() as session:
         source, version = resolve(session, source_ref)
         root = source.derived_from or source.id
@@ -51,7 +56,7 @@ def derive(
         carried = {c.name: (c.category, c.role) for c in version.columns}
         new = None
         if existing is None:
-            subject = source.subject_id_column
+            subject = SUBJECT_LINK if SUBJECT_LINK in frame.columns else source.subject_id_column
             new = NewDataset(
                 name=name,
                 owner=source.owner,
@@ -66,6 +71,8 @@ def derive(
     specs = []
     for position, (column, dtype) in enumerate(frame.schema.items()):
         category, role = overrides.get(column) or carried.get(column) or (None, Role.OTHER)
+        if column == SUBJECT_LINK:
+            category, role = None, Role.DIRECT_IDENTIFIER  # it singles out a person's rows
         if category:
             check_category(category)
         specs.append(

@@ -30,6 +30,18 @@ def check_name(name: str) -> str:
 # its results are findings or governed derived datasets, never raw data handed to a person.
 INTERNAL_PURPOSES = ("privet:assessment",)
 
+# Columns privet adds for its own use. A derived dataset (e.g. a protected copy, whose direct
+# identifiers are gone) keeps its rows linked to their people in SUBJECT_LINK, a keyed
+# pseudonym of the source's subject id: DP on the copy then still bounds each person's rows
+# (a person with 200 rows would otherwise be protected at 200ε). The broker serves it only to
+# DP releases; the catalog's views of a version never list it.
+RESERVED_PREFIX = "__privet_"
+SUBJECT_LINK = "__privet_subject__"
+
+
+def is_reserved(column: str) -> bool:
+    return column.startswith(RESERVED_PREFIX)
+
 
 def check_purpose(purpose: str, *, declaring: bool = False) -> str:
     if purpose in INTERNAL_PURPOSES and not declaring:
@@ -105,6 +117,7 @@ def version_info(dataset: Dataset, version: Version) -> VersionInfo:
                 confidence=c.confidence,
             )
             for c in version.columns
+            if not is_reserved(c.name)
         ],
     )
 

@@ -10,7 +10,13 @@ import polars as pl
 from sqlalchemy import select
 
 from privet import lineage, tables
-from privet.catalog._info import VersionInfo, check_name, check_purpose
+from privet.catalog._info import (
+    RESERVED_PREFIX,
+    VersionInfo,
+    check_name,
+    check_purpose,
+    is_reserved,
+)
 from privet.catalog._models import Column, Dataset
 from privet.catalog._store import NewDataset, store_version
 from privet.catalog._taxonomy import Level, Role, check_category, level_for
@@ -80,6 +86,12 @@ def ingest(
     step("reading")
     source = tables.read_table(path)
     frame = source.frame
+    reserved = [c for c in frame.columns if is_reserved(c)]
+    if reserved:
+        raise InvalidInput(
+            f"{path.name} has a column named {reserved[0][:80]!r}; names starting with "
+            f"{RESERVED_PREFIX!r} are reserved for privet, rename it"
+        )
     for column in [*categories, *parsed_roles, *([subject_id] if subject_id else [])]:
         if column not in frame.columns:
             raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")

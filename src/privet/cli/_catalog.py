@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.catalog import LEGAL_BASES, DatasetInfo, Level, Role
+from privet.catalog import LEGAL_BASES, SUBJECT_LINK, DatasetInfo, Level, Role
 from privet.cli._app import Options, cli, command, pairs, stdout
 from privet.workspace import Workspace
 
@@ -208,11 +208,14 @@ def _print_list(listing: list[DatasetInfo]) -> None:
 def _print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
     stdout.print(Text(f"{d.name}  ({d.classification})", style="bold"))
     stdout.print(Text(f"  owner: {d.owner}   purposes: {', '.join(d.purposes)}"))
+    subject = d.subject_id_column or "none"
+    if subject == SUBJECT_LINK:
+        subject = "linked to the source's people (a keyed pseudonym only DP releases see)"
     stdout.print(
         Text(
             f"  legal basis: {d.legal_basis or 'not declared'}   retention: "
             f"{f'{d.retention_days} days' if d.retention_days else 'not set'}   subject id: "
-            f"{d.subject_id_column or 'none'}"
+            f"{subject}"
         )
     )
     versions = Table("version", "rows", "columns", "created", "by", "content sha256")

@@ -414,23 +414,39 @@ def _print_card(card: dict[str, Any]) -> None:
     metric = evaluation["metric"]
     interval = evaluation.get(f"{metric}_interval_95")
     shown = f" (95% interval {interval[0]:.4g}–{interval[1]:.4g})" if interval else ""
-    stdout.print(
-        Text(
-            f"{metric} on {evaluation['test_rows']:,} held-out rows: "
-            f"{_number(evaluation.get(metric))}{shown}"
-        )
-    )
+    if "test_rows" in evaluation:
+        rows = f"{evaluation['test_rows']:,} held-out rows"
+    elif "test_rows_dp" in evaluation:
+        rows = f"about {max(0, evaluation['test_rows_dp']):,} held-out rows (a DP count)"
+    else:
+        rows = "the held-out rows"
+    stdout.print(Text(f"{metric} on {rows}: {_number(evaluation.get(metric))}{shown}"))
     for note in card.get("notes", []):
         stdout.print(Text(f"note: {note}"))
+    if card.get("withheld"):
+        stdout.print(
+            Text(
+                f"withheld (computed exactly from the rows): {', '.join(card['withheld'])}; "
+                "shown to the dataset's owner, or with --purpose to a grantee of its raw rows"
+            )
+        )
 
 
 @click.argument("name", required=False)
+@click.option(
+    "--purpose",
+    default=None,
+    help="With NAME, for someone other than the dataset's owner: the purpose of their "
+    "approved grant of its raw rows, to see the full card (row bitmaps, exact counts).",
+)
 @command(name="models")
-def models_command(opts: Options, name: str | None) -> None:
-    """List trained models, or show one model's card."""
+def models_command(opts: Options, name: str | None, purpose: str | None) -> None:
+    """List trained models, or show one model's card (public unless you may see the rows)."""
+    if purpose is not None and name is None:
+        raise click.UsageError("--purpose goes with a model NAME")
     with opts.workspace() as ws:
         if name is not None:
-            info = ws.dp.model(name)
+            info = ws.dp.model(name, actor=opts.actor, purpose=purpose)
             opts.emit(info.card, lambda: _print_card(info.card))
             return
         listing = ws.dp.models()

@@ -9,6 +9,11 @@ Order of work, so that nothing moves before the plan is known to be sound:
 5. re-measure k, ℓ and t on the result with the risk code (not the search's) and refuse to
    store anything that misses a target;
 6. store the result with its lineage edge and audit entry, and report risk and utility.
+
+A stored result keeps each row linked to its person (``catalog.SUBJECT_LINK``, a keyed
+pseudonym of the source's subject id that the broker serves only to DP releases): k-anonymity
+counts rows, not people, so a person with 200 rows passes k = 5 on their own, and DP on the
+copy must still bound that person's rows together, not protect each row at ε.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import auditlog, catalog, policy, tables
-from privet.catalog import INTERNAL_PURPOSES
+from privet.catalog import INTERNAL_PURPOSES, SUBJECT_LINK
 from privet.deid._plan import Checked, Column, Plan, check_plan, check_values
 from privet.deid._risk import RiskReport, assess_risk
 from privet.deid._search import Lattice, Target
@@ -75,6 +80,8 @@ class ProtectReport(BaseModel):
 class Outcome:
     frame: pl.DataFrame
     report: ProtectReport
+    # The position in the input of every output row (suppression removes rows).
+    rows: np.ndarray
 
 
 def _context(ws: Workspace | None, checked: Checked, subject: str | None) -> Context:
@@ -188,7 +195,7 @@ def run_plan(
         notes=list(checked.notes),
     )
     del plan
-    return Outcome(out.drop(ROW), report)
+    return Outcome(out.drop(ROW), report, out.get_column(ROW).to_numpy())
 
 
 def _verify(after: RiskReport | None, k: int, l: int | None, t: float | None) -> None:  # noqa: E741
@@ -237,13 +244,20 @@ def protect(
     checked = check_plan(plan, columns, rows)
     step = progress or (lambda _stage: None)
     step("reading")
-    release = policy.read(ws, exact_ref, purpose=ASSESSMENT, actor=actor)
-    check_values(checked, release.frame)
-    context = _context(ws, checked, subject)
-    outcome = run_plan(
-        release.frame, checked, context, source=exact_ref, output=name, progress=step
+    release = policy.read(
+        ws, exact_ref, purpose=ASSESSMENT, actor=actor, channel=policy.DERIVE_CHANNEL
     )
+    link = _subject_link(ws, release.frame, subject)
+    source = release.frame.drop(SUBJECT_LINK, strict=False)
+    check_values(checked, source)
+    context = _context(ws, checked, subject)
+    outcome = run_plan(source, checked, context, source=exact_ref, output=name, progress=step)
     report = outcome.report
+    stored = outcome.frame
+    if link is not None:
+        # By row position, so the link follows its row through suppression; the plan's
+        # operators, the search and the risk and utility measures never see it.
+        stored = stored.with_columns(link.gather(outcome.rows).alias(SUBJECT_LINK))
     roles = {}
     for column, op in checked.operators.items():
         if op.output_role is not None and column in outcome.frame.columns:
@@ -252,6 +266,7 @@ def protect(
         "operators": report.operators,
         "levels": report.levels,
         "suppressed": report.suppressed,
+        "subject_link": link is not None,
     }
     if report.privacy is not None and report.risk_after is not None:
         facts.update(
@@ -269,7 +284,7 @@ def protect(
     version = catalog.derive(
         ws,
         exact_ref,
-        outcome.frame,
+        stored,
         name=name,
         kind="protected",
         actor=actor,
@@ -279,6 +294,25 @@ def protect(
     )
     report.output = version.ref
     return report
+
+
+# Domain separation: the link never equals a `pseudonym` a plan puts in a served column.
+LINK_DOMAIN = b"privet/subject-link/v1\x00"
+
+
+def _subject_link(ws: Workspace, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:
+    """Each row's link to its person: carried over from a derived source, else the keyed
+    pseudonym of the source's subject id; None when the source has no subject id."""
+    if SUBJECT_LINK in frame.columns:
+        return frame.get_column(SUBJECT_LINK)
+    if subject is None or subject not in frame.columns:
+        return None
+    with ws.session() as session:
+        prf = ws.vault.keyed_prf(session)
+        session.commit()  # the key is made on first use
+    return unique_map(
+        frame.get_column(subject), lambda v: prf.compute(LINK_DOMAIN + v.encode(), 16).hex()
+    ).alias(SUBJECT_LINK)
 
 
 # -- files ----------------------------------------------------------------------------------

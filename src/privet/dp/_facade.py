@@ -177,11 +177,23 @@ class DifferentialPrivacy:
     # -- models ---------------------------------------------------------------------------------
 
     def models(self) -> list[_train.ModelInfo]:
+        """Every model, with its public card (no exact counts, no row bitmaps)."""
         return _train.list_models(self._ws)
 
-    def model(self, name: str) -> _train.ModelInfo:
-        return _train.model_info(self._ws, name)
+    def model(
+        self,
+        name: str,
+        *,
+        actor: str | None = None,
+        purpose: str | None = None,
+        identity: Any = None,
+    ) -> _train.ModelInfo:
+        """A model's card: full for its dataset's owner or a grantee of the raw rows for
+        ``purpose`` (logged), public (exact counts and row bitmaps withheld) otherwise."""
+        return _train.model_info(self._ws, name, actor=actor, identity=identity, purpose=purpose)
 
-    def load_model(self, name: str, *, actor: str) -> _train.TrainedModel:
+    def load_model(
+        self, name: str, *, actor: str, purpose: str | None = None
+    ) -> _train.TrainedModel:
         """Decrypt a stored model (logged) with its preprocessing, ready to predict."""
-        return _train.load_model(self._ws, name, actor=actor)
+        return _train.load_model(self._ws, name, actor=actor, purpose=purpose)

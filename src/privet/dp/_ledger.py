@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog import find_dataset
+from privet.catalog import SUBJECT_LINK, find_dataset
 from privet.catalog._models import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.dp import _accounting as acc
 from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
@@ -506,10 +506,15 @@ def domains(session: Session, dataset_id: str) -> dict[str, dict[str, Any]]:
 
 
 def unit_for(dataset: Dataset, version: Version, row: DpLedger) -> str | None:
-    """The subject-id column to bound contributions by, or None (one row) with a warning."""
-    subject = dataset.subject_id_column
-    if subject and any(c.name == subject for c in version.columns):
-        return subject
+    """The subject-id column to bound contributions by, or None (one row) with a warning.
+
+    A derived version's link to its source's people counts as its subject id even when the
+    dataset was registered before the link existed (its older versions have none).
+    """
+    held = {c.name for c in version.columns}
+    for subject in (dataset.subject_id_column, SUBJECT_LINK):
+        if subject and subject in held:
+            return subject
     if row.unit == "subject":
         message = (
             f"{dataset.name} has no subject-id column, so the privacy unit here is one row; "

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import policy
-from privet.catalog import resolve
+from privet.catalog import is_reserved, resolve
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _opendp
@@ -88,7 +88,8 @@ def query(
         raise InvalidInput("each subject must be allowed at least one row")
     with ws.reading() as session:
         dataset, version = resolve(session, ref)
-        schema = {c.name: c.dtype for c in version.columns}
+        # privet's own columns (the subject link) are the unit, never a thing to ask about.
+        schema = {c.name: c.dtype for c in version.columns if not is_reserved(c.name)}
         requested_delta = led.check_delta(delta, version.row_count)
         parsed = parse(sql, table=dataset.name, schema=schema)
         declared = led.domains(session, dataset.id)

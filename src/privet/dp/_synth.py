@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from privet import catalog, policy
-from privet.catalog import check_name, check_purpose, resolve
+from privet.catalog import check_name, check_purpose, is_reserved, resolve
 from privet.catalog._models import Dataset
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
@@ -116,7 +116,7 @@ def synthesize(
         ledger = led.ledger_row(session, root, ws.now())
         existing = led.charges_of(session, root.id)
         declared = led.domains(session, dataset.id)
-        catalog_columns = {c.name: c for c in version.columns}
+        catalog_columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             subject = led.unit_for(dataset, version, ledger) if private else None

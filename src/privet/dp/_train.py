@@ -14,6 +14,7 @@ requested ε (or, without one, whatever the ledger has left) at the requested δ
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import math
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from privet import auditlog, lineage, policy
-from privet.catalog import Role, check_name, check_purpose, resolve
+from privet.catalog import Role, check_name, check_purpose, is_reserved, resolve
 from privet.catalog._models import Dataset, DpModel
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
@@ -259,7 +260,7 @@ def train(
         if session.scalars(select(DpModel).where(DpModel.name == name)).first() is not None:
             raise AlreadyExists(f"a model named {name!r} already exists")
         dataset, version = resolve(session, ref)
-        columns = {c.name: c for c in version.columns}
+        columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
         if target not in columns:
             raise InvalidInput(f"unknown column {target[:80]!r}: the dataset has no such column")
         target_dtype = columns[target].dtype
@@ -472,7 +473,7 @@ def train(
         warnings.warn(card["summary"], NoPrivacyWarning, stacklevel=2)
     step("storing")
     with ws.store.writing():  # until the model's row commits: gc must not take its object
-        return _store(
+        info = _store(
             ws,
             module,
             card,
@@ -482,6 +483,18 @@ def train(
             actor=actor,
             delta=budget["delta"] if budget else 0.0,
         )
+    return _as_seen_by(ws, info, actor=actor, purpose=purpose)
+
+
+def _as_seen_by(ws: Workspace, info: ModelInfo, *, actor: str, purpose: str) -> ModelInfo:
+    """The trainer sees the full card only if they may read the rows it was made from."""
+    identity = policy.local_identity(ws, actor)
+    with ws.reading() as session:
+        dataset = session.get(Dataset, info.card["dataset_id"])
+        access = _row_access(session, dataset, identity, purpose, ws.now()) if dataset else None
+    if access is not None and access.allowed:
+        return info
+    return info.model_copy(update={"card": public_card(info.card)})
 
 
 def _charge_preprocessing(
@@ -778,6 +791,9 @@ def _evaluate(
         {
             metric: value,
             f"{metric}_interval_95": [lo, hi],
+            # The noisy count behind the mean: part of this release, so the card may show
+            # it to anyone (the exact ``test_rows`` is for those allowed the rows).
+            "test_rows_dp": int(released["count"]),
             "private": True,
             "epsilon": prepared.epsilon,
         }
@@ -876,9 +892,9 @@ def _card(
         "created_at": now.isoformat(),
         "notes": notes,
     }
+    card["target_source"] = target.source
     if task == "classification":
         card["classes"] = list(target.levels or [])
-        card["target_source"] = target.source
     else:
         card["target_bounds"] = [target.lower, target.upper]
     return card
@@ -1028,19 +1044,58 @@ def _store(
                 now,
             )
             session.commit()
-            return _info(row, ref)
+            return _info(row, ref, full=True)
     except BaseException:
         ws.store.delete(key)
         raise
 
 
-def _info(row: DpModel, ref: str) -> ModelInfo:
+# -- reading cards ---------------------------------------------------------------------------------
+#
+# A card is governed like the rows it was made from. Its split bitmaps say which rows were
+# trained on and held out (and so which had a usable label), and exact counts let two cards
+# be differenced down to one person (Dinur & Nissim 2003): readers who may not read the raw
+# rows get the card without them; its DP figures (ε, the score's interval) stay public.
+
+
+def public_card(card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` without what was computed exactly from the rows; ``withheld`` names it."""
+    out = copy.deepcopy(card)
+    withheld: list[str] = []
+    if out.pop("split", None) is not None:
+        withheld.append("split")
+    evaluation = out.get("evaluation") or {}
+    if evaluation.pop("test_rows", None) is not None:
+        withheld.append("evaluation.test_rows")
+    metric = evaluation.get("metric")
+    if not evaluation.get("private") and evaluation.pop(metric, None) is not None:
+        withheld.append(f"evaluation.{metric}")  # an exact score of people's records
+    for feature in out.get("features", []):
+        if feature.get("source") == "data":  # exact levels or range, read from the rows
+            feature.update(lower=None, upper=None, levels=None)
+            withheld.append(f"features.{feature['name']}")
+    exact_target = out.get("target_source", "data") == "data"
+    if exact_target and not out.get("privacy", {}).get("differentially_private"):
+        for key in ("classes", "target_bounds"):
+            if out.pop(key, None) is not None:
+                withheld.append(key)
+    counted = False
+    for audit in out.get("audits") or []:
+        for key in ("members", "non_members"):  # how many scorable rows the split had
+            counted = audit.pop(key, None) is not None or counted
+    if counted:
+        withheld.append("audits.members")
+    out["withheld"] = withheld
+    return out
+
+
+def _info(row: DpModel, ref: str, *, full: bool = False) -> ModelInfo:
     return ModelInfo(
         name=row.name,
         id=row.id,
         dataset=ref,
         private=row.private,
-        card=row.card,
+        card=dict(row.card) if full else public_card(row.card),
         stored_bytes=row.stored_bytes,
         created_at=row.created_at,
         created_by=row.created_by,
@@ -1054,45 +1109,101 @@ def _find(session: Any, name: str) -> DpModel:
     return row
 
 
+def _row_access(
+    session: Any, dataset: Dataset, identity: Any, purpose: str | None, now: datetime
+) -> policy.Decision:
+    """May ``identity`` read the raw rows of ``dataset``: its owner, or an active grant of
+    the raw view for ``purpose`` (an ungoverned workspace or internal purpose is no grant)."""
+    if identity is not None and identity.name == dataset.owner:
+        return policy.Decision(True, "owner", basis="owner")
+    if identity is None or purpose is None:
+        return policy.Decision(False, "no_purpose")
+    decision = policy.decide(session, identity, dataset.name, "raw", purpose, now)
+    if decision.basis != "grant":
+        return policy.Decision(False, decision.reason if not decision.allowed else "no_grant")
+    return decision
+
+
+def _reader(ws: Workspace, actor: str | None, identity: Any) -> Any:
+    if identity is not None:
+        return identity
+    return policy.local_identity(ws, actor) if actor else None
+
+
 def list_models(ws: Workspace) -> list[ModelInfo]:
+    """Every model with its public card (``model_info`` gives the full one to who may)."""
     with ws.reading() as session:
         rows = list(session.scalars(select(DpModel).order_by(DpModel.name)))
         return [_info(r, r.card.get("dataset", "")) for r in rows]
 
 
-def model_info(ws: Workspace, name: str) -> ModelInfo:
+def model_info(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str | None = None,
+    identity: Any = None,
+    purpose: str | None = None,
+) -> ModelInfo:
+    """A model and its card: the full card for the dataset's owner, or for a reader whose
+    active grant of the raw rows covers ``purpose`` (that read is logged); the public card
+    for anyone else. Naming a ``purpose`` that gives no such access is refused."""
+    reader = _reader(ws, actor, identity)
     with ws.reading() as session:
         row = _find(session, name)
-        return _info(row, row.card.get("dataset", ""))
+        dataset = session.get(Dataset, row.dataset_id)
+        if dataset is None:
+            raise NotFound("the dataset of this model is missing from the catalog")
+        access = _row_access(session, dataset, reader, purpose, ws.now())
+        info = _info(row, row.card.get("dataset", ""), full=access.allowed)
+        dataset_name = dataset.name
+    if not access.allowed:
+        if purpose is not None:
+            raise PolicyDenied(
+                f"no active grant lets you read the raw rows of {dataset_name!r} for "
+                f"{purpose!r}, so the full card of {name!r} is not yours to see; without "
+                "--purpose you get its public card"
+            )
+        return info
+    with ws.session() as session:
+        auditlog.append(
+            session,
+            [
+                {
+                    "event": "model.card",
+                    "ts": ws.now().isoformat(),
+                    "actor": reader.name,
+                    "model": info.id,
+                    "basis": access.basis,
+                    **({"grant": access.grant_id} if access.grant_id else {}),
+                    **({"purpose": purpose} if purpose else {}),
+                }
+            ],
+        )
+        session.commit()
+    return info
 
 
 def load_model(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> TrainedModel:
     """Decrypt a model's weights (logged). A model without DP carries its training rows, so it
     is for its dataset's owner, or for an actor whose active grant lets them read those rows
-    raw for ``purpose``."""
+    raw for ``purpose``; the same decides whether its card comes full or public."""
     import torch
 
-    from privet import policy
     from privet.dp import _sgd
 
-    identity = policy.local_identity(ws, actor) if purpose is not None else None
+    identity = policy.local_identity(ws, actor)
     with ws.session() as session:
         row = _find(session, name)
         dataset = session.get(Dataset, row.dataset_id)
         if dataset is None:
             raise NotFound("the dataset of this model is missing from the catalog")
-        if not row.private and actor != dataset.owner:
-            granted = (
-                identity is not None
-                and purpose is not None
-                and policy.decide(session, identity, dataset.name, "raw", purpose, ws.now()).basis
-                == "grant"
+        access = _row_access(session, dataset, identity, purpose, ws.now())
+        if not row.private and not access.allowed:
+            raise PolicyDenied(
+                f"model {name!r} has no privacy guarantee; only the owner of "
+                f"{dataset.name!r}, or someone granted its raw rows, may load it"
             )
-            if not granted:
-                raise PolicyDenied(
-                    f"model {name!r} has no privacy guarantee; only the owner of "
-                    f"{dataset.name!r}, or someone granted its raw rows, may load it"
-                )
         handle = ws.vault.dataset_keyset(session, row.dataset_id)
         with ws.store.open(row.object_key) as source:
             weights = ws.vault.decrypt_version(handle, row.dataset_id, _context(row.id), source)
@@ -1107,11 +1218,12 @@ def load_model(ws: Workspace, name: str, *, actor: str, purpose: str | None = No
                     "actor": actor,
                     "model": row.id,
                     "private": row.private,
+                    "card": "full" if access.allowed else "public",
                 }
             ],
         )
         session.commit()
-        card = dict(row.card)
+        card = dict(row.card) if access.allowed else public_card(row.card)
     if card.get("format") != CARD_FORMAT:
         raise IntegrityError("a stored model card has an unknown format")
     module = _sgd.build_model(

@@ -12,7 +12,7 @@ frame = read(ws, "people", identity=alice, view="masked", purpose="analytics").f
 """
 
 from privet.policy._alerts import AlertInfo, list_alerts
-from privet.policy._broker import Release, export, read, still_allowed, stream
+from privet.policy._broker import DERIVE_CHANNEL, Release, export, read, still_allowed, stream
 from privet.policy._decide import Decision, decide
 from privet.policy._grants import (
     GrantInfo,
@@ -43,6 +43,7 @@ from privet.policy._identity import (
 from privet.policy._rules import VIEWS, Policy, Rule, parse_policy, set_policy, show_policy
 
 __all__ = [
+    "DERIVE_CHANNEL",
     "VIEWS",
     "AlertInfo",
     "Decision",

@@ -7,6 +7,9 @@ unrecorded, and anomaly alerts are raised in that same transaction. The view ask
 applied here, never by a caller: masks, pseudonyms and row filters cannot be skipped by
 reading through another door. privet's own processing reads under an internal purpose
 (``privet:assessment``) that is logged like any other read but never exported to a file.
+The subject link of a derived dataset (``catalog.SUBJECT_LINK``) leaves only for DP releases,
+which bound each person's rows by it, and for de-identification into another derived
+dataset, which carries it over; every other read, stream and export drops it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog, tables
-from privet.catalog import INTERNAL_PURPOSES, VersionInfo, check_purpose, resolve, version_info
+from privet.catalog import (
+    INTERNAL_PURPOSES,
+    VersionInfo,
+    check_purpose,
+    is_reserved,
+    resolve,
+    version_info,
+)
 from privet.catalog._models import Dataset, Grant, Version
 from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
@@ -51,6 +61,9 @@ MASK_WIDTH = 8
 # Bytes of Parquet per streamed chunk; the grant is re-checked between chunks, so a cut comes
 # within one chunk, and 1 MiB keeps those checks (and the server's per-chunk thread hops) few.
 _CHUNK = 1024 * 1024
+# The channel privet's de-identification reads a source on to carry its subject link into the
+# protected copy (with the internal purpose only).
+DERIVE_CHANNEL = "deid:derive"
 
 
 class _FilterFailed(Exception):
@@ -80,7 +93,12 @@ def read(
 
     Give ``identity`` (authenticated) or ``actor`` (a local name, whose registered roles apply).
     """
-    release, _, _ = _release(ws, ref, _who(ws, actor, identity), view, purpose, channel)
+    keep_link = channel.startswith("dp:") or (
+        channel == DERIVE_CHANNEL and purpose in INTERNAL_PURPOSES
+    )
+    release, _, _ = _release(
+        ws, ref, _who(ws, actor, identity), view, purpose, channel, keep_link=keep_link
+    )
     return release
 
 
@@ -130,6 +148,7 @@ def _release(
     channel: str,
     *,
     keep_stored: bool = False,
+    keep_link: bool = False,
 ) -> tuple[Release, Decision, bytes | None]:
     """Decide, decrypt and shape the rows in a read transaction, then decide again and log
     in a short write transaction: SQLite's single write lock is held for a few lookups and
@@ -137,7 +156,9 @@ def _release(
 
     With ``keep_stored``, a view that releases the stored version unchanged (no mask, no
     row filter) returns its stored Parquet as chunks decrypted on demand instead of decoding
-    it (the frame of the release is then empty).
+    it (the frame of the release is then empty). Without ``keep_link``, privet's own columns
+    (a derived version's subject link) are dropped, so such a version is never sent as
+    stored: the link would let a reader tie a person's rows together across derived copies.
     """
     check_view(view)
     check_purpose(purpose)
@@ -163,12 +184,17 @@ def _release(
         handle = ws.vault.dataset_keyset(session, served.id)
         info = version_info(served, served_version)
         object_key, expected_sha = served_version.object_key, served_version.content_sha256
+        linked = any(is_reserved(c.name) for c in served_version.columns)
         served_id = served.id
         if served.id != dataset.id:
             event.update(served=served.id, version=served_version.id)
     number, policy = _policy_of(ws)
     rule = policy.rules[decision.rule] if decision.rule is not None else None
-    unchanged = view not in ("masked", "pseudonymized") and not (rule and rule.row_filter)
+    unchanged = (
+        view not in ("masked", "pseudonymized")
+        and not (rule and rule.row_filter)
+        and not (linked and not keep_link)
+    )
     stored: Iterator[bytes] | None = None
     if keep_stored and unchanged:
         # Decrypted chunk by chunk while it is sent, after the log entry below commits.
@@ -181,6 +207,8 @@ def _release(
         if hashlib.sha256(plaintext).hexdigest() != expected_sha:
             raise IntegrityError("a stored version does not match its recorded hash")
         frame = tables.from_parquet_bytes(plaintext)
+        if not keep_link:
+            frame = frame.drop([c for c in frame.columns if is_reserved(c)])
         try:
             frame = _apply_view(ws, frame, info, view, rule)
         except _FilterFailed:

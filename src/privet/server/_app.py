@@ -11,7 +11,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from privet import __version__
-from privet.server import _dashboard, _errors, _routes_audit, _routes_data, _routes_grants
+from privet.server import (
+    _dashboard,
+    _errors,
+    _routes_audit,
+    _routes_data,
+    _routes_grants,
+    _routes_models,
+)
 from privet.server._middleware import Guard
 from privet.server._ratelimit import RateLimit, TokenBuckets
 from privet.workspace import Workspace
@@ -51,6 +58,7 @@ def create_app(
     _errors.install(app)
     app.include_router(_routes_data.router)
     app.include_router(_routes_grants.router)
+    app.include_router(_routes_models.router)
     app.include_router(_routes_audit.router)
     app.include_router(_dashboard.router)
     app.add_middleware(Guard, tls=tls)

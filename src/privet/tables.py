@@ -23,6 +23,7 @@ from typing import BinaryIO
 import polars as pl
 
 from privet.errors import AlreadyExists, InvalidInput, NotFound
+from privet.text import has_controls
 
 FORMATS = {
     ".csv": "csv",
@@ -193,9 +194,16 @@ def _read_jsonl(data: bytes, name: str) -> pl.DataFrame:
 
 
 def _check_column_names(columns: list[str], name: str) -> None:
-    for column in columns:
+    for position, column in enumerate(columns, start=1):
         if not column.strip():
             raise InvalidInput(f"{name} has a column with an empty name")
+        if has_controls(column):
+            # Stored, it would be printed to auditors' terminals (an escape clears the screen,
+            # a newline forges a row); outputs escape it too, but it has no place in a name.
+            raise InvalidInput(
+                f"{name}: the name of column {position} holds a control character (a newline, "
+                "an escape, a direction mark); rename it"
+            )
         if len(column) > _MAX_COLUMN_NAME:
             raise InvalidInput(
                 f"{name} has a column name longer than {_MAX_COLUMN_NAME} characters"

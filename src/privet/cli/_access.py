@@ -19,6 +19,7 @@ from privet import policy
 from privet.cli._app import Options, cli, command, stdout
 from privet.errors import InvalidInput
 from privet.tables import file_errors
+from privet.text import escape_controls
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -187,7 +188,10 @@ def policy_show(opts: Options) -> None:
         number, text = policy.show_policy(ws)
     if not number:
         raise InvalidInput("no policy set yet; write one and run privet policy set FILE")
-    opts.emit({"number": number, "text": text}, lambda: click.echo(text, nl=False))
+    opts.emit(
+        {"number": number, "text": text},
+        lambda: click.echo(escape_controls(text, keep_lines=True), nl=False),
+    )
 
 
 @click.argument("dataset")

@@ -20,13 +20,42 @@ from typing import Any
 import click
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 from privet import __version__
-from privet.errors import PrivetError, describe_failure
+from privet.errors import InvalidInput, PrivetError, describe_failure
+from privet.policy import check_user_name
+from privet.text import escape_controls, escape_json, has_controls
 from privet.workspace import Workspace
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+
+class SafeConsole(Console):
+    """A Rich console that shows control characters in what it prints as escapes.
+
+    Stored names and reasons are printed as given; raw, an ANSI escape would clear the
+    terminal and a newline would forge a table row. Rich's own styling and live displays
+    are segments, not text, and pass unchanged.
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(escape_controls(text), **kwargs)
+
+    def render(self, renderable: Any, options: Any = None) -> Any:
+        if isinstance(renderable, Text) and has_controls(renderable.plain):
+            # Escaping changes lengths, so the spans would point elsewhere: drop them (only
+            # text that carried control characters loses its styling).
+            renderable = Text(
+                escape_controls(renderable.plain),
+                style=renderable.style,
+                justify=renderable.justify,
+                no_wrap=renderable.no_wrap,
+                overflow=renderable.overflow,
+            )
+        return super().render(renderable, options)
+
+
+stdout = SafeConsole(soft_wrap=True)
+stderr = SafeConsole(stderr=True, soft_wrap=True)
 
 
 class PrivetGroup(click.Group):
@@ -49,7 +78,7 @@ class PrivetGroup(click.Group):
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"privet: error: {message}", err=True)
+    click.echo(f"privet: error: {escape_controls(message)}", err=True)
     sys.exit(code)
 
 
@@ -73,7 +102,13 @@ class Options:
 
     @property
     def actor(self) -> str:
-        return self._actor or os.environ.get("PRIVET_USER") or getpass.getuser()
+        name = self._actor or os.environ.get("PRIVET_USER") or getpass.getuser()
+        try:
+            return check_user_name(name)
+        except InvalidInput:
+            raise click.BadParameter(
+                "use letters, digits and '_ . @ + -' (up to 128)", param_hint="--as"
+            ) from None
 
     @contextmanager
     def workspace(self) -> Iterator[Workspace]:
@@ -83,7 +118,7 @@ class Options:
     def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
         """One JSON document on stdout with --json; otherwise the human rendering."""
         if self.as_json or human is None:
-            click.echo(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+            click.echo(escape_json(json.dumps(_jsonable(data), indent=2, ensure_ascii=False)))
         else:
             human()
 
@@ -127,7 +162,10 @@ def command(group: click.Group = cli, name: str | None = None, **settings: Any) 
         )
         @functools.wraps(func)
         def wrapper(workspace: str | None, as_json: bool, actor: str | None, **kwargs: Any) -> Any:
-            return func(Options(workspace, as_json, actor), **kwargs)
+            options = Options(workspace, as_json, actor)
+            if actor is not None:
+                options.actor  # noqa: B018 - checked now, whether or not the command uses it
+            return func(options, **kwargs)
 
         return group.command(name, **settings)(wrapper)
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from privet.cli._app import Options, command, pairs, stdout
+from privet.text import escape_controls
 
 
 @contextmanager
@@ -31,7 +32,7 @@ def _warnings_to_stderr() -> Iterator[None]:
             for w in caught:
                 if issubclass(w.category, UserWarning) and str(w.message) not in seen:
                     seen.add(str(w.message))
-                    click.echo(f"privet: warning: {w.message}", err=True)
+                    click.echo(f"privet: warning: {escape_controls(str(w.message))}", err=True)
 
 
 def _bounds(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:

@@ -13,6 +13,8 @@ import logging
 import os
 from typing import Any
 
+from privet.text import escape_controls, has_controls
+
 
 class DropQueryString(logging.Filter):
     """uvicorn.access records carry (client, method, full_path, http_version, status)."""
@@ -21,6 +23,18 @@ class DropQueryString(logging.Filter):
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
             record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
+class EscapeControls(logging.Filter):
+    """A log line is one line: control characters in a message or its arguments (an actor,
+    a path) are written as escapes, so none can forge a line or drive an operator's
+    terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if has_controls(message):
+            record.msg, record.args = escape_controls(message), None
         return True
 
 
@@ -46,19 +60,20 @@ def log_config(level: str = "info") -> dict[str, Any]:
         "filters": {
             "no_query": {"()": DropQueryString},
             "no_tracebacks": {"()": NoTracebacks},
+            "escape_controls": {"()": EscapeControls},
         },
         "formatters": {"plain": {"format": fmt}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "plain",
-                "filters": ["no_tracebacks"],
+                "filters": ["no_tracebacks", "escape_controls"],
                 "stream": "ext://sys.stderr",
             },
             "access": {
                 "class": "logging.StreamHandler",
                 "formatter": "plain",
-                "filters": ["no_query", "no_tracebacks"],
+                "filters": ["no_query", "no_tracebacks", "escape_controls"],
                 "stream": "ext://sys.stderr",
             },
         },

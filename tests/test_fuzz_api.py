@@ -1,8 +1,11 @@
-"""The API fuzzed from its own OpenAPI spec with schemathesis (acceptance 3): no request,
-valid or not, makes the server answer 5xx. The default run sends a few examples per
-operation; PRIVET_SLOW=1 sends many more."""
+"""The API fuzzed from its own OpenAPI spec with schemathesis: no request, valid or not,
+makes the server answer 5xx, and every answer conforms to the document (status codes,
+content types, headers, body schemas). The default run sends a few examples per operation;
+PRIVET_SLOW=1 sends many more."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import httpx
 import polars as pl
@@ -11,6 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS
 
 from tests.server_support import ServerProcess, bearer, governed_root
 
@@ -24,6 +28,25 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory, people: pl.DataFrame):
         yield governed, server
 
 
+# The server must do what its OpenAPI document says: documented status codes, content types,
+# headers and body schemas (timestamps with their offset included), and invalid input refused.
+CONFORMANCE = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+)
+
+
+def _checks() -> list:
+    # Looked up at call time: schemathesis registers its OpenAPI checks once a schema loads.
+    checks = [c for c in CHECKS.get_all() if c.__name__ in CONFORMANCE]
+    assert len(checks) == len(CONFORMANCE), [c.__name__ for c in checks]
+    return checks
+
+
 def _exercise(case, fuzz_env) -> None:
     governed, server = fuzz_env
     # carol is an approver: most operations get past authorization for her.
@@ -31,6 +54,7 @@ def _exercise(case, fuzz_env) -> None:
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path} → {response.status_code}: {response.text[:300]}"
     )
+    case.validate_response(response, checks=_checks())
     if response.status_code >= 400:
         body = response.json()
         assert set(body) == {"error", "message", "request_id"}, body
@@ -91,3 +115,29 @@ def test_fuzzed_server_still_serves_and_its_log_verifies(fuzz_env):
     with Workspace.open(governed.path) as ws:
         assert ws.log.verify().size > 0
     assert "Traceback" not in server.log()
+
+
+def test_served_timestamps_carry_their_offset(fuzz_env):
+    # SQLite returns naive datetimes; served as they came they broke the declared date-time
+    # format (RFC 3339 requires an offset).
+    governed, server = fuzz_env
+    stamps = []
+
+    def collect(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key.endswith("_at") and isinstance(item, str):
+                    stamps.append(item)
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    for path in ("/v1/grants", "/v1/datasets/people", "/v1/alerts"):
+        answer = httpx.get(
+            f"{server.url}{path}", headers=bearer(governed.tokens["carol"]), timeout=30
+        )
+        assert answer.status_code == 200, (path, answer.text)
+        collect(answer.json())
+    assert len(stamps) >= 3
+    assert all(datetime.fromisoformat(v).utcoffset() is not None for v in stamps), stamps

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from privet.catalog._models import Dataset, Version
 from privet.errors import InvalidInput, NotFound
+from privet.timestamps import UtcDatetime
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PURPOSE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -72,7 +72,7 @@ class VersionInfo(BaseModel):
     rows: int
     content_sha256: str
     stored_bytes: int
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
     columns: list[ColumnInfo]
 
@@ -91,7 +91,7 @@ class DatasetInfo(BaseModel):
     subject_id_column: str | None
     classification: str
     derived_from: str | None
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
     versions: list[VersionInfo]
 

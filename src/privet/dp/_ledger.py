@@ -25,6 +25,7 @@ from privet.catalog import SUBJECT_LINK, find_dataset
 from privet.catalog._models import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.dp import _accounting as acc
 from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
+from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -54,7 +55,7 @@ class ReleaseInfo(BaseModel):
     """One entry of a ledger: ids and parameters, never a released value."""
 
     id: str
-    created_at: datetime
+    created_at: UtcDatetime
     actor: str
     purpose: str
     kind: str = Field(description="count, sum, mean, quantile, histogram, query, train, …")

@@ -41,6 +41,7 @@ from privet.errors import (
     NotFound,
     PolicyDenied,
 )
+from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +91,7 @@ class ModelInfo(BaseModel):
     private: bool
     card: dict[str, Any]
     stored_bytes: int
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
 
 

@@ -23,6 +23,7 @@ from privet.catalog._taxonomy import Level
 from privet.policy._decide import Facts
 from privet.policy._identity import aware
 from privet.policy._rules import Alerts
+from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 class AlertInfo(BaseModel):
     id: int
-    created_at: datetime
+    created_at: UtcDatetime
     user: str
     dataset: str
     kind: str

@@ -25,6 +25,7 @@ from privet.errors import InvalidInput, NotFound, PolicyDenied
 from privet.policy._decide import check_view, facts_of, match_rule
 from privet.policy._identity import Identity, aware
 from privet.policy._rules import Policy, current_policy
+from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -43,12 +44,12 @@ class GrantInfo(BaseModel):
     reason: str
     status: str
     duration_seconds: int
-    requested_at: datetime
+    requested_at: UtcDatetime
     approved_by: str | None
-    decided_at: datetime | None
-    expires_at: datetime | None
+    decided_at: UtcDatetime | None
+    expires_at: UtcDatetime | None
     revoked_by: str | None
-    revoked_at: datetime | None
+    revoked_at: UtcDatetime | None
 
 
 def _info(row: Grant, dataset: str, now: datetime) -> GrantInfo:

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -26,6 +26,7 @@ from privet import auditlog
 from privet.catalog._models import ApiToken, User, UserRole
 from privet.errors import AlreadyExists, InvalidInput, NotFound, PolicyDenied, Unauthenticated
 from privet.policy._rules import Oidc, current_policy
+from privet.timestamps import UtcDatetime, aware
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -51,7 +52,7 @@ class UserInfo(BaseModel):
     name: str
     roles: list[str]
     disabled: bool
-    created_at: datetime
+    created_at: UtcDatetime
     created_by: str
 
 
@@ -61,21 +62,16 @@ class IssuedToken(BaseModel):
     id: str
     user: str
     secret: str
-    expires_at: datetime
+    expires_at: UtcDatetime
 
 
 class TokenInfo(BaseModel):
     id: str
     user: str
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+    revoked_at: UtcDatetime | None
     status: str
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; privet stores UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def check_user_name(name: str) -> str:

@@ -56,10 +56,13 @@ def create_app(
     app.state.failures = TokenBuckets(RateLimit(rate=20.0, burst=200))
     app.state.batch_rows = stream_batch_rows
     _errors.install(app)
-    app.include_router(_routes_data.router)
-    app.include_router(_routes_grants.router)
-    app.include_router(_routes_models.router)
-    app.include_router(_routes_audit.router)
+    for router in (
+        _routes_data.router,
+        _routes_grants.router,
+        _routes_models.router,
+        _routes_audit.router,
+    ):
+        app.include_router(router, responses=_errors.ERROR_RESPONSES)
     app.include_router(_dashboard.router)
     app.add_middleware(Guard, tls=tls)
     return app

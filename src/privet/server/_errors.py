@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from privet.errors import (
@@ -33,6 +34,33 @@ from privet.errors import (
 log = logging.getLogger("privet.server")
 
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^\s'\"/]+){2,}/?")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a code, one sentence, and the request id to quote to an operator."""
+
+    error: str = Field(description="a stable code: invalid_input, forbidden, not_found, …")
+    message: str = Field(description="one sentence saying what to fix; never a cell value")
+    request_id: str | None = Field(description="the X-Request-Id of this request")
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Documented on every route, so the OpenAPI document says what the server does.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid input: a malformed value, an unknown column, a bad query"),
+    401: _error("missing, malformed, expired or revoked credentials"),
+    403: _error("refused by policy: purpose, grant or role; or the privacy budget is spent"),
+    404: _error("no such dataset, version, grant, model or log entry"),
+    409: _error("already exists"),
+    413: _error("request body too large"),
+    422: _error("a parameter does not have the declared type or form"),
+    429: _error("too many requests: slow down (see Retry-After)"),
+    500: _error("internal error: stored data failed a check, or something unforeseen"),
+    503: _error("the service cannot reach its master key"),
+}
 
 
 class ApiError(Exception):

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import policy
-from privet.catalog import resolve
+from privet.catalog import analysis_dtype, for_analysis, resolve
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _opendp
@@ -88,7 +88,8 @@ def query(
         raise InvalidInput("each subject must be allowed at least one row")
     with ws.reading() as session:
         dataset, version = resolve(session, ref)
-        schema = {c.name: c.dtype for c in version.columns}
+        columns = list(version.columns)
+        schema = {c.name: analysis_dtype(c) for c in columns}  # text of numbers is numeric
         requested_delta = led.check_delta(delta, version.row_count)
         parsed = parse(sql, table=dataset.name, schema=schema)
         declared = led.domains(session, dataset.id)
@@ -125,7 +126,7 @@ def query(
         channel="dp:query",
     )
     needed = sorted(parsed.columns | ({subject} if subject else set()))
-    frame = read.frame.select(needed)
+    frame = for_analysis(read.frame.select(needed), columns)
     prepared = compile_query(
         frame,
         parsed,

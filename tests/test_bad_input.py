@@ -39,6 +39,7 @@ INGEST_CASES = [
     ("too few fields", "r2.csv", b"a,b\n1,2\n3\n", [], "fewer fields"),
     ("non-UTF-8", "latin.csv", "name\nJos\u00e9\n".encode("latin-1"), [], "UTF-8"),
     ("duplicate header", "dup.csv", b"a,a\n1,2\n", [], "duplicate column"),
+    ("blank line or empty row", "b.csv", b"a,b\n1,\n\n,\n3,4\n", [], "blank lines"),
     ("blank header", "blank.csv", b",b\n1,2\n", [], "empty name"),
     ("broken JSON lines", "j.jsonl", b'{"a": 1}\n{not json\n', [], "JSON lines"),
     ("unknown type", "data.xlsx", b"whatever", [], "unsupported file type"),

@@ -86,11 +86,15 @@ def test_parquet_types_survive_a_parquet_round_trip(ws: Workspace, tmp_path: Pat
 
 def test_version_records_rows_schema_and_content_hash(ws: Workspace, people_csv: Path):
     version = ingest_people(ws, people_csv)
-    source = pl.read_csv(people_csv)
+    # ZIP codes keep their leading zeros: text (recorded as digit strings), not Int64.
+    source = pl.read_csv(people_csv, schema_overrides={"zip": pl.String})
+    assert source["zip"].str.starts_with("0").any()
     assert version.rows == source.height
     assert [(c.name, c.dtype) for c in version.columns] == [
         (name, str(dtype)) for name, dtype in source.schema.items()
     ]
+    meanings = {c.name: c.meaning for c in version.columns if c.meaning}
+    assert meanings == {"zip": "integer", "date_of_birth": "date"}
     # The content hash is over the decrypted canonical Parquet: recompute it independently.
     with ws.reading() as session:
         row = session.scalars(select(Version)).one()

@@ -13,12 +13,13 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -109,27 +110,27 @@ def _file_sha256(path: Path) -> str:
 
 def _read_csv(path: Path, head: bytes, name: str) -> pl.DataFrame:
     header = _csv_header(head, name)
-    frame = None
-    # Infer types from a large sample first; a late value of another type needs the full scan.
-    for infer_rows in (10_000, None):
-        try:
-            frame = pl.read_csv(path, infer_schema_length=infer_rows)
-            break
-        except pl.exceptions.NoDataError:
-            raise InvalidInput(f"{name} is empty") from None
-        except Exception as err:  # noqa: BLE001 - polars raises several types; none is shown
-            reason = _csv_reason(str(err))
-            if reason is not None or infer_rows is None:
-                reason = reason or "a column holds values the parser cannot type"
-                raise InvalidInput(f"{name} is not a well-formed CSV file: {reason}") from None
-    assert frame is not None
-    if frame.columns != header:
+    # Every cell is read as the text it is (no type inference can change a value); columns
+    # are typed afterwards only where that is exact (see exact_types).
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except pl.exceptions.NoDataError:
+        raise InvalidInput(f"{name} is empty") from None
+    except Exception as err:  # noqa: BLE001 - polars raises several types; none is shown
+        reason = _csv_reason(str(err))
+        raise InvalidInput(f"{name} is not a well-formed CSV file: {reason}") from None
+    if len(set(header)) != len(header):
         raise InvalidInput(f"{name} has duplicate column names in its header")
-    # Polars fills missing trailing fields with nulls; Arrow's stricter parser is run only when
-    # that could have happened (the last column has nulls), to refuse short rows.
+    if frame.width != len(header):
+        raise InvalidInput(f"{name} is not a well-formed CSV file: the parser rejected it")
+    # The names as Python's csv module reads them: Polars keeps a header's doubled quotes.
+    frame.columns = header
+    # Polars fills missing trailing fields with nulls, and reads a blank line as a row of
+    # nulls; Arrow's stricter parser is run only when either could have happened (the last
+    # column has nulls), to refuse short rows and drop blank lines.
     if frame.height and frame.get_column(frame.columns[-1]).null_count():
-        _check_row_lengths(path, header, name)
-    return frame
+        frame = _check_row_lengths(path, frame, name)
+    return exact_types(frame)
 
 
 def _csv_header(data: bytes, name: str) -> list[str]:
@@ -140,39 +141,234 @@ def _csv_header(data: bytes, name: str) -> list[str]:
             raise InvalidInput(f"{name} is not valid UTF-8 text (re-encode it as UTF-8)") from None
         first = data[: err.start].decode("utf-8")
     try:
-        return next(csv.reader(io.StringIO(first, newline="")))
+        return next(csv.reader(io.StringIO(first.removeprefix("\ufeff"), newline="")))
     except (StopIteration, csv.Error):
         raise InvalidInput(f"{name} has no readable header row") from None
 
 
-def _csv_reason(message: str) -> str | None:
-    """What to tell the user; None when a full-file type inference may succeed."""
+def _csv_reason(message: str) -> str:
+    """What to tell the user, from a parser message (which is never shown: it quotes data)."""
     lowered = message.lower()
     if "utf-8" in lowered or "utf8" in lowered:
         return "it is not valid UTF-8 text (re-encode it as UTF-8)"
     if "more fields" in lowered or "ragged" in lowered:
         return "some rows have more fields than the header"
-    if "could not parse" in lowered:
-        return None
     return "the parser rejected it"
 
 
-def _check_row_lengths(path: Path, header: list[str], name: str) -> None:
+def _check_row_lengths(path: Path, frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """``frame`` without the rows Polars made of blank lines; refuses rows with too few fields.
+
+    A blank line is no record (as for Python's ``csv`` module and most tools), except in a
+    one-column file, where it is the one empty field of a record: a null.
+    """
     import pyarrow as pa  # imported here: only this check needs Arrow's parser
     import pyarrow.csv as pa_csv
 
-    # Arrow's tokenizer checks every row's field count; converting only the last column
-    # (rather than all of them to strings) halves the cost of this second parse.
-    last = header[-1]
+    # Arrow's tokenizer checks every row's field count and skips blank lines; converting only
+    # the last column (rather than all of them to strings) halves the cost of this parse.
+    last = frame.columns[-1]
     options = pa_csv.ConvertOptions(column_types={last: pa.string()}, include_columns=[last])
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    records = 0
     try:
-        reader = pa_csv.open_csv(str(path), convert_options=options)
-        for _ in reader:
-            pass
+        reader = pa_csv.open_csv(str(path), parse_options=parse, convert_options=options)
+        for batch in reader:
+            records += batch.num_rows
     except pa.ArrowInvalid:
         raise InvalidInput(
             f"{name} is not a well-formed CSV file: some rows have fewer fields than the header"
         ) from None
+    blank = frame.height - records
+    if blank <= 0 or frame.width == 1:
+        return frame
+    trailing = min(blank, _trailing_blank_lines(path))
+    frame, blank = frame.head(frame.height - trailing), blank - trailing
+    if blank == 0:
+        return frame
+    empty = pl.all_horizontal(pl.all().is_null())
+    if frame.select(empty.sum()).item() != blank:
+        # Blank lines among rows whose fields are all empty: which is which is not known.
+        raise InvalidInput(
+            f"{name} is not a well-formed CSV file: it has blank lines between its rows "
+            "(remove them)"
+        )
+    return frame.filter(~empty)
+
+
+def _trailing_blank_lines(path: Path) -> int:
+    """How many blank lines end the file (after the line break of its last record)."""
+    with open(path, "rb") as file:
+        file.seek(max(0, path.stat().st_size - 4096))
+        tail = file.read().replace(b"\r\n", b"\n")
+    return max(0, len(tail) - len(tail.rstrip(b"\n")) - 1)
+
+
+# -- exact types ------------------------------------------------------------------------------
+#
+# A CSV cell is text. A column is given a type only where every value renders back, as
+# Polars writes it (``write_csv``), to exactly the text it was read from; otherwise it stays
+# text, and ``text_meanings`` says what the text holds. An empty field is a null, and a null
+# is written as an empty field, so both round-trip; ``""`` (quoted) is an empty string.
+
+# Tried in this order; Boolean is the text "true"/"false" exactly.
+_EXACT_TYPES = (pl.Int64, pl.Float64, pl.Boolean)
+# Rows every candidate is tried on first: most columns fail there, and only the columns that
+# pass are tried on all their rows.
+_PROBE_ROWS = 1000
+
+
+def exact_types(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each text column typed (Int64, Float64, Boolean) where that is exact."""
+    left = _candidates(frame, _EXACT_TYPES, _renders_back)
+    typed: list[pl.Series] = []
+    # One type per column and round, in order, until one holds on all rows; the typed values
+    # of the test are the ones kept. Columns go by position: pl.col("*") is every column.
+    while left:
+        values = frame.select(
+            _typed(pl.nth(c), tried[0]).alias(f"v{c}") for c, tried in left.items()
+        )
+        held = (
+            pl.concat(
+                [values, frame.select(pl.nth(c).alias(f"t{c}") for c in left)], how="horizontal"
+            )
+            .select(
+                pl.col(f"v{c}").cast(pl.String).eq_missing(pl.col(f"t{c}")).all().alias(str(c))
+                for c in left
+            )
+            .row(0)
+        )
+        for (c, tried), ok in zip(list(left.items()), held, strict=True):
+            if ok:
+                typed.append(values.get_column(f"v{c}").alias(frame.columns[c]))
+            del tried[0]
+            if ok or not tried:
+                del left[c]
+    return frame.with_columns(typed) if typed else frame
+
+
+def _typed(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean:
+        return text == "true"  # "false" and anything else: false (the check then tells)
+    return text.cast(dtype, strict=False)
+
+
+def _renders_back(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Per value: whether it is the rendering of a ``dtype`` value (or null)."""
+    return _typed(text, dtype).cast(pl.String).eq_missing(text)
+
+
+def _candidates(
+    frame: pl.DataFrame,
+    options: tuple[Any, ...],
+    test: Callable[[pl.Expr, Any], pl.Expr],
+    present: Callable[[pl.Expr], pl.Expr] = pl.Expr.is_not_null,
+) -> dict[int, list[Any]]:
+    """``{position: options}`` of the text columns with a value ``present``: the options whose
+    per-value ``test`` holds on the column's first rows (all options for a small frame)."""
+    columns = [i for i, dtype in enumerate(frame.dtypes) if dtype == pl.String]
+    if not columns:
+        return {}
+    if frame.height > _PROBE_ROWS:
+        flags = (
+            frame.head(_PROBE_ROWS)
+            .select(
+                test(pl.nth(c), option).all().alias(f"{c}.{i}")
+                for c in columns
+                for i, option in enumerate(options)
+            )
+            .row(0)
+        )
+        width = len(options)
+        left = {
+            c: [o for i, o in enumerate(options) if flags[j * width + i]]
+            for j, c in enumerate(columns)
+        }
+    else:
+        left = {c: list(options) for c in columns}
+    left = {c: tried for c, tried in left.items() if tried}
+    if not left:
+        return {}
+    there = frame.select(present(pl.nth(c)).any().alias(str(c)) for c in left).row(0)
+    return {c: tried for (c, tried), some in zip(left.items(), there, strict=True) if some}
+
+
+def _first_holding(
+    frame: pl.DataFrame,
+    options: tuple[Any, ...],
+    test: Callable[[pl.Expr, Any], pl.Expr],
+    present: Callable[[pl.Expr], pl.Expr] = pl.Expr.is_not_null,
+) -> dict[int, Any]:
+    """``{position: option}``: for each text column with a value ``present``, the first
+    option whose per-value ``test`` holds for all its values."""
+    left = _candidates(frame, options, test, present)
+    chosen: dict[int, Any] = {}
+    while left:  # one option per column and round, in order, until one holds on all rows
+        held = frame.select(
+            test(pl.nth(c), tried[0]).all().alias(str(c)) for c, tried in left.items()
+        ).row(0)
+        for (c, tried), ok in zip(list(left.items()), held, strict=True):
+            if ok:
+                chosen[c] = tried[0]
+            del tried[0]
+            if ok or not tried:
+                del left[c]
+    return chosen
+
+
+# What a text column holds, tried in this order on its non-empty values (all must match).
+MEANINGS = ("integer", "number", "boolean", "date")
+# Values that have a meaning also have these (digit strings are numbers too).
+_WITHIN = {
+    "integer": {"integer"},
+    "number": {"integer", "number"},
+    "boolean": {"boolean"},
+    "date": {"date"},
+}
+_DAY, _MONTH = r"(0?[1-9]|[12]\d|3[01])", r"(0?[1-9]|1[0-2])"
+_TIME = r"([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
+_MONTH_NAME = r"[A-Za-z]{3,9}\.?"
+_MEANING_PATTERNS = {
+    # Digit strings a type would change (leading zeros, more than 18 digits): codes.
+    "integer": r"^\d+$",
+    # Decimal text a type would change (1.50, 1e5, -0): quantities. A leading "+" is left
+    # out: "+14155550123" is a phone number, not a quantity.
+    "number": r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$",
+    "boolean": r"^(?i:true|false)$",
+    "date": "^(" + "|".join(
+        [
+            rf"\d{{4}}-{_MONTH}-{_DAY}{_TIME}",
+            rf"\d{{4}}/{_MONTH}/{_DAY}",
+            rf"{_DAY}[/.-]{_DAY}[/.-](\d{{2}}|\d{{4}})( \d{{1,2}}:\d{{2}}(:\d{{2}})?)?",
+            rf"{_DAY} {_MONTH_NAME},? \d{{4}}",
+            rf"{_MONTH_NAME} {_DAY},? \d{{4}}",
+        ]
+    ) + ")$",
+}  # fmt: skip
+
+
+def text_meanings(frame: pl.DataFrame) -> dict[str, str]:
+    """``{column: meaning}`` for the text columns of ``frame`` whose values all have one.
+
+    Empty strings count as missing; a column with no other value has no meaning.
+    """
+    found = _first_holding(frame, MEANINGS, _matches, _non_empty)
+    return {frame.columns[i]: meaning for i, meaning in sorted(found.items())}
+
+
+def fits_meaning(values: pl.Series, meaning: str) -> bool:
+    """Whether every value of a text column still has ``meaning`` (e.g. after a derivation)."""
+    if values.dtype != pl.String or meaning not in MEANINGS:
+        return False
+    return text_meanings(values.to_frame("v")).get("v") in _WITHIN[meaning]
+
+
+def _matches(text: pl.Expr, meaning: str) -> pl.Expr:
+    return text.str.contains(_MEANING_PATTERNS[meaning]) | ~_non_empty(text)
+
+
+def _non_empty(text: pl.Expr) -> pl.Expr:
+    return text.is_not_null() & (text != "")
 
 
 def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
@@ -183,14 +379,89 @@ def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
 
 
 def _read_jsonl(data: bytes, name: str) -> pl.DataFrame:
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is no character
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{name} is not valid UTF-8 text (re-encode it as UTF-8)") from None
+    if _LONG_NUMBER.search(data) is None:
+        try:
+            return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        except Exception:  # noqa: BLE001 - message may quote data; Python's parser tells why
+            pass
+    return _read_jsonl_exactly(text, name)
+
+
+# A JSON number of 16 digits or more may not fit Int64, or a Float64 if fractions share its
+# column: such files are read by Python's exact parser.
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{16,}")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _read_jsonl_exactly(text: str, name: str) -> pl.DataFrame:
+    """JSON lines whose numbers Polars would refuse or round: long integers.
+
+    Python's parser reads every integer exactly. A column of integers that fit only unsigned
+    64 bits becomes UInt64; a column of integers beyond 64 bits, or of fractions and integers
+    beyond 2**53 (which a Float64 rounds), is kept as the numbers' text as written.
+    """
+    import json
+
+    def no_constant(_word: str) -> None:
+        raise ValueError("NaN and Infinity are not JSON")
+
+    rows = []
+    for line in text.split("\n"):  # not splitlines: JSON strings may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_constant=no_constant, parse_float=Decimal)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise InvalidInput(f"{name} is not well-formed JSON lines (one object per line)")
+        rows.append(row)
+    overrides: dict[str, pl.DataType] = {}
+    for column in dict.fromkeys(key for row in rows for key in row):
+        present = [row[column] for row in rows if row.get(column) is not None]
+        fractions = sum(type(v) is Decimal for v in present)
+        ints = [v for v in present if type(v) is int]
+        exact = True
+        if fractions + len(ints) < len(present):
+            pass  # not a number column: Polars reads it (nested numbers as floats)
+        elif not fractions and not all(_INT64[0] <= v <= _INT64[1] for v in ints):
+            if all(0 <= v < 2**64 for v in ints):
+                overrides[column] = pl.UInt64()
+            else:
+                exact = False
+        elif fractions and not all(abs(v) <= 2**53 for v in ints):
+            exact = False  # a Float64 would round these integers
+        for row in rows:
+            value = row.get(column)
+            if value is not None and exact:
+                row[column] = _floats(value)
+            elif value is not None:
+                row[column] = str(value)  # the number as written: no type holds them all
+        if not exact:
+            overrides[column] = pl.String()
     try:
-        return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        return pl.DataFrame(rows, schema_overrides=overrides, infer_schema_length=None)
     except Exception:  # noqa: BLE001 - message may quote data
-        raise InvalidInput(f"{name} is not well-formed JSON lines (one object per line)") from None
+        raise InvalidInput(
+            f"{name} holds values privet cannot store exactly (integers beyond 64 bits "
+            "inside nested values, or mixed with text)"
+        ) from None
+
+
+def _floats(value: Any) -> Any:
+    """``value`` with the JSON fractions read as Decimal made floats (as Polars reads them)."""
+    if type(value) is Decimal:
+        return float(value)
+    if isinstance(value, list):
+        return [_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    return value
 
 
 def _check_column_names(columns: list[str], name: str) -> None:

@@ -1,5 +1,6 @@
 """The catalog: datasets, immutable versions, columns and their classification."""
 
+from privet.catalog._analysis import analysis_dtype, for_analysis
 from privet.catalog._annotate import ColumnAnnotation, annotate
 from privet.catalog._derive import derive
 from privet.catalog._info import (
@@ -33,12 +34,14 @@ __all__ = [
     "Level",
     "Role",
     "VersionInfo",
+    "analysis_dtype",
     "annotate",
     "check_name",
     "check_purpose",
     "dataset_info",
     "derive",
     "find_dataset",
+    "for_analysis",
     "ingest",
     "is_reserved",
     "parse_ref",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from sqlalchemy import select
 
-from privet import lineage
+from privet import lineage, tables
 from privet.catalog._info import SUBJECT_LINK, VersionInfo, check_name, is_reserved, resolve
 from privet.catalog._models import Column, Dataset
 from privet.catalog._store import NewDataset, store_version
@@ -54,6 +54,7 @@ def derive(
         if existing is not None and existing.derived_from != root:
             raise AlreadyExists(f"dataset {name!r} already exists and was not derived from it")
         carried = {c.name: (c.category, c.role) for c in version.columns}
+        meanings = {c.name: c.meaning for c in version.columns if c.meaning}
         new = None
         if existing is None:
             subject = SUBJECT_LINK if SUBJECT_LINK in frame.columns else source.subject_id_column
@@ -83,6 +84,7 @@ def derive(
                 category=category,
                 role=str(Role(role)),
                 source="declared" if column in overrides else "derived",
+                meaning=_meaning(frame, column, meanings.get(column)),
             )
         )
     level = level_for([c.category for c in specs]) or Level.CONFIDENTIAL
@@ -99,3 +101,10 @@ def derive(
         new=new,
         progress=progress or (lambda _stage: None),
     )
+
+
+def _meaning(frame: pl.DataFrame, column: str, carried: str | None) -> str | None:
+    """The source column's meaning, while the derived values still have it."""
+    if carried is None or not tables.fits_meaning(frame.get_column(column), carried):
+        return None
+    return carried

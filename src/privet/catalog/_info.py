@@ -62,6 +62,9 @@ class ColumnInfo(BaseModel):
     role: str
     source: str = "declared"
     confidence: float | None = None
+    # What a text column holds when its values are kept as given: "integer" (digit strings
+    # such as codes with leading zeros), "number", "boolean" or "date"; None otherwise.
+    meaning: str | None = None
 
 
 class VersionInfo(BaseModel):
@@ -115,6 +118,7 @@ def version_info(dataset: Dataset, version: Version) -> VersionInfo:
                 role=c.role,
                 source=c.source,
                 confidence=c.confidence,
+                meaning=c.meaning,
             )
             for c in version.columns
             if not is_reserved(c.name)

@@ -97,6 +97,9 @@ def ingest(
             raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")
     discovered = _discover(frame, categories, parsed_roles, step) if scan else {}
     columns = _columns(frame, categories, parsed_roles, discovered, corrected)
+    meanings = tables.text_meanings(frame)
+    for column in columns:
+        column.meaning = meanings.get(column.name)
     return store_version(
         ws,
         name=name,

@@ -231,11 +231,18 @@ def _print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
     stdout.print(versions)
     if d.versions:
         columns = Table(
-            "column", "type", "category", "role", "source", title=f"columns of {d.versions[-1].ref}"
+            "column",
+            "type",
+            "holds",
+            "category",
+            "role",
+            "source",
+            title=f"columns of {d.versions[-1].ref}",
         )
         for c in d.versions[-1].columns:
             how = c.source if c.confidence is None else f"{c.source} ({c.confidence:.2f})"
-            columns.add_row(Text(c.name), c.dtype, c.category or "-", c.role, how)
+            holds = f"{c.meaning}s as text" if c.meaning else "-"
+            columns.add_row(Text(c.name), c.dtype, holds, c.category or "-", c.role, how)
         stdout.print(columns)
     for edge in lineage:
         stdout.print(Text(f"  lineage: {edge['source']} --{edge['activity']}--> {edge['target']}"))

@@ -122,6 +122,8 @@ class Hierarchy:
         col = pl.col(self.column) if source is None else source
         if level == 0:
             return col
+        if self.text_numbers:
+            col = col.cast(pl.Float64, strict=False)
         if not 0 < level <= self.height:
             raise InvalidInput(
                 f"column {self.column!r} has generalization levels 0–{self.height}, not {level}"
@@ -154,6 +156,7 @@ class Hierarchy:
 
     _integral = False
     _text_dates = False
+    text_numbers = False  # numbers kept as text, generalized into intervals
 
     def check(self, values: pl.Series) -> None:
         """Refuse a hierarchy that does not fit the column's type or misses a value."""

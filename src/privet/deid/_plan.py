@@ -28,7 +28,8 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from privet.deid._hierarchy import Hierarchy, HierarchySpec, build, default_spec
+from privet.catalog import analysis_dtype
+from privet.deid._hierarchy import Hierarchy, HierarchySpec, IntervalsSpec, build, default_spec
 from privet.deid._search import METRICS
 from privet.deid.operators import Operator, kind_of, make_operator
 from privet.errors import InvalidInput, NotFound
@@ -147,6 +148,8 @@ class Column:
     dtype: str
     role: str = "other"
     category: str | None = None
+    # What a text column holds (the catalog's meaning): "number" columns are numeric here.
+    meaning: str | None = None
 
 
 @dataclass
@@ -218,7 +221,12 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
         name: make_operator(rule.operator, rule.params) for name, rule in plan.columns.items()
     }
     for name, op in operators.items():
-        op.check(name, by_name[name].dtype)
+        try:
+            op.check(name, by_name[name].dtype)
+        except InvalidInput:
+            if analysis_dtype(by_name[name]) == by_name[name].dtype:
+                raise
+            op.check(name, analysis_dtype(by_name[name]))  # numbers kept as text
         if privacy is not None and name in qis and op.name not in _QI_OPERATORS:
             raise InvalidInput(
                 f"column {name!r} is a quasi-identifier, so the search sets its generalization; "
@@ -290,10 +298,16 @@ def check_values(checked: Checked, frame: pl.DataFrame) -> Checked:
     hierarchies: dict[str, Hierarchy] = {}
     generalized = [name for name, op in checked.operators.items() if op.name == "generalize"]
     for name in [*(checked.quasi_identifiers if plan.privacy else []), *generalized]:
-        spec = plan.hierarchies.get(name) or default_spec(
-            frame.get_column(name), category=checked.columns[name].category
-        )
-        hierarchies[name] = build(name, spec, frame.get_column(name))
+        values = frame.get_column(name)
+        column = checked.columns[name]
+        # Numbers kept as text are generalized as numbers (intervals); what stays at level 0
+        # keeps its text.
+        numbers = values.dtype == pl.String and analysis_dtype(column) != column.dtype
+        numeric = values.cast(pl.Float64, strict=False) if numbers else values
+        spec = plan.hierarchies.get(name) or default_spec(numeric, category=column.category)
+        intervals = numbers and isinstance(spec, IntervalsSpec)
+        hierarchies[name] = build(name, spec, numeric if intervals else values)
+        hierarchies[name].text_numbers = intervals
     privacy = plan.privacy
     if privacy is not None and privacy.l is not None:
         for name in checked.sensitive:

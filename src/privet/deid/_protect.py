@@ -34,7 +34,7 @@ from privet.deid._plan import Checked, Column, Plan, check_plan, check_values
 from privet.deid._risk import RiskReport, assess_risk
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
-from privet.deid.operators import Context
+from privet.deid.operators import Context, kind_of
 from privet.deid.operators._base import unique_map
 from privet.deid.operators._text import scanner
 from privet.deid.operators._token import open_token
@@ -121,6 +121,9 @@ def run_plan(
     work = original
     for name, op in checked.operators.items():
         step(f"applying {op.name} to {name}")
+        if name in work.columns and kind_of(work.schema[name]) not in op.accepts:
+            # Numbers kept as text (the plan check allowed them), for a numeric operator.
+            work = work.with_columns(work.get_column(name).cast(pl.Float64, strict=False))
         work = op.apply(work, name, context)
     qis, sensitive = checked.quasi_identifiers, checked.sensitive
     levels: dict[str, int] = {}
@@ -220,7 +223,7 @@ def _catalog_columns(ws: Workspace, ref: str) -> tuple[list[Column], int, str | 
         dataset, version = catalog.resolve(session, ref)
         info = catalog.version_info(dataset, version)
         subject = dataset.subject_id_column
-    columns = [Column(c.name, c.dtype, c.role, c.category) for c in info.columns]
+    columns = [Column(c.name, c.dtype, c.role, c.category, c.meaning) for c in info.columns]
     return columns, info.rows, subject, info.ref
 
 
@@ -333,8 +336,9 @@ def file_columns(frame: pl.DataFrame) -> list[Column]:
                     str(getattr(found, "role", "other")),
                     getattr(found, "category", None),
                 )
+    meanings = tables.text_meanings(frame)
     return [
-        Column(name, str(dtype), *roles.get(name, ("other", None)))
+        Column(name, str(dtype), *roles.get(name, ("other", None)), meanings.get(name))
         for name, dtype in frame.schema.items()
     ]
 

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import policy
-from privet.catalog import is_reserved, resolve
+from privet.catalog import analysis_dtype, for_analysis, is_reserved, resolve
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _opendp
@@ -88,8 +88,10 @@ def query(
         raise InvalidInput("each subject must be allowed at least one row")
     with ws.reading() as session:
         dataset, version = resolve(session, ref)
-        # privet's own columns (the subject link) are the unit, never a thing to ask about.
-        schema = {c.name: c.dtype for c in version.columns if not is_reserved(c.name)}
+        # privet's own columns (the subject link) are the unit, never a thing to ask about;
+        # the text of numbers is numeric.
+        columns = [c for c in version.columns if not is_reserved(c.name)]
+        schema = {c.name: analysis_dtype(c) for c in columns}
         requested_delta = led.check_delta(delta, version.row_count)
         parsed = parse(sql, table=dataset.name, schema=schema)
         declared = led.domains(session, dataset.id)
@@ -130,7 +132,8 @@ def query(
         view="aggregate",
         channel="dp:query",
     )
-    frame = _columns_for(read.frame, parsed.columns | ({subject} if subject else set()))
+    needed = parsed.columns | ({subject} if subject else set())
+    frame = for_analysis(_columns_for(read.frame, needed), columns)
     prepared = compile_query(
         frame,
         parsed,

@@ -156,6 +156,7 @@ def synthesize(
     read = policy.read(ws, fixed_ref, purpose=purpose, actor=actor, channel="dp:synth")
     wanted = [c.name for c in plan]
     frame = read.frame.select([*wanted, *([subject] if subject and subject not in wanted else [])])
+    frame = catalog.for_analysis(frame, catalog_columns.values())  # text of numbers: Float64
     if subject and private:
         # One row per subject: the table's privacy unit (one row) then protects each subject.
         frame = frame.sample(fraction=1.0, shuffle=True, seed=seed).unique(

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
-from privet.catalog import Role
+from privet.catalog import Role, analysis_dtype
 from privet.errors import InvalidInput
 
 DEFAULT_BINS = 16
@@ -88,7 +88,7 @@ def plan_columns(
     if chosen is None:
         names = []
         for name, column in catalog_columns.items():
-            usable = is_numeric(column.dtype) or is_categorical(column.dtype)
+            usable = is_numeric(analysis_dtype(column)) or is_categorical(column.dtype)
             # Direct identifiers and the subject id say who someone is: never synthesized.
             if name == subject or column.role == Role.DIRECT_IDENTIFIER or not usable:
                 skipped.append(name)
@@ -99,7 +99,7 @@ def plan_columns(
         for name in names:
             if name not in catalog_columns:
                 raise InvalidInput(f"unknown column {name[:80]!r}: the dataset has no such column")
-            dtype = catalog_columns[name].dtype
+            dtype = analysis_dtype(catalog_columns[name])
             if not (is_numeric(dtype) or is_categorical(dtype)):
                 raise InvalidInput(
                     f"column {name!r} has type {dtype}; synthesize numbers or categories"
@@ -108,8 +108,8 @@ def plan_columns(
     if len(names) < 2:
         raise InvalidInput("a synthetic table needs at least two usable columns (see --columns)")
     plan = [
-        _column(name, catalog_columns[name].dtype, declared.get(name) or {}, bounds, keys, bins)
-        for name in names
+        _column(n, analysis_dtype(catalog_columns[n]), declared.get(n) or {}, bounds, keys, bins)
+        for n in names
     ]
     return plan, skipped
 

@@ -29,7 +29,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from privet import auditlog, lineage, policy
-from privet.catalog import Role, check_name, check_purpose, is_reserved, resolve
+from privet.catalog import (
+    Role,
+    analysis_dtype,
+    check_name,
+    check_purpose,
+    for_analysis,
+    is_reserved,
+    resolve,
+)
 from privet.catalog._models import Dataset, DpModel
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
@@ -152,7 +160,7 @@ def _plan_features(
             for name, column in columns.items()
             if name not in (target, subject)
             and column.role != Role.DIRECT_IDENTIFIER
-            and (_is_numeric(column.dtype) or _is_categorical(column.dtype))
+            and (_is_numeric(analysis_dtype(column)) or _is_categorical(column.dtype))
         ]
     else:
         chosen = list(dict.fromkeys(features))
@@ -161,12 +169,13 @@ def _plan_features(
                 raise InvalidInput(f"unknown column {name[:80]!r}: the dataset has no such column")
             if name == target:
                 raise InvalidInput(f"the target {target!r} cannot also be a feature")
-            dtype = columns[name].dtype
+            dtype = analysis_dtype(columns[name])
             if not (_is_numeric(dtype) or _is_categorical(dtype)):
                 raise InvalidInput(f"feature {name!r} has type {dtype}; use numbers or categories")
     if not chosen:
         raise InvalidInput("no usable feature columns; name them with --feature COL")
-    return [_feature(name, columns[name].dtype, declared, bounds, keys) for name in chosen]
+    dtypes = {name: analysis_dtype(columns[name]) for name in chosen}  # numbers kept as text
+    return [_feature(name, dtypes[name], declared, bounds, keys) for name in chosen]
 
 
 def _feature(
@@ -264,7 +273,7 @@ def train(
         columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
         if target not in columns:
             raise InvalidInput(f"unknown column {target[:80]!r}: the dataset has no such column")
-        target_dtype = columns[target].dtype
+        target_dtype = analysis_dtype(columns[target])
         if task is None:
             task = "regression" if _is_numeric(target_dtype) else "classification"
         if task == "regression" and not _is_numeric(target_dtype):
@@ -347,6 +356,7 @@ def train(
     frame = read.frame.with_row_index(_ROW).select(
         [_ROW, *(f.name for f in plan), target, *([subject] if subject else [])]
     )
+    frame = for_analysis(frame, columns.values())  # numbers kept as text become Float64
     if subject:
         # One row per subject: DP-SGD then protects each subject, not just each row.
         frame = frame.sample(fraction=1.0, shuffle=True, seed=seed).unique(

@@ -217,7 +217,9 @@ def synthesize(
         fixed_ref,
         synthetic,
         name=name,
-        kind="synthetic",
+        # Only a DP release is "synthetic" (the broker serves it as the synthetic view); the
+        # baseline copies rare values as they are, so it gets a kind of its own.
+        kind="synthetic" if private else "baseline",
         actor=actor,
         facts=facts,
         progress=step,

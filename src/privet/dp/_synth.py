@@ -144,7 +144,7 @@ def synthesize(
     if private:
         assert epsilon is not None
         budget = _budget(
-            plan, epsilon, delta, led.discovery_delta(ledger, existing), source_rows, notes
+            plan, method, epsilon, delta, led.discovery_delta(ledger, existing), source_rows, notes
         )
         try:
             led.check_fits(existing, budget["planned"], ledger)
@@ -170,9 +170,8 @@ def synthesize(
         step("preprocessing")
         plan = [_learn_bounds(c, frame, budget, charges, source_rows) for c in plan]
         step(f"fitting {method.upper()}")
-        table, charge = _fit(
-            frame, plan, method, budget, max_model_size=max_model_size, rounds=rounds
-        )
+        configured = algorithm(method, max_model_size=max_model_size, rounds=rounds)
+        table, charge = _fit(frame, plan, configured, budget)
         charges.append(charge)
         step("sampling")
         plan = _discovered_keys(plan, table)
@@ -280,6 +279,7 @@ def _summary(
 
 def _budget(
     plan: Sequence[prep.SynthColumn],
+    method: str,
     epsilon: float,
     delta: float | None,
     default_delta: float,
@@ -310,6 +310,10 @@ def _budget(
         else [epsilon]
     )
     pre = parts[0] if parts else 0.0
+    if method == "mst":
+        from privet.dp import _mst
+
+        _mst.check_plan(table_epsilon, len(plan))
     planned = [acc.Charge(acc.pure(pre)) for _ in learn]
     planned.append(acc.Charge(acc.pure(table_epsilon), table_delta))
     return {
@@ -373,22 +377,20 @@ def _charge(
 
 
 def algorithm(method: str, *, max_model_size: float = 80.0, rounds: int | None = None) -> Any:
-    """OpenDP's configuration of AIM or MST."""
+    """OpenDP's AIM, or MST with a selection budget its own composition accepts (``_mst``)."""
+    from privet.dp import _mst
     from privet.dp._opendp import dp
 
     if method == "aim":
         return dp.mbi.AIM(max_size=max_model_size, rounds=rounds)
-    return dp.mbi.MST()
+    return _mst.MST()
 
 
 def _fit(
     frame: pl.DataFrame,
     plan: Sequence[prep.SynthColumn],
-    method: str,
+    configured: Any,
     budget: dict[str, Any],
-    *,
-    max_model_size: float,
-    rounds: int | None,
 ) -> tuple[Any, acc.Charge]:
     """Fit the contingency table; its privacy map is checked against the plan before it runs."""
     from privet.dp._opendp import dp
@@ -413,12 +415,12 @@ def _fit(
         d_in,
         (epsilon, delta) if delta else epsilon,
         keys=keys,
-        algorithm=algorithm(method, max_model_size=max_model_size, rounds=rounds),
+        algorithm=configured,
     )
     chain = stable >> measurement
     loss = chain.map(1)
     spent_eps, spent_delta = (float(loss[0]), float(loss[1])) if delta else (float(loss), 0.0)
-    if spent_eps > epsilon * (1 + 1e-9) or spent_delta > delta:
+    if spent_eps > epsilon or spent_delta > delta:
         raise InvalidInput("OpenDP could not fit the synthesizer within the planned budget")
     table = chain(lazy)
     return table, acc.Charge(acc.pure(spent_eps), spent_delta)

@@ -360,3 +360,82 @@ def test_mst_selection_budget_composes_within_its_share_for_any_column_count(
         assert budget >= total * (1 - 4 * steps * 2.0**-52)
         _mst.check_plan(epsilon, columns)
     assert overshoots > 0  # OpenDP's own split does overshoot at this ε
+
+
+# -- the row as the privacy unit ----------
+
+ROW_COLUMNS = ["age", "sex", "race", "relationship", "income"]
+
+
+def _tvd(real: pl.DataFrame, synth: pl.DataFrame, by: list[str]) -> float:
+    """Total variation distance of the ``by`` marginal, by a plain count."""
+    p = {tuple(r[:-1]): r[-1] / real.height for r in real.group_by(by).len().iter_rows()}
+    q = {tuple(r[:-1]): r[-1] / synth.height for r in synth.group_by(by).len().iter_rows()}
+    return sum(abs(p.get(k, 0) - q.get(k, 0)) for k in p.keys() | q.keys()) / 2
+
+
+@pytest.fixture
+def rows_ws(ws: Workspace, tmp_path: Path) -> Workspace:
+    """A table with no subject-id column (one row is the privacy unit), keys undeclared."""
+    from privet.datasets import raw_people
+
+    path = tmp_path / "people.csv"
+    raw_people(1500).drop("person_id").select(ROW_COLUMNS).write_csv(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ws.ingest(path, name="rows", owner="alice", purposes=["research"], actor="alice")
+    ws.dp.set_budget("rows", actor="alice", epsilon=10.0, delta=1e-5)
+    return ws
+
+
+def test_row_unit_synthesis_keeps_marginals_and_a_second_release_fits(
+    rows_ws: Workspace,
+) -> None:
+    from privet.dp._ledger import PrivacyUnitWarning
+
+    ws = rows_ws
+    real = ws.read("rows", purpose="research", actor="alice")
+    with pytest.warns(PrivacyUnitWarning, match="privacy unit is one row"):
+        first = ws.dp.synthesize(
+            "rows", name="rows-mst", actor="alice", method="mst", epsilon=4.0, seed=2
+        )
+    assert first.unit == "row"
+    synth = ws.read("rows-mst", purpose="research", actor="alice")
+    # As many rows as the model's noisy count of them.
+    assert abs(synth.height - real.height) < 50 and synth.columns == ROW_COLUMNS
+    # At a generous ε the marginals are close to the true ones (age by decade).
+    decades = [pl.col("age") // 10]
+    real_d, synth_d = real.with_columns(decades), synth.with_columns(decades)
+    for column in ROW_COLUMNS:
+        # race: discovery may drop its rarest values (7, 14 and 44 of 1,500 rows)
+        assert _tvd(real_d, synth_d, [column]) < 0.08, column
+    # Pairs MST's tree keeps (independent columns would be 0.26 and 0.20 away).
+    for pair in (["sex", "relationship"], ["relationship", "income"]):
+        assert _tvd(real_d, synth_d, pair) < 0.10, pair
+
+    # Key discovery took a tenth of the ledger's δ; the second release a tenth of what is
+    # left, so it is accepted (it used to need "ε ≈ inf": all of δ was gone).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        second = ws.dp.synthesize(
+            "rows", name="rows-aim", actor="alice", method="aim", epsilon=2.0, rounds=2,
+            max_model_size=1.0, columns=["sex", "relationship", "income"], seed=2,
+        )  # fmt: skip
+    assert first.delta == pytest.approx(1e-6) and second.delta == pytest.approx(9e-7)
+    info = ws.dp.budget("rows")
+    assert [r.kind for r in info.releases] == ["synth", "synth"]
+    assert sum(r.delta for r in info.releases) == pytest.approx(1.9e-6)
+    # Pure-ε releases compose to at most the sum of their ε, whatever δ is left.
+    assert info.epsilon_spent <= 6.0 + 1e-9
+
+    # When δ really is short the refusal says it is δ and how to fix it, before any read.
+    size = ws.log.size()
+    with pytest.raises(BudgetExhausted) as refused, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ws.dp.synthesize(
+            "rows", name="rows-more", actor="alice", method="mst", epsilon=1.0, delta=9e-6
+        )
+    message = str(refused.value)
+    assert "δ = 9e-06 for key discovery" in message and "δ = 8.1e-06 left" in message
+    assert "--keys" in message and "--set-delta" in message and "ε ≈" not in message
+    assert [r.event["event"] for r in ws.log.records(size, 100)] == ["dp.refused"]

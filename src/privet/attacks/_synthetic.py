@@ -112,12 +112,13 @@ def singling_out(
     REAL and the control are compared at the same size, the smaller one's: a predicate that
     a share p of the population satisfies isolates one of n records with probability
     n·p·(1 − p)^(n − 1), so sets of unequal size succeed at unequal rates even when the
-    synthetic rows owe nothing to REAL (a smaller control inflates the control rate and
-    hides risk). The larger set is not subsampled once but averaged exactly over all its
-    subsets of that size (hypergeometric: :func:`_isolates`), which removes the sampling
-    noise of one subsample. Real and control are then exchangeable when nothing was copied,
-    so the excess risk is centred on 0; a copied record counts only when in the subset, so
-    a HOLDOUT smaller than REAL lowers the power (pass one as large as REAL).
+    synthetic rows owe nothing to REAL (either way: a rare predicate isolates more often in
+    the larger set, a common one in the smaller). The larger set is not subsampled once but
+    averaged exactly over all its subsets of that size (hypergeometric: :func:`_isolates`),
+    which removes the sampling noise of one subsample (and is the only unbiased estimate
+    from the counts). Real and control are then exchangeable when nothing was copied, so
+    the excess risk is centred on 0; a copied record counts only when in the subset, so a
+    HOLDOUT smaller than REAL lowers the power (pass one as large as REAL).
     """
     real_e, synth_e, control_e = st.encode([real, synth, control], real)
     columns = [*real_e.numeric_columns, *real_e.categorical_columns]

@@ -377,13 +377,12 @@ def _charge(
 
 
 def algorithm(method: str, *, max_model_size: float = 80.0, rounds: int | None = None) -> Any:
-    """OpenDP's AIM, or MST with a selection budget its own composition accepts (``_mst``)."""
-    from privet.dp import _mst
+    """OpenDP's configuration of AIM or MST."""
     from privet.dp._opendp import dp
 
     if method == "aim":
         return dp.mbi.AIM(max_size=max_model_size, rounds=rounds)
-    return _mst.MST()
+    return dp.mbi.MST()
 
 
 def _fit(
@@ -422,7 +421,10 @@ def _fit(
     spent_eps, spent_delta = (float(loss[0]), float(loss[1])) if delta else (float(loss), 0.0)
     if spent_eps > epsilon or spent_delta > delta:
         raise InvalidInput("OpenDP could not fit the synthesizer within the planned budget")
-    table = chain(lazy)
+    from privet.dp import _mst
+
+    with _mst.selection_fitted():  # OpenDP 0.16's MST split overshoots (see _mst)
+        table = chain(lazy)
     return table, acc.Charge(acc.pure(spent_eps), spent_delta)
 
 

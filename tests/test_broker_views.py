@@ -297,3 +297,58 @@ def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -
     chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
     with pytest.raises(IntegrityError):
         b"".join(chunks)
+
+
+def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspace) -> None:
+    """The independent baseline copies real rare values with no ε charged: a grantee of the
+    synthetic view must never receive it, even when it is the newest derived dataset."""
+    from privet.catalog import derive
+
+    policy = POLICY.replace("views: [", "views: [synthetic, ").replace(
+        '    row_filter: "hours_per_week >= 40"\n', ""
+    )
+    gov.set_policy(gws, policy, actor="tester")
+    granted(gws, "synthetic")
+    columns = ["sex", "race", "income"]
+    gws.dp.synthesize(
+        "people", name="people-ind", actor="alice", method="independent", columns=columns
+    )
+    with pytest.raises(NotFound, match="no differentially private synthetic"):
+        bob_reads(gws, "synthetic")
+
+    gws.dp.set_budget("people", actor="alice", epsilon=5, delta=1e-6)
+    keys = {
+        c: sorted(gws.read("people", purpose="training", actor="alice")[c].unique())
+        for c in columns
+    }
+    dp_release = gws.dp.synthesize(
+        "people", name="people-mst", actor="alice", method="mst", epsilon=2.0, columns=columns,
+        keys=keys, seed=1,
+    )  # fmt: skip
+    # Newer than the DP release: a second baseline version, and a table merely labelled
+    # synthetic (no release in the ledger).
+    gws.dp.synthesize(
+        "people", name="people-ind", actor="alice", method="independent", columns=columns
+    )
+    frame = gws.read("people", purpose="training", actor="alice").select(columns)
+    derive(gws, "people", frame, name="people-fake", kind="synthetic", actor="alice",
+           facts={"synthetic": True, "differentially_private": True})  # fmt: skip
+    kinds = {
+        v.dataset: v.kind for d in ("people-ind", "people-fake") for v in gws.dataset(d).versions
+    }
+    assert kinds == {"people-ind": "baseline", "people-fake": "synthetic"}
+
+    release = gov.read(
+        gws, "people", identity=gov.local_identity(gws, "bob"), view="synthetic",
+        purpose="analytics",
+    )  # fmt: skip
+    assert release.version.ref == dp_release.output == "people-mst@1"
+    # Asked by name as the synthetic view, the baseline or the mislabelled table is not
+    # served either (here by their owner): the newest DP release is.
+    for name in ("people-ind", "people-fake"):
+        again = gov.read(gws, name, actor="alice", view="synthetic", purpose="analytics")
+        assert again.version.ref == "people-mst@1"
+    ledger = gws.dp.budget("people")
+    assert [r.kind for r in ledger.releases] == ["synth"]
+    served = gws.log.records(release.log_index, 1)[0].event
+    assert served["view"] == "synthetic" and served["served"] == gws.dataset("people-mst").id

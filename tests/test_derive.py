@@ -71,3 +71,52 @@ def test_an_older_catalog_is_upgraded_when_opened(ws: Workspace, people_csv: Pat
     assert reopened.dataset("people").versions[0].columns[0].source == "declared"
     reopened.log.verify()
     assert isinstance(reopened.read("people", purpose="training", actor="a"), pl.DataFrame)
+
+
+@pytest.mark.parametrize(
+    "activity",
+    [
+        "synthetic",  # the lineage the code before 0005 wrote for a baseline
+        "baseline",  # the lineage after a downgrade from 0005 (a round trip)
+    ],
+)
+def test_a_baseline_stored_before_0005_is_relabelled_when_opened(
+    ws: Workspace, people_csv: Path, activity: str
+):
+    """Before schema 0005 the independent baseline was stored as kind "synthetic" (and the
+    broker served it as the synthetic view); opening such a catalog relabels it."""
+    from sqlalchemy import text
+
+    ingest_people(ws, people_csv)
+    columns = ["sex", "race", "income"]
+    ws.dp.synthesize(
+        "people", name="people-ind", actor="alice", method="independent", columns=columns
+    )
+    baseline_id = ws.dataset("people-ind").versions[0].id
+    frame = ws.read("people", purpose="training", actor="a").select(columns)
+    # A DP release as the 0004 code stored it (its lineage facts are what 0005 reads).
+    dp_like = derive(ws, "people", frame, name="people-dp", kind="synthetic", actor="a",
+                     facts={"synthetic": True, "differentially_private": True})  # fmt: skip
+    assert ws.dataset("people-ind").versions[0].kind == "baseline"
+    with migrating(ws.engine) as cfg:
+        command.downgrade(cfg, "0004")
+    with ws.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE lineage_edges SET activity = :a WHERE activity = 'baseline'"),
+            {"a": activity},
+        )
+        kinds = dict(conn.execute(text("SELECT id, kind FROM versions")).all())
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    # The 0004 catalog: both versions are "synthetic", as the old code left them.
+    assert kinds[baseline_id] == "synthetic"
+    assert kinds[dp_like.id] == "synthetic"
+    ws.close()
+
+    reopened = Workspace.open(ws.folder)
+    with reopened.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+    assert reopened.dataset("people-ind").versions[0].kind == "baseline"
+    assert reopened.dataset("people-dp").versions[0].kind == "synthetic"
+    assert reopened.dataset("people").versions[0].kind == "ingest"
+    reopened.log.verify()
+    reopened.close()

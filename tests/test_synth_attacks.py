@@ -8,6 +8,8 @@ well as the attack on the real rows).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 import pytest
@@ -56,6 +58,49 @@ def test_singling_out_planted(splits: dict[str, pl.DataFrame]) -> None:
     fresh = singling_out(real, splits["independent"], control, n_attacks=300, rng=rng)
     assert copy.success_rate > 0.95 and copy.risk > 0.9
     assert fresh.risk_interval[0] <= 0.0 <= fresh.risk_interval[1] or abs(fresh.risk) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("real_rows", "holdout_rows"),
+    [
+        (2000, 1000),  # REAL twice the holdout: REAL is compared on its 1000-row subsets
+        (1000, 2000),  # the holdout twice REAL: the holdout is
+    ],
+)
+def test_singling_out_compares_real_and_holdout_at_equal_size(
+    real_rows: int, holdout_rows: int
+) -> None:
+    """A predicate isolates one record more easily in a smaller set: with sets of unequal
+    size the control rate is not what the population alone gives on REAL."""
+    real, control = population(real_rows, 1), population(holdout_rows, 2)
+    fresh = population(real_rows, 3)  # the same population, nothing of REAL's rows
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        result = singling_out(real, fresh, control, n_attacks=500, rng=rng)
+        assert result.detail["compared_at_rows"] == 1000
+        assert result.risk_interval[0] <= 0.0 <= result.risk_interval[1], seed
+    copy = singling_out(real, real, control, n_attacks=500, rng=np.random.default_rng(0))
+    # A predicate unique among the copied rows matches one real record, which a random
+    # 1000-row subset of REAL holds with probability 1000 / len(REAL).
+    assert copy.success_rate == pytest.approx(min(1.0, holdout_rows / real_rows))
+    assert copy.risk > (0.4 if real_rows > holdout_rows else 0.9)
+    assert copy.risk_interval[0] > 0.3
+
+
+@pytest.mark.parametrize(
+    ("rows", "size", "matches"),
+    [(6, 3, 2), (6, 3, 0), (6, 3, 1), (7, 4, 3), (5, 5, 1), (8, 2, 5)],
+)
+def test_isolation_probability_is_the_share_of_subsets_holding_one_match(
+    rows: int, size: int, matches: int
+) -> None:
+    """Counted over every subset of ``size`` of ``rows`` records, ``matches`` of which match."""
+    from privet.attacks._synthetic import _isolates
+
+    subsets = list(itertools.combinations(range(rows), size))
+    expected = sum(sum(i < matches for i in s) == 1 for s in subsets) / len(subsets)
+    got = _isolates(np.array([matches]), rows, size)[0]
+    assert got == pytest.approx(expected)
 
 
 def test_linkability_planted(splits: dict[str, pl.DataFrame]) -> None:

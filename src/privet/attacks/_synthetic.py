@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
+from scipy import stats
 
 from privet.attacks import _synthetic_stats as st
 from privet.errors import InvalidInput
@@ -107,6 +108,17 @@ def singling_out(
     columns until the predicate is unique (the attacker's search) picks uniformly among
     all such (row, columns) pairs; here they are enumerated per column set and drawn
     uniformly. Success on a set: the predicate matches exactly one of its records.
+
+    REAL and the control are compared at the same size, the smaller one's: a predicate that
+    a share p of the population satisfies isolates one of n records with probability
+    n·p·(1 − p)^(n − 1), so sets of unequal size succeed at unequal rates even when the
+    synthetic rows owe nothing to REAL (either way: a rare predicate isolates more often in
+    the larger set, a common one in the smaller). The larger set is not subsampled once but
+    averaged exactly over all its subsets of that size (hypergeometric: :func:`_isolates`),
+    which removes the sampling noise of one subsample (and is the only unbiased estimate
+    from the counts). Real and control are then exchangeable when nothing was copied, so
+    the excess risk is centred on 0; a copied record counts only when in the subset, so a
+    HOLDOUT smaller than REAL lowers the power (pass one as large as REAL).
     """
     real_e, synth_e, control_e = st.encode([real, synth, control], real)
     columns = [*real_e.numeric_columns, *real_e.categorical_columns]
@@ -121,14 +133,28 @@ def singling_out(
         unique, counts = np.unique(values[1][:, chosen], axis=0, return_counts=True)
         pool.extend((chosen, row) for row in unique[counts == 1])
     picked = [pool[i] for i in rng.choice(len(pool), min(n_attacks, len(pool)), replace=False)]
-    hits = np.array([_matches(values[0], c, w) == 1 for c, w in picked], dtype=float)
-    control_hits = np.array([_matches(values[2], c, w) == 1 for c, w in picked], dtype=float)
+    size = min(real.height, control.height)
+    hits = _isolates(np.array([_matches(values[0], c, w) for c, w in picked]), real.height, size)
+    control_hits = _isolates(
+        np.array([_matches(values[2], c, w) for c, w in picked]), control.height, size
+    )
     return _result(
         "singling out",
         hits,
         control_hits,
-        {"columns_per_predicate": k, "unique_predicates": len(pool)},
+        {"columns_per_predicate": k, "unique_predicates": len(pool), "compared_at_rows": size},
     )
+
+
+def _isolates(matches: np.ndarray, rows: int, size: int) -> np.ndarray:
+    """For each predicate matching ``matches`` of ``rows`` records: the probability that a
+    uniformly random subset of ``size`` of them holds exactly one match (1 or 0 when
+    ``size == rows``). Its mean is the success rate of one random subsample, without the
+    subsample's noise; the Wilson interval over these fractions stays conservative (their
+    variance is at most a Bernoulli's of the same mean)."""
+    if size == rows:
+        return (matches == 1).astype(float)
+    return np.asarray(stats.hypergeom.pmf(1, rows, matches, size), dtype=float)
 
 
 def _exact(encoded: st.Encoded) -> np.ndarray:

@@ -352,13 +352,20 @@ def evaluate(
     if holdout is None:
         notes.append("privacy risk needs records the synthesizer never saw: pass --holdout HOLDOUT")
     else:
-        ratio = real.height / holdout.height
-        if not 0.8 <= ratio <= 1.25:
-            # A predicate isolates one record more easily in a smaller set: unequal sizes bias
-            # singling out (toward less risk when HOLDOUT is the smaller one).
+        if real.height != holdout.height:
+            # A predicate isolates one record more easily in a smaller set, so singling out
+            # compares the two at the smaller size (see privet.attacks.singling_out).
+            size = min(real.height, holdout.height)
+            weaker = (
+                "; a copied record counts only when in that part of REAL, so a HOLDOUT as "
+                "large as REAL measures with more power"
+                if holdout.height < real.height
+                else ""
+            )
             notes.append(
-                f"REAL has {real.height:,} rows and HOLDOUT {holdout.height:,}: singling-out "
-                "risk is measured best on sets of similar size"
+                f"REAL has {real.height:,} rows and HOLDOUT {holdout.height:,}: singling out "
+                f"compares them at {size:,} rows each, averaged over every subset of that "
+                f"size{weaker}"
             )
         privacy = synthetic_risk(
             real, synth, holdout, n_attacks=n_attacks, seed=int(rng.integers(2**31))

@@ -271,25 +271,50 @@ def _target(
     session: Session, dataset: Dataset, version: Version, view: str
 ) -> tuple[Dataset, Version]:
     """The dataset and version a view is served from: protected and synthetic views come
-    from the newest derived dataset of that kind (same people, made by privet)."""
+    from the newest derived dataset of that kind (same people, made by privet).
+
+    Only a differentially private release is served as synthetic: a version counts when its
+    lineage names a release recorded in the source's ledger. The independent baseline (kind
+    "baseline") copies real rare values with no ε charged, so it is never served, nor is any
+    other version merely labelled synthetic.
+    """
+    from privet.catalog._models import DpRelease, LineageEdge
+    from privet.lineage import version_ref
+
     if view not in ("protected", "synthetic"):
         return dataset, version
     root = dataset.derived_from or dataset.id
-    if version.kind == view:
+
+    def servable(candidate: Version) -> bool:
+        if view != "synthetic":
+            return True
+        edges = session.scalars(
+            select(LineageEdge.facts).where(LineageEdge.target == version_ref(candidate.id))
+        )
+        for facts in edges:
+            if not isinstance(facts, dict):
+                continue
+            release = facts.get("release")
+            if facts.get("differentially_private") is True and isinstance(release, str):
+                recorded = session.get(DpRelease, release)
+                if recorded is not None and recorded.ledger_id == root:
+                    return True
+        return False
+
+    if version.kind == view and servable(version):
         return dataset, version
     candidates = session.execute(
         select(Dataset, Version)
         .join(Version, Version.dataset_id == Dataset.id)
         .where(Dataset.derived_from == root, Version.kind == view)
         .order_by(Version.created_at.desc())
-        .limit(1)
-    ).first()
-    if candidates is None:
-        how = "privet protect" if view == "protected" else "a synthesizer"
-        raise NotFound(
-            f"dataset {dataset.name!r} has no {view} derived dataset yet (make one: {how})"
-        )
-    return candidates[0], candidates[1]
+    ).all()
+    for served, served_version in candidates:
+        if servable(served_version):
+            return served, served_version
+    how = "privet protect" if view == "protected" else "privet synth --method mst or aim"
+    what = "protected" if view == "protected" else "differentially private synthetic"
+    raise NotFound(f"dataset {dataset.name!r} has no {what} derived dataset yet (make one: {how})")
 
 
 def _apply_view(

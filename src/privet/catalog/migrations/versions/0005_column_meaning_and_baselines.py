@@ -25,8 +25,11 @@ def upgrade() -> None:
     with op.batch_alter_table("version_columns") as batch:
         batch.add_column(sa.Column("meaning", sa.String(length=16), nullable=True))
     conn = op.get_bind()
+    # 'synthetic' as the code before 0005 recorded it; 'baseline' after a downgrade from 0005.
     edges = conn.execute(
-        sa.text("SELECT target, facts FROM lineage_edges WHERE activity = 'synthetic'")
+        sa.text(
+            "SELECT target, facts FROM lineage_edges WHERE activity IN ('synthetic', 'baseline')"
+        )
     )
     baselines = []
     for target, facts in edges:

@@ -32,7 +32,8 @@ class SecureRandom:
 
     Every ``rekey_bytes`` of output the generator replaces its key with the next 32 bytes of
     its own keystream ("fast key erasure", Bernstein 2017): the 32-bit block counter never
-    wraps, and a key read from memory later does not reveal the draws already made.
+    wraps, and a key read from memory reveals no draw made before its re-key. Make one per
+    release and never copy it (a forked or unpickled copy would repeat its draws).
     """
 
     rekey_bytes = 1 << 30

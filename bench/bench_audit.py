@@ -98,7 +98,8 @@ def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str
             attack=attack,
             reference_models=n,
             reference_data=data,
-            audit_size=args.audit_size,
+            # train_rows keeps each row by its own coin: about, not exactly, that many.
+            audit_size=min(args.audit_size, info.card["split"]["train_count"]),
             plot=OUT / f"privet-{attack}-{data}-{n}.png",
             seed=100 * repeat + n,
         )

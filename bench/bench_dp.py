@@ -44,6 +44,7 @@ from privet.datasets import adult, raw_people  # noqa: E402
 from privet.dp import _accounting as acc  # noqa: E402
 from privet.dp import _opendp, _sgd  # noqa: E402
 from privet.dp._query import compile_query  # noqa: E402
+from privet.dp._random import SecureRandom  # noqa: E402
 from privet.dp._sql import parse  # noqa: E402
 from privet.dp._train import Feature, _encode  # noqa: E402
 
@@ -137,7 +138,7 @@ def epoch_privet(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: floa
         steps=steps,
         noise_multiplier=sigma,
         clip=1.0,
-        generator=_sgd.secure_generator(),
+        random=SecureRandom(),
     )
     return time.perf_counter() - start
 

@@ -478,10 +478,11 @@ def test_clipped_sums_equal_clipping_opacus_per_example_gradients(kind: str, out
 
 
 def test_poisson_sampling_includes_each_example_with_the_stated_rate() -> None:
-    from privet.dp._sgd import PoissonSampler, secure_generator
+    from privet.dp._random import SecureRandom
+    from privet.dp._sgd import PoissonSampler
 
     n, rate, draws = 50, 0.1, 4000
-    sampler = PoissonSampler(n, rate, secure_generator(7))
+    sampler = PoissonSampler(n, rate, SecureRandom(7))
     counts = [0] * n
     sizes = []
     for _ in range(draws):

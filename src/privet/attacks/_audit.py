@@ -166,7 +166,7 @@ def _with_references(
         per_model=per_model,
         rng=rng,
     )
-    generator = _sgd.secure_generator(int(rng.integers(2**62)))
+    generator = _sgd.torch_generator(int(rng.integers(2**62)))
     if _ensemble.supported(card):
         step(f"{references} reference model(s), trained together")
         rows = [torch.from_numpy(r) for r in samples]

@@ -117,7 +117,7 @@ def audit(
         y[chosen] = (y[chosen] + torch_long(shift)) % classes
     inside = rng.random(m) < 0.5
     rows = np.r_[train, chosen[inside]]
-    generator = _sgd.secure_generator(int(rng.integers(2**62)))
+    generator = _sgd.torch_generator(int(rng.integers(2**62)))
     model = _reference.train_like(card, target.x[rows], y[rows], generator)
     scores = _membership.margins(model, target.x[chosen], y[chosen], card["task"])
     k = max(1, m // 10)

@@ -168,6 +168,13 @@ def train_like(
     privacy = card["privacy"]
     common = {"task": card["task"], "outputs": card["outputs"], "schedule": schedule}
     if privacy.get("differentially_private"):
+        import torch
+
+        from privet.dp._random import SecureRandom
+
+        # The auditor's own simulation of the recipe, reproducible from the audit's seed:
+        # it releases nothing, so a seeded (not secure) stream is what it needs.
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         rate = min(1.0, schedule.batch_size / max(len(x), 1))
         _sgd.train_dp(
             module,
@@ -178,7 +185,7 @@ def train_like(
             steps=schedule.epochs * max(1, math.ceil(len(x) / schedule.batch_size)),
             noise_multiplier=privacy["noise_multiplier"],
             clip=privacy["clipping_norm"],
-            generator=generator,
+            random=SecureRandom(seed),
         )
     else:
         _sgd.train_plain(module, x, y, **common, generator=generator)

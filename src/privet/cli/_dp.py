@@ -305,7 +305,7 @@ def budget_command(
     "--train-rows",
     type=click.IntRange(min=1),
     default=None,
-    help="Train on at most N rows (a random subset; the rest stay unused or held out).",
+    help="Train on about N rows (each row by its own coin; the rest stay unused or held out).",
 )
 @click.option(
     "--task",

@@ -7,7 +7,9 @@ into per-example gradient norms without materializing per-example gradients, and
 example's gradient is clipped to ``clip``, summed, and noised with standard deviation
 ``noise_multiplier * clip`` before the update. The privacy analysis is the
 standard one for this loop (Abadi et al. 2016): Poisson sampling with rate q, then the
-Gaussian mechanism, ``steps`` times — exactly the ledger's event.
+Gaussian mechanism, ``steps`` times — exactly the ledger's event. Both the sample and the
+noise come from :class:`~privet.dp._random.SecureRandom` (a ChaCha20 keystream): the analysis
+assumes nobody can predict either.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+from privet.dp._random import SecureRandom
 
 HIDDEN_UNITS = 64
 
@@ -65,8 +70,10 @@ class Schedule:
     learning_rate: float
 
 
-def secure_generator(seed: int | None = None) -> torch.Generator:
-    """A torch generator seeded from the OS's CSPRNG (or ``seed``, for tests)."""
+def torch_generator(seed: int | None = None) -> torch.Generator:
+    """A torch generator (Mersenne Twister: predictable from its outputs, so never for
+    privacy mechanisms) seeded from the OS, or from ``seed``. For what protects nobody:
+    shuffling in plain (``--no-dp``) training, an auditor's reference models."""
     generator = torch.Generator()
     generator.manual_seed(secrets.randbits(63) if seed is None else seed)
     return generator
@@ -76,11 +83,12 @@ class PoissonSampler:
     """Each of ``n`` examples joins a batch independently with probability ``rate``.
 
     Drawn as geometric gaps between chosen indices (the same distribution as one coin per
-    example), so a step costs O(batch) instead of O(n).
+    example), so a step costs O(batch) instead of O(n). The gaps come from ``random``, a
+    CSPRNG: amplification by subsampling assumes the adversary cannot know who was sampled.
     """
 
-    def __init__(self, n: int, rate: float, generator: torch.Generator) -> None:
-        self.n, self.rate, self.generator = n, rate, generator
+    def __init__(self, n: int, rate: float, random: SecureRandom) -> None:
+        self.n, self.rate, self.random = n, rate, random
         self._log_miss = math.log1p(-rate) if rate < 1 else None
         self._draw = int(n * rate + 8 * math.sqrt(n * rate + 1) + 16)
 
@@ -89,13 +97,14 @@ class PoissonSampler:
             return torch.arange(self.n)
         chunks, position = [], -1
         while True:
-            u = torch.rand(self._draw, generator=self.generator, dtype=torch.float64)
-            gaps = torch.floor(torch.log1p(-u) / self._log_miss).to(torch.int64) + 1
-            indices = position + torch.cumsum(gaps, 0)
+            # P(gap = k) = (1 − q)^(k−1)·q for u uniform on [0, 1): the inverse CDF.
+            u = self.random.uniform(self._draw)
+            gaps = np.floor(np.log1p(-u) / self._log_miss).astype(np.int64) + 1
+            indices = position + np.cumsum(gaps)
             kept = indices[indices < self.n]
             chunks.append(kept)
             if len(kept) < len(indices):
-                return torch.cat(chunks) if len(chunks) > 1 else kept
+                return torch.from_numpy(np.concatenate(chunks) if len(chunks) > 1 else kept)
             position = int(indices[-1])
 
 
@@ -111,24 +120,31 @@ def train_dp(
     steps: int,
     noise_multiplier: float,
     clip: float,
-    generator: torch.Generator,
+    random: SecureRandom,
     progress: Callable[[str], None] = lambda _s: None,
 ) -> None:
-    """DP-SGD: Poisson sampling, per-sample clipping, Gaussian noise, ``steps`` updates."""
+    """DP-SGD: Poisson sampling, per-sample clipping, Gaussian noise, ``steps`` updates.
+
+    ``random`` draws the samples and the noise; the update is divided by the batch size
+    ``schedule.batch_size`` (public), not by anything counted on ``x``, whose size differs
+    between neighbouring datasets.
+    """
     loss_fn = loss_function(task, outputs)
     layers = _linear_layers(model)
     params = [p for layer in layers for p in (layer.weight, layer.bias) if p is not None]
+    sizes = [p.numel() for p in params]
     optimizer = torch.optim.Adam(params, lr=schedule.learning_rate)
-    sample = PoissonSampler(len(x), sample_rate, generator)
-    expected = max(sample_rate * len(x), 1.0)
+    sample = PoissonSampler(len(x), sample_rate, random)
+    expected = float(max(schedule.batch_size, 1))
     std = noise_multiplier * clip
     per_epoch = max(1, steps // schedule.epochs)
     with few_threads(model):
         for step in range(steps):
             index = sample()
             sums = clipped_sum(model, layers, loss_fn, x[index], y[index], clip)
-            for p, total in zip(params, sums, strict=True):
-                p.grad = (total + _noise(std, total.shape, generator)) / expected
+            noise = _noise(std, sum(sizes), random).split(sizes)
+            for p, total, z in zip(params, sums, noise, strict=True):
+                p.grad = (total + z.view_as(total)) / expected
             optimizer.step()
             if (step + 1) % per_epoch == 0:
                 progress(f"epoch {(step + 1) // per_epoch}/{schedule.epochs}")
@@ -196,16 +212,21 @@ def _own(layer: nn.Linear) -> list[torch.Tensor]:
     return [p for p in (layer.weight, layer.bias) if p is not None]
 
 
-def _noise(std: float, size: torch.Size, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian noise hardened against floating-point attacks (Holohan & Braghin 2021).
+def _noise(std: float, size: int, random: SecureRandom) -> torch.Tensor:
+    """``size`` draws of N(0, std²) noise, hardened against floating-point attacks
+    (Holohan & Braghin 2021), from a CSPRNG.
 
-    The sum of four independent N(0, σ²) draws halved is N(0, σ²), and its low bits no
+    The sum of four independent N(0, 1) draws halved is N(0, 1), and its low bits no
     longer reveal the draw; this is the recipe of Opacus's ``secure_mode``.
     """
     if std == 0:
         return torch.zeros(size)
-    draws = torch.normal(0.0, std, size=(4, *size), generator=generator)
-    return draws.sum(0) / 2
+    draws = random.normal(4 * size).reshape(4, size)
+    total = draws[0] + draws[1]
+    total += draws[2]
+    total += draws[3]
+    total *= np.float32(std / 2)
+    return torch.from_numpy(total)
 
 
 def train_plain(

@@ -54,6 +54,7 @@ from privet.timestamps import UtcDatetime
 if TYPE_CHECKING:
     import torch
 
+    from privet.dp._random import SecureRandom
     from privet.workspace import Workspace
 
 CARD_FORMAT = 1
@@ -239,9 +240,11 @@ def train(
     ``epsilon`` is the whole release's ε at ``delta`` (default: the ledger's δ); without it
     the model uses the rest of the ledger. ``no_dp`` trains without privacy and is allowed
     only to the dataset's owner; such a model's card says so in its first line.
-    ``train_rows`` caps the training split (a random subset of the rows not held out; the
-    rest are left unused). The card records which rows were trained on and which were held
-    out, so that ``privet audit`` can attack the model with true members and non-members.
+    ``train_rows`` trains on about that many rows (each row not held out is kept with a
+    probability set from the catalog's row count; the rest are left unused). The card
+    records which rows were trained on and which were held out, so that ``privet audit``
+    can attack the model with true members and non-members. ``seed`` fixes the split, the
+    sampling and the noise: NOT secure (anyone who knows it recomputes the noise), for tests.
     """
     step = progress or (lambda _s: None)
     check_name(name)
@@ -393,11 +396,17 @@ def train(
             _charge_preprocessing(ws, fixed_ref, charges, actor=actor, purpose=purpose)
         raise InvalidInput(problem + (" (the preprocessing spent was charged)" if charges else ""))
 
-    import torch
-
     from privet.dp import _sgd
+    from privet.dp._random import SecureRandom
 
-    generator = _sgd.secure_generator(seed)
+    random = SecureRandom(seed)
+    if seed is not None and not no_dp:
+        warnings.warn(
+            "a seeded training run is reproducible, so its noise and sampling are predictable "
+            "by whoever knows the seed: use --seed for tests only, never for a release",
+            UserWarning,
+            stacklevel=2,
+        )
     # Rows whose target is missing, or a class below the discovery threshold, are left out
     # (a per-row choice: the privacy analysis holds for whatever rows remain).
     if target_spec.kind == "categorical":
@@ -407,11 +416,9 @@ def train(
         frame = frame.filter(pl.col(target).is_not_null())
     x = _encode(frame, plan)
     y, outputs = _target(frame, target_spec, task)
-    order = torch.randperm(len(x), generator=generator)
-    cut = max(1, int(round(len(x) * test_fraction)))
-    test, train_rows_ = order[:cut], order[cut:]
-    if train_rows is not None:
-        train_rows_ = train_rows_[:train_rows]
+    train_rows_, test = _split(
+        len(x), rows=rows, test_fraction=test_fraction, train_rows=train_rows, random=random
+    )
     split = _split_record(frame[_ROW], train_rows_, test, read_rows)
     module = _sgd.build_model(model, x.shape[1], outputs, hidden_units)
     schedule = _sgd.Schedule(epochs=epochs, batch_size=batch_size, learning_rate=lr)
@@ -424,7 +431,7 @@ def train(
             task=task,
             outputs=outputs,
             schedule=schedule,
-            generator=generator,
+            generator=_sgd.torch_generator(seed),
             progress=step,
         )
     else:
@@ -440,7 +447,7 @@ def train(
             steps=steps,
             noise_multiplier=budget["noise_multiplier"],
             clip=clip,
-            generator=generator,
+            random=random,
             progress=step,
         )
     step("evaluating")
@@ -909,6 +916,30 @@ def _card(
     else:
         card["target_bounds"] = [target.lower, target.upper]
     return card
+
+
+def _split(
+    n: int, *, rows: int, test_fraction: float, train_rows: int | None, random: SecureRandom
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and held-out positions among ``n`` rows, by an independent coin per row.
+
+    A row is held out with probability ``test_fraction``; otherwise it is trained on with
+    probability min(1, train_rows / (rows · (1 − test_fraction))), where ``rows`` is the
+    catalog's row count (public), never a count of the data; otherwise it is unused.
+    Adding or removing one person then changes only that person's row: exactly the
+    add/remove neighbours the accountant composes. A fixed-size split (shuffle, cut at a
+    count, keep the first k) lets one person's arrival displace another's row, a
+    replacement the add/remove analysis does not cover.
+    """
+    import numpy as np
+    import torch
+
+    held = random.uniform(n) < test_fraction
+    trained = ~held
+    if train_rows is not None:
+        keep = min(1.0, train_rows / max(rows * (1 - test_fraction), 1.0))
+        trained &= random.uniform(n) < keep
+    return torch.from_numpy(np.flatnonzero(trained)), torch.from_numpy(np.flatnonzero(held))
 
 
 def _split_record(

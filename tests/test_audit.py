@@ -52,6 +52,7 @@ def train(ws: Workspace, name: str, **options: object) -> dict:
         return ws.dp.train("people", name=name, **settings).card
 
 
+OVERFIT = ("overfit", "overfit-2", "overfit-3")
 # Acceptance 1 sizes: a small training subset of Adult, a wide MLP, many epochs.
 SMALL = {"rows": 3000, "train_rows": 500, "epochs": 50}
 LARGE = {"rows": 6000, "train_rows": 1000, "epochs": 100}
@@ -66,6 +67,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = make_ws(base / "project", sizes["rows"])
     common = {"train_rows": sizes["train_rows"], "epochs": sizes["epochs"], "seed": 1}
     train(ws, "overfit", no_dp=True, **common)
+    for name, seed in zip(OVERFIT[1:], (2, 3), strict=True):  # more splits, same recipe
+        train(ws, name, no_dp=True, **{**common, "seed": seed})
     train(ws, "private", epsilon=1.0, **common)
     KEYS["models"] = base / "keys"
     yield ws
@@ -140,17 +143,48 @@ def test_members_and_non_members_come_from_the_recorded_split(models: Workspace)
     assert fit > held + 0.05
 
 
+def chance_mean_tpr_quantile(members: list[np.ndarray], fpr: float, level: float) -> float:
+    """The ``level`` quantile of the mean TPR of chance attacks on several targets.
+
+    Each target's chance TPR is its negative hypergeometric count (see above) over its
+    number of members; the laws are put on a grid of 1e-4 (values rounded up, so the
+    quantile can only err high) and convolved.
+    """
+    grid = 10_000
+    total = np.array([1.0])
+    for m in members:
+        n, others = int(m.sum()), int((~m).sum())
+        k = int(math.floor(fpr * others))
+        counts = np.arange(n + 1)
+        law = np.zeros(grid + 1)
+        np.add.at(
+            law,
+            np.ceil(counts / n * grid).astype(int),
+            stats.nhypergeom(n + others, n, k + 1).pmf(counts),
+        )
+        total = np.convolve(total, law)
+    cumulative = np.cumsum(total)
+    return float(np.searchsorted(cumulative / cumulative[-1], level)) / grid / len(members)
+
+
 def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> None:
-    """Acceptance 1."""
-    leaky = attacks.membership(
-        models, "overfit", actor="alice", attack="rmia", reference_models=1, seed=5
-    )
-    auc, tpr = check_figures(leaky)
-    assert auc >= 0.6
-    assert tpr > chance_tpr_quantile(leaky.is_member, 0.01)  # beyond what chance reaches
-    assert leaky.exposed_rows and set(leaky.exposed_rows) <= set(
-        leaky.rows[leaky.is_member].tolist()
-    )
+    """Acceptance 1. TPR at 1% FPR rests on a handful of non-members (1% of about 600), so
+    one target's figure is a lottery of its split: the claim is checked on three overfit
+    targets (three independent splits), their mean against the chance law of a mean."""
+    leaky = [
+        attacks.membership(models, name, actor="alice", attack="rmia", reference_models=2, seed=5)
+        for name in OVERFIT
+    ]
+    tprs = []
+    for result in leaky:
+        auc, tpr = check_figures(result)
+        assert auc >= 0.6
+        tprs.append(tpr)
+        assert result.exposed_rows and set(result.exposed_rows) <= set(
+            result.rows[result.is_member].tolist()
+        )
+    chance = chance_mean_tpr_quantile([r.is_member for r in leaky], 0.01, 0.999)
+    assert sum(tprs) / len(tprs) > chance  # beyond what chance reaches, on average
 
     private = attacks.membership(
         models, "private", actor="alice", attack="rmia", reference_models=1, seed=5

@@ -407,18 +407,18 @@ def train(
             UserWarning,
             stacklevel=2,
         )
-    # Rows whose target is missing, or a class below the discovery threshold, are left out
-    # (a per-row choice: the privacy analysis holds for whatever rows remain).
-    if target_spec.kind == "categorical":
-        known = [str(level) for level in target_spec.levels or []]
-        frame = frame.filter(pl.col(target).cast(pl.String).is_in(known))
-    else:
-        frame = frame.filter(pl.col(target).is_not_null())
+    # Rows without a label are left out (a per-row choice: the privacy analysis holds for
+    # whatever rows remain). A row whose class fell below the discovery threshold cannot be
+    # learned, but it is still held out like any other and scored as an error: leaving it
+    # out of the held-out rows would report the accuracy of an easier problem.
+    frame = frame.filter(pl.col(target).is_not_null())
     x = _encode(frame, plan)
     y, outputs = _target(frame, target_spec, task)
     train_rows_, test = _split(
         len(x), rows=rows, test_fraction=test_fraction, train_rows=train_rows, random=random
     )
+    if task == "classification":
+        train_rows_ = train_rows_[y[train_rows_] >= 0]
     split = _split_record(frame[_ROW], train_rows_, test, read_rows)
     module = _sgd.build_model(model, x.shape[1], outputs, hidden_units)
     schedule = _sgd.Schedule(epochs=epochs, batch_size=batch_size, learning_rate=lr)
@@ -743,7 +743,8 @@ def _target(frame: pl.DataFrame, spec: Feature, task: str) -> tuple[torch.Tensor
         return torch.tensor(scaled.to_list(), dtype=torch.float32), 1
     levels = [str(v) for v in spec.levels or []]
     lookup = {level: i for i, level in enumerate(levels)}
-    codes = [lookup[str(v)] for v in column.to_list()]  # unknown classes were filtered out
+    # -1: a class the model does not know (below the discovery threshold); never predicted.
+    codes = [lookup.get(str(v), -1) for v in column.to_list()]
     if len(levels) == 2:
         return torch.tensor(codes, dtype=torch.float32), 1
     return torch.tensor(codes, dtype=torch.int64), len(levels)

@@ -13,8 +13,10 @@ and expired. Measured, in the same run:
 - the naive alternative: the same answer by loading every grant and scanning them in Python
   (what a policy engine without an indexed grant store does on each request).
 
-Grants and users are inserted directly (the setup is not what is measured); the policy and
-datasets go through the library. Writes bench/out/policy/result.json.
+Grants and users are inserted directly (the setup is not what is measured) and attested in a
+governance baseline; the policy and datasets go through the library. Each decision checks
+the dataset, the policy in force, the user and the grant it relies on against their
+attestations in the audit log. Writes bench/out/policy/result.json.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privet import Workspace
+from privet import Workspace, auditlog
 from privet import policy as gov
 from privet.catalog._models import Dataset, Grant, User, UserRole
 
@@ -108,6 +110,11 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
                     expires_at=approved + duration,
                 )
             )
+        session.commit()
+    # Rows inserted behind privet's back are refused by every decision that relies on them:
+    # attest them once, as the upgrade of a catalog from before attestations does.
+    with ws.session() as session:
+        auditlog.baseline(session, ts=now.isoformat(), actor="bench")
         session.commit()
     return ws
 

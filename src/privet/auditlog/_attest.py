@@ -48,7 +48,7 @@ BASELINE_EVENT = "governance.baseline"
 # Signed text: a fixed prefix keeps a governance signature from ever being a checkpoint note.
 _DOMAIN = b"privet governance attestation v1\n"
 _MARK = b'"governance":['
-_BASELINE_CHUNK = 200
+_BASELINE_CHUNK = 16
 _CACHE_LIMIT = 50_000
 _MAX_PHRASES = 4
 

@@ -302,11 +302,8 @@ def grants_visible_to(
             policy.approver_roles
         ):
             return every
-        owned = dict(
-            session.execute(
-                select(Dataset.id, Dataset.name).where(Dataset.owner == identity.name)
-            ).tuples()
-        )
+        query = select(Dataset.id, Dataset.name).where(Dataset.owner == identity.name)
+        owned = {dataset_id: name for dataset_id, name in session.execute(query)}
         auditlog.check(session, *[("dataset", dataset_id) for dataset_id in owned])
     return [g for g in every if g.user == identity.name or g.dataset in owned.values()]
 

@@ -3,6 +3,7 @@
 from privet.errors import (
     AlreadyExists,
     BudgetExhausted,
+    GovernanceMismatch,
     IntegrityError,
     InvalidInput,
     KeyUnavailable,
@@ -17,6 +18,7 @@ from privet.workspace import Workspace
 __all__ = [
     "AlreadyExists",
     "BudgetExhausted",
+    "GovernanceMismatch",
     "IntegrityError",
     "InvalidInput",
     "KeyUnavailable",

@@ -44,6 +44,13 @@ class IntegrityError(PrivetError):
         self.index = index
 
 
+class GovernanceMismatch(IntegrityError):
+    """A governance row (a dataset's purposes or owner, a column's role, a grant, a user's
+    roles, a token, the policy, a DP ledger) differs from what the audit log attests: it was
+    changed behind privet's back. The message names the object and the field, never a value
+    of the data."""
+
+
 class BudgetExhausted(PolicyDenied):
     """A differentially private release that would take a ledger past its privacy limit."""
 

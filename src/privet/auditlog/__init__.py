@@ -1,5 +1,15 @@
-"""Tamper-evident audit log: an append-only Merkle tree (RFC 9162) with signed checkpoints."""
+"""Tamper-evident audit log: an append-only Merkle tree (RFC 9162) with signed checkpoints,
+and the attestations that make governance metadata provable from it."""
 
+from privet.auditlog._attest import (
+    BASELINE_EVENT,
+    SESSION_INFO,
+    Attestations,
+    attest,
+    baseline,
+    check,
+    check_every,
+)
 from privet.auditlog._log import AuditLog, Record, VerifyReport, append, canonical
 from privet.auditlog._merkle import (
     leaf_hash,
@@ -10,20 +20,30 @@ from privet.auditlog._merkle import (
 )
 from privet.auditlog._note import Checkpoint, NoteError, open_note, verifier_key
 from privet.auditlog._publish import CheckpointPublisher, publish, write_note
+from privet.auditlog.kinds import Kind, register_kind
 
 __all__ = [
+    "BASELINE_EVENT",
+    "SESSION_INFO",
+    "Attestations",
     "AuditLog",
     "Checkpoint",
     "CheckpointPublisher",
+    "Kind",
     "NoteError",
     "Record",
     "VerifyReport",
     "append",
+    "attest",
+    "baseline",
     "canonical",
+    "check",
+    "check_every",
     "leaf_hash",
     "node_hash",
     "open_note",
     "publish",
+    "register_kind",
     "root_from_leaves",
     "verifier_key",
     "verify_consistency",

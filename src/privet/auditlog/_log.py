@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.orm import Session
 
+from privet.auditlog import _attest
 from privet.auditlog._merkle import (
     CompactRange,
     consistency_proof,
@@ -27,7 +28,13 @@ from privet.auditlog._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from privet.auditlog._note import Checkpoint, NoteError, open_note, sign_note
+from privet.auditlog._note import (
+    Checkpoint,
+    NoteError,
+    open_note,
+    parse_verifier_key,
+    sign_note,
+)
 from privet.catalog._db import reader
 from privet.catalog._models import Checkpoint as CheckpointRow
 from privet.catalog._models import LogEntry, LogHead
@@ -59,6 +66,7 @@ def append(session: Session, events: Sequence[Mapping[str, Any]]) -> list[int]:
         rows.append({"idx": start + offset, "data": data, "leaf_hash": leaf_hash(data)})
     # A Core text statement: the ORM bulk-insert path costs more per row than hashing it.
     session.execute(_INSERT, rows)
+    _attest.point(session, events, start)
     return list(range(start, end))
 
 
@@ -74,6 +82,8 @@ class VerifyReport:
     size: int
     root: bytes
     checkpoints: int
+    # Governance objects whose rows match their latest attestation.
+    governance: int = 0
 
 
 class AuditLog:
@@ -115,11 +125,14 @@ class AuditLog:
     # -- verification ---------------------------------------------------------------------
 
     def verify(self, verifier_key: str | None = None) -> VerifyReport:
-        """Recompute every leaf and the tree, and check every stored checkpoint against it.
+        """Recompute every leaf and the tree, check every stored checkpoint against it, then
+        replay the governance attestations and check the current rows against the latest.
 
-        Raises ``IntegrityError`` naming the first bad index (or checkpoint).
+        Raises ``IntegrityError`` naming the first bad index (or checkpoint), and
+        ``GovernanceMismatch`` naming the first object changed outside privet.
         """
         key = verifier_key or self.verifier_key
+        replay = _attest.Replay(lambda: _public_key(key))
         with self._reader.connect() as conn:
             head = conn.execute(select(LogHead.size).where(LogHead.id == 1)).scalar_one()
             checkpoints = conn.execute(
@@ -137,27 +150,31 @@ class AuditLog:
             for index, data, stored in _entry_rows(conn):
                 if index != expected:
                     raise IntegrityError(f"log entry {expected} is missing", index=expected)
-                computed = leaf_hash(bytes(data))
+                data = bytes(data)
+                computed = leaf_hash(data)
                 if computed != bytes(stored):
                     raise IntegrityError(
                         f"log entry {index} does not match its stored hash", index=index
                     )
                 tree.append(computed)
+                replay.feed(index, data)
                 expected += 1
                 while checkpoint is not None and checkpoint.size == expected:
                     self._check_checkpoint(checkpoint, tree, key)
                     checkpoint = next(pending, None)
-        if checkpoint is not None:
-            raise IntegrityError(
-                f"checkpoint at size {checkpoint.size} covers entries that are no longer in the "
-                f"log (first missing index {expected})",
-                index=expected,
-            )
-        if expected != head:
-            raise IntegrityError(
-                f"the log head says {head} entries but {expected} are stored", index=expected
-            )
-        return VerifyReport(expected, tree.root(), len(checkpoints))
+            if checkpoint is not None:
+                raise IntegrityError(
+                    f"checkpoint at size {checkpoint.size} covers entries that are no longer in "
+                    f"the log (first missing index {expected})",
+                    index=expected,
+                )
+            if expected != head:
+                raise IntegrityError(
+                    f"the log head says {head} entries but {expected} are stored", index=expected
+                )
+            with Session(bind=conn) as session:
+                objects = replay.finish(session)
+        return VerifyReport(expected, tree.root(), len(checkpoints), objects)
 
     def _check_checkpoint(self, row: Any, tree: CompactRange, key: str) -> None:
         where = f"checkpoint at size {row.size}"
@@ -334,6 +351,13 @@ class AuditLog:
             "proof": [h.hex() for h in proof],
             "checkpoint": note,
         }
+
+
+def _public_key(verifier_key: str) -> Ed25519PublicKey:
+    try:
+        return parse_verifier_key(verifier_key)[2]
+    except (NoteError, ValueError):
+        raise InvalidInput("the verifier key is not a note verifier key (NAME+ID+KEY)") from None
 
 
 def _entry_rows(conn: Connection) -> Iterator[tuple[int, bytes, bytes]]:

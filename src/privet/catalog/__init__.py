@@ -1,5 +1,6 @@
 """The catalog: datasets, immutable versions, columns and their classification."""
 
+from privet.catalog import _governance  # noqa: F401 - registers the dataset and version kinds
 from privet.catalog._analysis import analysis_dtype, for_analysis
 from privet.catalog._annotate import ColumnAnnotation, annotate
 from privet.catalog._derive import derive

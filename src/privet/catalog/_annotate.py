@@ -72,6 +72,8 @@ def annotate(
         )
         if target is None:
             raise NotFound(f"{dataset.name}@{version.number} has no column named {column[:80]!r}")
+        # A change made behind privet's back must not be attested with this correction.
+        auditlog.check(session, ("dataset", dataset.id), ("version", version.id))
         every = [c for v in dataset.versions for c in v.columns]
         before = level_for([c.category for c in every]) or Level.CONFIDENTIAL
         old_category, old_role = target.category, target.role
@@ -97,6 +99,9 @@ def annotate(
                     "category": category,
                     "role": parsed_role.value,
                     "classification": dataset.classification,
+                    "governance": auditlog.attest(
+                        session, ("dataset", dataset.id), ("version", version.id)
+                    ),
                 }
             ],
         )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from privet.errors import InvalidInput
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 READ_ONLY = "privet_read_only"
 # The newest migration. Opening a workspace compares against this constant instead of
 # loading Alembic (a test keeps it equal to Alembic's head); Alembic runs only to upgrade.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 def make_engine(url: str) -> Engine:
@@ -88,12 +88,23 @@ def migrating(engine: Engine) -> Iterator[Config]:
                 conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+def upgrade(engine: Engine, then: Callable[[Connection, str | None], None] | None = None) -> None:
+    """Bring the schema to the newest migration (idempotent).
+
+    ``then(connection, previous_revision)`` runs after the migrations in their transaction
+    (``previous_revision`` is None for an empty database), so what it writes commits with
+    them or not at all.
+    """
     from alembic import command
 
     with migrating(engine) as cfg:
+        conn: Connection = cfg.attributes["connection"]
+        previous = None
+        if inspect(conn).has_table("alembic_version"):
+            previous = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         command.upgrade(cfg, "head")
+        if then is not None:
+            then(conn, previous)
 
 
 def is_current(engine: Engine) -> bool:

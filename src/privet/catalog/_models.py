@@ -126,6 +126,19 @@ class LogHead(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+class GovernanceHead(Base):
+    """Where the latest attestation of a governance object is: (kind, object id) → log index.
+
+    The entry at ``log_index`` holds the object's attested state and its signature (see
+    ``privet.auditlog``); this table only makes finding it one indexed lookup.
+    """
+
+    __tablename__ = "governance_heads"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    log_index: Mapped[int] = mapped_column(BigInteger)
+
+
 class Checkpoint(Base):
     __tablename__ = "checkpoints"
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

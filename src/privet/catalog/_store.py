@@ -106,8 +106,11 @@ def _store_version(
                     purposes=[DatasetPurpose(purpose=p) for p in sorted(set(new.purposes))],
                 )
                 session.add(dataset)
-            elif Level(level).rank > Level(dataset.classification).rank:
-                dataset.classification = level
+            else:
+                # A change made behind privet's back must not be attested with this version.
+                auditlog.check(session, ("dataset", dataset.id))
+                if Level(level).rank > Level(dataset.classification).rank:
+                    dataset.classification = level
             number = len(dataset.versions) + 1
             version = Version(
                 id=version_id,
@@ -139,6 +142,9 @@ def _store_version(
                 "classification": dataset.classification,
                 "source": source,
                 **(event or {}),
+                "governance": auditlog.attest(
+                    session, ("dataset", dataset_id), ("version", version_id)
+                ),
             }
             (index,) = auditlog.append(session, [entry])
             lineage.record(

@@ -53,7 +53,8 @@ def log_show(opts: Options, start: int, limit: int) -> None:
 )
 @command(log_group, name="verify")
 def log_verify(opts: Options, verifier_key: str | None) -> None:
-    """Recompute every entry hash and the Merkle tree; check every signed checkpoint."""
+    """Recompute every entry hash and the Merkle tree; check every signed checkpoint and
+    every governance row against its latest attestation."""
     with opts.workspace() as ws:
         report = ws.log.verify(verifier_key)
     data = {
@@ -61,12 +62,14 @@ def log_verify(opts: Options, verifier_key: str | None) -> None:
         "size": report.size,
         "root": report.root.hex(),
         "checkpoints": report.checkpoints,
+        "governance": report.governance,
     }
     opts.emit(
         data,
         lambda: stdout.print(
             f"Log verified: {report.size} entries, root {report.root.hex()[:16]}…, "
-            f"{report.checkpoints} signed checkpoint(s) match."
+            f"{report.checkpoints} signed checkpoint(s) match, {report.governance} governance "
+            "object(s) match their attestations."
         ),
     )
 

@@ -145,7 +145,12 @@ def _default_row(root: Dataset, now: datetime) -> DpLedger:
 
 
 def ledger_row(session: Session, root: Dataset, now: datetime) -> DpLedger:
-    """The ledger of ``root`` as stored, or its default (not added to the session)."""
+    """The ledger of ``root`` as stored, or its default (not added to the session).
+
+    Checked against the audit log first: a limit raised or a release deleted in the database
+    would let releases spend budget nobody granted.
+    """
+    auditlog.check(session, ("dp_ledger", root.id))
     row = session.get(DpLedger, root.id)
     return row if row is not None else _default_row(root, now)
 
@@ -226,6 +231,8 @@ def record_release(
     logged in its own transaction and raised.
     """
     now = ws.now()
+    # Before lock_ledger, which may create the default row that has no attestation yet.
+    auditlog.check(session, ("dp_ledger", root.id))
     row = lock_ledger(session, root, now)
     existing = charges_of(session, root.id)
     try:
@@ -257,25 +264,26 @@ def record_release(
         **({"model": model_id} if model_id else {}),
         **dict(facts or {}),
     }
-    (index,) = auditlog.append(session, [entry])
-    session.add(
-        DpRelease(
-            id=release_id,
-            ledger_id=root.id,
-            dataset_id=dataset.id,
-            version_id=version.id,
-            kind=kind,
-            actor=actor,
-            purpose=purpose,
-            event=acc.to_json(charge),
-            epsilon=epsilon,
-            delta=charge.delta if requested_delta is None else float(requested_delta),
-            query_sha256=query_sha256,
-            model_id=model_id,
-            log_index=index,
-            created_at=now,
-        )
+    release = DpRelease(
+        id=release_id,
+        ledger_id=root.id,
+        dataset_id=dataset.id,
+        version_id=version.id,
+        kind=kind,
+        actor=actor,
+        purpose=purpose,
+        event=acc.to_json(charge),
+        epsilon=epsilon,
+        delta=charge.delta if requested_delta is None else float(requested_delta),
+        query_sha256=query_sha256,
+        model_id=model_id,
+        log_index=-1,  # set below, once the entry that attests it has its index
+        created_at=now,
     )
+    session.add(release)
+    entry["governance"] = auditlog.attest(session, ("dp_ledger", root.id))
+    (index,) = auditlog.append(session, [entry])
+    release.log_index = index
     return release_id, index, after
 
 
@@ -406,6 +414,7 @@ def set_limit(
             check_delta(delta, _root_rows(root), what="the ledger's δ")
             if delta <= 0:
                 raise InvalidInput("the ledger's δ must be greater than 0 (e.g. 1e-6)")
+        auditlog.check(session, ("dp_ledger", root.id))  # before lock_ledger may create it
         row = lock_ledger(session, root, ws.now())
         new_epsilon = row.epsilon_limit if epsilon is None else float(epsilon)
         new_delta = row.delta_limit if delta is None else float(delta)
@@ -427,6 +436,7 @@ def set_limit(
                     "ledger": root.id,
                     "epsilon_limit": new_epsilon,
                     "delta": new_delta,
+                    "governance": auditlog.attest(session, ("dp_ledger", root.id)),
                 }
             ],
         )

@@ -11,6 +11,7 @@ frame = read(ws, "people", identity=alice, view="masked", purpose="analytics").f
 ```
 """
 
+from privet.policy import _governance  # noqa: F401 - registers users, tokens, grants, policy
 from privet.policy._alerts import AlertInfo, list_alerts
 from privet.policy._broker import DERIVE_CHANNEL, Release, export, read, still_allowed, stream
 from privet.policy._decide import Decision, decide

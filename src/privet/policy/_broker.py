@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from privet.catalog import (
     version_info,
 )
 from privet.catalog._models import Dataset, Grant, Version
-from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
+from privet.errors import GovernanceMismatch, IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
 from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_of, governed
 from privet.policy._identity import Identity, aware, roles_of
@@ -119,13 +120,7 @@ def _refused(
     session: Session | None = None,
 ) -> PolicyDenied:
     """Log a refusal (in ``session``, else a new write transaction) and make its error."""
-    if session is None:
-        with ws.session() as own:
-            auditlog.append(own, [{**event, "event": "read.refused", "reason": decision.reason}])
-            own.commit()
-    else:
-        auditlog.append(session, [{**event, "event": "read.refused", "reason": decision.reason}])
-        session.commit()
+    _log_refusal(ws, event, decision.reason, session)
     if decision.reason == "purpose_not_declared":
         declared = ", ".join(dataset.purposes)
         text = (
@@ -137,6 +132,30 @@ def _refused(
             view=event["view"], name=dataset.name, purpose=event["purpose"]
         )
     return PolicyDenied(f"{text}; the refusal is in the audit log")
+
+
+def _log_refusal(
+    ws: Workspace, event: dict[str, Any], reason: str, session: Session | None = None
+) -> None:
+    if session is None:
+        with ws.session() as own:
+            auditlog.append(own, [{**event, "event": "read.refused", "reason": reason}])
+            own.commit()
+    else:
+        auditlog.append(session, [{**event, "event": "read.refused", "reason": reason}])
+        session.commit()
+
+
+@contextmanager
+def _refusing_mismatches(
+    ws: Workspace, event: dict[str, Any], session: Session | None = None
+) -> Iterator[None]:
+    """A governance row changed outside privet refuses the read; the refusal is logged."""
+    try:
+        yield
+    except GovernanceMismatch:
+        _log_refusal(ws, event, "governance_mismatch", session)
+        raise
 
 
 def _release(
@@ -177,10 +196,14 @@ def _release(
         }
         if identity.token_id is not None:
             event["token"] = identity.token_id  # the token's id, never its secret
-        decision = _decision(session, identity, facts, view, purpose, now, channel)
-        if not decision.allowed:
-            raise _refused(ws, event, decision, facts)
-        served, served_version = _target(session, dataset, version, view)
+        with _refusing_mismatches(ws, event):
+            decision = _decision(session, identity, facts, view, purpose, now, channel)
+            if not decision.allowed:
+                raise _refused(ws, event, decision, facts)
+            served, served_version = _target(session, dataset, version, view)
+            # The columns' roles decide the masks; a served derived copy is checked whole.
+            objects = [("version", version.id), ("dataset", served.id)]
+            auditlog.check(session, *dict.fromkeys([*objects, ("version", served_version.id)]))
         handle = ws.vault.dataset_keyset(session, served.id)
         info = version_info(served, served_version)
         object_key, expected_sha = served_version.object_key, served_version.content_sha256
@@ -219,7 +242,8 @@ def _release(
         # Decided again under the write lock: a grant revoked while the rows were being
         # decrypted is honoured, and the entry below is the one that authorizes the release.
         policy_now = current_policy(session)
-        again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
+        with _refusing_mismatches(ws, event, session):
+            again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
         if again.allowed and again.rule != decision.rule:
             again = Decision(False, "policy_changed")  # the rows were shaped by another rule
         if not again.allowed:
@@ -487,13 +511,19 @@ def still_allowed(ws: Workspace, release: Release, decision: Decision, identity:
     if decision.grant_id is None:
         return
     now = ws.now()
+    mismatch = None
     # Two columns by primary key through Core: this runs between every two chunks.
     with ws.reading() as session:
         row = session.execute(
             select(Grant.status, Grant.expires_at).where(Grant.id == decision.grant_id)
         ).first()
+        try:
+            auditlog.check(session, ("grant", decision.grant_id))
+        except GovernanceMismatch as err:
+            mismatch = err
     live = (
-        row is not None
+        mismatch is None
+        and row is not None
         and row.status == "active"
         and row.expires_at is not None
         and aware(row.expires_at) > now
@@ -510,9 +540,11 @@ def still_allowed(ws: Workspace, release: Release, decision: Decision, identity:
                     "actor": identity.name,
                     "grant": decision.grant_id,
                     "read": release.log_index,
-                    "reason": "grant_ended",
+                    "reason": "grant_ended" if mismatch is None else "governance_mismatch",
                 }
             ],
         )
         session.commit()
+    if mismatch is not None:
+        raise mismatch
     raise PolicyDenied("the grant behind this read has expired or been revoked; stream stopped")

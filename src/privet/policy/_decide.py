@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
+from privet import auditlog
+from privet.auditlog.kinds import fetch
 from privet.catalog import INTERNAL_PURPOSES, check_purpose, parse_ref
 from privet.catalog._models import Dataset
 from privet.errors import InvalidInput, NotFound
+from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity
 from privet.policy._rules import VIEWS, Policy, current_policy
 
@@ -56,10 +59,7 @@ _DATASET = text(
     "SELECT d.id, d.owner, d.classification, p.purpose FROM datasets d "
     "LEFT JOIN dataset_purposes p ON p.dataset_id = d.id WHERE d.name = :name"
 )
-_CATEGORIES = text(
-    "SELECT category FROM version_columns WHERE version_id = (SELECT id FROM versions "
-    "WHERE dataset_id = :id ORDER BY number DESC LIMIT 1)"
-)
+_NEWEST = "SELECT id FROM versions WHERE dataset_id = :id ORDER BY number DESC LIMIT 1"
 _ANY_USER = text("SELECT 1 FROM users LIMIT 1")
 # "user" is reserved in PostgreSQL; the typed bind stores times the way the ORM does.
 _GRANT = text(
@@ -98,15 +98,30 @@ def governed(session: Session, policy_number: int) -> bool:
     return policy_number > 0 or session.execute(_ANY_USER).first() is not None
 
 
-def categories(session: Session, dataset_id: str) -> list[str | None]:
-    """Data categories of the dataset's newest version (for rules that select by category)."""
-    return list(session.execute(_CATEGORIES, {"id": dataset_id}).scalars())
+def categories(session: Session, dataset_id: str, newest: str | None = None) -> list[str | None]:
+    """Data categories of the dataset's newest version (for rules that select by category),
+    checked against the log: a category changed in the database could make a rule match."""
+    if newest is None:
+        found = fetch(session, _NEWEST, id=dataset_id)
+        if not found:
+            return []
+        newest = found[0][0]
+    state = auditlog.check(session, ("version", newest))[("version", newest)]
+    return [c["category"] for c in state["columns"].values()] if state else []
 
 
 def match_rule(
-    session: Session, policy: Policy, identity: Identity, facts: Facts, view: str, purpose: str
+    session: Session,
+    policy: Policy,
+    identity: Identity,
+    facts: Facts,
+    view: str,
+    purpose: str,
+    newest: str | None = None,
 ) -> int | None:
-    held = categories(session, facts.id) if policy.uses_categories else []
+    """The first rule letting ``identity`` request this; ``newest`` is the dataset's newest
+    version id when the caller knows it."""
+    held = categories(session, facts.id, newest) if policy.uses_categories else []
     return policy.match(identity.roles, view, purpose, (facts.name, facts.classification, held))
 
 
@@ -120,9 +135,20 @@ def decide_on(
     *,
     policy: tuple[int, Policy] | None = None,
 ) -> Decision:
-    """The decision for a dataset whose facts are loaded (the broker's path)."""
+    """The decision for a dataset whose facts are loaded (the broker's path).
+
+    Every governance row it relies on (the dataset, the policy in force, the user's roles,
+    the grant) is checked against its attestation in the audit log first: a row changed
+    behind privet's back raises ``GovernanceMismatch`` instead of deciding on it.
+    """
     check_view(view)
     check_purpose(purpose)
+    # What any branch below may rely on, in one pointer lookup: the dataset's purposes and
+    # owner, the rules and approvers in force, the user's roles and disabled flag.
+    checked = auditlog.check(
+        session, ("dataset", dataset.id), ("policy", IN_FORCE), ("user", identity.name)
+    )
+    versions = (checked[("dataset", dataset.id)] or {}).get("versions") or [None]
     if purpose in INTERNAL_PURPOSES:
         # A remote caller naming privet's internal purpose would bypass every grant.
         if identity.via != "local":
@@ -132,10 +158,12 @@ def decide_on(
         return Decision(False, "purpose_not_declared")
     number, rules = policy or current_policy(session)
     if not governed(session, number):
+        # Deleting every user (and the policy) would turn governance off: none may be gone.
+        auditlog.check_every(session, "user")
         return Decision(True, "ungoverned", basis="ungoverned")
     if identity.name == dataset.owner:
         return Decision(True, "owner", basis="owner")
-    rule = match_rule(session, rules, identity, dataset, view, purpose)
+    rule = match_rule(session, rules, identity, dataset, view, purpose, versions[-1])
     if rule is None:
         return Decision(False, "no_policy_rule")
     params = {
@@ -148,6 +176,7 @@ def decide_on(
     row = session.execute(_GRANT, params).first()
     if row is None:
         return Decision(False, "no_active_grant", rule=rule)
+    auditlog.check(session, ("grant", row[0]))
     return Decision(True, "grant", grant_id=row[0], basis="grant", rule=rule)
 
 

@@ -23,6 +23,7 @@ from privet.catalog._models import Dataset, Grant
 from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput, NotFound, PolicyDenied
 from privet.policy._decide import check_view, facts_of, match_rule
+from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity, aware
 from privet.policy._rules import Policy, current_policy
 from privet.timestamps import UtcDatetime
@@ -117,6 +118,14 @@ def request_grant(
         _expire(ws, session, now)
         row_dataset = find_dataset(session, name)
         number, policy = current_policy(session)
+        # What the request is judged on (purposes, the rules, the requester's roles) must be
+        # what the log attests: a grant auto-approved by a forged rule would be attested.
+        auditlog.check(
+            session,
+            ("dataset", row_dataset.id),
+            ("policy", IN_FORCE),
+            ("user", identity.name),
+        )
         facts = facts_of(row_dataset)
         declared = list(facts.purposes)
         rule_index = match_rule(session, policy, identity, facts, view, purpose)
@@ -165,6 +174,7 @@ def request_grant(
                 _event(ws, "grant.approve", "policy", row, expires=row.expires_at.isoformat())
             )
         session.add(row)
+        events[-1]["governance"] = auditlog.attest(session, ("grant", row.id))
         auditlog.append(session, events)
         session.commit()
         return _info(row, row_dataset.name, now)
@@ -187,6 +197,7 @@ def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: boo
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
         _, policy = current_policy(session)
+        _check(session, row, identity)
         problem = None
         if identity.name == row.user:
             problem = ("self_approval", f"nobody may {verb} their own grant request")
@@ -212,6 +223,7 @@ def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: boo
             facts["expires"] = row.expires_at.isoformat()
         else:
             row.status = "denied"
+        facts["governance"] = auditlog.attest(session, ("grant", row.id))
         auditlog.append(session, [_event(ws, f"grant.{verb}", identity.name, row, **facts)])
         session.commit()
         return _info(row, dataset.name, now)
@@ -235,6 +247,7 @@ def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantIn
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
         _, policy = current_policy(session)
+        _check(session, row, identity)
         if identity.name != row.user and not _may_approve(identity, dataset, policy):
             auditlog.append(
                 session,
@@ -247,7 +260,9 @@ def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantIn
         if row.status not in ("pending", "active"):
             raise InvalidInput(f"grant {row.id} is already {row.status}")
         row.status, row.revoked_by, row.revoked_at = "revoked", identity.name, now
-        auditlog.append(session, [_event(ws, "grant.revoke", identity.name, row)])
+        attested = auditlog.attest(session, ("grant", row.id))
+        event = _event(ws, "grant.revoke", identity.name, row, governance=attested)
+        auditlog.append(session, [event])
         session.commit()
         return _info(row, dataset.name, now)
 
@@ -282,12 +297,16 @@ def grants_visible_to(
     every = list_grants(ws, status=status)
     with ws.reading() as session:
         _, policy = current_policy(session)
+        # Who may see others' grants rests on the approvers and owners the log attests.
+        auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
         if identity.name in policy.approvers or not identity.roles.isdisjoint(
             policy.approver_roles
         ):
             return every
-        owned = set(session.scalars(select(Dataset.name).where(Dataset.owner == identity.name)))
-    return [g for g in every if g.user == identity.name or g.dataset in owned]
+        query = select(Dataset.id, Dataset.name).where(Dataset.owner == identity.name)
+        owned = {dataset_id: name for dataset_id, name in session.execute(query)}
+        auditlog.check(session, *[("dataset", dataset_id) for dataset_id in owned])
+    return [g for g in every if g.user == identity.name or g.dataset in owned.values()]
 
 
 def may_oversee(ws: Workspace, identity: Identity) -> bool:
@@ -295,16 +314,17 @@ def may_oversee(ws: Workspace, identity: Identity) -> bool:
     or the owner of some dataset."""
     with ws.reading() as session:
         _, policy = current_policy(session)
+        auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
         if identity.name in policy.approvers or not identity.roles.isdisjoint(
             policy.approver_roles
         ):
             return True
-        return (
-            session.scalars(
-                select(Dataset.id).where(Dataset.owner == identity.name).limit(1)
-            ).first()
-            is not None
-        )
+        owned = session.scalars(
+            select(Dataset.id).where(Dataset.owner == identity.name).limit(1)
+        ).first()
+        if owned is not None:
+            auditlog.check(session, ("dataset", owned))
+        return owned is not None
 
 
 def get_grant(ws: Workspace, grant_id: str) -> GrantInfo:
@@ -313,6 +333,18 @@ def get_grant(ws: Workspace, grant_id: str) -> GrantInfo:
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
         return _info(row, dataset.name, ws.now())
+
+
+def _check(session: Session, row: Grant, identity: Identity) -> None:
+    """Before a grant is decided or revoked: the grant, its dataset (its owner approves),
+    the policy (its approvers) and the deciding user's roles are what the log attests."""
+    auditlog.check(
+        session,
+        ("grant", row.id),
+        ("dataset", row.dataset_id),
+        ("policy", IN_FORCE),
+        ("user", identity.name),
+    )
 
 
 def _grant(session: Session, grant_id: str) -> Grant:
@@ -331,7 +363,18 @@ def _expire(ws: Workspace, session: Session, now: datetime) -> None:
     due = list(
         session.scalars(select(Grant).where(Grant.status == "active", Grant.expires_at <= now))
     )
+    auditlog.check(session, *[("grant", row.id) for row in due])
     for row in due:
         row.status = "expired"
     if due:
-        auditlog.append(session, [_event(ws, "grant.expire", "privet", row) for row in due])
+        events = [
+            _event(
+                ws,
+                "grant.expire",
+                "privet",
+                row,
+                governance=auditlog.attest(session, ("grant", row.id)),
+            )
+            for row in due
+        ]
+        auditlog.append(session, events)

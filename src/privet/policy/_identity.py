@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.catalog._models import ApiToken, User, UserRole
 from privet.errors import AlreadyExists, InvalidInput, NotFound, PolicyDenied, Unauthenticated
+from privet.policy._governance import IN_FORCE
 from privet.policy._rules import Oidc, current_policy
 from privet.timestamps import UtcDatetime, aware
 
@@ -106,7 +107,10 @@ def add_user(ws: Workspace, name: str, *, roles: list[str], actor: str) -> UserI
         session.add(User(name=name, created_at=now, created_by=actor, disabled=False))
         session.flush()
         session.add_all([UserRole(user=name, role=r) for r in wanted])
-        auditlog.append(session, [_event(ws, "user.add", actor, user=name, roles=wanted)])
+        attested = auditlog.attest(session, ("user", name))
+        auditlog.append(
+            session, [_event(ws, "user.add", actor, user=name, roles=wanted, governance=attested)]
+        )
         session.commit()
     return UserInfo(name=name, roles=wanted, disabled=False, created_at=now, created_by=actor)
 
@@ -124,6 +128,8 @@ def set_roles(
     removing = {check_role(r) for r in remove}
     with ws.session() as session:
         user = _user(session, name)
+        # A change made behind privet's back must not be attested with this one.
+        auditlog.check(session, ("user", name))
         held = set(session.scalars(select(UserRole.role).where(UserRole.user == name)))
         for role in adding - held:
             session.add(UserRole(user=name, role=role))
@@ -141,6 +147,7 @@ def set_roles(
                     user=name,
                     added=sorted(adding),
                     removed=sorted(removing),
+                    governance=auditlog.attest(session, ("user", name)),
                 )
             ],
         )
@@ -157,9 +164,12 @@ def set_roles(
 def set_disabled(ws: Workspace, name: str, *, disabled: bool, actor: str) -> None:
     """Disable (or re-enable) a user: their tokens stop working at once."""
     with ws.session() as session:
-        _user(session, name).disabled = disabled
+        user = _user(session, name)
+        auditlog.check(session, ("user", name))
+        user.disabled = disabled
         kind = "user.disable" if disabled else "user.enable"
-        auditlog.append(session, [_event(ws, kind, actor, user=name)])
+        attested = auditlog.attest(session, ("user", name))
+        auditlog.append(session, [_event(ws, kind, actor, user=name, governance=attested)])
         session.commit()
 
 
@@ -217,6 +227,7 @@ def issue_token(ws: Workspace, user: str, *, expires_in: timedelta, actor: str) 
     with ws.session() as session:
         if _user(session, user).disabled:
             raise InvalidInput(f"user {user!r} is disabled")
+        auditlog.check(session, ("user", user))
         now = ws.now()
         expires = now + expires_in
         session.add(
@@ -233,7 +244,13 @@ def issue_token(ws: Workspace, user: str, *, expires_in: timedelta, actor: str) 
             session,
             [
                 _event(
-                    ws, "token.issue", actor, user=user, token=token_id, expires=expires.isoformat()
+                    ws,
+                    "token.issue",
+                    actor,
+                    user=user,
+                    token=token_id,
+                    expires=expires.isoformat(),
+                    governance=auditlog.attest(session, ("token", token_id)),
                 )
             ],
         )
@@ -248,10 +265,13 @@ def revoke_token(ws: Workspace, token_id: str, *, actor: str) -> None:
         if row is None:
             raise NotFound(f"no token {token_id[:40]!r}")
         if row.revoked_at is None:
+            auditlog.check(session, ("token", token_id))
             row.revoked_at, row.revoked_by = ws.now(), actor
-            auditlog.append(
-                session, [_event(ws, "token.revoke", actor, user=row.user, token=token_id)]
+            attested = auditlog.attest(session, ("token", token_id))
+            event = _event(
+                ws, "token.revoke", actor, user=row.user, token=token_id, governance=attested
             )
+            auditlog.append(session, [event])
             session.commit()
 
 
@@ -299,6 +319,9 @@ def authenticate(ws: Workspace, bearer: str) -> Identity:
         row = session.get(ApiToken, match.group(1))
         if row is None or not hmac.compare_digest(row.secret_sha256, _hash(bearer)):
             raise Unauthenticated(_DENIED)
+        # Before trusting its expiry, revocation and user: a token inserted, un-revoked or
+        # extended in the database is refused, naming what changed.
+        auditlog.check(session, ("token", row.id), ("user", row.user))
         if row.revoked_at is not None:
             # The caller proved possession of the whole secret: saying "revoked" (403) tells
             # nothing to anyone without it, and tells its holder why access ended.
@@ -320,6 +343,7 @@ def _from_jwt(ws: Workspace, session: Session, bearer: str) -> Identity:
     oidc = policy.oidc
     if oidc is None:
         raise Unauthenticated(_DENIED)
+    auditlog.check(session, ("policy", IN_FORCE))  # the issuer and its key are in it
     try:
         key = _verification_key(oidc, jwt.get_unverified_header(bearer))
         # Expiry is checked below against the workspace clock (injectable), not PyJWT's.
@@ -343,6 +367,7 @@ def _from_jwt(ws: Workspace, session: Session, bearer: str) -> Identity:
     name = claims.get(oidc.username_claim)
     if not isinstance(name, str) or not _USER.match(name):
         raise Unauthenticated(_DENIED)
+    auditlog.check(session, ("user", name))
     user = session.get(User, name)
     if user is not None and user.disabled:
         raise Unauthenticated(_DENIED)

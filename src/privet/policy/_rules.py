@@ -23,6 +23,7 @@ from privet import auditlog
 from privet.catalog._models import PolicyDoc
 from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput
+from privet.policy._governance import IN_FORCE
 
 if TYPE_CHECKING:
     from privet.workspace import Workspace
@@ -226,6 +227,7 @@ def set_policy(ws: Workspace, text: str, *, actor: str) -> tuple[int, Policy]:
                     "number": number,
                     "sha256": digest(text),
                     "rules": len(policy.rules),
+                    "governance": auditlog.attest(session, ("policy", IN_FORCE)),
                 }
             ],
         )

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, make_url, select
+from sqlalchemy import Connection, Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
-from privet import auditlog, catalog, lineage, policy, tables
+from privet import auditlog, catalog, dp, lineage, policy, tables
 from privet.auditlog import AuditLog, verifier_key
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.catalog._db import is_current, make_engine, reader, upgrade
@@ -64,6 +64,9 @@ class Workspace:
         self._reader = reader(self.engine)
         self.store = LocalObjectStore(folder / OBJECTS)
         self.vault = Vault(config.kms_uri, config.id, clock)
+        # Every session carries it (see session()): governance rows are attested when changed
+        # and checked against the log before a read, an authentication or a DP release.
+        self.attestations = auditlog.Attestations(self._signing_key)
         self.log = AuditLog(
             self.engine,
             origin=self.origin,
@@ -147,7 +150,7 @@ class Workspace:
         try:
             workspace = cls(folder, config, clock)
             if not is_current(workspace.engine):
-                upgrade(workspace.engine)
+                upgrade(workspace.engine, then=workspace._baseline)
         except DBAPIError as err:
             raise StoreUnavailable(describe_failure(err)) from None
         return workspace
@@ -165,14 +168,29 @@ class Workspace:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A write session; commit explicitly, anything uncommitted is rolled back."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """A write session; commit explicitly, anything uncommitted is rolled back.
+
+        Its ``info`` holds the workspace's governance attestations, so that code holding only
+        a session can attest a change (``auditlog.attest``) or check a row (``auditlog.check``).
+        """
+        info = {auditlog.SESSION_INFO: self.attestations}
+        with Session(self.engine, expire_on_commit=False, info=info) as session:
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with Session(self._reader) as session:
+        with Session(self._reader, info={auditlog.SESSION_INFO: self.attestations}) as session:
             yield session
+
+    def _baseline(self, conn: Connection, previous: str | None) -> None:
+        """After an upgrade from before attestations (0006), attest the governance state
+        once, in the migration's transaction: trust on first use of what the rows say."""
+        if previous is None or previous >= "0006":
+            return
+        info = {auditlog.SESSION_INFO: self.attestations}
+        with Session(bind=conn, info=info) as session:
+            auditlog.baseline(session, ts=self.now().isoformat())
+            session.commit()
 
     @property
     def journal(self) -> Path:
@@ -222,9 +240,7 @@ class Workspace:
 
         Imported on first use: OpenDP and PyTorch are large, and most commands need neither.
         """
-        from privet.dp import DifferentialPrivacy
-
-        return DifferentialPrivacy(self)
+        return dp.DifferentialPrivacy(self)
 
     # -- governed reads ---------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from privet import Workspace, auditlog
 from privet import policy as gov
-from privet.catalog._models import Dataset, Grant, User, UserRole
+from privet.schema import Dataset, Grant, User, UserRole
 
 OUT = Path(__file__).resolve().parent / "out" / "policy"
 VIEWS = ["masked", "pseudonymized", "aggregate", "raw"]

@@ -264,7 +264,7 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
     rest = b"".join(chunks)
     full = gov.read(gws, "people", identity=bob, view="raw", purpose="analytics").frame
     assert pl.read_parquet(io.BytesIO(first + rest)).equals(full)
-    from privet.catalog._models import Version
+    from privet.schema import Version
 
     with gws.reading() as session:  # byte for byte the stored plaintext (hash-checked)
         stored = session.get(Version, read["version"])
@@ -283,7 +283,7 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
 def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -> None:
     # The raw Parquet stream is decrypted while it is sent: a flipped byte must cut it.
     from privet import IntegrityError
-    from privet.catalog._models import Version
+    from privet.schema import Version
 
     granted(gws, "raw")
     gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")

@@ -10,7 +10,7 @@ from alembic import command
 
 from privet import AlreadyExists, Workspace
 from privet.catalog import derive
-from privet.catalog._db import SCHEMA_REVISION, migrating
+from privet.schema import SCHEMA_REVISION, migrating
 from tests.conftest import ingest_people
 
 
@@ -114,7 +114,9 @@ def test_a_baseline_stored_before_0005_is_relabelled_when_opened(
 
     reopened = Workspace.open(ws.folder)
     with reopened.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+            SCHEMA_REVISION
+        )
     assert reopened.dataset("people-ind").versions[0].kind == "baseline"
     assert reopened.dataset("people-dp").versions[0].kind == "synthetic"
     assert reopened.dataset("people").versions[0].kind == "ingest"

@@ -28,10 +28,10 @@ from privet.auditlog import append
 from privet.auditlog._attest import _message, digest
 from privet.auditlog.kinds import Reader
 from privet.catalog import annotate
-from privet.catalog._db import migrating
 from privet.catalog._governance import dataset_state
 from privet.dp import Charge, pure
 from privet.policy import authenticate, local_identity
+from privet.schema import migrating
 from privet.server import create_app
 from tests.conftest import invoke
 from tests.governance_support import (

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import URL, create_engine, make_url, text
 
 from privet import GovernanceMismatch, Workspace
+from privet.core import DIRNAME, WorkspaceConfig
 from privet.policy import authenticate
-from privet.workspace._config import DIRNAME, WorkspaceConfig
 from tests.conftest import invoke
 from tests.governance_support import (
     DP_CASES,

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
 from privet import AlreadyExists, IntegrityError, InvalidInput, PolicyDenied, Workspace, policy
-from privet.catalog._models import Version
+from privet.schema import Version
 from privet.tables import read_table
 from tests.conftest import PEOPLE_CATEGORIES, ingest_people, invoke
 

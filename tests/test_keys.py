@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from privet import KeyUnavailable, Workspace
-from privet.catalog._models import Version
+from privet.schema import Version
 from privet.vault import primary_key_id
 from tests.conftest import ingest_people, run_privet
 

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from privet import InvalidInput, PolicyDenied, Workspace
 from privet.catalog import derive
-from privet.catalog._models import DpRelease
 from privet.dp import DEFAULT_EPSILON, Charge, default_delta, pure
 from privet.dp._accounting import from_json, to_json
 from privet.errors import BudgetExhausted, IntegrityError
+from privet.schema import DpRelease
 from tests.conftest import ingest_people, invoke
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from privet import InvalidInput, PolicyDenied, Unauthenticated, Workspace
 from privet import policy as gov
-from privet.catalog._models import ApiToken
+from privet.schema import ApiToken
 from tests.conftest import invoke
 
 ISSUER, AUDIENCE = "https://id.example.test", "privet"

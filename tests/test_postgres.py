@@ -25,8 +25,8 @@ from sqlalchemy import URL, create_engine, inspect, make_url, text
 
 from privet import IntegrityError, PolicyDenied, Workspace, auditlog, tables
 from privet.auditlog import leaf_hash, open_note, verify_inclusion
-from privet.catalog._models import Base
 from privet.datasets import raw_people
+from privet.schema import Base
 
 PG_URL = os.environ.get("PRIVET_TEST_PG_URL")
 if not PG_URL:
@@ -103,7 +103,7 @@ def _ingest_people(ws: Workspace, path: Path, name: str = "people") -> None:
 
 def _alembic_head() -> str:
     cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("privet.catalog") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("privet.schema") / "migrations"))
     head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None
     return head

@@ -306,7 +306,7 @@ def test_keyed_operators_on_a_file_need_a_workspace(tmp_path: Path, emails_csv: 
 
 def test_file_protection_with_a_workspace_logs_the_use_of_its_keys(ws: Workspace, emails_csv):
     out = emails_csv.parent / "out.jsonl"
-    protect_file(emails_csv, parse_plan("columns: {email: pseudonym}"), out, ws=ws, actor="dpo")
+    protect_file(emails_csv, parse_plan("columns: {email: pseudonym}"), out, core=ws, actor="dpo")
     event = ws.log.records(ws.log.size() - 1, 1)[0].event
     assert event["event"] == "deid.protect_file" and event["source"].startswith("file:sha256:")
     assert pl.read_ndjson(out)["email"].str.len_chars().min() == 32

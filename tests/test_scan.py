@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from privet import Workspace
 from privet.catalog import annotate
-from privet.catalog._models import LogEntry
 from privet.errors import InvalidInput, NotFound
+from privet.schema import LogEntry
 from tests.conftest import PEOPLE_CATEGORIES, ingest_people, invoke, run_privet
 
 DIRECT = ("full_name", "email", "phone", "ssn", "street_address")

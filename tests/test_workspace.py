@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from privet import AlreadyExists, InvalidInput, NotFound, Workspace
-from privet.catalog._db import SCHEMA_REVISION, _alembic_config
+from privet.schema import SCHEMA_REVISION, alembic_config
 from privet.workspace import locate
 from tests.conftest import invoke
 
@@ -42,7 +42,7 @@ def test_failed_init_leaves_no_folder_and_no_key(project: Path, tmp_path: Path):
 
 
 def test_catalog_schema_is_at_the_newest_migration(ws: Workspace):
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head == SCHEMA_REVISION
     with ws.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head

@@ -26,7 +26,7 @@ from privet.errors import InvalidInput
 if TYPE_CHECKING:
     import torch
 
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 MAX_RECORDS = 2000
 
@@ -44,7 +44,7 @@ class AttributeAudit(BaseModel):
 
 
 def audit(
-    ws: Workspace,
+    core: Core,
     name: str,
     column: str,
     *,
@@ -55,7 +55,7 @@ def audit(
     from privet.attacks._audit import record
 
     started = time.perf_counter()
-    target = _reference.load(ws, name, actor=actor, purpose=purpose)
+    target = _reference.load(core, name, actor=actor, purpose=purpose)
     card, model = target.card, target.model
     feature = next((f for f in model.features if f.name == column), None)
     if feature is None:
@@ -108,7 +108,7 @@ def audit(
         advantage=gain,
         seconds=time.perf_counter() - started,
     )
-    record(ws, name, actor=actor, kind="attribute", result=result.model_dump())
+    record(core, name, actor=actor, kind="attribute", result=result.model_dump())
     return result
 
 

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from privet import auditlog
 from privet.attacks import _ensemble, _lira, _membership, _reference, _report, _rmia
-from privet.catalog._models import DpModel
 from privet.errors import InvalidInput, NotFound
+from privet.schema import DpModel
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 ATTACKS = ("loss", "lira", "rmia")
 MAX_REFERENCES = 64
@@ -51,7 +51,7 @@ class MembershipAudit(BaseModel):
 
 
 def membership(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str,
@@ -82,7 +82,7 @@ def membership(
             + " or ".join(_reference.REFERENCE_DATA)
         )
     step("reading")
-    target = _reference.load(ws, name, actor=actor, purpose=purpose)
+    target = _reference.load(core, name, actor=actor, purpose=purpose)
     card = target.card
     if attack != "loss" and card["task"] != "classification":
         raise InvalidInput(f"{attack} attacks classifiers; use --attack loss for a regression")
@@ -134,7 +134,7 @@ def membership(
         is_member=is_member,
         rows=audited,
     )
-    record(ws, name, actor=actor, kind="membership", result=result.model_dump())
+    record(core, name, actor=actor, kind="membership", result=result.model_dump())
     return result
 
 
@@ -217,13 +217,13 @@ def _exposed(scores: np.ndarray, is_member: np.ndarray, rows: np.ndarray) -> lis
     return [int(r) for r in rows[order]]
 
 
-def record(ws: Workspace, name: str, *, actor: str, kind: str, result: dict[str, Any]) -> None:
+def record(core: Core, name: str, *, actor: str, kind: str, result: dict[str, Any]) -> None:
     """Append an audit's result to the model card, with an audit-log entry, in one transaction."""
-    with ws.session() as session:
+    with core.session() as session:
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
         if row is None:
             raise NotFound(f"no model named {name[:80]!r} in this workspace")
-        now = ws.now().isoformat()
+        now = core.now().isoformat()
         facts = {k: v for k, v in result.items() if k not in ("exposed_rows", "plot", "model")}
         entry = {"kind": kind, "at": now, "by": actor, **facts}
         (index,) = auditlog.append(

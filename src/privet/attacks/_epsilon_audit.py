@@ -28,7 +28,7 @@ from privet.attacks import _membership, _reference
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 def p_value(m: int, r: int, v: int, epsilon: float, delta: float) -> float:
@@ -78,7 +78,7 @@ class EpsilonAudit(BaseModel):
 
 
 def audit(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str,
@@ -94,7 +94,7 @@ def audit(
     started = time.perf_counter()
     if not 0.5 <= confidence < 1:
         raise InvalidInput("the confidence must be in [0.5, 1)")
-    target = _reference.load(ws, name, actor=actor, purpose=purpose)
+    target = _reference.load(core, name, actor=actor, purpose=purpose)
     card = target.card
     if card["task"] != "classification":
         raise InvalidInput("the ε audit plants mislabeled canaries: it needs a classifier")
@@ -140,7 +140,7 @@ def audit(
         defect=claimed is not None and bound > claimed,
         seconds=time.perf_counter() - started,
     )
-    record(ws, name, actor=actor, kind="epsilon", result=result.model_dump())
+    record(core, name, actor=actor, kind="epsilon", result=result.model_dump())
     return result
 
 

@@ -19,7 +19,7 @@ from privet.attacks import _membership, _report
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 def load_model_file(path: Path) -> Any:
@@ -84,7 +84,7 @@ def membership_from_files(
     non_members: Path,
     *,
     model_file: Path | None = None,
-    ws: Workspace | None = None,
+    core: Core | None = None,
     name: str | None = None,
     actor: str | None = None,
     purpose: str | None = None,
@@ -106,8 +106,8 @@ def membership_from_files(
         from privet.attacks._reference import encode
         from privet.dp._train import load_model
 
-        assert ws is not None and name is not None and actor is not None
-        model = load_model(ws, name, actor=actor, purpose=purpose)
+        assert core is not None and name is not None and actor is not None
+        model = load_model(core, name, actor=actor, purpose=purpose)
         phis = []
         for path in (members, non_members):
             x, y, valid = encode(model, tables.read_table(path).frame)

@@ -27,14 +27,14 @@ import polars as pl
 from sqlalchemy import select
 
 from privet import policy
-from privet.catalog._models import Dataset, DpModel
 from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
+from privet.schema import Dataset, DpModel
 
 if TYPE_CHECKING:
     import torch
 
+    from privet.core import Core
     from privet.dp._train import TrainedModel
-    from privet.workspace import Workspace
 
 ASSESSMENT = "privet:assessment"
 REFERENCE_DATA = ("population", "training")
@@ -68,7 +68,7 @@ class Target:
         return self.test[self.valid[self.test]]
 
 
-def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> Target:
+def load(core: Core, name: str, *, actor: str, purpose: str | None = None) -> Target:
     """The model ``name`` with the raw rows of its dataset version.
 
     Auditing reads the training data and trains models without privacy. The dataset's owner
@@ -77,7 +77,7 @@ def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) ->
     """
     from privet.dp._train import load_model, unpack_rows
 
-    with ws.reading() as session:
+    with core.reading() as session:
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
         if row is None:
             raise NotFound(
@@ -101,8 +101,8 @@ def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) ->
         )
     # The rows first: for a grantee, the broker's decision (logged) comes before any weight.
     read_for = ASSESSMENT if actor == owner and purpose is None else purpose
-    frame = policy.read(ws, version, purpose=read_for, actor=actor, channel="attacks:audit").frame
-    model = load_model(ws, name, actor=actor, purpose=None if actor == owner else purpose)
+    frame = policy.read(core, version, purpose=read_for, actor=actor, channel="attacks:audit").frame
+    model = load_model(core, name, actor=actor, purpose=None if actor == owner else purpose)
     if frame.height != split["rows"]:
         raise IntegrityError("the model's recorded split does not match its dataset version")
     x, y, valid = encode(model, frame)

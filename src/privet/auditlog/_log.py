@@ -35,10 +35,9 @@ from privet.auditlog._note import (
     parse_verifier_key,
     sign_note,
 )
-from privet.catalog._db import reader
-from privet.catalog._models import Checkpoint as CheckpointRow
-from privet.catalog._models import LogEntry, LogHead
 from privet.errors import IntegrityError, InvalidInput, NotFound
+from privet.schema import Checkpoint as CheckpointRow
+from privet.schema import LogEntry, LogHead, reader
 
 _BATCH = 20_000
 _INSERT = text("INSERT INTO log_entries (idx, data, leaf_hash) VALUES (:idx, :data, :leaf_hash)")

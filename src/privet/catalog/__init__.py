@@ -21,7 +21,7 @@ from privet.catalog._info import (
     version_info,
 )
 from privet.catalog._ingest import LEGAL_BASES, ingest
-from privet.catalog._taxonomy import CATEGORIES, Level, Role
+from privet.taxonomy import CATEGORIES, Level, Role
 
 __all__ = [
     "INTERNAL_PURPOSES",

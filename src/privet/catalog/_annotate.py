@@ -13,11 +13,11 @@ from pydantic import BaseModel
 
 from privet import auditlog
 from privet.catalog._info import check_name, find_dataset, is_reserved
-from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import InvalidInput, NotFound
+from privet.taxonomy import Level, Role, check_category, level_for
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 class ColumnAnnotation(BaseModel):
@@ -34,7 +34,7 @@ class ColumnAnnotation(BaseModel):
 
 
 def annotate(
-    ws: Workspace,
+    core: Core,
     name: str,
     column: str,
     *,
@@ -62,7 +62,7 @@ def annotate(
         raise InvalidInput(
             f"unknown role {role[:40]!r}; use one of {', '.join(r.value for r in Role)}"
         ) from None
-    with ws.session() as session:
+    with core.session() as session:
         dataset = find_dataset(session, name)
         if not dataset.versions:
             raise NotFound(f"dataset {name!r} has no versions")
@@ -89,7 +89,7 @@ def annotate(
             [
                 {
                     "event": "column.annotate",
-                    "ts": ws.now().isoformat(),
+                    "ts": core.now().isoformat(),
                     "actor": actor,
                     "dataset": dataset.id,
                     "version": version.id,

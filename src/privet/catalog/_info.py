@@ -8,8 +8,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privet.catalog._models import Dataset, Version
 from privet.errors import InvalidInput, NotFound
+from privet.schema import Dataset, Version
 from privet.timestamps import UtcDatetime
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -17,13 +17,13 @@ from privet.catalog._info import (
     check_purpose,
     is_reserved,
 )
-from privet.catalog._models import Column, Dataset
 from privet.catalog._store import NewDataset, store_version
-from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import AlreadyExists, InvalidInput
+from privet.schema import Column, Dataset
+from privet.taxonomy import Level, Role, check_category, level_for
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 # GDPR Art. 6(1)(a)–(f).
 LEGAL_BASES = (
@@ -39,7 +39,7 @@ Progress = Callable[[str], None]
 
 
 def ingest(
-    ws: Workspace,
+    core: Core,
     path: Path,
     *,
     name: str,
@@ -66,7 +66,7 @@ def ingest(
     check_name(name)
     categories = dict(categories or {})
     roles = dict(roles or {})
-    with ws.reading() as session:
+    with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         if existing is not None and not new_version:
             raise AlreadyExists(
@@ -80,8 +80,8 @@ def ingest(
     for key in categories.values():
         check_category(key)
     parsed_roles = {column: _role(value) for column, value in roles.items()}
-    with ws.reading() as session:
-        ws.vault.workspace_aead(session)  # a missing master key fails before any work
+    with core.reading() as session:
+        core.vault.workspace_aead(session)  # a missing master key fails before any work
 
     step("reading")
     source = tables.read_table(path)
@@ -101,7 +101,7 @@ def ingest(
     for column in columns:
         column.meaning = meanings.get(column.name)
     return store_version(
-        ws,
+        core,
         name=name,
         frame=frame,
         columns=columns,

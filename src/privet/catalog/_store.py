@@ -19,13 +19,13 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from privet import auditlog, lineage, tables
 from privet.catalog._info import VersionInfo, version_info
-from privet.catalog._models import Column, Dataset, DatasetPurpose, Version
-from privet.catalog._taxonomy import Level
 from privet.errors import AlreadyExists
+from privet.schema import Column, Dataset, DatasetPurpose, Version
+from privet.taxonomy import Level
 from privet.vault import new_dataset_keyset, primary_key_id
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,18 @@ class NewDataset:
     derived_from: str | None = None
 
 
-def store_version(ws: Workspace, **kwargs: Any) -> VersionInfo:
+def store_version(core: Core, **kwargs: Any) -> VersionInfo:
     """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
 
     The object store's write lock is held from the first byte until the version commits
     (or its object is deleted), so garbage collection never takes the new object.
     """
-    with ws.store.writing():
-        return _store_version(ws, **kwargs)
+    with core.store.writing():
+        return _store_version(core, **kwargs)
 
 
 def _store_version(
-    ws: Workspace,
+    core: Core,
     *,
     name: str,
     frame: pl.DataFrame,
@@ -67,10 +67,12 @@ def _store_version(
     progress: Callable[[str], None],
     event: dict[str, Any] | None = None,
 ) -> VersionInfo:
-    with ws.reading() as session:
+    with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         dataset_id = existing.id if existing else uuid.uuid4().hex
-        handle = ws.vault.dataset_keyset(session, dataset_id) if existing else new_dataset_keyset()
+        handle = (
+            core.vault.dataset_keyset(session, dataset_id) if existing else new_dataset_keyset()
+        )
 
     progress("encrypting")
     plaintext = tables.to_parquet_bytes(frame)
@@ -78,20 +80,20 @@ def _store_version(
     version_id = uuid.uuid4().hex
     # Encrypted before the catalog's write lock is taken: a large file must not block writers.
     object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
-    stored = ws.store.put(
-        object_key, ws.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
+    stored = core.store.put(
+        object_key, core.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
     )
 
     progress("registering")
-    with ws.session() as session:
+    with core.session() as session:
         try:
-            now = ws.now()
+            now = core.now()
             dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
             if (dataset is None) != (existing is None) or (dataset is None and new is None):
                 raise DbIntegrityError("dataset changed meanwhile", None, Exception())
             if dataset is None:
                 assert new is not None
-                ws.vault.store_dataset_keyset(session, dataset_id, handle)
+                core.vault.store_dataset_keyset(session, dataset_id, handle)
                 dataset = Dataset(
                     id=dataset_id,
                     name=name,
@@ -159,10 +161,10 @@ def _store_version(
             session.commit()
         except DbIntegrityError:
             session.rollback()
-            ws.store.delete(object_key)
+            core.store.delete(object_key)
             raise AlreadyExists(f"dataset {name!r} was created by someone else meanwhile") from None
         except BaseException:
             session.rollback()
-            ws.store.delete(object_key)
+            core.store.delete(object_key)
             raise
         return version_info(dataset, version)

@@ -127,7 +127,7 @@ def audit_command(
             result = _external.membership_from_files(
                 members,
                 non_members,
-                ws=ws,
+                core=ws,
                 name=model,
                 actor=opts.actor,
                 purpose=purpose,

@@ -136,7 +136,7 @@ def protect_command(
             )
         if is_file:
             report = deid.protect_file(
-                source, plan, output, ws=ws, actor=opts.actor, overwrite=force, progress=step
+                source, plan, output, core=ws, actor=opts.actor, overwrite=force, progress=step
             )
         else:
             assert ws is not None

@@ -41,7 +41,7 @@ from privet.deid.operators._token import open_token
 from privet.errors import IntegrityError, InvalidInput, PolicyDenied
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 ASSESSMENT = INTERNAL_PURPOSES[0]
 Progress = Callable[[str], None]
@@ -84,20 +84,20 @@ class Outcome:
     rows: np.ndarray
 
 
-def _context(ws: Workspace | None, checked: Checked, subject: str | None) -> Context:
+def _context(core: Core | None, checked: Checked, subject: str | None) -> Context:
     names = {op.name for op in checked.operators.values()}
     prf = daead = None
     if names & {"pseudonym", "token", "date_shift"}:
-        if ws is None:
+        if core is None:
             raise InvalidInput(
                 "pseudonyms, tokens and date shifts use the workspace's keys; run inside a "
                 "workspace (-w PATH)"
             )
-        with ws.session() as session:
+        with core.session() as session:
             if names & {"pseudonym", "date_shift"}:
-                prf = ws.vault.keyed_prf(session)
+                prf = core.vault.keyed_prf(session)
             if "token" in names:
-                daead = ws.vault.token_aead(session)
+                daead = core.vault.token_aead(session)
             session.commit()  # keys are made on first use
     scan = scanner() if "redact_text" in names else None
     return Context(
@@ -218,8 +218,8 @@ def _verify(after: RiskReport | None, k: int, l: int | None, t: float | None) ->
 # -- stored datasets ------------------------------------------------------------------------
 
 
-def _catalog_columns(ws: Workspace, ref: str) -> tuple[list[Column], int, str | None, str]:
-    with ws.reading() as session:
+def _catalog_columns(core: Core, ref: str) -> tuple[list[Column], int, str | None, str]:
+    with core.reading() as session:
         dataset, version = catalog.resolve(session, ref)
         info = catalog.version_info(dataset, version)
         subject = dataset.subject_id_column
@@ -227,13 +227,13 @@ def _catalog_columns(ws: Workspace, ref: str) -> tuple[list[Column], int, str | 
     return columns, info.rows, subject, info.ref
 
 
-def dataset_columns(ws: Workspace, ref: str) -> list[Column]:
+def dataset_columns(core: Core, ref: str) -> list[Column]:
     """The columns of a stored version with their catalog roles (no data is read)."""
-    return _catalog_columns(ws, ref)[0]
+    return _catalog_columns(core, ref)[0]
 
 
 def protect(
-    ws: Workspace,
+    core: Core,
     ref: str,
     plan: Plan,
     *,
@@ -243,17 +243,17 @@ def protect(
 ) -> ProtectReport:
     """Protect dataset ``ref`` by ``plan`` into dataset ``name`` (a new version of it)."""
     catalog.check_name(name)
-    columns, rows, subject, exact_ref = _catalog_columns(ws, ref)
+    columns, rows, subject, exact_ref = _catalog_columns(core, ref)
     checked = check_plan(plan, columns, rows)
     step = progress or (lambda _stage: None)
     step("reading")
     release = policy.read(
-        ws, exact_ref, purpose=ASSESSMENT, actor=actor, channel=policy.DERIVE_CHANNEL
+        core, exact_ref, purpose=ASSESSMENT, actor=actor, channel=policy.DERIVE_CHANNEL
     )
-    link = _subject_link(ws, release.frame, subject)
+    link = _subject_link(core, release.frame, subject)
     source = release.frame.drop(SUBJECT_LINK, strict=False)
     check_values(checked, source)
-    context = _context(ws, checked, subject)
+    context = _context(core, checked, subject)
     outcome = run_plan(source, checked, context, source=exact_ref, output=name, progress=step)
     report = outcome.report
     stored = outcome.frame
@@ -285,7 +285,7 @@ def protect(
             }
         )
     version = catalog.derive(
-        ws,
+        core,
         exact_ref,
         stored,
         name=name,
@@ -303,15 +303,15 @@ def protect(
 LINK_DOMAIN = b"privet/subject-link/v1\x00"
 
 
-def _subject_link(ws: Workspace, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:
+def _subject_link(core: Core, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:
     """Each row's link to its person: carried over from a derived source, else the keyed
     pseudonym of the source's subject id; None when the source has no subject id."""
     if SUBJECT_LINK in frame.columns:
         return frame.get_column(SUBJECT_LINK)
     if subject is None or subject not in frame.columns:
         return None
-    with ws.session() as session:
-        prf = ws.vault.keyed_prf(session)
+    with core.session() as session:
+        prf = core.vault.keyed_prf(session)
         session.commit()  # the key is made on first use
     return unique_map(
         frame.get_column(subject), lambda v: prf.compute(LINK_DOMAIN + v.encode(), 16).hex()
@@ -348,7 +348,7 @@ def protect_file(
     plan: Plan,
     output: str | Path,
     *,
-    ws: Workspace | None = None,
+    core: Core | None = None,
     actor: str = "privet",
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -360,21 +360,21 @@ def protect_file(
     columns = file_columns(source.frame)
     checked = check_plan(plan, columns, source.frame.height)
     check_values(checked, source.frame)
-    context = _context(ws, checked, None)
+    context = _context(core, checked, None)
     outcome = run_plan(
         source.frame, checked, context, source=str(path), output=str(output), progress=progress
     )
-    journal = ws.journal if ws is not None else None
+    journal = core.journal if core is not None else None
     tables.write_table(outcome.frame, output, overwrite=overwrite, journal=journal)
-    if ws is not None and checked.needs_keys:
+    if core is not None and checked.needs_keys:
         # The workspace's keys were used on data outside it: that use is on the record.
-        with ws.session() as session:
+        with core.session() as session:
             auditlog.append(
                 session,
                 [
                     {
                         "event": "deid.protect_file",
-                        "ts": ws.now().isoformat(),
+                        "ts": core.now().isoformat(),
                         "actor": actor,
                         "source": f"file:sha256:{source.sha256}",
                         "rows": outcome.report.rows_out,
@@ -390,7 +390,7 @@ def protect_file(
 
 
 def dataset_risk(
-    ws: Workspace,
+    core: Core,
     ref: str,
     *,
     actor: str,
@@ -401,7 +401,7 @@ def dataset_risk(
     population_size: int | None = None,
 ) -> RiskReport:
     """Risk of a stored dataset; quasi-identifiers and sensitive default to the catalog's."""
-    columns, _, _, exact_ref = _catalog_columns(ws, ref)
+    columns, _, _, exact_ref = _catalog_columns(core, ref)
     qis = list(quasi_identifiers or [c.name for c in columns if c.role == "quasi_identifier"])
     if not qis:
         raise InvalidInput(
@@ -416,7 +416,7 @@ def dataset_risk(
     for column in [*qis, *sens]:
         if column not in names:
             raise InvalidInput(f"dataset {ref!r} has no column {column!r}")
-    release = policy.read(ws, exact_ref, purpose=ASSESSMENT, actor=actor)
+    release = policy.read(core, exact_ref, purpose=ASSESSMENT, actor=actor)
     return assess_risk(
         release.frame,
         qis,
@@ -456,7 +456,7 @@ def file_risk(
 
 
 def detokenize(
-    ws: Workspace,
+    core: Core,
     ref: str,
     column: str,
     *,
@@ -471,13 +471,13 @@ def detokenize(
     """
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for detokenizing")
-    release = policy.read(ws, ref, purpose=purpose, actor=actor, channel="detokenize")
+    release = policy.read(core, ref, purpose=purpose, actor=actor, channel="detokenize")
     frame = release.frame
     if column not in frame.columns:
         raise InvalidInput(f"dataset {release.version.ref!r} has no column {column!r}")
     started = time.perf_counter()
-    with ws.session() as session:
-        daead = ws.vault.token_aead(session)
+    with core.session() as session:
+        daead = core.vault.token_aead(session)
         restored = unique_map(
             frame.get_column(column), lambda token: open_token(daead, token, namespace)
         )
@@ -486,7 +486,7 @@ def detokenize(
             [
                 {
                     "event": "deid.detokenize",
-                    "ts": ws.now().isoformat(),
+                    "ts": core.now().isoformat(),
                     "actor": actor,
                     "dataset": release.version.dataset,
                     "version": release.version.id,

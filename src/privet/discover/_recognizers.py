@@ -19,9 +19,9 @@ from typing import Any, NamedTuple, TypeVar
 
 import polars as pl
 
-from privet.catalog._taxonomy import check_category
 from privet.discover._validators import Validator
 from privet.errors import AlreadyExists, InvalidInput, NotFound
+from privet.taxonomy import check_category
 
 _CONTEXT_BEFORE = 48  # characters before a match searched for a context word
 _CONTEXT_AFTER = 24

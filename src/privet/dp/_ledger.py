@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from privet import auditlog
 from privet.catalog import SUBJECT_LINK, find_dataset
-from privet.catalog._models import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.dp import _accounting as acc
 from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
+from privet.schema import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 # The limit a ledger starts with until its owner sets one: ε = 1 is a strong guarantee for
 # a whole dataset's lifetime; δ is far below 1/n so that no single person is likely exposed.
@@ -210,7 +210,7 @@ def check_fits(existing: Sequence[acc.Charge], new: Sequence[acc.Charge], row: D
 
 
 def record_release(
-    ws: Workspace,
+    core: Core,
     session: Session,
     *,
     root: Dataset,
@@ -230,7 +230,7 @@ def record_release(
     Returns (release id, log index, ε spent after). The caller commits; a refusal is
     logged in its own transaction and raised.
     """
-    now = ws.now()
+    now = core.now()
     # Before lock_ledger, which may create the default row that has no attestation yet.
     auditlog.check(session, ("dp_ledger", root.id))
     row = lock_ledger(session, root, now)
@@ -240,7 +240,7 @@ def record_release(
     except BudgetExhausted:
         # Nothing of this release is kept; only its refusal is logged, in a new transaction.
         session.rollback()
-        entry = _refusal_entry(ws, root.id, dataset.id, version.id, kind, actor, purpose)
+        entry = _refusal_entry(core, root.id, dataset.id, version.id, kind, actor, purpose)
         auditlog.append(session, [entry])
         session.commit()
         raise
@@ -288,7 +288,7 @@ def record_release(
 
 
 def _refusal_entry(
-    ws: Workspace,
+    core: Core,
     root_id: str,
     dataset_id: str,
     version_id: str,
@@ -299,7 +299,7 @@ def _refusal_entry(
     return {
         "event": "dp.refused",
         "reason": "budget",
-        "ts": ws.now().isoformat(),
+        "ts": core.now().isoformat(),
         "actor": actor,
         "purpose": purpose,
         "kind": kind,
@@ -310,7 +310,7 @@ def _refusal_entry(
 
 
 def log_refusal(
-    ws: Workspace,
+    core: Core,
     *,
     root_id: str,
     dataset_id: str,
@@ -320,8 +320,8 @@ def log_refusal(
     purpose: str,
 ) -> None:
     """Record a release refused before it ran (the budget check that precedes any read)."""
-    with ws.session() as session:
-        entry = _refusal_entry(ws, root_id, dataset_id, version_id, kind, actor, purpose)
+    with core.session() as session:
+        entry = _refusal_entry(core, root_id, dataset_id, version_id, kind, actor, purpose)
         auditlog.append(session, [entry])
         session.commit()
 
@@ -329,11 +329,11 @@ def log_refusal(
 # -- reading and setting ------------------------------------------------------------------------
 
 
-def budget(ws: Workspace, name: str) -> BudgetInfo:
-    with ws.reading() as session:
+def budget(core: Core, name: str) -> BudgetInfo:
+    with core.reading() as session:
         dataset = find_dataset(session, name)
         root = root_of(session, dataset)
-        row = ledger_row(session, root, ws.now())
+        row = ledger_row(session, root, core.now())
         releases = list(
             session.scalars(
                 select(DpRelease)
@@ -394,7 +394,7 @@ def _owner_only(dataset: Dataset, actor: str, what: str) -> None:
 
 
 def set_limit(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str,
@@ -406,7 +406,7 @@ def set_limit(
         raise InvalidInput("give a new limit: --set-epsilon E and/or --set-delta D")
     if epsilon is not None:
         check_epsilon(epsilon)
-    with ws.session() as session:
+    with core.session() as session:
         dataset = find_dataset(session, name)
         root = root_of(session, dataset)
         _owner_only(root, actor, "set its privacy budget")
@@ -415,7 +415,7 @@ def set_limit(
             if delta <= 0:
                 raise InvalidInput("the ledger's δ must be greater than 0 (e.g. 1e-6)")
         auditlog.check(session, ("dp_ledger", root.id))  # before lock_ledger may create it
-        row = lock_ledger(session, root, ws.now())
+        row = lock_ledger(session, root, core.now())
         new_epsilon = row.epsilon_limit if epsilon is None else float(epsilon)
         new_delta = row.delta_limit if delta is None else float(delta)
         spent = acc.epsilon_spent(charges_of(session, root.id), new_delta)
@@ -425,13 +425,13 @@ def set_limit(
                 "below that cannot be set (set it to the spent value to stop further releases)"
             )
         row.epsilon_limit, row.delta_limit = new_epsilon, new_delta
-        row.updated_at, row.updated_by = ws.now(), actor
+        row.updated_at, row.updated_by = core.now(), actor
         auditlog.append(
             session,
             [
                 {
                     "event": "dp.budget.set",
-                    "ts": ws.now().isoformat(),
+                    "ts": core.now().isoformat(),
                     "actor": actor,
                     "ledger": root.id,
                     "epsilon_limit": new_epsilon,
@@ -441,11 +441,11 @@ def set_limit(
             ],
         )
         session.commit()
-    return budget(ws, name)
+    return budget(core, name)
 
 
 def declare(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str,
@@ -460,7 +460,7 @@ def declare(
     bounds, keys = dict(bounds or {}), dict(keys or {})
     if not bounds and not keys:
         raise InvalidInput("declare at least one --bound COL=LO:HI or --keys COL=A,B,…")
-    with ws.session() as session:
+    with core.session() as session:
         dataset = find_dataset(session, name)
         _owner_only(dataset, actor, "declare public column domains")
         if not dataset.versions:
@@ -477,7 +477,7 @@ def declare(
                 raise InvalidInput(
                     f"the keys of {column!r} must be a non-empty list of distinct values"
                 )
-        now = ws.now()
+        now = core.now()
         for column in {*bounds, *keys}:
             row = session.get(DpDomain, (dataset.id, column))
             if row is None:

@@ -21,7 +21,7 @@ from privet.dp._sql import ParsedQuery, parse
 from privet.errors import BudgetExhausted, InvalidInput
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 ALPHA = 0.05
 _QUANTILE_CANDIDATES = 101
@@ -64,7 +64,7 @@ class QueryResult(BaseModel):
 
 
 def query(
-    ws: Workspace,
+    core: Core,
     ref: str,
     sql: str,
     *,
@@ -86,7 +86,7 @@ def query(
     led.check_epsilon(epsilon)
     if max_rows_per_subject < 1:
         raise InvalidInput("each subject must be allowed at least one row")
-    with ws.reading() as session:
+    with core.reading() as session:
         dataset, version = resolve(session, ref)
         # privet's own columns (the subject link) are the unit, never a thing to ask about;
         # the text of numbers is numeric.
@@ -96,7 +96,7 @@ def query(
         parsed = parse(sql, table=dataset.name, schema=schema)
         declared = led.domains(session, dataset.id)
         root = led.root_of(session, dataset)
-        row = led.ledger_row(session, root, ws.now())
+        row = led.ledger_row(session, root, core.now())
         existing = led.charges_of(session, root.id)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -110,7 +110,7 @@ def query(
     try:
         led.check_fits(existing, [acc.Charge(acc.pure(epsilon), charge_delta)], row)
     except BudgetExhausted:
-        led.log_refusal(ws, **ids, kind=parsed.kind, actor=actor, purpose=purpose)
+        led.log_refusal(core, **ids, kind=parsed.kind, actor=actor, purpose=purpose)
         raise
     notes = [str(w.message) for w in caught]
     for w in caught:
@@ -124,7 +124,7 @@ def query(
         )
 
     read = policy.read(
-        ws,
+        core,
         fixed_ref,
         purpose=purpose,
         actor=actor,
@@ -150,11 +150,11 @@ def query(
     raw = _opendp.release(prepared, frame)
     charge = acc.Charge(acc.pure(prepared.epsilon), prepared.delta)
     digest = hashlib.sha256(sql.encode()).hexdigest()
-    with ws.session() as session:
+    with core.session() as session:
         dataset, version = resolve(session, fixed_ref)
         root = led.root_of(session, dataset)
         release_id, index, spent = led.record_release(
-            ws,
+            core,
             session,
             root=root,
             dataset=dataset,
@@ -166,7 +166,7 @@ def query(
             query_sha256=digest,
             facts={"statistics": len(parsed.aggregates), "grouped": bool(parsed.group_by)},
         )
-        limit = led.lock_ledger(session, root, ws.now()).epsilon_limit
+        limit = led.lock_ledger(session, root, core.now()).epsilon_limit
         session.commit()
     statistics, rows = _results(parsed, raw, summaries, col_bounds, alpha)
     return QueryResult(

@@ -25,14 +25,14 @@ from sqlalchemy import select
 
 from privet import catalog, policy
 from privet.catalog import check_name, check_purpose, is_reserved, resolve
-from privet.catalog._models import Dataset
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _synth_prep as prep
 from privet.errors import AlreadyExists, BudgetExhausted, InvalidInput
+from privet.schema import Dataset
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 METHODS = ("aim", "mst", "independent")
 ASSESSMENT = "privet:assessment"
@@ -68,7 +68,7 @@ class SynthReport(BaseModel):
 
 
 def synthesize(
-    ws: Workspace,
+    core: Core,
     ref: str,
     *,
     name: str,
@@ -106,14 +106,14 @@ def synthesize(
     if max_model_size <= 0 or (rounds is not None and rounds < 1):
         raise InvalidInput("the model size and number of rounds must be positive")
 
-    with ws.reading() as session:
+    with core.reading() as session:
         dataset, version = resolve(session, ref)
         existing_out = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         root = led.root_of(session, dataset)
         if existing_out is not None and existing_out.derived_from != root.id:
             raise AlreadyExists(f"dataset {name!r} already exists and was not derived from it")
         source_rows = version.row_count
-        ledger = led.ledger_row(session, root, ws.now())
+        ledger = led.ledger_row(session, root, core.now())
         existing = led.charges_of(session, root.id)
         declared = led.domains(session, dataset.id)
         catalog_columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
@@ -149,11 +149,11 @@ def synthesize(
         try:
             led.check_fits(existing, budget["planned"], ledger)
         except BudgetExhausted:
-            led.log_refusal(ws, **ids, kind="synth", actor=actor, purpose=purpose)
+            led.log_refusal(core, **ids, kind="synth", actor=actor, purpose=purpose)
             raise
 
     step("reading")
-    read = policy.read(ws, fixed_ref, purpose=purpose, actor=actor, channel="dp:synth")
+    read = policy.read(core, fixed_ref, purpose=purpose, actor=actor, channel="dp:synth")
     wanted = [c.name for c in plan]
     frame = read.frame.select([*wanted, *([subject] if subject and subject not in wanted else [])])
     frame = catalog.for_analysis(frame, catalog_columns.values())  # text of numbers: Float64
@@ -209,11 +209,11 @@ def synthesize(
     spent_after = None
     if private:
         step("charging the ledger")
-        release_id = _charge(ws, fixed_ref, total, actor=actor, purpose=purpose, facts=facts)
+        release_id = _charge(core, fixed_ref, total, actor=actor, purpose=purpose, facts=facts)
         facts["release"] = release_id
     step("storing")
     version_info = catalog.derive(
-        ws,
+        core,
         fixed_ref,
         synthetic,
         name=name,
@@ -226,7 +226,7 @@ def synthesize(
     )
     remaining = None
     if private:
-        info = led.budget(ws, fixed_ref.split("@")[0])
+        info = led.budget(core, fixed_ref.split("@")[0])
         spent_after, remaining = info.epsilon_spent, info.epsilon_remaining
     if redrawn:
         notes.append(
@@ -348,7 +348,7 @@ def _learn_bounds(
 
 
 def _charge(
-    ws: Workspace,
+    core: Core,
     ref: str,
     charge: acc.Charge,
     *,
@@ -356,10 +356,10 @@ def _charge(
     purpose: str,
     facts: Mapping[str, Any],
 ) -> str:
-    with ws.session() as session:
+    with core.session() as session:
         dataset, version = resolve(session, ref)
         release_id, _, _ = led.record_release(
-            ws,
+            core,
             session,
             root=led.root_of(session, dataset),
             dataset=dataset,

@@ -38,7 +38,6 @@ from privet.catalog import (
     is_reserved,
     resolve,
 )
-from privet.catalog._models import Dataset, DpModel
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.errors import (
@@ -49,13 +48,14 @@ from privet.errors import (
     NotFound,
     PolicyDenied,
 )
+from privet.schema import Dataset, DpModel
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     import torch
 
+    from privet.core import Core
     from privet.dp._random import SecureRandom
-    from privet.workspace import Workspace
 
 CARD_FORMAT = 1
 # Shares of ε for what is not DP-SGD itself (the rest is calibrated into the noise).
@@ -210,7 +210,7 @@ def _feature(
 
 
 def train(
-    ws: Workspace,
+    core: Core,
     ref: str,
     *,
     target: str,
@@ -269,7 +269,7 @@ def train(
         raise InvalidInput("--no-dp trains without privacy; it takes no --epsilon")
     led.check_epsilon(epsilon, allow_none=True)
 
-    with ws.reading() as session:
+    with core.reading() as session:
         if session.scalars(select(DpModel).where(DpModel.name == name)).first() is not None:
             raise AlreadyExists(f"a model named {name!r} already exists")
         dataset, version = resolve(session, ref)
@@ -295,7 +295,7 @@ def train(
             raise InvalidInput(f"{dataset.name} has too few rows to train and hold some out")
         requested_delta = led.check_delta(delta, rows)
         root = led.root_of(session, dataset)
-        ledger = led.ledger_row(session, root, ws.now())
+        ledger = led.ledger_row(session, root, core.now())
         existing = led.charges_of(session, root.id)
         declared = led.domains(session, dataset.id)
         if no_dp and actor != dataset.owner:
@@ -348,12 +348,12 @@ def train(
                 steps=steps,
             )
         except BudgetExhausted:
-            led.log_refusal(ws, **ids, kind="train", actor=actor, purpose=purpose)
+            led.log_refusal(core, **ids, kind="train", actor=actor, purpose=purpose)
             raise
 
     step("reading")
     read = policy.read(
-        ws, fixed_ref, purpose=purpose, actor=actor, view="aggregate", channel="dp:train"
+        core, fixed_ref, purpose=purpose, actor=actor, view="aggregate", channel="dp:train"
     )
     read_rows = read.frame.height
     frame = read.frame.with_row_index(_ROW).select(
@@ -393,7 +393,7 @@ def train(
     if problem is not None:
         if charges:
             # The refusal depends on DP outputs already computed: they are charged.
-            _charge_preprocessing(ws, fixed_ref, charges, actor=actor, purpose=purpose)
+            _charge_preprocessing(core, fixed_ref, charges, actor=actor, purpose=purpose)
         raise InvalidInput(problem + (" (the preprocessing spent was charged)" if charges else ""))
 
     from privet.dp import _sgd
@@ -484,15 +484,15 @@ def train(
         unit=subject,
         purpose=purpose,
         actor=actor,
-        now=ws.now(),
+        now=core.now(),
         notes=notes,
     )
     if no_dp:
         warnings.warn(card["summary"], NoPrivacyWarning, stacklevel=2)
     step("storing")
-    with ws.store.writing():  # until the model's row commits: gc must not take its object
+    with core.store.writing():  # until the model's row commits: gc must not take its object
         info = _store(
-            ws,
+            core,
             module,
             card,
             charge=charge,
@@ -501,27 +501,27 @@ def train(
             actor=actor,
             delta=budget["delta"] if budget else 0.0,
         )
-    return _as_seen_by(ws, info, actor=actor, purpose=purpose)
+    return _as_seen_by(core, info, actor=actor, purpose=purpose)
 
 
-def _as_seen_by(ws: Workspace, info: ModelInfo, *, actor: str, purpose: str) -> ModelInfo:
+def _as_seen_by(core: Core, info: ModelInfo, *, actor: str, purpose: str) -> ModelInfo:
     """The trainer sees the full card only if they may read the rows it was made from."""
-    identity = policy.local_identity(ws, actor)
-    with ws.reading() as session:
+    identity = policy.local_identity(core, actor)
+    with core.reading() as session:
         dataset = session.get(Dataset, info.card["dataset_id"])
-        access = _row_access(session, dataset, identity, purpose, ws.now()) if dataset else None
+        access = _row_access(session, dataset, identity, purpose, core.now()) if dataset else None
     if access is not None and access.allowed:
         return info
     return info.model_copy(update={"card": public_card(info.card)})
 
 
 def _charge_preprocessing(
-    ws: Workspace, ref: str, charges: list[acc.Charge], *, actor: str, purpose: str
+    core: Core, ref: str, charges: list[acc.Charge], *, actor: str, purpose: str
 ) -> None:
-    with ws.session() as session:
+    with core.session() as session:
         dataset, version = resolve(session, ref)
         led.record_release(
-            ws,
+            core,
             session,
             root=led.root_of(session, dataset),
             dataset=dataset,
@@ -995,7 +995,7 @@ def _context(model_id: str) -> str:
 
 
 def _store(
-    ws: Workspace,
+    core: Core,
     module: torch.nn.Module,
     card: dict[str, Any],
     *,
@@ -1014,20 +1014,20 @@ def _store(
     weights = buffer.getvalue()
     digest = hashlib.sha256(weights).hexdigest()
     model_id, dataset_id = card["id"], card["dataset_id"]
-    with ws.reading() as session:
-        handle = ws.vault.dataset_keyset(session, dataset_id)
+    with core.reading() as session:
+        handle = core.vault.dataset_keyset(session, dataset_id)
     key = _object_key(dataset_id, model_id)
-    stored = ws.store.put(
-        key, ws.vault.encrypt_version(handle, dataset_id, _context(model_id), weights)
+    stored = core.store.put(
+        key, core.vault.encrypt_version(handle, dataset_id, _context(model_id), weights)
     )
     try:
-        with ws.session() as session:
+        with core.session() as session:
             dataset, version = resolve(session, ref)
-            now = ws.now()
+            now = core.now()
             if charge is not None:
                 root = led.root_of(session, dataset)
                 _, index, _ = led.record_release(
-                    ws,
+                    core,
                     session,
                     root=root,
                     dataset=dataset,
@@ -1089,7 +1089,7 @@ def _store(
             session.commit()
             return _info(row, ref, full=True)
     except BaseException:
-        ws.store.delete(key)
+        core.store.delete(key)
         raise
 
 
@@ -1167,21 +1167,21 @@ def _row_access(
     return decision
 
 
-def _reader(ws: Workspace, actor: str | None, identity: Any) -> Any:
+def _reader(core: Core, actor: str | None, identity: Any) -> Any:
     if identity is not None:
         return identity
-    return policy.local_identity(ws, actor) if actor else None
+    return policy.local_identity(core, actor) if actor else None
 
 
-def list_models(ws: Workspace) -> list[ModelInfo]:
+def list_models(core: Core) -> list[ModelInfo]:
     """Every model with its public card (``model_info`` gives the full one to who may)."""
-    with ws.reading() as session:
+    with core.reading() as session:
         rows = list(session.scalars(select(DpModel).order_by(DpModel.name)))
         return [_info(r, r.card.get("dataset", "")) for r in rows]
 
 
 def model_info(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str | None = None,
@@ -1191,13 +1191,13 @@ def model_info(
     """A model and its card: the full card for the dataset's owner, or for a reader whose
     active grant of the raw rows covers ``purpose`` (that read is logged); the public card
     for anyone else. Naming a ``purpose`` that gives no such access is refused."""
-    reader = _reader(ws, actor, identity)
-    with ws.reading() as session:
+    reader = _reader(core, actor, identity)
+    with core.reading() as session:
         row = _find(session, name)
         dataset = session.get(Dataset, row.dataset_id)
         if dataset is None:
             raise NotFound("the dataset of this model is missing from the catalog")
-        access = _row_access(session, dataset, reader, purpose, ws.now())
+        access = _row_access(session, dataset, reader, purpose, core.now())
         info = _info(row, row.card.get("dataset", ""), full=access.allowed)
         dataset_name = dataset.name
     if not access.allowed:
@@ -1208,13 +1208,13 @@ def model_info(
                 "--purpose you get its public card"
             )
         return info
-    with ws.session() as session:
+    with core.session() as session:
         auditlog.append(
             session,
             [
                 {
                     "event": "model.card",
-                    "ts": ws.now().isoformat(),
+                    "ts": core.now().isoformat(),
                     "actor": reader.name,
                     "model": info.id,
                     "basis": access.basis,
@@ -1227,7 +1227,7 @@ def model_info(
     return info
 
 
-def load_model(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> TrainedModel:
+def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None) -> TrainedModel:
     """Decrypt a model's weights (logged). A model without DP carries its training rows, so it
     is for its dataset's owner, or for an actor whose active grant lets them read those rows
     raw for ``purpose``; the same decides whether its card comes full or public."""
@@ -1235,21 +1235,21 @@ def load_model(ws: Workspace, name: str, *, actor: str, purpose: str | None = No
 
     from privet.dp import _sgd
 
-    identity = policy.local_identity(ws, actor)
-    with ws.session() as session:
+    identity = policy.local_identity(core, actor)
+    with core.session() as session:
         row = _find(session, name)
         dataset = session.get(Dataset, row.dataset_id)
         if dataset is None:
             raise NotFound("the dataset of this model is missing from the catalog")
-        access = _row_access(session, dataset, identity, purpose, ws.now())
+        access = _row_access(session, dataset, identity, purpose, core.now())
         if not row.private and not access.allowed:
             raise PolicyDenied(
                 f"model {name!r} has no privacy guarantee; only the owner of "
                 f"{dataset.name!r}, or someone granted its raw rows, may load it"
             )
-        handle = ws.vault.dataset_keyset(session, row.dataset_id)
-        with ws.store.open(row.object_key) as source:
-            weights = ws.vault.decrypt_version(handle, row.dataset_id, _context(row.id), source)
+        handle = core.vault.dataset_keyset(session, row.dataset_id)
+        with core.store.open(row.object_key) as source:
+            weights = core.vault.decrypt_version(handle, row.dataset_id, _context(row.id), source)
         if hashlib.sha256(weights).hexdigest() != row.weights_sha256:
             raise IntegrityError("a stored model does not match its recorded hash")
         auditlog.append(
@@ -1257,7 +1257,7 @@ def load_model(ws: Workspace, name: str, *, actor: str, purpose: str | None = No
             [
                 {
                     "event": "model.read",
-                    "ts": ws.now().isoformat(),
+                    "ts": core.now().isoformat(),
                     "actor": actor,
                     "model": row.id,
                     "private": row.private,

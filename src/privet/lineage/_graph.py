@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from privet.catalog._models import LineageEdge
+from privet.schema import LineageEdge
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog._models import AccessBaseline, Alert, Dataset
-from privet.catalog._taxonomy import Level
 from privet.policy._decide import Facts
 from privet.policy._identity import aware
 from privet.policy._rules import Alerts
+from privet.schema import AccessBaseline, Alert, Dataset
+from privet.taxonomy import Level
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 class AlertInfo(BaseModel):
@@ -119,7 +119,7 @@ def observe(
     return events
 
 
-def list_alerts(ws: Workspace, *, since: int | None = None) -> list[AlertInfo]:
+def list_alerts(core: Core, *, since: int | None = None) -> list[AlertInfo]:
     """Alerts, newest first; ``since`` gives only those with an id above it (for polling)."""
     query = (
         select(Alert, Dataset.name)
@@ -128,7 +128,7 @@ def list_alerts(ws: Workspace, *, since: int | None = None) -> list[AlertInfo]:
     )
     if since is not None:
         query = query.where(Alert.id > since)
-    with ws.reading() as session:
+    with core.reading() as session:
         return [
             AlertInfo(
                 id=row.id,

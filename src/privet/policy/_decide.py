@@ -25,16 +25,16 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.auditlog.kinds import fetch
 from privet.catalog import INTERNAL_PURPOSES, check_purpose, parse_ref
-from privet.catalog._models import Dataset
 from privet.errors import InvalidInput, NotFound
 from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity
 from privet.policy._rules import VIEWS, Policy, current_policy
+from privet.schema import Dataset
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def _session(source: Any) -> Iterator[Session]:
 
 
 def decide(
-    source: Workspace | Session,
+    source: Core | Session,
     identity: Identity,
     dataset: str,
     view: str,

@@ -19,17 +19,17 @@ from sqlalchemy.orm import Session
 
 from privet import auditlog
 from privet.catalog import check_purpose, find_dataset, parse_ref
-from privet.catalog._models import Dataset, Grant
-from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput, NotFound, PolicyDenied
 from privet.policy._decide import check_view, facts_of, match_rule
 from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity, aware
 from privet.policy._rules import Policy, current_policy
+from privet.schema import Dataset, Grant
+from privet.taxonomy import Level
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 STATUSES = ("pending", "active", "denied", "revoked", "expired")
 
@@ -76,11 +76,11 @@ def _info(row: Grant, dataset: str, now: datetime) -> GrantInfo:
     )
 
 
-def _event(ws: Workspace, kind: str, actor: str, row: Grant, **facts: Any) -> dict[str, Any]:
+def _event(core: Core, kind: str, actor: str, row: Grant, **facts: Any) -> dict[str, Any]:
     # Ids, view, purpose and times only: the free-text reason stays out of the log.
     return {
         "event": kind,
-        "ts": ws.now().isoformat(),
+        "ts": core.now().isoformat(),
         "actor": actor,
         "grant": row.id,
         "user": row.user,
@@ -92,7 +92,7 @@ def _event(ws: Workspace, kind: str, actor: str, row: Grant, **facts: Any) -> di
 
 
 def request_grant(
-    ws: Workspace,
+    core: Core,
     identity: Identity,
     *,
     dataset: str,
@@ -113,9 +113,9 @@ def request_grant(
     if seconds <= 0:
         raise InvalidInput("the grant duration must be positive")
     name, _ = parse_ref(dataset)
-    now = ws.now()
-    with ws.session() as session:
-        _expire(ws, session, now)
+    now = core.now()
+    with core.session() as session:
+        _expire(core, session, now)
         row_dataset = find_dataset(session, name)
         number, policy = current_policy(session)
         # What the request is judged on (purposes, the rules, the requester's roles) must be
@@ -161,17 +161,19 @@ def request_grant(
         )
         if refusal is not None:
             auditlog.append(
-                session, [_event(ws, "grant.refused", identity.name, row, reason=refusal[0])]
+                session, [_event(core, "grant.refused", identity.name, row, reason=refusal[0])]
             )
             session.commit()
             raise PolicyDenied(refusal[1] + "; the refusal is in the audit log")
         rule = policy.rules[rule_index]  # type: ignore[index]
-        events = [_event(ws, "grant.request", identity.name, row, seconds=seconds, rule=rule_index)]
+        events = [
+            _event(core, "grant.request", identity.name, row, seconds=seconds, rule=rule_index)
+        ]
         if rule.auto_approve and row_dataset.classification != Level.RESTRICTED:
             row.status, row.decided_by, row.decided_at = "active", "policy", now
             row.expires_at = now + timedelta(seconds=seconds)
             events.append(
-                _event(ws, "grant.approve", "policy", row, expires=row.expires_at.isoformat())
+                _event(core, "grant.approve", "policy", row, expires=row.expires_at.isoformat())
             )
         session.add(row)
         events[-1]["governance"] = auditlog.attest(session, ("grant", row.id))
@@ -188,11 +190,11 @@ def _may_approve(identity: Identity, dataset: Dataset, policy: Policy) -> bool:
     )
 
 
-def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: bool) -> GrantInfo:
+def _decide_grant(core: Core, grant_id: str, identity: Identity, approve: bool) -> GrantInfo:
     verb = "approve" if approve else "deny"
-    now = ws.now()
-    with ws.session() as session:
-        _expire(ws, session, now)
+    now = core.now()
+    with core.session() as session:
+        _expire(core, session, now)
         row = _grant(session, grant_id)
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
@@ -211,7 +213,7 @@ def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: boo
         if problem is not None:
             auditlog.append(
                 session,
-                [_event(ws, f"grant.{verb}.refused", identity.name, row, reason=problem[0])],
+                [_event(core, f"grant.{verb}.refused", identity.name, row, reason=problem[0])],
             )
             session.commit()
             raise PolicyDenied(problem[1] + "; the refusal is in the audit log")
@@ -224,25 +226,25 @@ def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: boo
         else:
             row.status = "denied"
         facts["governance"] = auditlog.attest(session, ("grant", row.id))
-        auditlog.append(session, [_event(ws, f"grant.{verb}", identity.name, row, **facts)])
+        auditlog.append(session, [_event(core, f"grant.{verb}", identity.name, row, **facts)])
         session.commit()
         return _info(row, dataset.name, now)
 
 
-def approve_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+def approve_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
     """Approve a pending grant: by the dataset owner or a designated approver, never the
     requester. It is active from now for the duration asked."""
-    return _decide_grant(ws, grant_id, identity, approve=True)
+    return _decide_grant(core, grant_id, identity, approve=True)
 
 
-def deny_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
-    return _decide_grant(ws, grant_id, identity, approve=False)
+def deny_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
+    return _decide_grant(core, grant_id, identity, approve=False)
 
 
-def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+def revoke_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
     """End a pending or active grant now (owner, approver, or the grantee giving it up)."""
-    now = ws.now()
-    with ws.session() as session:
+    now = core.now()
+    with core.session() as session:
         row = _grant(session, grant_id)
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
@@ -251,7 +253,11 @@ def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantIn
         if identity.name != row.user and not _may_approve(identity, dataset, policy):
             auditlog.append(
                 session,
-                [_event(ws, "grant.revoke.refused", identity.name, row, reason="not_an_approver")],
+                [
+                    _event(
+                        core, "grant.revoke.refused", identity.name, row, reason="not_an_approver"
+                    )
+                ],
             )
             session.commit()
             raise PolicyDenied(
@@ -261,20 +267,20 @@ def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantIn
             raise InvalidInput(f"grant {row.id} is already {row.status}")
         row.status, row.revoked_by, row.revoked_at = "revoked", identity.name, now
         attested = auditlog.attest(session, ("grant", row.id))
-        event = _event(ws, "grant.revoke", identity.name, row, governance=attested)
+        event = _event(core, "grant.revoke", identity.name, row, governance=attested)
         auditlog.append(session, [event])
         session.commit()
         return _info(row, dataset.name, now)
 
 
 def list_grants(
-    ws: Workspace, *, status: str | None = None, user: str | None = None
+    core: Core, *, status: str | None = None, user: str | None = None
 ) -> list[GrantInfo]:
     """Grants, newest request first; ``status`` is the effective one (an active grant past
     its expiry shows as ``expired``)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown grant status {status[:20]!r}; one of {', '.join(STATUSES)}")
-    now = ws.now()
+    now = core.now()
     query = (
         select(Grant, Dataset.name)
         .join(Dataset, Dataset.id == Grant.dataset_id)
@@ -284,18 +290,18 @@ def list_grants(
         query = query.where(Grant.user == user)
     if status in ("pending", "denied", "revoked"):
         query = query.where(Grant.status == status)
-    with ws.reading() as session:
+    with core.reading() as session:
         infos = [_info(row, name, now) for row, name in session.execute(query)]
     return [g for g in infos if status is None or g.status == status]
 
 
 def grants_visible_to(
-    ws: Workspace, identity: Identity, *, status: str | None = None
+    core: Core, identity: Identity, *, status: str | None = None
 ) -> list[GrantInfo]:
     """The grants ``identity`` may see: their own, and those of every dataset they may
     approve (as its owner, a named approver, or through an approver role)."""
-    every = list_grants(ws, status=status)
-    with ws.reading() as session:
+    every = list_grants(core, status=status)
+    with core.reading() as session:
         _, policy = current_policy(session)
         # Who may see others' grants rests on the approvers and owners the log attests.
         auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
@@ -309,10 +315,10 @@ def grants_visible_to(
     return [g for g in every if g.user == identity.name or g.dataset in owned.values()]
 
 
-def may_oversee(ws: Workspace, identity: Identity) -> bool:
+def may_oversee(core: Core, identity: Identity) -> bool:
     """May ``identity`` see alerts and others' grants: a named approver, an approver role,
     or the owner of some dataset."""
-    with ws.reading() as session:
+    with core.reading() as session:
         _, policy = current_policy(session)
         auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
         if identity.name in policy.approvers or not identity.roles.isdisjoint(
@@ -327,12 +333,12 @@ def may_oversee(ws: Workspace, identity: Identity) -> bool:
         return owned is not None
 
 
-def get_grant(ws: Workspace, grant_id: str) -> GrantInfo:
-    with ws.reading() as session:
+def get_grant(core: Core, grant_id: str) -> GrantInfo:
+    with core.reading() as session:
         row = _grant(session, grant_id)
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
-        return _info(row, dataset.name, ws.now())
+        return _info(row, dataset.name, core.now())
 
 
 def _check(session: Session, row: Grant, identity: Identity) -> None:
@@ -354,7 +360,7 @@ def _grant(session: Session, grant_id: str) -> Grant:
     return row
 
 
-def _expire(ws: Workspace, session: Session, now: datetime) -> None:
+def _expire(core: Core, session: Session, now: datetime) -> None:
     """Mark active grants past their expiry as expired, each with a log entry.
 
     The broker never relies on this (it compares times itself); it keeps the table and the
@@ -369,7 +375,7 @@ def _expire(ws: Workspace, session: Session, now: datetime) -> None:
     if due:
         events = [
             _event(
-                ws,
+                core,
                 "grant.expire",
                 "privet",
                 row,

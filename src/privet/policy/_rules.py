@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog._models import PolicyDoc
-from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput
 from privet.policy._governance import IN_FORCE
+from privet.schema import PolicyDoc
+from privet.taxonomy import Level
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 VIEWS = ("raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic")
 View = Literal["raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic"]
@@ -207,14 +207,18 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def set_policy(ws: Workspace, text: str, *, actor: str) -> tuple[int, Policy]:
+def set_policy(core: Core, text: str, *, actor: str) -> tuple[int, Policy]:
     """Validate and store a new policy (it takes effect for the next decision); logged."""
     policy = parse_policy(text)
-    with ws.session() as session:
+    with core.session() as session:
         number = (session.execute(select(func.max(PolicyDoc.number))).scalar() or 0) + 1
         session.add(
             PolicyDoc(
-                number=number, text=text, sha256=digest(text), created_at=ws.now(), created_by=actor
+                number=number,
+                text=text,
+                sha256=digest(text),
+                created_at=core.now(),
+                created_by=actor,
             )
         )
         auditlog.append(
@@ -222,7 +226,7 @@ def set_policy(ws: Workspace, text: str, *, actor: str) -> tuple[int, Policy]:
             [
                 {
                     "event": "policy.set",
-                    "ts": ws.now().isoformat(),
+                    "ts": core.now().isoformat(),
                     "actor": actor,
                     "number": number,
                     "sha256": digest(text),
@@ -235,8 +239,8 @@ def set_policy(ws: Workspace, text: str, *, actor: str) -> tuple[int, Policy]:
     return number, policy
 
 
-def show_policy(ws: Workspace) -> tuple[int, str]:
+def show_policy(core: Core) -> tuple[int, str]:
     """The number and YAML text of the policy in force (0 and "" when none was set)."""
-    with ws.reading() as session:
+    with core.reading() as session:
         row = session.scalars(select(PolicyDoc).order_by(PolicyDoc.number.desc()).limit(1)).first()
         return (row.number, row.text) if row is not None else (0, "")

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from privet.catalog._models import Base
+from privet.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

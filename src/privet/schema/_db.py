@@ -1,4 +1,4 @@
-"""Database engines and schema migrations for the catalog."""
+"""Database engines and schema migrations."""
 
 from __future__ import annotations
 
@@ -58,11 +58,11 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
-def _alembic_config() -> Config:
+def alembic_config() -> Config:
     from alembic.config import Config
 
     cfg = Config()
-    location = resources.files("privet.catalog") / "migrations"
+    location = resources.files("privet.schema") / "migrations"
     cfg.set_main_option("script_location", str(location))
     return cfg
 
@@ -75,7 +75,7 @@ def migrating(engine: Engine) -> Iterator[Config]:
     it is switched off for the migration only (the pragma has no effect inside a transaction).
     """
     sqlite = engine.dialect.name == "sqlite"
-    cfg = _alembic_config()
+    cfg = alembic_config()
     with engine.connect() as conn:
         if sqlite:
             conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]

@@ -42,11 +42,12 @@ from torch import nn  # noqa: E402
 
 from privet.datasets import adult, raw_people  # noqa: E402
 from privet.dp import _accounting as acc  # noqa: E402
-from privet.dp import _opendp, _sgd  # noqa: E402
+from privet.dp import _opendp  # noqa: E402
+from privet.dp import sgd as _sgd  # noqa: E402
 from privet.dp._query import compile_query  # noqa: E402
-from privet.dp._random import SecureRandom  # noqa: E402
 from privet.dp._sql import parse  # noqa: E402
 from privet.dp._train import Feature, _encode  # noqa: E402
+from privet.dp.randomness import SecureRandom  # noqa: E402
 
 EPSILON, DELTA, BATCH = 8.0, 1e-5, 256
 NUMERIC = {

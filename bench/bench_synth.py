@@ -214,7 +214,7 @@ def part_risk(real: pl.DataFrame, control: pl.DataFrame, synth_path: Path) -> di
 
 def part_evaluate(real: pl.DataFrame, control: pl.DataFrame) -> dict:
     """`privet synth evaluate` (the library call) on every synthetic table written above."""
-    from privet.dp._synth_eval import evaluate
+    from privet.attacks import evaluate_synthetic as evaluate
 
     results = {}
     for stem in ("aim-aim-1", "mst-mst-1", "mst-independent"):

@@ -80,7 +80,7 @@ def test_pseudonymized_view_uses_the_workspace_keyed_prf(
     # HMAC the workspace's PRF computes (checked here with the PRF itself).
     assert emails.n_unique() == source.n_unique()
     assert not set(emails.to_list()) & set(source.to_list())
-    from privet.deid.operators._pseudonym import pseudonymize
+    from privet.operators._pseudonym import pseudonymize
 
     with gws.session() as session:
         prf = gws.vault.keyed_prf(session)

@@ -13,7 +13,7 @@ import pytest
 
 from privet import IntegrityError, InvalidInput, PolicyDenied, PrivetError, Workspace
 from privet.deid import REGISTRY, Context, Operator, make_operator, register_operator
-from privet.deid.operators._text import FALLBACK
+from privet.operators._text import FALLBACK
 from tests.conftest import ingest_people, invoke
 
 SECRET = "Zyxwvut-4111111111111111"  # a value that must never show up in a message
@@ -258,7 +258,7 @@ def test_tokens_round_trip_only_through_the_logged_detokenize(ws: Workspace, peo
 
 
 def test_tokens_of_another_workspace_do_not_open(tmp_path: Path):
-    from privet.deid.operators._token import make_token, open_token
+    from privet.operators._token import make_token, open_token
 
     one, two = (Workspace.init(tmp_path / name) for name in ("one", "two"))
     with one, two:

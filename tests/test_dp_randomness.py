@@ -16,9 +16,9 @@ import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from scipy import stats
 
-from privet.dp._random import SecureRandom
-from privet.dp._sgd import PoissonSampler, _noise
 from privet.dp._train import _split
+from privet.dp.randomness import SecureRandom
+from privet.dp.sgd import PoissonSampler, _noise
 
 ALPHA = 1e-4  # false-alarm rate of each statistical check
 
@@ -186,7 +186,8 @@ class Recorder:
     work): what ran, as opposed to what the card says."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from privet.dp import _opendp, _sgd
+        from privet.dp import _opendp
+        from privet.dp import sgd as _sgd
 
         self.releases: list[tuple[float, float]] = []
         self.samplers: list[tuple[int, float]] = []

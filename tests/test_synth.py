@@ -132,7 +132,7 @@ def test_synth_cli_bad_input(adult_ws: Workspace, project: Path, tmp_path: Path)
 
 
 def test_evaluate_numbers_match_a_direct_count(tmp_path: Path) -> None:
-    from privet.dp._synth_eval import evaluate
+    from privet.attacks import evaluate_synthetic as evaluate
 
     data = adult("train").select(["sex", "race", "relationship", "income"])
     real, synth, holdout = data.head(3000), data.slice(3000, 3000), data.slice(6000, 3000)

@@ -457,7 +457,7 @@ def test_clipped_sums_equal_clipping_opacus_per_example_gradients(kind: str, out
     import torch
     from opacus import GradSampleModule
 
-    from privet.dp._sgd import _linear_layers, build_model, clipped_sum, loss_function
+    from privet.dp.sgd import _linear_layers, build_model, clipped_sum, loss_function
 
     torch.manual_seed(0)
     model = build_model(kind, 10, outputs)
@@ -478,8 +478,8 @@ def test_clipped_sums_equal_clipping_opacus_per_example_gradients(kind: str, out
 
 
 def test_poisson_sampling_includes_each_example_with_the_stated_rate() -> None:
-    from privet.dp._random import SecureRandom
-    from privet.dp._sgd import PoissonSampler
+    from privet.dp.randomness import SecureRandom
+    from privet.dp.sgd import PoissonSampler
 
     n, rate, draws = 50, 0.1, 4000
     sampler = PoissonSampler(n, rate, SecureRandom(7))

@@ -342,7 +342,7 @@ SYNTH_KEYS = {
 def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Step 12: a DP synthetic table (MST) beside the no-guarantee baseline, evaluated."""
     from privet import policy
-    from privet.dp._synth_eval import evaluate
+    from privet.attacks import evaluate_synthetic as evaluate
 
     say("\n== 12. DP synthetic data (OpenDP's MST), evaluated against the real rows ==")
     started = time.perf_counter()

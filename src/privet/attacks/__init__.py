@@ -12,6 +12,8 @@ from privet.attacks._audit import ATTACKS, MembershipAudit, membership
 from privet.attacks._epsilon_audit import EpsilonAudit
 from privet.attacks._epsilon_audit import audit as epsilon_audit
 from privet.attacks._epsilon_audit import lower_bound as epsilon_lower_bound
+from privet.attacks._synth_eval import SynthEvaluation
+from privet.attacks._synth_eval import evaluate as evaluate_synthetic
 from privet.attacks._synthetic import (
     AttackResult,
     SyntheticRisk,
@@ -27,10 +29,12 @@ __all__ = [
     "AttributeAudit",
     "EpsilonAudit",
     "MembershipAudit",
+    "SynthEvaluation",
     "SyntheticRisk",
     "attribute_inference",
     "epsilon_audit",
     "epsilon_lower_bound",
+    "evaluate_synthetic",
     "inference",
     "linkability",
     "membership",

@@ -140,7 +140,7 @@ def _prior(
     """A softmax regression of the attribute on what the attacker knows, from pool rows."""
     import torch
 
-    from privet.dp._sgd import few_threads
+    from privet.dp.sgd import few_threads
 
     def inputs(rows: np.ndarray) -> torch.Tensor:
         x = target.x[rows][:, torch.from_numpy(others)]

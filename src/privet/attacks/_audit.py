@@ -151,7 +151,7 @@ def _with_references(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     import torch
 
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     card, task = target.card, target.card["task"]
     usable = np.flatnonzero(target.valid)

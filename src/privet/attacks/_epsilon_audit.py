@@ -89,7 +89,7 @@ def audit(
 ) -> EpsilonAudit:
     """Train once with canaries by the model's recipe: a lower bound on its ε, on its card."""
     from privet.attacks._audit import record
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     started = time.perf_counter()
     if not 0.5 <= confidence < 1:

@@ -104,7 +104,7 @@ def membership_from_files(
         title = model_file.name
     else:
         from privet.attacks._reference import encode
-        from privet.dp._train import load_model
+        from privet.dp import load_model
 
         assert core is not None and name is not None and actor is not None
         model = load_model(core, name, actor=actor, purpose=purpose)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import torch
 
     from privet.core import Core
-    from privet.dp._train import TrainedModel
+    from privet.dp import TrainedModel
 
 ASSESSMENT = "privet:assessment"
 REFERENCE_DATA = ("population", "training")
@@ -75,7 +75,7 @@ def load(core: Core, name: str, *, actor: str, purpose: str | None = None) -> Ta
     may do it (privet's internal assessment purpose); anyone else needs an active grant of
     the raw view for ``purpose``, checked and logged by the broker like any read.
     """
-    from privet.dp._train import load_model, unpack_rows
+    from privet.dp import load_model, unpack_rows
 
     with core.reading() as session:
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
@@ -151,7 +151,7 @@ def train_like(
     generator: torch.Generator,
 ) -> torch.nn.Module:
     """A model trained on (x, y) by the card's recipe: same architecture, schedule, DP noise."""
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     training = card["training"]
     module = _sgd.build_model(
@@ -170,7 +170,7 @@ def train_like(
     if privacy.get("differentially_private"):
         import torch
 
-        from privet.dp._random import SecureRandom
+        from privet.dp.randomness import SecureRandom
 
         # The auditor's own simulation of the recipe, reproducible from the audit's seed:
         # it releases nothing, so a seeded (not secure) stream is what it needs.

@@ -20,8 +20,8 @@ from privet.errors import NotFound
 if TYPE_CHECKING:
     import polars as pl
 
-    from privet.dp._synth import SynthReport
-    from privet.dp._synth_eval import SynthEvaluation
+    from privet.attacks import SynthEvaluation
+    from privet.dp import SynthReport
     from privet.workspace import Workspace
 
 
@@ -217,8 +217,8 @@ def synth_evaluate(
     seed: int | None,
 ) -> None:
     """Fidelity, utility and privacy risk of SYNTH against REAL (datasets or files)."""
+    from privet.attacks import evaluate_synthetic as evaluate
     from privet.cli._protect import _maybe_workspace
-    from privet.dp._synth_eval import evaluate
 
     with _maybe_workspace(opts) as ws, opts.progress("evaluating") as step:
         step("reading")

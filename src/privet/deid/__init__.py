@@ -45,7 +45,7 @@ from privet.deid._protect import (
 from privet.deid._risk import RiskReport, assess_risk, measure
 from privet.deid._search import METRICS, Lattice, SearchResult, Target
 from privet.deid._utility import MlUtility, UtilityReport, information_loss, ml_utility
-from privet.deid.operators import REGISTRY, Context, Operator, make_operator, register_operator
+from privet.operators import REGISTRY, Context, Operator, make_operator, register_operator
 
 __all__ = [
     "METRICS",

@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from privet.catalog import analysis_dtype
 from privet.deid._hierarchy import Hierarchy, HierarchySpec, IntervalsSpec, build, default_spec
 from privet.deid._search import METRICS
-from privet.deid.operators import Operator, kind_of, make_operator
 from privet.errors import InvalidInput, NotFound
+from privet.operators import Operator, kind_of, make_operator
 
 # Operators that keep a quasi-identifier's values in its domain, so the search still applies.
 _QI_OPERATORS = {"keep", "top_bottom_code", "microaggregate", "date_shift"}

@@ -34,11 +34,8 @@ from privet.deid._plan import Checked, Column, Plan, check_plan, check_values
 from privet.deid._risk import RiskReport, assess_risk
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
-from privet.deid.operators import Context, kind_of
-from privet.deid.operators._base import unique_map
-from privet.deid.operators._text import scanner
-from privet.deid.operators._token import open_token
 from privet.errors import IntegrityError, InvalidInput, PolicyDenied
+from privet.operators import Context, kind_of, open_token, text_scanner, unique_map
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -99,7 +96,7 @@ def _context(core: Core | None, checked: Checked, subject: str | None) -> Contex
             if "token" in names:
                 daead = core.vault.token_aead(session)
             session.commit()  # keys are made on first use
-    scan = scanner() if "redact_text" in names else None
+    scan = text_scanner() if "redact_text" in names else None
     return Context(
         prf=prf, daead=daead, subject=subject, hierarchies=checked.hierarchies, scan_text=scan
     )

@@ -18,16 +18,31 @@ from privet.dp import _governance  # noqa: F401 - registers the DP ledger kind
 
 if TYPE_CHECKING:
     from privet.dp._accounting import Charge, dp_sgd, epsilon_spent, epsilon_spent_rdp, pure
-    from privet.dp._facade import DifferentialPrivacy
     from privet.dp._ledger import (
         DEFAULT_EPSILON,
         BudgetInfo,
         PrivacyUnitWarning,
         ReleaseInfo,
+        budget,
+        charge,
+        declare,
+        declared_domains,
         default_delta,
+        set_limit,
     )
-    from privet.dp._query import QueryResult, Statistic
-    from privet.dp._train import ModelInfo, NoPrivacyWarning, TrainedModel
+    from privet.dp._query import QueryResult, Statistic, query
+    from privet.dp._synth import SynthReport, synthesize
+    from privet.dp._train import (
+        ModelInfo,
+        NoPrivacyWarning,
+        TrainedModel,
+        list_models,
+        load_model,
+        model_info,
+        pack_rows,
+        train,
+        unpack_rows,
+    )
 
 _WHERE = {
     "Charge": "_accounting",
@@ -35,17 +50,30 @@ _WHERE = {
     "epsilon_spent": "_accounting",
     "epsilon_spent_rdp": "_accounting",
     "pure": "_accounting",
-    "DifferentialPrivacy": "_facade",
     "DEFAULT_EPSILON": "_ledger",
     "BudgetInfo": "_ledger",
     "PrivacyUnitWarning": "_ledger",
     "ReleaseInfo": "_ledger",
     "default_delta": "_ledger",
+    "budget": "_ledger",
+    "charge": "_ledger",
+    "declare": "_ledger",
+    "declared_domains": "_ledger",
+    "set_limit": "_ledger",
+    "query": "_query",
+    "synthesize": "_synth",
+    "train": "_train",
+    "list_models": "_train",
+    "model_info": "_train",
     "QueryResult": "_query",
     "Statistic": "_query",
+    "SynthReport": "_synth",
     "ModelInfo": "_train",
     "NoPrivacyWarning": "_train",
     "TrainedModel": "_train",
+    "load_model": "_train",
+    "pack_rows": "_train",
+    "unpack_rows": "_train",
 }
 
 
@@ -62,17 +90,30 @@ __all__ = [
     "DEFAULT_EPSILON",
     "BudgetInfo",
     "Charge",
-    "DifferentialPrivacy",
     "ModelInfo",
     "NoPrivacyWarning",
     "PrivacyUnitWarning",
     "QueryResult",
     "ReleaseInfo",
     "Statistic",
+    "SynthReport",
     "TrainedModel",
+    "budget",
+    "charge",
+    "declare",
+    "declared_domains",
     "default_delta",
+    "list_models",
+    "model_info",
+    "query",
+    "set_limit",
+    "synthesize",
+    "train",
     "dp_sgd",
     "epsilon_spent",
     "epsilon_spent_rdp",
+    "load_model",
+    "pack_rows",
     "pure",
+    "unpack_rows",
 ]

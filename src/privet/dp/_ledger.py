@@ -538,3 +538,34 @@ def unit_for(dataset: Dataset, version: Version, row: DpLedger) -> str | None:
         )
     warnings.warn(message, PrivacyUnitWarning, stacklevel=3)
     return None
+
+
+def declared_domains(core: Core, name: str) -> dict[str, dict[str, Any]]:
+    """The public column domains the owner of dataset ``name`` declared."""
+    with core.reading() as session:
+        return domains(session, find_dataset(session, name).id)
+
+
+def charge(core: Core, ref: str, cost: acc.Charge, *, kind: str, purpose: str, actor: str) -> str:
+    """Record a release made elsewhere (e.g. by a DP synthesizer) on the ledger of ``ref``.
+
+    Refused with ``BudgetExhausted`` if it does not fit; returns the release id.
+    """
+    from privet.catalog import check_purpose, resolve
+
+    check_purpose(purpose)
+    with core.session() as session:
+        dataset, version = resolve(session, ref)
+        release_id, _, _ = record_release(
+            core,
+            session,
+            root=root_of(session, dataset),
+            dataset=dataset,
+            version=version,
+            kind=kind,
+            charge=cost,
+            actor=actor,
+            purpose=purpose,
+        )
+        session.commit()
+    return release_id

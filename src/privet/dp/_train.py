@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import torch
 
     from privet.core import Core
-    from privet.dp._random import SecureRandom
+    from privet.dp.randomness import SecureRandom
 
 CARD_FORMAT = 1
 # Shares of ε for what is not DP-SGD itself (the rest is calibrated into the noise).
@@ -396,8 +396,8 @@ def train(
             _charge_preprocessing(core, fixed_ref, charges, actor=actor, purpose=purpose)
         raise InvalidInput(problem + (" (the preprocessing spent was charged)" if charges else ""))
 
-    from privet.dp import _sgd
-    from privet.dp._random import SecureRandom
+    from privet.dp import sgd as _sgd
+    from privet.dp.randomness import SecureRandom
 
     random = SecureRandom(seed)
     if seed is not None and not no_dp:
@@ -1233,7 +1233,7 @@ def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None)
     raw for ``purpose``; the same decides whether its card comes full or public."""
     import torch
 
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     identity = policy.local_identity(core, actor)
     with core.session() as session:

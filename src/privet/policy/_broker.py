@@ -348,7 +348,7 @@ def _apply_view(
     view: str,
     rule: Any,
 ) -> pl.DataFrame:
-    from privet.deid.operators import Context, kind_of, make_operator
+    from privet.operators import Context, kind_of, make_operator
 
     if rule is not None and rule.row_filter:
         try:
@@ -381,7 +381,7 @@ def _keyed_prf(core: Core) -> Any:
     """The workspace's pseudonym PRF; the write lock is taken only the first time, when the
     key is made (a key made in a session that is not committed would be a different key)."""
     from privet.schema import Keyset
-    from privet.vault._vault import PSEUDONYM_KEYSET
+    from privet.vault import PSEUDONYM_KEYSET
 
     with core.reading() as session:
         if session.get(Keyset, PSEUDONYM_KEYSET) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from privet import catalog, core, lineage, policy
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.core import Clock, Core, utc_now
 from privet.schema import Dataset
+from privet.workspace._dp import DifferentialPrivacy
 
 
 class Workspace(Core):
@@ -72,15 +74,10 @@ class Workspace(Core):
 
     # -- differential privacy ---------------------------------------------------------------
 
-    @property
-    def dp(self) -> Any:
-        """DP statistics, DP-SGD and the budget ledger: a :class:`privet.dp.DifferentialPrivacy`.
-
-        Imported on first use: OpenDP and PyTorch are large, and most commands need neither.
-        """
-        from privet import dp
-
-        return dp.DifferentialPrivacy(self)
+    @cached_property
+    def dp(self) -> DifferentialPrivacy:
+        """Differential privacy: the budget ledger, DP statistics, DP-SGD, DP synthesis."""
+        return DifferentialPrivacy(self)
 
     # -- governed reads ---------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.deid.operators._base import Context, Operator, register_operator
+from privet.operators._base import Context, Operator, register_operator
 
 
 class MicroParams(BaseModel):

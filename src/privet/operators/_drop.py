@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from privet.deid.operators._base import Context, Operator, register_operator
+from privet.operators._base import Context, Operator, register_operator
 
 
 @register_operator

@@ -12,8 +12,8 @@ import polars as pl
 import tink
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.deid.operators._base import Context, Operator, register_operator, unique_map
 from privet.errors import IntegrityError, InvalidInput
+from privet.operators._base import Context, Operator, register_operator, unique_map
 
 TOKEN_PREFIX = "tok_"
 TOKEN_CONTEXT = b"privet/token/v1\x00"

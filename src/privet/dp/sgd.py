@@ -8,7 +8,7 @@ example's gradient is clipped to ``clip``, summed, and noised with standard devi
 ``noise_multiplier * clip`` before the update. The privacy analysis is the
 standard one for this loop (Abadi et al. 2016): Poisson sampling with rate q, then the
 Gaussian mechanism, ``steps`` times — exactly the ledger's event. Both the sample and the
-noise come from :class:`~privet.dp._random.SecureRandom` (a ChaCha20 keystream): the analysis
+noise come from :class:`~privet.dp.randomness.SecureRandom` (a ChaCha20 keystream): the analysis
 assumes nobody can predict either.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from privet.dp._random import SecureRandom
+from privet.dp.randomness import SecureRandom
 
 HIDDEN_UNITS = 64
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.deid.operators._base import Context, Operator, register_operator
 from privet.errors import InvalidInput
+from privet.operators._base import Context, Operator, register_operator
 
 
 class GeneralizeParams(BaseModel):

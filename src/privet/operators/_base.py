@@ -127,3 +127,18 @@ def unique_map(
     distinct = text.drop_nulls().unique()
     mapping = {value: function(value) for value in distinct.to_list()}
     return text.replace_strict(mapping, default=None, return_dtype=dtype).alias(values.name)
+
+
+def all_dates(values: pl.Series) -> bool:
+    """Whether a text column holds only ISO dates or timestamps (and at least one)."""
+    if values.dtype != pl.String:
+        return False
+    present = values.drop_nulls()
+    if present.len() == 0:
+        return False
+    if not present.str.contains(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$").all():
+        return False
+    try:
+        return present.str.to_datetime(strict=False).null_count() == 0
+    except pl.exceptions.PolarsError:
+        return False

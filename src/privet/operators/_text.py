@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.deid.operators._base import Context, Operator, register_operator
+from privet.operators._base import Context, Operator, register_operator
 
 # Fallback patterns, most specific first. Each replaces a whole match.
 FALLBACK = [

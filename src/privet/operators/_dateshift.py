@@ -12,8 +12,8 @@ from datetime import time
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.deid.operators._base import Context, Operator, register_operator
 from privet.errors import InvalidInput
+from privet.operators._base import Context, Operator, register_operator
 
 SHIFT_DOMAIN = b"privet/date-shift/v1\x00"
 
@@ -51,7 +51,7 @@ class DateShift(Operator):
             raise InvalidInput("date shifting needs a workspace (its key); run in one")
         values = frame.get_column(column)
         if values.dtype == pl.String:
-            from privet.deid._hierarchy import all_dates
+            from privet.operators._base import all_dates
 
             if values.drop_nulls().len() and not all_dates(values):
                 raise InvalidInput(

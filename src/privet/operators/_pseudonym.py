@@ -11,8 +11,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.deid.operators._base import Context, Operator, register_operator, unique_map
 from privet.errors import InvalidInput
+from privet.operators._base import Context, Operator, register_operator, unique_map
 
 PSEUDONYM_DOMAIN = b"privet/pseudonym/v1\x00"
 

@@ -13,7 +13,11 @@ from privet import catalog, core, lineage, policy
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.core import Clock, Core, utc_now
 from privet.schema import Dataset
+from privet.workspace._access import Access
+from privet.workspace._audit import Audits
+from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
+from privet.workspace._scan import Scanning
 
 
 class Workspace(Core):
@@ -78,6 +82,28 @@ class Workspace(Core):
     def dp(self) -> DifferentialPrivacy:
         """Differential privacy: the budget ledger, DP statistics, DP-SGD, DP synthesis."""
         return DifferentialPrivacy(self)
+
+    # -- the other capabilities -------------------------------------------------------------
+
+    @cached_property
+    def access(self) -> Access:
+        """Users and roles, tokens, grants and approvals, the policy, alerts."""
+        return Access(self)
+
+    @cached_property
+    def deid(self) -> Deidentification:
+        """Protect (mask, pseudonymize, generalize to k/ℓ/t), re-identification risk, detokenize."""
+        return Deidentification(self)
+
+    @cached_property
+    def scan(self) -> Scanning:
+        """PII discovery in datasets, files and text; column annotations."""
+        return Scanning(self)
+
+    @cached_property
+    def audit(self) -> Audits:
+        """Membership and attribute inference, empirical ε audits, external attack scores."""
+        return Audits(self)
 
     # -- governed reads ---------------------------------------------------------------------
 

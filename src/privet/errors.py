@@ -9,7 +9,17 @@ from __future__ import annotations
 
 
 class PrivetError(Exception):
-    """Base of every error privet raises on purpose; its message is one sentence for a user."""
+    """Base of every error privet raises on purpose; its message is one sentence for a user.
+
+    The message names library parameters by their Python names (``epsilon``), never a CLI
+    flag: ``parameter`` says which one was wrong, and the CLI renders it as its flag
+    (``--epsilon``), the server as the request field. Subclasses carry their facts as
+    attributes (asked, remaining, dataset, purpose…) so a caller need not parse the text.
+    """
+
+    def __init__(self, message: str = "", *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class NotFound(PrivetError):

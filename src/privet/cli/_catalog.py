@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from privet.catalog import LEGAL_BASES, SUBJECT_LINK, DatasetInfo, Level, Role
-from privet.cli._app import Options, cli, command, pairs, stdout
+from privet.cli._app import Options, PrivetGroup, cli, command, pairs, stdout
 from privet.workspace import Workspace
 
 
@@ -135,7 +135,7 @@ def ingest_command(
     opts.emit(version, human)
 
 
-class _DatasetsGroup(click.Group):
+class _DatasetsGroup(PrivetGroup):
     """``privet datasets [NAME]`` as before, plus subcommands (``annotate``).
 
     A first argument that is not a subcommand is a dataset name for ``show``.

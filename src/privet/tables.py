@@ -46,6 +46,22 @@ class SourceFile:
     size: int
 
 
+def names_file(source: str) -> bool:
+    """Whether ``source`` (as given by a user) names a file rather than a dataset.
+
+    The one rule for every command that takes either: an existing file, or a name that looks
+    like a path (a separator or a table file's extension). Dataset names have neither, so
+    ``people`` and ``people@2`` are datasets; a missing ``people.csv`` is a missing file.
+    """
+    path = Path(source)
+    try:
+        if path.is_file():
+            return True
+    except OSError:  # a name too long for the file system is not a file
+        return False
+    return "/" in source or "\\" in source or path.suffix.lower() in FORMATS
+
+
 @contextmanager
 def file_errors(path: Path) -> Iterator[None]:
     """Turn the OS errors of reading ``path`` into one sentence each (no errno soup)."""

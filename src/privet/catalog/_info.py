@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -97,6 +97,29 @@ class DatasetInfo(BaseModel):
     created_at: UtcDatetime
     created_by: str
     versions: list[VersionInfo]
+
+    def summary(self) -> DatasetSummary:
+        return DatasetSummary(
+            name=self.name,
+            owner=self.owner,
+            classification=self.classification,
+            purposes=self.purposes,
+            versions=len(self.versions),
+            rows=self.versions[-1].rows if self.versions else None,
+            derived_from=self.derived_from,
+        )
+
+
+class DatasetSummary(BaseModel):
+    """One line of a dataset listing: what the CLI's table and the HTTP list show."""
+
+    name: str
+    owner: str
+    classification: str
+    purposes: list[str]
+    versions: int = Field(description="how many versions the dataset has")
+    rows: int | None = Field(description="rows in the newest version")
+    derived_from: str | None
 
 
 def version_info(dataset: Dataset, version: Version) -> VersionInfo:

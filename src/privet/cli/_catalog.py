@@ -8,7 +8,14 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.catalog import LEGAL_BASES, SUBJECT_LINK, DatasetInfo, Level, Role
+from privet.catalog import (
+    LEGAL_BASES,
+    SUBJECT_LINK,
+    DatasetInfo,
+    DatasetSummary,
+    Level,
+    Role,
+)
 from privet.cli._app import Options, PrivetGroup, cli, command, pairs, stdout
 from privet.workspace import Workspace
 
@@ -171,7 +178,7 @@ def datasets_command(opts: Options, name: str | None) -> None:
     with opts.workspace() as ws:
         if name is None:
             listing = ws.datasets()
-            opts.emit(listing, lambda: _print_list(listing))
+            opts.emit(listing, lambda: print_list([d.summary() for d in listing]))
             return
         dataset = ws.dataset(name)
         edges = ws.lineage(name) if dataset.versions else []
@@ -182,10 +189,11 @@ def datasets_command(opts: Options, name: str | None) -> None:
                 for e in edges
             ],
         }
-        opts.emit(data, lambda: _print_dataset(dataset, data["lineage"]))
+        opts.emit(data, lambda: print_dataset(dataset, data["lineage"]))
 
 
-def _print_list(listing: list[DatasetInfo]) -> None:
+def print_list(listing: list[DatasetSummary]) -> None:
+    """The dataset table, local or from a server (both list :class:`DatasetSummary`)."""
     if not listing:
         stdout.print(
             "No datasets yet. Add one with: privet ingest FILE --name N --owner O --purpose P"
@@ -193,19 +201,18 @@ def _print_list(listing: list[DatasetInfo]) -> None:
         return
     table = Table("name", "owner", "classification", "purposes", "versions", "rows (latest)")
     for d in listing:
-        latest = d.versions[-1] if d.versions else None
         table.add_row(
             Text(d.name),
             Text(d.owner),
             d.classification,
             Text(", ".join(d.purposes)),
-            str(len(d.versions)),
-            f"{latest.rows:,}" if latest else "-",
+            str(d.versions),
+            f"{d.rows:,}" if d.rows is not None else "-",
         )
     stdout.print(table)
 
 
-def _print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
+def print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
     stdout.print(Text(f"{d.name}  ({d.classification})", style="bold"))
     stdout.print(Text(f"  owner: {d.owner}   purposes: {', '.join(d.purposes)}"))
     subject = d.subject_id_column or "none"

@@ -33,29 +33,15 @@ def _client(server: str, token: str) -> Any:
 
 
 def _datasets(client: Any, opts: Options, name: str | None) -> None:
-    from privet.catalog import DatasetInfo
-    from privet.cli._catalog import _print_dataset
+    from privet.catalog import DatasetInfo, DatasetSummary
+    from privet.cli._catalog import print_dataset, print_list
 
     if name is not None:
         data = client.dataset(name)
-        opts.emit(data, lambda: _print_dataset(DatasetInfo.model_validate(data), []))
+        opts.emit(data, lambda: print_dataset(DatasetInfo.model_validate(data), []))
         return
     listing = client.datasets()
-
-    def human() -> None:
-        table = Table("name", "owner", "classification", "purposes", "versions", "rows (latest)")
-        for d in listing:
-            table.add_row(
-                Text(d["name"]),
-                Text(d["owner"]),
-                d["classification"],
-                Text(", ".join(d["purposes"])),
-                str(d["versions"]),
-                f"{d['rows']:,}" if d["rows"] is not None else "-",
-            )
-        stdout.print(table)
-
-    opts.emit(listing, human)
+    opts.emit(listing, lambda: print_list([DatasetSummary.model_validate(d) for d in listing]))
 
 
 def _export(

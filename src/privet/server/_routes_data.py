@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 
-from privet.catalog import DatasetInfo
+from privet.catalog import DatasetInfo, DatasetSummary
 from privet.errors import PolicyDenied
 from privet.policy import stream
 from privet.server._auth import Caller
@@ -34,16 +34,6 @@ ColumnName = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
 KeyValue = Annotated[str, StringConstraints(max_length=200)] | int | float
-
-
-class DatasetSummary(BaseModel):
-    name: str
-    owner: str
-    classification: str
-    purposes: list[str]
-    versions: int
-    rows: int | None = Field(description="rows in the newest version")
-    derived_from: str | None
 
 
 class QueryRequest(BaseModel):
@@ -75,18 +65,7 @@ def _ws(request: Request) -> Any:
 
 @router.get("/datasets", response_model=list[DatasetSummary], summary="List datasets")
 def list_datasets(request: Request, caller: Caller) -> list[DatasetSummary]:
-    return [
-        DatasetSummary(
-            name=d.name,
-            owner=d.owner,
-            classification=d.classification,
-            purposes=d.purposes,
-            versions=len(d.versions),
-            rows=d.versions[-1].rows if d.versions else None,
-            derived_from=d.derived_from,
-        )
-        for d in _ws(request).datasets()
-    ]
+    return [d.summary() for d in _ws(request).datasets()]
 
 
 @router.get("/datasets/{name}", response_model=DatasetInfo, summary="One dataset's metadata")

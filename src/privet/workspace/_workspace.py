@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,45 @@ class Workspace(Core):
 
     # -- the catalog ------------------------------------------------------------------------
 
-    def ingest(self, path: str | Path, **kwargs: Any) -> VersionInfo:
-        """See :func:`privet.catalog.ingest`."""
-        return catalog.ingest(self, Path(path), **kwargs)
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        name: str,
+        owner: str,
+        purposes: Sequence[str],
+        actor: str,
+        legal_basis: str | None = None,
+        retention_days: int | None = None,
+        subject_id: str | None = None,
+        categories: Mapping[str, str] | None = None,
+        roles: Mapping[str, str] | None = None,
+        classification: str | None = None,
+        new_version: bool = False,
+        scan: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> VersionInfo:
+        """Register the table at ``path`` as dataset ``name`` (with ``new_version``, as its
+        next version), encrypted. Columns not given a ``categories``/``roles`` entry are
+        classified by discovery when ``scan``; ``subject_id`` names the column that identifies
+        a person when a person may have several rows."""
+        return catalog.ingest(
+            self,
+            Path(path),
+            name=name,
+            owner=owner,
+            purposes=purposes,
+            actor=actor,
+            legal_basis=legal_basis,
+            retention_days=retention_days,
+            subject_id=subject_id,
+            categories=categories,
+            roles=roles,
+            classification=classification,
+            new_version=new_version,
+            scan=scan,
+            progress=progress,
+        )
 
     def datasets(self) -> list[DatasetInfo]:
         with self.reading() as session:

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 
 from privet import Workspace
-from privet.catalog import annotate
 from privet.errors import InvalidInput, NotFound
 from privet.schema import LogEntry
 from tests.conftest import PEOPLE_CATEGORIES, ingest_people, invoke, run_privet
@@ -103,6 +102,39 @@ def test_scan_with_user_recognizers(tmp_path: Path):
     result = invoke("scan", data_file, "--recognizers", yaml_file, "--json")
     (column,) = json.loads(result.stdout)["columns"]
     assert column["role"] == "direct_identifier" and column["entities"][0]["type"] == "BADGE"
+
+
+def test_text_scan_locates_entities_by_line_and_column(ws: Workspace):
+    text = "Hello.\nCall Maria Rossi at +44 20 7946 0958.\n"
+    document = ws.scan.text(text)
+    assert (document.characters, document.lines) == (len(text), 3)
+    person = next(e for e in document.entities if e.type == "PERSON")
+    assert (person.line, person.column) == (2, 6) and text[
+        person.start : person.end
+    ] == "Maria Rossi"
+    assert document.counts == {"PERSON": 1, "PHONE_NUMBER": 1}
+    # The JSON is what ``privet scan --text --json`` prints: no example unless asked, masked.
+    assert set(document.model_dump()["entities"][0]) == {
+        "type", "start", "end", "line", "column", "score", "category"
+    }  # fmt: skip
+    shown = ws.scan.text(text, examples=True)
+    assert [e.example for e in shown.entities if e.type == "PERSON"] == ["M**** ****i"]
+
+
+def test_file_scan_needs_no_workspace_and_dataset_scan_is_a_governed_read(
+    ws: Workspace, people_csv: Path
+):
+    from privet.discover import scan_file
+
+    report = scan_file(people_csv, sample=50, examples=True)
+    assert (report.source, report.rows) == (people_csv.name, 50)
+    assert all(c.examples is not None for c in report.columns)
+    assert "examples" not in scan_file(people_csv).model_dump()["columns"][0]
+    ingest_people(ws, people_csv)
+    report = ws.scan.dataset("people", actor="tester")
+    assert (report.source, report.rows) == ("people@1", 300)
+    reads = [e for e in _log(ws) if e.get("event") == "read"]
+    assert reads[-1]["purpose"] == "privet:assessment" and reads[-1]["actor"] == "tester"
 
 
 # -- acceptance 4: bad input ------------------------------------------------------------------
@@ -207,7 +239,9 @@ def test_ingest_no_scan_flag(project: Path, people_csv: Path, ws: Workspace):
 def test_annotate_corrects_logs_and_wins_over_later_scans(ws: Workspace, people_csv: Path):
     ws.ingest(people_csv, name="p", owner="o", purposes=["x"], actor="a")
     before = len(_log(ws))
-    result = annotate(ws, "p", "fnlwgt", category="user.financial", role="sensitive", actor="dpo")
+    result = ws.scan.annotate(
+        "p", "fnlwgt", category="user.financial", role="sensitive", actor="dpo"
+    )
     assert (result.old_category, result.old_role) == (None, "other")
     column = next(c for c in ws.dataset("p").versions[-1].columns if c.name == "fnlwgt")
     assert (column.category, column.role, column.source) == ("user.financial", "sensitive",
@@ -233,29 +267,29 @@ def test_annotate_lowers_the_level_only_when_nothing_else_requires_it(
     )
     ws.ingest(path, name="t", owner="o", purposes=["x"], actor="a")
     assert ws.dataset("t").classification == "restricted"  # race: GDPR Art. 9
-    result = annotate(ws, "t", "ethnicity", category=None, role="other", actor="dpo")
+    result = ws.scan.annotate("t", "ethnicity", category=None, role="other", actor="dpo")
     assert (result.previous_classification, result.classification) == ("restricted",
                                                                        "confidential")  # fmt: skip
     ws.ingest(path, name="u", owner="o", purposes=["x"], actor="a",
               categories={"n": "user.health"})  # fmt: skip
-    result = annotate(ws, "u", "ethnicity", category=None, role="other", actor="dpo")
+    result = ws.scan.annotate("u", "ethnicity", category=None, role="other", actor="dpo")
     assert result.classification == "restricted"  # user.health still requires it
     ws.ingest(path, name="v", owner="o", purposes=["x"], actor="a", classification="restricted",
               scan=False)  # fmt: skip
-    result = annotate(ws, "v", "n", category="user.contact.address.city", actor="dpo")
+    result = ws.scan.annotate("v", "n", category="user.contact.address.city", actor="dpo")
     assert result.classification == "restricted"  # raised by hand: stays
 
 
 def test_annotate_refuses_bad_input(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
     with pytest.raises(NotFound):
-        annotate(ws, "people", "nope", category="user.name", actor="a")
+        ws.scan.annotate("people", "nope", category="user.name", actor="a")
     with pytest.raises(InvalidInput, match="did you mean"):
-        annotate(ws, "people", "email", category="user.contact.emial", actor="a")
+        ws.scan.annotate("people", "email", category="user.contact.emial", actor="a")
     with pytest.raises(InvalidInput, match="unknown role"):
-        annotate(ws, "people", "email", category="user.contact.email", role="boss", actor="a")
+        ws.scan.annotate("people", "email", category="user.contact.email", role="boss", actor="a")
     with pytest.raises(NotFound):
-        annotate(ws, "ghost", "email", category="user.name", actor="a")
+        ws.scan.annotate("ghost", "email", category="user.name", actor="a")
 
 
 def test_datasets_group_keeps_list_and_show_and_adds_annotate(

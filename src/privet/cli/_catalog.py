@@ -275,10 +275,8 @@ def annotate_command(
 
     The correction is logged, wins over later scans, and recomputes the dataset's level.
     """
-    from privet.catalog import annotate
-
     with opts.workspace() as ws:
-        result = annotate(ws, name, column, category=category, role=role, actor=opts.actor)
+        result = ws.scan.annotate(name, column, category=category, role=role, actor=opts.actor)
 
     def human() -> None:
         stdout.print(

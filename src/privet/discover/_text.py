@@ -101,19 +101,19 @@ def scan_texts(
 def scan_text(text: str, *, registry: RecognizerRegistry | None = None) -> list[Entity]:
     """The entities in one text, sorted by position; ``text[e.start:e.end]`` is each one."""
     if not isinstance(text, str):
-        raise InvalidInput("scan_text takes a str")
+        raise InvalidInput("scan_text takes a str", parameter="text")
     return scan_texts([text], registry=registry)[0]
 
 
 def _as_series(texts: Sequence[str | None] | pl.Series) -> pl.Series:
     if isinstance(texts, pl.Series):
         if texts.dtype != pl.String:
-            raise InvalidInput("texts must be a String column")
+            raise InvalidInput("texts must be a String column", parameter="texts")
         return texts
     try:
         return pl.Series("text", list(texts), dtype=pl.String)
     except (TypeError, pl.exceptions.PolarsError):
-        raise InvalidInput("texts must be strings (or None)") from None
+        raise InvalidInput("texts must be strings (or None)", parameter="texts") from None
 
 
 def _unescape(series: pl.Series) -> pl.Series:

@@ -165,7 +165,7 @@ def test_lineage_links_the_source_file_hash_to_the_version(ws: Workspace, people
 
 def test_second_ingest_needs_new_version_and_numbers_versions(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
-    with pytest.raises(AlreadyExists, match="--new-version"):
+    with pytest.raises(AlreadyExists, match="new_version"):
         ingest_people(ws, people_csv)
     second = ws.ingest(
         people_csv, name="people", owner="", purposes=[], actor="a", new_version=True

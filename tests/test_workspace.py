@@ -67,7 +67,7 @@ def test_workspace_is_found_like_git_finds_dotgit(
 
 
 def test_no_workspace_is_a_clear_error(tmp_path: Path):
-    with pytest.raises(NotFound, match="privet init"):
+    with pytest.raises(NotFound, match="no privet workspace here"):
         locate(None, cwd=tmp_path)
 
 

@@ -514,7 +514,9 @@ def check_destination(path: Path, *, overwrite: bool = False) -> str:
     if path.is_dir():
         raise InvalidInput(f"{path} is a directory; give a file name")
     if path.exists() and not overwrite:
-        raise AlreadyExists(f"{path} already exists (pass --force to replace it)")
+        raise AlreadyExists(
+            f"{path} already exists (`overwrite` replaces it)", parameter="overwrite"
+        )
     if not path.parent.is_dir():
         raise NotFound(f"the folder {path.parent} does not exist")
     return fmt

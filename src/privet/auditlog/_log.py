@@ -224,7 +224,7 @@ class AuditLog:
                 select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
             ).first()
         if row is None:
-            raise NotFound("the log has no checkpoint yet; run: privet log checkpoint")
+            raise NotFound("the log has no checkpoint yet; sign one first")
         return row
 
     def _leaves(self, size: int) -> list[bytes]:
@@ -291,7 +291,7 @@ class AuditLog:
         if not 0 <= index < latest.size:
             raise InvalidInput(
                 f"index {index} is outside the latest checkpoint (size {latest.size}); "
-                "run privet log checkpoint first"
+                "sign a checkpoint first"
             )
         checkpoint, note, leaves = self._verified_latest()
         with Session(self._reader) as session:

@@ -54,7 +54,9 @@ def annotate(
         check_category(category)
     if role is None:
         if category is None:
-            raise InvalidInput("give a category (--category) or a role (--role)")
+            raise InvalidInput(
+                "give a data category or a role for the column", parameter="category"
+            )
         role = check_category(category)[0].value
     try:
         parsed_role = Role(role)

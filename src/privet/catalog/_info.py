@@ -180,7 +180,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 def find_dataset(session: Session, name: str) -> Dataset:
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if dataset is None:
-        raise NotFound(f"no dataset named {name!r} in this workspace (see: privet datasets)")
+        raise NotFound(f"no dataset named {name!r} in this workspace")
     return dataset
 
 

@@ -70,7 +70,8 @@ def ingest(
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         if existing is not None and not new_version:
             raise AlreadyExists(
-                f"dataset {name!r} already exists; pass --new-version to add a version to it"
+                f"dataset {name!r} already exists; add a version to it with `new_version`",
+                parameter="new_version",
             )
         corrected = _corrections(existing)
     new = None
@@ -120,9 +121,12 @@ def _check_governance(
     owner: str, purposes: Sequence[str], legal_basis: str | None, retention_days: int | None
 ) -> None:
     if not owner.strip():
-        raise InvalidInput("a dataset needs an owner (--owner)")
+        raise InvalidInput("a dataset needs an owner: give `owner`", parameter="owner")
     if not purposes:
-        raise InvalidInput("a dataset needs at least one purpose it was collected for (--purpose)")
+        raise InvalidInput(
+            "a dataset needs at least one purpose it was collected for: give `purposes`",
+            parameter="purposes",
+        )
     for purpose in purposes:
         check_purpose(purpose, declaring=True)
     if legal_basis is not None and legal_basis not in LEGAL_BASES:
@@ -130,7 +134,9 @@ def _check_governance(
             f"unknown legal basis {legal_basis[:40]!r}; use one of {', '.join(LEGAL_BASES)}"
         )
     if retention_days is not None and retention_days <= 0:
-        raise InvalidInput("--retention must be a positive number of days")
+        raise InvalidInput(
+            "retention_days must be a positive number of days", parameter="retention_days"
+        )
 
 
 def _role(value: str) -> Role:

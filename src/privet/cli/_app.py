@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from privet import __version__
-from privet.errors import InvalidInput, PrivetError, describe_failure
+from privet.errors import InvalidInput, NotFound, PrivetError, describe_failure
 from privet.policy import check_user_name
 from privet.text import escape_controls, escape_json, has_controls
 from privet.workspace import Workspace
@@ -95,12 +95,16 @@ class PrivetGroup(click.Group):
 
 
 def _with_flag(err: PrivetError) -> str:
-    """The message with its parameter's Python name written as this command's flag."""
+    """The message with its parameter's Python name written as this command's flag: the
+    quoted form (`` `owner` ``) where the message quotes it, else every whole-word mention."""
     flag = getattr(err, "flag", None)
     if not flag or err.parameter is None:
         return str(err)
+    message, found = str(err).replace(f"`{err.parameter}`", flag), False
+    if message != str(err):
+        return message
     pattern = re.compile(rf"(?<![\w-]){re.escape(err.parameter)}(?!\w)")
-    message, found = pattern.subn(flag, str(err))
+    message, found = pattern.subn(flag, message)
     return message if found else f"{flag}: {message}"
 
 
@@ -139,7 +143,11 @@ class Options:
 
     @contextmanager
     def workspace(self) -> Iterator[Workspace]:
-        with Workspace.open(self.workspace_path) as ws:
+        try:
+            ws = Workspace.open(self.workspace_path)
+        except NotFound as missing:  # the library cannot name the command that makes one
+            raise NotFound(f"{missing} (create one with: privet init, or pass -w PATH)") from None
+        with ws:
             yield ws
 
     def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:

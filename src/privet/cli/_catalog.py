@@ -300,7 +300,7 @@ def annotate_command(
     help="Output file: .csv, .parquet or .jsonl.",
 )
 @click.option("--purpose", required=True, help="Why you read it; must be a declared purpose.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
 @click.option(
     "--view",
     default="raw",
@@ -310,13 +310,13 @@ def annotate_command(
 )
 @command(name="export")
 def export_command(
-    opts: Options, ref: str, output: Path, purpose: str, force: bool, view: str
+    opts: Options, ref: str, output: Path, purpose: str, overwrite: bool, view: str
 ) -> None:
     """Read a dataset through the broker (policy and grant, decryption, audit) into a file."""
     with opts.workspace() as ws, opts.progress(f"exporting {ref}") as step:
         step("decrypting")
         release = ws.export(
-            ref, output, purpose=purpose, actor=opts.actor, overwrite=force, view=view
+            ref, output, purpose=purpose, actor=opts.actor, overwrite=overwrite, view=view
         )
     data = {
         "dataset": release.version.ref,

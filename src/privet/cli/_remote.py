@@ -45,9 +45,9 @@ def _datasets(client: Any, opts: Options, name: str | None) -> None:
 
 
 def _export(
-    client: Any, opts: Options, ref: str, output: Path, purpose: str, force: bool, view: str
+    client: Any, opts: Options, ref: str, output: Path, purpose: str, overwrite: bool, view: str
 ) -> None:
-    data = client.export(ref, output, purpose=purpose, view=view, overwrite=force)
+    data = client.export(ref, output, purpose=purpose, view=view, overwrite=overwrite)
     data.update(dataset=ref, view=view, purpose=purpose)
     opts.emit(
         data,

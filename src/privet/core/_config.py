@@ -59,12 +59,9 @@ def locate(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
         for candidate in (path, path / DIRNAME):
             if candidate.name == DIRNAME and (candidate / CONFIG).is_file():
                 return candidate
-        raise NotFound(f"no privet workspace at {path} (create one with: privet init {path})")
+        raise NotFound(f"no privet workspace at {path}")
     start = (cwd or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / DIRNAME / CONFIG).is_file():
             return folder / DIRNAME
-    raise NotFound(
-        "no privet workspace here or in any parent folder "
-        "(create one with privet init, or pass -w PATH)"
-    )
+    raise NotFound("no privet workspace here or in any parent folder")

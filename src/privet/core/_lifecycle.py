@@ -50,8 +50,9 @@ def create(
     workspace_id = uuid.uuid4().hex
     if database_url is not None and _has_password(database_url):
         raise InvalidInput(
-            "keep the password out of --database-url (it would be saved in the workspace): "
-            "set PGPASSWORD or use ~/.pgpass"
+            "keep the password out of database_url (it would be saved in the workspace): "
+            "set PGPASSWORD or use ~/.pgpass",
+            parameter="database_url",
         )
     if kms_uri is not None:
         check_uri(kms_uri)

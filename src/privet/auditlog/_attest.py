@@ -27,7 +27,7 @@ import binascii
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,11 +206,12 @@ def attest(session: Session, *objects: Object) -> list[dict[str, Any]]:
     return items
 
 
-def point(session: Session, events: Iterable[Any], start: int) -> None:
+def point(session: Session, events: Iterable[Mapping[str, object]], start: int) -> None:
     """Point every object attested in ``events`` (appended from index ``start``) at its entry."""
     heads: dict[Object, int] = {}
     for offset, event in enumerate(events):
-        for item in event.get("governance") or ():
+        items = event.get("governance")
+        for item in items if isinstance(items, list) else ():
             heads[(item["kind"], item["key"])] = start + offset
     for (kind, key), index in heads.items():
         params = {"kind": kind, "key": key, "index": index}

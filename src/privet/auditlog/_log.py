@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select, text, update
@@ -43,11 +43,11 @@ _BATCH = 20_000
 _INSERT = text("INSERT INTO log_entries (idx, data, leaf_hash) VALUES (:idx, :data, :leaf_hash)")
 
 
-def canonical(event: Mapping[str, Any]) -> bytes:
+def canonical(event: Mapping[str, object]) -> bytes:
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def append(session: Session, events: Sequence[Mapping[str, Any]]) -> list[int]:
+def append(session: Session, events: Sequence[Mapping[str, object]]) -> list[int]:
     """Append ``events`` inside the caller's transaction; returns their indexes.
 
     The head row is updated first: on PostgreSQL that row lock (and on SQLite the write
@@ -72,8 +72,44 @@ def append(session: Session, events: Sequence[Mapping[str, Any]]) -> list[int]:
 @dataclass(frozen=True)
 class Record:
     index: int
-    event: dict[str, Any]
+    event: dict[str, Any]  # the entry's JSON object as stored
     leaf_hash: bytes
+
+
+class _CheckpointRow(Protocol):
+    """A stored checkpoint's columns (a row of ``checkpoints``)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def root(self) -> bytes: ...
+
+    @property
+    def note(self) -> str: ...
+
+
+class InclusionProof(TypedDict):
+    """Entry ``index`` is leaf ``index`` of the tree of ``checkpoint`` (hex hashes)."""
+
+    index: int
+    tree_size: int
+    entry: str
+    leaf_hash: str
+    proof: list[str]
+    root: str
+    checkpoint: str
+
+
+class ConsistencyProof(TypedDict):
+    """The tree of size ``old_size`` is a prefix of the latest one (hex hashes)."""
+
+    old_size: int
+    old_root: str
+    new_size: int
+    new_root: str
+    proof: list[str]
+    checkpoint: str
 
 
 @dataclass(frozen=True)
@@ -175,7 +211,7 @@ class AuditLog:
                 objects = replay.finish(session)
         return VerifyReport(expected, tree.root(), len(checkpoints), objects)
 
-    def _check_checkpoint(self, row: Any, tree: CompactRange, key: str) -> None:
+    def _check_checkpoint(self, row: _CheckpointRow, tree: CompactRange, key: str) -> None:
         where = f"checkpoint at size {row.size}"
         try:
             signed = open_note(row.note, key)
@@ -282,7 +318,7 @@ class AuditLog:
             )
         return signed, row.note, leaves
 
-    def prove_inclusion(self, index: int) -> dict[str, Any]:
+    def prove_inclusion(self, index: int) -> InclusionProof:
         """An inclusion proof of entry ``index`` in the tree of the latest checkpoint.
 
         The proof is checked (RFC 9162 §2.1.3.2) before it is returned.
@@ -313,7 +349,7 @@ class AuditLog:
             "checkpoint": note,
         }
 
-    def prove_consistency(self, old_note: str) -> dict[str, Any]:
+    def prove_consistency(self, old_note: str) -> ConsistencyProof:
         """A consistency proof from an older signed checkpoint to the latest one.
 
         Both checkpoints' signatures are checked and the proof is verified (RFC 9162

@@ -99,8 +99,8 @@ def ingest(
     discovered = _discover(frame, categories, parsed_roles, step) if scan else {}
     columns = _columns(frame, categories, parsed_roles, discovered, corrected)
     meanings = tables.text_meanings(frame)
-    for column in columns:
-        column.meaning = meanings.get(column.name)
+    for entry in columns:
+        entry.meaning = meanings.get(entry.name)
     return store_version(
         core,
         name=name,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import select
@@ -42,14 +42,43 @@ class NewDataset:
     derived_from: str | None = None
 
 
-def store_version(core: Core, **kwargs: Any) -> VersionInfo:
+def store_version(
+    core: Core,
+    *,
+    name: str,
+    frame: pl.DataFrame,
+    columns: Sequence[Column],
+    level: str,
+    kind: str,
+    actor: str,
+    source: str,
+    facts: Mapping[str, object],
+    new: NewDataset | None,
+    progress: Callable[[str], None],
+    event: Mapping[str, object] | None = None,
+) -> VersionInfo:
     """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
 
-    The object store's write lock is held from the first byte until the version commits
-    (or its object is deleted), so garbage collection never takes the new object.
+    ``source`` is the lineage ref it was made from; ``facts`` (counts, parameters, never
+    values) go to lineage and ``event`` adds fields to the audit entry. The object store's
+    write lock is held from the first byte until the version commits (or its object is
+    deleted), so garbage collection never takes the new object.
     """
     with core.store.writing():
-        return _store_version(core, **kwargs)
+        return _store_version(
+            core,
+            name=name,
+            frame=frame,
+            columns=columns,
+            level=level,
+            kind=kind,
+            actor=actor,
+            source=source,
+            facts=facts,
+            new=new,
+            progress=progress,
+            event=event,
+        )
 
 
 def _store_version(
@@ -62,10 +91,10 @@ def _store_version(
     kind: str,
     actor: str,
     source: str,
-    facts: dict[str, Any],
+    facts: Mapping[str, object],
     new: NewDataset | None,
     progress: Callable[[str], None],
-    event: dict[str, Any] | None = None,
+    event: Mapping[str, object] | None,
 ) -> VersionInfo:
     with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,6 @@ class Core:
                 raise PrivetError(f"the workspace catalog lacks its {key!r} setting")
             return row.value
 
-    def _signing_key(self) -> Any:
+    def _signing_key(self) -> Ed25519PrivateKey:
         with self.reading() as session:
             return self.vault.signing_key(session)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TypeVar
 
+import tink
 from sqlalchemy import select
 
 from privet import auditlog
@@ -12,8 +13,12 @@ from privet.core._core import Core
 from privet.schema import DpModel, Version
 from privet.vault import primary_key_id
 
+# The two kinds of row that point at an encrypted object (constrained: ``session.get`` then
+# returns that row type, with its ``object_key`` and ``key_id``).
+Stored = TypeVar("Stored", Version, DpModel)
 
-def rotate_keys(core: Core, *, actor: str, reencrypt: bool = False) -> dict[str, Any]:
+
+def rotate_keys(core: Core, *, actor: str, reencrypt: bool = False) -> dict[str, int]:
     """New primary keys everywhere; with ``reencrypt``, rewrite every stored version."""
     with core.session() as session:
         result = core.vault.rotate(session)
@@ -46,7 +51,7 @@ def _reencrypt(core: Core, actor: str) -> dict[str, int]:
 
 def _reencrypt_object(
     core: Core,
-    table: type[Version] | type[DpModel],
+    table: type[Stored],
     row_id: str,
     dataset_id: str,
     context: str,
@@ -77,11 +82,11 @@ def _reencrypt_object(
 
 def _replace_object(
     core: Core,
-    table: type[Version] | type[DpModel],
+    table: type[Stored],
     row_id: str,
     dataset_id: str,
     context: str,
-    handle: Any,
+    handle: tink.KeysetHandle,
     plaintext: bytes,
     new_key: str,
     *,

@@ -7,9 +7,9 @@ a log line: messages name the column and what to fix, nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, Protocol, TypeVar, overload
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -37,6 +37,45 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class KeyedPrf(Protocol):
+    """The workspace's keyed PRF (Tink's ``prf.Prf``)."""
+
+    def compute(self, input_data: bytes, output_length: int, /) -> bytes: ...
+
+
+class DeterministicAead(Protocol):
+    """The workspace's deterministic AEAD (Tink's ``daead.DeterministicAead``)."""
+
+    def encrypt_deterministically(self, plaintext: bytes, associated_data: bytes, /) -> bytes: ...
+
+    def decrypt_deterministically(self, ciphertext: bytes, associated_data: bytes, /) -> bytes: ...
+
+
+class ColumnHierarchy(Protocol):
+    """A generalization hierarchy bound to a column (built by :mod:`privet.deid`)."""
+
+    @property
+    def height(self) -> int: ...
+
+    def expr(self, level: int, /) -> pl.Expr: ...
+
+
+class TextSpan(Protocol):
+    """Where a scanner found an entity in a text: ``text[start:end]`` is of ``type``."""
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+
+TextScanner = Callable[[str], Sequence[TextSpan]]
+
+
 @dataclass
 class Context:
     """What an operator may use besides the column: keys, the subject column, a text scanner.
@@ -46,11 +85,11 @@ class Context:
     need them refuse to run without them.
     """
 
-    prf: Any = None
-    daead: Any = None
+    prf: KeyedPrf | None = None
+    daead: DeterministicAead | None = None
     subject: str | None = None
-    hierarchies: Mapping[str, Any] = field(default_factory=dict)
-    scan_text: Callable[[str], list[Any]] | None = None
+    hierarchies: Mapping[str, ColumnHierarchy] = field(default_factory=dict)
+    scan_text: TextScanner | None = None
 
 
 class Operator(ABC):
@@ -85,7 +124,19 @@ OperatorType = TypeVar("OperatorType", bound=type[Operator])
 REGISTRY: dict[str, type[Operator]] = {}
 
 
-def register_operator(cls: OperatorType | None = None, *, force: bool = False) -> Any:
+@overload
+def register_operator(cls: OperatorType, *, force: bool = False) -> OperatorType: ...
+
+
+@overload
+def register_operator(
+    cls: None = None, *, force: bool = False
+) -> Callable[[OperatorType], OperatorType]: ...
+
+
+def register_operator(
+    cls: OperatorType | None = None, *, force: bool = False
+) -> OperatorType | Callable[[OperatorType], OperatorType]:
     """Class decorator adding an operator to the registry; a taken name needs ``force``."""
 
     def add(operator: OperatorType) -> OperatorType:
@@ -98,7 +149,7 @@ def register_operator(cls: OperatorType | None = None, *, force: bool = False) -
     return add if cls is None else add(cls)
 
 
-def make_operator(name: str, params: Mapping[str, Any] | None = None) -> Operator:
+def make_operator(name: str, params: Mapping[str, object] | None = None) -> Operator:
     """An operator from its registered name and parameters, validated."""
     try:
         cls = REGISTRY[name]
@@ -120,7 +171,9 @@ def make_operator(name: str, params: Mapping[str, Any] | None = None) -> Operato
 
 
 def unique_map(
-    values: pl.Series, function: Callable[[str], str | None], dtype: pl.DataType = pl.String
+    values: pl.Series,
+    function: Callable[[str], str | None],
+    dtype: pl.DataType | type[pl.DataType] = pl.String,
 ) -> pl.Series:
     """Apply ``function`` once per distinct non-null value (as text); nulls stay null."""
     text = values.cast(pl.String)

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from privet.errors import InvalidInput
-from privet.operators._base import Context, Operator, register_operator
+from privet.operators._base import Context, KeyedPrf, Operator, register_operator
 
 SHIFT_DOMAIN = b"privet/date-shift/v1\x00"
 
@@ -26,8 +26,8 @@ class DateShiftParams(BaseModel):
     )
 
 
-def shift_days(prf: object, subject: str, max_days: int) -> int:
-    raw = prf.compute(SHIFT_DOMAIN + subject.encode(), 8)  # type: ignore[attr-defined]
+def shift_days(prf: KeyedPrf, subject: str, max_days: int) -> int:
+    raw = prf.compute(SHIFT_DOMAIN + subject.encode(), 8)
     return int.from_bytes(raw, "big") % (2 * max_days + 1) - max_days
 
 
@@ -47,7 +47,8 @@ class DateShift(Operator):
                 f"date_shift on {column!r} needs the column that identifies each person: set "
                 "`subject:` in the plan or register the dataset with --subject-id"
             )
-        if context.prf is None:
+        prf = context.prf
+        if prf is None:
             raise InvalidInput("date shifting needs a workspace (its key); run in one")
         values = frame.get_column(column)
         if values.dtype == pl.String:
@@ -62,6 +63,7 @@ class DateShift(Operator):
             if frame.get_column(column).dt.time().drop_nulls().eq(time(0)).all():
                 frame = frame.with_columns(pl.col(column).dt.date())
         ids = frame.get_column(subject).cast(pl.String)
-        offsets = {s: shift_days(context.prf, s, p.max_days) for s in ids.drop_nulls().unique()}
+        offsets = {s: shift_days(prf, s, p.max_days) for s in ids.drop_nulls().unique()}
         days = ids.replace_strict(offsets, default=0, return_dtype=pl.Int64)
-        return frame.with_columns((pl.col(column) + pl.duration(days=days)).alias(column))
+        shift = pl.duration(days=pl.lit(days))  # a Series works too, but is not in Polars' types
+        return frame.with_columns((pl.col(column) + shift).alias(column))

@@ -12,7 +12,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from privet.errors import InvalidInput
-from privet.operators._base import Context, Operator, register_operator, unique_map
+from privet.operators._base import Context, KeyedPrf, Operator, register_operator, unique_map
 
 PSEUDONYM_DOMAIN = b"privet/pseudonym/v1\x00"
 
@@ -29,9 +29,9 @@ class PseudonymParams(BaseModel):
     )
 
 
-def pseudonymize(prf: object, value: str, length: int = 16, namespace: str = "") -> str:
+def pseudonymize(prf: KeyedPrf, value: str, length: int = 16, namespace: str = "") -> str:
     data = PSEUDONYM_DOMAIN + namespace.encode() + b"\x00" + value.encode()
-    return prf.compute(data, length).hex()  # type: ignore[attr-defined]
+    return prf.compute(data, length).hex()
 
 
 @register_operator
@@ -44,12 +44,13 @@ class Pseudonym(Operator):
     output_role = ("user.unique_id.pseudonymous", "quasi_identifier")
 
     def apply(self, frame: pl.DataFrame, column: str, context: Context) -> pl.DataFrame:
-        if context.prf is None:
+        prf = context.prf
+        if prf is None:
             raise InvalidInput("keyed pseudonyms need a workspace (its key); run in one")
         p: PseudonymParams = self.params  # type: ignore[assignment]
         return frame.with_columns(
             unique_map(
                 frame.get_column(column),
-                lambda v: p.prefix + pseudonymize(context.prf, v, p.length, p.namespace),
+                lambda v: p.prefix + pseudonymize(prf, v, p.length, p.namespace),
             )
         )

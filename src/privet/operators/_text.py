@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.operators._base import Context, Operator, register_operator
+from privet.operators._base import Context, Operator, TextScanner, register_operator
 
 # Fallback patterns, most specific first. Each replaces a whole match.
 FALLBACK = [
@@ -30,9 +30,9 @@ class TextParams(BaseModel):
     placeholder: str = Field("<{type}>", description="Replacement; {type} is the entity type.")
 
 
-def scanner() -> object | None:
+def scanner() -> TextScanner | None:
     try:
-        from privet.discover import scan_text  # type: ignore[attr-defined]
+        from privet.discover import scan_text
     except ImportError:
         return None
     return scan_text

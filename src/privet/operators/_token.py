@@ -13,7 +13,13 @@ import tink
 from pydantic import BaseModel, ConfigDict, Field
 
 from privet.errors import IntegrityError, InvalidInput
-from privet.operators._base import Context, Operator, register_operator, unique_map
+from privet.operators._base import (
+    Context,
+    DeterministicAead,
+    Operator,
+    register_operator,
+    unique_map,
+)
 
 TOKEN_PREFIX = "tok_"
 TOKEN_CONTEXT = b"privet/token/v1\x00"
@@ -26,23 +32,19 @@ class TokenParams(BaseModel):
     )
 
 
-def make_token(daead: object, value: str, namespace: str = "") -> str:
-    sealed = daead.encrypt_deterministically(  # type: ignore[attr-defined]
-        value.encode(), TOKEN_CONTEXT + namespace.encode()
-    )
+def make_token(daead: DeterministicAead, value: str, namespace: str = "") -> str:
+    sealed = daead.encrypt_deterministically(value.encode(), TOKEN_CONTEXT + namespace.encode())
     return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
 
-def open_token(daead: object, token: str, namespace: str = "") -> str:
+def open_token(daead: DeterministicAead, token: str, namespace: str = "") -> str:
     """The value behind ``token``; a terse error for anything that is not one of ours."""
     try:
         if not token.startswith(TOKEN_PREFIX):
             raise ValueError
         body = token[len(TOKEN_PREFIX) :]
         sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        plain = daead.decrypt_deterministically(  # type: ignore[attr-defined]
-            sealed, TOKEN_CONTEXT + namespace.encode()
-        )
+        plain = daead.decrypt_deterministically(sealed, TOKEN_CONTEXT + namespace.encode())
         return plain.decode()
     except (ValueError, tink.TinkError, UnicodeDecodeError):
         raise IntegrityError("a value is not a token of this workspace") from None
@@ -58,9 +60,10 @@ class Token(Operator):
     output_role = ("user.unique_id.pseudonymous", "quasi_identifier")
 
     def apply(self, frame: pl.DataFrame, column: str, context: Context) -> pl.DataFrame:
-        if context.daead is None:
+        daead = context.daead
+        if daead is None:
             raise InvalidInput("reversible tokens need a workspace (its key); run in one")
         namespace = self.params.namespace  # type: ignore[attr-defined]
         return frame.with_columns(
-            unique_map(frame.get_column(column), lambda v: make_token(context.daead, v, namespace))
+            unique_map(frame.get_column(column), lambda v: make_token(daead, v, namespace))
         )

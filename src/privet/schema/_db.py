@@ -13,6 +13,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from alembic.config import Config
 
 READ_ONLY = "privet_read_only"
@@ -36,7 +38,7 @@ def make_engine(url: str) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # Take over transaction control from pysqlite so that BEGIN IMMEDIATE can be issued:
         # writers then queue on the lock instead of failing when a read upgrades to a write.
         dbapi_connection.isolation_level = None
@@ -48,7 +50,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         reading = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN DEFERRED" if reading else "BEGIN IMMEDIATE")
 

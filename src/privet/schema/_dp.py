@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,7 +38,7 @@ class DpRelease(Base):
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(String(128))
-    event: Mapped[dict] = mapped_column(JSON)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
     epsilon: Mapped[float] = mapped_column(Float)
     delta: Mapped[float] = mapped_column(Float)
     query_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -54,7 +55,7 @@ class DpDomain(Base):
     column: Mapped[str] = mapped_column(String(512), primary_key=True)
     lower: Mapped[float | None] = mapped_column(Float)
     upper: Mapped[float | None] = mapped_column(Float)
-    keys: Mapped[list | None] = mapped_column(JSON)
+    keys: Mapped[list[Any] | None] = mapped_column(JSON)  # the column's values: any JSON scalar
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str] = mapped_column(String(200))
 
@@ -72,6 +73,6 @@ class DpModel(Base):
     stored_bytes: Mapped[int] = mapped_column(BigInteger)
     weights_sha256: Mapped[str] = mapped_column(String(64))
     private: Mapped[bool] = mapped_column(Boolean)
-    card: Mapped[dict] = mapped_column(JSON)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(200))

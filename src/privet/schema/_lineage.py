@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,6 @@ class LineageEdge(Base):
     source: Mapped[str] = mapped_column(String(256), index=True)
     target: Mapped[str] = mapped_column(String(256), index=True)
     activity: Mapped[str] = mapped_column(String(64))
-    facts: Mapped[dict] = mapped_column(JSON)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     log_index: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -81,8 +82,8 @@ class AccessBaseline(Base):
     reads: Mapped[int] = mapped_column(BigInteger)
     rows_total: Mapped[int] = mapped_column(BigInteger)
     # Dataset ids read before, and 24 read counts by UTC hour.
-    datasets: Mapped[list] = mapped_column(JSON)
-    hours: Mapped[list] = mapped_column(JSON)
+    datasets: Mapped[list[str]] = mapped_column(JSON)
+    hours: Mapped[list[int]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -94,5 +95,5 @@ class Alert(Base):
     dataset_id: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
-    facts: Mapped[dict] = mapped_column(JSON)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     log_index: Mapped[int] = mapped_column(BigInteger)

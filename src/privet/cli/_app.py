@@ -99,7 +99,8 @@ def _with_flag(err: PrivetError) -> str:
     flag = getattr(err, "flag", None)
     if not flag or err.parameter is None:
         return str(err)
-    pattern = re.compile(rf"(?<![\w-]){re.escape(err.parameter)}(?!\w)")
+    # A quoted word is a value (a column named 'label'), not the parameter.
+    pattern = re.compile(rf"(?<![\w'\"-]){re.escape(err.parameter)}(?![\w'\"])")
     message, found = pattern.subn(flag, str(err))
     return message if found else f"{flag}: {message}"
 

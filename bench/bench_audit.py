@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from privet import Workspace  # noqa: E402
-from privet.attacks import membership  # noqa: E402
+from privet.attacks import MembershipAuditRequest  # noqa: E402
 from privet.datasets import adult  # noqa: E402
 
 OWNER = "alice"
@@ -91,10 +91,7 @@ def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str
     runs = []
     for attack, data, n in itertools.product(args.attacks, args.reference_data, args.refs):
         t0 = time.perf_counter()
-        result = membership(
-            ws,
-            "target",
-            actor=OWNER,
+        request = MembershipAuditRequest(
             attack=attack,
             reference_models=n,
             reference_data=data,
@@ -103,6 +100,7 @@ def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str
             plot=OUT / f"privet-{attack}-{data}-{n}.png",
             seed=100 * repeat + n,
         )
+        result = ws.audit.membership("target", request, actor=OWNER)
         audit_seconds = time.perf_counter() - t0
         runs.append(
             {

@@ -255,18 +255,12 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
 def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
     """The DP model attacked with its own members and held-out rows (RMIA, one reference
     model trained, as an insider would, on its training rows minus the audited ones)."""
-    from privet import attacks
+    from privet.attacks import MembershipAuditRequest
 
     say("\n== 11. A privacy audit of the model: membership inference (RMIA) ==")
     owner = ws.dataset("people").owner
-    result = attacks.membership(
-        ws,
-        "income-model",
-        actor=owner,
-        attack="rmia",
-        reference_models=1,
-        reference_data="training",
-    )
+    request = MembershipAuditRequest(attack="rmia", reference_models=1, reference_data="training")
+    result = ws.audit.membership("income-model", request, actor=owner)
     say(
         "RMIA with 1 reference model trained by the model's own recipe on its training rows "
         f"minus the audited ones: AUC {result.auc:.3f}, "

@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from privet.attacks import _membership, _reference
+from privet.attacks._requests import AttributeAuditRequest
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -46,25 +47,30 @@ class AttributeAudit(BaseModel):
 def audit(
     core: Core,
     name: str,
-    column: str,
+    request: AttributeAuditRequest,
     *,
     actor: str,
     purpose: str | None = None,
-    seed: int | None = None,
 ) -> AttributeAudit:
+    """Attribute inference of ``request.attribute`` with model ``name``, stored on its card."""
     from privet.attacks._audit import record
 
     started = time.perf_counter()
+    column, seed = request.attribute, request.seed
     target = _reference.load(core, name, actor=actor, purpose=purpose)
     card, model = target.card, target.model
     feature = next((f for f in model.features if f.name == column), None)
     if feature is None:
         raise InvalidInput(
             f"{column[:80]!r} is not a feature of model {name!r}; name one of: "
-            + ", ".join(f.name for f in model.features)
+            + ", ".join(f.name for f in model.features),
+            parameter="attribute",
         )
     if feature.kind != "categorical" or not feature.levels:
-        raise InvalidInput(f"attribute inference needs a categorical column; {column!r} is numeric")
+        raise InvalidInput(
+            f"{column[:80]!r} is numeric: the attack infers a categorical feature",
+            parameter="attribute",
+        )
     if card["task"] != "classification":
         raise InvalidInput("attribute inference here uses the model's class probabilities")
     rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)

@@ -81,8 +81,8 @@ def load(core: Core, name: str, *, actor: str, purpose: str | None = None) -> Ta
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
         if row is None:
             raise NotFound(
-                f"no model named {name[:80]!r} in this workspace; for a model privet did not "
-                "train, give the model file with --members FILE --non-members FILE"
+                f"no model named {name[:80]!r} in this workspace; a model privet did not "
+                "train is audited from its file, with files of its members and non-members"
             )
         dataset = session.get(Dataset, row.dataset_id)
         owner = dataset.owner if dataset else None
@@ -92,12 +92,14 @@ def load(core: Core, name: str, *, actor: str, purpose: str | None = None) -> Ta
         raise PolicyDenied(
             f"auditing {name!r} reads its training data and trains models without privacy: "
             f"only the dataset's owner ({owner}) may do it, or someone holding an approved "
-            "grant of its raw rows, who names that grant's purpose with --purpose"
+            "grant of its raw rows, who names that grant's purpose",
+            parameter="purpose",
         )
     if split is None:
         raise InvalidInput(
             f"model {name!r} has no recorded training split (trained before privet recorded "
-            "one); give its members and non-members with --members FILE --non-members FILE"
+            "one); give files of its members and non-members",
+            parameter="members",
         )
     # The rows first: for a grantee, the broker's decision (logged) comes before any weight.
     read_for = ASSESSMENT if actor == owner and purpose is None else purpose
@@ -221,12 +223,14 @@ def plan_sizes(
         if size > min(valid_train, valid_test):
             raise InvalidInput(
                 f"cannot audit {size} members and {size} non-members: the model has "
-                f"{valid_train} training and {valid_test} held-out rows"
+                f"{valid_train} training and {valid_test} held-out rows",
+                parameter="audit_size",
             )
     if size < 10:
         raise InvalidInput(
             "the dataset is too small to audit: fewer than 10 members or non-members remain"
-            + (" once reference models get their rows (try --attack loss)" if references else "")
+            + (" once reference models get their rows (try attack loss)" if references else ""),
+            parameter="attack" if references else None,
         )
     if not references:
         return size, 0
@@ -237,7 +241,8 @@ def plan_sizes(
                 f"the dataset is too small for reference models on the training rows: "
                 f"{outside} rows are neither trained on nor audited, and the reference models "
                 f"need {size} (as many as the audited members they leave out); audit fewer "
-                "records (--audit-size) or use --attack loss"
+                "records (a smaller audit_size) or use the loss attack",
+                parameter="audit_size",
             )
         return size, n_train
     pool = usable - 2 * size
@@ -247,7 +252,8 @@ def plan_sizes(
             f"the dataset is too small for {references} reference model(s): {pool} rows remain "
             f"outside the {2 * size} audited ones, and each reference model needs at least "
             f"{max(1, n_train // 2)} (half the target's training rows); audit fewer records "
-            "(--audit-size) or use --attack loss"
+            "(a smaller audit_size) or use the loss attack",
+            parameter="audit_size",
         )
     return size, per_model
 

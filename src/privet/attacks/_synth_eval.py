@@ -83,7 +83,7 @@ def align(
                 continue
             missing = [c for c in wanted if c not in frame.columns]
             if missing:
-                raise InvalidInput(f"{name} has no column {_names(missing)}")
+                raise InvalidInput(f"{name} has no column {_names(missing)}", parameter="columns")
     else:
         wanted = real.columns
         for name, frame in (("SYNTH", synth), ("HOLDOUT", holdout)):
@@ -98,7 +98,7 @@ def align(
                 parts.append(f"only in {name}: {_names(only_other)}")
             raise InvalidInput(
                 f"REAL and {name} have different columns ({'; '.join(parts)}); "
-                "compare a shared subset with --columns"
+                "name a shared subset of columns to compare"
             )
     if len(wanted) < 2:
         raise InvalidInput("compare at least two columns")
@@ -231,7 +231,9 @@ def default_target(real: pl.DataFrame) -> str:
         dtype = real.schema[column]
         if not dtype.is_float() and 2 <= real[column].n_unique() <= DISTINCT_AS_CATEGORY:
             return column
-    raise InvalidInput("no column holds a few classes to predict; name one with --target")
+    raise InvalidInput(
+        "no column holds a few classes to predict; name one as the target", parameter="target"
+    )
 
 
 def utility(
@@ -248,14 +250,14 @@ def utility(
     rng = rng or np.random.default_rng()
     target = target or default_target(real)
     if target not in real.columns:
-        raise InvalidInput(f"unknown target column {target[:80]!r}")
+        raise InvalidInput(f"unknown target column {target[:80]!r}", parameter="target")
     if holdout is not None:
         train_real, test, test_set = real, holdout, "holdout"
     else:
         order = rng.permutation(real.height)
         cut = max(1, real.height // 5)
         test, train_real = real[order[:cut]], real[order[cut:]]
-        test_set = "20% of REAL (seen by the synthesizer: pass --holdout for a fair test)"
+        test_set = "20% of REAL (seen by the synthesizer: give a holdout for a fair test)"
     train_real = _subsample(train_real, rng)
     train_synth = _subsample(synth, rng)
     features = [c for c in real.columns if c != target]
@@ -337,7 +339,7 @@ def evaluate(
     from privet.attacks import synthetic_risk
 
     if not 10 <= n_attacks <= 100_000:
-        raise InvalidInput("the number of attacks must be between 10 and 100,000")
+        raise InvalidInput("n_attacks must be between 10 and 100,000", parameter="n_attacks")
     real, synth, holdout = align(real, synth, holdout, columns)
     rng = np.random.default_rng(seed)
     notes = []
@@ -347,10 +349,10 @@ def evaluate(
         if target is not None:
             raise
         useful = None
-        notes.append("no column holds a few classes, so utility was not measured (--target)")
+        notes.append("no column holds a few classes, so utility was not measured (name a target)")
     privacy = None
     if holdout is None:
-        notes.append("privacy risk needs records the synthesizer never saw: pass --holdout HOLDOUT")
+        notes.append("privacy risk needs records the synthesizer never saw: give a holdout")
     else:
         if real.height != holdout.height:
             # A predicate isolates one record more easily in a smaller set, so singling out

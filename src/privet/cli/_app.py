@@ -100,10 +100,11 @@ def _with_flag(err: PrivetError) -> str:
     flag = getattr(err, "flag", None)
     if not flag or err.parameter is None:
         return str(err)
-    message, found = str(err).replace(f"`{err.parameter}`", flag), False
+    message = str(err).replace(f"`{err.parameter}`", flag)
     if message != str(err):
         return message
-    pattern = re.compile(rf"(?<![\w-]){re.escape(err.parameter)}(?!\w)")
+    # A quoted word is a value (a column named 'label'), not the parameter.
+    pattern = re.compile(rf"(?<![\w'\"-]){re.escape(err.parameter)}(?![\w'\"])")
     message, found = pattern.subn(flag, message)
     return message if found else f"{flag}: {message}"
 

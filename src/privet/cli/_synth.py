@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,14 +14,10 @@ from rich.text import Text
 
 from privet.cli._app import Options, cli, command, stderr, stdout
 from privet.cli._dp import _KEYS, _bounds, _keys, _warnings_to_stderr
-from privet.errors import NotFound
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from privet.attacks import SynthEvaluation
     from privet.dp import SynthReport
-    from privet.workspace import Workspace
 
 
 class SynthGroup(click.Group):
@@ -181,17 +176,6 @@ def _print_report(report: SynthReport) -> None:
 # -- evaluate ----------
 
 
-def _load(ws: Workspace | None, source: str, actor: str) -> pl.DataFrame:
-    from privet import policy, tables
-
-    path = Path(source)
-    if path.is_file() or path.suffix.lower() in tables.FORMATS:
-        return tables.read_table(path).frame
-    if ws is None:
-        raise NotFound(f"{source!r} is not a file, and there is no workspace to find it in")
-    return policy.read(ws, source, purpose="privet:assessment", actor=actor).frame
-
-
 @click.argument("synth", metavar="SYNTH")
 @click.argument("real", metavar="REAL")
 @click.option("--holdout", metavar="HOLDOUT", help="Real records the synthesizer never saw.")
@@ -199,6 +183,7 @@ def _load(ws: Workspace | None, source: str, actor: str) -> pl.DataFrame:
 @click.option("--target", metavar="COL", help="Column to predict for utility (default: last).")
 @click.option(
     "--attacks",
+    "n_attacks",
     type=click.IntRange(10, 100_000),
     default=500,
     show_default=True,
@@ -213,28 +198,29 @@ def synth_evaluate(
     holdout: str | None,
     columns: str | None,
     target: str | None,
-    attacks: int,
+    n_attacks: int,
     seed: int | None,
 ) -> None:
     """Fidelity, utility and privacy risk of SYNTH against REAL (datasets or files)."""
-    from privet.attacks import evaluate_synthetic as evaluate
+    from privet.attacks import SynthEvaluationRequest, evaluate_sources
+    from privet.cli._audit import build_request
     from privet.cli._protect import _maybe_workspace
 
+    request = build_request(
+        SynthEvaluationRequest,
+        real=real,
+        synthetic=synth,
+        holdout=holdout,
+        columns=_columns(columns),
+        target=target,
+        n_attacks=n_attacks,
+        seed=seed,
+    )
     with _maybe_workspace(opts) as ws, opts.progress("evaluating") as step:
-        step("reading")
-        frames = [_load(ws, s, opts.actor) for s in (real, synth)]
-        hold = _load(ws, holdout, opts.actor) if holdout else None
-        step("measuring")
-        result = evaluate(
-            frames[0],
-            frames[1],
-            hold,
-            names=(real, synth, holdout),
-            columns=_columns(columns),
-            target=target,
-            n_attacks=attacks,
-            seed=seed,
-        )
+        if ws is None:  # files only
+            result = evaluate_sources(request, progress=step)
+        else:
+            result = ws.audit.evaluate_synthetic(request, actor=opts.actor, progress=step)
     for note in result.notes:
         stderr.print(Text(f"privet: {note}"))
     opts.emit(result, lambda: print_evaluation(result))

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from privet.errors import InvalidInput
+from privet.errors import AlreadyExists, InvalidInput
 
 KINDS = ("string", "numeric", "temporal", "boolean", "other")
 
@@ -91,7 +91,10 @@ def register_operator(cls: OperatorType | None = None, *, force: bool = False) -
     def add(operator: OperatorType) -> OperatorType:
         name = operator.name
         if name in REGISTRY and not force and REGISTRY[name] is not operator:
-            raise ValueError(f"an operator named {name!r} is already registered")
+            raise AlreadyExists(
+                f"an operator named {name!r} is already registered; choose another name, or "
+                "pass force=True to replace it"
+            )
         REGISTRY[name] = operator
         return operator
 

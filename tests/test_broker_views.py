@@ -13,7 +13,7 @@ import pytest
 
 from privet import NotFound, PolicyDenied, Workspace
 from privet import policy as gov
-from privet.deid import protect, shortcut_plan
+from privet.deid import ProtectRequest
 from privet.policy import Identity
 from tests.conftest import ingest_people
 
@@ -93,8 +93,8 @@ def test_protected_view_serves_the_newest_protected_derived_dataset(gws: Workspa
     granted(gws, "protected")
     with pytest.raises(NotFound, match="no protected derived dataset"):
         bob_reads(gws, "protected")
-    plan = shortcut_plan(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
-    protect(gws, "people", plan, name="people-k5", actor="alice")
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
+    gws.deid.protect("people", request, output="people-k5", actor="alice")
     release = gov.read(
         gws, "people", identity=gov.local_identity(gws, "bob"), view="protected",
         purpose="analytics",

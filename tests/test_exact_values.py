@@ -413,14 +413,14 @@ def test_dp_queries_training_and_synthesis_read_numbers_kept_as_text(shop: Works
 
 
 def test_deid_generalizes_numbers_kept_as_text_and_keeps_the_rest_as_given(shop: Workspace):
-    from privet.deid import parse_plan, protect
+    from privet.deid import ProtectRequest, parse_plan
 
     plan = parse_plan(
         "quasi_identifiers: [price, sex]\n"
         "privacy: {k: 5, max_suppression: 0.1}\n"
         "columns: {person_id: drop}\n"
     )
-    report = protect(shop, "shop", plan, name="shop-k5", actor="o")
+    report = shop.deid.protect("shop", ProtectRequest(plan=plan), output="shop-k5", actor="o")
     assert report.hierarchies["price"] == "intervals"
     out = shop.read("shop-k5", purpose="p", actor="o")
     original = shop.read("shop", purpose="p", actor="o")

@@ -23,7 +23,7 @@ import pytest
 from privet import InvalidInput, Workspace, policy
 from privet.catalog import SUBJECT_LINK
 from privet.datasets import raw_people
-from privet.deid import protect, shortcut_plan
+from privet.deid import ProtectRequest
 from privet.dp import PrivacyUnitWarning
 from privet.dp._query import compile_query
 from privet.dp._sql import parse
@@ -55,8 +55,8 @@ def linked(ws: Workspace, tmp_path: Path) -> Workspace:
     ws.ingest(path, name="people", owner="alice", purposes=[PURPOSE, "training"],
               actor="alice", subject_id="person_id")  # fmt: skip
     ws.dp.set_budget("people", actor="alice", epsilon=100, delta=1e-6)
-    plan = shortcut_plan(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
-    protect(ws, "people", plan, name=COPY, actor="alice")
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
+    ws.deid.protect("people", request, output=COPY, actor="alice")
     return ws
 
 
@@ -226,8 +226,8 @@ def test_dp_synthesis_on_the_copy_takes_one_row_per_person(linked: Workspace) ->
 
 def test_protecting_the_copy_again_carries_the_same_link(linked: Workspace) -> None:
     ws = linked
-    plan = shortcut_plan(k=10, quasi_identifiers=["age", "sex"], max_suppression=0.3)
-    protect(ws, COPY, plan, name="people_k10", actor="alice")
+    request = ProtectRequest(k=10, quasi_identifiers=["age", "sex"], max_suppression=0.3)
+    ws.deid.protect(COPY, request, output="people_k10", actor="alice")
     before, after = dp_frame(ws), dp_frame(ws, "people_k10")
     assert ws.dataset("people_k10").subject_id_column == SUBJECT_LINK
     assert set(after[SUBJECT_LINK].to_list()) <= set(before[SUBJECT_LINK].to_list())

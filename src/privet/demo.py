@@ -224,14 +224,14 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
     from privet import deid
 
     say("\n== 10. De-identification: k-anonymity and l-diversity, risk before and after ==")
-    plan = deid.shortcut_plan(
+    request = deid.ProtectRequest(
         k=5,
         l=2,
         quasi_identifiers=["age", "sex", "race", "marital_status", "native_country"],
         sensitive=["income"],
         target="income",
     )
-    report = deid.protect(ws, "people", plan, name="people-k5", actor=actor)
+    report = ws.deid.protect("people", request, output="people-k5", actor=actor)
     before, after = report.risk_before, report.risk_after
     assert before is not None and after is not None
     say(

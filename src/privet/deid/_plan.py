@@ -70,7 +70,9 @@ class ColumnRule(BaseModel):
     """One operator applied to one column; its parameters sit beside ``operator``."""
 
     model_config = ConfigDict(extra="forbid")
-    operator: str = Field(description="A registered operator name (see `privet protect --help`).")
+    operator: str = Field(
+        description="A registered operator name (see ``privet.operators.REGISTRY``)."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="The operator's parameters.")
 
     @model_validator(mode="before")
@@ -106,7 +108,7 @@ class Plan(BaseModel):
     direct_identifiers: Literal["refuse", "drop"] = Field(
         "refuse",
         description="A direct identifier the plan gives no operator: refuse the plan, or drop "
-        "the column (what the --k shortcut does).",
+        "the column (what the k/ℓ/t shortcut does).",
     )
 
 
@@ -266,16 +268,16 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
     if privacy is not None:
         if not qis:
             raise InvalidInput(
-                "the privacy model needs quasi-identifiers: list them (--qi COL1,COL2 or "
-                "quasi_identifiers: in the plan); none is marked in the catalog"
+                "the privacy model needs quasi-identifiers: list them in quasi_identifiers; "
+                "none is marked in the catalog",
+                parameter="quasi_identifiers",
             )
         if privacy.k > rows:
             raise InvalidInput(f"k = {privacy.k} is larger than the table's {rows:,} rows; lower k")
         if (privacy.l is not None or privacy.t is not None) and not sensitive:
             model = "ℓ-diversity" if privacy.l is not None else "t-closeness"
             raise InvalidInput(
-                f"{model} needs a sensitive column: name it (--sensitive COL or sensitive: in "
-                "the plan)"
+                f"{model} needs a sensitive column: name it in sensitive", parameter="sensitive"
             )
         if privacy.metric not in METRICS:  # pragma: no cover - pydantic keeps this out
             raise InvalidInput(f"unknown metric {privacy.metric!r}")
@@ -333,9 +335,9 @@ def shortcut_plan(
     hierarchies: Mapping[str, Any] | None = None,
     target: str | None = None,
 ) -> Plan:
-    """The plan behind ``privet protect --k …``: direct identifiers are dropped by default."""
+    """The plan of a bare privacy model (k, ℓ, t): direct identifiers are dropped by default."""
     if k is None and l is None and t is None:
-        raise InvalidInput("give a privacy model (--k, --l or --t) or a plan (--plan)")
+        raise InvalidInput("give a privacy model (k, l or t) or a plan")
     data: dict[str, Any] = {
         "direct_identifiers": "drop",
         "privacy": {
@@ -357,4 +359,4 @@ def shortcut_plan(
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:] or first["loc"])
-        raise InvalidInput(f"--{where.replace('_', '-')}: {first['msg']}") from None
+        raise InvalidInput(f"{where}: {first['msg']}", parameter=where) from None

@@ -18,8 +18,7 @@ copy must still bound that person's rows together, not protect each row at ε.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,18 +28,19 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import auditlog, catalog, policy, tables
-from privet.catalog import INTERNAL_PURPOSES, SUBJECT_LINK
-from privet.deid._plan import Checked, Column, Plan, check_plan, check_values
-from privet.deid._risk import RiskReport, assess_risk
+from privet.catalog import SUBJECT_LINK
+from privet.deid._assess import RiskReport, assess_risk
+from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
+from privet.deid._plan import Checked, check_plan, check_values
+from privet.deid._request import ProtectRequest
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
-from privet.errors import IntegrityError, InvalidInput, PolicyDenied
-from privet.operators import Context, kind_of, open_token, text_scanner, unique_map
+from privet.errors import IntegrityError, InvalidInput, NotFound
+from privet.operators import Context, kind_of, text_scanner, unique_map
 
 if TYPE_CHECKING:
     from privet.core import Core
 
-ASSESSMENT = INTERNAL_PURPOSES[0]
 Progress = Callable[[str], None]
 
 
@@ -87,8 +87,8 @@ def _context(core: Core | None, checked: Checked, subject: str | None) -> Contex
     if names & {"pseudonym", "token", "date_shift"}:
         if core is None:
             raise InvalidInput(
-                "pseudonyms, tokens and date shifts use the workspace's keys; run inside a "
-                "workspace (-w PATH)"
+                "pseudonyms, tokens and date shifts use the workspace's keys; protect the file "
+                "with a workspace"
             )
         with core.session() as session:
             if names & {"pseudonym", "date_shift"}:
@@ -215,33 +215,20 @@ def _verify(after: RiskReport | None, k: int, l: int | None, t: float | None) ->
 # -- stored datasets ------------------------------------------------------------------------
 
 
-def _catalog_columns(core: Core, ref: str) -> tuple[list[Column], int, str | None, str]:
-    with core.reading() as session:
-        dataset, version = catalog.resolve(session, ref)
-        info = catalog.version_info(dataset, version)
-        subject = dataset.subject_id_column
-    columns = [Column(c.name, c.dtype, c.role, c.category, c.meaning) for c in info.columns]
-    return columns, info.rows, subject, info.ref
-
-
-def dataset_columns(core: Core, ref: str) -> list[Column]:
-    """The columns of a stored version with their catalog roles (no data is read)."""
-    return _catalog_columns(core, ref)[0]
-
-
 def protect(
     core: Core,
     ref: str,
-    plan: Plan,
+    request: ProtectRequest,
     *,
     name: str,
     actor: str,
     progress: Progress | None = None,
 ) -> ProtectReport:
-    """Protect dataset ``ref`` by ``plan`` into dataset ``name`` (a new version of it)."""
+    """Protect dataset ``ref`` as ``request`` says into dataset ``name`` (a new version)."""
     catalog.check_name(name)
-    columns, rows, subject, exact_ref = _catalog_columns(core, ref)
-    checked = check_plan(plan, columns, rows)
+    stored_as = stored_columns(core, ref)
+    subject, exact_ref = stored_as.subject, stored_as.ref
+    checked = check_plan(request.to_plan(), stored_as.columns, stored_as.rows)
     step = progress or (lambda _stage: None)
     step("reading")
     release = policy.read(
@@ -318,31 +305,9 @@ def _subject_link(core: Core, frame: pl.DataFrame, subject: str | None) -> pl.Se
 # -- files ----------------------------------------------------------------------------------
 
 
-def file_columns(frame: pl.DataFrame) -> list[Column]:
-    """Columns of a file, with the roles discovery finds when ``privet.discover`` is there."""
-    roles: dict[str, tuple[str, str | None]] = {}
-    try:
-        from privet.discover import scan_frame  # type: ignore[attr-defined]
-    except ImportError:
-        scan_frame = None
-    if scan_frame is not None:
-        for found in getattr(scan_frame(frame), "columns", []):
-            name = getattr(found, "name", None)
-            if name is not None:
-                roles[name] = (
-                    str(getattr(found, "role", "other")),
-                    getattr(found, "category", None),
-                )
-    meanings = tables.text_meanings(frame)
-    return [
-        Column(name, str(dtype), *roles.get(name, ("other", None)), meanings.get(name))
-        for name, dtype in frame.schema.items()
-    ]
-
-
 def protect_file(
     path: str | Path,
-    plan: Plan,
+    request: ProtectRequest,
     output: str | Path,
     *,
     core: Core | None = None,
@@ -350,12 +315,19 @@ def protect_file(
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> ProtectReport:
-    """Protect a CSV, Parquet or JSON-lines file into another file (format from its name)."""
+    """Protect a CSV, Parquet or JSON-lines file into another file (format from its name).
+
+    Without ``core`` no workspace is needed, unless the plan uses keys (pseudonyms, tokens,
+    date shifts); with it, that use of the workspace's keys is recorded in its audit log.
+    """
+    if not tables.names_file(str(path)):
+        where = "" if core is not None else ", and there is no workspace to find a dataset in"
+        raise NotFound(f"{str(path)!r} is not a file{where}")
     path, output = Path(path), Path(output)
     tables.check_destination(output, overwrite=overwrite)
     source = tables.read_table(path)
     columns = file_columns(source.frame)
-    checked = check_plan(plan, columns, source.frame.height)
+    checked = check_plan(request.to_plan(), columns, source.frame.height)
     check_values(checked, source.frame)
     context = _context(core, checked, None)
     outcome = run_plan(
@@ -381,120 +353,3 @@ def protect_file(
             )
             session.commit()
     return outcome.report
-
-
-# -- risk -----------------------------------------------------------------------------------
-
-
-def dataset_risk(
-    core: Core,
-    ref: str,
-    *,
-    actor: str,
-    quasi_identifiers: Sequence[str] | None = None,
-    sensitive: Sequence[str] | None = None,
-    threshold: float = 0.2,
-    population: pl.DataFrame | None = None,
-    population_size: int | None = None,
-) -> RiskReport:
-    """Risk of a stored dataset; quasi-identifiers and sensitive default to the catalog's."""
-    columns, _, _, exact_ref = _catalog_columns(core, ref)
-    qis = list(quasi_identifiers or [c.name for c in columns if c.role == "quasi_identifier"])
-    if not qis:
-        raise InvalidInput(
-            "no column of this dataset is marked quasi_identifier; name them with --qi"
-        )
-    sens = (
-        list(sensitive)
-        if sensitive is not None
-        else [c.name for c in columns if c.role == "sensitive"]
-    )
-    names = {c.name for c in columns}
-    for column in [*qis, *sens]:
-        if column not in names:
-            raise InvalidInput(f"dataset {ref!r} has no column {column!r}")
-    release = policy.read(core, exact_ref, purpose=ASSESSMENT, actor=actor)
-    return assess_risk(
-        release.frame,
-        qis,
-        sens,
-        threshold=threshold,
-        population=population,
-        population_size=population_size,
-    )
-
-
-def file_risk(
-    path: str | Path,
-    *,
-    quasi_identifiers: Sequence[str] | None = None,
-    sensitive: Sequence[str] = (),
-    threshold: float = 0.2,
-    population: pl.DataFrame | None = None,
-    population_size: int | None = None,
-) -> RiskReport:
-    frame = tables.read_table(Path(path)).frame
-    qis = list(quasi_identifiers or [])
-    if not qis:
-        qis = [c.name for c in file_columns(frame) if c.role == "quasi_identifier"]
-    if not qis:
-        raise InvalidInput("name the quasi-identifiers with --qi COL1,COL2,…")
-    return assess_risk(
-        frame,
-        qis,
-        sensitive,
-        threshold=threshold,
-        population=population,
-        population_size=population_size,
-    )
-
-
-# -- detokenizing ---------------------------------------------------------------------------
-
-
-def detokenize(
-    core: Core,
-    ref: str,
-    column: str,
-    *,
-    purpose: str,
-    actor: str,
-    namespace: str = "",
-) -> pl.DataFrame:
-    """The rows of ``ref`` with the tokens of ``column`` turned back into values.
-
-    A governed read for a declared purpose (refused and logged otherwise); the detokenizing
-    itself is a second audit entry, committed before the values are returned.
-    """
-    if purpose in INTERNAL_PURPOSES:
-        raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for detokenizing")
-    release = policy.read(core, ref, purpose=purpose, actor=actor, channel="detokenize")
-    frame = release.frame
-    if column not in frame.columns:
-        raise InvalidInput(f"dataset {release.version.ref!r} has no column {column!r}")
-    started = time.perf_counter()
-    with core.session() as session:
-        daead = core.vault.token_aead(session)
-        restored = unique_map(
-            frame.get_column(column), lambda token: open_token(daead, token, namespace)
-        )
-        auditlog.append(
-            session,
-            [
-                {
-                    "event": "deid.detokenize",
-                    "ts": core.now().isoformat(),
-                    "actor": actor,
-                    "dataset": release.version.dataset,
-                    "version": release.version.id,
-                    "column": column,
-                    "rows": frame.height,
-                    "distinct_tokens": int(frame.get_column(column).drop_nulls().n_unique()),
-                    "purpose": purpose,
-                    "read_entry": release.log_index,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            ],
-        )
-        session.commit()
-    return frame.with_columns(restored)

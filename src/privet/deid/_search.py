@@ -323,7 +323,8 @@ class Lattice:
         if best is None:
             raise InvalidInput(
                 "no generalization meets the privacy model within the suppression budget; "
-                "raise --max-suppression, lower k or ℓ, or raise t"
+                "raise max_suppression, lower k or ℓ, or raise t",
+                parameter="max_suppression",
             )
         result = SearchResult(
             levels={d.column: int(v) for d, v in zip(self.dims, best.node, strict=True)},

@@ -14,7 +14,7 @@ from typing import ClassVar, Protocol, TypeVar, overload
 import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from privet.errors import InvalidInput
+from privet.errors import AlreadyExists, InvalidInput
 
 KINDS = ("string", "numeric", "temporal", "boolean", "other")
 
@@ -142,7 +142,10 @@ def register_operator(
     def add(operator: OperatorType) -> OperatorType:
         name = operator.name
         if name in REGISTRY and not force and REGISTRY[name] is not operator:
-            raise ValueError(f"an operator named {name!r} is already registered")
+            raise AlreadyExists(
+                f"an operator named {name!r} is already registered; choose another name, or "
+                "pass force=True to replace it"
+            )
         REGISTRY[name] = operator
         return operator
 

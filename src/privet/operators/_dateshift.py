@@ -45,7 +45,7 @@ class DateShift(Operator):
         if subject is None or subject not in frame.columns:
             raise InvalidInput(
                 f"date_shift on {column!r} needs the column that identifies each person: set "
-                "`subject:` in the plan or register the dataset with --subject-id"
+                "`subject:` in the plan or register the dataset with its subject_id column"
             )
         prf = context.prf
         if prf is None:

@@ -1,7 +1,7 @@
 """``token``: a reversible token, deterministic AEAD (AES-SIV) under the workspace's key.
 
 Equal values get equal tokens (joins still work). Turning tokens back into values is a
-separate, purpose-bound and logged call (:func:`privet.deid.detokenize`), never a side effect.
+separate, purpose-bound and logged call (``ws.deid.detokenize``), never a side effect.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
     pl.DataFrame({"n": [1, 2, 3], "city": ["a", "b", "c"]}).write_csv(csv)
     for i in range(n_datasets):
         ws.ingest(csv, name=f"d{i:03d}", owner="owner", purposes=PURPOSES, actor="owner")
-    gov.set_policy(ws, POLICY, actor="bench")
+    ws.access.set_policy(POLICY, actor="bench")
     now = ws.now()
     with ws.reading() as session:
         ids = {d.name: d.id for d in session.scalars(select(Dataset))}

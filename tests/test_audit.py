@@ -12,7 +12,6 @@ import json
 import math
 import os
 import warnings
-from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from scipy import stats
 from privet import InvalidInput, Workspace, attacks, policy
 from privet.attacks import AttributeAuditRequest, EpsilonAuditRequest, MembershipAuditRequest
 from privet.dp._train import unpack_rows
+from privet.policy import GrantRequest
 from tests.conftest import invoke
 from tests.test_train import FEATURES
 from tests.test_train import make_ws as train_ws
@@ -294,8 +294,8 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     os.environ["PRIVET_KEY_DIR"] = str(tmp_path / "keys")
     ws = make_ws(tmp_path / "governed", 800)
     train(ws, "plain", no_dp=True, epochs=5, hidden_units=16, train_rows=300, seed=3)
-    policy.add_user(ws, "erin", roles=["privacy-engineer"], actor="alice")
-    policy.set_policy(ws, AUDITOR_POLICY, actor="alice")
+    ws.access.add_user("erin", roles=["privacy-engineer"], actor="alice")
+    ws.access.set_policy(AUDITOR_POLICY, actor="alice")
     with pytest.raises(PolicyDenied, match="grant's purpose") as refusal:
         ws.audit.membership("plain", MembershipAuditRequest(attack="loss"), actor="erin")
     assert refusal.value.parameter == "purpose"
@@ -318,17 +318,18 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     refused = invoke(*by_files, "--purpose", PURPOSE, workspace=tmp_path / "governed")
     assert refused.exit_code == 1 and "raw rows" in refused.output
     assert not [r for r in ws.log.records(before) if r.event.get("event") == "model.read"]
-    erin = policy.local_identity(ws, "erin")
-    grant = policy.request_grant(
-        ws,
-        erin,
-        dataset="people",
-        view="raw",
-        purpose=PURPOSE,
-        duration=timedelta(days=1),
-        reason="pre-release privacy audit",
+    erin = ws.access.local_identity("erin")
+    grant = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view="raw",
+            purpose=PURPOSE,
+            duration_seconds=86_400,
+            reason="pre-release privacy audit",
+        ),
+        identity=erin,
     )
-    policy.approve_grant(ws, grant.id, identity=policy.local_identity(ws, "alice"))
+    ws.access.approve_grant(grant.id, identity=ws.access.local_identity("alice"))
     result = ws.audit.membership(
         "plain",
         MembershipAuditRequest(attack="rmia", reference_models=1, seed=2),

@@ -14,7 +14,7 @@ import pytest
 from privet import NotFound, PolicyDenied, Workspace
 from privet import policy as gov
 from privet.deid import ProtectRequest
-from privet.policy import Identity
+from privet.policy import GrantRequest, Identity
 from tests.conftest import ingest_people
 
 POLICY = """
@@ -31,24 +31,30 @@ DIRECT = ("person_id", "full_name", "email", "phone", "ssn")
 @pytest.fixture
 def gws(ws: Workspace, people_csv: Path) -> Workspace:
     ingest_people(ws, people_csv)
-    gov.set_policy(ws, POLICY, actor="tester")
-    gov.add_user(ws, "bob", roles=["analyst"], actor="tester")
+    ws.access.set_policy(POLICY, actor="tester")
+    ws.access.add_user("bob", roles=["analyst"], actor="tester")
     return ws
 
 
 def granted(ws: Workspace, view: str, purpose: str = "analytics", user: str = "bob") -> str:
-    me = gov.local_identity(ws, user)
-    grant = gov.request_grant(
-        ws, me, dataset="people", view=view, purpose=purpose, duration=timedelta(hours=1),
-        reason="test",
-    )  # fmt: skip
-    gov.approve_grant(ws, grant.id, identity=gov.local_identity(ws, "alice"))
+    me = ws.access.local_identity(user)
+    grant = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view=view,
+            purpose=purpose,
+            duration_seconds=3600,
+            reason="test",
+        ),
+        identity=me,
+    )
+    ws.access.approve_grant(grant.id, identity=ws.access.local_identity("alice"))
     return grant.id
 
 
 def bob_reads(ws: Workspace, view: str, purpose: str = "analytics") -> pl.DataFrame:
     return gov.read(
-        ws, "people", identity=gov.local_identity(ws, "bob"), view=view, purpose=purpose
+        ws, "people", identity=ws.access.local_identity("bob"), view=view, purpose=purpose
     ).frame
 
 
@@ -96,7 +102,7 @@ def test_protected_view_serves_the_newest_protected_derived_dataset(gws: Workspa
     request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
     gws.deid.protect("people", request, output="people-k5", actor="alice")
     release = gov.read(
-        gws, "people", identity=gov.local_identity(gws, "bob"), view="protected",
+        gws, "people", identity=gws.access.local_identity("bob"), view="protected",
         purpose="analytics",
     )  # fmt: skip
     assert release.version.dataset == "people-k5"
@@ -114,8 +120,8 @@ def test_aggregate_view_is_for_dp_queries_only(gws: Workspace) -> None:
     )
     assert result.rows
     # The same through an authenticated identity (what the HTTP service passes).
-    token = gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")
-    remote = gov.authenticate(gws, token.secret)
+    token = gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")
+    remote = gws.access.authenticate(token.secret)
     sql = "SELECT COUNT(*) AS n FROM people"
     assert gws.dp.query(
         "people", sql, epsilon=1.0, purpose="training", actor="bob", identity=remote
@@ -132,14 +138,14 @@ def test_aggregate_view_is_for_dp_queries_only(gws: Workspace) -> None:
 
 def test_a_stream_stops_when_its_grant_is_revoked(gws: Workspace) -> None:
     grant_id = granted(gws, "masked")
-    bob = gov.local_identity(gws, "bob")
-    chunks = gov.stream(
-        gws, "people", identity=bob, view="masked", purpose="analytics", fmt="csv", batch_rows=10
+    bob = gws.access.local_identity("bob")
+    chunks = gws.access.stream(
+        "people", identity=bob, view="masked", purpose="analytics", fmt="csv", batch_rows=10
     )
     first = next(chunks)
     assert first.startswith(b"person_id,")
     next(chunks)
-    gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+    gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
     with pytest.raises(PolicyDenied, match="stream stopped"):
         next(chunks)
     events = [r.event for r in gws.log.records()]
@@ -149,9 +155,9 @@ def test_a_stream_stops_when_its_grant_is_revoked(gws: Workspace) -> None:
 
 def test_a_full_parquet_stream_equals_the_governed_read(gws: Workspace) -> None:
     granted(gws, "masked")
-    bob = gov.local_identity(gws, "bob")
+    bob = gws.access.local_identity("bob")
     data = b"".join(
-        gov.stream(gws, "people", identity=bob, view="masked", purpose="analytics", batch_rows=7)
+        gws.access.stream("people", identity=bob, view="masked", purpose="analytics", batch_rows=7)
     )
     import io
 
@@ -159,18 +165,18 @@ def test_a_full_parquet_stream_equals_the_governed_read(gws: Workspace) -> None:
 
 
 def test_a_refused_stream_raises_before_any_byte(gws: Workspace) -> None:
-    bob = gov.local_identity(gws, "bob")
+    bob = gws.access.local_identity("bob")
     with pytest.raises(PolicyDenied):
-        gov.stream(gws, "people", identity=bob, view="masked", purpose="analytics")
+        gws.access.stream("people", identity=bob, view="masked", purpose="analytics")
     assert gws.log.records(gws.log.size() - 1, 1)[0].event["event"] == "read.refused"
 
 
 def test_concurrent_reads_are_each_logged_exactly_once(gws: Workspace) -> None:
     granted(gws, "masked")
     start = gws.log.size()
-    tokens = [gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")]
+    tokens = [gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")]
     start = gws.log.size()
-    bob = gov.authenticate(gws, tokens[0].secret)
+    bob = gws.access.authenticate(tokens[0].secret)
     indexes: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -200,8 +206,8 @@ def test_no_token_secret_or_cell_value_reaches_the_log(
     gws: Workspace, people: pl.DataFrame
 ) -> None:
     granted(gws, "masked")
-    token = gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")
-    bob = gov.authenticate(gws, token.secret)
+    token = gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")
+    bob = gws.access.authenticate(token.secret)
     gov.read(gws, "people", identity=bob, view="masked", purpose="analytics")
     with pytest.raises(PolicyDenied):
         gov.read(gws, "people", identity=bob, view="raw", purpose="analytics")
@@ -222,7 +228,7 @@ def test_a_remote_identity_cannot_read_as_privet_itself(gws: Workspace) -> None:
 
 def test_a_row_filter_that_cannot_run_releases_nothing_and_is_logged(gws: Workspace) -> None:
     granted(gws, "masked")
-    gov.set_policy(gws, POLICY.replace("hours_per_week >= 40", "salary > 0"), actor="tester")
+    gws.access.set_policy(POLICY.replace("hours_per_week >= 40", "salary > 0"), actor="tester")
     with pytest.raises(PolicyDenied, match="row filter"):
         bob_reads(gws, "masked")
     event = gws.log.records(gws.log.size() - 1, 1)[0].event
@@ -236,7 +242,7 @@ def test_a_grant_revoked_while_rows_are_decrypted_releases_nothing(
     real_open = gws.store.open
 
     def open_then_revoke(key: str):  # the owner revokes while the broker is decrypting
-        gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+        gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
         return real_open(key)
 
     monkeypatch.setattr(gws.store, "open", open_then_revoke)
@@ -255,9 +261,9 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
 
     monkeypatch.setattr(_broker, "_CHUNK", 4096)  # several chunks from a small table
     grant_id = granted(gws, "raw")
-    bob = gov.local_identity(gws, "bob")
-    gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
-    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    bob = gws.access.local_identity("bob")
+    gws.access.set_policy(POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    chunks = gws.access.stream("people", identity=bob, view="raw", purpose="analytics")
     first = next(chunks)
     read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
     assert (read["rows"], read["columns"]) == (300, 26)
@@ -273,9 +279,9 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
 
     assert hashlib.sha256(first + rest).hexdigest() == stored.content_sha256
     # The same path stops when the grant ends.
-    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    chunks = gws.access.stream("people", identity=bob, view="raw", purpose="analytics")
     next(chunks)
-    gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+    gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
     with pytest.raises(PolicyDenied, match="stream stopped"):
         next(chunks)
 
@@ -286,15 +292,15 @@ def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -
     from privet.schema import Version
 
     granted(gws, "raw")
-    gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    gws.access.set_policy(POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
     with gws.reading() as session:
         key = session.query(Version.object_key).one()[0]
     path = gws.store.root / key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
-    bob = gov.local_identity(gws, "bob")
-    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    bob = gws.access.local_identity("bob")
+    chunks = gws.access.stream("people", identity=bob, view="raw", purpose="analytics")
     with pytest.raises(IntegrityError):
         b"".join(chunks)
 
@@ -307,7 +313,7 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
     policy = POLICY.replace("views: [", "views: [synthetic, ").replace(
         '    row_filter: "hours_per_week >= 40"\n', ""
     )
-    gov.set_policy(gws, policy, actor="tester")
+    gws.access.set_policy(policy, actor="tester")
     granted(gws, "synthetic")
     columns = ["sex", "race", "income"]
     gws.dp.synthesize(
@@ -339,7 +345,7 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
     assert kinds == {"people-ind": "baseline", "people-fake": "synthetic"}
 
     release = gov.read(
-        gws, "people", identity=gov.local_identity(gws, "bob"), view="synthetic",
+        gws, "people", identity=gws.access.local_identity("bob"), view="synthetic",
         purpose="analytics",
     )  # fmt: skip
     assert release.version.ref == dp_release.output == "people-mst@1"

@@ -30,7 +30,6 @@ from privet.auditlog.kinds import Reader
 from privet.catalog import annotate
 from privet.catalog._governance import dataset_state
 from privet.dp import Charge, pure
-from privet.policy import authenticate, local_identity
 from privet.schema import migrating
 from privet.server import create_app
 from tests.conftest import invoke
@@ -159,7 +158,7 @@ def test_a_token_changed_in_the_database_does_not_authenticate(
 
     with Workspace.open(project) as ws:
         with pytest.raises(GovernanceMismatch) as caught:
-            authenticate(ws, bearer)
+            ws.access.authenticate(bearer)
         for fragment in words(case, ids):
             assert fragment in str(caught.value)
         reads = len(released(ws))
@@ -183,7 +182,7 @@ def test_a_rolled_back_row_and_pointer_pass_a_read_but_not_log_verify(
     pass there; the replay of the whole log in ``log verify`` catches it."""
     project, ids = governed
     with Workspace.open(project) as ws:
-        gov.revoke_grant(ws, ids.grant_masked, identity=local_identity(ws, "carol"))
+        ws.access.revoke_grant(ids.grant_masked, identity=ws.access.local_identity("carol"))
     db = sqlite3.connect(project / ".privet" / "catalog.db")
     approved = next(
         i
@@ -235,15 +234,15 @@ def test_changes_made_through_privet_keep_reads_and_verify_working(
 ) -> None:
     project, ids = governed
     with Workspace.open(project) as ws:
-        carol = local_identity(ws, "carol")
+        carol = ws.access.local_identity("carol")
         annotate(ws, "people", "zip", category="user.contact.address.postal_code", actor="alice")
-        gov.set_roles(ws, "bob", add=["reviewer"], actor="alice")
-        gov.set_disabled(ws, "dave", disabled=False, actor="alice")
-        gov.set_policy(ws, gov.show_policy(ws)[1] + "\n", actor="alice")
-        gov.revoke_grant(ws, ids.grant_dave, identity=carol)
-        token = gov.issue_token(ws, "bob", expires_in=timedelta(hours=1), actor="alice")
-        assert authenticate(ws, token.secret).name == "bob"
-        gov.revoke_token(ws, token.id, actor="alice")
+        ws.access.set_roles("bob", add=["reviewer"], actor="alice")
+        ws.access.set_disabled("dave", disabled=False, actor="alice")
+        ws.access.set_policy(ws.access.show_policy()[1] + "\n", actor="alice")
+        ws.access.revoke_grant(ids.grant_dave, identity=carol)
+        token = ws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="alice")
+        assert ws.access.authenticate(token.secret).name == "bob"
+        ws.access.revoke_token(token.id, actor="alice")
         ws.dp.set_budget("people", actor="alice", epsilon=2.0)
         ws.dp.charge("people", Charge(pure(0.1)), kind="count", purpose="analytics", actor="alice")
         ws.ingest(
@@ -257,7 +256,7 @@ def test_changes_made_through_privet_keep_reads_and_verify_working(
         ws.rotate_keys(actor="alice", reencrypt=True)
         frame = ws.read("people", purpose="analytics", actor="alice")
         assert frame.height == 300
-        assert gov.read(ws, "people", identity=local_identity(ws, "bob"), view="masked",
+        assert gov.read(ws, "people", identity=ws.access.local_identity("bob"), view="masked",
                         purpose="analytics").frame.height == 300  # fmt: skip
         report = ws.log.verify()
     assert report.governance == 15  # a second version and one more token

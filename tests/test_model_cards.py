@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from privet import PolicyDenied, Workspace, attacks, policy
+from privet import PolicyDenied, Workspace, attacks
 from privet.datasets import raw_people
 from privet.dp import NoPrivacyWarning
 from privet.dp._train import unpack_rows
+from privet.policy import GrantRequest
 from privet.server import create_app
 from tests.conftest import invoke
 
@@ -50,16 +51,17 @@ STATE: dict[str, Any] = {}
 
 
 def grant(ws: Workspace, user: str, view: str) -> str:
-    asked = policy.request_grant(
-        ws,
-        policy.local_identity(ws, user),
-        dataset="people",
-        view=view,
-        purpose=PURPOSE,
-        duration=timedelta(days=1),
-        reason="models",
+    asked = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view=view,
+            purpose=PURPOSE,
+            duration_seconds=86_400,
+            reason="models",
+        ),
+        identity=ws.access.local_identity(user),
     )
-    return policy.approve_grant(ws, asked.id, identity=policy.local_identity(ws, "alice")).id
+    return ws.access.approve_grant(asked.id, identity=ws.access.local_identity("alice")).id
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +80,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.dp.declare("people", actor="alice", bounds={"hours_per_week": (1, 99)}, keys=KEYS)
     for user, roles in {"alice": ["steward"], "bob": ["analyst"], "erin": ["privacy-engineer"],
                         "mallory": ["analyst"]}.items():  # fmt: skip
-        policy.add_user(ws, user, roles=roles, actor="alice")
-    policy.set_policy(ws, POLICY, actor="alice")
+        ws.access.add_user(user, roles=roles, actor="alice")
+    ws.access.set_policy(POLICY, actor="alice")
     grant(ws, "bob", "aggregate")
     STATE["erin-grant"] = grant(ws, "erin", "raw")
     STATE["trained"] = ws.dp.train("people", target="income", name="m", purpose=PURPOSE,
@@ -213,7 +215,7 @@ def test_the_http_card_is_public_unless_the_caller_may_read_the_rows(models: Wor
     ws = models
     full = ws.dp.model("m", actor="alice").card
     tokens = {
-        user: policy.issue_token(ws, user, expires_in=timedelta(hours=1), actor="alice").secret
+        user: ws.access.issue_token(user, expires_in=timedelta(hours=1), actor="alice").secret
         for user in ("alice", "erin", "mallory")
     }
     with TestClient(create_app(ws)) as http:

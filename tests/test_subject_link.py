@@ -83,16 +83,16 @@ def test_the_copy_links_rows_to_people_and_never_serves_the_link(linked: Workspa
     assert SUBJECT_LINK not in [c.name for c in info.versions[0].columns]
     # Every other door drops it: reads, views, streams (also the stored-bytes fast path),
     # exports, risk and scans.
-    alice = policy.local_identity(ws, "alice")
+    alice = ws.access.local_identity("alice")
     served = {
         "read": ws.read(COPY, purpose=PURPOSE, actor="alice"),
         "masked": policy.read(ws, COPY, purpose=PURPOSE, actor="alice", view="masked").frame,
         "stream": pl.read_parquet(
-            io.BytesIO(b"".join(policy.stream(ws, COPY, identity=alice, purpose=PURPOSE)))
+            io.BytesIO(b"".join(ws.access.stream(COPY, identity=alice, purpose=PURPOSE)))
         ),
         "csv": pl.read_csv(
             io.BytesIO(
-                b"".join(policy.stream(ws, COPY, identity=alice, purpose=PURPOSE, fmt="csv"))
+                b"".join(ws.access.stream(COPY, identity=alice, purpose=PURPOSE, fmt="csv"))
             )  # fmt: skip
         ),
     }

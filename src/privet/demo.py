@@ -283,32 +283,29 @@ rules:
 def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Step 13: a policy and users make the workspace governed; a grant, approved by the
     owner (never by the requester), lets an analyst read the masked view."""
-    from datetime import timedelta
-
     from privet import policy
 
     owner = ws.dataset("people").owner
     say("\n== 13. Access governance: a grant request, four eyes, a masked read ==")
-    policy.set_policy(ws, DEMO_POLICY, actor=actor)
-    policy.add_user(ws, "analyst@example.org", roles=["analyst"], actor=actor)
-    analyst = policy.local_identity(ws, "analyst@example.org")
-    grant = policy.request_grant(
-        ws,
-        analyst,
+    ws.access.set_policy(DEMO_POLICY, actor=actor)
+    ws.access.add_user("analyst@example.org", roles=["analyst"], actor=actor)
+    analyst = ws.access.local_identity("analyst@example.org")
+    ask = policy.GrantRequest(
         dataset="people",
         view="masked",
         purpose="fraud-analytics",
-        duration=timedelta(days=7),
+        duration_seconds=7 * 86_400,
         reason="chargeback model features",
     )
+    grant = ws.access.request_grant(ask, identity=analyst)
     say(f"analyst@example.org asks for the masked view: grant {grant.id} is {grant.status}")
     self_refused = False
     try:
-        policy.approve_grant(ws, grant.id, identity=analyst)
+        ws.access.approve_grant(grant.id, identity=analyst)
     except PolicyDenied as err:
         self_refused = True
         say(f"self-approval refused: {err}")
-    approved = policy.approve_grant(ws, grant.id, identity=policy.local_identity(ws, owner))
+    approved = ws.access.approve_grant(grant.id, actor=owner)
     say(f"the owner approves: {approved.status} until {str(approved.expires_at)[:16]} UTC")
     release = policy.read(ws, "people", identity=analyst, view="masked", purpose="fraud-analytics")
     shown = release.frame.select("full_name", "email", "age", "sex").head(2)

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from privet.cli._app import Options, stdout
+from privet.policy import View
 
 Handler = Callable[..., None]
 
@@ -105,17 +106,18 @@ def _grant_line(grant: dict[str, Any]) -> str:
 
 
 def _grant_request(
-    client: Any, opts: Options, dataset: str, view: str, purpose: str, duration: str, reason: str
+    client: Any,
+    opts: Options,
+    dataset: str,
+    view: View,
+    purpose: str,
+    duration_seconds: str,
+    reason: str,
 ) -> None:
-    from privet.cli._access import parse_duration
+    from privet.cli._access import grant_request_of
 
-    grant = client.request_grant(
-        dataset=dataset,
-        view=view,
-        purpose=purpose,
-        duration_seconds=int(parse_duration(duration).total_seconds()),
-        reason=reason,
-    )
+    request = grant_request_of(dataset, view, purpose, duration_seconds, reason)
+    grant = client.request_grant(**request.model_dump())
     opts.emit(grant, lambda: stdout.print(Text(_grant_line(grant))))
 
 

@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
+from privet.errors import PolicyDenied
 from privet.policy._decide import Facts
-from privet.policy._identity import aware
+from privet.policy._grants import may_oversee
+from privet.policy._identity import Identity, aware
 from privet.policy._rules import Alerts
 from privet.schema import AccessBaseline, Alert, Dataset
 from privet.taxonomy import Level
@@ -119,8 +121,16 @@ def observe(
     return events
 
 
-def list_alerts(core: Core, *, since: int | None = None) -> list[AlertInfo]:
-    """Alerts, newest first; ``since`` gives only those with an id above it (for polling)."""
+def list_alerts(
+    core: Core, *, since: int | None = None, identity: Identity | None = None
+) -> list[AlertInfo]:
+    """Alerts, newest first; ``since`` gives only those with an id above it (for polling).
+
+    With ``identity`` (a remote caller), only someone who may oversee access (an approver or
+    a dataset owner) sees them; without it, the local key holder does.
+    """
+    if identity is not None and not may_oversee(core, identity):
+        raise PolicyDenied("only approvers and administrators see alerts")
     query = (
         select(Alert, Dataset.name)
         .join(Dataset, Dataset.id == Alert.dataset_id, isouter=True)

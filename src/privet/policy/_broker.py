@@ -51,12 +51,12 @@ _MESSAGES = {
     "no_policy_rule": "no policy rule lets your roles read the {view} view of {name!r} for "
     "{purpose!r}",
     "aggregate_is_dp_only": "the aggregate view answers differentially private queries only "
-    "(privet query / ws.dp.query), not row reads",
+    "(ask for a DP statistic instead), not row reads",
     "row_filter_failed": "the policy's row filter for {name!r} cannot be applied to it (ask "
     "the policy owner to fix the rule)",
     "policy_changed": "the policy changed during the read; read again",
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
-    "{purpose!r}; request one with privet grant request",
+    "{purpose!r}; request a grant from its owner or an approver",
 }
 MASK_WIDTH = 8
 # Bytes of Parquet per streamed chunk; the grant is re-checked between chunks, so a cut comes
@@ -107,7 +107,7 @@ def _who(core: Core, actor: str | None, identity: Identity | None) -> Identity:
     if identity is not None:
         return identity
     if not actor:
-        raise InvalidInput("say who is reading (actor or identity)")
+        raise InvalidInput("say who is reading (actor or identity)", parameter="actor")
     with core.reading() as session:
         return Identity(name=actor, roles=roles_of(session, actor))
 
@@ -336,9 +336,12 @@ def _target(
     for served, served_version in candidates:
         if servable(served_version):
             return served, served_version
-    how = "privet protect" if view == "protected" else "privet synth --method mst or aim"
+    how = "protect it" if view == "protected" else "synthesize it with MST or AIM"
     what = "protected" if view == "protected" else "differentially private synthetic"
-    raise NotFound(f"dataset {dataset.name!r} has no {what} derived dataset yet (make one: {how})")
+    raise NotFound(
+        f"dataset {dataset.name!r} has no {what} derived dataset yet (make one: {how})",
+        parameter="view",
+    )
 
 
 def _apply_view(
@@ -436,9 +439,9 @@ def stream(
     (default ``stream:<fmt>``; the server passes ``http:<request id>``).
     """
     if fmt not in ("parquet", "csv"):
-        raise InvalidInput("stream format must be parquet or csv")
+        raise InvalidInput("stream format must be parquet or csv", parameter="fmt")
     if batch_rows < 1:
-        raise InvalidInput("batch_rows must be positive")
+        raise InvalidInput("batch_rows must be positive", parameter="batch_rows")
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for streaming")
     release, decision, stored = _release(

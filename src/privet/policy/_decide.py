@@ -49,7 +49,9 @@ class Decision:
 
 def check_view(view: str) -> str:
     if view not in VIEWS:
-        raise InvalidInput(f"unknown view {view[:40]!r}; views: {', '.join(VIEWS)}")
+        raise InvalidInput(
+            f"unknown view {view[:40]!r}; views: {', '.join(VIEWS)}", parameter="view"
+        )
     return view
 
 
@@ -88,7 +90,7 @@ def facts_of(dataset: Dataset) -> Facts:
 def load_facts(session: Session, name: str) -> Facts:
     rows = session.execute(_DATASET, {"name": name}).all()
     if not rows:
-        raise NotFound(f"no dataset named {name!r} in this workspace (see: privet datasets)")
+        raise NotFound(f"no dataset named {name!r} in this workspace", parameter="dataset")
     purposes = tuple(sorted(r[3] for r in rows if r[3] is not None))
     return Facts(rows[0][0], name, rows[0][1], rows[0][2], purposes)
 
@@ -197,7 +199,7 @@ def decide(
     purpose: str,
     now: datetime | None = None,
 ) -> Decision:
-    """Decide without reading or logging (for dashboards, benchmarks and ``--dry-run``).
+    """Decide without reading or logging (for dashboards, benchmarks and dry runs).
 
     ``dataset`` is a name or ``NAME@VERSION``; ``now`` defaults to the workspace clock.
     """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.catalog import check_purpose, find_dataset, parse_ref
 from privet.errors import InvalidInput, NotFound, PolicyDenied
-from privet.policy._decide import check_view, facts_of, match_rule
+from privet.policy._decide import facts_of, match_rule
 from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity, aware
+from privet.policy._request import GrantRequest
 from privet.policy._rules import Policy, current_policy
 from privet.schema import Dataset, Grant
 from privet.taxonomy import Level
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from privet.core import Core
 
 STATUSES = ("pending", "active", "denied", "revoked", "expired")
+GrantStatus = Literal["pending", "active", "denied", "revoked", "expired"]
 
 
 class GrantInfo(BaseModel):
@@ -91,28 +93,14 @@ def _event(core: Core, kind: str, actor: str, row: Grant, **facts: Any) -> dict[
     }
 
 
-def request_grant(
-    core: Core,
-    identity: Identity,
-    *,
-    dataset: str,
-    view: str,
-    purpose: str,
-    duration: timedelta,
-    reason: str,
-) -> GrantInfo:
-    """Ask for ``view`` of ``dataset`` for ``purpose``; pending unless the policy auto-approves
-    (never for a restricted dataset). Refused when no policy rule lets the requester's roles
-    ask for it."""
-    check_view(view)
+def request_grant(core: Core, identity: Identity, request: GrantRequest) -> GrantInfo:
+    """Ask for ``request.view`` of ``request.dataset`` for ``request.purpose``; pending unless
+    the policy auto-approves (never for a restricted dataset). Refused when no policy rule lets
+    the requester's roles ask for it."""
+    view, purpose, reason = request.view, request.purpose, request.reason
     check_purpose(purpose)
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 1000:
-        raise InvalidInput("give a reason for the request (1–1000 characters)")
-    seconds = int(duration.total_seconds())
-    if seconds <= 0:
-        raise InvalidInput("the grant duration must be positive")
-    name, _ = parse_ref(dataset)
+    seconds = request.duration_seconds
+    name, _ = parse_ref(request.dataset)
     now = core.now()
     with core.session() as session:
         _expire(core, session, now)
@@ -279,7 +267,10 @@ def list_grants(
     """Grants, newest request first; ``status`` is the effective one (an active grant past
     its expiry shows as ``expired``)."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown grant status {status[:20]!r}; one of {', '.join(STATUSES)}")
+        raise InvalidInput(
+            f"unknown grant status {status[:20]!r}; one of {', '.join(STATUSES)}",
+            parameter="status",
+        )
     now = core.now()
     query = (
         select(Grant, Dataset.name)

@@ -78,14 +78,17 @@ class TokenInfo(BaseModel):
 def check_user_name(name: str) -> str:
     if not _USER.match(name or ""):
         raise InvalidInput(
-            f"invalid user name {name[:60]!r}: use letters, digits and '_ . @ + -' (up to 128)"
+            f"invalid user name {name[:60]!r}: use letters, digits and '_ . @ + -' (up to 128)",
+            parameter="name",
         )
     return name
 
 
 def check_role(role: str) -> str:
     if not _ROLE.match(role or ""):
-        raise InvalidInput(f"invalid role {role[:60]!r}: use letters, digits, '_', '.', '-'")
+        raise InvalidInput(
+            f"invalid role {role[:60]!r}: use letters, digits, '_', '.', '-'", parameter="roles"
+        )
     return role
 
 
@@ -102,7 +105,9 @@ def add_user(core: Core, name: str, *, roles: list[str], actor: str) -> UserInfo
     wanted = sorted({check_role(r) for r in roles})
     with core.session() as session:
         if session.get(User, name) is not None:
-            raise AlreadyExists(f"user {name!r} already exists; use privet role grant to add roles")
+            raise AlreadyExists(
+                f"user {name!r} already exists; give them more roles instead", parameter="name"
+            )
         now = core.now()
         session.add(User(name=name, created_at=now, created_by=actor, disabled=False))
         session.flush()
@@ -193,7 +198,7 @@ def list_users(core: Core) -> list[UserInfo]:
 def _user(session: Session, name: str) -> User:
     user = session.get(User, name)
     if user is None:
-        raise NotFound(f"no user {name[:60]!r}; add one with privet user add")
+        raise NotFound(f"no user {name[:60]!r}; register them first")
     return user
 
 
@@ -206,7 +211,7 @@ def roles_of(session: Session, name: str) -> frozenset[str]:
 
 
 def local_identity(core: Core, name: str) -> Identity:
-    """The identity of a local actor (CLI ``--as``, library ``actor=``) with their roles."""
+    """The identity of a local actor (the library's ``actor=``) with their roles."""
     with core.reading() as session:
         return Identity(name=name, roles=roles_of(session, name))
 
@@ -221,7 +226,9 @@ def _hash(bearer: str) -> str:
 def issue_token(core: Core, user: str, *, expires_in: timedelta, actor: str) -> IssuedToken:
     """A new API token for ``user``; its secret is in the result and nowhere else."""
     if expires_in <= timedelta(0) or expires_in > timedelta(days=366):
-        raise InvalidInput("a token must expire within a year (and not in the past)")
+        raise InvalidInput(
+            "a token must expire within a year (and not in the past)", parameter="expires_in"
+        )
     token_id = secrets.token_hex(8)
     secret = f"pvt_{token_id}_{secrets.token_urlsafe(32)}"  # 32 bytes: 256 bits
     with core.session() as session:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
@@ -23,6 +24,7 @@ from privet import auditlog
 from privet.errors import InvalidInput
 from privet.policy._governance import IN_FORCE
 from privet.schema import PolicyDoc
+from privet.tables import file_errors
 from privet.taxonomy import Level
 
 if TYPE_CHECKING:
@@ -207,8 +209,12 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def set_policy(core: Core, text: str, *, actor: str) -> tuple[int, Policy]:
-    """Validate and store a new policy (it takes effect for the next decision); logged."""
+def set_policy(core: Core, source: str | Path, *, actor: str) -> tuple[int, Policy]:
+    """Validate and store a new policy (it takes effect for the next decision); logged.
+
+    ``source`` is the YAML text, or a ``Path`` to a UTF-8 file holding it.
+    """
+    text = _read(source) if isinstance(source, Path) else source
     policy = parse_policy(text)
     with core.session() as session:
         number = (session.execute(select(func.max(PolicyDoc.number))).scalar() or 0) + 1
@@ -237,6 +243,14 @@ def set_policy(core: Core, text: str, *, actor: str) -> tuple[int, Policy]:
         )
         session.commit()
     return number, policy
+
+
+def _read(path: Path) -> str:
+    with file_errors(path):
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path} is not UTF-8 text", parameter="source") from None
 
 
 def show_policy(core: Core) -> tuple[int, str]:

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from privet.catalog import DatasetInfo, DatasetSummary
 from privet.errors import PolicyDenied
-from privet.policy import stream
 from privet.server._auth import Caller
 from privet.server._validate import (
     MEDIA_TYPES,
@@ -97,8 +96,7 @@ def read_rows(
     stops the stream mid-way (the connection is dropped, never a short file that looks whole)."""
     own_purpose(purpose)
     request_id = request.state.request_id
-    chunks = stream(
-        _ws(request),
+    chunks = _ws(request).access.stream(
         ref,
         identity=caller,
         view=view.value,

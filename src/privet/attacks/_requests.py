@@ -9,17 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from privet.errors import InvalidInput
+from privet.requests import Request
 
 MAX_REFERENCES = 64
 
 
-class MembershipAuditRequest(BaseModel):
+class MembershipAuditRequest(Request):
     """Membership inference on a model: with its lineage, or with member and non-member files."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     attack: Literal["loss", "lira", "rmia"] = Field(
         "rmia", description="Membership attack: loss, offline LiRA or offline RMIA."
@@ -66,19 +67,19 @@ class MembershipAuditRequest(BaseModel):
         return self.members is not None
 
 
-class AttributeAuditRequest(BaseModel):
+class AttributeAuditRequest(Request):
     """Attribute inference: does the model help infer a categorical feature of its members?"""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     attribute: str = Field(description="The categorical feature the attacker wants.")
     seed: int | None = Field(None, description="Fix the randomness (tests only).")
 
 
-class EpsilonAuditRequest(BaseModel):
+class EpsilonAuditRequest(Request):
     """The one-run canary audit: an empirical lower bound on the model's ε."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     canaries: int | None = Field(
         None, ge=1, description="Canary records (default: up to 1,000 rows never trained on)."
@@ -90,10 +91,10 @@ class EpsilonAuditRequest(BaseModel):
 ModelAuditRequest = MembershipAuditRequest | AttributeAuditRequest | EpsilonAuditRequest
 
 
-class SynthEvaluationRequest(BaseModel):
+class SynthEvaluationRequest(Request):
     """Fidelity, utility and privacy risk of a synthetic table against the real one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     real: str = Field(description="The real data: a dataset (NAME[@VERSION]) or a file.")
     synthetic: str = Field(description="The synthetic data: a dataset or a file.")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rich.text import Text
 
 from privet.cli._app import Options, command, stdout
-from privet.errors import InvalidInput
-
-Request = TypeVar("Request", bound=BaseModel)
 
 
 @click.argument("model", metavar="MODEL")
@@ -109,14 +106,11 @@ def audit_command(
         raise click.UsageError("choose one of --attribute and --epsilon-audit")
     request: attacks.ModelAuditRequest
     if attribute:
-        request = build_request(attacks.AttributeAuditRequest, attribute=attribute, seed=seed)
+        request = attacks.AttributeAuditRequest(attribute=attribute, seed=seed)
     elif epsilon_audit:
-        request = build_request(
-            attacks.EpsilonAuditRequest, canaries=canaries, confidence=confidence, seed=seed
-        )
+        request = attacks.EpsilonAuditRequest(canaries=canaries, confidence=confidence, seed=seed)
     else:
-        request = build_request(
-            attacks.MembershipAuditRequest,
+        request = attacks.MembershipAuditRequest(
             attack=attack,
             reference_models=reference_models,
             reference_data=reference_data,
@@ -134,18 +128,6 @@ def audit_command(
         with opts.workspace() as ws, opts.progress(f"auditing {model}") as step:
             result = ws.audit.run(model, request, actor=opts.actor, purpose=purpose, progress=step)
     opts.emit(result, lambda: _print(result))
-
-
-def build_request(model: type[Request], **values: Any) -> Request:
-    """A request model from a command's options; a value it refuses is one sentence naming
-    the parameter (the flag, once the command rewrites it), never echoing the value."""
-    try:
-        return model(**values)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else None
-        reason = first["msg"][:1].lower() + first["msg"][1:]
-        raise InvalidInput(f"{field}: {reason}" if field else reason, parameter=field) from None
 
 
 def _print(result: BaseModel) -> None:

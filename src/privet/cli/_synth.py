@@ -203,11 +203,9 @@ def synth_evaluate(
 ) -> None:
     """Fidelity, utility and privacy risk of SYNTH against REAL (datasets or files)."""
     from privet.attacks import SynthEvaluationRequest, evaluate_sources
-    from privet.cli._audit import build_request
     from privet.cli._protect import _maybe_workspace
 
-    request = build_request(
-        SynthEvaluationRequest,
+    request = SynthEvaluationRequest(
         real=real,
         synthetic=synth,
         holdout=holdout,

@@ -1,44 +1,23 @@
 """The parameters of protect and risk, declared once for the library, the CLI and the server.
 
-Built directly (``ProtectRequest(k=5, quasi_identifiers=[...])``), a request that breaks a
-rule raises :class:`privet.errors.InvalidInput` naming the field as its ``parameter``; read
-with ``model_validate`` (the server's JSON bodies) it raises pydantic's ``ValidationError``.
+A request that breaks a rule raises :class:`privet.errors.InvalidInput` naming the field as
+its ``parameter`` (see :mod:`privet.requests`).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from privet.deid._plan import Plan, shortcut_plan
-from privet.errors import InvalidInput
-
-
-def invalid(err: ValidationError) -> InvalidInput:
-    """The first error of ``err`` in one sentence, naming its field (never the input value)."""
-    first = err.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else None
-    error = (first.get("ctx") or {}).get("error")
-    message = str(error) if first["type"] == "value_error" and error else first["msg"]
-    return InvalidInput(f"{field}: {message}" if field else message, parameter=field)
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    def __init__(self, **data: object) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as err:
-            raise invalid(err) from None
-
+from privet.requests import Request
 
 Metric = Literal["loss", "entropy", "discernibility"]
 _SHORTCUT = ("k", "l", "t", "quasi_identifiers", "sensitive", "target")
 
 
-class ProtectRequest(_Request):
+class ProtectRequest(Request):
     """How to protect: a full :class:`Plan`, or the shortcut of a privacy model (k, ℓ, t)
     searched over the quasi-identifiers, with direct identifiers dropped."""
 
@@ -95,7 +74,7 @@ class ProtectRequest(_Request):
         )
 
 
-class RiskRequest(_Request):
+class RiskRequest(Request):
     """Which columns to measure re-identification risk over, and how."""
 
     quasi_identifiers: list[str] | None = Field(

@@ -89,7 +89,7 @@ def _maybe_workspace(opts: Options) -> Iterator[Workspace | None]:
     help="Information-loss metric to minimize.",
 )
 @click.option("--target", metavar="COL", help="Column to predict for the ML-utility check.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
 @command(name="protect", epilog=f"Operators for plans: {OPERATORS}.")
 def protect_command(
     opts: Options,
@@ -104,7 +104,7 @@ def protect_command(
     max_suppression: float,
     metric: Metric,
     target: str | None,
-    force: bool,
+    overwrite: bool,
 ) -> None:
     """De-identify a dataset into a new one (or a file into a file), with risk and utility.
 
@@ -132,11 +132,11 @@ def protect_command(
     with _maybe_workspace(opts) as ws, opts.progress(f"protecting {source}") as step:
         if ws is None:  # a file, without a workspace
             report = deid.protect_file(
-                source, request, output, actor=opts.actor, overwrite=force, progress=step
+                source, request, output, actor=opts.actor, overwrite=overwrite, progress=step
             )
         else:
             report = ws.deid.protect(
-                source, request, output=output, actor=opts.actor, overwrite=force, progress=step
+                source, request, output=output, actor=opts.actor, overwrite=overwrite, progress=step
             )
     for note in report.notes:
         stderr.print(Text(f"privet: {note}"))
@@ -309,10 +309,16 @@ def _print_risk(source: str, r: RiskReport) -> None:
 )
 @click.option("--purpose", required=True, help="Why; must be a purpose the data was collected for.")
 @click.option("--namespace", default="", help="The token namespace used when protecting.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
 @command(name="detokenize")
 def detokenize_command(
-    opts: Options, ref: str, column: str, output: Path, purpose: str, namespace: str, force: bool
+    opts: Options,
+    ref: str,
+    column: str,
+    output: Path,
+    purpose: str,
+    namespace: str,
+    overwrite: bool,
 ) -> None:
     """Turn the reversible tokens of COLUMN back into values (a governed, logged read)."""
     with opts.workspace() as ws:
@@ -323,7 +329,7 @@ def detokenize_command(
             actor=opts.actor,
             namespace=namespace,
             output=output,
-            overwrite=force,
+            overwrite=overwrite,
         )
     data = {"dataset": ref, "column": column, "rows": done.rows, "output": str(output),
             "purpose": purpose, "log_index": done.log_index}  # fmt: skip

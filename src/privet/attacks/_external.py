@@ -113,7 +113,7 @@ def membership_from_files(
             x, y, valid = encode(model, tables.read_table(path).frame)
             if not valid.all():
                 raise InvalidInput(f"{path.name}: some rows have a target the model does not know")
-            phis.append(_membership.margins(model.module, x, y, model.card["task"]))
+            phis.append(_membership.margins(model.module, x, y, model.card.task))
         title = name
     for phi, path in zip(phis, (members, non_members), strict=True):
         if len(phi) < 10:

@@ -339,7 +339,7 @@ BAD_TRAINING = [
     ({"target": "income", "epsilon": 1.0, "features": ["age", "shoe_size"]}, "unknown column"),
     ({"target": "income", "epsilon": 1.0, "task": "regression"}, "regression target must be"),
     ({"target": "occupation", "epsilon": 1.0, "task": "regression"}, "must be numeric"),
-    ({"target": "income", "epsilon": 1.0, "model": "transformer"}, "unknown model"),
+    ({"target": "income", "epsilon": 1.0, "model": "transformer"}, "'logreg' or 'mlp'"),
     ({"target": "income", "epsilon": 1.0, "no_dp": True}, "takes no epsilon"),
 ]
 

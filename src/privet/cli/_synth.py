@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.cli._app import Options, cli, command, stderr, stdout
+from privet.cli._app import Options, PrivetCommand, cli, command, stderr, stdout
 from privet.cli._dp import _KEYS, _bounds, _keys, _warnings_to_stderr
 from privet.errors import NotFound
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 class SynthGroup(click.Group):
     """``privet synth NAME …`` means ``privet synth create NAME …``."""
+
+    command_class = PrivetCommand  # library errors name their flag (``--epsilon``)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         help_only = not args or args[0] in ("-h", "--help")

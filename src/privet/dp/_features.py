@@ -141,6 +141,7 @@ def learn(
     """Learn levels or bounds of one column with OpenDP, spending the preprocessing share."""
     if budget is None:
         return feature
+    from privet.dp import _accounting as acc
     from privet.dp import _opendp
 
     dp = _opendp.dp

@@ -41,15 +41,15 @@ def check_epsilon(epsilon: float | None, *, allow_none: bool = False) -> float |
     if epsilon is None and allow_none:
         return None
     if epsilon is None or isinstance(epsilon, bool):
-        raise InvalidInput("give a privacy budget epsilon greater than 0", parameter="epsilon")
+        raise InvalidInput("give a privacy budget ε greater than 0", parameter="epsilon")
     value = float(epsilon)
     if not math.isfinite(value) or value <= 0:
         raise InvalidInput(
-            f"epsilon must be a finite number greater than 0, not {value:g}", parameter="epsilon"
+            f"ε must be a finite number greater than 0, not {value:g}", parameter="epsilon"
         )
     if value > 100:
         raise InvalidInput(
-            f"epsilon = {value:g} gives no meaningful privacy; use at most 100",
+            f"ε = {value:g} gives no meaningful privacy; use at most 100",
             parameter="epsilon",
         )
     return value

@@ -117,8 +117,8 @@ def train(
         if no_dp and actor != dataset.owner:
             # TODO(issue 3): allow any actor holding a grant for raw access.
             raise PolicyDenied(
-                f"training without privacy (no_dp) is only for the owner of {dataset.name!r} "
-                f"({dataset.owner})",
+                f"no_dp trains without privacy, which only the owner of {dataset.name!r} "
+                f"({dataset.owner}) may do",
                 parameter="no_dp",
             )
         with warnings.catch_warnings(record=True) as caught:

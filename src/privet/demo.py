@@ -220,7 +220,7 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     return {
         "dp_query_epsilon": answer.epsilon,
         "model": model.name,
-        "model_accuracy": evaluation["accuracy"],
+        "model_accuracy": evaluation.accuracy,
         "epsilon_spent": budget.epsilon_spent,
         "epsilon_limit": budget.epsilon_limit,
     }

@@ -47,6 +47,7 @@ import polars as pl  # noqa: E402
 from privet import Workspace  # noqa: E402
 from privet.attacks import MembershipAuditRequest  # noqa: E402
 from privet.datasets import adult  # noqa: E402
+from privet.dp import TrainRequest  # noqa: E402
 
 OWNER = "alice"
 
@@ -73,18 +74,20 @@ def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str
         warnings.simplefilter("ignore")
         info = ws.dp.train(
             "adult",
-            target="income",
-            name="target",
-            purpose="benchmark",
+            TrainRequest(
+                target="income",
+                name="target",
+                purpose="benchmark",
+                no_dp=True,
+                model="mlp",
+                hidden_units=256,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.lr,
+                train_rows=args.train_rows,
+                seed=1 + repeat,
+            ),
             actor=OWNER,
-            no_dp=True,
-            model="mlp",
-            hidden_units=256,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            train_rows=args.train_rows,
-            seed=1 + repeat,
         )
     train_seconds = time.perf_counter() - started
     model = ws.dp.load_model("target", actor=OWNER)
@@ -338,7 +341,7 @@ def summarize(runs: list[dict], peers: list[dict]) -> list[dict[str, Any]]:
 
 def accuracy(model: Any, frame: pl.DataFrame) -> float:
     """The target's accuracy on its own training rows (how far it overfits)."""
-    from privet.dp._train import unpack_rows
+    from privet.dp import unpack_rows
 
     split = model.card["split"]
     rows = unpack_rows(split["train"], split["rows"])

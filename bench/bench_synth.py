@@ -42,6 +42,7 @@ import polars as pl  # noqa: E402
 
 from privet import Workspace  # noqa: E402
 from privet.datasets import adult  # noqa: E402
+from privet.dp import SynthRequest  # noqa: E402
 
 N_ATTACKS = 1000
 STAGES: dict[str, dict[str, float]] = {}
@@ -95,13 +96,15 @@ def run_privet(
         warnings.simplefilter("ignore")
         ws.dp.synthesize(
             "adult",
-            name=name,
+            SynthRequest(
+                name=name,
+                method=method,
+                epsilon=epsilon if method != "independent" else None,
+                columns=COLUMNS,
+                **options,
+            ),
             actor="owner",
-            method=method,
-            epsilon=epsilon if method != "independent" else None,
-            columns=COLUMNS,
             progress=lambda stage: marks.append((stage, time.perf_counter())),
-            **options,
         )
     seconds = time.perf_counter() - started
     # Where the time went, stage by stage (the fit is OpenDP's own work).

@@ -23,7 +23,7 @@ from scipy import stats
 
 from privet import InvalidInput, Workspace, attacks, policy
 from privet.attacks import AttributeAuditRequest, EpsilonAuditRequest, MembershipAuditRequest
-from privet.dp._train import unpack_rows
+from privet.dp import TrainRequest, unpack_rows
 from privet.policy import GrantRequest
 from tests.conftest import invoke
 from tests.test_train import FEATURES
@@ -40,7 +40,6 @@ def train(ws: Workspace, name: str, **options: object) -> dict:
     settings = {
         "target": "income",
         "purpose": PURPOSE,
-        "actor": "alice",
         "model": "mlp",
         "hidden_units": 256,
         "features": FEATURES,
@@ -50,7 +49,9 @@ def train(ws: Workspace, name: str, **options: object) -> dict:
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ws.dp.train("people", name=name, **settings).card
+        return ws.dp.train(
+            "people", TrainRequest(name=name, **settings), actor="alice"
+        ).card.stored()
 
 
 OVERFIT = ("overfit", "overfit-2", "overfit-3")
@@ -117,7 +118,7 @@ def check_figures(result: attacks.MembershipAudit) -> tuple[float, float]:
 
 
 def test_members_and_non_members_come_from_the_recorded_split(models: Workspace) -> None:
-    card = models.dp.model("overfit", actor="alice").card
+    card = models.dp.model("overfit", actor="alice").card.stored()
     split = card["split"]
     train_rows = unpack_rows(split["train"], split["rows"])
     test_rows = unpack_rows(split["test"], split["rows"])
@@ -198,7 +199,7 @@ def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> No
     assert auc <= 0.55
     assert tpr <= chance_tpr_quantile(private.is_member, 0.01)
     # The results are stored on the card.
-    audits = models.dp.model("private").card["audits"]
+    audits = models.dp.model("private").card.stored()["audits"]
     assert audits[-1]["attack"] == "rmia" and audits[-1]["auc"] == pytest.approx(private.auc)
 
 
@@ -309,7 +310,7 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     )
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     # The same for records given as files: the non-private model is not theirs to load.
-    split = ws.dp.model("plain", actor="alice").card["split"]
+    split = ws.dp.model("plain", actor="alice").card.stored()["split"]
     frame = policy.read(ws, "people", purpose=PURPOSE, actor="alice").frame
     frame[unpack_rows(split["train"], split["rows"])[:30]].write_csv(tmp_path / "in.csv")
     frame[unpack_rows(split["test"], split["rows"])[:30]].write_csv(tmp_path / "out.csv")
@@ -337,7 +338,7 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
         purpose=PURPOSE,
     )
     check_figures(result)
-    assert ws.dp.model("plain").card["audits"][-1]["by"] == "erin"
+    assert ws.dp.model("plain").card.stored()["audits"][-1]["by"] == "erin"
     allowed = invoke(*by_files, "--purpose", PURPOSE, workspace=tmp_path / "governed")
     assert allowed.exit_code == 0, allowed.output
     assert json.loads(allowed.output)["members"] == 30
@@ -515,7 +516,7 @@ def test_epsilon_bound_holds_for_randomized_response() -> None:
 
 def test_epsilon_audit_never_exceeds_the_claim_of_a_dp_model(models: Workspace) -> None:
     """Acceptance 3; the same audit does find a positive bound on a model without DP."""
-    claimed = models.dp.model("private").card["privacy"]["epsilon"]
+    claimed = models.dp.model("private").card.stored()["privacy"]["epsilon"]
     result = models.audit.epsilon(
         "private", EpsilonAuditRequest(canaries=400, seed=1), actor="alice"
     )

@@ -14,6 +14,7 @@ import pytest
 from privet import NotFound, PolicyDenied, Workspace
 from privet import policy as gov
 from privet.deid import ProtectRequest
+from privet.dp import QueryRequest, SynthRequest
 from privet.policy import GrantRequest, Identity
 from tests.conftest import ingest_people
 
@@ -116,7 +117,9 @@ def test_aggregate_view_is_for_dp_queries_only(gws: Workspace) -> None:
         bob_reads(gws, "aggregate", purpose="training")
     gws.dp.set_budget("people", actor="alice", epsilon=5, delta=1e-6)
     result = gws.dp.query(
-        "people", "SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="training", actor="bob"
+        "people",
+        QueryRequest(sql="SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="training"),
+        actor="bob",
     )
     assert result.rows
     # The same through an authenticated identity (what the HTTP service passes).
@@ -124,16 +127,20 @@ def test_aggregate_view_is_for_dp_queries_only(gws: Workspace) -> None:
     remote = gws.access.authenticate(token.secret)
     sql = "SELECT COUNT(*) AS n FROM people"
     assert gws.dp.query(
-        "people", sql, epsilon=1.0, purpose="training", actor="bob", identity=remote
+        "people",
+        QueryRequest(sql=sql, epsilon=1.0, purpose="training"),
+        actor="bob",
+        identity=remote,
     )
     last_read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
     assert (last_read["token"], last_read["view"]) == (token.id, "aggregate")
     # Without an aggregate grant for that purpose, no DP query either.
     with pytest.raises(PolicyDenied):
         gws.dp.query(
-            "people", "SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="analytics",
+            "people",
+            QueryRequest(sql="SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="analytics"),
             actor="bob",
-        )  # fmt: skip
+        )
 
 
 def test_a_stream_stops_when_its_grant_is_revoked(gws: Workspace) -> None:
@@ -317,7 +324,9 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
     granted(gws, "synthetic")
     columns = ["sex", "race", "income"]
     gws.dp.synthesize(
-        "people", name="people-ind", actor="alice", method="independent", columns=columns
+        "people",
+        SynthRequest(name="people-ind", method="independent", columns=columns),
+        actor="alice",
     )
     with pytest.raises(NotFound, match="no differentially private synthetic"):
         bob_reads(gws, "synthetic")
@@ -328,13 +337,18 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
         for c in columns
     }
     dp_release = gws.dp.synthesize(
-        "people", name="people-mst", actor="alice", method="mst", epsilon=2.0, columns=columns,
-        keys=keys, seed=1,
-    )  # fmt: skip
+        "people",
+        SynthRequest(
+            name="people-mst", method="mst", epsilon=2.0, columns=columns, keys=keys, seed=1
+        ),
+        actor="alice",
+    )
     # Newer than the DP release: a second baseline version, and a table merely labelled
     # synthetic (no release in the ledger).
     gws.dp.synthesize(
-        "people", name="people-ind", actor="alice", method="independent", columns=columns
+        "people",
+        SynthRequest(name="people-ind", method="independent", columns=columns),
+        actor="alice",
     )
     frame = gws.read("people", purpose="training", actor="alice").select(columns)
     derive(gws, "people", frame, name="people-fake", kind="synthetic", actor="alice",

@@ -10,6 +10,7 @@ from alembic import command
 
 from privet import AlreadyExists, Workspace
 from privet.catalog import derive
+from privet.dp import SynthRequest
 from privet.schema import SCHEMA_REVISION, migrating
 from tests.conftest import ingest_people
 
@@ -90,7 +91,9 @@ def test_a_baseline_stored_before_0005_is_relabelled_when_opened(
     ingest_people(ws, people_csv)
     columns = ["sex", "race", "income"]
     ws.dp.synthesize(
-        "people", name="people-ind", actor="alice", method="independent", columns=columns
+        "people",
+        SynthRequest(name="people-ind", method="independent", columns=columns),
+        actor="alice",
     )
     baseline_id = ws.dataset("people-ind").versions[0].id
     frame = ws.read("people", purpose="training", actor="a").select(columns)

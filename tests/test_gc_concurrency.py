@@ -17,6 +17,7 @@ import polars as pl
 
 from privet import Workspace
 from privet.datasets import adult
+from privet.dp import SynthRequest, TrainRequest
 
 
 def test_gc_running_throughout_writes_loses_nothing(project: Path, tmp_path: Path) -> None:
@@ -70,17 +71,19 @@ def test_gc_running_throughout_writes_loses_nothing(project: Path, tmp_path: Pat
                 models.append(
                     ws.dp.train(
                         "adult1",
-                        target="sex",
-                        name=f"model{j}",
-                        purpose="research",
+                        TrainRequest(
+                            target="sex",
+                            name=f"model{j}",
+                            purpose="research",
+                            no_dp=True,
+                            epochs=1,
+                            features=["age", "hours_per_week"],
+                        ),
                         actor="alice",
-                        no_dp=True,  # storage is what is tested: the fast path
-                        epochs=1,
-                        features=["age", "hours_per_week"],
                     ).name
                 )
             synthetic = ws.dp.synthesize(
-                "adult2", name="adult2-baseline", actor="alice", method="independent"
+                "adult2", SynthRequest(name="adult2-baseline", method="independent"), actor="alice"
             )
             versions.append(synthetic.output)
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from privet.auditlog import leaf_hash, verify_inclusion
 from privet.datasets import raw_people
+from privet.dp import QueryRequest, SynthRequest, TrainRequest
 from privet.errors import InvalidInput, PolicyDenied
 from privet.vault import create_local_master_key
 from privet.workspace import Workspace
@@ -167,9 +168,11 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     ws.dp.set_budget("people", actor=owner, epsilon=3.0)
     answer = ws.dp.query(
         "people",
-        "SELECT sex, COUNT(*) AS people, AVG(age) AS mean_age FROM people GROUP BY sex",
-        epsilon=0.5,
-        purpose="fraud-analytics",
+        QueryRequest(
+            sql="SELECT sex, COUNT(*) AS people, AVG(age) AS mean_age FROM people GROUP BY sex",
+            epsilon=0.5,
+            purpose="fraud-analytics",
+        ),
         actor=actor,
     )
     for row in answer.rows:
@@ -183,25 +186,28 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     say("\n== 8. A DP-SGD model on the raw table (Opacus) ==")
     model = ws.dp.train(
         "people",
-        target="income",
-        name="income-model",
-        purpose="model-training",
+        TrainRequest(
+            target="income",
+            name="income-model",
+            purpose="model-training",
+            epsilon=2.0,
+            epochs=3,
+            features=DP_FEATURES,
+        ),
         actor=actor,
-        epsilon=2.0,
-        epochs=3,
-        features=DP_FEATURES,
     )
     card = model.card
-    evaluation = card["evaluation"]
-    low, high = evaluation["accuracy_interval_95"]
-    learned = [f["name"] for f in card["features"] if f["source"] == "dp"]
-    say(card["summary"])
+    evaluation = card.evaluation
+    assert evaluation.accuracy is not None and evaluation.accuracy_interval_95 is not None
+    low, high = evaluation.accuracy_interval_95
+    learned = [f.name for f in card.features if f.source == "dp"]
+    say(card.summary)
     say(
-        f"noise multiplier {card['privacy']['noise_multiplier']:.3g}, "
-        f"{card['privacy']['steps']} steps; category levels of {', '.join(learned)} were "
+        f"noise multiplier {card.privacy.noise_multiplier:.3g}, "
+        f"{card.privacy.steps} steps; category levels of {', '.join(learned)} were "
         "learned with DP; direct identifiers were never features"
     )
-    say(f"held-out accuracy {evaluation['accuracy']:.3f} (95%: {low:.3f}–{high:.3f}, itself DP)")
+    say(f"held-out accuracy {evaluation.accuracy:.3f} (95%: {low:.3f}–{high:.3f}, itself DP)")
 
     say("\n== 9. The ledger: one budget for every release on these people ==")
     budget = ws.dp.budget("people")
@@ -214,7 +220,7 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     return {
         "dp_query_epsilon": answer.epsilon,
         "model": model.name,
-        "model_accuracy": evaluation["accuracy"],
+        "model_accuracy": evaluation.accuracy,
         "epsilon_spent": budget.epsilon_spent,
         "epsilon_limit": budget.epsilon_limit,
     }
@@ -342,20 +348,23 @@ def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[st
     epsilon = round(min(0.4, 0.9 * remaining), 3)
     report = ws.dp.synthesize(
         "people",
-        name="people-synthetic",
+        SynthRequest(
+            name="people-synthetic",
+            method="mst",
+            epsilon=epsilon,
+            columns=SYNTH_COLUMNS,
+            keys=SYNTH_KEYS,
+            bounds={"education_num": (1, 16)},
+        ),
         actor=owner,
-        method="mst",
-        epsilon=epsilon,
-        columns=SYNTH_COLUMNS,
-        keys=SYNTH_KEYS,
-        bounds={"education_num": (1, 16)},
     )
     say(report.summary)
     say(f"{report.output}: {report.rows:,} rows in {time.perf_counter() - started:.1f} s")
     baseline = ws.dp.synthesize(
-        "people", name="people-independent", actor=owner, method="independent",
-        columns=SYNTH_COLUMNS,
-    )  # fmt: skip
+        "people",
+        SynthRequest(name="people-independent", method="independent", columns=SYNTH_COLUMNS),
+        actor=owner,
+    )
     say(f"baseline {baseline.output}: {baseline.summary}")
     real = policy.read(ws, "people", purpose="privet:assessment", actor=actor).frame
     results = {}

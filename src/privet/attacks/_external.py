@@ -111,7 +111,7 @@ def membership_from_files(
         x, y, valid = encode(model, tables.read_table(path).frame)
         if not valid.all():
             raise InvalidInput(f"{path.name}: some rows have a target the model does not know")
-        phis.append(_membership.margins(model.module, x, y, model.card["task"]))
+        phis.append(_membership.margins(model.module, x, y, model.card.task))
     result = _result(phis, request, title=name, started=started)
     record(core, name, actor=actor, kind="membership-files", result=result.model_dump())
     return result

@@ -55,7 +55,7 @@ class Target:
 
     @property
     def card(self) -> dict[str, Any]:
-        return self.model.card
+        return self.model.card.stored()
 
     @property
     def scorable_train(self) -> np.ndarray:
@@ -124,7 +124,7 @@ def encode(model: TrainedModel, frame: pl.DataFrame) -> tuple[Any, Any, np.ndarr
     """Inputs, labels (as the model was trained on them) and which rows have a usable label."""
     import torch
 
-    card = model.card
+    card = model.card.stored()
     target = card["target"]
     if target not in frame.columns:
         raise InvalidInput(f"the records have no column {target[:80]!r} (the model's target)")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from privet import auditlog, lineage, tables
 from privet.catalog._info import VersionInfo, version_info
+from privet.core import stored_object
 from privet.errors import AlreadyExists
 from privet.schema import Column, Dataset, DatasetPurpose, Version
 from privet.taxonomy import Level
@@ -109,12 +110,13 @@ def _store_version(
     version_id = uuid.uuid4().hex
     # Encrypted before the catalog's write lock is taken: a large file must not block writers.
     object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
-    stored = core.store.put(
-        object_key, core.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
-    )
-
-    progress("registering")
-    with core.session() as session:
+    with (
+        stored_object(
+            core, object_key, plaintext, handle=handle, dataset_id=dataset_id, context=version_id
+        ) as stored,
+        core.session() as session,
+    ):
+        progress("registering")
         try:
             now = core.now()
             dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
@@ -190,10 +192,8 @@ def _store_version(
             session.commit()
         except DbIntegrityError:
             session.rollback()
-            core.store.delete(object_key)
             raise AlreadyExists(f"dataset {name!r} was created by someone else meanwhile") from None
         except BaseException:
             session.rollback()
-            core.store.delete(object_key)
             raise
         return version_info(dataset, version)

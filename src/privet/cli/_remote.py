@@ -68,22 +68,23 @@ def _query(
     purpose: str,
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
-    rows_per_subject: int,
+    max_rows_per_subject: int,
 ) -> None:
     from privet.cli._dp import _bounds, _keys
+    from privet.dp import QueryRequest
 
-    if rows_per_subject != 1:
-        raise click.UsageError("--rows-per-subject is not available with --server")
-    parsed_bounds = _bounds(bounds)
-    result = client.query(
-        ref,
-        sql,
+    request = QueryRequest(
+        sql=sql,
         epsilon=epsilon,
         delta=delta,
         purpose=purpose,
-        bounds={k: list(v) for k, v in parsed_bounds.items()} if parsed_bounds else None,
+        bounds=_bounds(bounds) or None,
         keys=_keys(keys) or None,
+        max_rows_per_subject=max_rows_per_subject,
     )
+    # The same body the server's route validates as a QueryRequest.
+    body = request.model_dump(mode="json", exclude_none=True, exclude={"sql"})
+    result = client.query(ref, request.sql, **body)
 
     def human() -> None:
         rows = result["rows"]

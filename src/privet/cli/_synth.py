@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.cli._app import Options, cli, command, stderr, stdout
+from privet.cli._app import Options, PrivetCommand, cli, command, stderr, stdout
 from privet.cli._dp import _KEYS, _bounds, _keys, _warnings_to_stderr
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 class SynthGroup(click.Group):
     """``privet synth NAME …`` means ``privet synth create NAME …``."""
+
+    command_class = PrivetCommand  # library errors name their flag (``--epsilon``)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         help_only = not args or args[0] in ("-h", "--help")
@@ -120,29 +122,29 @@ def synth_create(
     seed: int | None,
 ) -> None:
     """Synthesize dataset NAME into a new dataset NEW; AIM/MST spend ε from its ledger."""
+    from privet.dp import SynthRequest
+
+    request = SynthRequest(
+        name=name,
+        method=method,
+        epsilon=epsilon,
+        delta=delta,
+        rows=rows,
+        columns=_columns(columns),
+        bins=bins,
+        bounds=_bounds(bounds) or None,
+        keys=_keys(keys) or None,
+        purpose=purpose,
+        max_model_size=max_model_size,
+        rounds=rounds,
+        seed=seed,
+    )
     with (
         opts.workspace() as ws,
         _warnings_to_stderr(),
         opts.progress(f"synthesizing {name}") as step,
     ):
-        report = ws.dp.synthesize(
-            ref,
-            name=name,
-            actor=opts.actor,
-            method=method,
-            epsilon=epsilon,
-            delta=delta,
-            rows=rows,
-            columns=_columns(columns),
-            bins=bins,
-            bounds=_bounds(bounds),
-            keys=_keys(keys),
-            purpose=purpose,
-            max_model_size=max_model_size,
-            rounds=rounds,
-            seed=seed,
-            progress=step,
-        )
+        report = ws.dp.synthesize(ref, request, actor=opts.actor, progress=step)
     opts.emit(report, lambda: _print_report(report))
 
 

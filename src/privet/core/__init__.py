@@ -4,6 +4,7 @@ from privet.core._config import CATALOG_DB, DIRNAME, OBJECTS, PENDING, Workspace
 from privet.core._core import Clock, Core, utc_now
 from privet.core._housekeeping import collect_garbage, garbage, rotate_keys
 from privet.core._lifecycle import create, open_folder
+from privet.core._objects import stored_object
 
 __all__ = [
     "CATALOG_DB",
@@ -19,5 +20,6 @@ __all__ = [
     "locate",
     "open_folder",
     "rotate_keys",
+    "stored_object",
     "utc_now",
 ]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from privet import auditlog
 from privet.core._core import Core
+from privet.core._objects import stored_object
 from privet.schema import DpModel, Version
 from privet.vault import primary_key_id
 
@@ -92,28 +93,26 @@ def _replace_object(
     *,
     actor: str,
 ) -> None:
-    stored = core.store.put(
-        new_key, core.vault.encrypt_version(handle, dataset_id, context, plaintext)
-    )
-    try:
-        with core.session() as session:
-            row = session.get(table, row_id)
-            assert row is not None
-            row.object_key, row.stored_bytes = new_key, stored
-            row.key_id = primary_key_id(handle)
-            event = {
-                "event": "keys.reencrypt",
-                "ts": core.now().isoformat(),
-                "actor": actor,
-                "dataset": dataset_id,
-                "version" if table is Version else "model": row_id,
-                "key_id": row.key_id,
-            }
-            auditlog.append(session, [event])
-            session.commit()
-    except BaseException:
-        core.store.delete(new_key)
-        raise
+    with (
+        stored_object(
+            core, new_key, plaintext, handle=handle, dataset_id=dataset_id, context=context
+        ) as stored,
+        core.session() as session,
+    ):
+        row = session.get(table, row_id)
+        assert row is not None
+        row.object_key, row.stored_bytes = new_key, stored
+        row.key_id = primary_key_id(handle)
+        event = {
+            "event": "keys.reencrypt",
+            "ts": core.now().isoformat(),
+            "actor": actor,
+            "dataset": dataset_id,
+            "version" if table is Version else "model": row_id,
+            "key_id": row.key_id,
+        }
+        auditlog.append(session, [event])
+        session.commit()
 
 
 def garbage(core: Core) -> list[str]:

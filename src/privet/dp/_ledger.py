@@ -13,6 +13,7 @@ import math
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog import SUBJECT_LINK, find_dataset
+from privet.catalog import SUBJECT_LINK, check_purpose, find_dataset, resolve
 from privet.dp import _accounting as acc
+from privet.dp._requests import BudgetRequest, check_delta_value, check_epsilon
 from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
 from privet.schema import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.timestamps import UtcDatetime
@@ -71,6 +73,13 @@ class ReleaseInfo(BaseModel):
     event: dict[str, Any] = Field(description="the stored dp-accounting event")
 
 
+class ColumnDomain(BaseModel):
+    """What the owner declared public about one column."""
+
+    bounds: tuple[float, float] | None = Field(None, description="clamping bounds [low, high]")
+    keys: list[Any] | None = Field(None, description="the category values")
+
+
 class BudgetInfo(BaseModel):
     """A ledger: its limit, what was spent (PLD), the RDP cross-check, and its releases."""
 
@@ -83,35 +92,24 @@ class BudgetInfo(BaseModel):
     epsilon_spent_rdp: float | None = Field(description="RDP accountant's total, a cross-check")
     default_limit: bool = Field(description="true until the owner sets a limit")
     releases: list[ReleaseInfo]
+    declared: dict[str, ColumnDomain] = Field(
+        default_factory=dict, description="public column domains declared for this dataset"
+    )
 
 
 # -- validation ---------------------------------------------------------------------------------
 
 
-def check_epsilon(epsilon: float | None, *, allow_none: bool = False) -> float | None:
-    if epsilon is None and allow_none:
-        return None
-    if epsilon is None or isinstance(epsilon, bool):
-        raise InvalidInput("give a privacy budget ε greater than 0 (e.g. --epsilon 0.5)")
-    value = float(epsilon)
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInput(f"ε must be a finite number greater than 0, not {value:g}")
-    if value > 100:
-        raise InvalidInput(f"ε = {value:g} gives no meaningful privacy; use at most 100")
-    return value
-
-
-def check_delta(delta: float | None, rows: int, *, what: str = "δ") -> float:
+def check_delta(delta: float | None, rows: int, *, what: str = "delta") -> float:
     """δ in [0, 1/n): a larger δ lets a mechanism publish one whole row outright."""
-    if delta is None:
+    value = check_delta_value(delta, parameter="delta")
+    if value is None:
         return 0.0
-    value = float(delta)
-    if not math.isfinite(value) or value < 0:
-        raise InvalidInput(f"{what} must be 0 or a small positive number, not {value:g}")
     if rows > 0 and value >= 1.0 / rows:
         raise InvalidInput(
             f"{what} = {value:g} is not below 1/n = {1.0 / rows:.3g} for {rows:,} rows: such a "
-            "δ allows publishing a whole record; use a smaller --delta (e.g. 1e-6)"
+            "δ allows publishing a whole record; use a smaller delta (e.g. 1e-6)",
+            parameter="delta",
         )
     return value
 
@@ -178,34 +176,63 @@ def discovery_delta(row: DpLedger, existing: Sequence[acc.Charge]) -> float:
     return max(0.0, acc.delta_left(existing, row.delta_limit)) * DISCOVERY_DELTA_SHARE
 
 
-def _delta_refusal(row: DpLedger, existing: Sequence[acc.Charge], asked: float) -> BudgetExhausted:
+def _delta_refusal(
+    row: DpLedger, existing: Sequence[acc.Charge], asked: float, dataset: str | None
+) -> BudgetExhausted:
     left = max(0.0, acc.delta_left(existing, row.delta_limit))
     return BudgetExhausted(
         f"this release needs δ = {asked:.3g} for key discovery but the ledger has δ = "
-        f"{left:.3g} left of {row.delta_limit:.3g}; nothing was spent: declare the keys "
-        "(privet budget NAME --keys COL=A,B,…) so that no δ is needed, ask for a smaller "
-        "--delta, or ask the owner to raise the ledger's δ (privet budget NAME --set-delta D)"
+        f"{left:.3g} left of {row.delta_limit:.3g}; nothing was spent: have the owner declare "
+        "the column's keys so that no δ is needed, ask for a smaller delta, or ask the owner "
+        "to raise the ledger's δ",
+        parameter="delta",
+        ledger=row.dataset_id,
+        dataset=dataset,
+        asked_delta=asked,
+        remaining_delta=left,
+        epsilon_limit=row.epsilon_limit,
+        delta_limit=row.delta_limit,
     )
 
 
-def _refusal(row: DpLedger, spent: float, asked: float) -> BudgetExhausted:
+def refusal(
+    row: DpLedger, spent: float, asked: float, dataset: str | None = None
+) -> BudgetExhausted:
+    """The refusal of a release asking ε ≈ ``asked`` of a ledger that has spent ``spent``."""
     remaining = max(0.0, row.epsilon_limit - spent)
     return BudgetExhausted(
         f"this release needs ε ≈ {asked:.3g} but the ledger has ε = {remaining:.3g} left of "
-        f"{row.epsilon_limit:g} (at δ = {row.delta_limit:.3g}); nothing was spent, ask the "
-        "owner to raise the limit (privet budget NAME --set-epsilon E) or ask for less"
+        f"{row.epsilon_limit:g} (at δ = {row.delta_limit:.3g}); nothing was spent: ask for a "
+        "smaller epsilon, or ask the owner to raise the ledger's limit",
+        parameter="epsilon",
+        ledger=row.dataset_id,
+        dataset=dataset,
+        asked_epsilon=asked,
+        remaining_epsilon=remaining,
+        epsilon_limit=row.epsilon_limit,
+        delta_limit=row.delta_limit,
     )
 
 
-def check_fits(existing: Sequence[acc.Charge], new: Sequence[acc.Charge], row: DpLedger) -> float:
-    """ε spent after ``new`` if it fits the limit; raises BudgetExhausted if not."""
+def check_fits(
+    existing: Sequence[acc.Charge],
+    new: Sequence[acc.Charge],
+    row: DpLedger,
+    *,
+    dataset: str | None = None,
+) -> float:
+    """ε spent after ``new`` if it fits the limit; raises BudgetExhausted if not.
+
+    ``dataset`` names the ledger's source dataset in the refusal's facts.
+    """
     asked_delta = math.fsum(c.delta for c in new)
     if asked_delta and acc.delta_left([*existing, *new], row.delta_limit) <= 0:
-        raise _delta_refusal(row, existing, asked_delta)
+        raise _delta_refusal(row, existing, asked_delta, dataset)
     after = acc.epsilon_spent([*existing, *new], row.delta_limit)
     if after > row.epsilon_limit:
         before = acc.epsilon_spent(existing, row.delta_limit)
-        raise _refusal(row, before, after - before if math.isfinite(after) else after)
+        asked = after - before if math.isfinite(after) else after
+        raise refusal(row, before, asked, dataset)
     return after
 
 
@@ -236,7 +263,7 @@ def record_release(
     row = lock_ledger(session, root, now)
     existing = charges_of(session, root.id)
     try:
-        after = check_fits(existing, [charge], row)
+        after = check_fits(existing, [charge], row, dataset=root.name)
     except BudgetExhausted:
         # Nothing of this release is kept; only its refusal is logged, in a new transaction.
         session.rollback()
@@ -285,6 +312,49 @@ def record_release(
     (index,) = auditlog.append(session, [entry])
     release.log_index = index
     return release_id, index, after
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A release committed to its ledger."""
+
+    release: str
+    log_index: int
+    epsilon_spent: float  # the ledger's total after this release
+    epsilon_limit: float
+
+
+def record(
+    core: Core,
+    ref: str,
+    charge: acc.Charge,
+    *,
+    kind: str,
+    actor: str,
+    purpose: str,
+    query_sha256: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Recorded:
+    """Record a release on the ledger of ``ref`` in its own transaction (see record_release)."""
+    with core.session() as session:
+        dataset, version = resolve(session, ref)
+        root = root_of(session, dataset)
+        release_id, index, after = record_release(
+            core,
+            session,
+            root=root,
+            dataset=dataset,
+            version=version,
+            kind=kind,
+            charge=charge,
+            actor=actor,
+            purpose=purpose,
+            query_sha256=query_sha256,
+            facts=facts,
+        )
+        limit = lock_ledger(session, root, core.now()).epsilon_limit
+        session.commit()
+    return Recorded(release_id, index, after, limit)
 
 
 def _refusal_entry(
@@ -372,6 +442,7 @@ def budget(core: Core, name: str) -> BudgetInfo:
                 )
                 for r, charge in zip(releases, charges, strict=True)
             ],
+            declared={c: ColumnDomain(**d) for c, d in domains(session, dataset.id).items()},
         )
 
 
@@ -403,7 +474,7 @@ def set_limit(
 ) -> BudgetInfo:
     """The owner sets the ledger's ε and/or δ; a limit below what is spent is refused."""
     if epsilon is None and delta is None:
-        raise InvalidInput("give a new limit: --set-epsilon E and/or --set-delta D")
+        raise InvalidInput("give a new limit: epsilon and/or delta", parameter="epsilon")
     if epsilon is not None:
         check_epsilon(epsilon)
     with core.session() as session:
@@ -411,9 +482,11 @@ def set_limit(
         root = root_of(session, dataset)
         _owner_only(root, actor, "set its privacy budget")
         if delta is not None:
-            check_delta(delta, _root_rows(root), what="the ledger's δ")
+            check_delta(delta, _root_rows(root), what="the ledger's delta")
             if delta <= 0:
-                raise InvalidInput("the ledger's δ must be greater than 0 (e.g. 1e-6)")
+                raise InvalidInput(
+                    "the ledger's delta must be greater than 0 (e.g. 1e-6)", parameter="delta"
+                )
         auditlog.check(session, ("dp_ledger", root.id))  # before lock_ledger may create it
         row = lock_ledger(session, root, core.now())
         new_epsilon = row.epsilon_limit if epsilon is None else float(epsilon)
@@ -444,6 +517,15 @@ def set_limit(
     return budget(core, name)
 
 
+def update_budget(core: Core, name: str, request: BudgetRequest, *, actor: str) -> BudgetInfo:
+    """The owner's changes, if any (declared domains first, then the limit); the ledger after."""
+    if request.declares:
+        declare(core, name, actor=actor, bounds=request.bounds, keys=request.keys)
+    if request.sets_limit:
+        return set_limit(core, name, actor=actor, epsilon=request.epsilon, delta=request.delta)
+    return budget(core, name)
+
+
 def declare(
     core: Core,
     name: str,
@@ -459,7 +541,7 @@ def declare(
     """
     bounds, keys = dict(bounds or {}), dict(keys or {})
     if not bounds and not keys:
-        raise InvalidInput("declare at least one --bound COL=LO:HI or --keys COL=A,B,…")
+        raise InvalidInput("declare the bounds or keys of at least one column", parameter="bounds")
     with core.session() as session:
         dataset = find_dataset(session, name)
         _owner_only(dataset, actor, "declare public column domains")
@@ -468,14 +550,20 @@ def declare(
         columns = {c.name for c in dataset.versions[-1].columns}
         for column in [*bounds, *keys]:
             if column not in columns:
-                raise InvalidInput(f"dataset {name!r} has no column named {column[:80]!r}")
+                raise InvalidInput(
+                    f"dataset {name!r} has no column named {column[:80]!r}",
+                    parameter="keys" if column in keys else "bounds",
+                )
         for column, (lower, upper) in bounds.items():
             if not (math.isfinite(lower) and math.isfinite(upper)) or lower >= upper:
-                raise InvalidInput(f"the bounds of {column!r} must be finite with LO < HI")
+                raise InvalidInput(
+                    f"the bounds of {column!r} must be finite with LO < HI", parameter="bounds"
+                )
         for column, values in keys.items():
             if not values or len(set(map(str, values))) != len(values):
                 raise InvalidInput(
-                    f"the keys of {column!r} must be a non-empty list of distinct values"
+                    f"the keys of {column!r} must be a non-empty list of distinct values",
+                    parameter="keys",
                 )
         now = core.now()
         for column in {*bounds, *keys}:
@@ -534,7 +622,7 @@ def unit_for(dataset: Dataset, version: Version, row: DpLedger) -> str | None:
     else:
         message = (
             f"{dataset.name} has no subject-id column: the privacy unit is one row, which "
-            "protects a person only if each has one row (declare --subject-id at ingest)"
+            "protects a person only if each has one row (declare its subject id at ingest)"
         )
     warnings.warn(message, PrivacyUnitWarning, stacklevel=3)
     return None
@@ -551,21 +639,5 @@ def charge(core: Core, ref: str, cost: acc.Charge, *, kind: str, purpose: str, a
 
     Refused with ``BudgetExhausted`` if it does not fit; returns the release id.
     """
-    from privet.catalog import check_purpose, resolve
-
     check_purpose(purpose)
-    with core.session() as session:
-        dataset, version = resolve(session, ref)
-        release_id, _, _ = record_release(
-            core,
-            session,
-            root=root_of(session, dataset),
-            dataset=dataset,
-            version=version,
-            kind=kind,
-            charge=cost,
-            actor=actor,
-            purpose=purpose,
-        )
-        session.commit()
-    return release_id
+    return record(core, ref, cost, kind=kind, actor=actor, purpose=purpose).release

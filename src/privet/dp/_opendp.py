@@ -147,7 +147,10 @@ def _threshold(delta_at: Callable[[int], float], target: float, guess: float = 1
     while at(high) > target:
         high *= 2
         if high > _MAX_THRESHOLD:
-            raise InvalidInput("δ is too small for private key discovery; pass --keys instead")
+            raise InvalidInput(
+                "delta is too small for private key discovery; give the keys instead",
+                parameter="delta",
+            )
     low = high // 2
     while high - low > 1:
         middle = (low + high) // 2

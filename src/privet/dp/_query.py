@@ -17,6 +17,7 @@ from privet.catalog import analysis_dtype, for_analysis, is_reserved, resolve
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _opendp
+from privet.dp._requests import QueryRequest
 from privet.dp._sql import ParsedQuery, parse
 from privet.errors import BudgetExhausted, InvalidInput
 
@@ -66,33 +67,27 @@ class QueryResult(BaseModel):
 def query(
     core: Core,
     ref: str,
-    sql: str,
+    request: QueryRequest,
     *,
-    epsilon: float,
-    purpose: str,
     actor: str,
-    delta: float | None = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    keys: Mapping[str, Sequence[Any]] | None = None,
-    max_rows_per_subject: int = 1,
     alpha: float = ALPHA,
     identity: Any = None,
 ) -> QueryResult:
-    """Answer ``sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
+    """Answer ``request.sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
 
     Everything that can be checked without data is checked first (SQL, columns, bounds,
     keys, ε, δ, budget); nothing is spent unless the answer is returned.
     """
-    led.check_epsilon(epsilon)
-    if max_rows_per_subject < 1:
-        raise InvalidInput("each subject must be allowed at least one row")
+    sql, epsilon, purpose = request.sql, request.epsilon, request.purpose
+    bounds, keys = request.bounds, request.keys
+    max_rows_per_subject = request.max_rows_per_subject
     with core.reading() as session:
         dataset, version = resolve(session, ref)
         # privet's own columns (the subject link) are the unit, never a thing to ask about;
         # the text of numbers is numeric.
         columns = [c for c in version.columns if not is_reserved(c.name)]
         schema = {c.name: analysis_dtype(c) for c in columns}
-        requested_delta = led.check_delta(delta, version.row_count)
+        requested_delta = led.check_delta(request.delta, version.row_count)
         parsed = parse(sql, table=dataset.name, schema=schema)
         declared = led.domains(session, dataset.id)
         root = led.root_of(session, dataset)
@@ -104,11 +99,14 @@ def query(
         fixed_ref = f"{dataset.name}@{version.number}"
         rows_public = version.row_count
         ids = {"root_id": root.id, "dataset_id": dataset.id, "version_id": version.id}
+        ledger_name = root.name
     col_bounds = _bounds(parsed, declared, bounds or {})
     group_keys, discover = _keys(parsed, declared, keys or {}, requested_delta)
     charge_delta = requested_delta if discover else 0.0
     try:
-        led.check_fits(existing, [acc.Charge(acc.pure(epsilon), charge_delta)], row)
+        led.check_fits(
+            existing, [acc.Charge(acc.pure(epsilon), charge_delta)], row, dataset=ledger_name
+        )
     except BudgetExhausted:
         led.log_refusal(core, **ids, kind=parsed.kind, actor=actor, purpose=purpose)
         raise
@@ -150,27 +148,19 @@ def query(
     raw = _opendp.release(prepared, frame)
     charge = acc.Charge(acc.pure(prepared.epsilon), prepared.delta)
     digest = hashlib.sha256(sql.encode()).hexdigest()
-    with core.session() as session:
-        dataset, version = resolve(session, fixed_ref)
-        root = led.root_of(session, dataset)
-        release_id, index, spent = led.record_release(
-            core,
-            session,
-            root=root,
-            dataset=dataset,
-            version=version,
-            kind=parsed.kind,
-            charge=charge,
-            actor=actor,
-            purpose=purpose,
-            query_sha256=digest,
-            facts={"statistics": len(parsed.aggregates), "grouped": bool(parsed.group_by)},
-        )
-        limit = led.lock_ledger(session, root, core.now()).epsilon_limit
-        session.commit()
+    recorded = led.record(
+        core,
+        fixed_ref,
+        charge,
+        kind=parsed.kind,
+        actor=actor,
+        purpose=purpose,
+        query_sha256=digest,
+        facts={"statistics": len(parsed.aggregates), "grouped": bool(parsed.group_by)},
+    )
     statistics, rows = _results(parsed, raw, summaries, col_bounds, alpha)
     return QueryResult(
-        release=release_id,
+        release=recorded.release,
         dataset=fixed_ref,
         purpose=purpose,
         epsilon=prepared.epsilon,
@@ -180,9 +170,9 @@ def query(
         threshold=prepared.threshold,
         statistics=statistics,
         rows=rows,
-        epsilon_spent=spent,
-        epsilon_remaining=max(0.0, limit - spent),
-        log_index=index,
+        epsilon_spent=recorded.epsilon_spent,
+        epsilon_remaining=max(0.0, recorded.epsilon_limit - recorded.epsilon_spent),
+        log_index=recorded.log_index,
         warnings=notes,
     )
 
@@ -248,13 +238,15 @@ def _bounds(
         found = given.get(column) or (declared.get(column) or {}).get("bounds")
         if found is None:
             raise InvalidInput(
-                f"{aggregate.kind} of {column!r} needs clamping bounds: pass --bound "
-                f"{column}=LO:HI (or the owner declares them: privet budget NAME --bound "
-                f"{column}=LO:HI)"
+                f"{aggregate.kind} of {column!r} needs clamping bounds: give them in bounds, "
+                "or have the owner declare them",
+                parameter="bounds",
             )
         low, high = float(found[0]), float(found[1])
         if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-            raise InvalidInput(f"the bounds of {column!r} must be finite with LO < HI")
+            raise InvalidInput(
+                f"the bounds of {column!r} must be finite with LO < HI", parameter="bounds"
+            )
         result[column] = (low, high)
     return result
 
@@ -278,8 +270,9 @@ def _keys(
     missing = [c for c in parsed.group_by if c not in keys]
     if delta <= 0:
         raise InvalidInput(
-            f"GROUP BY {', '.join(missing)} needs public keys: pass --keys "
-            f"{missing[0]}=A,B,… or a --delta (e.g. 1e-7) to discover them privately"
+            f"GROUP BY {', '.join(missing)} needs public keys: give the keys of "
+            f"{missing[0]!r}, or a delta (e.g. 1e-7) to discover them privately",
+            parameter="keys",
         )
     return {}, True
 

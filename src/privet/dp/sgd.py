@@ -73,7 +73,7 @@ class Schedule:
 def torch_generator(seed: int | None = None) -> torch.Generator:
     """A torch generator (Mersenne Twister: predictable from its outputs, so never for
     privacy mechanisms) seeded from the OS, or from ``seed``. For what protects nobody:
-    shuffling in plain (``--no-dp``) training, an auditor's reference models."""
+    shuffling in plain (``no_dp``) training, an auditor's reference models."""
     generator = torch.Generator()
     generator.manual_seed(secrets.randbits(63) if seed is None else seed)
     return generator

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel
 
 from privet.catalog import DatasetInfo, DatasetSummary
+from privet.dp import QueryRequest
 from privet.errors import PolicyDenied
 from privet.server._auth import Caller
 from privet.server._validate import (
@@ -19,9 +20,7 @@ from privet.server._validate import (
     Format,
     NamePath,
     PurposeQuery,
-    PurposeStr,
     RefPath,
-    Sql,
     View,
     own_purpose,
 )
@@ -29,23 +28,7 @@ from privet.server._validate import (
 log = logging.getLogger("privet.server")
 router = APIRouter(prefix="/v1", tags=["datasets"])
 
-ColumnName = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-KeyValue = Annotated[str, StringConstraints(max_length=200)] | int | float
 
-
-class QueryRequest(BaseModel):
-    sql: Sql = Field(description="SELECT COUNT/SUM/AVG/MEDIAN/QUANTILE … [WHERE] [GROUP BY]")
-    epsilon: float = Field(gt=0, le=100, description="the ε this release may spend")
-    purpose: PurposeStr
-    delta: float | None = Field(None, gt=0, lt=1)
-    bounds: dict[ColumnName, tuple[float, float]] | None = Field(
-        None, max_length=64, description="clamping bounds per column: [low, high]"
-    )
-    keys: dict[ColumnName, list[KeyValue]] | None = Field(
-        None, max_length=64, description="public GROUP BY keys per column"
-    )
 
 
 class BudgetSummary(BaseModel):
@@ -127,20 +110,10 @@ def _watch(chunks: Iterator[bytes], request_id: str) -> Iterator[bytes]:
 @router.post("/datasets/{ref}/query", summary="A differentially private statistic")
 def dp_query(request: Request, ref: RefPath, body: QueryRequest, caller: Caller) -> dict[str, Any]:
     """Needs a policy rule and grant for the ``aggregate`` view (the broker decides and logs,
-    refusals included); spends from the dataset's ledger."""
-    ws = _ws(request)
+    refusals included); spends from the dataset's ledger. The body is the library's
+    :class:`privet.dp.QueryRequest`."""
     own_purpose(body.purpose)
-    result = ws.dp.query(
-        ref,
-        body.sql,
-        epsilon=body.epsilon,
-        purpose=body.purpose,
-        actor=caller.name,
-        identity=caller,
-        delta=body.delta,
-        bounds=body.bounds,
-        keys=body.keys,
-    )
+    result = _ws(request).dp.query(ref, body, actor=caller.name, identity=caller)
     return result.model_dump(mode="json")
 
 

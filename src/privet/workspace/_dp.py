@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from privet.core import Core
     from privet.dp import (
         BudgetInfo,
+        BudgetRequest,
         Charge,
+        ColumnDomain,
+        KeyValue,
         ModelInfo,
+        QueryRequest,
         QueryResult,
         SynthReport,
+        SynthRequest,
         TrainedModel,
+        TrainRequest,
     )
     from privet.policy import Identity
 
@@ -33,11 +39,23 @@ class DifferentialPrivacy:
 
     # -- the ledger -------------------------------------------------------------------------
 
-    def budget(self, name: str) -> BudgetInfo:
-        """The ledger that dataset ``name`` spends from (its source's, if derived)."""
+    def budget(
+        self, name: str, change: BudgetRequest | None = None, *, actor: str | None = None
+    ) -> BudgetInfo:
+        """The ledger that dataset ``name`` spends from (its source's, if derived).
+
+        With a ``change``, its owner (``actor``) first declares the column domains and sets
+        the limit it holds (each only if given).
+        """
         from privet import dp
 
-        return dp.budget(self._core, name)
+        if change is None or not (change.declares or change.sets_limit):
+            return dp.budget(self._core, name)
+        if actor is None:
+            from privet.errors import InvalidInput
+
+            raise InvalidInput("changing a ledger needs the actor who owns it", parameter="actor")
+        return dp.update_budget(self._core, name, change, actor=actor)
 
     def set_budget(
         self, name: str, *, actor: str, epsilon: float | None = None, delta: float | None = None
@@ -53,18 +71,20 @@ class DifferentialPrivacy:
         *,
         actor: str,
         bounds: Mapping[str, tuple[float, float]] | None = None,
-        keys: Mapping[str, Sequence[Any]] | None = None,
-    ) -> dict[str, dict[str, Any]]:
+        keys: Mapping[str, Sequence[KeyValue]] | None = None,
+    ) -> dict[str, ColumnDomain]:
         """The owner declares public clamping ``bounds`` and category ``keys`` of columns."""
         from privet import dp
 
-        return dp.declare(self._core, name, actor=actor, bounds=bounds, keys=keys)
+        declared = dp.declare(self._core, name, actor=actor, bounds=bounds, keys=keys)
+        return {column: dp.ColumnDomain(**d) for column, d in declared.items()}
 
-    def domains(self, name: str) -> dict[str, dict[str, Any]]:
-        """The column domains declared for dataset ``name``: {column: {bounds, keys}}."""
+    def domains(self, name: str) -> dict[str, ColumnDomain]:
+        """The column domains declared for dataset ``name``."""
         from privet import dp
 
-        return dp.declared_domains(self._core, name)
+        declared = dp.declared_domains(self._core, name)
+        return {column: dp.ColumnDomain(**d) for column, d in declared.items()}
 
     def charge(self, ref: str, charge: Charge, *, kind: str, purpose: str, actor: str) -> str:
         """Record a release made elsewhere on the ledger of ``ref``; returns its id.
@@ -80,95 +100,48 @@ class DifferentialPrivacy:
     def query(
         self,
         ref: str,
-        sql: str,
+        request: QueryRequest,
         *,
-        epsilon: float,
-        purpose: str,
         actor: str,
-        delta: float | None = None,
-        bounds: Mapping[str, tuple[float, float]] | None = None,
-        keys: Mapping[str, Sequence[Any]] | None = None,
-        max_rows_per_subject: int = 1,
         identity: Identity | None = None,
     ) -> QueryResult:
-        """A DP answer to ``sql`` (count, sum, mean, quantiles, GROUP BY) on ``ref``.
+        """A DP answer to ``request.sql`` (count, sum, mean, quantiles, GROUP BY) on ``ref``.
 
         ``identity`` (an authenticated :class:`privet.policy.Identity`) is who the broker
         decides for; without it, the local ``actor`` and their registered roles.
         """
         from privet import dp
 
-        return dp.query(
-            self._core,
-            ref,
-            sql,
-            epsilon=epsilon,
-            purpose=purpose,
-            actor=actor,
-            delta=delta,
-            bounds=bounds,
-            keys=keys,
-            max_rows_per_subject=max_rows_per_subject,
-            identity=identity,
-        )
+        return dp.query(self._core, ref, request, actor=actor, identity=identity)
 
     def train(
         self,
         ref: str,
+        request: TrainRequest,
         *,
-        target: str,
-        name: str,
-        purpose: str,
         actor: str,
-        epsilon: float | None = None,
-        delta: float | None = None,
         progress: Progress | None = None,
-        **options: Any,
     ) -> ModelInfo:
-        """A DP-SGD model of ``target`` stored as ``name`` (options: see ``privet.dp.train``)."""
+        """A DP-SGD model of ``request.target`` on ``ref``, stored as ``request.name``.
+
+        The card comes full if ``actor`` may read the rows it was made from, else public.
+        """
         from privet import dp
 
-        return dp.train(
-            self._core,
-            ref,
-            target=target,
-            name=name,
-            purpose=purpose,
-            actor=actor,
-            epsilon=epsilon,
-            delta=delta,
-            progress=progress,
-            **options,
-        )
+        return dp.train(self._core, ref, request, actor=actor, progress=progress)
 
     def synthesize(
         self,
         ref: str,
+        request: SynthRequest,
         *,
-        name: str,
         actor: str,
-        method: str = "aim",
-        epsilon: float | None = None,
-        delta: float | None = None,
-        rows: int | None = None,
         progress: Progress | None = None,
-        **options: Any,
     ) -> SynthReport:
-        """A synthetic copy of ``ref`` as dataset ``name`` (AIM and MST spend ``epsilon``)."""
+        """A synthetic copy of ``ref`` as dataset ``request.name`` (AIM and MST spend ε)."""
         from privet import dp
 
-        return dp.synthesize(
-            self._core,
-            ref,
-            name=name,
-            actor=actor,
-            method=method,
-            epsilon=epsilon,
-            delta=delta,
-            rows=rows,
-            progress=progress,
-            **options,
-        )
+        return dp.synthesize(self._core, ref, request, actor=actor, progress=progress)
 
     # -- models ---------------------------------------------------------------------------------
 

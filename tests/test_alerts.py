@@ -69,7 +69,7 @@ def aws(project: Path, tmp_path: Path, clock: Clock) -> Workspace:
 
 
 def read(ws: Workspace, name: str) -> gov.Release:
-    return gov.read(ws, name, identity=ws.access.local_identity("bob"), purpose="ops")
+    return gov.read(ws.hazmat, name, identity=ws.access.local_identity("bob"), purpose="ops")
 
 
 def test_ordinary_reads_raise_no_alert(aws: Workspace, clock: Clock) -> None:
@@ -131,11 +131,11 @@ def test_a_first_ever_restricted_dataset_alerts_once(
     )
     assert grant.status == "pending"  # restricted: never auto-approved
     aws.access.approve_grant(grant.id, identity=aws.access.local_identity("alice"))
-    gov.read(aws, "people", actor="alice", purpose="analytics")  # the owner: no surprise
+    gov.read(aws.hazmat, "people", actor="alice", purpose="analytics")  # the owner: no surprise
     assert aws.access.list_alerts() == []
     bob = aws.access.local_identity("bob")
-    gov.read(aws, "people", identity=bob, view="masked", purpose="analytics")
-    gov.read(aws, "people", identity=bob, view="masked", purpose="analytics")
+    gov.read(aws.hazmat, "people", identity=bob, view="masked", purpose="analytics")
+    gov.read(aws.hazmat, "people", identity=bob, view="masked", purpose="analytics")
     assert [a.kind for a in aws.access.list_alerts()] == ["first_restricted"]
     out = invoke("alerts", "--json", workspace=project)
     assert out.exit_code == 0

@@ -139,7 +139,7 @@ def test_members_and_non_members_come_from_the_recorded_split(models: Workspace)
     assert audited_others <= set(test_rows.tolist())
     # The audited members are rows the model fits (it overfits), the others are held out.
     model = models.dp.load_model("overfit", actor="alice")
-    frame = policy.read(models, "people", purpose=PURPOSE, actor="alice").frame
+    frame = policy.read(models.hazmat, "people", purpose=PURPOSE, actor="alice").frame
     member_rows = frame[sorted(audited_members)]
     other_rows = frame[sorted(audited_others)]
     fit = (model.predict(member_rows) == member_rows["income"]).mean()
@@ -311,7 +311,7 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     # The same for records given as files: the non-private model is not theirs to load.
     split = ws.dp.model("plain", actor="alice").card.stored()["split"]
-    frame = policy.read(ws, "people", purpose=PURPOSE, actor="alice").frame
+    frame = policy.read(ws.hazmat, "people", purpose=PURPOSE, actor="alice").frame
     frame[unpack_rows(split["train"], split["rows"])[:30]].write_csv(tmp_path / "in.csv")
     frame[unpack_rows(split["test"], split["rows"])[:30]].write_csv(tmp_path / "out.csv")
     files = ["--members", tmp_path / "in.csv", "--non-members", tmp_path / "out.csv"]

@@ -55,7 +55,7 @@ def granted(ws: Workspace, view: str, purpose: str = "analytics", user: str = "b
 
 def bob_reads(ws: Workspace, view: str, purpose: str = "analytics") -> pl.DataFrame:
     return gov.read(
-        ws, "people", identity=ws.access.local_identity("bob"), view=view, purpose=purpose
+        ws.hazmat, "people", identity=ws.access.local_identity("bob"), view=view, purpose=purpose
     ).frame
 
 
@@ -89,8 +89,8 @@ def test_pseudonymized_view_uses_the_workspace_keyed_prf(
     assert not set(emails.to_list()) & set(source.to_list())
     from privet.operators._pseudonym import pseudonymize
 
-    with gws.session() as session:
-        prf = gws.vault.keyed_prf(session)
+    with gws.hazmat.session() as session:
+        prf = gws.hazmat.vault.keyed_prf(session)
     assert emails[0] == pseudonymize(prf, source[0])
     # Stable: a second read (the key now exists) gives the same pseudonyms.
     assert bob_reads(gws, "pseudonymized").get_column("email").equals(emails)
@@ -103,7 +103,7 @@ def test_protected_view_serves_the_newest_protected_derived_dataset(gws: Workspa
     request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
     gws.deid.protect("people", request, output="people-k5", actor="alice")
     release = gov.read(
-        gws, "people", identity=gws.access.local_identity("bob"), view="protected",
+        gws.hazmat, "people", identity=gws.access.local_identity("bob"), view="protected",
         purpose="analytics",
     )  # fmt: skip
     assert release.version.dataset == "people-k5"
@@ -191,7 +191,9 @@ def test_concurrent_reads_are_each_logged_exactly_once(gws: Workspace) -> None:
     def worker() -> None:
         try:
             for _ in range(4):
-                release = gov.read(gws, "people", identity=bob, view="masked", purpose="analytics")
+                release = gov.read(
+                    gws.hazmat, "people", identity=bob, view="masked", purpose="analytics"
+                )
                 with lock:
                     indexes.append(release.log_index)
         except BaseException as err:  # noqa: BLE001 - collected and re-raised below
@@ -215,9 +217,9 @@ def test_no_token_secret_or_cell_value_reaches_the_log(
     granted(gws, "masked")
     token = gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")
     bob = gws.access.authenticate(token.secret)
-    gov.read(gws, "people", identity=bob, view="masked", purpose="analytics")
+    gov.read(gws.hazmat, "people", identity=bob, view="masked", purpose="analytics")
     with pytest.raises(PolicyDenied):
-        gov.read(gws, "people", identity=bob, view="raw", purpose="analytics")
+        gov.read(gws.hazmat, "people", identity=bob, view="raw", purpose="analytics")
     text = "\n".join(r.event.__repr__() for r in gws.log.records())
     secret_part = token.secret[len("pvt_") + 17 :]
     assert secret_part not in text and token.id in text
@@ -230,7 +232,7 @@ def test_no_token_secret_or_cell_value_reaches_the_log(
 def test_a_remote_identity_cannot_read_as_privet_itself(gws: Workspace) -> None:
     remote = Identity("bob", frozenset({"analyst"}), token_id="abc", via="token")
     with pytest.raises(PolicyDenied, match="internal"):
-        gov.read(gws, "people", identity=remote, purpose="privet:assessment")
+        gov.read(gws.hazmat, "people", identity=remote, purpose="privet:assessment")
 
 
 def test_a_row_filter_that_cannot_run_releases_nothing_and_is_logged(gws: Workspace) -> None:
@@ -246,13 +248,13 @@ def test_a_grant_revoked_while_rows_are_decrypted_releases_nothing(
     gws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grant_id = granted(gws, "masked")
-    real_open = gws.store.open
+    real_open = gws.hazmat.store.open
 
     def open_then_revoke(key: str):  # the owner revokes while the broker is decrypting
         gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
         return real_open(key)
 
-    monkeypatch.setattr(gws.store, "open", open_then_revoke)
+    monkeypatch.setattr(gws.hazmat.store, "open", open_then_revoke)
     with pytest.raises(PolicyDenied, match="no active grant"):
         bob_reads(gws, "masked")
     events = [r.event["event"] for r in gws.log.records()]
@@ -275,11 +277,11 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
     read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
     assert (read["rows"], read["columns"]) == (300, 26)
     rest = b"".join(chunks)
-    full = gov.read(gws, "people", identity=bob, view="raw", purpose="analytics").frame
+    full = gov.read(gws.hazmat, "people", identity=bob, view="raw", purpose="analytics").frame
     assert pl.read_parquet(io.BytesIO(first + rest)).equals(full)
     from privet.schema import Version
 
-    with gws.reading() as session:  # byte for byte the stored plaintext (hash-checked)
+    with gws.hazmat.reading() as session:  # byte for byte the stored plaintext (hash-checked)
         stored = session.get(Version, read["version"])
         assert len(first + rest) == stored.plaintext_bytes
     import hashlib
@@ -300,9 +302,9 @@ def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -
 
     granted(gws, "raw")
     gws.access.set_policy(POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
-    with gws.reading() as session:
+    with gws.hazmat.reading() as session:
         key = session.query(Version.object_key).one()[0]
-    path = gws.store.root / key
+    path = gws.hazmat.store.root / key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
@@ -351,7 +353,7 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
         actor="alice",
     )
     frame = gws.read("people", purpose="training", actor="alice").select(columns)
-    derive(gws, "people", frame, name="people-fake", kind="synthetic", actor="alice",
+    derive(gws.hazmat, "people", frame, name="people-fake", kind="synthetic", actor="alice",
            facts={"synthetic": True, "differentially_private": True})  # fmt: skip
     kinds = {
         v.dataset: v.kind for d in ("people-ind", "people-fake") for v in gws.dataset(d).versions
@@ -359,14 +361,14 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
     assert kinds == {"people-ind": "baseline", "people-fake": "synthetic"}
 
     release = gov.read(
-        gws, "people", identity=gws.access.local_identity("bob"), view="synthetic",
+        gws.hazmat, "people", identity=gws.access.local_identity("bob"), view="synthetic",
         purpose="analytics",
     )  # fmt: skip
     assert release.version.ref == dp_release.output == "people-mst@1"
     # Asked by name as the synthetic view, the baseline or the mislabelled table is not
     # served either (here by their owner): the newest DP release is.
     for name in ("people-ind", "people-fake"):
-        again = gov.read(gws, name, actor="alice", view="synthetic", purpose="analytics")
+        again = gov.read(gws.hazmat, name, actor="alice", view="synthetic", purpose="analytics")
         assert again.version.ref == "people-mst@1"
     ledger = gws.dp.budget("people")
     assert [r.kind for r in ledger.releases] == ["synth"]

@@ -24,9 +24,9 @@ TOKEN_PLAN = (
 
 
 def keyed(ws: Workspace) -> Context:
-    with ws.session() as session:
-        prf = ws.vault.keyed_prf(session)
-        daead = ws.vault.token_aead(session)
+    with ws.hazmat.session() as session:
+        prf = ws.hazmat.vault.keyed_prf(session)
+        daead = ws.hazmat.vault.token_aead(session)
         session.commit()
     return Context(prf=prf, daead=daead, subject="person")
 

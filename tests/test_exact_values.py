@@ -298,10 +298,12 @@ def test_meaning_is_shown_and_carried_to_derived_datasets(
     ws.ingest(source, name="prices", owner="o", purposes=["p"], actor="a", scan=False)
     frame = ws.read("prices", purpose="p", actor="a")
     kept = frame.head(5)
-    derived = catalog.derive(ws, "prices", kept, name="prices-5", kind="filtered", actor="a")
+    derived = catalog.derive(ws.hazmat, "prices", kept, name="prices-5", kind="filtered", actor="a")
     assert [c.meaning for c in derived.columns] == ["integer", "number", "boolean"]
     changed = frame.with_columns(pl.lit("n/a").alias("price"))
-    derived = catalog.derive(ws, "prices", changed, name="prices-na", kind="filtered", actor="a")
+    derived = catalog.derive(
+        ws.hazmat, "prices", changed, name="prices-na", kind="filtered", actor="a"
+    )
     assert [c.meaning for c in derived.columns] == ["integer", None, "boolean"]
 
     shown = invoke("datasets", "prices", "--json", workspace=project)

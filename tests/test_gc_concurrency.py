@@ -103,8 +103,8 @@ def test_gc_running_throughout_writes_loses_nothing(project: Path, tmp_path: Pat
         )
     # A real orphan is still collected once no write is in flight.
     orphan = "versions/orphan/leftover.parquet.tink"
-    with ws.store.writing():
-        ws.store.put(orphan, lambda out: out.write(b"x"))
+    with ws.hazmat.store.writing():
+        ws.hazmat.store.put(orphan, lambda out: out.write(b"x"))
     assert orphan in ws.collect_garbage()
     assert ws.garbage() == []
     ws.close()

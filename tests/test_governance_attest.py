@@ -216,7 +216,7 @@ def test_a_forged_attestation_without_the_log_key_is_refused(
     project, ids = governed
     tamper(_url(project), ids, READ_CASES[1].edits)  # purposes + marketing
     own_key = Ed25519PrivateKey.generate()
-    with Workspace.open(project) as ws, ws.session() as session:
+    with Workspace.open(project) as ws, ws.hazmat.session() as session:
         state = dataset_state(Reader(session), ids.dataset)
         sha256 = digest(state)
         item = {"kind": "dataset", "key": ids.dataset, "sha256": sha256, "state": state}
@@ -235,7 +235,9 @@ def test_changes_made_through_privet_keep_reads_and_verify_working(
     project, ids = governed
     with Workspace.open(project) as ws:
         carol = ws.access.local_identity("carol")
-        annotate(ws, "people", "zip", category="user.contact.address.postal_code", actor="alice")
+        annotate(
+            ws.hazmat, "people", "zip", category="user.contact.address.postal_code", actor="alice"
+        )
         ws.access.set_roles("bob", add=["reviewer"], actor="alice")
         ws.access.set_disabled("dave", disabled=False, actor="alice")
         ws.access.set_policy(ws.access.show_policy()[1] + "\n", actor="alice")
@@ -256,7 +258,7 @@ def test_changes_made_through_privet_keep_reads_and_verify_working(
         ws.rotate_keys(actor="alice", reencrypt=True)
         frame = ws.read("people", purpose="analytics", actor="alice")
         assert frame.height == 300
-        assert gov.read(ws, "people", identity=ws.access.local_identity("bob"), view="masked",
+        assert gov.read(ws.hazmat, "people", identity=ws.access.local_identity("bob"), view="masked",
                         purpose="analytics").frame.height == 300  # fmt: skip
         report = ws.log.verify()
     assert report.governance == 15  # a second version and one more token
@@ -268,7 +270,7 @@ def test_an_older_workspace_is_attested_once_on_upgrade(
     """Trust on first use: a catalog from before attestations gets a governance.baseline;
     a change made while attestations were off is caught by a later baseline's replay."""
     project, ids = governed
-    with Workspace.open(project) as ws, migrating(ws.engine) as cfg:
+    with Workspace.open(project) as ws, migrating(ws.hazmat.engine) as cfg:
         alembic.downgrade(cfg, "0005")
     tamper(_url(project), ids, READ_CASES[1].edits)  # while nothing is attested
     with Workspace.open(project) as ws:

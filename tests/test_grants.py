@@ -106,7 +106,7 @@ def test_nobody_reads_without_rule_and_grant(
     assert (decision.allowed, decision.reason) == (False, reason)
     size = gws.log.size()
     with pytest.raises(PolicyDenied):
-        gov.read(gws, "people", identity=who(gws, user), view=view, purpose=purpose)
+        gov.read(gws.hazmat, "people", identity=who(gws, user), view=view, purpose=purpose)
     assert gws.log.size() == size + 1
     event = last_event(gws)
     assert (event["event"], event["reason"], event["actor"]) == ("read.refused", reason, user)
@@ -152,7 +152,9 @@ def test_request_approve_read_masked_then_expire(gws: Workspace, clock: Clock) -
     approved = gws.access.approve_grant(grant.id, identity=who(gws, "alice"))
     assert approved.status == "active"
     assert approved.expires_at == clock.now + timedelta(days=1)
-    release = gov.read(gws, "people", identity=who(gws, "bob"), view="masked", purpose="analytics")
+    release = gov.read(
+        gws.hazmat, "people", identity=who(gws, "bob"), view="masked", purpose="analytics"
+    )
     assert release.grant_id == grant.id
     assert set(release.frame.get_column("ssn").str.replace_all(r"\*", "").to_list()) == {""}
     clock.advance(days=1)  # exactly at expiry: no longer active
@@ -163,7 +165,7 @@ def test_request_approve_read_masked_then_expire(gws: Workspace, clock: Clock) -
         == "no_active_grant"
     )
     with pytest.raises(PolicyDenied):
-        gov.read(gws, "people", identity=who(gws, "bob"), view="masked", purpose="analytics")
+        gov.read(gws.hazmat, "people", identity=who(gws, "bob"), view="masked", purpose="analytics")
     assert [g.status for g in gws.access.list_grants(user="bob")] == ["expired"]
 
 

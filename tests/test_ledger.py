@@ -34,7 +34,7 @@ def independent_epsilon(events: list[ev.DpEvent], delta: float) -> float:
 
 
 def releases(ws: Workspace) -> int:
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         return session.scalar(select(func.count()).select_from(DpRelease))
 
 
@@ -165,8 +165,12 @@ def test_releases_on_a_derived_version_are_charged_to_the_source(
     """Acceptance 2, through a real DP query on the derived dataset."""
     ws = ledger_ws
     frame = ws.read("people", purpose="training", actor="alice")
-    derive(ws, "people", frame.head(200), name="people-subset", kind="filtered", actor="alice")
-    derive(ws, "people-subset", frame.head(100), name="people-tiny", kind="filtered", actor="a")
+    derive(
+        ws.hazmat, "people", frame.head(200), name="people-subset", kind="filtered", actor="alice"
+    )
+    derive(
+        ws.hazmat, "people-subset", frame.head(100), name="people-tiny", kind="filtered", actor="a"
+    )
     ws.dp.query(
         "people-tiny",
         QueryRequest(sql='SELECT COUNT(*) FROM "people-tiny"', epsilon=0.25, purpose="training"),

@@ -195,10 +195,12 @@ def test_a_model_without_dp_shows_no_exact_figure_to_others(models: Workspace):
 def test_the_owner_and_a_raw_grantee_still_audit_and_the_result_is_public(models: Workspace):
     ws = models
     for actor, purpose in (("alice", None), ("erin", PURPOSE)):
-        result = attacks.membership(ws, "m", actor=actor, purpose=purpose, attack="loss", seed=1)
+        result = attacks.membership(
+            ws.hazmat, "m", actor=actor, purpose=purpose, attack="loss", seed=1
+        )
         assert result.members >= 10 and 0 <= result.auc <= 1
     with pytest.raises(PolicyDenied):
-        attacks.membership(ws, "m", actor="mallory", purpose=PURPOSE, attack="loss")
+        attacks.membership(ws.hazmat, "m", actor="mallory", purpose=PURPOSE, attack="loss")
     audits = ws.dp.model("m", actor="mallory").card.stored()["audits"]
     assert [a["by"] for a in audits][-2:] == ["alice", "erin"]
     assert not keys_of(audits) & EXACT_KEYS

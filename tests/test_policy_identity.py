@@ -45,7 +45,7 @@ def test_a_token_authenticates_its_user_and_only_its_hash_is_stored(users: Works
         token.id,
         "token",
     )
-    with users.reading() as session:
+    with users.hazmat.reading() as session:
         stored = session.scalars(select(ApiToken)).one()
     import hashlib
 

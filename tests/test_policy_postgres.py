@@ -38,7 +38,7 @@ def test_governed_reads_grants_and_alerts_on_postgres(ws: Workspace, people_csv:
     token = ws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="admin")
     bob = ws.access.authenticate(token.secret)
     with pytest.raises(PolicyDenied):
-        gov.read(ws, "people", identity=bob, view="masked", purpose="fraud-detection")
+        gov.read(ws.hazmat, "people", identity=bob, view="masked", purpose="fraud-detection")
     grant = ws.access.request_grant(
         GrantRequest(
             dataset="people",
@@ -62,7 +62,9 @@ def test_governed_reads_grants_and_alerts_on_postgres(ws: Workspace, people_csv:
 
     def worker() -> None:
         for _ in range(3):
-            release = gov.read(ws, "people", identity=bob, view="masked", purpose="fraud-detection")
+            release = gov.read(
+                ws.hazmat, "people", identity=bob, view="masked", purpose="fraud-detection"
+            )
             assert release.frame.get_column("age").min() >= 30
             with lock:
                 indexes.append(release.log_index)

@@ -23,7 +23,7 @@ def _raw_values(frame: pl.DataFrame) -> set[str]:
 
 
 def _log(ws: Workspace) -> list[dict]:
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         return [
             json.loads(e.data) for e in session.scalars(select(LogEntry).order_by(LogEntry.idx))
         ]

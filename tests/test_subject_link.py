@@ -62,7 +62,7 @@ def linked(ws: Workspace, tmp_path: Path) -> Workspace:
 def dp_frame(ws: Workspace, ref: str = COPY) -> pl.DataFrame:
     """The rows as DP releases see them (the only reads that get the link)."""
     return policy.read(
-        ws, ref, purpose=PURPOSE, actor="alice", view="aggregate", channel="dp:query"
+        ws.hazmat, ref, purpose=PURPOSE, actor="alice", view="aggregate", channel="dp:query"
     ).frame
 
 
@@ -85,7 +85,7 @@ def test_the_copy_links_rows_to_people_and_never_serves_the_link(linked: Workspa
     alice = ws.access.local_identity("alice")
     served = {
         "read": ws.read(COPY, purpose=PURPOSE, actor="alice"),
-        "masked": policy.read(ws, COPY, purpose=PURPOSE, actor="alice", view="masked").frame,
+        "masked": policy.read(ws.hazmat, COPY, purpose=PURPOSE, actor="alice", view="masked").frame,
         "stream": pl.read_parquet(
             io.BytesIO(b"".join(ws.access.stream(COPY, identity=alice, purpose=PURPOSE)))
         ),
@@ -95,7 +95,7 @@ def test_the_copy_links_rows_to_people_and_never_serves_the_link(linked: Workspa
             )  # fmt: skip
         ),
     }
-    policy.export(ws, COPY, tmp_path / "out.parquet", purpose=PURPOSE, actor="alice")
+    policy.export(ws.hazmat, COPY, tmp_path / "out.parquet", purpose=PURPOSE, actor="alice")
     served["export"] = pl.read_parquet(tmp_path / "out.parquet")
     for door, frame in served.items():
         assert SUBJECT_LINK not in frame.columns, door

@@ -136,7 +136,7 @@ def test_a_model_is_stored_encrypted_linked_and_loads_back(train_ws: Workspace) 
         ),
         actor="bob",
     )
-    (stored,) = (train_ws.store.root / "models").rglob("*.tink")
+    (stored,) = (train_ws.hazmat.store.root / "models").rglob("*.tink")
     blob = stored.read_bytes()
     assert b"PK\x03\x04" not in blob and b"weight" not in blob  # no torch archive in the clear
     model = train_ws.dp.load_model("m", actor="carol")
@@ -171,7 +171,7 @@ def test_a_model_is_stored_encrypted_linked_and_loads_back(train_ws: Workspace) 
         ),
         actor="bob",
     )
-    other = next(p for p in (train_ws.store.root / "models").rglob("*.tink") if p != stored)
+    other = next(p for p in (train_ws.hazmat.store.root / "models").rglob("*.tink") if p != stored)
     stored.write_bytes(other.read_bytes())
     with pytest.raises(IntegrityError):
         train_ws.dp.load_model("m", actor="carol")
@@ -294,11 +294,11 @@ def test_key_rotation_with_reencrypt_rewrites_models_too(train_ws: Workspace) ->
         ),
         actor="bob",
     )
-    (before,) = (train_ws.store.root / "models").rglob("*.tink")
+    (before,) = (train_ws.hazmat.store.root / "models").rglob("*.tink")
     expected = train_ws.dp.load_model("m", actor="bob").predict(raw_people(30)).to_list()
     result = train_ws.rotate_keys(actor="admin", reencrypt=True)
     assert result["reencrypted_versions"] == 1 and result["reencrypted_models"] == 1
-    (after,) = (train_ws.store.root / "models").rglob("*.tink")
+    (after,) = (train_ws.hazmat.store.root / "models").rglob("*.tink")
     assert after != before and not before.exists()
     assert train_ws.dp.load_model("m", actor="bob").predict(raw_people(30)).to_list() == expected
     assert train_ws.garbage() == []

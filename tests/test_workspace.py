@@ -18,7 +18,7 @@ from tests.conftest import invoke
 
 
 def test_init_puts_master_key_outside_workspace_with_mode_0600(ws: Workspace, tmp_path: Path):
-    key_path = Path(ws.config.kms_uri.removeprefix("local-file://"))
+    key_path = Path(ws.hazmat.config.kms_uri.removeprefix("local-file://"))
     assert key_path.is_file()
     assert not key_path.resolve().is_relative_to(ws.folder.parent)
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
@@ -44,7 +44,7 @@ def test_failed_init_leaves_no_folder_and_no_key(project: Path, tmp_path: Path):
 def test_catalog_schema_is_at_the_newest_migration(ws: Workspace):
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head == SCHEMA_REVISION
-    with ws.engine.connect() as conn:
+    with ws.hazmat.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
 
 

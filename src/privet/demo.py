@@ -313,7 +313,7 @@ def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) ->
         say(f"self-approval refused: {err}")
     approved = ws.access.approve_grant(grant.id, actor=owner)
     say(f"the owner approves: {approved.status} until {str(approved.expires_at)[:16]} UTC")
-    release = policy.read(ws, "people", identity=analyst, view="masked", purpose="fraud-analytics")
+    release = ws.release("people", identity=analyst, view="masked", purpose="fraud-analytics")
     shown = release.frame.select("full_name", "email", "age", "sex").head(2)
     say(f"the analyst's read (audit entry {release.log_index}):\n{shown}")
     return {
@@ -338,7 +338,6 @@ SYNTH_KEYS = {
 
 def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Step 12: a DP synthetic table (MST) beside the no-guarantee baseline, evaluated."""
-    from privet import policy
     from privet.attacks import evaluate_synthetic as evaluate
 
     say("\n== 12. DP synthetic data (OpenDP's MST), evaluated against the real rows ==")
@@ -366,10 +365,10 @@ def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[st
         actor=owner,
     )
     say(f"baseline {baseline.output}: {baseline.summary}")
-    real = policy.read(ws, "people", purpose="privet:assessment", actor=actor).frame
+    real = ws.read("people", purpose="privet:assessment", actor=actor)
     results = {}
     for label, ref in (("MST", report.output), ("independent", baseline.output)):
-        synth = policy.read(ws, ref, purpose="privet:assessment", actor=actor).frame
+        synth = ws.read(ref, purpose="privet:assessment", actor=actor)
         result = evaluate(real.select(SYNTH_COLUMNS), synth, target="income", seed=0)
         results[label] = result
         utility = result.utility

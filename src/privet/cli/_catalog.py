@@ -39,8 +39,8 @@ def init_command(opts: Options, path: Path, kms_uri: str | None, database_url: s
     with ws:
         data = {
             "workspace": str(ws.folder),
-            "id": ws.config.id,
-            "kms_uri": ws.config.kms_uri,
+            "id": ws.id,
+            "kms_uri": ws.kms_uri,
             "database": "sqlite (in the workspace)" if not database_url else "external",
             "log_verifier_key": ws.log.verifier_key,
         }

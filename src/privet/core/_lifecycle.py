@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -27,8 +25,6 @@ from privet.errors import (
 from privet.schema import LogHead, Meta, is_current, make_engine, upgrade
 from privet.vault import Vault, check_uri, create_local_master_key, default_key_dir
 
-C = TypeVar("C", bound=Core)
-
 
 def create(
     path: str | Path = ".",
@@ -37,8 +33,7 @@ def create(
     database_url: str | None = None,
     actor: str = "privet",
     clock: Clock = utc_now,
-    factory: Callable[[Path, WorkspaceConfig, Clock], C] = Core,  # type: ignore[assignment]
-) -> C:
+) -> Core:
     """Create a workspace in ``path/.privet``; the master key file goes outside it."""
     root = Path(path).expanduser().resolve()
     folder = root / DIRNAME
@@ -89,15 +84,14 @@ def create(
         if key_path is not None:
             key_path.unlink(missing_ok=True)
         raise
-    return factory(folder, config, clock)
+    return Core(folder, config, clock)
 
 
 def open_folder(
     path: str | Path | None = None,
     *,
     clock: Clock = utc_now,
-    factory: Callable[[Path, WorkspaceConfig, Clock], C] = Core,  # type: ignore[assignment]
-) -> C:
+) -> Core:
     """Open the workspace at ``path``, ``$PRIVET_WORKSPACE`` or the nearest one upward."""
     folder = locate(path)
     tables.clean_journal(folder / PENDING)
@@ -106,7 +100,7 @@ def open_folder(
     if config.database_url is None:
         _check_catalog_file(folder / CATALOG_DB)
     try:
-        core = factory(folder, config, clock)
+        core = Core(folder, config, clock)
         if not is_current(core.engine):
             upgrade(core.engine, then=core.baseline)
     except DBAPIError as err:

@@ -29,8 +29,6 @@ log = logging.getLogger("privet.server")
 router = APIRouter(prefix="/v1", tags=["datasets"])
 
 
-
-
 class BudgetSummary(BaseModel):
     dataset: str
     unit: str

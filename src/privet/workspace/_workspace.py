@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from sqlalchemy import select
 
 from privet import catalog, core, lineage, policy
+from privet.auditlog import AuditLog
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.core import Clock, Core, utc_now
 from privet.schema import Dataset
@@ -21,8 +21,46 @@ from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._scan import Scanning
 
 
-class Workspace(Core):
-    """A privet workspace: ``Workspace.init(path)`` once, then ``Workspace.open()``."""
+class Workspace:
+    """A privet workspace: ``Workspace.init(path)`` once, then ``Workspace.open()``.
+
+    The one door: datasets are methods here, every other capability is a facade
+    (``ws.scan``, ``ws.deid``, ``ws.dp``, ``ws.access``, ``ws.audit``) and the audit log is
+    ``ws.log``. Each goes through the broker and the audit log where it reads data.
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    @property
+    def hazmat(self) -> Core:
+        """The low-level services under the facades: database sessions, the vault (which
+        decrypts without asking the broker), the object store. For privet's own packages,
+        tests and repairs — using it skips the policy, the grants and the audit log."""
+        return self._core
+
+    @property
+    def folder(self) -> Path:
+        """The workspace's ``.privet`` folder."""
+        return self._core.folder
+
+    @property
+    def id(self) -> str:
+        """The workspace's id (in its keys' associated data and its log's origin)."""
+        return self._core.config.id
+
+    @property
+    def kms_uri(self) -> str:
+        """Where the master key that wraps the workspace keyset lives."""
+        return self._core.config.kms_uri
+
+    @property
+    def log(self) -> AuditLog:
+        """The tamper-evident audit log: entries, verification, checkpoints, proofs."""
+        return self._core.log
+
+    def close(self) -> None:
+        self._core.close()
 
     # -- creation and discovery -------------------------------------------------------------
 
@@ -37,19 +75,14 @@ class Workspace(Core):
         clock: Clock = utc_now,
     ) -> Workspace:
         """Create a workspace in ``path/.privet``; the master key file goes outside it."""
-        return core.create(
-            path,
-            kms_uri=kms_uri,
-            database_url=database_url,
-            actor=actor,
-            clock=clock,
-            factory=cls,
+        return cls(
+            core.create(path, kms_uri=kms_uri, database_url=database_url, actor=actor, clock=clock)
         )
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, clock: Clock = utc_now) -> Workspace:
         """Open the workspace at ``path``, ``$PRIVET_WORKSPACE`` or the nearest one upward."""
-        return core.open_folder(path, clock=clock, factory=cls)
+        return cls(core.open_folder(path, clock=clock))
 
     def __enter__(self) -> Workspace:
         return self
@@ -82,7 +115,7 @@ class Workspace(Core):
         classified by discovery when ``scan``; ``subject_id`` names the column that identifies
         a person when a person may have several rows."""
         return catalog.ingest(
-            self,
+            self._core,
             Path(path),
             name=name,
             owner=owner,
@@ -100,16 +133,16 @@ class Workspace(Core):
         )
 
     def datasets(self) -> list[DatasetInfo]:
-        with self.reading() as session:
+        with self._core.reading() as session:
             rows = session.scalars(select(Dataset).order_by(Dataset.name))
             return [catalog.dataset_info(d) for d in rows]
 
     def dataset(self, name: str) -> DatasetInfo:
-        with self.reading() as session:
+        with self._core.reading() as session:
             return catalog.dataset_info(catalog.find_dataset(session, catalog.check_name(name)))
 
     def lineage(self, ref: str) -> list[lineage.Edge]:
-        with self.reading() as session:
+        with self._core.reading() as session:
             _, version = catalog.resolve(session, ref)
             return lineage.edges_of(session, lineage.version_ref(version.id))
 
@@ -118,36 +151,60 @@ class Workspace(Core):
     @cached_property
     def dp(self) -> DifferentialPrivacy:
         """Differential privacy: the budget ledger, DP statistics, DP-SGD, DP synthesis."""
-        return DifferentialPrivacy(self)
+        return DifferentialPrivacy(self._core)
 
     # -- the other capabilities -------------------------------------------------------------
 
     @cached_property
     def access(self) -> Access:
         """Users and roles, tokens, grants and approvals, the policy, alerts."""
-        return Access(self)
+        return Access(self._core)
 
     @cached_property
     def deid(self) -> Deidentification:
         """Protect (mask, pseudonymize, generalize to k/ℓ/t), re-identification risk, detokenize."""
-        return Deidentification(self)
+        return Deidentification(self._core)
 
     @cached_property
     def scan(self) -> Scanning:
         """PII discovery in datasets, files and text; column annotations."""
-        return Scanning(self)
+        return Scanning(self._core)
 
     @cached_property
     def audit(self) -> Audits:
         """Membership and attribute inference, empirical ε audits, external attack scores."""
-        return Audits(self)
+        return Audits(self._core)
 
     # -- governed reads ---------------------------------------------------------------------
 
-    def read(self, ref: str, *, purpose: str, actor: str, view: str = "raw") -> pl.DataFrame:
+    def read(
+        self,
+        ref: str,
+        *,
+        purpose: str,
+        actor: str | None = None,
+        identity: policy.Identity | None = None,
+        view: str = "raw",
+    ) -> pl.DataFrame:
         """The rows of ``ref`` for ``purpose`` as ``view``, through the broker (policy, grant,
-        audit); a refusal raises ``PolicyDenied`` and is logged."""
-        return policy.read(self, ref, purpose=purpose, actor=actor, view=view).frame
+        audit); a refusal raises ``PolicyDenied`` and is logged. Who reads is ``identity``
+        (authenticated) or ``actor`` (a local name, whose registered roles apply)."""
+        return self.release(ref, purpose=purpose, actor=actor, identity=identity, view=view).frame
+
+    def release(
+        self,
+        ref: str,
+        *,
+        purpose: str,
+        actor: str | None = None,
+        identity: policy.Identity | None = None,
+        view: str = "raw",
+    ) -> policy.Release:
+        """Like :meth:`read`, with what the broker released: the version, the view and the
+        index of the read's audit entry."""
+        return policy.read(
+            self._core, ref, purpose=purpose, actor=actor, identity=identity, view=view
+        )
 
     def export(
         self,
@@ -160,7 +217,7 @@ class Workspace(Core):
         view: str = "raw",
     ) -> policy.Release:
         return policy.export(
-            self,
+            self._core,
             ref,
             Path(destination),
             purpose=purpose,
@@ -171,15 +228,15 @@ class Workspace(Core):
 
     # -- keys and housekeeping --------------------------------------------------------------
 
-    def rotate_keys(self, *, actor: str, reencrypt: bool = False) -> dict[str, Any]:
+    def rotate_keys(self, *, actor: str, reencrypt: bool = False) -> dict[str, int]:
         """New primary keys everywhere; with ``reencrypt``, rewrite every stored version."""
-        return core.rotate_keys(self, actor=actor, reencrypt=reencrypt)
+        return core.rotate_keys(self._core, actor=actor, reencrypt=reencrypt)
 
     def garbage(self) -> list[str]:
         """Objects no version refers to: left behind by an interrupted write."""
-        return core.garbage(self)
+        return core.garbage(self._core)
 
     def collect_garbage(self) -> list[str]:
         """Delete what :meth:`garbage` lists. Waits for writes in flight to commit (an object
         whose row is not committed yet would look like garbage)."""
-        return core.collect_garbage(self)
+        return core.collect_garbage(self._core)

@@ -78,6 +78,7 @@ class VersionInfo(BaseModel):
     created_at: UtcDatetime
     created_by: str
     columns: list[ColumnInfo]
+    classification: str = Field(description="the dataset's risk level once this version was added")
 
     @property
     def ref(self) -> str:
@@ -125,6 +126,7 @@ class DatasetSummary(BaseModel):
 def version_info(dataset: Dataset, version: Version) -> VersionInfo:
     return VersionInfo(
         dataset=dataset.name,
+        classification=dataset.classification,
         number=version.number,
         id=version.id,
         kind=version.kind,

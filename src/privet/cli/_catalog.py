@@ -128,13 +128,12 @@ def ingest_command(
             scan=not no_scan,
             progress=step,
         )
-        dataset = ws.dataset(name)
 
     def human() -> None:
         stdout.print(
             Text(
                 f"Ingested {version.ref}: {version.rows:,} rows, {len(version.columns)} columns, "
-                f"classification {dataset.classification}, encrypted "
+                f"classification {version.classification}, encrypted "
                 f"({version.stored_bytes:,} bytes stored)"
             )
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from sqlalchemy import select
@@ -171,7 +170,7 @@ class Workspace(Core):
 
     # -- keys and housekeeping --------------------------------------------------------------
 
-    def rotate_keys(self, *, actor: str, reencrypt: bool = False) -> dict[str, Any]:
+    def rotate_keys(self, *, actor: str, reencrypt: bool = False) -> dict[str, int]:
         """New primary keys everywhere; with ``reencrypt``, rewrite every stored version."""
         return core.rotate_keys(self, actor=actor, reencrypt=reencrypt)
 

@@ -102,7 +102,7 @@ def load(core: Core, name: str, *, actor: str, purpose: str | None = None) -> Ta
             parameter="members",
         )
     # The rows first: for a grantee, the broker's decision (logged) comes before any weight.
-    read_for = ASSESSMENT if actor == owner and purpose is None else purpose
+    read_for = purpose if purpose is not None else ASSESSMENT  # no purpose: the owner (above)
     frame = policy.read(core, version, purpose=read_for, actor=actor, channel="attacks:audit").frame
     model = load_model(core, name, actor=actor, purpose=None if actor == owner else purpose)
     if frame.height != split["rows"]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -21,10 +21,13 @@ from rich.text import Text
 from privet.cli._app import Options, stdout
 from privet.policy import View
 
+if TYPE_CHECKING:
+    from privet.server import Client
+
 Handler = Callable[..., None]
 
 
-def _client(server: str, token: str) -> Any:
+def _client(server: str, token: str) -> Client:
     from privet.server import Client
 
     return Client(server, token)
@@ -33,7 +36,7 @@ def _client(server: str, token: str) -> Any:
 # -- handlers: (client, opts, **the command's own parameters) ----------------------------------
 
 
-def _datasets(client: Any, opts: Options, name: str | None) -> None:
+def _datasets(client: Client, opts: Options, name: str | None) -> None:
     from privet.catalog import DatasetInfo, DatasetSummary
     from privet.cli._catalog import print_dataset, print_list
 
@@ -46,7 +49,7 @@ def _datasets(client: Any, opts: Options, name: str | None) -> None:
 
 
 def _export(
-    client: Any, opts: Options, ref: str, output: Path, purpose: str, overwrite: bool, view: str
+    client: Client, opts: Options, ref: str, output: Path, purpose: str, overwrite: bool, view: str
 ) -> None:
     data = client.export(ref, output, purpose=purpose, view=view, overwrite=overwrite)
     data.update(dataset=ref, view=view, purpose=purpose)
@@ -59,7 +62,7 @@ def _export(
 
 
 def _query(
-    client: Any,
+    client: Client,
     opts: Options,
     ref: str,
     sql: str,
@@ -107,7 +110,7 @@ def _grant_line(grant: dict[str, Any]) -> str:
 
 
 def _grant_request(
-    client: Any,
+    client: Client,
     opts: Options,
     dataset: str,
     view: View,
@@ -118,19 +121,19 @@ def _grant_request(
     from privet.cli._access import grant_request_of
 
     request = grant_request_of(dataset, view, purpose, duration_seconds, reason)
-    grant = client.request_grant(**request.model_dump())
+    grant = client.request_grant(request)
     opts.emit(grant, lambda: stdout.print(Text(_grant_line(grant))))
 
 
 def _grant_action(verb: str) -> Handler:
-    def handler(client: Any, opts: Options, grant_id: str) -> None:
+    def handler(client: Client, opts: Options, grant_id: str) -> None:
         grant = client.decide_grant(grant_id, verb)
         opts.emit(grant, lambda: stdout.print(Text(_grant_line(grant))))
 
     return handler
 
 
-def _grant_list(client: Any, opts: Options, status: str | None, user: str | None) -> None:
+def _grant_list(client: Client, opts: Options, status: str | None, user: str | None) -> None:
     grants = [g for g in client.grants(status) if user is None or g["user"] == user]
 
     def human() -> None:
@@ -150,7 +153,7 @@ def _grant_list(client: Any, opts: Options, status: str | None, user: str | None
     opts.emit(grants, human)
 
 
-def _alerts(client: Any, opts: Options, since: int | None) -> None:
+def _alerts(client: Client, opts: Options, since: int | None) -> None:
     found = client.alerts(since)
 
     def human() -> None:

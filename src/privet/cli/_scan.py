@@ -111,7 +111,7 @@ def _print_report(report: ScanReport, show_examples: bool) -> None:
     table = Table(*headers, *(["examples (masked)"] if show_examples else []))
     for c in report.columns:
         entities = ", ".join(f"{e.type} {e.share:.0%}" for e in c.entities)
-        row = [
+        row: list[Text | str] = [
             Text(c.name),
             c.category or "-",
             c.role,

@@ -93,7 +93,7 @@ def serve_command(
         raise InvalidInput(f"the folder {publish_checkpoints} does not exist")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        server = build_server(opts.workspace_path, options)
+        serving = build_server(opts.workspace_path, options)
     for warning in caught:
         stderr.print(f"privet: warning: {warning.message}", markup=False, highlight=False)
     scheme = "https" if tls_cert else "http"
@@ -104,14 +104,14 @@ def serve_command(
         markup=False,
         highlight=False,
     )
-    ws = server.config.app.state.ws  # type: ignore[attr-defined]
+    ws = serving.workspace
     publisher = None
     if publish_checkpoints is not None:
         from privet.auditlog import CheckpointPublisher
 
         publisher = CheckpointPublisher(ws.log, publish_checkpoints, checkpoint_every).start()
     try:
-        server.run()
+        serving.server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
         pass
     finally:

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
-from privet.deid._measure import distinct_per_class, t_per_class
+from privet.deid._measure import distinct_per_class, int_min, t_per_class
 from privet.errors import InvalidInput
 
 
@@ -117,7 +117,7 @@ def measure(
     check_columns(frame, sensitive, "sensitive")
     if frame.height == 0:
         raise InvalidInput("the table has no rows to measure")
-    k = int(frame.group_by(list(quasi_identifiers)).len().get_column("len").min())
+    k = int_min(frame.group_by(list(quasi_identifiers)).len().get_column("len")) or 0  # has rows
     return (k, *diversity_and_closeness(frame, quasi_identifiers, sensitive))
 
 

@@ -44,20 +44,10 @@ def dataset_columns(core: Core, ref: str) -> list[Column]:
 
 
 def file_columns(frame: pl.DataFrame) -> list[Column]:
-    """Columns of a file, with the roles discovery finds when ``privet.discover`` is there."""
-    roles: dict[str, tuple[str, str | None]] = {}
-    try:
-        from privet.discover import scan_frame  # type: ignore[attr-defined]
-    except ImportError:
-        scan_frame = None
-    if scan_frame is not None:
-        for found in getattr(scan_frame(frame), "columns", []):
-            name = getattr(found, "name", None)
-            if name is not None:
-                roles[name] = (
-                    str(getattr(found, "role", "other")),
-                    getattr(found, "category", None),
-                )
+    """Columns of a file, with the roles discovery finds in it."""
+    from privet.discover import scan_frame  # lazily: only files are scanned
+
+    roles = {found.name: (found.role, found.category) for found in scan_frame(frame).columns}
     meanings = tables.text_meanings(frame)
     return [
         Column(name, str(dtype), *roles.get(name, ("other", None)), meanings.get(name))

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from privet.deid._measure import int_max
 from privet.errors import InvalidInput
 from privet.operators import all_dates
 
@@ -202,7 +203,7 @@ def build(column: str, spec: _Spec, values: pl.Series) -> Hierarchy:
     elif isinstance(spec, DateSpec):
         height = len(spec.levels) + 1
     elif isinstance(spec, TruncateSpec):
-        longest = int(values.cast(pl.String).str.len_chars().max() or 1)
+        longest = int_max(values.cast(pl.String).str.len_chars()) or 1
         height = (spec.steps if spec.steps is not None else max(longest - 1, 1)) + 1
     else:
         height = 1

@@ -255,12 +255,12 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
                 "to do with it: give it drop, pseudonym, token, mask or redact (or keep, to "
                 "release it as it is)"
             )
-        op = operators.get(column.name)
-        if op is not None and op.name == "keep" and column.role == "direct_identifier":
+        chosen = operators.get(column.name)
+        if chosen is not None and chosen.name == "keep" and column.role == "direct_identifier":
             notes.append(f"warning: direct identifier {column.name!r} is released unchanged (keep)")
     for name in plan.hierarchies:
-        op = operators.get(name)
-        if name not in qis and (op is None or op.name != "generalize"):
+        chosen = operators.get(name)
+        if name not in qis and (chosen is None or chosen.name != "generalize"):
             raise InvalidInput(
                 f"a hierarchy is given for {name!r}, which is neither a quasi-identifier nor "
                 "generalized; remove it or add the column to quasi_identifiers"
@@ -282,8 +282,10 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
         if privacy.metric not in METRICS:  # pragma: no cover - pydantic keeps this out
             raise InvalidInput(f"unknown metric {privacy.metric!r}")
     if plan.target is not None:
-        op = operators.get(plan.target)
-        if plan.target in qis or (op is not None and op.name in {"drop", "redact", "suppress"}):
+        chosen = operators.get(plan.target)
+        if plan.target in qis or (
+            chosen is not None and chosen.name in {"drop", "redact", "suppress"}
+        ):
             raise InvalidInput(
                 f"the ML-utility target {plan.target!r} must be released unchanged; choose "
                 "another target"

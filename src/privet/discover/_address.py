@@ -124,8 +124,8 @@ def _address_filters() -> tuple[str, str]:
     """Tests for Polars: a street word; a street-word ending before a number."""
     suffixes, endings, prefixes = lex.street_words()
     # Bounded by non-ASCII-letters: a superset of the Unicode boundaries, and fast.
-    words = suffixes | prefixes | {p.capitalize() for p in prefixes} | {"Box"}
-    words = r"(?:^|[^A-Za-z])(?:" + _words(words) + r")(?:[^A-Za-z]|$)"
+    street = suffixes | prefixes | {p.capitalize() for p in prefixes} | {"Box"}
+    words = r"(?:^|[^A-Za-z])(?:" + _words(street) + r")(?:[^A-Za-z]|$)"
     # Python's case-insensitive "i" also matches "İ" and "ı"; Polars' needs telling.
     ending = _words({e for e in endings if len(e) >= 4} - _ENGLISH_ENDINGS)
     ends = r"(?i:" + ending.replace("i", "[iİı]") + r")\.? \d"

@@ -117,10 +117,16 @@ class PersonNameRecognizer(Recognizer):
             comma=pl.col("v").str.contains(","),
         )
         n = pl.col("t").list.len()
-        given = pl.when(pl.col("comma")).then(pl.col("t").list.get(1, null_on_oob=True))
-        given = given.otherwise(pl.col("t").list.first())
-        family = pl.when(pl.col("comma")).then(pl.col("t").list.first())
-        family = family.otherwise(pl.col("t").list.last())
+        given = (
+            pl.when(pl.col("comma"))
+            .then(pl.col("t").list.get(1, null_on_oob=True))
+            .otherwise(pl.col("t").list.first())
+        )
+        family = (
+            pl.when(pl.col("comma"))
+            .then(pl.col("t").list.first())
+            .otherwise(pl.col("t").list.last())
+        )
         known = given.is_in(first.implode()) | family.is_in(last.implode())
         place = pl.col("t").list.first().is_in(sorted(lex.PLACE_WORDS))
         result = frame.select(

@@ -64,7 +64,7 @@ def scan_texts(
     # Per piece with hits: (start, end, score, type, category, recognizer) of each.
     found: dict[int, list[Hit]] = {}
     for recognizer in recognizers:
-        if recognizer.name in passed:
+        if isinstance(recognizer, PatternRecognizer) and recognizer.name in passed:
             hits = recognizer.find(pieces, passed[recognizer.name], values)
         else:
             hits = untested[recognizer.name]
@@ -127,7 +127,7 @@ def _unescape(series: pl.Series) -> pl.Series:
 def _split(series: pl.Series) -> tuple[pl.Series, list[int], list[int]]:
     """Long texts become several pieces; returns pieces, their text index and offset."""
     lengths = series.str.len_chars().fill_null(0)
-    if len(series) == 0 or lengths.max() <= _PIECE:
+    if len(series) == 0 or (lengths <= _PIECE).all():
         rows = list(range(len(series)))
         return series, rows, [0] * len(series)
     pieces: list[str | None] = []

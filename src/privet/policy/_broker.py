@@ -168,7 +168,7 @@ def _release(
     *,
     keep_stored: bool = False,
     keep_link: bool = False,
-) -> tuple[Release, Decision, bytes | None]:
+) -> tuple[Release, Decision, Iterator[bytes] | None]:
     """Decide, decrypt and shape the rows in a read transaction, then decide again and log
     in a short write transaction: SQLite's single write lock is held for a few lookups and
     one append, not for the decryption, so concurrent readers overlap.

@@ -24,6 +24,8 @@ from privet.server._ratelimit import RateLimit
 if TYPE_CHECKING:
     import uvicorn
 
+    from privet.workspace import Workspace
+
 log = logging.getLogger("privet.server")
 
 
@@ -78,8 +80,17 @@ def check_transport(options: ServeOptions) -> bool:
     return tls
 
 
-def build_server(workspace: Path | str | None, options: ServeOptions) -> uvicorn.Server:
-    """A configured ``uvicorn.Server`` (not started)."""
+@dataclass(frozen=True)
+class Serving:
+    """A configured uvicorn server (not started) and the workspace it serves (the caller
+    closes it once the server stops)."""
+
+    server: uvicorn.Server
+    workspace: Workspace
+
+
+def build_server(workspace: Path | str | None, options: ServeOptions) -> Serving:
+    """A configured ``uvicorn.Server`` (not started) on the opened workspace."""
     import uvicorn
 
     from privet.server._app import create_app
@@ -110,7 +121,7 @@ def build_server(workspace: Path | str | None, options: ServeOptions) -> uvicorn
     except (ssl.SSLError, ValueError):
         ws.close()
         raise InvalidInput("the TLS certificate or key could not be loaded") from None
-    return uvicorn.Server(config)
+    return Serving(uvicorn.Server(config), ws)
 
 
 def _tls12(_config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

@@ -47,7 +47,7 @@ class Client:
                 "refusing to send a token over plain HTTP to another machine; use https://"
             )
         if not token:
-            raise InvalidInput("give a token (--token or $PRIVET_TOKEN)")
+            raise InvalidInput("give a token", parameter="token")
         if verify is None:
             verify = os.environ.get("PRIVET_CA_CERT") or True
         trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
@@ -143,7 +143,9 @@ class Client:
         if fmt is None:
             raise InvalidInput("over HTTP, export writes .parquet or .csv files")
         if destination.exists() and not overwrite:
-            raise InvalidInput(f"{destination.name} exists; pass --force to replace it")
+            raise InvalidInput(
+                f"{destination.name} exists (`overwrite` replaces it)", parameter="overwrite"
+            )
         partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
         size = 0
         try:

@@ -10,7 +10,7 @@ from typing import Any
 
 from privet.auditlog import leaf_hash, verify_inclusion
 from privet.datasets import raw_people
-from privet.dp import QueryRequest, SynthRequest, TrainRequest
+from privet.dp import KeyValue, QueryRequest, SynthRequest, TrainRequest
 from privet.errors import InvalidInput, PolicyDenied
 from privet.vault import create_local_master_key
 from privet.workspace import Workspace
@@ -325,7 +325,7 @@ def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) ->
 
 # Adult's codebook (adult.names) lists these categories: public, so no budget discovers them.
 SYNTH_COLUMNS = ["education_num", "marital_status", "relationship", "sex", "income"]
-SYNTH_KEYS = {
+SYNTH_KEYS: dict[str, list[KeyValue]] = {
     "marital_status": [
         "Divorced", "Married-AF-spouse", "Married-civ-spouse", "Married-spouse-absent",
         "Never-married", "Separated", "Widowed",

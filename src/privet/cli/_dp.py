@@ -11,7 +11,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.table import Table
@@ -21,7 +21,7 @@ from privet.cli._app import Options, command, pairs, stdout
 from privet.text import escape_controls
 
 if TYPE_CHECKING:
-    from privet.dp import ModelCard
+    from privet.dp import KeyValue, ModelCard
 
 
 @contextmanager
@@ -56,7 +56,7 @@ def _bounds(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     return result
 
 
-def _keys(values: tuple[str, ...]) -> dict[str, list[str]]:
+def _keys(values: tuple[str, ...]) -> dict[str, list[KeyValue]]:
     return {
         column: [v.strip() for v in text.split(",") if v.strip()]
         for column, text in pairs(values, "--keys").items()
@@ -357,10 +357,10 @@ def train_command(
     epsilon: float | None,
     delta: float | None,
     epochs: int,
-    model: str,
+    model: Literal["logreg", "mlp"],  # click.Choice allows only these
     hidden_units: int,
     train_rows: int | None,
-    task: str | None,
+    task: Literal["classification", "regression"] | None,
     features: tuple[str, ...],
     bounds: tuple[str, ...],
     keys: tuple[str, ...],

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.table import Table
@@ -110,7 +110,7 @@ def synth_create(
     name: str,
     epsilon: float | None,
     delta: float | None,
-    method: str,
+    method: Literal["aim", "mst", "independent"],  # click.Choice allows only these
     rows: int | None,
     columns: str | None,
     bins: int,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,7 +33,7 @@ from privet.errors import IntegrityError
 if TYPE_CHECKING:
     from privet.dp import _accounting as acc
 
-CARD_FORMAT = 1
+CARD_FORMAT: Final = 1
 
 
 class _Stored(BaseModel):
@@ -186,8 +186,8 @@ def make_card(
     *,
     name: str,
     model_id: str,
-    kind: str,
-    task: str,
+    kind: Literal["logreg", "mlp"],
+    task: Literal["classification", "regression"],
     ref: str,
     dataset_id: str,
     version_id: str,
@@ -247,8 +247,8 @@ def make_card(
         format=CARD_FORMAT,
         model=name,
         id=model_id,
-        architecture=kind,  # type: ignore[arg-type]  # checked by TrainRequest
-        task=task,  # type: ignore[arg-type]
+        architecture=kind,
+        task=task,
         dataset=ref,
         dataset_id=dataset_id,
         version_id=version_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -107,6 +108,7 @@ def feature_spec(
 ) -> Feature:
     known = declared.get(name) or {}
     if is_numeric(dtype):
+        source: Literal["given", "declared"]
         if name in bounds:
             low, high = bounds[name]
             source = "given"
@@ -217,10 +219,19 @@ def from_data(feature: Feature, frame: pl.DataFrame) -> Feature:
     if feature.kind == "categorical":
         levels = sorted(v for v in series.unique().to_list() if v is not None)
         return Feature(name=feature.name, kind="categorical", levels=levels, source="data")
-    low, high = series.min(), series.max()
-    low = 0.0 if low is None else float(low)
-    high = low + 1.0 if high is None or float(high) <= low else float(high)
+    least, most = _number(series.min()), _number(series.max())
+    low = 0.0 if least is None else least
+    high = low + 1.0 if most is None or most <= low else most
     return Feature(name=feature.name, kind="numeric", lower=low, upper=high, source="data")
+
+
+def _number(value: object) -> float | None:
+    """A numeric column's minimum or maximum as a float (None for a column of nulls)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    raise TypeError(f"expected a number, got a {type(value).__name__}")
 
 
 def encode(frame: pl.DataFrame, features: Sequence[Feature]) -> torch.Tensor:

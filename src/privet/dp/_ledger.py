@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.catalog import SUBJECT_LINK, check_purpose, find_dataset, resolve
 from privet.dp import _accounting as acc
-from privet.dp._requests import BudgetRequest, check_delta_value, check_epsilon
+from privet.dp._requests import BudgetRequest, KeyValue, check_delta_value, check_epsilon
 from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
 from privet.schema import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.timestamps import UtcDatetime
@@ -532,7 +532,7 @@ def declare(
     *,
     actor: str,
     bounds: Mapping[str, tuple[float, float]] | None = None,
-    keys: Mapping[str, Sequence[Any]] | None = None,
+    keys: Mapping[str, Sequence[KeyValue]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The owner declares public facts about columns: clamping bounds and category keys.
 

@@ -210,7 +210,11 @@ def _find(session: Any, name: str) -> DpModel:
 
 
 def _row_access(
-    session: Any, dataset: Dataset, identity: Any, purpose: str | None, now: datetime
+    session: Any,
+    dataset: Dataset,
+    identity: policy.Identity | None,
+    purpose: str | None,
+    now: datetime,
 ) -> policy.Decision:
     """May ``identity`` read the raw rows of ``dataset``: its owner, or an active grant of
     the raw view for ``purpose`` (an ungoverned workspace or internal purpose is no grant)."""
@@ -224,7 +228,9 @@ def _row_access(
     return decision
 
 
-def _reader(core: Core, actor: str | None, identity: Any) -> Any:
+def _reader(
+    core: Core, actor: str | None, identity: policy.Identity | None
+) -> policy.Identity | None:
     if identity is not None:
         return identity
     return policy.local_identity(core, actor) if actor else None
@@ -253,7 +259,7 @@ def model_info(
     name: str,
     *,
     actor: str | None = None,
-    identity: Any = None,
+    identity: policy.Identity | None = None,
     purpose: str | None = None,
 ) -> ModelInfo:
     """A model and its card: the full card for the dataset's owner, or for a reader whose
@@ -277,6 +283,7 @@ def model_info(
                 parameter="purpose",
             )
         return info
+    assert reader is not None  # _row_access allows no one without an identity
     with core.session() as session:
         auditlog.append(
             session,

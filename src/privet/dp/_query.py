@@ -71,7 +71,7 @@ def query(
     *,
     actor: str,
     alpha: float = ALPHA,
-    identity: Any = None,
+    identity: policy.Identity | None = None,
 ) -> QueryResult:
     """Answer ``request.sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
 
@@ -296,11 +296,12 @@ def _numeric(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.fill_nan(0.0) if dtype.is_float() else expr
 
 
-def _candidates(low: float, high: float, dtype: pl.DataType) -> list[float] | list[int]:
+def _candidates(low: float, high: float, dtype: pl.DataType) -> list[float]:
+    """Quantile candidates spanning the bounds (integers for an integer column)."""
     if dtype.is_integer():
         lo, hi = math.ceil(low), math.floor(high)
-        step = max(1, (hi - lo) // (_QUANTILE_CANDIDATES - 1))
-        return list(range(lo, hi + 1, step))
+        stride = max(1, (hi - lo) // (_QUANTILE_CANDIDATES - 1))
+        return list(range(lo, hi + 1, stride))
     step = (high - low) / (_QUANTILE_CANDIDATES - 1)
     return [low + i * step for i in range(_QUANTILE_CANDIDATES)]
 
@@ -318,25 +319,28 @@ def _expressions(
         assert a.column is not None
         col, dtype = pl.col(a.column), schema[a.column]
         if a.kind == "count_column":
-            out.append(col.dp.count(signed=True).alias(a.name))
+            out.append(_opendp.dp_count(col).alias(a.name))
         elif a.kind == "sum":
-            out.append(_numeric(col, dtype).dp.sum(_typed(bounds[a.column], dtype)).alias(a.name))
+            total = _opendp.dp_sum(_numeric(col, dtype), _typed(bounds[a.column], dtype))
+            out.append(total.alias(a.name))
         elif a.kind == "mean":
             # SQL's AVG skips nulls: a noisy sum (nulls as 0) over a noisy non-null count.
-            out.append(
-                _numeric(col, dtype).dp.sum(_typed(bounds[a.column], dtype)).alias(f"__s{i}")
-            )
-            out.append(col.dp.count(signed=True).alias(f"__c{i}"))
+            total = _opendp.dp_sum(_numeric(col, dtype), _typed(bounds[a.column], dtype))
+            out.append(total.alias(f"__s{i}"))
+            out.append(_opendp.dp_count(col).alias(f"__c{i}"))
         else:
             low, high = bounds[a.column]
             values = col.drop_nulls()
             if dtype.is_float():
                 values = values.fill_nan(low)
-            out.append(values.dp.quantile(a.alpha, _candidates(low, high, dtype)).alias(a.name))
+            assert a.alpha is not None  # the parser gives every quantile its level
+            candidates = _candidates(low, high, dtype)
+            out.append(_opendp.dp_quantile(values, a.alpha, candidates).alias(a.name))
     return out
 
 
-def _typed(bounds: tuple[float, float], dtype: pl.DataType) -> tuple[Any, Any]:
+def _typed(bounds: tuple[float, float], dtype: pl.DataType) -> tuple[float, float]:
+    """The bounds as integers for an integer column (OpenDP matches the column's type)."""
     if dtype.is_integer():
         return math.floor(bounds[0]), math.ceil(bounds[1])
     return float(bounds[0]), float(bounds[1])

@@ -6,11 +6,13 @@ the exact members and non-members of the model.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from privet.dp._card import Split
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import polars as pl
     import torch
 
@@ -53,7 +55,7 @@ def split_record(positions: pl.Series, train: torch.Tensor, test: torch.Tensor, 
     )
 
 
-def pack_rows(positions: Any, rows: int) -> str:
+def pack_rows(positions: npt.ArrayLike, rows: int) -> str:
     """A bitmap of ``positions`` among ``rows``, compressed and base64-encoded."""
     import base64
     import zlib
@@ -65,7 +67,7 @@ def pack_rows(positions: Any, rows: int) -> str:
     return base64.b64encode(zlib.compress(np.packbits(bits).tobytes(), 9)).decode()
 
 
-def unpack_rows(packed: str, rows: int) -> Any:
+def unpack_rows(packed: str, rows: int) -> npt.NDArray[np.int64]:
     """The row positions of a bitmap made by ``pack_rows`` (a sorted int64 array)."""
     import base64
     import zlib

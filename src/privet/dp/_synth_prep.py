@@ -125,6 +125,7 @@ def _column(
     bins: int,
 ) -> SynthColumn:
     if is_numeric(dtype) and name not in keys and not declared.get("keys"):
+        source: Literal["given", "declared"]
         if name in bounds:
             low, high = bounds[name]
             source = "given"

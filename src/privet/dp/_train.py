@@ -450,7 +450,7 @@ def _evaluate(
     prepared = _opendp.prepare(
         frame,
         lambda source: source.select(
-            pl.col("score").dp.sum((low, high)).alias("total"),
+            _opendp.dp_sum(pl.col("score"), (low, high)).alias("total"),
             dp.len(signed=True).alias("count"),
         ),
         subject=None,

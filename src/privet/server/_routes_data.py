@@ -24,6 +24,7 @@ from privet.server._validate import (
     View,
     own_purpose,
 )
+from privet.workspace import Workspace
 
 log = logging.getLogger("privet.server")
 router = APIRouter(prefix="/v1", tags=["datasets"])
@@ -39,7 +40,7 @@ class BudgetSummary(BaseModel):
     releases: int
 
 
-def _ws(request: Request) -> Any:
+def _ws(request: Request) -> Workspace:
     return request.app.state.ws
 
 

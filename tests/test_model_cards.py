@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from privet import PolicyDenied, Workspace, attacks
+from privet import PolicyDenied, Workspace
+from privet.attacks import MembershipAuditRequest
 from privet.datasets import raw_people
 from privet.dp import NoPrivacyWarning, TrainRequest, unpack_rows
 from privet.policy import GrantRequest
@@ -195,12 +196,14 @@ def test_a_model_without_dp_shows_no_exact_figure_to_others(models: Workspace):
 def test_the_owner_and_a_raw_grantee_still_audit_and_the_result_is_public(models: Workspace):
     ws = models
     for actor, purpose in (("alice", None), ("erin", PURPOSE)):
-        result = attacks.membership(
-            ws.hazmat, "m", actor=actor, purpose=purpose, attack="loss", seed=1
+        result = ws.audit.membership(
+            "m", MembershipAuditRequest(attack="loss", seed=1), actor=actor, purpose=purpose
         )
         assert result.members >= 10 and 0 <= result.auc <= 1
     with pytest.raises(PolicyDenied):
-        attacks.membership(ws.hazmat, "m", actor="mallory", purpose=PURPOSE, attack="loss")
+        ws.audit.membership(
+            "m", MembershipAuditRequest(attack="loss"), actor="mallory", purpose=PURPOSE
+        )
     audits = ws.dp.model("m", actor="mallory").card.stored()["audits"]
     assert [a["by"] for a in audits][-2:] == ["alice", "erin"]
     assert not keys_of(audits) & EXACT_KEYS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 from pydantic import BaseModel
@@ -76,9 +76,9 @@ from privet.cli._app import Options, command, stdout
 def audit_command(
     opts: Options,
     model: str,
-    attack: str,
+    attack: Literal["loss", "lira", "rmia"],
     reference_models: int,
-    reference_data: str,
+    reference_data: Literal["population", "training"],
     audit_size: int | None,
     plot: Path | None,
     attribute: str | None,

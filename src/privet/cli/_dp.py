@@ -21,7 +21,7 @@ from privet.cli._app import Options, command, pairs, stdout
 from privet.text import escape_controls
 
 if TYPE_CHECKING:
-    from privet.dp import KeyValue, ModelCard
+    from privet.dp import KeyValue, ModelCard, QueryRequest
 
 
 @contextmanager
@@ -90,6 +90,29 @@ def _number(value: Any) -> str:
 # -- query --------------------------------------------------------------------------------------
 
 
+def query_request(
+    sql: str,
+    epsilon: float,
+    delta: float | None,
+    purpose: str,
+    bounds: tuple[str, ...],
+    keys: tuple[str, ...],
+    max_rows_per_subject: int,
+) -> QueryRequest:
+    """The query's options as its request (local and ``--server`` alike)."""
+    from privet.dp import QueryRequest
+
+    return QueryRequest(
+        sql=sql,
+        epsilon=epsilon,
+        delta=delta,
+        purpose=purpose,
+        bounds=_bounds(bounds) or None,
+        keys=_keys(keys) or None,
+        max_rows_per_subject=max_rows_per_subject,
+    )
+
+
 @click.argument("sql")
 @click.argument("ref", metavar="NAME[@VERSION]")
 @click.option("--epsilon", type=float, required=True, help="Privacy budget ε this answer spends.")
@@ -128,17 +151,7 @@ def query_command(
     FROM NAME [WHERE …] [GROUP BY col, …]. Each answer comes with its noise scale and a
     95% interval.
     """
-    from privet.dp import QueryRequest
-
-    request = QueryRequest(
-        sql=sql,
-        epsilon=epsilon,
-        delta=delta,
-        purpose=purpose,
-        bounds=_bounds(bounds) or None,
-        keys=_keys(keys) or None,
-        max_rows_per_subject=max_rows_per_subject,
-    )
+    request = query_request(sql, epsilon, delta, purpose, bounds, keys, max_rows_per_subject)
     with opts.workspace() as ws, _warnings_to_stderr():
         result = ws.dp.query(ref, request, actor=opts.actor)
 

@@ -73,18 +73,9 @@ def _query(
     keys: tuple[str, ...],
     max_rows_per_subject: int,
 ) -> None:
-    from privet.cli._dp import _bounds, _keys
-    from privet.dp import QueryRequest
+    from privet.cli._dp import query_request
 
-    request = QueryRequest(
-        sql=sql,
-        epsilon=epsilon,
-        delta=delta,
-        purpose=purpose,
-        bounds=_bounds(bounds) or None,
-        keys=_keys(keys) or None,
-        max_rows_per_subject=max_rows_per_subject,
-    )
+    request = query_request(sql, epsilon, delta, purpose, bounds, keys, max_rows_per_subject)
     # The same body the server's route validates as a QueryRequest.
     body = request.model_dump(mode="json", exclude_none=True, exclude={"sql"})
     result = client.query(ref, request.sql, **body)

@@ -115,7 +115,7 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
     # Rows inserted behind privet's back are refused by every decision that relies on them:
     # attest them once, as the upgrade of a catalog from before attestations does.
     with ws.session() as session:
-        auditlog.baseline(session, ts=now.isoformat(), actor="bench")
+        auditlog.baseline(session, ts=now, actor="bench")
         session.commit()
     return ws
 

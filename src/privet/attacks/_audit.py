@@ -223,22 +223,13 @@ def record(core: Core, name: str, *, actor: str, kind: str, result: dict[str, An
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
         if row is None:
             raise NotFound(f"no model named {name[:80]!r} in this workspace")
-        now = core.now().isoformat()
+        now = core.now()
         facts = {k: v for k, v in result.items() if k not in ("exposed_rows", "plot", "model")}
-        entry = {"kind": kind, "at": now, "by": actor, **facts}
-        (index,) = auditlog.append(
-            session,
-            [
-                {
-                    "event": "model.audit",
-                    "ts": now,
-                    "actor": actor,
-                    "model": row.id,
-                    "kind": kind,
-                    **{k: v for k, v in facts.items() if isinstance(v, int | float | str)},
-                }
-            ],
+        entry = {"kind": kind, "at": now.isoformat(), "by": actor, **facts}
+        audited = auditlog.events.model_audit(
+            ts=now, actor=actor, model=row.id, kind=kind, measures=facts
         )
+        (index,) = auditlog.append(session, [audited])
         # A new dict: the JSON column only notices assignment, not in-place mutation.
         row.card = {**row.card, "audits": [*row.card.get("audits", []), {**entry, "log": index}]}
         session.commit()

@@ -29,6 +29,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -37,14 +38,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from privet.auditlog import _log
+from privet.auditlog import events as entries
 from privet.auditlog._merkle import leaf_hash
+from privet.auditlog.events import BASELINE_EVENT
 from privet.auditlog.kinds import Kind, Reader, State, fetch, lookup, registered
 from privet.errors import GovernanceMismatch, IntegrityError, PrivetError
 
 Object = tuple[str, str]
 # The key under which a workspace puts its Attestations in every session's ``info``.
 SESSION_INFO = "privet.attestations"
-BASELINE_EVENT = "governance.baseline"
 # Signed text: a fixed prefix keeps a governance signature from ever being a checkpoint note.
 _DOMAIN = b"privet governance attestation v1\n"
 _MARK = b'"governance":['
@@ -219,7 +221,7 @@ def point(session: Session, events: Iterable[Mapping[str, object]], start: int) 
             session.execute(_ADD_HEAD, params)
 
 
-def baseline(session: Session, *, ts: str, actor: str = "privet") -> list[int]:
+def baseline(session: Session, *, ts: datetime, actor: str = "privet") -> list[int]:
     """Attest every existing object once (trust on first use), in ``governance.baseline``
     entries: for a catalog that predates attestations."""
     rows = Reader(session)
@@ -228,7 +230,7 @@ def baseline(session: Session, *, ts: str, actor: str = "privet") -> list[int]:
         []
     ]
     events = [
-        {"event": BASELINE_EVENT, "ts": ts, "actor": actor, "governance": attest(session, *part)}
+        entries.governance_baseline(ts=ts, actor=actor, governance=attest(session, *part))
         for part in parts
     ]
     return _log.append(session, events)

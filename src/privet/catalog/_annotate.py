@@ -89,22 +89,21 @@ def annotate(
         (index,) = auditlog.append(
             session,
             [
-                {
-                    "event": "column.annotate",
-                    "ts": core.now().isoformat(),
-                    "actor": actor,
-                    "dataset": dataset.id,
-                    "version": version.id,
-                    "column": column,
-                    "old_category": old_category,
-                    "old_role": old_role,
-                    "category": category,
-                    "role": parsed_role.value,
-                    "classification": dataset.classification,
-                    "governance": auditlog.attest(
+                auditlog.events.column_annotate(
+                    ts=core.now(),
+                    actor=actor,
+                    dataset=dataset.id,
+                    version=version.id,
+                    column=column,
+                    old_category=old_category,
+                    old_role=old_role,
+                    category=category,
+                    role=parsed_role.value,
+                    classification=dataset.classification,
+                    governance=auditlog.attest(
                         session, ("dataset", dataset.id), ("version", version.id)
                     ),
-                }
+                )
             ],
         )
         session.commit()

@@ -113,7 +113,7 @@ def ingest(
         facts={"format": source.format, "bytes": source.size},
         new=new,
         progress=step,
-        event={"source_sha256": source.sha256},
+        source_sha256=source.sha256,
     )
 
 

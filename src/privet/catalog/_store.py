@@ -56,14 +56,14 @@ def store_version(
     facts: Mapping[str, object],
     new: NewDataset | None,
     progress: Callable[[str], None],
-    event: Mapping[str, object] | None = None,
+    source_sha256: str | None = None,
 ) -> VersionInfo:
     """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
 
     ``source`` is the lineage ref it was made from; ``facts`` (counts, parameters, never
-    values) go to lineage and ``event`` adds fields to the audit entry. The object store's
-    write lock is held from the first byte until the version commits (or its object is
-    deleted), so garbage collection never takes the new object.
+    values) go to lineage, and ``source_sha256`` (an ingested file's hash) to the audit
+    entry. The object store's write lock is held from the first byte until the version
+    commits (or its object is deleted), so garbage collection never takes the new object.
     """
     with core.store.writing():
         return _store_version(
@@ -78,7 +78,7 @@ def store_version(
             facts=facts,
             new=new,
             progress=progress,
-            event=event,
+            source_sha256=source_sha256,
         )
 
 
@@ -95,7 +95,7 @@ def _store_version(
     facts: Mapping[str, object],
     new: NewDataset | None,
     progress: Callable[[str], None],
-    event: Mapping[str, object] | None,
+    source_sha256: str | None,
 ) -> VersionInfo:
     with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
@@ -161,24 +161,23 @@ def _store_version(
             )
             dataset.versions.append(version)
             session.flush()
-            entry = {
-                "event": "dataset.ingest" if kind == "ingest" else "dataset.derive",
-                "kind": kind,
-                "ts": now.isoformat(),
-                "actor": actor,
-                "dataset": dataset_id,
-                "version": version_id,
-                "number": number,
-                "rows": frame.height,
-                "columns": frame.width,
-                "content_sha256": content_sha256,
-                "classification": dataset.classification,
-                "source": source,
-                **(event or {}),
-                "governance": auditlog.attest(
+            entry = auditlog.events.dataset_version(
+                kind=kind,
+                ts=now,
+                actor=actor,
+                dataset=dataset_id,
+                version=version_id,
+                number=number,
+                rows=frame.height,
+                columns=frame.width,
+                content_sha256=content_sha256,
+                classification=dataset.classification,
+                source=source,
+                source_sha256=source_sha256,
+                governance=auditlog.attest(
                     session, ("dataset", dataset_id), ("version", version_id)
                 ),
-            }
+            )
             (index,) = auditlog.append(session, [entry])
             lineage.record(
                 session,

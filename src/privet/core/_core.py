@@ -83,7 +83,7 @@ class Core:
             return
         info = {auditlog.SESSION_INFO: self.attestations}
         with Session(bind=conn, info=info) as session:
-            auditlog.baseline(session, ts=self.now().isoformat())
+            auditlog.baseline(session, ts=self.now())
             session.commit()
 
     @property

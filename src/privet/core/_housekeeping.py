@@ -24,8 +24,7 @@ def rotate_keys(core: Core, *, actor: str, reencrypt: bool = False) -> dict[str,
     with core.session() as session:
         result = core.vault.rotate(session)
         auditlog.append(
-            session,
-            [{"event": "keys.rotate", "ts": core.now().isoformat(), "actor": actor, **result}],
+            session, [auditlog.events.keys_rotate(ts=core.now(), actor=actor, rotated=result)]
         )
         session.commit()
     done = _reencrypt(core, actor) if reencrypt else {"versions": 0, "models": 0}
@@ -103,14 +102,15 @@ def _replace_object(
         assert row is not None
         row.object_key, row.stored_bytes = new_key, stored
         row.key_id = primary_key_id(handle)
-        event = {
-            "event": "keys.reencrypt",
-            "ts": core.now().isoformat(),
-            "actor": actor,
-            "dataset": dataset_id,
-            "version" if table is Version else "model": row_id,
-            "key_id": row.key_id,
-        }
+        is_version = table is Version
+        event = auditlog.events.keys_reencrypt(
+            ts=core.now(),
+            actor=actor,
+            dataset=dataset_id,
+            key_id=row.key_id,
+            version=row_id if is_version else None,
+            model=None if is_version else row_id,
+        )
         auditlog.append(session, [event])
         session.commit()
 

@@ -169,18 +169,17 @@ def _create_catalog(engine: Engine, config: WorkspaceConfig, actor: str, clock: 
             ]
         )
         session.flush()
-        now = clock().isoformat()
+        now = clock()
         auditlog.append(
             session,
             [
-                {"event": "workspace.init", "ts": now, "actor": actor, "workspace": config.id},
-                {
-                    "event": "keys.create",
-                    "ts": now,
-                    "actor": actor,
-                    "kms": config.kms_uri.split("://")[0],
-                    "keys": ["workspace", "log-signing"],
-                },
+                auditlog.events.workspace_init(ts=now, actor=actor, workspace=config.id),
+                auditlog.events.keys_create(
+                    ts=now,
+                    actor=actor,
+                    kms=config.kms_uri.split("://")[0],
+                    keys=["workspace", "log-signing"],
+                ),
             ],
         )
         session.commit()

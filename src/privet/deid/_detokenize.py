@@ -70,19 +70,18 @@ def detokenize(
         [index] = auditlog.append(
             session,
             [
-                {
-                    "event": "deid.detokenize",
-                    "ts": core.now().isoformat(),
-                    "actor": actor,
-                    "dataset": release.version.dataset,
-                    "version": release.version.id,
-                    "column": column,
-                    "rows": frame.height,
-                    "distinct_tokens": int(frame.get_column(column).drop_nulls().n_unique()),
-                    "purpose": purpose,
-                    "read_entry": release.log_index,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
+                auditlog.events.deid_detokenize(
+                    ts=core.now(),
+                    actor=actor,
+                    dataset=release.version.dataset,
+                    version=release.version.id,
+                    column=column,
+                    rows=frame.height,
+                    distinct_tokens=int(frame.get_column(column).drop_nulls().n_unique()),
+                    purpose=purpose,
+                    read_entry=release.log_index,
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                )
             ],
         )
         session.commit()

@@ -341,14 +341,13 @@ def protect_file(
             auditlog.append(
                 session,
                 [
-                    {
-                        "event": "deid.protect_file",
-                        "ts": core.now().isoformat(),
-                        "actor": actor,
-                        "source": f"file:sha256:{source.sha256}",
-                        "rows": outcome.report.rows_out,
-                        "operators": outcome.report.operators,
-                    }
+                    auditlog.events.deid_protect_file(
+                        ts=core.now(),
+                        actor=actor,
+                        source_sha256=source.sha256,
+                        rows=outcome.report.rows_out,
+                        operators=outcome.report.operators,
+                    )
                 ],
             )
             session.commit()

@@ -273,24 +273,6 @@ def record_release(
         raise
     release_id = uuid.uuid4().hex
     epsilon = acc.standalone_epsilon(charge, row.delta_limit)
-    entry = {
-        "event": "dp.release",
-        "ts": now.isoformat(),
-        "actor": actor,
-        "purpose": purpose,
-        "kind": kind,
-        "ledger": root.id,
-        "dataset": dataset.id,
-        "version": version.id,
-        "release": release_id,
-        "epsilon": round(epsilon, 6),
-        "delta": charge.delta if requested_delta is None else float(requested_delta),
-        "epsilon_spent": round(after, 6),
-        "mechanism": acc.describe(charge.event),
-        **({"query_sha256": query_sha256} if query_sha256 else {}),
-        **({"model": model_id} if model_id else {}),
-        **dict(facts or {}),
-    }
     release = DpRelease(
         id=release_id,
         ledger_id=root.id,
@@ -308,7 +290,24 @@ def record_release(
         created_at=now,
     )
     session.add(release)
-    entry["governance"] = auditlog.attest(session, ("dp_ledger", root.id))
+    entry = auditlog.events.dp_release(
+        ts=now,
+        actor=actor,
+        purpose=purpose,
+        kind=kind,
+        ledger=root.id,
+        dataset=dataset.id,
+        version=version.id,
+        release=release_id,
+        epsilon=epsilon,
+        delta=charge.delta if requested_delta is None else float(requested_delta),
+        epsilon_spent=after,
+        mechanism=acc.describe(charge.event),
+        query_sha256=query_sha256,
+        model=model_id,
+        facts=facts,
+        governance=auditlog.attest(session, ("dp_ledger", root.id)),
+    )
     (index,) = auditlog.append(session, [entry])
     release.log_index = index
     return release_id, index, after
@@ -366,17 +365,15 @@ def _refusal_entry(
     actor: str,
     purpose: str,
 ) -> dict[str, Any]:
-    return {
-        "event": "dp.refused",
-        "reason": "budget",
-        "ts": core.now().isoformat(),
-        "actor": actor,
-        "purpose": purpose,
-        "kind": kind,
-        "ledger": root_id,
-        "dataset": dataset_id,
-        "version": version_id,
-    }
+    return auditlog.events.dp_refused(
+        ts=core.now(),
+        actor=actor,
+        purpose=purpose,
+        kind=kind,
+        ledger=root_id,
+        dataset=dataset_id,
+        version=version_id,
+    )
 
 
 def log_refusal(
@@ -502,15 +499,14 @@ def set_limit(
         auditlog.append(
             session,
             [
-                {
-                    "event": "dp.budget.set",
-                    "ts": core.now().isoformat(),
-                    "actor": actor,
-                    "ledger": root.id,
-                    "epsilon_limit": new_epsilon,
-                    "delta": new_delta,
-                    "governance": auditlog.attest(session, ("dp_ledger", root.id)),
-                }
+                auditlog.events.dp_budget_set(
+                    ts=core.now(),
+                    actor=actor,
+                    ledger=root.id,
+                    epsilon_limit=new_epsilon,
+                    delta=new_delta,
+                    governance=auditlog.attest(session, ("dp_ledger", root.id)),
+                )
             ],
         )
         session.commit()
@@ -581,14 +577,9 @@ def declare(
         auditlog.append(
             session,
             [
-                {
-                    "event": "dp.domain.declare",
-                    "ts": now.isoformat(),
-                    "actor": actor,
-                    "dataset": dataset.id,
-                    "bounds": sorted(bounds),
-                    "keys": sorted(keys),
-                }
+                auditlog.events.dp_domain_declare(
+                    ts=now, actor=actor, dataset=dataset.id, bounds=bounds, keys=keys
+                )
             ],
         )
         session.commit()

@@ -135,16 +135,14 @@ def store(
             (index,) = auditlog.append(
                 session,
                 [
-                    {
-                        "event": "model.train",
-                        "ts": now.isoformat(),
-                        "actor": actor,
-                        "purpose": purpose,
-                        "dataset": dataset.id,
-                        "version": version.id,
-                        "model": model_id,
-                        "private": False,
-                    }
+                    auditlog.events.model_train(
+                        ts=now,
+                        actor=actor,
+                        purpose=purpose,
+                        dataset=dataset.id,
+                        version=version.id,
+                        model=model_id,
+                    )
                 ],
             )
         if session.scalars(select(DpModel).where(DpModel.name == card.model)).first():
@@ -288,15 +286,14 @@ def model_info(
         auditlog.append(
             session,
             [
-                {
-                    "event": "model.card",
-                    "ts": core.now().isoformat(),
-                    "actor": reader.name,
-                    "model": info.id,
-                    "basis": access.basis,
-                    **({"grant": access.grant_id} if access.grant_id else {}),
-                    **({"purpose": purpose} if purpose else {}),
-                }
+                auditlog.events.model_card(
+                    ts=core.now(),
+                    actor=reader.name,
+                    model=info.id,
+                    basis=access.basis,
+                    grant=access.grant_id,
+                    purpose=purpose,
+                )
             ],
         )
         session.commit()
@@ -331,14 +328,13 @@ def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None)
         auditlog.append(
             session,
             [
-                {
-                    "event": "model.read",
-                    "ts": core.now().isoformat(),
-                    "actor": actor,
-                    "model": row.id,
-                    "private": row.private,
-                    "card": "full" if access.allowed else "public",
-                }
+                auditlog.events.model_read(
+                    ts=core.now(),
+                    actor=actor,
+                    model=row.id,
+                    private=row.private,
+                    card="full" if access.allowed else "public",
+                )
             ],
         )
         session.commit()

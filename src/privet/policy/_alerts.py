@@ -92,17 +92,15 @@ def observe(
     if not found:
         return []
     events = [
-        {
-            "event": "alert",
-            "ts": now.isoformat(),
-            "actor": "privet",
-            "user": user,
-            "dataset": dataset.id,
-            "kind": kind,
-            "severity": severity,
-            "read": read_index,
-            **facts,
-        }
+        auditlog.events.alert(
+            ts=now,
+            user=user,
+            dataset=dataset.id,
+            kind=kind,
+            severity=severity,
+            read=read_index,
+            facts=facts,
+        )
         for kind, severity, facts in found
     ]
     indexes = auditlog.append(session, events)

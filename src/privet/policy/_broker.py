@@ -114,7 +114,7 @@ def _who(core: Core, actor: str | None, identity: Identity | None) -> Identity:
 
 def _refused(
     core: Core,
-    event: dict[str, Any],
+    event: auditlog.events.ReadFacts,
     decision: Decision,
     dataset: Facts,
     session: Session | None = None,
@@ -124,31 +124,32 @@ def _refused(
     if decision.reason == "purpose_not_declared":
         declared = ", ".join(dataset.purposes)
         text = (
-            f"purpose {event['purpose']!r} is not one dataset {dataset.name!r} was collected "
+            f"purpose {event.purpose!r} is not one dataset {dataset.name!r} was collected "
             f"for (declared: {declared})"
         )
     else:
         text = _MESSAGES.get(decision.reason, "access refused by policy").format(
-            view=event["view"], name=dataset.name, purpose=event["purpose"]
+            view=event.view, name=dataset.name, purpose=event.purpose
         )
     return PolicyDenied(f"{text}; the refusal is in the audit log")
 
 
 def _log_refusal(
-    core: Core, event: dict[str, Any], reason: str, session: Session | None = None
+    core: Core, event: auditlog.events.ReadFacts, reason: str, session: Session | None = None
 ) -> None:
+    entry = auditlog.events.read_refused(facts=event, reason=reason)
     if session is None:
         with core.session() as own:
-            auditlog.append(own, [{**event, "event": "read.refused", "reason": reason}])
+            auditlog.append(own, [entry])
             own.commit()
     else:
-        auditlog.append(session, [{**event, "event": "read.refused", "reason": reason}])
+        auditlog.append(session, [entry])
         session.commit()
 
 
 @contextmanager
 def _refusing_mismatches(
-    core: Core, event: dict[str, Any], session: Session | None = None
+    core: Core, event: auditlog.events.ReadFacts, session: Session | None = None
 ) -> Iterator[None]:
     """A governance row changed outside privet refuses the read; the refusal is logged."""
     try:
@@ -185,17 +186,16 @@ def _release(
     with core.reading() as session:
         dataset, version = resolve(session, ref)
         facts = facts_of(dataset)
-        event: dict[str, Any] = {
-            "ts": now.isoformat(),
-            "actor": identity.name,
-            "dataset": dataset.id,
-            "version": version.id,
-            "purpose": purpose,
-            "view": view,
-            "channel": channel,
-        }
-        if identity.token_id is not None:
-            event["token"] = identity.token_id  # the token's id, never its secret
+        event = auditlog.events.ReadFacts(
+            ts=now,
+            actor=identity.name,
+            dataset=dataset.id,
+            version=version.id,
+            purpose=purpose,
+            view=view,
+            channel=channel,
+            token=identity.token_id,  # the token's id, never its secret
+        )
         with _refusing_mismatches(core, event):
             decision = _decision(session, identity, facts, view, purpose, now, channel)
             if not decision.allowed:
@@ -210,7 +210,7 @@ def _release(
         linked = any(is_reserved(c.name) for c in served_version.columns)
         served_id = served.id
         if served.id != dataset.id:
-            event.update(served=served.id, version=served_version.id)
+            event.served, event.version = served.id, served_version.id
     number, policy = _policy_of(core)
     rule = policy.rules[decision.rule] if decision.rule is not None else None
     unchanged = (
@@ -249,13 +249,14 @@ def _release(
         if not again.allowed:
             raise _refused(core, event, again, facts, session)
         decision = again
-        if decision.grant_id is not None:
-            event["grant"] = decision.grant_id
-        event["basis"] = decision.basis
-        (index,) = auditlog.append(
-            session,
-            [{**event, "event": "read", "rows": rows, "columns": columns}],
+        entry = auditlog.events.read(
+            facts=event,
+            grant=decision.grant_id,
+            basis=decision.basis,
+            rows=rows,
+            columns=columns,
         )
+        (index,) = auditlog.append(session, [entry])
         if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
             observe(
                 session,
@@ -537,14 +538,13 @@ def still_allowed(core: Core, release: Release, decision: Decision, identity: Id
         auditlog.append(
             session,
             [
-                {
-                    "event": "read.stopped",
-                    "ts": now.isoformat(),
-                    "actor": identity.name,
-                    "grant": decision.grant_id,
-                    "read": release.log_index,
-                    "reason": "grant_ended" if mismatch is None else "governance_mismatch",
-                }
+                auditlog.events.read_stopped(
+                    ts=now,
+                    actor=identity.name,
+                    grant=decision.grant_id,
+                    read=release.log_index,
+                    reason="grant_ended" if mismatch is None else "governance_mismatch",
+                )
             ],
         )
         session.commit()

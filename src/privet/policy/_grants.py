@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -78,19 +78,11 @@ def _info(row: Grant, dataset: str, now: datetime) -> GrantInfo:
     )
 
 
-def _event(core: Core, kind: str, actor: str, row: Grant, **facts: Any) -> dict[str, Any]:
-    # Ids, view, purpose and times only: the free-text reason stays out of the log.
-    return {
-        "event": kind,
-        "ts": core.now().isoformat(),
-        "actor": actor,
-        "grant": row.id,
-        "user": row.user,
-        "dataset": row.dataset_id,
-        "view": row.view,
-        "purpose": row.purpose,
-        **facts,
-    }
+def _about(row: Grant) -> auditlog.events.GrantFacts:
+    # Ids, view and purpose only: the free-text reason stays out of the log.
+    return auditlog.events.GrantFacts(
+        grant=row.id, user=row.user, dataset=row.dataset_id, view=row.view, purpose=row.purpose
+    )
 
 
 def request_grant(core: Core, identity: Identity, request: GrantRequest) -> GrantInfo:
@@ -148,23 +140,46 @@ def request_grant(core: Core, identity: Identity, request: GrantRequest) -> Gran
             requested_at=now,
         )
         if refusal is not None:
-            auditlog.append(
-                session, [_event(core, "grant.refused", identity.name, row, reason=refusal[0])]
+            refused = auditlog.events.grant_refused(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                action="request",
+                reason=refusal[0],
             )
+            auditlog.append(session, [refused])
             session.commit()
             raise PolicyDenied(refusal[1] + "; the refusal is in the audit log")
-        rule = policy.rules[rule_index]  # type: ignore[index]
-        events = [
-            _event(core, "grant.request", identity.name, row, seconds=seconds, rule=rule_index)
-        ]
+        assert rule_index is not None  # a refusal otherwise
+        rule = policy.rules[rule_index]
+        requested_at = core.now()
+        expires: datetime | None = None
         if rule.auto_approve and row_dataset.classification != Level.RESTRICTED:
             row.status, row.decided_by, row.decided_at = "active", "policy", now
-            row.expires_at = now + timedelta(seconds=seconds)
-            events.append(
-                _event(core, "grant.approve", "policy", row, expires=row.expires_at.isoformat())
-            )
+            row.expires_at = expires = now + timedelta(seconds=seconds)
         session.add(row)
-        events[-1]["governance"] = auditlog.attest(session, ("grant", row.id))
+        # The last entry of the two (or the request alone) attests the grant.
+        attested = auditlog.attest(session, ("grant", row.id))
+        events = [
+            auditlog.events.grant_request(
+                ts=requested_at,
+                actor=identity.name,
+                grant=_about(row),
+                seconds=seconds,
+                rule=rule_index,
+                governance=attested if expires is None else None,
+            )
+        ]
+        if expires is not None:
+            events.append(
+                auditlog.events.grant_approve(
+                    ts=core.now(),
+                    actor="policy",
+                    grant=_about(row),
+                    expires=expires,
+                    governance=attested,
+                )
+            )
         auditlog.append(session, events)
         session.commit()
         return _info(row, row_dataset.name, now)
@@ -199,22 +214,37 @@ def _decide_grant(core: Core, grant_id: str, identity: Identity, approve: bool) 
         elif row.status != "pending":
             problem = ("not_pending", f"grant {row.id} is {row.status}, not pending")
         if problem is not None:
-            auditlog.append(
-                session,
-                [_event(core, f"grant.{verb}.refused", identity.name, row, reason=problem[0])],
+            refused = auditlog.events.grant_refused(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                action="approve" if approve else "deny",
+                reason=problem[0],
             )
+            auditlog.append(session, [refused])
             session.commit()
             raise PolicyDenied(problem[1] + "; the refusal is in the audit log")
         row.decided_by, row.decided_at = identity.name, now
-        facts: dict[str, Any] = {}
+        expires = now + timedelta(seconds=row.duration_seconds)
         if approve:
-            row.status = "active"
-            row.expires_at = now + timedelta(seconds=row.duration_seconds)
-            facts["expires"] = row.expires_at.isoformat()
+            row.status, row.expires_at = "active", expires
         else:
             row.status = "denied"
-        facts["governance"] = auditlog.attest(session, ("grant", row.id))
-        auditlog.append(session, [_event(core, f"grant.{verb}", identity.name, row, **facts)])
+        attested = auditlog.attest(session, ("grant", row.id))
+        decided = (
+            auditlog.events.grant_approve(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                expires=expires,
+                governance=attested,
+            )
+            if approve
+            else auditlog.events.grant_deny(
+                ts=core.now(), actor=identity.name, grant=_about(row), governance=attested
+            )
+        )
+        auditlog.append(session, [decided])
         session.commit()
         return _info(row, dataset.name, now)
 
@@ -239,14 +269,14 @@ def revoke_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
         _, policy = current_policy(session)
         _check(session, row, identity)
         if identity.name != row.user and not _may_approve(identity, dataset, policy):
-            auditlog.append(
-                session,
-                [
-                    _event(
-                        core, "grant.revoke.refused", identity.name, row, reason="not_an_approver"
-                    )
-                ],
+            refused = auditlog.events.grant_refused(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                action="revoke",
+                reason="not_an_approver",
             )
+            auditlog.append(session, [refused])
             session.commit()
             raise PolicyDenied(
                 f"only the owner of {dataset.name!r}, an approver or the grantee may revoke it"
@@ -255,7 +285,9 @@ def revoke_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
             raise InvalidInput(f"grant {row.id} is already {row.status}")
         row.status, row.revoked_by, row.revoked_at = "revoked", identity.name, now
         attested = auditlog.attest(session, ("grant", row.id))
-        event = _event(core, "grant.revoke", identity.name, row, governance=attested)
+        event = auditlog.events.grant_revoke(
+            ts=core.now(), actor=identity.name, grant=_about(row), governance=attested
+        )
         auditlog.append(session, [event])
         session.commit()
         return _info(row, dataset.name, now)
@@ -365,11 +397,9 @@ def _expire(core: Core, session: Session, now: datetime) -> None:
         row.status = "expired"
     if due:
         events = [
-            _event(
-                core,
-                "grant.expire",
-                "privet",
-                row,
+            auditlog.events.grant_expire(
+                ts=core.now(),
+                grant=_about(row),
                 governance=auditlog.attest(session, ("grant", row.id)),
             )
             for row in due

@@ -92,10 +92,6 @@ def check_role(role: str) -> str:
     return role
 
 
-def _event(core: Core, kind: str, actor: str, **facts: Any) -> dict[str, Any]:
-    return {"event": kind, "ts": core.now().isoformat(), "actor": actor, **facts}
-
-
 # -- users ----------------------------------------------------------------------------------
 
 
@@ -113,9 +109,10 @@ def add_user(core: Core, name: str, *, roles: list[str], actor: str) -> UserInfo
         session.flush()
         session.add_all([UserRole(user=name, role=r) for r in wanted])
         attested = auditlog.attest(session, ("user", name))
-        auditlog.append(
-            session, [_event(core, "user.add", actor, user=name, roles=wanted, governance=attested)]
+        event = auditlog.events.user_add(
+            ts=core.now(), actor=actor, user=name, roles=wanted, governance=attested
         )
+        auditlog.append(session, [event])
         session.commit()
     return UserInfo(name=name, roles=wanted, disabled=False, created_at=now, created_by=actor)
 
@@ -145,10 +142,9 @@ def set_roles(
         auditlog.append(
             session,
             [
-                _event(
-                    core,
-                    "user.roles",
-                    actor,
+                auditlog.events.user_roles(
+                    ts=core.now(),
+                    actor=actor,
                     user=name,
                     added=sorted(adding),
                     removed=sorted(removing),
@@ -172,9 +168,9 @@ def set_disabled(core: Core, name: str, *, disabled: bool, actor: str) -> None:
         user = _user(session, name)
         auditlog.check(session, ("user", name))
         user.disabled = disabled
-        kind = "user.disable" if disabled else "user.enable"
         attested = auditlog.attest(session, ("user", name))
-        auditlog.append(session, [_event(core, kind, actor, user=name, governance=attested)])
+        make = auditlog.events.user_disable if disabled else auditlog.events.user_enable
+        auditlog.append(session, [make(ts=core.now(), actor=actor, user=name, governance=attested)])
         session.commit()
 
 
@@ -250,13 +246,12 @@ def issue_token(core: Core, user: str, *, expires_in: timedelta, actor: str) -> 
         auditlog.append(
             session,
             [
-                _event(
-                    core,
-                    "token.issue",
-                    actor,
+                auditlog.events.token_issue(
+                    ts=core.now(),
+                    actor=actor,
                     user=user,
                     token=token_id,
-                    expires=expires.isoformat(),
+                    expires=expires,
                     governance=auditlog.attest(session, ("token", token_id)),
                 )
             ],
@@ -275,8 +270,8 @@ def revoke_token(core: Core, token_id: str, *, actor: str) -> None:
             auditlog.check(session, ("token", token_id))
             row.revoked_at, row.revoked_by = core.now(), actor
             attested = auditlog.attest(session, ("token", token_id))
-            event = _event(
-                core, "token.revoke", actor, user=row.user, token=token_id, governance=attested
+            event = auditlog.events.token_revoke(
+                ts=core.now(), actor=actor, user=row.user, token=token_id, governance=attested
             )
             auditlog.append(session, [event])
             session.commit()

@@ -230,15 +230,14 @@ def set_policy(core: Core, source: str | Path, *, actor: str) -> tuple[int, Poli
         auditlog.append(
             session,
             [
-                {
-                    "event": "policy.set",
-                    "ts": core.now().isoformat(),
-                    "actor": actor,
-                    "number": number,
-                    "sha256": digest(text),
-                    "rules": len(policy.rules),
-                    "governance": auditlog.attest(session, ("policy", IN_FORCE)),
-                }
+                auditlog.events.policy_set(
+                    ts=core.now(),
+                    actor=actor,
+                    number=number,
+                    sha256=digest(text),
+                    rules=len(policy.rules),
+                    governance=auditlog.attest(session, ("policy", IN_FORCE)),
+                )
             ],
         )
         session.commit()

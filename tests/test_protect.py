@@ -402,7 +402,7 @@ def test_the_readme_commands_and_plan_run(
 @pytest.mark.parametrize(
     ("fields", "parameter", "message"),
     [
-        ({"k": 0}, "k", "greater than or equal to 1"),
+        ({"k": 0}, "k", "k must be at least 1"),
         ({"k": 2, "max_suppression": 1.0}, "max_suppression", "less than 1"),
         ({"k": 2, "metric": "speed"}, "metric", "'loss', 'entropy' or 'discernibility'"),
         ({}, None, "give a privacy model (k, l or t) or a plan"),  # nothing to do

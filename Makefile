@@ -20,9 +20,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/privet demo
 
+# Layers and private modules: import-linter (lint/ holds privet's own contract type); types:
+# mypy ([tool.mypy] in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench lint
+	$(BIN)/ruff format --check src tests bench lint
+	PYTHONPATH=src:lint $(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 # The dashboard test drives Debian's headless Chromium through its chromedriver (nothing is
 # downloaded at run time): installed here when missing and allowed, else a clear stop.
@@ -47,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

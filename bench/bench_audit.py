@@ -45,8 +45,9 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from privet import Workspace  # noqa: E402
-from privet.attacks import membership  # noqa: E402
+from privet.attacks import MembershipAuditRequest  # noqa: E402
 from privet.datasets import adult  # noqa: E402
+from privet.dp import TrainRequest  # noqa: E402
 
 OWNER = "alice"
 
@@ -73,28 +74,27 @@ def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str
         warnings.simplefilter("ignore")
         info = ws.dp.train(
             "adult",
-            target="income",
-            name="target",
-            purpose="benchmark",
+            TrainRequest(
+                target="income",
+                name="target",
+                purpose="benchmark",
+                no_dp=True,
+                model="mlp",
+                hidden_units=256,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.lr,
+                train_rows=args.train_rows,
+                seed=1 + repeat,
+            ),
             actor=OWNER,
-            no_dp=True,
-            model="mlp",
-            hidden_units=256,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            train_rows=args.train_rows,
-            seed=1 + repeat,
         )
     train_seconds = time.perf_counter() - started
     model = ws.dp.load_model("target", actor=OWNER)
     runs = []
     for attack, data, n in itertools.product(args.attacks, args.reference_data, args.refs):
         t0 = time.perf_counter()
-        result = membership(
-            ws,
-            "target",
-            actor=OWNER,
+        request = MembershipAuditRequest(
             attack=attack,
             reference_models=n,
             reference_data=data,
@@ -103,6 +103,7 @@ def privet_run(ws: Workspace, args: argparse.Namespace, repeat: int) -> dict[str
             plot=OUT / f"privet-{attack}-{data}-{n}.png",
             seed=100 * repeat + n,
         )
+        result = ws.audit.membership("target", request, actor=OWNER)
         audit_seconds = time.perf_counter() - t0
         runs.append(
             {
@@ -340,7 +341,7 @@ def summarize(runs: list[dict], peers: list[dict]) -> list[dict[str, Any]]:
 
 def accuracy(model: Any, frame: pl.DataFrame) -> float:
     """The target's accuracy on its own training rows (how far it overfits)."""
-    from privet.dp._train import unpack_rows
+    from privet.dp import unpack_rows
 
     split = model.card["split"]
     rows = unpack_rows(split["train"], split["rows"])

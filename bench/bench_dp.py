@@ -41,12 +41,13 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from privet.datasets import adult, raw_people  # noqa: E402
+from privet.dp import QueryRequest, _opendp  # noqa: E402
 from privet.dp import _accounting as acc  # noqa: E402
-from privet.dp import _opendp, _sgd  # noqa: E402
+from privet.dp import sgd as _sgd  # noqa: E402
 from privet.dp._query import compile_query  # noqa: E402
-from privet.dp._random import SecureRandom  # noqa: E402
 from privet.dp._sql import parse  # noqa: E402
 from privet.dp._train import Feature, _encode  # noqa: E402
+from privet.dp.randomness import SecureRandom  # noqa: E402
 
 EPSILON, DELTA, BATCH = 8.0, 1e-5, 256
 NUMERIC = {
@@ -383,11 +384,13 @@ def _end_to_end(rows: int) -> dict[str, Any]:
             start = time.perf_counter()
             ws.dp.query(
                 "people",
-                "SELECT sex, COUNT(*) AS n FROM people GROUP BY sex",
-                epsilon=1.0,
-                purpose="stats",
+                QueryRequest(
+                    sql="SELECT sex, COUNT(*) AS n FROM people GROUP BY sex",
+                    epsilon=1.0,
+                    purpose="stats",
+                    keys={"sex": ["Female", "Male"]},
+                ),
                 actor="a",
-                keys={"sex": ["Female", "Male"]},
             )
             times.append(time.perf_counter() - start)
         ws.close()

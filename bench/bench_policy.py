@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from privet import Workspace, auditlog
 from privet import policy as gov
-from privet.catalog._models import Dataset, Grant, User, UserRole
+from privet.schema import Dataset, Grant, User, UserRole
 
 OUT = Path(__file__).resolve().parent / "out" / "policy"
 VIEWS = ["masked", "pseudonymized", "aggregate", "raw"]
@@ -77,7 +77,7 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
     pl.DataFrame({"n": [1, 2, 3], "city": ["a", "b", "c"]}).write_csv(csv)
     for i in range(n_datasets):
         ws.ingest(csv, name=f"d{i:03d}", owner="owner", purposes=PURPOSES, actor="owner")
-    gov.set_policy(ws, POLICY, actor="bench")
+    ws.access.set_policy(POLICY, actor="bench")
     now = ws.now()
     with ws.reading() as session:
         ids = {d.name: d.id for d in session.scalars(select(Dataset))}
@@ -115,7 +115,7 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
     # Rows inserted behind privet's back are refused by every decision that relies on them:
     # attest them once, as the upgrade of a catalog from before attestations does.
     with ws.session() as session:
-        auditlog.baseline(session, ts=now.isoformat(), actor="bench")
+        auditlog.baseline(session, ts=now, actor="bench")
         session.commit()
     return ws
 

@@ -55,14 +55,7 @@ def _setup(root: Path, copies: int) -> tuple[Path, Path, str, int]:
 
     from privet import Workspace
     from privet.datasets import raw_people
-    from privet.policy import (
-        add_user,
-        approve_grant,
-        issue_token,
-        local_identity,
-        request_grant,
-        set_policy,
-    )
+    from privet.policy import GrantRequest
 
     frame = pl.concat([raw_people()] * copies)
     csv, plain = root / "people.csv", root / "people.parquet"
@@ -70,20 +63,19 @@ def _setup(root: Path, copies: int) -> tuple[Path, Path, str, int]:
     project = root / "project"
     with Workspace.init(project, actor="alice") as ws:
         ws.ingest(csv, name="people", owner="alice", purposes=["analytics"], actor="alice")
-        add_user(ws, "carol", roles=["approver"], actor="alice")
-        add_user(ws, "bob", roles=["analyst"], actor="alice")
-        set_policy(ws, POLICY, actor="alice")
-        token = issue_token(ws, "bob", expires_in=timedelta(hours=2), actor="alice").secret
-        grant = request_grant(
-            ws,
-            local_identity(ws, "bob"),
+        ws.access.add_user("carol", roles=["approver"], actor="alice")
+        ws.access.add_user("bob", roles=["analyst"], actor="alice")
+        ws.access.set_policy(POLICY, actor="alice")
+        token = ws.access.issue_token("bob", expires_in=timedelta(hours=2), actor="alice").secret
+        ask = GrantRequest(
             dataset="people",
             view="raw",
             purpose="analytics",
-            duration=timedelta(hours=2),
+            duration_seconds=2 * 3600,
             reason="benchmark",
         )
-        approve_grant(ws, grant.id, identity=local_identity(ws, "carol"))
+        grant = ws.access.request_grant(ask, actor="bob")
+        ws.access.approve_grant(grant.id, actor="carol")
         # "The same file": the stored version's own rows, written as plain Parquet.
         ws.read("people", purpose="analytics", actor="alice").write_parquet(plain)
     return project, plain, token, frame.height

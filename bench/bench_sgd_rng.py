@@ -45,8 +45,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench_dp import BATCH, adult_tensors, model_for  # noqa: E402
-from privet.dp import _sgd  # noqa: E402
-from privet.dp._random import SecureRandom  # noqa: E402
+from privet.dp import sgd as _sgd  # noqa: E402
+from privet.dp.randomness import SecureRandom  # noqa: E402
 
 SIGMA = 1.0
 

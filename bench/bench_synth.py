@@ -42,6 +42,7 @@ import polars as pl  # noqa: E402
 
 from privet import Workspace  # noqa: E402
 from privet.datasets import adult  # noqa: E402
+from privet.dp import SynthRequest  # noqa: E402
 
 N_ATTACKS = 1000
 STAGES: dict[str, dict[str, float]] = {}
@@ -95,13 +96,15 @@ def run_privet(
         warnings.simplefilter("ignore")
         ws.dp.synthesize(
             "adult",
-            name=name,
+            SynthRequest(
+                name=name,
+                method=method,
+                epsilon=epsilon if method != "independent" else None,
+                columns=COLUMNS,
+                **options,
+            ),
             actor="owner",
-            method=method,
-            epsilon=epsilon if method != "independent" else None,
-            columns=COLUMNS,
             progress=lambda stage: marks.append((stage, time.perf_counter())),
-            **options,
         )
     seconds = time.perf_counter() - started
     # Where the time went, stage by stage (the fit is OpenDP's own work).
@@ -214,7 +217,7 @@ def part_risk(real: pl.DataFrame, control: pl.DataFrame, synth_path: Path) -> di
 
 def part_evaluate(real: pl.DataFrame, control: pl.DataFrame) -> dict:
     """`privet synth evaluate` (the library call) on every synthetic table written above."""
-    from privet.dp._synth_eval import evaluate
+    from privet.attacks import evaluate_synthetic as evaluate
 
     results = {}
     for stem in ("aim-aim-1", "mst-mst-1", "mst-independent"):

@@ -22,17 +22,7 @@ from sqlalchemy import Connection, DateTime, bindparam, create_engine, text
 
 from privet import Workspace
 from privet.dp import Charge, pure
-from privet.policy import (
-    add_user,
-    approve_grant,
-    deny_grant,
-    issue_token,
-    local_identity,
-    request_grant,
-    revoke_token,
-    set_disabled,
-    set_policy,
-)
+from privet.policy import GrantRequest
 from tests.conftest import ingest_people
 
 POLICY = """
@@ -74,25 +64,26 @@ def build(project: Path, people_csv: Path, database_url: str | None = None) -> I
     analyst with an active grant; one DP release was charged to the ledger."""
     with Workspace.init(project, actor="alice", database_url=database_url) as ws:
         info = ingest_people(ws, people_csv)
-        set_policy(ws, POLICY, actor="alice")
+        ws.access.set_policy(POLICY, actor="alice")
         for name, roles in {
             "alice": ["owner"],
             "bob": ["analyst"],
             "carol": ["steward"],
             "dave": ["analyst"],
         }.items():
-            add_user(ws, name, roles=roles, actor="alice")
-        carol = local_identity(ws, "carol")
+            ws.access.add_user(name, roles=roles, actor="alice")
+        carol = ws.access.local_identity("carol")
 
         def grant(user: str, view: str) -> str:
-            return request_grant(
-                ws,
-                local_identity(ws, user),
-                dataset="people",
-                view=view,
-                purpose="analytics",
-                duration=timedelta(days=1),
-                reason="churn features",
+            return ws.access.request_grant(
+                GrantRequest(
+                    dataset="people",
+                    view=view,
+                    purpose="analytics",
+                    duration_seconds=86_400,
+                    reason="churn features",
+                ),
+                identity=ws.access.local_identity(user),
             ).id
 
         masked, denied, dave = (
@@ -100,13 +91,13 @@ def build(project: Path, people_csv: Path, database_url: str | None = None) -> I
             grant("bob", "pseudonymized"),
             grant("dave", "raw"),
         )
-        approve_grant(ws, masked, identity=carol)
-        deny_grant(ws, denied, identity=carol)
-        approve_grant(ws, dave, identity=carol)
-        set_disabled(ws, "dave", disabled=True, actor="alice")
-        bob_token = issue_token(ws, "bob", expires_in=timedelta(hours=1), actor="alice")
-        carol_token = issue_token(ws, "carol", expires_in=timedelta(hours=1), actor="alice")
-        revoke_token(ws, carol_token.id, actor="alice")
+        ws.access.approve_grant(masked, identity=carol)
+        ws.access.deny_grant(denied, identity=carol)
+        ws.access.approve_grant(dave, identity=carol)
+        ws.access.set_disabled("dave", disabled=True, actor="alice")
+        bob_token = ws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="alice")
+        carol_token = ws.access.issue_token("carol", expires_in=timedelta(hours=1), actor="alice")
+        ws.access.revoke_token(carol_token.id, actor="alice")
         ws.dp.charge("people", Charge(pure(0.1)), kind="count", purpose="analytics", actor="alice")
         return Ids(
             dataset=ws.dataset("people").id,

@@ -19,14 +19,7 @@ import polars as pl
 import pytest
 
 from privet import Workspace
-from privet.policy import (
-    add_user,
-    approve_grant,
-    issue_token,
-    local_identity,
-    request_grant,
-    set_policy,
-)
+from privet.policy import GrantRequest
 from tests.conftest import ingest_people
 
 POLICY = """
@@ -77,21 +70,22 @@ def governed_workspace(project: Path, people_csv: Path) -> Governed:
             "carol": ["approver"],
             "mallory": ["marketing"],
         }.items():
-            add_user(ws, name, roles=roles, actor="alice")
-            issued = issue_token(ws, name, expires_in=timedelta(days=1), actor="alice")
+            ws.access.add_user(name, roles=roles, actor="alice")
+            issued = ws.access.issue_token(name, expires_in=timedelta(days=1), actor="alice")
             result.tokens[name], result.token_ids[name] = issued.secret, issued.id
-        set_policy(ws, POLICY, actor="alice")
-        bob, carol = local_identity(ws, "bob"), local_identity(ws, "carol")
-        grant = request_grant(
-            ws,
-            bob,
-            dataset="people",
-            view="raw",
-            purpose="analytics",
-            duration=timedelta(hours=1),
-            reason="churn model",
+        ws.access.set_policy(POLICY, actor="alice")
+        bob, carol = ws.access.local_identity("bob"), ws.access.local_identity("carol")
+        grant = ws.access.request_grant(
+            GrantRequest(
+                dataset="people",
+                view="raw",
+                purpose="analytics",
+                duration_seconds=3600,
+                reason="churn model",
+            ),
+            identity=bob,
         )
-        approve_grant(ws, grant.id, identity=carol)
+        ws.access.approve_grant(grant.id, identity=carol)
         result.grants["bob-raw"] = grant.id
     return result
 
@@ -167,21 +161,22 @@ def add_analysts(path: Path, count: int, prefix: str = "analyst") -> dict[str, s
     """``count`` analysts, each with a token and an approved raw/analytics grant on people."""
     tokens = {}
     with Workspace.open(path) as ws:
-        carol = local_identity(ws, "carol")
+        carol = ws.access.local_identity("carol")
         for i in range(count):
             name = f"{prefix}{i:02d}"
-            add_user(ws, name, roles=["analyst"], actor="alice")
-            tokens[name] = issue_token(
-                ws, name, expires_in=timedelta(hours=2), actor="alice"
+            ws.access.add_user(name, roles=["analyst"], actor="alice")
+            tokens[name] = ws.access.issue_token(
+                name, expires_in=timedelta(hours=2), actor="alice"
             ).secret
-            grant = request_grant(
-                ws,
-                local_identity(ws, name),
-                dataset="people",
-                view="raw",
-                purpose="analytics",
-                duration=timedelta(hours=2),
-                reason="load test",
+            grant = ws.access.request_grant(
+                GrantRequest(
+                    dataset="people",
+                    view="raw",
+                    purpose="analytics",
+                    duration_seconds=2 * 3600,
+                    reason="load test",
+                ),
+                identity=ws.access.local_identity(name),
             )
-            approve_grant(ws, grant.id, identity=carol)
+            ws.access.approve_grant(grant.id, identity=carol)
     return tokens

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +13,7 @@ import pytest
 
 from privet import Workspace
 from privet import policy as gov
+from privet.policy import GrantRequest
 from tests.conftest import ingest_people, invoke
 
 POLICY = """
@@ -49,27 +50,33 @@ def aws(project: Path, tmp_path: Path, clock: Clock) -> Workspace:
         path = tmp_path / f"{name}.csv"
         pl.DataFrame({"n": list(range(rows)), "city": ["Lyon"] * rows}).write_csv(path)
         ws.ingest(path, name=name, owner="alice", purposes=["ops"], actor="alice")
-    gov.set_policy(ws, POLICY, actor="tester")
-    gov.add_user(ws, "bob", roles=["analyst"], actor="tester")
-    bob = gov.local_identity(ws, "bob")
+    ws.access.set_policy(POLICY, actor="tester")
+    ws.access.add_user("bob", roles=["analyst"], actor="tester")
+    bob = ws.access.local_identity("bob")
     for name in ("small", "big"):
-        gov.request_grant(
-            ws, bob, dataset=name, view="raw", purpose="ops", duration=timedelta(days=1),
-            reason="ops",
-        )  # fmt: skip
+        ws.access.request_grant(
+            GrantRequest(
+                dataset=name,
+                view="raw",
+                purpose="ops",
+                duration_seconds=86_400,
+                reason="ops",
+            ),
+            identity=bob,
+        )
     yield ws
     ws.close()
 
 
 def read(ws: Workspace, name: str) -> gov.Release:
-    return gov.read(ws, name, identity=gov.local_identity(ws, "bob"), purpose="ops")
+    return gov.read(ws.hazmat, name, identity=ws.access.local_identity("bob"), purpose="ops")
 
 
 def test_ordinary_reads_raise_no_alert(aws: Workspace, clock: Clock) -> None:
     for hour in range(8):
         clock.now = clock.now.replace(hour=9 + hour % 3)
         read(aws, "small")
-    assert gov.list_alerts(aws) == []
+    assert aws.access.list_alerts() == []
 
 
 def test_a_read_ten_times_the_usual_volume_alerts_within_a_second(aws: Workspace) -> None:
@@ -77,7 +84,7 @@ def test_a_read_ten_times_the_usual_volume_alerts_within_a_second(aws: Workspace
         read(aws, "small")  # baseline: 20 rows per read
     started = time.monotonic()
     release = read(aws, "big")  # 400 rows: 20× the mean
-    (alert,) = gov.list_alerts(aws)
+    (alert,) = aws.access.list_alerts()
     assert time.monotonic() - started < 1.0
     assert (alert.user, alert.dataset, alert.kind, alert.severity) == (
         "bob",
@@ -90,8 +97,8 @@ def test_a_read_ten_times_the_usual_volume_alerts_within_a_second(aws: Workspace
     assert (entry["event"], entry["kind"], entry["read"]) == ("alert", "volume", release.log_index)
     # The baseline learns: the same read again is 400 vs a mean of 80, under 10×.
     read(aws, "big")
-    assert len(gov.list_alerts(aws)) == 1
-    assert [a.id for a in gov.list_alerts(aws, since=alert.id)] == []
+    assert len(aws.access.list_alerts()) == 1
+    assert [a.id for a in aws.access.list_alerts(since=alert.id)] == []
 
 
 def test_an_off_hours_bulk_read_alerts(aws: Workspace, clock: Clock) -> None:
@@ -99,12 +106,12 @@ def test_an_off_hours_bulk_read_alerts(aws: Workspace, clock: Clock) -> None:
         read(aws, "big")  # working hours, 400 rows each: no volume anomaly later
     clock.now = clock.now.replace(hour=3)
     read(aws, "big")
-    assert [a.kind for a in gov.list_alerts(aws)] == ["off_hours_bulk"]
-    assert gov.list_alerts(aws)[0].facts["hour"] == 3
+    assert [a.kind for a in aws.access.list_alerts()] == ["off_hours_bulk"]
+    assert aws.access.list_alerts()[0].facts["hour"] == 3
     # A small read at that hour is not bulk.
     clock.now = clock.now.replace(hour=4)
     read(aws, "small")
-    assert len(gov.list_alerts(aws)) == 1
+    assert len(aws.access.list_alerts()) == 1
 
 
 def test_a_first_ever_restricted_dataset_alerts_once(
@@ -112,18 +119,24 @@ def test_a_first_ever_restricted_dataset_alerts_once(
 ) -> None:
     ingest_people(aws, people_csv)  # restricted: it holds SSNs
     assert aws.dataset("people").classification == "restricted"
-    grant = gov.request_grant(
-        aws, gov.local_identity(aws, "bob"), dataset="people", view="masked",
-        purpose="analytics", duration=timedelta(days=1), reason="x",
-    )  # fmt: skip
+    grant = aws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view="masked",
+            purpose="analytics",
+            duration_seconds=86_400,
+            reason="x",
+        ),
+        identity=aws.access.local_identity("bob"),
+    )
     assert grant.status == "pending"  # restricted: never auto-approved
-    gov.approve_grant(aws, grant.id, identity=gov.local_identity(aws, "alice"))
-    gov.read(aws, "people", actor="alice", purpose="analytics")  # the owner: no surprise
-    assert gov.list_alerts(aws) == []
-    bob = gov.local_identity(aws, "bob")
-    gov.read(aws, "people", identity=bob, view="masked", purpose="analytics")
-    gov.read(aws, "people", identity=bob, view="masked", purpose="analytics")
-    assert [a.kind for a in gov.list_alerts(aws)] == ["first_restricted"]
+    aws.access.approve_grant(grant.id, identity=aws.access.local_identity("alice"))
+    gov.read(aws.hazmat, "people", actor="alice", purpose="analytics")  # the owner: no surprise
+    assert aws.access.list_alerts() == []
+    bob = aws.access.local_identity("bob")
+    gov.read(aws.hazmat, "people", identity=bob, view="masked", purpose="analytics")
+    gov.read(aws.hazmat, "people", identity=bob, view="masked", purpose="analytics")
+    assert [a.kind for a in aws.access.list_alerts()] == ["first_restricted"]
     out = invoke("alerts", "--json", workspace=project)
     assert out.exit_code == 0
     (shown,) = json.loads(out.output)

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import warnings
-from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,7 +22,9 @@ import torch
 from scipy import stats
 
 from privet import InvalidInput, Workspace, attacks, policy
-from privet.dp._train import unpack_rows
+from privet.attacks import AttributeAuditRequest, EpsilonAuditRequest, MembershipAuditRequest
+from privet.dp import TrainRequest, unpack_rows
+from privet.policy import GrantRequest
 from tests.conftest import invoke
 from tests.test_train import FEATURES
 from tests.test_train import make_ws as train_ws
@@ -39,7 +40,6 @@ def train(ws: Workspace, name: str, **options: object) -> dict:
     settings = {
         "target": "income",
         "purpose": PURPOSE,
-        "actor": "alice",
         "model": "mlp",
         "hidden_units": 256,
         "features": FEATURES,
@@ -49,7 +49,9 @@ def train(ws: Workspace, name: str, **options: object) -> dict:
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ws.dp.train("people", name=name, **settings).card
+        return ws.dp.train(
+            "people", TrainRequest(name=name, **settings), actor="alice"
+        ).card.stored()
 
 
 OVERFIT = ("overfit", "overfit-2", "overfit-3")
@@ -116,7 +118,7 @@ def check_figures(result: attacks.MembershipAudit) -> tuple[float, float]:
 
 
 def test_members_and_non_members_come_from_the_recorded_split(models: Workspace) -> None:
-    card = models.dp.model("overfit", actor="alice").card
+    card = models.dp.model("overfit", actor="alice").card.stored()
     split = card["split"]
     train_rows = unpack_rows(split["train"], split["rows"])
     test_rows = unpack_rows(split["test"], split["rows"])
@@ -128,14 +130,16 @@ def test_members_and_non_members_come_from_the_recorded_split(models: Workspace)
     assert abs(len(train_rows) - sizes["train_rows"]) < 5 * math.sqrt(sizes["rows"] * p * (1 - p))
     assert not set(train_rows) & set(test_rows)
     assert card["training"]["hidden_units"] == 256
-    result = attacks.membership(models, "overfit", actor="alice", attack="loss", seed=3)
+    result = models.audit.membership(
+        "overfit", MembershipAuditRequest(attack="loss", seed=3), actor="alice"
+    )
     audited_members = set(result.rows[result.is_member].tolist())
     audited_others = set(result.rows[~result.is_member].tolist())
     assert audited_members <= set(train_rows.tolist())
     assert audited_others <= set(test_rows.tolist())
     # The audited members are rows the model fits (it overfits), the others are held out.
     model = models.dp.load_model("overfit", actor="alice")
-    frame = policy.read(models, "people", purpose=PURPOSE, actor="alice").frame
+    frame = policy.read(models.hazmat, "people", purpose=PURPOSE, actor="alice").frame
     member_rows = frame[sorted(audited_members)]
     other_rows = frame[sorted(audited_others)]
     fit = (model.predict(member_rows) == member_rows["income"]).mean()
@@ -172,7 +176,9 @@ def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> No
     one target's figure is a lottery of its split: the claim is checked on three overfit
     targets (three independent splits), their mean against the chance law of a mean."""
     leaky = [
-        attacks.membership(models, name, actor="alice", attack="rmia", reference_models=2, seed=5)
+        models.audit.membership(
+            name, MembershipAuditRequest(attack="rmia", reference_models=2, seed=5), actor="alice"
+        )
         for name in OVERFIT
     ]
     tprs = []
@@ -186,14 +192,14 @@ def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> No
     chance = chance_mean_tpr_quantile([r.is_member for r in leaky], 0.01, 0.999)
     assert sum(tprs) / len(tprs) > chance  # beyond what chance reaches, on average
 
-    private = attacks.membership(
-        models, "private", actor="alice", attack="rmia", reference_models=1, seed=5
+    private = models.audit.membership(
+        "private", MembershipAuditRequest(attack="rmia", reference_models=1, seed=5), actor="alice"
     )
     auc, tpr = check_figures(private)
     assert auc <= 0.55
     assert tpr <= chance_tpr_quantile(private.is_member, 0.01)
     # The results are stored on the card.
-    audits = models.dp.model("private").card["audits"]
+    audits = models.dp.model("private").card.stored()["audits"]
     assert audits[-1]["attack"] == "rmia" and audits[-1]["auc"] == pytest.approx(private.auc)
 
 
@@ -201,11 +207,11 @@ def test_reference_models_on_training_rows_meet_acceptance_1(models: Workspace) 
     """Insider reference models (the training rows minus what each scores): acceptance 1 holds,
     and on a DP model the attack stays at chance, so leaving records out leaks no label."""
     options = {"attack": "rmia", "reference_models": 2, "reference_data": "training", "seed": 5}
-    leaky = attacks.membership(models, "overfit", actor="alice", **options)
+    leaky = models.audit.membership("overfit", MembershipAuditRequest(**options), actor="alice")
     auc, tpr = check_figures(leaky)
     assert leaky.reference_data == "training"
     assert auc >= 0.6 and tpr > chance_tpr_quantile(leaky.is_member, 0.01)
-    private = attacks.membership(models, "private", actor="alice", **options)
+    private = models.audit.membership("private", MembershipAuditRequest(**options), actor="alice")
     auc, tpr = check_figures(private)
     assert auc <= 0.55 and tpr <= chance_tpr_quantile(private.is_member, 0.01)
 
@@ -268,6 +274,7 @@ def test_the_audit_command_prints_the_json_contract(
     # Someone other than the dataset's owner may not audit (it reads raw training data).
     refused = invoke("audit", "overfit", "--as", "mallory", workspace=models.folder)
     assert refused.exit_code == 1 and "owner" in refused.output
+    assert "--purpose" in refused.output  # the library's parameter, as the command's flag
 
 
 AUDITOR_POLICY = """
@@ -288,20 +295,23 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     os.environ["PRIVET_KEY_DIR"] = str(tmp_path / "keys")
     ws = make_ws(tmp_path / "governed", 800)
     train(ws, "plain", no_dp=True, epochs=5, hidden_units=16, train_rows=300, seed=3)
-    policy.add_user(ws, "erin", roles=["privacy-engineer"], actor="alice")
-    policy.set_policy(ws, AUDITOR_POLICY, actor="alice")
-    with pytest.raises(PolicyDenied, match="--purpose"):
-        attacks.membership(ws, "plain", actor="erin", attack="loss")
+    ws.access.add_user("erin", roles=["privacy-engineer"], actor="alice")
+    ws.access.set_policy(AUDITOR_POLICY, actor="alice")
+    with pytest.raises(PolicyDenied, match="grant's purpose") as refusal:
+        ws.audit.membership("plain", MembershipAuditRequest(attack="loss"), actor="erin")
+    assert refusal.value.parameter == "purpose"
     with pytest.raises(PolicyDenied):
-        attacks.membership(ws, "plain", actor="erin", purpose=PURPOSE, attack="loss")
+        ws.audit.membership(
+            "plain", MembershipAuditRequest(attack="loss"), actor="erin", purpose=PURPOSE
+        )
     before = ws.log.size()
     refused = invoke(
         "audit", "plain", "--purpose", PURPOSE, "--as", "erin", workspace=tmp_path / "governed"
     )
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     # The same for records given as files: the non-private model is not theirs to load.
-    split = ws.dp.model("plain", actor="alice").card["split"]
-    frame = policy.read(ws, "people", purpose=PURPOSE, actor="alice").frame
+    split = ws.dp.model("plain", actor="alice").card.stored()["split"]
+    frame = policy.read(ws.hazmat, "people", purpose=PURPOSE, actor="alice").frame
     frame[unpack_rows(split["train"], split["rows"])[:30]].write_csv(tmp_path / "in.csv")
     frame[unpack_rows(split["test"], split["rows"])[:30]].write_csv(tmp_path / "out.csv")
     files = ["--members", tmp_path / "in.csv", "--non-members", tmp_path / "out.csv"]
@@ -309,22 +319,26 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
     refused = invoke(*by_files, "--purpose", PURPOSE, workspace=tmp_path / "governed")
     assert refused.exit_code == 1 and "raw rows" in refused.output
     assert not [r for r in ws.log.records(before) if r.event.get("event") == "model.read"]
-    erin = policy.local_identity(ws, "erin")
-    grant = policy.request_grant(
-        ws,
-        erin,
-        dataset="people",
-        view="raw",
-        purpose=PURPOSE,
-        duration=timedelta(days=1),
-        reason="pre-release privacy audit",
+    erin = ws.access.local_identity("erin")
+    grant = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view="raw",
+            purpose=PURPOSE,
+            duration_seconds=86_400,
+            reason="pre-release privacy audit",
+        ),
+        identity=erin,
     )
-    policy.approve_grant(ws, grant.id, identity=policy.local_identity(ws, "alice"))
-    result = attacks.membership(
-        ws, "plain", actor="erin", purpose=PURPOSE, attack="rmia", reference_models=1, seed=2
+    ws.access.approve_grant(grant.id, identity=ws.access.local_identity("alice"))
+    result = ws.audit.membership(
+        "plain",
+        MembershipAuditRequest(attack="rmia", reference_models=1, seed=2),
+        actor="erin",
+        purpose=PURPOSE,
     )
     check_figures(result)
-    assert ws.dp.model("plain").card["audits"][-1]["by"] == "erin"
+    assert ws.dp.model("plain").card.stored()["audits"][-1]["by"] == "erin"
     allowed = invoke(*by_files, "--purpose", PURPOSE, workspace=tmp_path / "governed")
     assert allowed.exit_code == 0, allowed.output
     assert json.loads(allowed.output)["members"] == 30
@@ -335,8 +349,8 @@ def test_someone_granted_the_raw_rows_may_audit(tmp_path: Path) -> None:
 
 
 def test_lira_runs_on_the_same_lineage(models: Workspace) -> None:
-    result = attacks.membership(
-        models, "overfit", actor="alice", attack="lira", reference_models=2, seed=7
+    result = models.audit.membership(
+        "overfit", MembershipAuditRequest(attack="lira", reference_models=2, seed=7), actor="alice"
     )
     auc, _ = check_figures(result)
     assert auc > 0.55
@@ -412,15 +426,22 @@ def test_a_dataset_too_small_for_reference_models_is_refused(tmp_path: Path) -> 
     ws = make_ws(tmp_path / "small", 36)
     # Seed 16: the split's coins (one per row) hold out exactly 18 of the 36 rows.
     train(ws, "tiny", no_dp=True, epochs=3, test_fraction=0.5, seed=16, hidden_units=8)
-    assert attacks.membership(ws, "tiny", actor="alice", attack="loss").members == 18
+    assert (
+        ws.audit.membership("tiny", MembershipAuditRequest(attack="loss"), actor="alice").members
+        == 18
+    )
     # 18 members and 18 held-out rows: after setting aside rows for reference models, fewer
     # than 10 of each are left to audit.
     with pytest.raises(InvalidInput, match="too small to audit.*reference models"):
-        attacks.membership(ws, "tiny", actor="alice", attack="rmia", reference_models=1)
+        ws.audit.membership(
+            "tiny", MembershipAuditRequest(attack="rmia", reference_models=1), actor="alice"
+        )
     # Auditing 12 of each leaves 12 rows, too few for models like one trained on 18.
     with pytest.raises(InvalidInput, match="too small for 4 reference model"):
-        attacks.membership(
-            ws, "tiny", actor="alice", attack="rmia", reference_models=4, audit_size=12
+        ws.audit.membership(
+            "tiny",
+            MembershipAuditRequest(attack="rmia", reference_models=4, audit_size=12),
+            actor="alice",
         )
     result = invoke(
         "audit",
@@ -437,14 +458,12 @@ def test_a_dataset_too_small_for_reference_models_is_refused(tmp_path: Path) -> 
     # Reference models on the training rows replace the 12 members they leave out with rows
     # neither trained on nor audited: 36 - 18 - 12 = 6 are too few.
     with pytest.raises(InvalidInput, match="too small for reference models on the training"):
-        attacks.membership(
-            ws,
+        ws.audit.membership(
             "tiny",
+            MembershipAuditRequest(
+                attack="rmia", reference_models=2, reference_data="training", audit_size=12
+            ),
             actor="alice",
-            attack="rmia",
-            reference_models=2,
-            reference_data="training",
-            audit_size=12,
         )
     ws.close()
 
@@ -497,8 +516,10 @@ def test_epsilon_bound_holds_for_randomized_response() -> None:
 
 def test_epsilon_audit_never_exceeds_the_claim_of_a_dp_model(models: Workspace) -> None:
     """Acceptance 3; the same audit does find a positive bound on a model without DP."""
-    claimed = models.dp.model("private").card["privacy"]["epsilon"]
-    result = attacks.epsilon_audit(models, "private", actor="alice", canaries=400, seed=1)
+    claimed = models.dp.model("private").card.stored()["privacy"]["epsilon"]
+    result = models.audit.epsilon(
+        "private", EpsilonAuditRequest(canaries=400, seed=1), actor="alice"
+    )
     assert result.claimed_epsilon == pytest.approx(claimed)
     assert result.epsilon_lower_bound <= claimed and not result.defect
     # Its own figure recomputed from the guesses it reports.
@@ -507,22 +528,26 @@ def test_epsilon_audit_never_exceeds_the_claim_of_a_dp_model(models: Workspace) 
             result.canaries, result.guesses, result.correct, delta=result.delta
         )
     )
-    leaky = attacks.epsilon_audit(models, "overfit", actor="alice", canaries=400, seed=1)
+    leaky = models.audit.epsilon(
+        "overfit", EpsilonAuditRequest(canaries=400, seed=1), actor="alice"
+    )
     assert leaky.claimed_epsilon is None
     assert leaky.epsilon_lower_bound > 0.5
 
 
 def test_attribute_inference_reports_both_attackers(models: Workspace) -> None:
-    result = attacks.attribute_inference(models, "overfit", "marital_status", actor="alice", seed=1)
+    result = models.audit.attribute(
+        "overfit", AttributeAuditRequest(attribute="marital_status", seed=1), actor="alice"
+    )
     for group in ("members", "non_members"):
         assert 0 <= result.baseline_accuracy[group] <= 1
         assert 0 <= result.model_accuracy[group] <= 1
     g = result.advantage
     assert g["ci_low"] <= g["value"] <= g["ci_high"]
     with pytest.raises(InvalidInput, match="not a feature"):
-        attacks.attribute_inference(models, "overfit", "nope", actor="alice")
+        models.audit.attribute("overfit", AttributeAuditRequest(attribute="nope"), actor="alice")
     with pytest.raises(InvalidInput, match="categorical"):
-        attacks.attribute_inference(models, "overfit", "age", actor="alice")
+        models.audit.attribute("overfit", AttributeAuditRequest(attribute="age"), actor="alice")
 
 
 @pytest.mark.slow
@@ -530,19 +555,23 @@ def test_more_reference_models_on_a_larger_model(models: Workspace) -> None:
     """Acceptance 1 at a larger size (6,000 rows, 1,000 trained on), 4 reference models."""
     for attack, data in itertools.product(("rmia", "lira"), ("population", "training")):
         options = {"attack": attack, "reference_models": 4, "reference_data": data, "seed": 9}
-        leaky = attacks.membership(models, "overfit", actor="alice", **options)
+        leaky = models.audit.membership("overfit", MembershipAuditRequest(**options), actor="alice")
         auc, tpr = check_figures(leaky)
         if attack == "rmia":
             assert auc >= 0.6 and tpr > chance_tpr_quantile(leaky.is_member, 0.01)
         else:  # offline LiRA with few reference models is weak at low FPR (Carlini et al.)
             assert auc > 0.55
-        private = attacks.membership(models, "private", actor="alice", **options)
+        private = models.audit.membership(
+            "private", MembershipAuditRequest(**options), actor="alice"
+        )
         auc, tpr = check_figures(private)
         # With more records the estimate is tight enough to meet ε = 1's own limit: an ε-DP
         # training lets no attack exceed TPR = e^ε·FPR + δ (here: chance at FPR e·1%).
         limit = chance_tpr_quantile(private.is_member, math.e * 0.01)
         assert auc <= 0.55 and tpr <= limit
-    bound = attacks.epsilon_audit(models, "private", actor="alice", canaries=1000, seed=2)
+    bound = models.audit.epsilon(
+        "private", EpsilonAuditRequest(canaries=1000, seed=2), actor="alice"
+    )
     assert bound.epsilon_lower_bound <= bound.claimed_epsilon
 
 
@@ -560,6 +589,11 @@ def test_bad_files_are_refused_in_one_sentence(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--attack loss" in result.output
     result = invoke("audit", tmp_path / "ok.pt2", *files, "--label", "nope", "--attack", "loss")
     assert result.exit_code == 1 and "no column 'nope'" in result.output
+    # The flag replaces the parameter's name, never a value that happens to be spelt the same.
+    records.rename({"label": "cls"}).write_csv(tmp_path / "c.csv")
+    unlabelled = ["--members", tmp_path / "c.csv", "--non-members", tmp_path / "c.csv"]
+    result = invoke("audit", tmp_path / "ok.pt2", *unlabelled, "--attack", "loss")
+    assert "no column 'label' (name the class column with --label)" in result.output
     result = invoke("audit", tmp_path / "ok.pt2", "--members", tmp_path / "m.csv")
     assert result.exit_code == 2
 

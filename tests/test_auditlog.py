@@ -128,7 +128,7 @@ def test_cli_log_verify_fails_naming_the_index(busy: Workspace, project: Path):
 def test_checkpoint_note_verifies_independently(busy: Workspace):
     checkpoint = busy.log.latest_checkpoint()
     origin, size, root = ref_open_checkpoint(checkpoint.note, busy.log.verifier_key)
-    assert origin == busy.origin and size == checkpoint.size
+    assert origin == busy.hazmat.origin and size == checkpoint.size
     leaves = [ref_leaf_hash(_entry(busy, i)) for i in range(size)]
     assert root == ref_mth(leaves)
 
@@ -198,7 +198,7 @@ def test_a_note_from_another_workspace_is_refused(ws: Workspace, tmp_path: Path)
 
 def test_appends_in_a_rolled_back_transaction_leave_no_trace(ws: Workspace):
     size = ws.log.size()
-    with ws.session() as session:
+    with ws.hazmat.session() as session:
         append(session, [{"event": "test"}] * 3)
         session.rollback()
     assert ws.log.size() == size
@@ -220,7 +220,7 @@ def test_a_failed_ingest_leaves_no_entry_version_or_object(
     with pytest.raises(RuntimeError):
         ingest_people(ws, people_csv)
     assert ws.log.size() == size and ws.datasets() == []
-    assert list(ws.store.object_keys()) == []
+    assert list(ws.hazmat.store.object_keys()) == []
 
 
 def test_log_entries_hold_no_cell_values(busy: Workspace, people):

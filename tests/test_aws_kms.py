@@ -138,7 +138,7 @@ def _set_kms_uri(root: Path, uri: str) -> None:
 
 
 def _wrapped(ws: Workspace, name: str) -> bytes:
-    with ws.engine.connect() as conn:
+    with ws.hazmat.engine.connect() as conn:
         row = conn.execute(text("SELECT wrapped FROM keysets WHERE name = :n"), {"n": name})
         return bytes(row.scalar_one())
 
@@ -163,7 +163,7 @@ def test_ingest_and_read_round_trip_under_an_aws_kms_master_key(
 ) -> None:
     uri = _uri(_new_key(kms))
     with _ingested(tmp_path, uri, people_csv) as ws:
-        assert ws.config.kms_uri == uri
+        assert ws.hazmat.config.kms_uri == uri
         frame = ws.read("people", purpose=PURPOSE, actor=ACTOR)
         create = next(r.event for r in ws.log.records() if r.event["event"] == "keys.create")
         assert create["kms"] == "aws-kms"
@@ -192,7 +192,7 @@ def test_the_stored_workspace_keyset_is_kms_ciphertext_only_its_own_key_unwraps(
     key, other = _new_key(kms), _new_key(kms)
     with _ingested(tmp_path, _uri(key), people_csv) as ws:
         wrapped = _wrapped(ws, "workspace")
-        workspace_id = ws.config.id
+        workspace_id = ws.hazmat.config.id
     encrypted = tink_pb2.EncryptedKeyset.FromString(wrapped)
     # Tink passes the associated data (the workspace-bound context) as KMS encryption context.
     context = {"associatedData": (b"privet/workspace/" + workspace_id.encode()).hex()}
@@ -220,7 +220,7 @@ def test_a_workspace_pointed_at_another_kms_key_refuses_reads_with_key_unavailab
         wrapped = _wrapped(ws, "workspace")
     _set_kms_uri(tmp_path, _uri(other))
     with Workspace.open(tmp_path) as ws:
-        assert ws.config.kms_uri == _uri(other)
+        assert ws.hazmat.config.kms_uri == _uri(other)
         with pytest.raises(KeyUnavailable) as caught:
             ws.read("people", purpose=PURPOSE, actor=ACTOR)
     _assert_clean_refusal(caught.value, wrapped)

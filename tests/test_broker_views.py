@@ -13,8 +13,9 @@ import pytest
 
 from privet import NotFound, PolicyDenied, Workspace
 from privet import policy as gov
-from privet.deid import protect, shortcut_plan
-from privet.policy import Identity
+from privet.deid import ProtectRequest
+from privet.dp import QueryRequest, SynthRequest
+from privet.policy import GrantRequest, Identity
 from tests.conftest import ingest_people
 
 POLICY = """
@@ -31,24 +32,30 @@ DIRECT = ("person_id", "full_name", "email", "phone", "ssn")
 @pytest.fixture
 def gws(ws: Workspace, people_csv: Path) -> Workspace:
     ingest_people(ws, people_csv)
-    gov.set_policy(ws, POLICY, actor="tester")
-    gov.add_user(ws, "bob", roles=["analyst"], actor="tester")
+    ws.access.set_policy(POLICY, actor="tester")
+    ws.access.add_user("bob", roles=["analyst"], actor="tester")
     return ws
 
 
 def granted(ws: Workspace, view: str, purpose: str = "analytics", user: str = "bob") -> str:
-    me = gov.local_identity(ws, user)
-    grant = gov.request_grant(
-        ws, me, dataset="people", view=view, purpose=purpose, duration=timedelta(hours=1),
-        reason="test",
-    )  # fmt: skip
-    gov.approve_grant(ws, grant.id, identity=gov.local_identity(ws, "alice"))
+    me = ws.access.local_identity(user)
+    grant = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view=view,
+            purpose=purpose,
+            duration_seconds=3600,
+            reason="test",
+        ),
+        identity=me,
+    )
+    ws.access.approve_grant(grant.id, identity=ws.access.local_identity("alice"))
     return grant.id
 
 
 def bob_reads(ws: Workspace, view: str, purpose: str = "analytics") -> pl.DataFrame:
     return gov.read(
-        ws, "people", identity=gov.local_identity(ws, "bob"), view=view, purpose=purpose
+        ws.hazmat, "people", identity=ws.access.local_identity("bob"), view=view, purpose=purpose
     ).frame
 
 
@@ -80,10 +87,10 @@ def test_pseudonymized_view_uses_the_workspace_keyed_prf(
     # HMAC the workspace's PRF computes (checked here with the PRF itself).
     assert emails.n_unique() == source.n_unique()
     assert not set(emails.to_list()) & set(source.to_list())
-    from privet.deid.operators._pseudonym import pseudonymize
+    from privet.operators._pseudonym import pseudonymize
 
-    with gws.session() as session:
-        prf = gws.vault.keyed_prf(session)
+    with gws.hazmat.session() as session:
+        prf = gws.hazmat.vault.keyed_prf(session)
     assert emails[0] == pseudonymize(prf, source[0])
     # Stable: a second read (the key now exists) gives the same pseudonyms.
     assert bob_reads(gws, "pseudonymized").get_column("email").equals(emails)
@@ -93,10 +100,10 @@ def test_protected_view_serves_the_newest_protected_derived_dataset(gws: Workspa
     granted(gws, "protected")
     with pytest.raises(NotFound, match="no protected derived dataset"):
         bob_reads(gws, "protected")
-    plan = shortcut_plan(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
-    protect(gws, "people", plan, name="people-k5", actor="alice")
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
+    gws.deid.protect("people", request, output="people-k5", actor="alice")
     release = gov.read(
-        gws, "people", identity=gov.local_identity(gws, "bob"), view="protected",
+        gws.hazmat, "people", identity=gws.access.local_identity("bob"), view="protected",
         purpose="analytics",
     )  # fmt: skip
     assert release.version.dataset == "people-k5"
@@ -110,36 +117,42 @@ def test_aggregate_view_is_for_dp_queries_only(gws: Workspace) -> None:
         bob_reads(gws, "aggregate", purpose="training")
     gws.dp.set_budget("people", actor="alice", epsilon=5, delta=1e-6)
     result = gws.dp.query(
-        "people", "SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="training", actor="bob"
+        "people",
+        QueryRequest(sql="SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="training"),
+        actor="bob",
     )
     assert result.rows
     # The same through an authenticated identity (what the HTTP service passes).
-    token = gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")
-    remote = gov.authenticate(gws, token.secret)
+    token = gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")
+    remote = gws.access.authenticate(token.secret)
     sql = "SELECT COUNT(*) AS n FROM people"
     assert gws.dp.query(
-        "people", sql, epsilon=1.0, purpose="training", actor="bob", identity=remote
+        "people",
+        QueryRequest(sql=sql, epsilon=1.0, purpose="training"),
+        actor="bob",
+        identity=remote,
     )
     last_read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
     assert (last_read["token"], last_read["view"]) == (token.id, "aggregate")
     # Without an aggregate grant for that purpose, no DP query either.
     with pytest.raises(PolicyDenied):
         gws.dp.query(
-            "people", "SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="analytics",
+            "people",
+            QueryRequest(sql="SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose="analytics"),
             actor="bob",
-        )  # fmt: skip
+        )
 
 
 def test_a_stream_stops_when_its_grant_is_revoked(gws: Workspace) -> None:
     grant_id = granted(gws, "masked")
-    bob = gov.local_identity(gws, "bob")
-    chunks = gov.stream(
-        gws, "people", identity=bob, view="masked", purpose="analytics", fmt="csv", batch_rows=10
+    bob = gws.access.local_identity("bob")
+    chunks = gws.access.stream(
+        "people", identity=bob, view="masked", purpose="analytics", fmt="csv", batch_rows=10
     )
     first = next(chunks)
     assert first.startswith(b"person_id,")
     next(chunks)
-    gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+    gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
     with pytest.raises(PolicyDenied, match="stream stopped"):
         next(chunks)
     events = [r.event for r in gws.log.records()]
@@ -149,9 +162,9 @@ def test_a_stream_stops_when_its_grant_is_revoked(gws: Workspace) -> None:
 
 def test_a_full_parquet_stream_equals_the_governed_read(gws: Workspace) -> None:
     granted(gws, "masked")
-    bob = gov.local_identity(gws, "bob")
+    bob = gws.access.local_identity("bob")
     data = b"".join(
-        gov.stream(gws, "people", identity=bob, view="masked", purpose="analytics", batch_rows=7)
+        gws.access.stream("people", identity=bob, view="masked", purpose="analytics", batch_rows=7)
     )
     import io
 
@@ -159,18 +172,18 @@ def test_a_full_parquet_stream_equals_the_governed_read(gws: Workspace) -> None:
 
 
 def test_a_refused_stream_raises_before_any_byte(gws: Workspace) -> None:
-    bob = gov.local_identity(gws, "bob")
+    bob = gws.access.local_identity("bob")
     with pytest.raises(PolicyDenied):
-        gov.stream(gws, "people", identity=bob, view="masked", purpose="analytics")
+        gws.access.stream("people", identity=bob, view="masked", purpose="analytics")
     assert gws.log.records(gws.log.size() - 1, 1)[0].event["event"] == "read.refused"
 
 
 def test_concurrent_reads_are_each_logged_exactly_once(gws: Workspace) -> None:
     granted(gws, "masked")
     start = gws.log.size()
-    tokens = [gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")]
+    tokens = [gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")]
     start = gws.log.size()
-    bob = gov.authenticate(gws, tokens[0].secret)
+    bob = gws.access.authenticate(tokens[0].secret)
     indexes: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -178,7 +191,9 @@ def test_concurrent_reads_are_each_logged_exactly_once(gws: Workspace) -> None:
     def worker() -> None:
         try:
             for _ in range(4):
-                release = gov.read(gws, "people", identity=bob, view="masked", purpose="analytics")
+                release = gov.read(
+                    gws.hazmat, "people", identity=bob, view="masked", purpose="analytics"
+                )
                 with lock:
                     indexes.append(release.log_index)
         except BaseException as err:  # noqa: BLE001 - collected and re-raised below
@@ -200,11 +215,11 @@ def test_no_token_secret_or_cell_value_reaches_the_log(
     gws: Workspace, people: pl.DataFrame
 ) -> None:
     granted(gws, "masked")
-    token = gov.issue_token(gws, "bob", expires_in=timedelta(hours=1), actor="t")
-    bob = gov.authenticate(gws, token.secret)
-    gov.read(gws, "people", identity=bob, view="masked", purpose="analytics")
+    token = gws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="t")
+    bob = gws.access.authenticate(token.secret)
+    gov.read(gws.hazmat, "people", identity=bob, view="masked", purpose="analytics")
     with pytest.raises(PolicyDenied):
-        gov.read(gws, "people", identity=bob, view="raw", purpose="analytics")
+        gov.read(gws.hazmat, "people", identity=bob, view="raw", purpose="analytics")
     text = "\n".join(r.event.__repr__() for r in gws.log.records())
     secret_part = token.secret[len("pvt_") + 17 :]
     assert secret_part not in text and token.id in text
@@ -217,12 +232,12 @@ def test_no_token_secret_or_cell_value_reaches_the_log(
 def test_a_remote_identity_cannot_read_as_privet_itself(gws: Workspace) -> None:
     remote = Identity("bob", frozenset({"analyst"}), token_id="abc", via="token")
     with pytest.raises(PolicyDenied, match="internal"):
-        gov.read(gws, "people", identity=remote, purpose="privet:assessment")
+        gov.read(gws.hazmat, "people", identity=remote, purpose="privet:assessment")
 
 
 def test_a_row_filter_that_cannot_run_releases_nothing_and_is_logged(gws: Workspace) -> None:
     granted(gws, "masked")
-    gov.set_policy(gws, POLICY.replace("hours_per_week >= 40", "salary > 0"), actor="tester")
+    gws.access.set_policy(POLICY.replace("hours_per_week >= 40", "salary > 0"), actor="tester")
     with pytest.raises(PolicyDenied, match="row filter"):
         bob_reads(gws, "masked")
     event = gws.log.records(gws.log.size() - 1, 1)[0].event
@@ -233,13 +248,13 @@ def test_a_grant_revoked_while_rows_are_decrypted_releases_nothing(
     gws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grant_id = granted(gws, "masked")
-    real_open = gws.store.open
+    real_open = gws.hazmat.store.open
 
     def open_then_revoke(key: str):  # the owner revokes while the broker is decrypting
-        gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+        gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
         return real_open(key)
 
-    monkeypatch.setattr(gws.store, "open", open_then_revoke)
+    monkeypatch.setattr(gws.hazmat.store, "open", open_then_revoke)
     with pytest.raises(PolicyDenied, match="no active grant"):
         bob_reads(gws, "masked")
     events = [r.event["event"] for r in gws.log.records()]
@@ -255,27 +270,27 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
 
     monkeypatch.setattr(_broker, "_CHUNK", 4096)  # several chunks from a small table
     grant_id = granted(gws, "raw")
-    bob = gov.local_identity(gws, "bob")
-    gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
-    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    bob = gws.access.local_identity("bob")
+    gws.access.set_policy(POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    chunks = gws.access.stream("people", identity=bob, view="raw", purpose="analytics")
     first = next(chunks)
     read = [r.event for r in gws.log.records() if r.event["event"] == "read"][-1]
     assert (read["rows"], read["columns"]) == (300, 26)
     rest = b"".join(chunks)
-    full = gov.read(gws, "people", identity=bob, view="raw", purpose="analytics").frame
+    full = gov.read(gws.hazmat, "people", identity=bob, view="raw", purpose="analytics").frame
     assert pl.read_parquet(io.BytesIO(first + rest)).equals(full)
-    from privet.catalog._models import Version
+    from privet.schema import Version
 
-    with gws.reading() as session:  # byte for byte the stored plaintext (hash-checked)
+    with gws.hazmat.reading() as session:  # byte for byte the stored plaintext (hash-checked)
         stored = session.get(Version, read["version"])
         assert len(first + rest) == stored.plaintext_bytes
     import hashlib
 
     assert hashlib.sha256(first + rest).hexdigest() == stored.content_sha256
     # The same path stops when the grant ends.
-    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    chunks = gws.access.stream("people", identity=bob, view="raw", purpose="analytics")
     next(chunks)
-    gov.revoke_grant(gws, grant_id, identity=gov.local_identity(gws, "alice"))
+    gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
     with pytest.raises(PolicyDenied, match="stream stopped"):
         next(chunks)
 
@@ -283,18 +298,18 @@ def test_an_unchanged_parquet_stream_is_the_verified_stored_file_and_still_reche
 def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -> None:
     # The raw Parquet stream is decrypted while it is sent: a flipped byte must cut it.
     from privet import IntegrityError
-    from privet.catalog._models import Version
+    from privet.schema import Version
 
     granted(gws, "raw")
-    gov.set_policy(gws, POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
-    with gws.reading() as session:
+    gws.access.set_policy(POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    with gws.hazmat.reading() as session:
         key = session.query(Version.object_key).one()[0]
-    path = gws.store.root / key
+    path = gws.hazmat.store.root / key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
-    bob = gov.local_identity(gws, "bob")
-    chunks = gov.stream(gws, "people", identity=bob, view="raw", purpose="analytics")
+    bob = gws.access.local_identity("bob")
+    chunks = gws.access.stream("people", identity=bob, view="raw", purpose="analytics")
     with pytest.raises(IntegrityError):
         b"".join(chunks)
 
@@ -307,11 +322,13 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
     policy = POLICY.replace("views: [", "views: [synthetic, ").replace(
         '    row_filter: "hours_per_week >= 40"\n', ""
     )
-    gov.set_policy(gws, policy, actor="tester")
+    gws.access.set_policy(policy, actor="tester")
     granted(gws, "synthetic")
     columns = ["sex", "race", "income"]
     gws.dp.synthesize(
-        "people", name="people-ind", actor="alice", method="independent", columns=columns
+        "people",
+        SynthRequest(name="people-ind", method="independent", columns=columns),
+        actor="alice",
     )
     with pytest.raises(NotFound, match="no differentially private synthetic"):
         bob_reads(gws, "synthetic")
@@ -322,16 +339,21 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
         for c in columns
     }
     dp_release = gws.dp.synthesize(
-        "people", name="people-mst", actor="alice", method="mst", epsilon=2.0, columns=columns,
-        keys=keys, seed=1,
-    )  # fmt: skip
+        "people",
+        SynthRequest(
+            name="people-mst", method="mst", epsilon=2.0, columns=columns, keys=keys, seed=1
+        ),
+        actor="alice",
+    )
     # Newer than the DP release: a second baseline version, and a table merely labelled
     # synthetic (no release in the ledger).
     gws.dp.synthesize(
-        "people", name="people-ind", actor="alice", method="independent", columns=columns
+        "people",
+        SynthRequest(name="people-ind", method="independent", columns=columns),
+        actor="alice",
     )
     frame = gws.read("people", purpose="training", actor="alice").select(columns)
-    derive(gws, "people", frame, name="people-fake", kind="synthetic", actor="alice",
+    derive(gws.hazmat, "people", frame, name="people-fake", kind="synthetic", actor="alice",
            facts={"synthetic": True, "differentially_private": True})  # fmt: skip
     kinds = {
         v.dataset: v.kind for d in ("people-ind", "people-fake") for v in gws.dataset(d).versions
@@ -339,14 +361,14 @@ def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspa
     assert kinds == {"people-ind": "baseline", "people-fake": "synthetic"}
 
     release = gov.read(
-        gws, "people", identity=gov.local_identity(gws, "bob"), view="synthetic",
+        gws.hazmat, "people", identity=gws.access.local_identity("bob"), view="synthetic",
         purpose="analytics",
     )  # fmt: skip
     assert release.version.ref == dp_release.output == "people-mst@1"
     # Asked by name as the synthetic view, the baseline or the mislabelled table is not
     # served either (here by their owner): the newest DP release is.
     for name in ("people-ind", "people-fake"):
-        again = gov.read(gws, name, actor="alice", view="synthetic", purpose="analytics")
+        again = gov.read(gws.hazmat, name, actor="alice", view="synthetic", purpose="analytics")
         assert again.version.ref == "people-mst@1"
     ledger = gws.dp.budget("people")
     assert [r.kind for r in ledger.releases] == ["synth"]

@@ -8,7 +8,6 @@ downloaded at run time, and a missing browser fails this test rather than skippi
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from privet import Workspace
-from privet.policy import get_grant, local_identity, request_grant
+from privet.policy import GrantRequest
 from tests.server_support import ServerProcess, governed_root
 
 
@@ -68,23 +67,25 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, 
     governed, server = served
     project = governed.path
     with Workspace.open(project) as ws:
-        pending = request_grant(
-            ws,
-            local_identity(ws, "bob"),
-            dataset="people",
-            view="masked",
-            purpose="analytics",
-            duration=timedelta(days=2),
-            reason="churn features",
+        pending = ws.access.request_grant(
+            GrantRequest(
+                dataset="people",
+                view="masked",
+                purpose="analytics",
+                duration_seconds=2 * 86_400,
+                reason="churn features",
+            ),
+            identity=ws.access.local_identity("bob"),
         )
-        other = request_grant(
-            ws,
-            local_identity(ws, "bob"),
-            dataset="people",
-            view="raw",
-            purpose="analytics",
-            duration=timedelta(days=30),
-            reason="everything, for a month",
+        other = ws.access.request_grant(
+            GrantRequest(
+                dataset="people",
+                view="raw",
+                purpose="analytics",
+                duration_seconds=30 * 86_400,
+                reason="everything, for a month",
+            ),
+            identity=ws.access.local_identity("bob"),
         )
         checkpoint = ws.log.checkpoint()
     assert pending.status == other.status == "pending"
@@ -130,8 +131,8 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, 
     ]
     assert errors == []  # no CSP violation, no script error
     with Workspace.open(project) as ws:
-        grant = get_grant(ws, pending.id)
-        refused = get_grant(ws, other.id)
+        grant = ws.access.get_grant(pending.id)
+        refused = ws.access.get_grant(other.id)
     assert grant.status == "active" and grant.approved_by == "carol"
     assert refused.status == "denied"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from privet import IntegrityError, InvalidInput, PolicyDenied, PrivetError, Workspace
+from privet import AlreadyExists, IntegrityError, InvalidInput, PolicyDenied, PrivetError, Workspace
 from privet.deid import REGISTRY, Context, Operator, make_operator, register_operator
-from privet.deid.operators._text import FALLBACK
+from privet.operators._text import FALLBACK
 from tests.conftest import ingest_people, invoke
 
 SECRET = "Zyxwvut-4111111111111111"  # a value that must never show up in a message
@@ -24,9 +24,9 @@ TOKEN_PLAN = (
 
 
 def keyed(ws: Workspace) -> Context:
-    with ws.session() as session:
-        prf = ws.vault.keyed_prf(session)
-        daead = ws.vault.token_aead(session)
+    with ws.hazmat.session() as session:
+        prf = ws.hazmat.vault.keyed_prf(session)
+        daead = ws.hazmat.vault.token_aead(session)
         session.commit()
     return Context(prf=prf, daead=daead, subject="person")
 
@@ -63,7 +63,7 @@ def test_registering_a_taken_name_is_an_error_unless_forced():
             return frame
 
     original = REGISTRY["mask"]
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(AlreadyExists, match="already registered"):
         register_operator(Again)
     try:
         register_operator(Again, force=True)
@@ -204,7 +204,7 @@ def test_pseudonyms_are_keyed_hmac_sha256_and_stable(ws: Workspace):
 def test_pseudonyms_match_across_datasets_of_a_workspace_but_not_across_workspaces(
     tmp_path: Path, people_csv: Path
 ):
-    from privet.deid import parse_plan, protect
+    from privet.deid import ProtectRequest, parse_plan
 
     plan = parse_plan(
         "columns: {email: pseudonym, ssn: drop, full_name: drop, person_id: drop, phone: drop,"
@@ -218,26 +218,27 @@ def test_pseudonyms_match_across_datasets_of_a_workspace_but_not_across_workspac
         ws = Workspace.open(path) if (path / ".privet").exists() else Workspace.init(path)
         with ws:
             ingest_people(ws, people_csv, name=dataset)
-            protect(ws, dataset, plan, name=f"{dataset}-p", actor="dpo")
+            ws.deid.protect(dataset, ProtectRequest(plan=plan), output=f"{dataset}-p", actor="dpo")
             emails[label] = ws.read(f"{dataset}-p", purpose="training", actor="a")["email"]
     assert emails["a1"].to_list() == emails["a2"].to_list()
     assert not set(emails["a1"].to_list()) & set(emails["b"].to_list())
 
 
 def test_tokens_round_trip_only_through_the_logged_detokenize(ws: Workspace, people_csv: Path):
-    from privet.deid import detokenize, parse_plan, protect
+    from privet.deid import ProtectRequest, parse_plan
 
     ingest_people(ws, people_csv)
     original = ws.read("people", purpose="training", actor="a")
     plan = parse_plan(TOKEN_PLAN)
-    protect(ws, "people", plan, name="people-tok", actor="dpo")
+    ws.deid.protect("people", ProtectRequest(plan=plan), output="people-tok", actor="dpo")
     stored = ws.read("people-tok", purpose="training", actor="a")
     assert stored["ssn"].str.starts_with("tok_").all()
     assert not set(stored["ssn"].to_list()) & set(original["ssn"].to_list())
 
     before = ws.log.size()
-    restored = detokenize(ws, "people-tok", "ssn", purpose="training", actor="alice")
-    assert restored["ssn"].to_list() == original["ssn"].to_list()
+    restored = ws.deid.detokenize("people-tok", "ssn", purpose="training", actor="alice")
+    assert restored.frame["ssn"].to_list() == original["ssn"].to_list()
+    assert restored.log_index == before + 1 and restored.version == "people-tok@1"
     read, event = (r.event for r in ws.log.records(before, 2))
     assert (read["event"], read["channel"]) == ("read", "detokenize")
     assert (event["event"], event["column"], event["purpose"], event["actor"]) == (
@@ -247,18 +248,18 @@ def test_tokens_round_trip_only_through_the_logged_detokenize(ws: Workspace, peo
 
     # Refused for a purpose the data was not collected for (and the refusal is logged) ...
     with pytest.raises(PolicyDenied):
-        detokenize(ws, "people-tok", "ssn", purpose="marketing", actor="mallory")
+        ws.deid.detokenize("people-tok", "ssn", purpose="marketing", actor="mallory")
     assert ws.log.records(ws.log.size() - 1, 1)[0].event["event"] == "read.refused"
     # ... and for privet's own internal purpose.
     with pytest.raises(PolicyDenied, match="not for detokenizing"):
-        detokenize(ws, "people-tok", "ssn", purpose="privet:assessment", actor="mallory")
+        ws.deid.detokenize("people-tok", "ssn", purpose="privet:assessment", actor="mallory")
     # A column of plain values is not tokens: a terse refusal, no value quoted.
     with pytest.raises(IntegrityError, match="^a value is not a token of this workspace$"):
-        detokenize(ws, "people-tok", "race", purpose="training", actor="alice")
+        ws.deid.detokenize("people-tok", "race", purpose="training", actor="alice")
 
 
 def test_tokens_of_another_workspace_do_not_open(tmp_path: Path):
-    from privet.deid.operators._token import make_token, open_token
+    from privet.operators._token import make_token, open_token
 
     one, two = (Workspace.init(tmp_path / name) for name in ("one", "two"))
     with one, two:
@@ -270,11 +271,11 @@ def test_tokens_of_another_workspace_do_not_open(tmp_path: Path):
 
 
 def test_detokenize_cli_writes_the_values_and_logs(ws: Workspace, people_csv: Path, tmp_path):
-    from privet.deid import parse_plan, protect
+    from privet.deid import ProtectRequest, parse_plan
 
     ingest_people(ws, people_csv)
-    protect(ws, "people", parse_plan(TOKEN_PLAN),
-            name="people-tok", actor="dpo")  # fmt: skip
+    request = ProtectRequest(plan=parse_plan(TOKEN_PLAN))
+    ws.deid.protect("people", request, output="people-tok", actor="dpo")
     out = tmp_path / "ssn.csv"
     result = invoke("detokenize", "people-tok", "ssn", "-o", out, "--purpose", "analytics",
                     workspace=ws.folder)  # fmt: skip
@@ -347,7 +348,7 @@ def test_no_operator_puts_a_value_into_logs_or_errors(
 
 
 def test_protect_leaves_no_value_in_the_audit_log_or_lineage(ws: Workspace, people_csv, tmp_path):
-    from privet.deid import parse_plan, protect
+    from privet.deid import ProtectRequest, parse_plan
 
     people = pl.read_csv(people_csv)
     people = people.with_columns(pl.lit(SECRET).alias("ssn"))
@@ -359,7 +360,7 @@ def test_protect_leaves_no_value_in_the_audit_log_or_lineage(ws: Workspace, peop
         "          person_id: pseudonym, phone: mask, street_address: drop}\n"
         "quasi_identifiers: [age, sex, race]\nprivacy: {k: 3, max_suppression: 0.1}"
     )
-    protect(ws, "people", plan, name="people-safe", actor="dpo")
+    ws.deid.protect("people", ProtectRequest(plan=plan), output="people-safe", actor="dpo")
     entries = " ".join(str(r.event) for r in ws.log.records(0))
     edges = " ".join(str(e.facts) for e in ws.lineage("people-safe"))
     assert SECRET not in entries and SECRET not in edges

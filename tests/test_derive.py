@@ -10,7 +10,8 @@ from alembic import command
 
 from privet import AlreadyExists, Workspace
 from privet.catalog import derive
-from privet.catalog._db import SCHEMA_REVISION, migrating
+from privet.dp import SynthRequest
+from privet.schema import SCHEMA_REVISION, migrating
 from tests.conftest import ingest_people
 
 
@@ -19,7 +20,7 @@ def test_derived_dataset_inherits_governance_and_links_to_its_source(
 ):
     source = ingest_people(ws, people_csv)
     frame = ws.read("people", purpose="training", actor="a").drop("email", "ssn", "full_name")
-    version = derive(ws, "people@1", frame, name="people-protected", kind="protected",
+    version = derive(ws.hazmat, "people@1", frame, name="people-protected", kind="protected",
                      actor="dpo", facts={"k": 5})  # fmt: skip
     info = ws.dataset("people-protected")
     original = ws.dataset("people")
@@ -42,10 +43,10 @@ def test_derived_dataset_inherits_governance_and_links_to_its_source(
 def test_a_derivative_of_a_derivative_points_at_the_root(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
     frame = ws.read("people", purpose="training", actor="a")
-    derive(ws, "people", frame.head(100), name="step1", kind="filtered", actor="a")
-    derive(ws, "step1", frame.head(50), name="step2", kind="filtered", actor="a")
+    derive(ws.hazmat, "people", frame.head(100), name="step1", kind="filtered", actor="a")
+    derive(ws.hazmat, "step1", frame.head(50), name="step2", kind="filtered", actor="a")
     assert ws.dataset("step2").derived_from == ws.dataset("people").id
-    derive(ws, "step1", frame.head(10), name="step2", kind="filtered", actor="a")
+    derive(ws.hazmat, "step1", frame.head(10), name="step2", kind="filtered", actor="a")
     assert [v.rows for v in ws.dataset("step2").versions] == [50, 10]
 
 
@@ -54,16 +55,16 @@ def test_deriving_into_an_unrelated_dataset_is_refused(ws: Workspace, people_csv
     ingest_people(ws, people_csv, name="other")
     frame = ws.read("people", purpose="training", actor="a")
     with pytest.raises(AlreadyExists, match="not derived"):
-        derive(ws, "people", frame, name="other", kind="protected", actor="a")
+        derive(ws.hazmat, "people", frame, name="other", kind="protected", actor="a")
 
 
 def test_an_older_catalog_is_upgraded_when_opened(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
-    with migrating(ws.engine) as cfg:
+    with migrating(ws.hazmat.engine) as cfg:
         command.downgrade(cfg, "0001")
     ws.close()
     reopened = Workspace.open(ws.folder)
-    with reopened.engine.connect() as conn:
+    with reopened.hazmat.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
             SCHEMA_REVISION
         )
@@ -90,17 +91,19 @@ def test_a_baseline_stored_before_0005_is_relabelled_when_opened(
     ingest_people(ws, people_csv)
     columns = ["sex", "race", "income"]
     ws.dp.synthesize(
-        "people", name="people-ind", actor="alice", method="independent", columns=columns
+        "people",
+        SynthRequest(name="people-ind", method="independent", columns=columns),
+        actor="alice",
     )
     baseline_id = ws.dataset("people-ind").versions[0].id
     frame = ws.read("people", purpose="training", actor="a").select(columns)
     # A DP release as the 0004 code stored it (its lineage facts are what 0005 reads).
-    dp_like = derive(ws, "people", frame, name="people-dp", kind="synthetic", actor="a",
+    dp_like = derive(ws.hazmat, "people", frame, name="people-dp", kind="synthetic", actor="a",
                      facts={"synthetic": True, "differentially_private": True})  # fmt: skip
     assert ws.dataset("people-ind").versions[0].kind == "baseline"
-    with migrating(ws.engine) as cfg:
+    with migrating(ws.hazmat.engine) as cfg:
         command.downgrade(cfg, "0004")
-    with ws.engine.begin() as conn:
+    with ws.hazmat.engine.begin() as conn:
         conn.execute(
             text("UPDATE lineage_edges SET activity = :a WHERE activity = 'baseline'"),
             {"a": activity},
@@ -113,7 +116,7 @@ def test_a_baseline_stored_before_0005_is_relabelled_when_opened(
     ws.close()
 
     reopened = Workspace.open(ws.folder)
-    with reopened.engine.connect() as conn:
+    with reopened.hazmat.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
             SCHEMA_REVISION
         )

@@ -639,6 +639,41 @@ def test_load_recognizers_from_yaml(tmp_path: Path):
     assert "employee_badge" not in default_registry()
 
 
+def test_built_in_pattern_recognizers_are_a_recognizer_file():
+    import privet.discover
+
+    path = Path(privet.discover.__file__).with_name("recognizers.yaml")
+    from_file = load_recognizers(path)  # "defaults: false": the file's recognizers only
+    built_in = default_registry()
+    assert from_file.names == built_in.names[: len(from_file)]
+    assert set(built_in.names) - set(from_file.names) == {"country", "street_address", "person"}
+    for mine in from_file:
+        theirs = built_in.get(mine.name)
+        assert (mine.pattern, mine.score, mine.strength, mine.needs_context, mine.validator) == (
+            theirs.pattern, theirs.score, theirs.strength, theirs.needs_context, theirs.validator
+        )  # fmt: skip
+
+
+def test_recognizer_file_takes_pattern_pieces_value_pattern_and_needs_context(tmp_path: Path):
+    path = tmp_path / "extra.yaml"
+    path.write_text(
+        "defaults: false\n"
+        "recognizers:\n"
+        "  - name: ticket\n"
+        "    entity: TICKET\n"
+        "    pattern: ['ticket ', '(?P<m>TCK-[0-9]{4})']\n"
+        "    value_pattern: 'TCK-[0-9]{4}'\n"
+        "    needs_context: true\n"
+        "    context: [support]\n"
+    )
+    registry = load_recognizers(path)
+    (found,) = scan_text("support ticket TCK-0042", registry=registry)
+    assert (found.type, found.start, found.end) == ("TICKET", 15, 23)
+    assert scan_text("ticket TCK-0042", registry=registry) == []  # no context word
+    report = scan_frame(pl.DataFrame({"t": ["TCK-0001", "TCK-0002"]}), registry=registry)
+    assert report.column("t").entities[0].type == "TICKET"
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [

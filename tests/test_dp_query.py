@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from privet import InvalidInput, PolicyDenied, Workspace
-from privet.dp import PrivacyUnitWarning
+from privet.dp import PrivacyUnitWarning, QueryRequest
 from privet.errors import BudgetExhausted
 from privet.vault import create_local_master_key
 from tests.conftest import ingest_people, invoke
@@ -41,7 +41,9 @@ def test_a_count_is_near_the_truth_with_the_noise_it_states(
     dp_ws: Workspace, people: pl.DataFrame
 ) -> None:
     result = dp_ws.dp.query(
-        "people", "SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose=PURPOSE, actor="bob"
+        "people",
+        QueryRequest(sql="SELECT COUNT(*) AS n FROM people", epsilon=1.0, purpose=PURPOSE),
+        actor="bob",
     )
     (row,) = result.rows
     (stat,) = result.statistics
@@ -65,7 +67,9 @@ def test_sum_mean_and_quantiles_with_declared_bounds(
         "SELECT SUM(hours_per_week) AS hours, AVG(age) AS mean_age, MEDIAN(age) AS median_age,"
         " QUANTILE(age, 0.9) AS p90 FROM people"
     )
-    result = dp_ws.dp.query("people", sql, epsilon=8.0, purpose=PURPOSE, actor="bob")
+    result = dp_ws.dp.query(
+        "people", QueryRequest(sql=sql, epsilon=8.0, purpose=PURPOSE), actor="bob"
+    )
     (row,) = result.rows
     ages = people["age"]
     half_width = row["hours_high"] - row["hours"]
@@ -87,9 +91,11 @@ def test_sum_mean_and_quantiles_with_declared_bounds(
 def test_group_by_declared_keys_reports_every_key(dp_ws: Workspace, people: pl.DataFrame) -> None:
     result = dp_ws.dp.query(
         "people",
-        "SELECT sex, COUNT(*) AS n FROM people WHERE age >= 30 GROUP BY sex",
-        epsilon=2.0,
-        purpose=PURPOSE,
+        QueryRequest(
+            sql="SELECT sex, COUNT(*) AS n FROM people WHERE age >= 30 GROUP BY sex",
+            epsilon=2.0,
+            purpose=PURPOSE,
+        ),
         actor="bob",
     )
     got = {r["sex"]: r["n"] for r in result.rows}
@@ -101,22 +107,24 @@ def test_group_by_declared_keys_reports_every_key(dp_ws: Workspace, people: pl.D
 
 
 def test_group_by_without_keys_needs_delta_and_then_discovers_them(dp_ws: Workspace) -> None:
-    with pytest.raises(InvalidInput, match="--keys race=") as refusal:
+    with pytest.raises(InvalidInput, match="the keys of 'race'") as refusal:
         dp_ws.dp.query(
             "people",
-            "SELECT race, COUNT(*) FROM people GROUP BY race",
-            epsilon=1.0,
-            purpose=PURPOSE,
+            QueryRequest(
+                sql="SELECT race, COUNT(*) FROM people GROUP BY race", epsilon=1.0, purpose=PURPOSE
+            ),
             actor="bob",
         )
-    assert "--delta" in str(refusal.value)
+    assert "a delta" in str(refusal.value) and refusal.value.parameter == "keys"
     assert dp_ws.dp.budget("people").releases == []
     result = dp_ws.dp.query(
         "people",
-        "SELECT race, COUNT(*) AS n FROM people GROUP BY race",
-        epsilon=1.0,
-        delta=1e-7,
-        purpose=PURPOSE,
+        QueryRequest(
+            sql="SELECT race, COUNT(*) AS n FROM people GROUP BY race",
+            epsilon=1.0,
+            delta=1e-7,
+            purpose=PURPOSE,
+        ),
         actor="bob",
     )
     assert result.threshold is not None and result.threshold > 1
@@ -132,7 +140,9 @@ def test_the_audit_log_and_ledger_hold_a_hash_of_the_query_not_its_literals(
 ) -> None:
     sql = "SELECT COUNT(*) FROM people WHERE full_name = 'Zebulon Quaxley'"
     size = dp_ws.log.size()
-    result = dp_ws.dp.query("people", sql, epsilon=0.5, purpose=PURPOSE, actor="bob")
+    result = dp_ws.dp.query(
+        "people", QueryRequest(sql=sql, epsilon=0.5, purpose=PURPOSE), actor="bob"
+    )
     entries = [r.event for r in dp_ws.log.records(size)]
     assert [e["event"] for e in entries] == ["read", "dp.release"]
     text = json.dumps(entries) + json.dumps(
@@ -149,7 +159,9 @@ def test_a_dataset_without_subject_id_protects_rows_and_warns(
     ws.ingest(people_csv, name="rows", owner="alice", purposes=[PURPOSE], actor="alice")
     with pytest.warns(PrivacyUnitWarning, match="one row"):
         result = ws.dp.query(
-            "rows", "SELECT COUNT(*) FROM rows", epsilon=0.5, purpose=PURPOSE, actor="bob"
+            "rows",
+            QueryRequest(sql="SELECT COUNT(*) FROM rows", epsilon=0.5, purpose=PURPOSE),
+            actor="bob",
         )
     assert result.unit == "row" and any("one row" in w for w in result.warnings)
     assert ws.dp.budget("rows").unit == "row"
@@ -158,7 +170,9 @@ def test_a_dataset_without_subject_id_protects_rows_and_warns(
 def test_an_undeclared_purpose_is_refused_and_spends_nothing(dp_ws: Workspace) -> None:
     with pytest.raises(PolicyDenied, match="not one dataset"):
         dp_ws.dp.query(
-            "people", "SELECT COUNT(*) FROM people", epsilon=0.5, purpose="marketing", actor="bob"
+            "people",
+            QueryRequest(sql="SELECT COUNT(*) FROM people", epsilon=0.5, purpose="marketing"),
+            actor="bob",
         )
     assert dp_ws.dp.budget("people").releases == []
 
@@ -167,7 +181,9 @@ def test_a_query_over_budget_is_refused_before_reading(dp_ws: Workspace) -> None
     size = dp_ws.log.size()
     with pytest.raises(BudgetExhausted):
         dp_ws.dp.query(
-            "people", "SELECT COUNT(*) FROM people", epsilon=25, purpose=PURPOSE, actor="bob"
+            "people",
+            QueryRequest(sql="SELECT COUNT(*) FROM people", epsilon=25, purpose=PURPOSE),
+            actor="bob",
         )
     assert [r.event["event"] for r in dp_ws.log.records(size)] == ["dp.refused"]
 
@@ -182,7 +198,7 @@ BAD_QUERIES = [
     ("SELECT SUM(salary) FROM people", 1.0, None, "unknown column 'salary'"),
     ("SELECT sex, COUNT(*) FROM people GROUP BY nationality", 1.0, None, "unknown column"),
     ("SELECT COUNT(*) FROM people WHERE shoe_size > 3", 1.0, None, "unknown column"),
-    ("SELECT SUM(capital_gain) FROM people", 1.0, None, "--bound capital_gain=LO:HI"),
+    ("SELECT SUM(capital_gain) FROM people", 1.0, None, "capital_gain' needs clamping bounds"),
     ("SELECT SUM(sex) FROM people", 1.0, None, "numeric column"),
     ("SELECT MAX(age) FROM people", 1.0, None, "cannot bound"),
     ("SELECT * FROM people", 1.0, None, "cannot bound"),
@@ -221,7 +237,11 @@ def test_bad_input_is_refused_in_one_sentence_and_spends_nothing(
     dp_ws = shared_ws
     size = dp_ws.log.size()
     with pytest.raises(InvalidInput) as refusal:
-        dp_ws.dp.query("people", sql, epsilon=epsilon, delta=delta, purpose=PURPOSE, actor="bob")
+        dp_ws.dp.query(
+            "people",
+            QueryRequest(sql=sql, epsilon=epsilon, delta=delta, purpose=PURPOSE),
+            actor="bob",
+        )
     text = str(refusal.value)
     assert message in text
     assert "\n" not in text and len(text) < 300

@@ -16,9 +16,10 @@ import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from scipy import stats
 
-from privet.dp._random import SecureRandom
-from privet.dp._sgd import PoissonSampler, _noise
-from privet.dp._train import _split
+from privet.dp import TrainRequest
+from privet.dp._rows import split_rows as _split
+from privet.dp.randomness import SecureRandom
+from privet.dp.sgd import PoissonSampler, _noise
 
 ALPHA = 1e-4  # false-alarm rate of each statistical check
 
@@ -186,7 +187,8 @@ class Recorder:
     work): what ran, as opposed to what the card says."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from privet.dp import _opendp, _sgd
+        from privet.dp import _opendp
+        from privet.dp import sgd as _sgd
 
         self.releases: list[tuple[float, float]] = []
         self.samplers: list[tuple[int, float]] = []
@@ -229,7 +231,7 @@ def test_the_card_and_ledger_epsilon_is_that_of_the_releases_that_ran(
 
     from privet import Workspace
     from privet.datasets import raw_people
-    from privet.dp._train import unpack_rows
+    from privet.dp import unpack_rows
 
     ws = Workspace.init(project, actor="alice")
     path = project.parent / "people.csv"
@@ -243,12 +245,20 @@ def test_the_card_and_ledger_epsilon_is_that_of_the_releases_that_ran(
     # Nothing declared: the bounds of age and the levels of sex, race and the classes are
     # learned with DP before training, and the held-out score is a DP release after it.
     info = ws.dp.train(
-        "people", target="income", name="m", purpose="training", actor="bob", epsilon=3.0,
-        epochs=2, features=["age", "sex", "race"],
-    )  # fmt: skip
+        "people",
+        TrainRequest(
+            target="income",
+            name="m",
+            purpose="training",
+            epsilon=3.0,
+            epochs=2,
+            features=["age", "sex", "race"],
+        ),
+        actor="bob",
+    )
     # bob trained it; the full card (with the split) is for those allowed the raw rows.
-    assert "split" not in info.card
-    card = ws.dp.model("m", actor="alice").card
+    assert "split" not in info.card.stored()
+    card = ws.dp.model("m", actor="alice").card.stored()
     privacy = card["privacy"]
     assert len(seen.releases) == 5  # 4 discoveries and the score
     (n, rate), steps = seen.samplers[0], len(seen.batches)

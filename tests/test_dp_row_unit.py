@@ -28,6 +28,7 @@ from scipy.stats import binom
 
 from privet import Workspace
 from privet.datasets import adult
+from privet.dp import QueryRequest, TrainRequest
 
 ROWS = 1500
 RUNS = 25
@@ -104,12 +105,14 @@ def answers(ctx: dict[str, Any], name: str, sql: str, unit: str, **options: Any)
             results.append(
                 ws.dp.query(
                     name,
-                    sql,
-                    epsilon=EPSILON,
-                    purpose="research",
+                    QueryRequest(
+                        sql=sql,
+                        epsilon=EPSILON,
+                        purpose="research",
+                        max_rows_per_subject=rows,
+                        **options,
+                    ),
                     actor="alice",
-                    max_rows_per_subject=rows,
-                    **options,
                 )
             )
     expected_unit = "subject (person)" if unit == "subject" else "row"
@@ -239,9 +242,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     ws.dp.set_budget("adult", actor="alice", epsilon=100, delta=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        common = {"target": "income", "purpose": "research", "actor": "alice"}
-        ws.dp.train("adult", name="private", epsilon=8.0, **common)
-        ws.dp.train("adult", name="exact", no_dp=True, **common)
+        common = {"target": "income", "purpose": "research"}
+        ws.dp.train("adult", TrainRequest(name="private", epsilon=8.0, **common), actor="alice")
+        ws.dp.train("adult", TrainRequest(name="exact", no_dp=True, **common), actor="alice")
     yield {"ws": ws, "fresh": frame.slice(8000, 8000), "seen": frame.head(8000)}
     ws.close()
     monkey.undo()
@@ -255,7 +258,7 @@ def accuracy(ws: Workspace, model: str, rows: pl.DataFrame) -> float:
 
 def test_training_with_discovered_levels_is_within_two_points_of_exact(trained) -> None:
     ws, fresh = trained["ws"], trained["fresh"]
-    card = ws.dp.model("private", actor="alice").card
+    card = ws.dp.model("private", actor="alice").card.stored()
     assert card["privacy"]["unit"] == "row"
     assert all(f["source"] == "dp" for f in card["features"])  # nothing declared or given
     assert sorted(card["classes"]) == ["<=50K", ">50K"]
@@ -265,10 +268,10 @@ def test_training_with_discovered_levels_is_within_two_points_of_exact(trained) 
 
 
 def test_reported_held_out_accuracy_is_near_the_true_one(trained) -> None:
-    from privet.dp._train import unpack_rows
+    from privet.dp import unpack_rows
 
     ws = trained["ws"]
-    card = ws.dp.model("private", actor="alice").card  # the owner sees the split
+    card = ws.dp.model("private", actor="alice").card.stored()  # the owner sees the split
     evaluation = card["evaluation"]
     held_out = unpack_rows(card["split"]["test"], card["split"]["rows"])
     rows = ws.read("adult", purpose="research", actor="alice")[held_out.tolist()]
@@ -301,6 +304,7 @@ def test_the_dp_score_interval_covers_as_stated() -> None:
         result = _train._evaluate(
             module, x, y, "classification", target, False, budget, [], public_rows=400
         )
-        low, high = result["accuracy_interval_95"]
+        assert result.accuracy_interval_95 is not None
+        low, high = result.accuracy_interval_95
         covered += low <= exact <= high
     assert covered >= coverage_floor(200)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from privet import Workspace
 from privet.catalog import analysis_dtype, for_analysis
 from privet.datasets import raw_people
+from privet.dp import QueryRequest, SynthRequest, TrainRequest
 from privet.tables import read_table, text_meanings
 from privet.text import has_controls
 
@@ -297,10 +298,12 @@ def test_meaning_is_shown_and_carried_to_derived_datasets(
     ws.ingest(source, name="prices", owner="o", purposes=["p"], actor="a", scan=False)
     frame = ws.read("prices", purpose="p", actor="a")
     kept = frame.head(5)
-    derived = catalog.derive(ws, "prices", kept, name="prices-5", kind="filtered", actor="a")
+    derived = catalog.derive(ws.hazmat, "prices", kept, name="prices-5", kind="filtered", actor="a")
     assert [c.meaning for c in derived.columns] == ["integer", "number", "boolean"]
     changed = frame.with_columns(pl.lit("n/a").alias("price"))
-    derived = catalog.derive(ws, "prices", changed, name="prices-na", kind="filtered", actor="a")
+    derived = catalog.derive(
+        ws.hazmat, "prices", changed, name="prices-na", kind="filtered", actor="a"
+    )
     assert [c.meaning for c in derived.columns] == ["integer", None, "boolean"]
 
     shown = invoke("datasets", "prices", "--json", workspace=project)
@@ -373,38 +376,53 @@ def test_dp_queries_training_and_synthesis_read_numbers_kept_as_text(shop: Works
     )
     result = shop.dp.query(
         "shop",
-        "SELECT SUM(price) AS total, AVG(price) AS mean FROM shop",
-        epsilon=5.0,
-        purpose="p",
+        QueryRequest(
+            sql="SELECT SUM(price) AS total, AVG(price) AS mean FROM shop",
+            epsilon=5.0,
+            purpose="p",
+            bounds={"price": (0.0, 100.0)},
+        ),
         actor="a",
-        bounds={"price": (0.0, 100.0)},
     )
     (row,) = result.rows
     assert abs(row["total"] - truth["price"].sum()) < 10 * (row["total_high"] - row["total"])
     assert 0 <= row["mean"] <= 100
     with pytest.raises(Exception, match="numeric column"):  # codes are not quantities
-        shop.dp.query("shop", "SELECT SUM(zip) AS s FROM shop", epsilon=1.0, purpose="p",
-                      actor="a", bounds={"zip": (0.0, 1e5)})  # fmt: skip
+        shop.dp.query(
+            "shop",
+            QueryRequest(
+                sql="SELECT SUM(zip) AS s FROM shop",
+                epsilon=1.0,
+                purpose="p",
+                bounds={"zip": (0.0, 1e5)},
+            ),
+            actor="a",
+        )
 
     model = shop.dp.train(
         "shop",
-        target="label",
-        name="m",
-        purpose="p",
+        TrainRequest(
+            target="label",
+            name="m",
+            purpose="p",
+            epsilon=2.0,
+            epochs=1,
+            features=["price", "sex"],
+            bounds={"price": (0.0, 100.0)},
+            keys={"sex": ["F", "M"], "label": ["no", "yes"]},
+        ),
         actor="a",
-        epsilon=2.0,
-        epochs=1,
-        features=["price", "sex"],
-        bounds={"price": (0.0, 100.0)},
-        keys={"sex": ["F", "M"], "label": ["no", "yes"]},
     )
-    kinds = {f["name"]: f["kind"] for f in model.card["features"]}
+    kinds = {f["name"]: f["kind"] for f in model.card.stored()["features"]}
     assert kinds == {"price": "numeric", "sex": "categorical"}
 
     report = shop.dp.synthesize(
-        "shop", name="shop-ind", actor="o", method="independent", seed=1,
-        columns=["price", "zip", "sex"],
-    )  # fmt: skip
+        "shop",
+        SynthRequest(
+            name="shop-ind", method="independent", seed=1, columns=["price", "zip", "sex"]
+        ),
+        actor="o",
+    )
     assert {c.name: c.kind for c in report.columns} == {
         "price": "numeric",
         "zip": "categorical",
@@ -413,14 +431,14 @@ def test_dp_queries_training_and_synthesis_read_numbers_kept_as_text(shop: Works
 
 
 def test_deid_generalizes_numbers_kept_as_text_and_keeps_the_rest_as_given(shop: Workspace):
-    from privet.deid import parse_plan, protect
+    from privet.deid import ProtectRequest, parse_plan
 
     plan = parse_plan(
         "quasi_identifiers: [price, sex]\n"
         "privacy: {k: 5, max_suppression: 0.1}\n"
         "columns: {person_id: drop}\n"
     )
-    report = protect(shop, "shop", plan, name="shop-k5", actor="o")
+    report = shop.deid.protect("shop", ProtectRequest(plan=plan), output="shop-k5", actor="o")
     assert report.hierarchies["price"] == "intervals"
     out = shop.read("shop-k5", purpose="p", actor="o")
     original = shop.read("shop", purpose="p", actor="o")

@@ -19,7 +19,6 @@ import polars as pl
 import pytest
 
 from privet import Workspace
-from privet.policy import add_user, issue_token
 from tests.conftest import ingest_people, run_privet
 
 
@@ -143,8 +142,8 @@ def test_a_rust_panic_in_the_server_is_a_500_with_one_sentence(
     from privet.server import create_app
 
     ws = Workspace.open(broken)
-    add_user(ws, "alice", roles=["analyst"], actor="alice")
-    token = issue_token(ws, "alice", expires_in=timedelta(hours=1), actor="alice").secret
+    ws.access.add_user("alice", roles=["analyst"], actor="alice")
+    token = ws.access.issue_token("alice", expires_in=timedelta(hours=1), actor="alice").secret
 
     def boom(*_args: object, **_kwargs: object) -> None:
         exec(PANIC)  # noqa: S102 - the same real panic, raised inside a route

@@ -17,6 +17,7 @@ import polars as pl
 
 from privet import Workspace
 from privet.datasets import adult
+from privet.dp import SynthRequest, TrainRequest
 
 
 def test_gc_running_throughout_writes_loses_nothing(project: Path, tmp_path: Path) -> None:
@@ -70,17 +71,19 @@ def test_gc_running_throughout_writes_loses_nothing(project: Path, tmp_path: Pat
                 models.append(
                     ws.dp.train(
                         "adult1",
-                        target="sex",
-                        name=f"model{j}",
-                        purpose="research",
+                        TrainRequest(
+                            target="sex",
+                            name=f"model{j}",
+                            purpose="research",
+                            no_dp=True,
+                            epochs=1,
+                            features=["age", "hours_per_week"],
+                        ),
                         actor="alice",
-                        no_dp=True,  # storage is what is tested: the fast path
-                        epochs=1,
-                        features=["age", "hours_per_week"],
                     ).name
                 )
             synthetic = ws.dp.synthesize(
-                "adult2", name="adult2-baseline", actor="alice", method="independent"
+                "adult2", SynthRequest(name="adult2-baseline", method="independent"), actor="alice"
             )
             versions.append(synthetic.output)
     finally:
@@ -100,8 +103,8 @@ def test_gc_running_throughout_writes_loses_nothing(project: Path, tmp_path: Pat
         )
     # A real orphan is still collected once no write is in flight.
     orphan = "versions/orphan/leftover.parquet.tink"
-    with ws.store.writing():
-        ws.store.put(orphan, lambda out: out.write(b"x"))
+    with ws.hazmat.store.writing():
+        ws.hazmat.store.put(orphan, lambda out: out.write(b"x"))
     assert orphan in ws.collect_garbage()
     assert ws.garbage() == []
     ws.close()

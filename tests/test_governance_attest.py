@@ -23,15 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from privet import GovernanceMismatch, Workspace
-from privet import policy as gov
 from privet.auditlog import append
 from privet.auditlog._attest import _message, digest
 from privet.auditlog.kinds import Reader
 from privet.catalog import annotate
-from privet.catalog._db import migrating
 from privet.catalog._governance import dataset_state
 from privet.dp import Charge, pure
-from privet.policy import authenticate, local_identity
+from privet.schema import migrating
 from privet.server import create_app
 from tests.conftest import invoke
 from tests.governance_support import (
@@ -159,7 +157,7 @@ def test_a_token_changed_in_the_database_does_not_authenticate(
 
     with Workspace.open(project) as ws:
         with pytest.raises(GovernanceMismatch) as caught:
-            authenticate(ws, bearer)
+            ws.access.authenticate(bearer)
         for fragment in words(case, ids):
             assert fragment in str(caught.value)
         reads = len(released(ws))
@@ -183,7 +181,7 @@ def test_a_rolled_back_row_and_pointer_pass_a_read_but_not_log_verify(
     pass there; the replay of the whole log in ``log verify`` catches it."""
     project, ids = governed
     with Workspace.open(project) as ws:
-        gov.revoke_grant(ws, ids.grant_masked, identity=local_identity(ws, "carol"))
+        ws.access.revoke_grant(ids.grant_masked, identity=ws.access.local_identity("carol"))
     db = sqlite3.connect(project / ".privet" / "catalog.db")
     approved = next(
         i
@@ -217,7 +215,7 @@ def test_a_forged_attestation_without_the_log_key_is_refused(
     project, ids = governed
     tamper(_url(project), ids, READ_CASES[1].edits)  # purposes + marketing
     own_key = Ed25519PrivateKey.generate()
-    with Workspace.open(project) as ws, ws.session() as session:
+    with Workspace.open(project) as ws, ws.hazmat.session() as session:
         state = dataset_state(Reader(session), ids.dataset)
         sha256 = digest(state)
         item = {"kind": "dataset", "key": ids.dataset, "sha256": sha256, "state": state}
@@ -235,15 +233,17 @@ def test_changes_made_through_privet_keep_reads_and_verify_working(
 ) -> None:
     project, ids = governed
     with Workspace.open(project) as ws:
-        carol = local_identity(ws, "carol")
-        annotate(ws, "people", "zip", category="user.contact.address.postal_code", actor="alice")
-        gov.set_roles(ws, "bob", add=["reviewer"], actor="alice")
-        gov.set_disabled(ws, "dave", disabled=False, actor="alice")
-        gov.set_policy(ws, gov.show_policy(ws)[1] + "\n", actor="alice")
-        gov.revoke_grant(ws, ids.grant_dave, identity=carol)
-        token = gov.issue_token(ws, "bob", expires_in=timedelta(hours=1), actor="alice")
-        assert authenticate(ws, token.secret).name == "bob"
-        gov.revoke_token(ws, token.id, actor="alice")
+        carol = ws.access.local_identity("carol")
+        annotate(
+            ws.hazmat, "people", "zip", category="user.contact.address.postal_code", actor="alice"
+        )
+        ws.access.set_roles("bob", add=["reviewer"], actor="alice")
+        ws.access.set_disabled("dave", disabled=False, actor="alice")
+        ws.access.set_policy(ws.access.show_policy()[1] + "\n", actor="alice")
+        ws.access.revoke_grant(ids.grant_dave, identity=carol)
+        token = ws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="alice")
+        assert ws.access.authenticate(token.secret).name == "bob"
+        ws.access.revoke_token(token.id, actor="alice")
         ws.dp.set_budget("people", actor="alice", epsilon=2.0)
         ws.dp.charge("people", Charge(pure(0.1)), kind="count", purpose="analytics", actor="alice")
         ws.ingest(
@@ -257,8 +257,8 @@ def test_changes_made_through_privet_keep_reads_and_verify_working(
         ws.rotate_keys(actor="alice", reencrypt=True)
         frame = ws.read("people", purpose="analytics", actor="alice")
         assert frame.height == 300
-        assert gov.read(ws, "people", identity=local_identity(ws, "bob"), view="masked",
-                        purpose="analytics").frame.height == 300  # fmt: skip
+        bob = ws.access.local_identity("bob")
+        assert ws.read("people", identity=bob, view="masked", purpose="analytics").height == 300
         report = ws.log.verify()
     assert report.governance == 15  # a second version and one more token
 
@@ -269,7 +269,7 @@ def test_an_older_workspace_is_attested_once_on_upgrade(
     """Trust on first use: a catalog from before attestations gets a governance.baseline;
     a change made while attestations were off is caught by a later baseline's replay."""
     project, ids = governed
-    with Workspace.open(project) as ws, migrating(ws.engine) as cfg:
+    with Workspace.open(project) as ws, migrating(ws.hazmat.engine) as cfg:
         alembic.downgrade(cfg, "0005")
     tamper(_url(project), ids, READ_CASES[1].edits)  # while nothing is attested
     with Workspace.open(project) as ws:

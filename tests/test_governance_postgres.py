@@ -19,8 +19,7 @@ import pytest
 from sqlalchemy import URL, create_engine, make_url, text
 
 from privet import GovernanceMismatch, Workspace
-from privet.policy import authenticate
-from privet.workspace._config import DIRNAME, WorkspaceConfig
+from privet.core import DIRNAME, WorkspaceConfig
 from tests.conftest import invoke
 from tests.governance_support import (
     DP_CASES,
@@ -155,7 +154,7 @@ def test_a_token_changed_with_sql_on_postgresql_does_not_authenticate(
     project, ids, url = governed
     tamper(url, ids, case.edits)
     with Workspace.open(project) as ws, pytest.raises(GovernanceMismatch) as caught:
-        authenticate(ws, bearer_of(case, ids))
+        ws.access.authenticate(bearer_of(case, ids))
     for fragment in words(case, ids):
         assert fragment in str(caught.value)
     _refused(invoke("log", "verify", workspace=project), words(case, ids))

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
 from privet import AlreadyExists, IntegrityError, InvalidInput, PolicyDenied, Workspace, policy
-from privet.catalog._models import Version
+from privet.schema import Version
 from privet.tables import read_table
 from tests.conftest import PEOPLE_CATEGORIES, ingest_people, invoke
 
@@ -96,11 +96,11 @@ def test_version_records_rows_schema_and_content_hash(ws: Workspace, people_csv:
     meanings = {c.name: c.meaning for c in version.columns if c.meaning}
     assert meanings == {"zip": "integer", "date_of_birth": "date"}
     # The content hash is over the decrypted canonical Parquet: recompute it independently.
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         row = session.scalars(select(Version)).one()
-        handle = ws.vault.dataset_keyset(session, row.dataset_id)
-        with ws.store.open(row.object_key) as stored:
-            plaintext = ws.vault.decrypt_version(handle, row.dataset_id, row.id, stored)
+        handle = ws.hazmat.vault.dataset_keyset(session, row.dataset_id)
+        with ws.hazmat.store.open(row.object_key) as stored:
+            plaintext = ws.hazmat.vault.decrypt_version(handle, row.dataset_id, row.id, stored)
     assert hashlib.sha256(plaintext).hexdigest() == version.content_sha256
     assert_frame_equal(pl.read_parquet(plaintext), source)
 
@@ -165,7 +165,7 @@ def test_lineage_links_the_source_file_hash_to_the_version(ws: Workspace, people
 
 def test_second_ingest_needs_new_version_and_numbers_versions(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
-    with pytest.raises(AlreadyExists, match="--new-version"):
+    with pytest.raises(AlreadyExists, match="new_version"):
         ingest_people(ws, people_csv)
     second = ws.ingest(
         people_csv, name="people", owner="", purposes=[], actor="a", new_version=True
@@ -208,9 +208,9 @@ def test_export_will_not_overwrite_without_force(ws: Workspace, people_csv: Path
 
 def test_altered_ciphertext_fails_to_decrypt(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         key = session.scalars(select(Version.object_key)).one()
-    path = ws.store.root / key
+    path = ws.hazmat.store.root / key
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 1
     path.write_bytes(bytes(data))
@@ -222,9 +222,11 @@ def test_ciphertext_moved_to_another_version_fails_to_decrypt(ws: Workspace, peo
     # The version ids are authenticated data: swapping objects between versions is detected.
     ingest_people(ws, people_csv)
     ws.ingest(people_csv, name="people", owner="", purposes=[], actor="a", new_version=True)
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         first, second = session.scalars(select(Version).order_by(Version.number)).all()
-    (ws.store.root / second.object_key).write_bytes((ws.store.root / first.object_key).read_bytes())
+    (ws.hazmat.store.root / second.object_key).write_bytes(
+        (ws.hazmat.store.root / first.object_key).read_bytes()
+    )
     with pytest.raises(IntegrityError):
         ws.read("people@2", purpose="training", actor="a")
 
@@ -254,7 +256,7 @@ def test_internal_purpose_reads_are_logged_but_never_exported(
     ws: Workspace, people_csv: Path, tmp_path: Path
 ):
     ingest_people(ws, people_csv)
-    release = policy.read(ws, "people", purpose="privet:assessment", actor="privet-scan")
+    release = policy.read(ws.hazmat, "people", purpose="privet:assessment", actor="privet-scan")
     assert release.frame.height == 300
     assert ws.log.records(release.log_index, 1)[0].event["purpose"] == "privet:assessment"
     with pytest.raises(PolicyDenied, match="not for exports"):

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from privet import KeyUnavailable, Workspace
-from privet.catalog._models import Version
+from privet.schema import Version
 from privet.vault import primary_key_id
 from tests.conftest import ingest_people, run_privet
 
 
 def _key_path(ws: Workspace) -> Path:
-    return Path(ws.config.kms_uri.removeprefix("local-file://"))
+    return Path(ws.hazmat.config.kms_uri.removeprefix("local-file://"))
 
 
 def test_without_the_master_key_file_nothing_decrypts(ws: Workspace, people_csv: Path):
@@ -59,38 +59,38 @@ def test_a_key_file_readable_by_others_is_refused(ws: Workspace, people_csv: Pat
 
 def test_rotation_adds_a_primary_and_old_versions_stay_readable(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         old = session.scalars(select(Version)).one()
         old_key_id, old_object = old.key_id, old.object_key
     result = ws.rotate_keys(actor="admin")
     assert result["workspace_keys"] == 2 and result["dataset_keysets"] == 1
     reopened = Workspace.open(ws.folder)
     assert reopened.read("people", purpose="training", actor="a").height == 300
-    with reopened.reading() as session:
-        handle = reopened.vault.dataset_keyset(session, old.dataset_id)
+    with reopened.hazmat.reading() as session:
+        handle = reopened.hazmat.vault.dataset_keyset(session, old.dataset_id)
         assert primary_key_id(handle) != old_key_id
         assert session.scalars(select(Version)).one().object_key == old_object
     # New versions use the new primary key.
     v2 = reopened.ingest(people_csv, name="people", owner="", purposes=[], actor="a",
                          new_version=True)  # fmt: skip
-    with reopened.reading() as session:
+    with reopened.hazmat.reading() as session:
         assert session.get(Version, v2.id).key_id == primary_key_id(handle)
     assert [e.event["event"] for e in reopened.log.records()].count("keys.rotate") == 1
 
 
 def test_reencrypt_rewrites_every_version_under_the_new_key(ws: Workspace, people_csv: Path):
     ingest_people(ws, people_csv)
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         before = session.scalars(select(Version)).one()
         old_object = before.object_key
     result = ws.rotate_keys(actor="admin", reencrypt=True)
     assert result["reencrypted_versions"] == 1
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         after = session.scalars(select(Version)).one()
-        handle = ws.vault.dataset_keyset(session, after.dataset_id)
+        handle = ws.hazmat.vault.dataset_keyset(session, after.dataset_id)
         assert after.key_id == primary_key_id(handle) != before.key_id
     assert after.object_key != old_object
-    assert not (ws.store.root / old_object).exists()
+    assert not (ws.hazmat.store.root / old_object).exists()
     assert ws.read("people", purpose="training", actor="a").height == 300
     assert ws.garbage() == []
     ws.log.verify()
@@ -108,23 +108,25 @@ def test_cli_keys_rotate_json(ws: Workspace, project: Path, people_csv: Path):
 def test_keyed_pseudonyms_are_stable_within_a_workspace_and_differ_across(
     ws: Workspace, tmp_path: Path
 ):
-    with ws.session() as session:
-        first = ws.vault.keyed_prf(session).compute(b"alice@example.org", 16)
+    with ws.hazmat.session() as session:
+        first = ws.hazmat.vault.keyed_prf(session).compute(b"alice@example.org", 16)
         session.commit()
-    with Workspace.open(ws.folder) as again, again.reading() as session:
-        assert again.vault.keyed_prf(session).compute(b"alice@example.org", 16) == first
+    with Workspace.open(ws.folder) as again, again.hazmat.reading() as session:
+        assert again.hazmat.vault.keyed_prf(session).compute(b"alice@example.org", 16) == first
     other_root = tmp_path / "other"
     other_root.mkdir()
-    with Workspace.init(other_root) as other, other.session() as session:
-        assert other.vault.keyed_prf(session).compute(b"alice@example.org", 16) != first
+    with Workspace.init(other_root) as other, other.hazmat.session() as session:
+        assert other.hazmat.vault.keyed_prf(session).compute(b"alice@example.org", 16) != first
 
 
 def test_tokens_round_trip_and_survive_rotation(ws: Workspace):
-    with ws.session() as session:
-        token = ws.vault.token_aead(session).encrypt_deterministically(b"123-45-6789", b"ssn")
+    with ws.hazmat.session() as session:
+        token = ws.hazmat.vault.token_aead(session).encrypt_deterministically(
+            b"123-45-6789", b"ssn"
+        )
         session.commit()
     ws.rotate_keys(actor="admin")
-    with Workspace.open(ws.folder) as again, again.reading() as session:
-        assert again.vault.token_aead(session).decrypt_deterministically(token, b"ssn") == (
+    with Workspace.open(ws.folder) as again, again.hazmat.reading() as session:
+        assert again.hazmat.vault.token_aead(session).decrypt_deterministically(token, b"ssn") == (
             b"123-45-6789"
         )

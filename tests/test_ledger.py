@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from privet import InvalidInput, PolicyDenied, Workspace
 from privet.catalog import derive
-from privet.catalog._models import DpRelease
-from privet.dp import DEFAULT_EPSILON, Charge, default_delta, pure
+from privet.dp import DEFAULT_EPSILON, Charge, QueryRequest, default_delta, pure
 from privet.dp._accounting import from_json, to_json
 from privet.errors import BudgetExhausted, IntegrityError
+from privet.schema import DpRelease
 from tests.conftest import ingest_people, invoke
 
 
@@ -34,7 +34,7 @@ def independent_epsilon(events: list[ev.DpEvent], delta: float) -> float:
 
 
 def releases(ws: Workspace) -> int:
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         return session.scalar(select(func.count()).select_from(DpRelease))
 
 
@@ -145,8 +145,14 @@ def test_a_release_over_the_limit_is_refused_logged_and_spends_nothing(
     ws = ledger_ws
     ws.dp.charge("people", Charge(pure(0.6)), kind="test", purpose="training", actor="bob")
     size = ws.log.size()
-    with pytest.raises(BudgetExhausted, match="left of 1"):
+    with pytest.raises(BudgetExhausted, match="left of 1") as refused:
         ws.dp.charge("people", Charge(pure(0.6)), kind="test", purpose="training", actor="bob")
+    # The refusal carries its facts, so a caller need not parse the message.
+    facts = refused.value
+    assert facts.dataset == "people" and facts.parameter == "epsilon"
+    assert facts.asked_epsilon == pytest.approx(0.6, abs=1e-5)
+    assert facts.remaining_epsilon == pytest.approx(0.4, abs=1e-5)
+    assert facts.epsilon_limit == 1.0 and "privet budget" not in str(facts)
     assert ws.dp.budget("people").epsilon_spent == pytest.approx(0.6, abs=1e-5)
     assert releases(ws) == 1
     (entry,) = [r.event for r in ws.log.records(size)]
@@ -159,20 +165,20 @@ def test_releases_on_a_derived_version_are_charged_to_the_source(
     """Acceptance 2, through a real DP query on the derived dataset."""
     ws = ledger_ws
     frame = ws.read("people", purpose="training", actor="alice")
-    derive(ws, "people", frame.head(200), name="people-subset", kind="filtered", actor="alice")
-    derive(ws, "people-subset", frame.head(100), name="people-tiny", kind="filtered", actor="a")
+    derive(
+        ws.hazmat, "people", frame.head(200), name="people-subset", kind="filtered", actor="alice"
+    )
+    derive(
+        ws.hazmat, "people-subset", frame.head(100), name="people-tiny", kind="filtered", actor="a"
+    )
     ws.dp.query(
         "people-tiny",
-        'SELECT COUNT(*) FROM "people-tiny"',
-        epsilon=0.25,
-        purpose="training",
+        QueryRequest(sql='SELECT COUNT(*) FROM "people-tiny"', epsilon=0.25, purpose="training"),
         actor="bob",
     )
     ws.dp.query(
         "people-subset",
-        'SELECT COUNT(*) FROM "people-subset"',
-        epsilon=0.25,
-        purpose="training",
+        QueryRequest(sql='SELECT COUNT(*) FROM "people-subset"', epsilon=0.25, purpose="training"),
         actor="bob",
     )
     source = ws.dp.budget("people")
@@ -302,4 +308,4 @@ def test_budget_command_sets_limits_for_the_owner_only(ledger_ws: Workspace) -> 
     )
     assert done.exit_code == 0, done.output
     assert '"epsilon_limit": 5.0' in done.stdout
-    assert ledger_ws.dp.domains("people")["age"]["bounds"] == (0.0, 120.0)
+    assert ledger_ws.dp.domains("people")["age"].bounds == (0.0, 120.0)

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from privet import PolicyDenied, Workspace, attacks, policy
+from privet import PolicyDenied, Workspace
+from privet.attacks import MembershipAuditRequest
 from privet.datasets import raw_people
-from privet.dp import NoPrivacyWarning
-from privet.dp._train import unpack_rows
+from privet.dp import NoPrivacyWarning, TrainRequest, unpack_rows
+from privet.policy import GrantRequest
 from privet.server import create_app
 from tests.conftest import invoke
 
@@ -50,16 +51,17 @@ STATE: dict[str, Any] = {}
 
 
 def grant(ws: Workspace, user: str, view: str) -> str:
-    asked = policy.request_grant(
-        ws,
-        policy.local_identity(ws, user),
-        dataset="people",
-        view=view,
-        purpose=PURPOSE,
-        duration=timedelta(days=1),
-        reason="models",
+    asked = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view=view,
+            purpose=PURPOSE,
+            duration_seconds=86_400,
+            reason="models",
+        ),
+        identity=ws.access.local_identity(user),
     )
-    return policy.approve_grant(ws, asked.id, identity=policy.local_identity(ws, "alice")).id
+    return ws.access.approve_grant(asked.id, identity=ws.access.local_identity("alice")).id
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +80,35 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws.dp.declare("people", actor="alice", bounds={"hours_per_week": (1, 99)}, keys=KEYS)
     for user, roles in {"alice": ["steward"], "bob": ["analyst"], "erin": ["privacy-engineer"],
                         "mallory": ["analyst"]}.items():  # fmt: skip
-        policy.add_user(ws, user, roles=roles, actor="alice")
-    policy.set_policy(ws, POLICY, actor="alice")
+        ws.access.add_user(user, roles=roles, actor="alice")
+    ws.access.set_policy(POLICY, actor="alice")
     grant(ws, "bob", "aggregate")
     STATE["erin-grant"] = grant(ws, "erin", "raw")
-    STATE["trained"] = ws.dp.train("people", target="income", name="m", purpose=PURPOSE,
-                                   actor="bob", epsilon=2.0, epochs=2,
-                                   features=["sex", "race", "hours_per_week"])  # fmt: skip
+    STATE["trained"] = ws.dp.train(
+        "people",
+        TrainRequest(
+            target="income",
+            name="m",
+            purpose=PURPOSE,
+            epsilon=2.0,
+            epochs=2,
+            features=["sex", "race", "hours_per_week"],
+        ),
+        actor="bob",
+    )
     with pytest.warns(NoPrivacyWarning):
-        ws.dp.train("people", target="income", name="plain", purpose=PURPOSE, actor="alice",
-                    no_dp=True, epochs=1, features=["age", "sex"])  # fmt: skip
+        ws.dp.train(
+            "people",
+            TrainRequest(
+                target="income",
+                name="plain",
+                purpose=PURPOSE,
+                no_dp=True,
+                epochs=1,
+                features=["age", "sex"],
+            ),
+            actor="alice",
+        )
     yield ws
     ws.close()
 
@@ -124,15 +145,15 @@ def assert_full(card: dict[str, Any]) -> None:
 
 def test_a_card_read_without_raw_access_has_no_exact_count_and_no_bitmap(models: Workspace):
     ws = models
-    full = ws.dp.model("m", actor="alice").card
+    full = ws.dp.model("m", actor="alice").card.stored()
     assert_full(full)
     readers = {
-        "trainer (aggregate grant)": STATE["trained"].card,
-        "anonymous": ws.dp.model("m").card,
-        "bob": ws.dp.model("m", actor="bob").card,
-        "erin without --purpose": ws.dp.model("m", actor="erin").card,
-        "listing": next(m.card for m in ws.dp.models() if m.name == "m"),
-        "loaded by bob": ws.dp.load_model("m", actor="bob").card,
+        "trainer (aggregate grant)": STATE["trained"].card.stored(),
+        "anonymous": ws.dp.model("m").card.stored(),
+        "bob": ws.dp.model("m", actor="bob").card.stored(),
+        "erin without --purpose": ws.dp.model("m", actor="erin").card.stored(),
+        "listing": next(m.card.stored() for m in ws.dp.models() if m.name == "m"),
+        "loaded by bob": ws.dp.load_model("m", actor="bob").card.stored(),
     }
     for reader, card in readers.items():
         try:
@@ -147,7 +168,7 @@ def test_a_card_read_without_raw_access_has_no_exact_count_and_no_bitmap(models:
 def test_the_owner_and_a_raw_grantee_see_the_full_card_and_it_is_logged(models: Workspace):
     ws = models
     before = ws.log.size()
-    assert_full(ws.dp.model("m", actor="erin", purpose=PURPOSE).card)
+    assert_full(ws.dp.model("m", actor="erin", purpose=PURPOSE).card.stored())
     (entry,) = [r.event for r in ws.log.records(before) if r.event["event"] == "model.card"]
     assert (entry["actor"], entry["basis"], entry["grant"]) == (
         "erin",
@@ -161,8 +182,8 @@ def test_the_owner_and_a_raw_grantee_see_the_full_card_and_it_is_logged(models: 
 
 def test_a_model_without_dp_shows_no_exact_figure_to_others(models: Workspace):
     ws = models
-    full = ws.dp.model("plain", actor="alice").card
-    public = ws.dp.model("plain", actor="mallory").card
+    full = ws.dp.model("plain", actor="alice").card.stored()
+    public = ws.dp.model("plain", actor="mallory").card.stored()
     age = next(f for f in full["features"] if f["name"] == "age")
     assert age["source"] == "data" and age["lower"] is not None  # the data's exact range
     shown = next(f for f in public["features"] if f["name"] == "age")
@@ -175,14 +196,18 @@ def test_a_model_without_dp_shows_no_exact_figure_to_others(models: Workspace):
 def test_the_owner_and_a_raw_grantee_still_audit_and_the_result_is_public(models: Workspace):
     ws = models
     for actor, purpose in (("alice", None), ("erin", PURPOSE)):
-        result = attacks.membership(ws, "m", actor=actor, purpose=purpose, attack="loss", seed=1)
+        result = ws.audit.membership(
+            "m", MembershipAuditRequest(attack="loss", seed=1), actor=actor, purpose=purpose
+        )
         assert result.members >= 10 and 0 <= result.auc <= 1
     with pytest.raises(PolicyDenied):
-        attacks.membership(ws, "m", actor="mallory", purpose=PURPOSE, attack="loss")
-    audits = ws.dp.model("m", actor="mallory").card["audits"]
+        ws.audit.membership(
+            "m", MembershipAuditRequest(attack="loss"), actor="mallory", purpose=PURPOSE
+        )
+    audits = ws.dp.model("m", actor="mallory").card.stored()["audits"]
     assert [a["by"] for a in audits][-2:] == ["alice", "erin"]
     assert not keys_of(audits) & EXACT_KEYS
-    assert ws.dp.model("m", actor="alice").card["audits"][-1]["members"] == result.members
+    assert ws.dp.model("m", actor="alice").card.stored()["audits"][-1]["members"] == result.members
 
 
 def test_the_models_command_shows_the_public_card_unless_the_rows_are_yours(
@@ -190,7 +215,7 @@ def test_the_models_command_shows_the_public_card_unless_the_rows_are_yours(
 ):
     ws = models
     monkeypatch.setenv("PRIVET_KEY_DIR", str(STATE["keys"]))
-    full = ws.dp.model("m", actor="alice").card
+    full = ws.dp.model("m", actor="alice").card.stored()
 
     def card(*args: str) -> dict[str, Any]:
         result = invoke("models", "m", "--json", *args, workspace=ws.folder)
@@ -211,9 +236,9 @@ def test_the_models_command_shows_the_public_card_unless_the_rows_are_yours(
 
 def test_the_http_card_is_public_unless_the_caller_may_read_the_rows(models: Workspace):
     ws = models
-    full = ws.dp.model("m", actor="alice").card
+    full = ws.dp.model("m", actor="alice").card.stored()
     tokens = {
-        user: policy.issue_token(ws, user, expires_in=timedelta(hours=1), actor="alice").secret
+        user: ws.access.issue_token(user, expires_in=timedelta(hours=1), actor="alice").secret
         for user in ("alice", "erin", "mallory")
     }
     with TestClient(create_app(ws)) as http:

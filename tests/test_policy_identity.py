@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from privet import InvalidInput, PolicyDenied, Unauthenticated, Workspace
 from privet import policy as gov
-from privet.catalog._models import ApiToken
+from privet.schema import ApiToken
 from tests.conftest import invoke
 
 ISSUER, AUDIENCE = "https://id.example.test", "privet"
@@ -29,7 +29,7 @@ def secret_part(bearer: str) -> str:
 
 @pytest.fixture
 def users(ws: Workspace) -> Workspace:
-    gov.add_user(ws, "bob", roles=["analyst"], actor="tester")
+    ws.access.add_user("bob", roles=["analyst"], actor="tester")
     return ws
 
 
@@ -37,15 +37,15 @@ def users(ws: Workspace) -> Workspace:
 
 
 def test_a_token_authenticates_its_user_and_only_its_hash_is_stored(users: Workspace) -> None:
-    token = gov.issue_token(users, "bob", expires_in=timedelta(hours=1), actor="tester")
-    identity = gov.authenticate(users, token.secret)
+    token = users.access.issue_token("bob", expires_in=timedelta(hours=1), actor="tester")
+    identity = users.access.authenticate(token.secret)
     assert (identity.name, identity.roles, identity.token_id, identity.via) == (
         "bob",
         frozenset({"analyst"}),
         token.id,
         "token",
     )
-    with users.reading() as session:
+    with users.hazmat.reading() as session:
         stored = session.scalars(select(ApiToken)).one()
     import hashlib
 
@@ -56,7 +56,7 @@ def test_a_token_authenticates_its_user_and_only_its_hash_is_stored(users: Works
     assert secret_part(token.secret).encode() not in dump
     # 256 random bits: 43 URL-safe base64 characters.
     assert len(secret_part(token.secret)) == 43
-    assert all(t.status == "active" for t in gov.list_tokens(users))
+    assert all(t.status == "active" for t in users.access.list_tokens())
 
 
 @pytest.mark.parametrize(
@@ -70,27 +70,27 @@ def test_a_token_authenticates_its_user_and_only_its_hash_is_stored(users: Works
     ],
 )
 def test_bad_tokens_are_refused_tersely(users: Workspace, tamper) -> None:
-    token = gov.issue_token(users, "bob", expires_in=timedelta(hours=1), actor="tester")
+    token = users.access.issue_token("bob", expires_in=timedelta(hours=1), actor="tester")
     with pytest.raises(Unauthenticated, match="^invalid or expired credentials$"):
-        gov.authenticate(users, tamper(token.secret))
+        users.access.authenticate(tamper(token.secret))
 
 
 def test_revoked_expired_and_disabled_tokens_are_refused(users: Workspace) -> None:
-    revoked = gov.issue_token(users, "bob", expires_in=timedelta(hours=1), actor="tester")
-    gov.revoke_token(users, revoked.id, actor="tester")
+    revoked = users.access.issue_token("bob", expires_in=timedelta(hours=1), actor="tester")
+    users.access.revoke_token(revoked.id, actor="tester")
     with pytest.raises(PolicyDenied, match="revoked"):  # the genuine holder learns why (403)
-        gov.authenticate(users, revoked.secret)
+        users.access.authenticate(revoked.secret)
     with pytest.raises(Unauthenticated):  # a guess at a revoked token's id learns nothing
-        gov.authenticate(users, revoked.secret[:-1] + ("A" if revoked.secret[-1] != "A" else "B"))
-    short = gov.issue_token(users, "bob", expires_in=timedelta(seconds=1), actor="tester")
+        users.access.authenticate(revoked.secret[:-1] + ("A" if revoked.secret[-1] != "A" else "B"))
+    short = users.access.issue_token("bob", expires_in=timedelta(seconds=1), actor="tester")
     time.sleep(1.1)
     with pytest.raises(Unauthenticated):
-        gov.authenticate(users, short.secret)
-    live = gov.issue_token(users, "bob", expires_in=timedelta(hours=1), actor="tester")
-    gov.set_disabled(users, "bob", disabled=True, actor="tester")
+        users.access.authenticate(short.secret)
+    live = users.access.issue_token("bob", expires_in=timedelta(hours=1), actor="tester")
+    users.access.set_disabled("bob", disabled=True, actor="tester")
     with pytest.raises(Unauthenticated):
-        gov.authenticate(users, live.secret)
-    assert {t.status for t in gov.list_tokens(users)} == {"revoked", "expired", "active"}
+        users.access.authenticate(live.secret)
+    assert {t.status for t in users.access.list_tokens()} == {"revoked", "expired", "active"}
 
 
 def test_token_cli_shows_the_secret_once_and_never_lists_it(
@@ -99,13 +99,13 @@ def test_token_cli_shows_the_secret_once_and_never_lists_it(
     out = invoke("token", "issue", "bob", "--expires", "2h", "--json", workspace=project)
     assert out.exit_code == 0, out.output
     secret = json.loads(out.output)["secret"]
-    assert gov.authenticate(users, secret).name == "bob"
+    assert users.access.authenticate(secret).name == "bob"
     listed = invoke("token", "list", "--json", workspace=project).output
     assert secret not in listed and json.loads(listed)[0]["status"] == "active"
     token_id = json.loads(listed)[0]["id"]
     assert invoke("token", "revoke", token_id, workspace=project).exit_code == 0
     with pytest.raises(PolicyDenied):
-        gov.authenticate(users, secret)
+        users.access.authenticate(secret)
     log = invoke("log", "show", "--json", workspace=project).output
     assert secret_part(secret) not in log
     bad = invoke("token", "issue", "bob", "--expires", "forever", workspace=project)
@@ -165,8 +165,8 @@ def rsa_key():
 
 
 def test_a_jwt_signed_by_the_configured_issuer_authenticates(ws: Workspace, rsa_key) -> None:
-    gov.set_policy(ws, _policy(public_key=_pem(rsa_key)), actor="tester")
-    identity = gov.authenticate(ws, jwt.encode(_claims(), rsa_key, algorithm="RS256"))
+    ws.access.set_policy(_policy(public_key=_pem(rsa_key)), actor="tester")
+    identity = ws.access.authenticate(jwt.encode(_claims(), rsa_key, algorithm="RS256"))
     assert (identity.name, identity.roles, identity.via) == ("frank", {"analyst"}, "oidc")
 
 
@@ -179,12 +179,12 @@ def test_an_ec_key_from_a_jwks_with_key_ids(ws: Workspace) -> None:
             for k, kid in ((key, "k1"), (other, "k2"))
         ]
     }
-    gov.set_policy(ws, _policy(jwks=jwks), actor="tester")
+    ws.access.set_policy(_policy(jwks=jwks), actor="tester")
     token = jwt.encode(_claims(), key, algorithm="ES256", headers={"kid": "k1"})
-    assert gov.authenticate(ws, token).name == "frank"
+    assert ws.access.authenticate(token).name == "frank"
     wrong_kid = jwt.encode(_claims(), key, algorithm="ES256", headers={"kid": "k2"})
     with pytest.raises(Unauthenticated):
-        gov.authenticate(ws, wrong_kid)
+        ws.access.authenticate(wrong_kid)
 
 
 @pytest.mark.parametrize(
@@ -199,18 +199,18 @@ def test_an_ec_key_from_a_jwks_with_key_ids(ws: Workspace) -> None:
     ],
 )
 def test_bad_jwts_are_refused(ws: Workspace, rsa_key, claims: dict, why: str) -> None:
-    gov.set_policy(ws, _policy(public_key=_pem(rsa_key)), actor="tester")
+    ws.access.set_policy(_policy(public_key=_pem(rsa_key)), actor="tester")
     with pytest.raises(Unauthenticated):
-        gov.authenticate(ws, jwt.encode(claims, rsa_key, algorithm="RS256"))
+        ws.access.authenticate(jwt.encode(claims, rsa_key, algorithm="RS256"))
 
 
 def test_forged_jwts_are_refused(ws: Workspace, rsa_key) -> None:
-    gov.set_policy(ws, _policy(public_key=_pem(rsa_key)), actor="tester")
+    ws.access.set_policy(_policy(public_key=_pem(rsa_key)), actor="tester")
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(Unauthenticated):  # signed by someone else
-        gov.authenticate(ws, jwt.encode(_claims(), stranger, algorithm="RS256"))
+        ws.access.authenticate(jwt.encode(_claims(), stranger, algorithm="RS256"))
     with pytest.raises(Unauthenticated):  # alg "none"
-        gov.authenticate(ws, jwt.encode(_claims(), None, algorithm="none"))
+        ws.access.authenticate(jwt.encode(_claims(), None, algorithm="none"))
     # HS256 keyed with the issuer's *public* key: the classic algorithm-confusion forgery.
     header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     body = jwt.utils.base64url_encode(json.dumps(_claims()).encode())
@@ -221,22 +221,22 @@ def test_forged_jwts_are_refused(ws: Workspace, rsa_key) -> None:
     mac = hmac.new(_pem(rsa_key).encode(), signing_input, hashlib.sha256).digest()
     forged = (signing_input + b"." + jwt.utils.base64url_encode(mac)).decode()
     with pytest.raises(Unauthenticated):
-        gov.authenticate(ws, forged)
+        ws.access.authenticate(forged)
 
 
 def test_jwts_are_refused_when_no_issuer_is_configured(ws: Workspace, rsa_key) -> None:
     with pytest.raises(Unauthenticated):
-        gov.authenticate(ws, jwt.encode(_claims(), rsa_key, algorithm="RS256"))
+        ws.access.authenticate(jwt.encode(_claims(), rsa_key, algorithm="RS256"))
 
 
 def test_a_disabled_user_cannot_log_in_by_jwt(ws: Workspace, rsa_key) -> None:
-    gov.set_policy(ws, _policy(public_key=_pem(rsa_key)), actor="tester")
-    gov.add_user(ws, "frank", roles=["steward"], actor="tester")
+    ws.access.set_policy(_policy(public_key=_pem(rsa_key)), actor="tester")
+    ws.access.add_user("frank", roles=["steward"], actor="tester")
     token = jwt.encode(_claims(), rsa_key, algorithm="RS256")
-    assert gov.authenticate(ws, token).roles == {"analyst", "steward"}
-    gov.set_disabled(ws, "frank", disabled=True, actor="tester")
+    assert ws.access.authenticate(token).roles == {"analyst", "steward"}
+    ws.access.set_disabled("frank", disabled=True, actor="tester")
     with pytest.raises(Unauthenticated):
-        gov.authenticate(ws, token)
+        ws.access.authenticate(token)
 
 
 # -- the policy document -----------------------------------------------------------------
@@ -269,6 +269,6 @@ def test_policy_cli_set_show_and_bad_file(ws: Workspace, project: Path, tmp_path
     path.write_text("rules:\n  - roles: [analyst]\n    views: [all]\n")
     bad = invoke("policy", "set", path, workspace=project)
     assert bad.exit_code == 1 and "rules.0.views.0" in bad.output
-    assert gov.show_policy(ws)[0] == 1  # the bad one was not stored
+    assert ws.access.show_policy()[0] == 1  # the bad one was not stored
     missing = invoke("policy", "set", tmp_path / "nope.yaml", workspace=project)
     assert missing.exit_code == 1 and "does not exist" in missing.output

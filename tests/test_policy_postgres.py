@@ -14,6 +14,7 @@ import pytest
 
 from privet import PolicyDenied, Workspace
 from privet import policy as gov
+from privet.policy import GrantRequest
 from tests.test_postgres import database_url, key_dir, people_csv, ws  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.postgres
@@ -32,27 +33,38 @@ def test_governed_reads_grants_and_alerts_on_postgres(ws: Workspace, people_csv:
         people_csv, name="people", owner="data-team", purposes=["fraud-detection"], actor="a",
         categories={"ssn": "user.government_id.national_identification_number"},
     )  # fmt: skip
-    gov.set_policy(ws, POLICY, actor="admin")
-    gov.add_user(ws, "bob", roles=["analyst"], actor="admin")
-    token = gov.issue_token(ws, "bob", expires_in=timedelta(hours=1), actor="admin")
-    bob = gov.authenticate(ws, token.secret)
+    ws.access.set_policy(POLICY, actor="admin")
+    ws.access.add_user("bob", roles=["analyst"], actor="admin")
+    token = ws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="admin")
+    bob = ws.access.authenticate(token.secret)
     with pytest.raises(PolicyDenied):
-        gov.read(ws, "people", identity=bob, view="masked", purpose="fraud-detection")
-    grant = gov.request_grant(
-        ws, bob, dataset="people", view="masked", purpose="fraud-detection",
-        duration=timedelta(hours=1), reason="pg",
-    )  # fmt: skip
+        gov.read(ws.hazmat, "people", identity=bob, view="masked", purpose="fraud-detection")
+    grant = ws.access.request_grant(
+        GrantRequest(
+            dataset="people",
+            view="masked",
+            purpose="fraud-detection",
+            duration_seconds=3600,
+            reason="pg",
+        ),
+        identity=bob,
+    )
     with pytest.raises(PolicyDenied, match="their own"):
-        gov.approve_grant(ws, grant.id, identity=bob)
-    gov.approve_grant(ws, grant.id, identity=gov.local_identity(ws, "data-team"))
-    assert gov.decide(ws, bob, "people", "masked", "fraud-detection").grant_id == grant.id
+        ws.access.approve_grant(grant.id, identity=bob)
+    ws.access.approve_grant(grant.id, identity=ws.access.local_identity("data-team"))
+    assert (
+        ws.access.check("people", view="masked", purpose="fraud-detection", identity=bob).grant_id
+        == grant.id
+    )
     start = ws.log.size()
     indexes: list[int] = []
     lock = threading.Lock()
 
     def worker() -> None:
         for _ in range(3):
-            release = gov.read(ws, "people", identity=bob, view="masked", purpose="fraud-detection")
+            release = gov.read(
+                ws.hazmat, "people", identity=bob, view="masked", purpose="fraud-detection"
+            )
             assert release.frame.get_column("age").min() >= 30
             with lock:
                 indexes.append(release.log_index)
@@ -64,8 +76,8 @@ def test_governed_reads_grants_and_alerts_on_postgres(ws: Workspace, people_csv:
         thread.join()
     reads = [r.index for r in ws.log.records(start) if r.event["event"] == "read"]
     assert sorted(reads) == sorted(indexes) and len(set(indexes)) == 18
-    assert [a.kind for a in gov.list_alerts(ws)] == ["first_restricted"]
-    gov.revoke_token(ws, token.id, actor="admin")
-    gov.revoke_grant(ws, grant.id, identity=gov.local_identity(ws, "data-team"))
-    assert [g.status for g in gov.list_grants(ws)] == ["revoked"]
+    assert [a.kind for a in ws.access.list_alerts()] == ["first_restricted"]
+    ws.access.revoke_token(token.id, actor="admin")
+    ws.access.revoke_grant(grant.id, identity=ws.access.local_identity("data-team"))
+    assert [g.status for g in ws.access.list_grants()] == ["revoked"]
     assert ws.log.verify().size == ws.log.size()

@@ -25,8 +25,8 @@ from sqlalchemy import URL, create_engine, inspect, make_url, text
 
 from privet import IntegrityError, PolicyDenied, Workspace, auditlog, tables
 from privet.auditlog import leaf_hash, open_note, verify_inclusion
-from privet.catalog._models import Base
 from privet.datasets import raw_people
+from privet.schema import Base
 
 PG_URL = os.environ.get("PRIVET_TEST_PG_URL")
 if not PG_URL:
@@ -103,7 +103,7 @@ def _ingest_people(ws: Workspace, path: Path, name: str = "people") -> None:
 
 def _alembic_head() -> str:
     cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("privet.catalog") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("privet.schema") / "migrations"))
     head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None
     return head
@@ -190,7 +190,7 @@ def test_rewriting_one_log_row_in_sql_is_reported_at_that_rows_index(
     ws.read("people", purpose=PURPOSE, actor=ACTOR)
     target = ws.log.records()[2]
     forged = dict(target.event, actor="nobody")
-    with ws.engine.begin() as conn:
+    with ws.hazmat.engine.begin() as conn:
         conn.execute(
             text("UPDATE log_entries SET data = :data WHERE idx = :idx"),
             {"data": auditlog.canonical(forged), "idx": target.index},
@@ -215,7 +215,7 @@ def test_concurrent_appenders_in_separate_workspaces_leave_a_gap_free_log(
             with Workspace.open(tmp_path) as own:
                 barrier.wait()
                 for n in range(per_thread):
-                    with own.session() as session:
+                    with own.hazmat.session() as session:
                         indexes = auditlog.append(
                             session, [{"event": "test.append", "worker": worker, "n": n}]
                         )
@@ -259,7 +259,7 @@ def test_key_rotation_with_reencrypt_rewrites_versions_that_stay_readable(
     assert result["dataset_keysets"] == 1
     assert result["reencrypted_versions"] == 1
     # The old object was replaced, not left behind next to the new one.
-    assert len(list(ws.store.object_keys())) == 1
+    assert len(list(ws.hazmat.store.object_keys())) == 1
     assert ws.garbage() == []
     with Workspace.open(tmp_path) as reopened:
         rotated = reopened.dataset("people").versions[-1]
@@ -315,7 +315,7 @@ def test_cli_init_ingest_export_and_log_verify_work_against_postgres(
     assert_frame_equal(tables.read_table(out).frame, tables.read_table(people_csv).frame)
     # The catalog is in PostgreSQL: the library sees the CLI's dataset through the same URL.
     with Workspace.open(root) as ws:
-        assert ws.config.database_url == database_url
+        assert ws.hazmat.config.database_url == database_url
         assert [d.name for d in ws.datasets()] == ["people"]
-        assert ws.engine.dialect.name == "postgresql"
+        assert ws.hazmat.engine.dialect.name == "postgresql"
         assert isinstance(ws.read("people", purpose=PURPOSE, actor=ACTOR), pl.DataFrame)

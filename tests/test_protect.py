@@ -12,13 +12,7 @@ import pytest
 
 from privet import AlreadyExists, InvalidInput, Workspace
 from privet.datasets import adult
-from privet.deid import (
-    REGISTRY,
-    parse_plan,
-    protect,
-    protect_file,
-    shortcut_plan,
-)
+from privet.deid import REGISTRY, ProtectRequest, file_risk, parse_plan, protect_file
 from tests.conftest import ingest_people, invoke
 
 QIS = ["age", "workclass", "education", "marital_status", "occupation", "race", "sex"]
@@ -55,9 +49,9 @@ def test_protected_file_meets_its_targets_by_pycanon(
     adult_slice: Path, tmp_path: Path, k, l_value, t_value, sensitive, suppression
 ):
     out = tmp_path / "protected.parquet"
-    plan = shortcut_plan(k=k, l=l_value, t=t_value, quasi_identifiers=QIS,
-                         sensitive=sensitive, max_suppression=suppression)  # fmt: skip
-    report = protect_file(adult_slice, plan, out)
+    request = ProtectRequest(k=k, l=l_value, t=t_value, quasi_identifiers=QIS,
+                             sensitive=sensitive, max_suppression=suppression)  # fmt: skip
+    report = protect_file(adult_slice, request, out)
     data = pandas(pl.read_parquet(out))
     assert len(data) == report.rows_out >= 4000 * (1 - suppression)
     assert pycanon.k_anonymity(data, QIS) >= k
@@ -71,10 +65,10 @@ def test_protected_file_meets_its_targets_by_pycanon(
 
 def test_protected_dataset_is_a_new_catalog_dataset_with_lineage(ws: Workspace, people_csv: Path):
     source = ingest_people(ws, people_csv)
-    plan = shortcut_plan(k=5, quasi_identifiers=["age", "sex", "race", "marital_status"],
-                         max_suppression=0.1)  # fmt: skip
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race", "marital_status"],
+                             max_suppression=0.1)  # fmt: skip
     before = ws.log.size()
-    report = protect(ws, "people", plan, name="people-k5", actor="dpo")
+    report = ws.deid.protect("people", request, output="people-k5", actor="dpo")
     assert report.output == "people-k5@1"
     frame = ws.read("people-k5", purpose="training", actor="a")  # inherited purposes
     data = pandas(frame)
@@ -157,8 +151,8 @@ def test_protect_json_report_has_risk_and_utility(adult_slice: Path, tmp_path: P
 
 
 def test_search_loss_equals_the_utility_modules_recomputation(adult_slice: Path, tmp_path):
-    plan = shortcut_plan(k=5, quasi_identifiers=QIS, max_suppression=0.05)
-    report = protect_file(adult_slice, plan, tmp_path / "o.parquet")
+    request = ProtectRequest(k=5, quasi_identifiers=QIS, max_suppression=0.05)
+    report = protect_file(adult_slice, request, tmp_path / "o.parquet")
     assert report.search.loss == pytest.approx(report.utility.generalization_loss, abs=1e-12)
 
 
@@ -166,7 +160,7 @@ def test_discernibility_equals_pycanon(adult_slice: Path, tmp_path: Path):
     import pycanon.metrics as metrics
 
     out = tmp_path / "o.parquet"
-    report = protect_file(adult_slice, shortcut_plan(k=5, quasi_identifiers=QIS), out)
+    report = protect_file(adult_slice, ProtectRequest(k=5, quasi_identifiers=QIS), out)
     raw, anon = pandas(pl.read_csv(adult_slice)), pandas(pl.read_parquet(out))
     assert report.utility.discernibility == metrics.discernability_metric(raw, anon, QIS)
 
@@ -178,7 +172,8 @@ def _refused_before_work(ws: Workspace, plan_text: str, message: str, *, reads: 
     """Refused with ``message``; at most ``reads`` logged reads; nothing stored."""
     before = ws.log.size()
     with pytest.raises(InvalidInput) as refused:
-        protect(ws, "people", parse_plan(plan_text), name="out", actor="dpo")
+        request = ProtectRequest(plan=parse_plan(plan_text))
+        ws.deid.protect("people", request, output="out", actor="dpo")
     assert message in str(refused.value)
     events = [r.event["event"] for r in ws.log.records(before)]
     assert events == ["read"] * reads  # a value check may need the governed read, no more
@@ -281,13 +276,13 @@ def test_a_bad_plan_exits_1_with_one_sentence(ws: Workspace, people_csv: Path, t
 
 def test_output_name_and_file_are_checked_first(ws: Workspace, people_csv: Path, tmp_path):
     ingest_people(ws, people_csv)
-    plan = shortcut_plan(k=2, quasi_identifiers=["age"])
+    request = ProtectRequest(k=2, quasi_identifiers=["age"])
     with pytest.raises(InvalidInput, match="invalid dataset name"):
-        protect(ws, "people", plan, name="../x", actor="dpo")
+        ws.deid.protect("people", request, output="../x", actor="dpo")
     existing = tmp_path / "exists.csv"
     existing.write_text("x\n1\n")
     with pytest.raises(AlreadyExists):
-        protect_file(ws.folder / "missing.csv", plan, existing)
+        protect_file(ws.folder / "missing.csv", request, existing)
 
 
 @pytest.fixture
@@ -299,14 +294,17 @@ def emails_csv(tmp_path: Path) -> Path:
     return path
 
 
+PSEUDONYMS = ProtectRequest(plan=parse_plan("columns: {email: pseudonym}"))
+
+
 def test_keyed_operators_on_a_file_need_a_workspace(tmp_path: Path, emails_csv: Path):
     with pytest.raises(InvalidInput, match="workspace's keys"):
-        protect_file(emails_csv, parse_plan("columns: {email: pseudonym}"), tmp_path / "o.csv")
+        protect_file(emails_csv, PSEUDONYMS, tmp_path / "o.csv")
 
 
 def test_file_protection_with_a_workspace_logs_the_use_of_its_keys(ws: Workspace, emails_csv):
     out = emails_csv.parent / "out.jsonl"
-    protect_file(emails_csv, parse_plan("columns: {email: pseudonym}"), out, ws=ws, actor="dpo")
+    ws.deid.protect(str(emails_csv), PSEUDONYMS, output=out, actor="dpo")
     event = ws.log.records(ws.log.size() - 1, 1)[0].event
     assert event["event"] == "deid.protect_file" and event["source"].startswith("file:sha256:")
     assert pl.read_ndjson(out)["email"].str.len_chars().min() == 32
@@ -351,7 +349,6 @@ def test_a_file_uses_discoverys_roles_when_it_offers_them(
     tmp_path: Path, emails_csv: Path, monkeypatch: pytest.MonkeyPatch
 ):
     import privet.discover
-    from privet.deid import file_risk
 
     class Finding:
         def __init__(self, name: str, role: str):
@@ -362,7 +359,7 @@ def test_a_file_uses_discoverys_roles_when_it_offers_them(
 
     monkeypatch.setattr(privet.discover, "scan_frame", lambda frame: Report(), raising=False)
     out = tmp_path / "o.csv"
-    report = protect_file(emails_csv, shortcut_plan(k=2, max_suppression=0.0), out)
+    report = protect_file(emails_csv, ProtectRequest(k=2, max_suppression=0.0), out)
     assert report.quasi_identifiers == ["age"] and report.operators == {"email": "drop"}
     assert pl.read_csv(out).columns == ["age"]
     assert file_risk(emails_csv).quasi_identifiers == ["age"]
@@ -397,3 +394,64 @@ def test_the_readme_commands_and_plan_run(
     assert pycanon.l_diversity(pandas(safe), qis, ["income"]) >= 2
     assert not {"full_name", "street_address"} & set(safe.columns)
     assert safe["ssn"].str.starts_with("tok_").all()
+
+
+# -- the request and the command line's words ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "parameter", "message"),
+    [
+        ({"k": 0}, "k", "k must be at least 1"),
+        ({"k": 2, "max_suppression": 1.0}, "max_suppression", "less than 1"),
+        ({"k": 2, "metric": "speed"}, "metric", "'loss', 'entropy' or 'discernibility'"),
+        ({}, None, "give a privacy model (k, l or t) or a plan"),  # nothing to do
+        ({"plan": parse_plan("privacy: {k: 2}"), "k": 3}, None, "not both"),
+    ],
+)
+def test_a_bad_request_is_one_sentence_naming_its_field(fields, parameter, message):
+    with pytest.raises(InvalidInput) as refused:
+        ProtectRequest(**fields)
+    assert refused.value.parameter == parameter and message in str(refused.value)
+
+
+def test_library_errors_name_parameters_and_the_cli_writes_them_as_flags(
+    emails_csv: Path, tmp_path: Path
+):
+    from privet.deid import GroupsSpec, Lattice, Target, build
+
+    # A hierarchy built by hand, without its top level: k = 7 is out of the search's reach.
+    edu = pl.Series("edu", ["a", "b", "c", "d"] * 3)
+    groups = GroupsSpec(type="groups", levels=[{"x": ["a", "b"], "y": ["c", "d"]}])
+    with pytest.raises(InvalidInput, match="raise max_suppression") as refused:
+        Lattice(edu.to_frame(), [build("edu", groups, edu)], [], Target(k=20)).search()
+    assert refused.value.parameter == "max_suppression"
+    # The command line writes a named parameter as its flag.
+    result = invoke("risk", emails_csv, "--qi", "age", "--population-size", "5")
+    assert result.exit_code == 1 and "--population-size: the population size" in result.output
+    # A file in which nobody, not even discovery, finds a quasi-identifier: the fix is --qi.
+    plain = tmp_path / "plain.csv"
+    pl.DataFrame({"reading": [0.5, 1.5, 2.5]}).write_csv(plain)
+    result = invoke("risk", plain)
+    assert result.exit_code == 1 and "give --qi" in result.output
+
+
+def test_a_name_that_is_no_file_needs_a_workspace(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PRIVET_WORKSPACE", raising=False)
+    for args in (["protect", "people", "--k", "2", "-o", "out"], ["risk", "people"]):
+        result = invoke(*args)
+        assert result.exit_code == 1 and "no workspace to find a dataset in" in result.output
+
+
+def test_detokenize_reports_the_audit_entry_it_wrote(ws: Workspace, people_csv: Path, tmp_path):
+    ingest_people(ws, people_csv)
+    request = ProtectRequest(plan=parse_plan("columns: {ssn: token}\ndirect_identifiers: drop"))
+    ws.deid.protect("people", request, output="people-tok", actor="dpo")
+    out = tmp_path / "ssn.parquet"
+    result = invoke("detokenize", "people-tok", "ssn", "-o", out, "--purpose", "analytics",
+                    "--json", workspace=ws.folder)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    index = json.loads(result.output)["log_index"]
+    assert ws.log.records(index, 1)[0].event["event"] == "deid.detokenize"
+    assert index == ws.log.size() - 1

@@ -19,7 +19,7 @@ import pytest
 from privet import InvalidInput
 from privet.datasets import adult
 from privet.deid import assess_risk, measure
-from privet.deid._risk import zayatz_population_uniques
+from privet.deid._assess import zayatz_population_uniques
 from tests.conftest import invoke
 
 ADULT_QIS = [

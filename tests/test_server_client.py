@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from privet import Workspace
-from privet.policy import get_grant
 from privet.server import Client, RateLimit
 from privet.server._ratelimit import TokenBuckets
 from tests.conftest import invoke
@@ -63,7 +62,7 @@ def test_datasets_export_and_grants_through_the_server(served, tmp_path: Path):
     approved = _remote(server, carol, "grant", "approve", grant["id"])
     assert approved.exit_code == 0 and json.loads(approved.stdout)["status"] == "active"
     with Workspace.open(governed.path) as ws:
-        assert get_grant(ws, grant["id"]).approved_by == "carol"
+        assert ws.access.get_grant(grant["id"]).approved_by == "carol"
     masked = tmp_path / "masked.csv"
     got = _remote(
         server, bob, "export", "people", "-o", masked, "--purpose", "analytics", "--view", "masked"

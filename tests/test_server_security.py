@@ -14,15 +14,7 @@ import polars as pl
 import pytest
 
 from privet import Workspace
-from privet.policy import (
-    add_user,
-    approve_grant,
-    get_grant,
-    issue_token,
-    local_identity,
-    request_grant,
-    revoke_token,
-)
+from privet.policy import GrantRequest
 from tests.server_support import Governed, ServerProcess, bearer, governed_workspace
 
 ROWS = "/v1/datasets/people/rows"
@@ -155,34 +147,46 @@ def test_expired_grant_is_403(env, http: httpx.Client):
     governed, _, _ = env
     two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
     with Workspace.open(governed.path, clock=lambda: two_hours_ago) as past:
-        add_user(past, "erin", roles=["analyst"], actor="alice")
-        erin = local_identity(past, "erin")
-        old = request_grant(
-            past, erin, dataset="people", view="masked", purpose="analytics",
-            duration=timedelta(hours=1), reason="last quarter",
-        )  # fmt: skip
-        approve_grant(past, old.id, identity=local_identity(past, "carol"))
+        past.access.add_user("erin", roles=["analyst"], actor="alice")
+        erin = past.access.local_identity("erin")
+        old = past.access.request_grant(
+            GrantRequest(
+                dataset="people",
+                view="masked",
+                purpose="analytics",
+                duration_seconds=3600,
+                reason="last quarter",
+            ),
+            identity=erin,
+        )
+        past.access.approve_grant(old.id, identity=past.access.local_identity("carol"))
     with _ws(env) as ws:
-        token = issue_token(ws, "erin", expires_in=timedelta(hours=1), actor="alice").secret
-        assert get_grant(ws, old.id).status == "expired"
+        token = ws.access.issue_token("erin", expires_in=timedelta(hours=1), actor="alice").secret
+        assert ws.access.get_grant(old.id).status == "expired"
     assert _read(http, token, view="masked").status_code == 403
     # The same request under a grant that is still running is served: expiry made the 403.
     with _ws(env) as ws:
-        fresh = request_grant(
-            ws, local_identity(ws, "erin"), dataset="people", view="masked",
-            purpose="analytics", duration=timedelta(hours=1), reason="this quarter",
-        )  # fmt: skip
-        approve_grant(ws, fresh.id, identity=local_identity(ws, "carol"))
+        fresh = ws.access.request_grant(
+            GrantRequest(
+                dataset="people",
+                view="masked",
+                purpose="analytics",
+                duration_seconds=3600,
+                reason="this quarter",
+            ),
+            identity=ws.access.local_identity("erin"),
+        )
+        ws.access.approve_grant(fresh.id, identity=ws.access.local_identity("carol"))
     assert _read(http, token, view="masked").status_code == 200
 
 
 def test_revoked_token_is_refused(env, http: httpx.Client):
     governed, _, _ = env
     with _ws(env) as ws:
-        issued = issue_token(ws, "bob", expires_in=timedelta(hours=1), actor="alice")
+        issued = ws.access.issue_token("bob", expires_in=timedelta(hours=1), actor="alice")
     assert _read(http, issued.secret).status_code == 200
     with _ws(env) as ws:
-        revoke_token(ws, issued.id, actor="alice")
+        ws.access.revoke_token(issued.id, actor="alice")
     response = _read(http, issued.secret)
     assert response.status_code == 403, response.text
     assert http.get("/v1/me", headers=bearer(issued.secret)).status_code == 403
@@ -207,7 +211,7 @@ def test_self_approval_is_refused(env, http: httpx.Client):
     own = http.post(f"/v1/grants/{grant['id']}/approve", headers=bearer(governed.tokens["bob"]))
     assert own.status_code == 403
     with _ws(env) as ws:
-        assert get_grant(ws, grant["id"]).status == "pending"
+        assert ws.access.get_grant(grant["id"]).status == "pending"
     other = http.post(f"/v1/grants/{grant['id']}/approve", headers=bearer(governed.tokens["carol"]))
     assert other.status_code == 200 and other.json()["status"] == "active"
 
@@ -314,8 +318,8 @@ def test_free_text_reason_is_stored_verbatim_not_executed(env, http: httpx.Clien
     )
     assert asked.status_code == 201
     with _ws(env) as ws:
-        assert get_grant(ws, asked.json()["id"]).reason == reason
-        assert get_grant(ws, governed.grants["bob-raw"]).status == "active"
+        assert ws.access.get_grant(asked.json()["id"]).reason == reason
+        assert ws.access.get_grant(governed.grants["bob-raw"]).status == "active"
 
 
 # -- what errors and logs may say ---------------------------------------------------------------
@@ -385,7 +389,6 @@ def test_oidc_jwt_of_the_configured_issuer_is_accepted(env, http: httpx.Client):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from privet.policy import set_policy
     from tests.server_support import POLICY
 
     governed, _, _ = env
@@ -400,7 +403,7 @@ def test_oidc_jwt_of_the_configured_issuer_is_accepted(env, http: httpx.Client):
         "public_key": public.decode(),
     }
     with _ws(env) as ws:
-        set_policy(ws, yaml.safe_dump(policy), actor="alice")
+        ws.access.set_policy(yaml.safe_dump(policy), actor="alice")
 
     def token(**claims) -> str:
         now = int(time.time())

@@ -13,14 +13,7 @@ import pytest
 
 from privet import Workspace
 from privet.datasets import raw_people
-from privet.policy import (
-    add_user,
-    approve_grant,
-    issue_token,
-    local_identity,
-    request_grant,
-    revoke_grant,
-)
+from privet.policy import GrantRequest
 from tests.server_support import ServerProcess, bearer, governed_workspace
 
 BIG_ROWS = 48_842  # ~12 MB of CSV: far more than the socket buffers between client and server
@@ -48,13 +41,19 @@ def big(tmp_path_factory: pytest.TempPathFactory):
 def _reader(path: Path, name: str, seconds: int) -> tuple[str, str]:
     """A new analyst with one grant on `big` for ``seconds``: (token, grant id)."""
     with Workspace.open(path) as ws:
-        add_user(ws, name, roles=["analyst"], actor="alice")
-        token = issue_token(ws, name, expires_in=timedelta(hours=1), actor="alice").secret
-        grant = request_grant(
-            ws, local_identity(ws, name), dataset="big", view="raw", purpose="analytics",
-            duration=timedelta(seconds=seconds), reason="stream test",
-        )  # fmt: skip
-        approve_grant(ws, grant.id, identity=local_identity(ws, "carol"))
+        ws.access.add_user(name, roles=["analyst"], actor="alice")
+        token = ws.access.issue_token(name, expires_in=timedelta(hours=1), actor="alice").secret
+        grant = ws.access.request_grant(
+            GrantRequest(
+                dataset="big",
+                view="raw",
+                purpose="analytics",
+                duration_seconds=seconds,
+                reason="stream test",
+            ),
+            identity=ws.access.local_identity(name),
+        )
+        ws.access.approve_grant(grant.id, identity=ws.access.local_identity("carol"))
     return token, grant.id
 
 
@@ -101,7 +100,7 @@ def test_revoking_the_grant_stops_a_running_stream(big):
         while received < 64 * 1024:
             received += len(next(chunks))
         with Workspace.open(governed.path) as ws:
-            revoke_grant(ws, grant_id, identity=local_identity(ws, "carol"))
+            ws.access.revoke_grant(grant_id, identity=ws.access.local_identity("carol"))
         with pytest.raises(httpx.RemoteProtocolError):
             for chunk in chunks:
                 received += len(chunk)

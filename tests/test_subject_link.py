@@ -23,11 +23,10 @@ import pytest
 from privet import InvalidInput, Workspace, policy
 from privet.catalog import SUBJECT_LINK
 from privet.datasets import raw_people
-from privet.deid import protect, shortcut_plan
-from privet.dp import PrivacyUnitWarning
+from privet.deid import ProtectRequest
+from privet.dp import PrivacyUnitWarning, QueryRequest, SynthRequest, TrainRequest, unpack_rows
 from privet.dp._query import compile_query
 from privet.dp._sql import parse
-from privet.dp._train import unpack_rows
 from tests.conftest import invoke
 from tests.test_dp_empirical import clopper_pearson_lower, clopper_pearson_upper
 
@@ -55,15 +54,15 @@ def linked(ws: Workspace, tmp_path: Path) -> Workspace:
     ws.ingest(path, name="people", owner="alice", purposes=[PURPOSE, "training"],
               actor="alice", subject_id="person_id")  # fmt: skip
     ws.dp.set_budget("people", actor="alice", epsilon=100, delta=1e-6)
-    plan = shortcut_plan(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
-    protect(ws, "people", plan, name=COPY, actor="alice")
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race"], max_suppression=0.2)
+    ws.deid.protect("people", request, output=COPY, actor="alice")
     return ws
 
 
 def dp_frame(ws: Workspace, ref: str = COPY) -> pl.DataFrame:
     """The rows as DP releases see them (the only reads that get the link)."""
     return policy.read(
-        ws, ref, purpose=PURPOSE, actor="alice", view="aggregate", channel="dp:query"
+        ws.hazmat, ref, purpose=PURPOSE, actor="alice", view="aggregate", channel="dp:query"
     ).frame
 
 
@@ -83,20 +82,20 @@ def test_the_copy_links_rows_to_people_and_never_serves_the_link(linked: Workspa
     assert SUBJECT_LINK not in [c.name for c in info.versions[0].columns]
     # Every other door drops it: reads, views, streams (also the stored-bytes fast path),
     # exports, risk and scans.
-    alice = policy.local_identity(ws, "alice")
+    alice = ws.access.local_identity("alice")
     served = {
         "read": ws.read(COPY, purpose=PURPOSE, actor="alice"),
-        "masked": policy.read(ws, COPY, purpose=PURPOSE, actor="alice", view="masked").frame,
+        "masked": policy.read(ws.hazmat, COPY, purpose=PURPOSE, actor="alice", view="masked").frame,
         "stream": pl.read_parquet(
-            io.BytesIO(b"".join(policy.stream(ws, COPY, identity=alice, purpose=PURPOSE)))
+            io.BytesIO(b"".join(ws.access.stream(COPY, identity=alice, purpose=PURPOSE)))
         ),
         "csv": pl.read_csv(
             io.BytesIO(
-                b"".join(policy.stream(ws, COPY, identity=alice, purpose=PURPOSE, fmt="csv"))
+                b"".join(ws.access.stream(COPY, identity=alice, purpose=PURPOSE, fmt="csv"))
             )  # fmt: skip
         ),
     }
-    policy.export(ws, COPY, tmp_path / "out.parquet", purpose=PURPOSE, actor="alice")
+    policy.export(ws.hazmat, COPY, tmp_path / "out.parquet", purpose=PURPOSE, actor="alice")
     served["export"] = pl.read_parquet(tmp_path / "out.parquet")
     for door, frame in served.items():
         assert SUBJECT_LINK not in frame.columns, door
@@ -150,13 +149,18 @@ def test_a_dp_count_on_the_copy_bounds_a_person_with_200_rows(linked: Workspace)
     ws = linked
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyUnitWarning)  # no fallback to one row
-        result = ws.dp.query(COPY, SQL, epsilon=1.0, purpose=PURPOSE, actor="alice")
+        result = ws.dp.query(
+            COPY, QueryRequest(sql=SQL, epsilon=1.0, purpose=PURPOSE), actor="alice"
+        )
     assert result.unit == f"subject ({SUBJECT_LINK})"
     # Unbounded, the answer is 200; bounded to one row per person it is 1, and the noise
     # (scale 1/ε = 1) is far too small to bridge the gap (P ≈ e^-100).
     assert abs(result.rows[0]["n"] - 1) < 50
-    bounded = ws.dp.query(COPY, SQL, epsilon=1.0, purpose=PURPOSE, actor="alice",
-                          max_rows_per_subject=4)  # fmt: skip
+    bounded = ws.dp.query(
+        COPY,
+        QueryRequest(sql=SQL, epsilon=1.0, purpose=PURPOSE, max_rows_per_subject=4),
+        actor="alice",
+    )
     assert bounded.statistics[0].noise_scale == pytest.approx(4.0)  # sensitivity 4 at ε = 1
     assert abs(bounded.rows[0]["n"] - 4) < 50
     # Measured: with the link as the unit the person costs ≤ ε = 1. The old fallback (one
@@ -184,10 +188,21 @@ def test_dp_training_on_the_copy_takes_one_row_per_person(linked: Workspace) -> 
     ws = linked
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyUnitWarning)
-        info = ws.dp.train(COPY, target="income", name="m", purpose="training", actor="alice",
-                           epsilon=2.0, epochs=1, features=["sex", "hours_per_week"],
-                           bounds={"hours_per_week": (1, 130)}, keys=KEYS)  # fmt: skip
-    card = info.card  # alice owns the data: the full card
+        info = ws.dp.train(
+            COPY,
+            TrainRequest(
+                target="income",
+                name="m",
+                purpose="training",
+                epsilon=2.0,
+                epochs=1,
+                features=["sex", "hours_per_week"],
+                bounds={"hours_per_week": (1, 130)},
+                keys=KEYS,
+            ),
+            actor="alice",
+        )
+    card = info.card.stored()  # alice owns the data: the full card
     assert card["privacy"]["unit"] == f"subject ({SUBJECT_LINK})"
     frame = ws.read(COPY, purpose=PURPOSE, actor="alice")
     split = card["split"]
@@ -202,7 +217,7 @@ def test_dp_training_on_the_copy_takes_one_row_per_person(linked: Workspace) -> 
 def test_synthesis_on_the_copy_never_copies_the_link(linked: Workspace) -> None:
     """The quick variant of the next test: the baseline leaves the link out of its columns."""
     ws = linked
-    ws.dp.synthesize(COPY, name="k5-ind", actor="alice", method="independent", seed=1)
+    ws.dp.synthesize(COPY, SynthRequest(name="k5-ind", method="independent", seed=1), actor="alice")
     assert SUBJECT_LINK not in dp_frame(ws, "k5-ind").columns
     assert ws.dataset("k5-ind").subject_id_column is None
 
@@ -212,9 +227,18 @@ def test_dp_synthesis_on_the_copy_takes_one_row_per_person(linked: Workspace) ->
     ws = linked
     with warnings.catch_warnings():
         warnings.simplefilter("error", PrivacyUnitWarning)
-        synth = ws.dp.synthesize(COPY, name="k5-synth", actor="alice", method="mst",
-                                 epsilon=2.0, columns=["sex", "income"], keys=KEYS,
-                                 seed=1)  # fmt: skip
+        synth = ws.dp.synthesize(
+            COPY,
+            SynthRequest(
+                name="k5-synth",
+                method="mst",
+                epsilon=2.0,
+                columns=["sex", "income"],
+                keys=KEYS,
+                seed=1,
+            ),
+            actor="alice",
+        )
     assert synth.unit == f"subject ({SUBJECT_LINK})"
     # The model's noisy total (the default number of rows drawn) counts people, not the
     # heavy person's 199 extra rows.
@@ -226,8 +250,8 @@ def test_dp_synthesis_on_the_copy_takes_one_row_per_person(linked: Workspace) ->
 
 def test_protecting_the_copy_again_carries_the_same_link(linked: Workspace) -> None:
     ws = linked
-    plan = shortcut_plan(k=10, quasi_identifiers=["age", "sex"], max_suppression=0.3)
-    protect(ws, COPY, plan, name="people_k10", actor="alice")
+    request = ProtectRequest(k=10, quasi_identifiers=["age", "sex"], max_suppression=0.3)
+    ws.deid.protect(COPY, request, output="people_k10", actor="alice")
     before, after = dp_frame(ws), dp_frame(ws, "people_k10")
     assert ws.dataset("people_k10").subject_id_column == SUBJECT_LINK
     assert set(after[SUBJECT_LINK].to_list()) <= set(before[SUBJECT_LINK].to_list())
@@ -238,12 +262,22 @@ def test_protecting_the_copy_again_carries_the_same_link(linked: Workspace) -> N
 def test_the_link_cannot_be_asked_for_or_ingested(linked: Workspace, tmp_path: Path) -> None:
     ws = linked
     with pytest.raises(InvalidInput):
-        ws.dp.query(COPY, f"SELECT {SUBJECT_LINK}, COUNT(*) FROM {COPY} GROUP BY "
-                    f"{SUBJECT_LINK}", epsilon=1.0, delta=1e-8, purpose=PURPOSE,
-                    actor="alice")  # fmt: skip
+        ws.dp.query(
+            COPY,
+            QueryRequest(
+                sql=f"SELECT {SUBJECT_LINK}, COUNT(*) FROM {COPY} GROUP BY {SUBJECT_LINK}",
+                epsilon=1.0,
+                delta=1e-8,
+                purpose=PURPOSE,
+            ),
+            actor="alice",
+        )
     with pytest.raises(InvalidInput, match="unknown column"):
-        ws.dp.train(COPY, target=SUBJECT_LINK, name="x", purpose="training", actor="alice",
-                    epsilon=1.0)  # fmt: skip
+        ws.dp.train(
+            COPY,
+            TrainRequest(target=SUBJECT_LINK, name="x", purpose="training", epsilon=1.0),
+            actor="alice",
+        )
     path = tmp_path / "sneaky.csv"
     pl.DataFrame({"id": [1, 2], SUBJECT_LINK: ["a", "b"]}).write_csv(path)
     result = invoke("ingest", path, "--name", "sneaky", "--owner", "alice", "--purpose", PURPOSE,

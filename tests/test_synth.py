@@ -11,6 +11,7 @@ import pytest
 
 from privet import Workspace
 from privet.datasets import adult
+from privet.dp import SynthRequest
 from privet.errors import BudgetExhausted, InvalidInput
 from tests.conftest import invoke
 
@@ -50,10 +51,12 @@ def test_mst_release_is_charged_and_keeps_pairs_better_than_independent(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = ws.dp.synthesize(
-            "adult", name="adult-mst", actor="alice", method="mst", epsilon=2.0, seed=3
+            "adult",
+            SynthRequest(name="adult-mst", method="mst", epsilon=2.0, seed=3),
+            actor="alice",
         )
         baseline = ws.dp.synthesize(
-            "adult", name="adult-ind", actor="alice", method="independent", seed=3
+            "adult", SynthRequest(name="adult-ind", method="independent", seed=3), actor="alice"
         )
     real = ws.read("adult", purpose="research", actor="alice")
     mst = ws.read("adult-mst", purpose="research", actor="alice")
@@ -84,7 +87,9 @@ def test_release_over_the_limit_is_refused_before_reading(adult_ws: Workspace) -
     size = ws.log.size()
     with pytest.raises(BudgetExhausted), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ws.dp.synthesize("adult", name="too-much", actor="alice", method="mst", epsilon=3.5)
+        ws.dp.synthesize(
+            "adult", SynthRequest(name="too-much", method="mst", epsilon=3.5), actor="alice"
+        )
     events = [r.event["event"] for r in ws.log.records(size, 100)]
     assert events == ["dp.refused"]  # no read of the data, no release
     assert ws.dp.budget("adult").epsilon_spent == 0
@@ -132,7 +137,7 @@ def test_synth_cli_bad_input(adult_ws: Workspace, project: Path, tmp_path: Path)
 
 
 def test_evaluate_numbers_match_a_direct_count(tmp_path: Path) -> None:
-    from privet.dp._synth_eval import evaluate
+    from privet.attacks import evaluate_synthetic as evaluate
 
     data = adult("train").select(["sex", "race", "relationship", "income"])
     real, synth, holdout = data.head(3000), data.slice(3000, 3000), data.slice(6000, 3000)
@@ -191,15 +196,14 @@ def test_aim_keeps_pairs_better_than_independent(adult_ws: Workspace) -> None:
         warnings.simplefilter("ignore")
         ws.dp.synthesize(
             "adult",
-            name="adult-aim",
+            SynthRequest(
+                name="adult-aim", method="aim", epsilon=2.0, rounds=12, max_model_size=2.0, seed=5
+            ),
             actor="alice",
-            method="aim",
-            epsilon=2.0,
-            rounds=12,
-            max_model_size=2.0,
-            seed=5,
         )
-        ws.dp.synthesize("adult", name="adult-ind", actor="alice", method="independent", seed=5)
+        ws.dp.synthesize(
+            "adult", SynthRequest(name="adult-ind", method="independent", seed=5), actor="alice"
+        )
     real = ws.read("adult", purpose="research", actor="alice")
     aim = ws.read("adult-aim", purpose="research", actor="alice")
     independent = ws.read("adult-ind", purpose="research", actor="alice")
@@ -211,15 +215,19 @@ def test_identifiers_are_never_synthesized(ws: Workspace, people_csv: Path) -> N
     from tests.conftest import ingest_people
 
     ingest_people(ws, people_csv)
-    report = ws.dp.synthesize("people", name="people-ind", actor="alice", method="independent")
+    report = ws.dp.synthesize(
+        "people", SynthRequest(name="people-ind", method="independent"), actor="alice"
+    )
     for column in ("person_id", "email", "ssn", "full_name"):
         assert column in report.skipped
         assert column not in [c.name for c in report.columns]
     assert report.epsilon is None and ws.dp.budget("people").releases == []
     edge = next(e for e in ws.lineage("people-ind") if e.facts.get("synthetic"))
     assert edge.facts["guarantee"] == "no formal guarantee"
-    with pytest.raises(InvalidInput, match="no --epsilon"):
-        ws.dp.synthesize("people", name="x", actor="alice", method="independent", epsilon=1.0)
+    with pytest.raises(InvalidInput, match="no epsilon"):
+        ws.dp.synthesize(
+            "people", SynthRequest(name="x", method="independent", epsilon=1.0), actor="alice"
+        )
 
 
 @pytest.mark.parametrize(
@@ -295,7 +303,9 @@ def test_mst_over_nine_columns_fits_within_the_planned_budget() -> None:
     fits, and OpenDP charges no more than planned."""
     import dataclasses
 
-    from privet.dp import _mst, _synth
+    from opendp.extras.mbi import _mst as opendp_mst
+
+    from privet.dp import _synth
 
     frame, plan, budget = _nine_columns()
     configured = _synth.algorithm("mst")
@@ -303,9 +313,7 @@ def test_mst_over_nine_columns_fits_within_the_planned_budget() -> None:
         frame, plan, dataclasses.replace(configured, estimator=_quick), budget
     )
     # The workaround is held only during privet's fit: OpenDP's own function is back.
-    assert _mst.importlib.import_module("opendp.extras.mbi._mst")._make_mst_select.__module__ == (
-        "opendp.extras.mbi._mst"
-    )
+    assert opendp_mst._make_mst_select.__module__ == "opendp.extras.mbi._mst"
     assert charge.event.noise_parameter <= 0.9
     assert table.synthesize(rows=50, method="sample").columns == [c.name for c in plan]
 
@@ -403,7 +411,7 @@ def test_row_unit_synthesis_keeps_marginals_and_a_second_release_fits(
     real = ws.read("rows", purpose="research", actor="alice")
     with pytest.warns(PrivacyUnitWarning, match="privacy unit is one row"):
         first = ws.dp.synthesize(
-            "rows", name="rows-mst", actor="alice", method="mst", epsilon=4.0, seed=2
+            "rows", SynthRequest(name="rows-mst", method="mst", epsilon=4.0, seed=2), actor="alice"
         )
     assert first.unit == "row"
     synth = ws.read("rows-mst", purpose="research", actor="alice")
@@ -424,9 +432,18 @@ def test_row_unit_synthesis_keeps_marginals_and_a_second_release_fits(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         second = ws.dp.synthesize(
-            "rows", name="rows-aim", actor="alice", method="aim", epsilon=2.0, rounds=2,
-            max_model_size=1.0, columns=["sex", "relationship", "income"], seed=2,
-        )  # fmt: skip
+            "rows",
+            SynthRequest(
+                name="rows-aim",
+                method="aim",
+                epsilon=2.0,
+                rounds=2,
+                max_model_size=1.0,
+                columns=["sex", "relationship", "income"],
+                seed=2,
+            ),
+            actor="alice",
+        )
     assert first.delta == pytest.approx(1e-6) and second.delta == pytest.approx(9e-7)
     info = ws.dp.budget("rows")
     assert [r.kind for r in info.releases] == ["synth", "synth"]
@@ -439,9 +456,14 @@ def test_row_unit_synthesis_keeps_marginals_and_a_second_release_fits(
     with pytest.raises(BudgetExhausted) as refused, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ws.dp.synthesize(
-            "rows", name="rows-more", actor="alice", method="mst", epsilon=1.0, delta=9e-6
+            "rows",
+            SynthRequest(name="rows-more", method="mst", epsilon=1.0, delta=9e-6),
+            actor="alice",
         )
     message = str(refused.value)
     assert "δ = 9e-06 for key discovery" in message and "δ = 8.1e-06 left" in message
-    assert "--keys" in message and "--set-delta" in message and "ε ≈" not in message
+    assert "declare the column's keys" in message and "raise the ledger's δ" in message
+    assert "ε ≈" not in message and refused.value.parameter == "delta"
+    assert refused.value.asked_delta == pytest.approx(9e-6)
+    assert refused.value.remaining_delta == pytest.approx(8.1e-6)
     assert [r.event["event"] for r in ws.log.records(size, 100)] == ["dp.refused"]

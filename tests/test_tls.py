@@ -132,7 +132,7 @@ def test_plain_http_off_loopback_is_refused_without_the_opt_in(project: Path):
     refused = run_privet("serve", "-w", project, "--host", "0.0.0.0", "--port", str(free_port()))
     assert refused.returncode == 1
     assert "refusing to serve plain HTTP" in refused.stderr and "Traceback" not in refused.stderr
-    with pytest.raises(InvalidInput, match="both --tls-cert and --tls-key"):
+    with pytest.raises(InvalidInput, match="both a TLS certificate and its key"):
         check_transport(ServeOptions(tls_cert=project / "cert.pem"))
     junk = project / "junk.pem"
     junk.write_text("not a certificate")

@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 
 from privet import IntegrityError, InvalidInput, PolicyDenied, Workspace
 from privet.datasets import adult, raw_people
-from privet.dp import NoPrivacyWarning
+from privet.dp import NoPrivacyWarning, QueryRequest, TrainRequest
 from privet.errors import AlreadyExists
 from tests.conftest import invoke
 
@@ -83,15 +83,17 @@ def independent_epsilon(events: list[ev.DpEvent], delta: float) -> float:
 def test_a_dp_sgd_model_card_states_what_was_spent(train_ws: Workspace) -> None:
     info = train_ws.dp.train(
         "people",
-        target="income",
-        name="income-dp",
-        purpose=PURPOSE,
+        TrainRequest(
+            target="income",
+            name="income-dp",
+            purpose=PURPOSE,
+            epsilon=2.0,
+            epochs=3,
+            features=FEATURES,
+        ),
         actor="bob",
-        epsilon=2.0,
-        epochs=3,
-        features=FEATURES,
     )
-    card = info.card
+    card = info.card.stored()
     assert card["summary"].startswith("Differentially private")
     assert card["dataset"] == "people@1" and card["target"] == "income"
     assert [f["name"] for f in card["features"]] == FEATURES
@@ -124,15 +126,17 @@ def test_a_dp_sgd_model_card_states_what_was_spent(train_ws: Workspace) -> None:
 def test_a_model_is_stored_encrypted_linked_and_loads_back(train_ws: Workspace) -> None:
     info = train_ws.dp.train(
         "people",
-        target="income",
-        name="m",
-        purpose=PURPOSE,
+        TrainRequest(
+            target="income",
+            name="m",
+            purpose=PURPOSE,
+            epsilon=1.0,
+            epochs=1,
+            features=["age", "sex", "education"],
+        ),
         actor="bob",
-        epsilon=1.0,
-        epochs=1,
-        features=["age", "sex", "education"],
     )
-    (stored,) = (train_ws.store.root / "models").rglob("*.tink")
+    (stored,) = (train_ws.hazmat.store.root / "models").rglob("*.tink")
     blob = stored.read_bytes()
     assert b"PK\x03\x04" not in blob and b"weight" not in blob  # no torch archive in the clear
     model = train_ws.dp.load_model("m", actor="carol")
@@ -149,26 +153,25 @@ def test_a_model_is_stored_encrypted_linked_and_loads_back(train_ws: Workspace) 
     with pytest.raises(AlreadyExists):
         train_ws.dp.train(
             "people",
-            target="income",
-            name="m",
-            purpose=PURPOSE,
+            TrainRequest(
+                target="income", name="m", purpose=PURPOSE, epsilon=1.0, epochs=1, features=["age"]
+            ),
             actor="bob",
-            epsilon=1.0,
-            epochs=1,
-            features=["age"],
         )
     # Swapping the object for another model's is detected by the associated data.
     train_ws.dp.train(
         "people",
-        target="income",
-        name="m2",
-        purpose=PURPOSE,
+        TrainRequest(
+            target="income",
+            name="m2",
+            purpose=PURPOSE,
+            epsilon=1.0,
+            epochs=1,
+            features=["age", "sex", "education"],
+        ),
         actor="bob",
-        epsilon=1.0,
-        epochs=1,
-        features=["age", "sex", "education"],
     )
-    other = next(p for p in (train_ws.store.root / "models").rglob("*.tink") if p != stored)
+    other = next(p for p in (train_ws.hazmat.store.root / "models").rglob("*.tink") if p != stored)
     stored.write_bytes(other.read_bytes())
     with pytest.raises(IntegrityError):
         train_ws.dp.load_model("m", actor="carol")
@@ -178,47 +181,46 @@ def test_no_dp_is_for_the_owner_only_and_says_so_first(train_ws: Workspace) -> N
     with pytest.raises(PolicyDenied, match="only the owner"):
         train_ws.dp.train(
             "people",
-            target="income",
-            name="raw",
-            purpose=PURPOSE,
+            TrainRequest(
+                target="income", name="raw", purpose=PURPOSE, no_dp=True, epochs=1, features=["age"]
+            ),
             actor="bob",
-            no_dp=True,
-            epochs=1,
-            features=["age"],
         )
     with pytest.warns(NoPrivacyWarning):
         info = train_ws.dp.train(
             "people",
-            target="income",
-            name="raw",
-            purpose=PURPOSE,
+            TrainRequest(
+                target="income",
+                name="raw",
+                purpose=PURPOSE,
+                no_dp=True,
+                epochs=2,
+                features=FEATURES,
+            ),
             actor="alice",
-            no_dp=True,
-            epochs=2,
-            features=FEATURES,
         )
-    first_line = json.dumps(info.card, indent=2).splitlines()[1]
+    first_line = json.dumps(info.card.stored(), indent=2).splitlines()[1]
     assert first_line.strip().startswith('"summary": "No privacy guarantee')
-    assert not info.private and info.card["privacy"] == {"differentially_private": False}
+    assert not info.private and info.card.stored()["privacy"] == {"differentially_private": False}
     assert train_ws.dp.budget("people").epsilon_spent == 0
     with pytest.raises(PolicyDenied, match="no privacy guarantee"):
         train_ws.dp.load_model("raw", actor="bob")
-    assert train_ws.dp.load_model("raw", actor="alice").card["model"] == "raw"
+    assert train_ws.dp.load_model("raw", actor="alice").card.stored()["model"] == "raw"
 
 
 def test_without_epsilon_training_uses_what_the_ledger_has_left(train_ws: Workspace) -> None:
     train_ws.dp.set_budget("people", actor="alice", epsilon=1.5)
     train_ws.dp.query(
-        "people", "SELECT COUNT(*) FROM people", epsilon=0.5, purpose=PURPOSE, actor="bob"
+        "people",
+        QueryRequest(sql="SELECT COUNT(*) FROM people", epsilon=0.5, purpose=PURPOSE),
+        actor="bob",
     )
     train_ws.dp.train(
         "people",
-        target="income",
-        name="rest",
-        purpose=PURPOSE,
+        TrainRequest(
+            target="income", name="rest", purpose=PURPOSE, epochs=1, features=["age", "sex"]
+        ),
         actor="bob",
-        epochs=1,
-        features=["age", "sex"],
     )
     budget = train_ws.dp.budget("people")
     assert 1.45 < budget.epsilon_spent <= 1.5
@@ -239,19 +241,24 @@ def test_preprocessing_not_declared_is_learned_with_budget(project: Path) -> Non
     ws.dp.set_budget("people", actor="alice", epsilon=10, delta=1e-7)
     info = ws.dp.train(
         "people",
-        target="income",
-        name="learned",
-        purpose=PURPOSE,
+        TrainRequest(
+            target="income",
+            name="learned",
+            purpose=PURPOSE,
+            epsilon=4.0,
+            epochs=2,
+            features=["age", "sex", "race"],
+        ),
         actor="bob",
-        epsilon=4.0,
-        epochs=2,
-        features=["age", "sex", "race"],
     )
-    features = {f["name"]: f for f in info.card["features"]}
+    features = {f["name"]: f for f in info.card.stored()["features"]}
     assert {f["source"] for f in features.values()} == {"dp"}
     assert set(features["sex"]["levels"]) == {"Female", "Male"}
     assert 0 <= features["age"]["lower"] < features["age"]["upper"] <= 200
-    assert info.card["classes"] == ["<=50K", ">50K"] and info.card["target_source"] == "dp"
+    assert (
+        info.card.stored()["classes"] == ["<=50K", ">50K"]
+        and info.card.stored()["target_source"] == "dp"
+    )
     (release,) = ws.dp.budget("people").releases
     # Four discoveries (3 features + the classes), the score, and DP-SGD: one composed event.
     assert len(release.event["event"]["events"]) == 6
@@ -260,13 +267,15 @@ def test_preprocessing_not_declared_is_learned_with_budget(project: Path) -> Non
     with pytest.raises(InvalidInput, match="was charged"):
         ws.dp.train(
             "people",
-            target="income",
-            name="none",
-            purpose=PURPOSE,
+            TrainRequest(
+                target="income",
+                name="none",
+                purpose=PURPOSE,
+                epsilon=1.0,
+                epochs=1,
+                features=["email"],
+            ),
             actor="bob",
-            epsilon=1.0,
-            epochs=1,
-            features=["email"],
         )
     assert [r.kind for r in ws.dp.budget("people").releases] == ["train", "preprocessing"]
     ws.close()
@@ -274,14 +283,22 @@ def test_preprocessing_not_declared_is_learned_with_budget(project: Path) -> Non
 
 def test_key_rotation_with_reencrypt_rewrites_models_too(train_ws: Workspace) -> None:
     train_ws.dp.train(
-        "people", target="income", name="m", purpose=PURPOSE, actor="bob", epsilon=1.0,
-        epochs=1, features=["age", "sex"],
-    )  # fmt: skip
-    (before,) = (train_ws.store.root / "models").rglob("*.tink")
+        "people",
+        TrainRequest(
+            target="income",
+            name="m",
+            purpose=PURPOSE,
+            epsilon=1.0,
+            epochs=1,
+            features=["age", "sex"],
+        ),
+        actor="bob",
+    )
+    (before,) = (train_ws.hazmat.store.root / "models").rglob("*.tink")
     expected = train_ws.dp.load_model("m", actor="bob").predict(raw_people(30)).to_list()
     result = train_ws.rotate_keys(actor="admin", reencrypt=True)
     assert result["reencrypted_versions"] == 1 and result["reencrypted_models"] == 1
-    (after,) = (train_ws.store.root / "models").rglob("*.tink")
+    (after,) = (train_ws.hazmat.store.root / "models").rglob("*.tink")
     assert after != before and not before.exists()
     assert train_ws.dp.load_model("m", actor="bob").predict(raw_people(30)).to_list() == expected
     assert train_ws.garbage() == []
@@ -293,17 +310,22 @@ def test_key_rotation_with_reencrypt_rewrites_models_too(train_ws: Workspace) ->
 def test_a_regression_model_reports_a_private_mean_absolute_error(train_ws: Workspace) -> None:
     info = train_ws.dp.train(
         "people",
-        target="hours_per_week",
-        name="hours",
-        purpose=PURPOSE,
+        TrainRequest(
+            target="hours_per_week",
+            name="hours",
+            purpose=PURPOSE,
+            epsilon=2.0,
+            epochs=2,
+            features=["age", "sex", "education_num"],
+        ),
         actor="bob",
-        epsilon=2.0,
-        epochs=2,
-        features=["age", "sex", "education_num"],
     )
-    assert info.card["task"] == "regression" and info.card["target_bounds"] == [1, 99]
+    assert info.card.stored()["task"] == "regression" and info.card.stored()["target_bounds"] == [
+        1,
+        99,
+    ]
     # A DP estimate clamped into [0, 98]: on a small test set its noise can reach either end.
-    assert 0 <= info.card["evaluation"]["mae"] <= 98
+    assert 0 <= info.card.stored()["evaluation"]["mae"] <= 98
     values = train_ws.dp.load_model("hours", actor="bob").predict(raw_people(20))
     assert values.dtype == pl.Float64 and len(values) == 20
 
@@ -317,8 +339,8 @@ BAD_TRAINING = [
     ({"target": "income", "epsilon": 1.0, "features": ["age", "shoe_size"]}, "unknown column"),
     ({"target": "income", "epsilon": 1.0, "task": "regression"}, "regression target must be"),
     ({"target": "occupation", "epsilon": 1.0, "task": "regression"}, "must be numeric"),
-    ({"target": "income", "epsilon": 1.0, "model": "transformer"}, "unknown model"),
-    ({"target": "income", "epsilon": 1.0, "no_dp": True}, "takes no --epsilon"),
+    ({"target": "income", "epsilon": 1.0, "model": "transformer"}, "'logreg' or 'mlp'"),
+    ({"target": "income", "epsilon": 1.0, "no_dp": True}, "takes no epsilon"),
 ]
 
 
@@ -328,7 +350,9 @@ def test_bad_training_input_is_refused_and_spends_nothing(
 ) -> None:
     size = train_ws.log.size()
     with pytest.raises(InvalidInput) as refusal:
-        train_ws.dp.train("people", name="bad", purpose=PURPOSE, actor="alice", **options)
+        train_ws.dp.train(
+            "people", TrainRequest(name="bad", purpose=PURPOSE, **options), actor="alice"
+        )
     assert message in str(refusal.value) and "\n" not in str(refusal.value)
     assert train_ws.dp.budget("people").releases == [] and train_ws.dp.models() == []
     assert train_ws.log.size() == size
@@ -410,13 +434,15 @@ def accuracies(rows: int, epsilons: list[float], epochs: int, tmp: Path) -> dict
         name = f"dp-{epsilon:g}"
         ws.dp.train(
             "people",
-            target="income",
-            name=name,
-            purpose=PURPOSE,
+            TrainRequest(
+                target="income",
+                name=name,
+                purpose=PURPOSE,
+                epsilon=epsilon,
+                epochs=epochs,
+                features=FEATURES,
+            ),
             actor="bob",
-            epsilon=epsilon,
-            epochs=epochs,
-            features=FEATURES,
         )
         model = ws.dp.load_model(name, actor="bob")
         predicted = (model.predict(test) == ">50K").to_numpy()
@@ -457,7 +483,7 @@ def test_clipped_sums_equal_clipping_opacus_per_example_gradients(kind: str, out
     import torch
     from opacus import GradSampleModule
 
-    from privet.dp._sgd import _linear_layers, build_model, clipped_sum, loss_function
+    from privet.dp.sgd import _linear_layers, build_model, clipped_sum, loss_function
 
     torch.manual_seed(0)
     model = build_model(kind, 10, outputs)
@@ -478,8 +504,8 @@ def test_clipped_sums_equal_clipping_opacus_per_example_gradients(kind: str, out
 
 
 def test_poisson_sampling_includes_each_example_with_the_stated_rate() -> None:
-    from privet.dp._random import SecureRandom
-    from privet.dp._sgd import PoissonSampler
+    from privet.dp.randomness import SecureRandom
+    from privet.dp.sgd import PoissonSampler
 
     n, rate, draws = 50, 0.1, 4000
     sampler = PoissonSampler(n, rate, SecureRandom(7))

@@ -12,13 +12,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from privet import AlreadyExists, InvalidInput, NotFound, Workspace
-from privet.catalog._db import SCHEMA_REVISION, _alembic_config
+from privet.schema import SCHEMA_REVISION, alembic_config
 from privet.workspace import locate
 from tests.conftest import invoke
 
 
 def test_init_puts_master_key_outside_workspace_with_mode_0600(ws: Workspace, tmp_path: Path):
-    key_path = Path(ws.config.kms_uri.removeprefix("local-file://"))
+    key_path = Path(ws.hazmat.config.kms_uri.removeprefix("local-file://"))
     assert key_path.is_file()
     assert not key_path.resolve().is_relative_to(ws.folder.parent)
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
@@ -42,9 +42,9 @@ def test_failed_init_leaves_no_folder_and_no_key(project: Path, tmp_path: Path):
 
 
 def test_catalog_schema_is_at_the_newest_migration(ws: Workspace):
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head == SCHEMA_REVISION
-    with ws.engine.connect() as conn:
+    with ws.hazmat.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
 
 
@@ -67,7 +67,7 @@ def test_workspace_is_found_like_git_finds_dotgit(
 
 
 def test_no_workspace_is_a_clear_error(tmp_path: Path):
-    with pytest.raises(NotFound, match="privet init"):
+    with pytest.raises(NotFound, match="no privet workspace here"):
         locate(None, cwd=tmp_path)
 
 

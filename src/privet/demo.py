@@ -10,6 +10,7 @@ from typing import Any
 
 from privet.auditlog import leaf_hash, verify_inclusion
 from privet.datasets import raw_people
+from privet.dp import KeyValue, QueryRequest, SynthRequest, TrainRequest
 from privet.errors import InvalidInput, PolicyDenied
 from privet.vault import create_local_master_key
 from privet.workspace import Workspace
@@ -167,9 +168,11 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     ws.dp.set_budget("people", actor=owner, epsilon=3.0)
     answer = ws.dp.query(
         "people",
-        "SELECT sex, COUNT(*) AS people, AVG(age) AS mean_age FROM people GROUP BY sex",
-        epsilon=0.5,
-        purpose="fraud-analytics",
+        QueryRequest(
+            sql="SELECT sex, COUNT(*) AS people, AVG(age) AS mean_age FROM people GROUP BY sex",
+            epsilon=0.5,
+            purpose="fraud-analytics",
+        ),
         actor=actor,
     )
     for row in answer.rows:
@@ -183,25 +186,28 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     say("\n== 8. A DP-SGD model on the raw table (Opacus) ==")
     model = ws.dp.train(
         "people",
-        target="income",
-        name="income-model",
-        purpose="model-training",
+        TrainRequest(
+            target="income",
+            name="income-model",
+            purpose="model-training",
+            epsilon=2.0,
+            epochs=3,
+            features=DP_FEATURES,
+        ),
         actor=actor,
-        epsilon=2.0,
-        epochs=3,
-        features=DP_FEATURES,
     )
     card = model.card
-    evaluation = card["evaluation"]
-    low, high = evaluation["accuracy_interval_95"]
-    learned = [f["name"] for f in card["features"] if f["source"] == "dp"]
-    say(card["summary"])
+    evaluation = card.evaluation
+    assert evaluation.accuracy is not None and evaluation.accuracy_interval_95 is not None
+    low, high = evaluation.accuracy_interval_95
+    learned = [f.name for f in card.features if f.source == "dp"]
+    say(card.summary)
     say(
-        f"noise multiplier {card['privacy']['noise_multiplier']:.3g}, "
-        f"{card['privacy']['steps']} steps; category levels of {', '.join(learned)} were "
+        f"noise multiplier {card.privacy.noise_multiplier:.3g}, "
+        f"{card.privacy.steps} steps; category levels of {', '.join(learned)} were "
         "learned with DP; direct identifiers were never features"
     )
-    say(f"held-out accuracy {evaluation['accuracy']:.3f} (95%: {low:.3f}–{high:.3f}, itself DP)")
+    say(f"held-out accuracy {evaluation.accuracy:.3f} (95%: {low:.3f}–{high:.3f}, itself DP)")
 
     say("\n== 9. The ledger: one budget for every release on these people ==")
     budget = ws.dp.budget("people")
@@ -214,7 +220,7 @@ def _differential_privacy(ws: Workspace, actor: str, say: Callable[[str], None])
     return {
         "dp_query_epsilon": answer.epsilon,
         "model": model.name,
-        "model_accuracy": evaluation["accuracy"],
+        "model_accuracy": evaluation.accuracy,
         "epsilon_spent": budget.epsilon_spent,
         "epsilon_limit": budget.epsilon_limit,
     }
@@ -224,14 +230,14 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
     from privet import deid
 
     say("\n== 10. De-identification: k-anonymity and l-diversity, risk before and after ==")
-    plan = deid.shortcut_plan(
+    request = deid.ProtectRequest(
         k=5,
         l=2,
         quasi_identifiers=["age", "sex", "race", "marital_status", "native_country"],
         sensitive=["income"],
         target="income",
     )
-    report = deid.protect(ws, "people", plan, name="people-k5", actor=actor)
+    report = ws.deid.protect("people", request, output="people-k5", actor=actor)
     before, after = report.risk_before, report.risk_after
     assert before is not None and after is not None
     say(
@@ -255,18 +261,12 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
 def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
     """The DP model attacked with its own members and held-out rows (RMIA, one reference
     model trained, as an insider would, on its training rows minus the audited ones)."""
-    from privet import attacks
+    from privet.attacks import MembershipAuditRequest
 
     say("\n== 11. A privacy audit of the model: membership inference (RMIA) ==")
     owner = ws.dataset("people").owner
-    result = attacks.membership(
-        ws,
-        "income-model",
-        actor=owner,
-        attack="rmia",
-        reference_models=1,
-        reference_data="training",
-    )
+    request = MembershipAuditRequest(attack="rmia", reference_models=1, reference_data="training")
+    result = ws.audit.membership("income-model", request, actor=owner)
     say(
         "RMIA with 1 reference model trained by the model's own recipe on its training rows "
         f"minus the audited ones: AUC {result.auc:.3f}, "
@@ -289,34 +289,31 @@ rules:
 def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Step 13: a policy and users make the workspace governed; a grant, approved by the
     owner (never by the requester), lets an analyst read the masked view."""
-    from datetime import timedelta
-
     from privet import policy
 
     owner = ws.dataset("people").owner
     say("\n== 13. Access governance: a grant request, four eyes, a masked read ==")
-    policy.set_policy(ws, DEMO_POLICY, actor=actor)
-    policy.add_user(ws, "analyst@example.org", roles=["analyst"], actor=actor)
-    analyst = policy.local_identity(ws, "analyst@example.org")
-    grant = policy.request_grant(
-        ws,
-        analyst,
+    ws.access.set_policy(DEMO_POLICY, actor=actor)
+    ws.access.add_user("analyst@example.org", roles=["analyst"], actor=actor)
+    analyst = ws.access.local_identity("analyst@example.org")
+    ask = policy.GrantRequest(
         dataset="people",
         view="masked",
         purpose="fraud-analytics",
-        duration=timedelta(days=7),
+        duration_seconds=7 * 86_400,
         reason="chargeback model features",
     )
+    grant = ws.access.request_grant(ask, identity=analyst)
     say(f"analyst@example.org asks for the masked view: grant {grant.id} is {grant.status}")
     self_refused = False
     try:
-        policy.approve_grant(ws, grant.id, identity=analyst)
+        ws.access.approve_grant(grant.id, identity=analyst)
     except PolicyDenied as err:
         self_refused = True
         say(f"self-approval refused: {err}")
-    approved = policy.approve_grant(ws, grant.id, identity=policy.local_identity(ws, owner))
+    approved = ws.access.approve_grant(grant.id, actor=owner)
     say(f"the owner approves: {approved.status} until {str(approved.expires_at)[:16]} UTC")
-    release = policy.read(ws, "people", identity=analyst, view="masked", purpose="fraud-analytics")
+    release = ws.release("people", identity=analyst, view="masked", purpose="fraud-analytics")
     shown = release.frame.select("full_name", "email", "age", "sex").head(2)
     say(f"the analyst's read (audit entry {release.log_index}):\n{shown}")
     return {
@@ -328,7 +325,7 @@ def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) ->
 
 # Adult's codebook (adult.names) lists these categories: public, so no budget discovers them.
 SYNTH_COLUMNS = ["education_num", "marital_status", "relationship", "sex", "income"]
-SYNTH_KEYS = {
+SYNTH_KEYS: dict[str, list[KeyValue]] = {
     "marital_status": [
         "Divorced", "Married-AF-spouse", "Married-civ-spouse", "Married-spouse-absent",
         "Never-married", "Separated", "Widowed",
@@ -341,8 +338,7 @@ SYNTH_KEYS = {
 
 def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Step 12: a DP synthetic table (MST) beside the no-guarantee baseline, evaluated."""
-    from privet import policy
-    from privet.dp._synth_eval import evaluate
+    from privet.attacks import evaluate_synthetic as evaluate
 
     say("\n== 12. DP synthetic data (OpenDP's MST), evaluated against the real rows ==")
     started = time.perf_counter()
@@ -351,25 +347,28 @@ def _synthetic(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[st
     epsilon = round(min(0.4, 0.9 * remaining), 3)
     report = ws.dp.synthesize(
         "people",
-        name="people-synthetic",
+        SynthRequest(
+            name="people-synthetic",
+            method="mst",
+            epsilon=epsilon,
+            columns=SYNTH_COLUMNS,
+            keys=SYNTH_KEYS,
+            bounds={"education_num": (1, 16)},
+        ),
         actor=owner,
-        method="mst",
-        epsilon=epsilon,
-        columns=SYNTH_COLUMNS,
-        keys=SYNTH_KEYS,
-        bounds={"education_num": (1, 16)},
     )
     say(report.summary)
     say(f"{report.output}: {report.rows:,} rows in {time.perf_counter() - started:.1f} s")
     baseline = ws.dp.synthesize(
-        "people", name="people-independent", actor=owner, method="independent",
-        columns=SYNTH_COLUMNS,
-    )  # fmt: skip
+        "people",
+        SynthRequest(name="people-independent", method="independent", columns=SYNTH_COLUMNS),
+        actor=owner,
+    )
     say(f"baseline {baseline.output}: {baseline.summary}")
-    real = policy.read(ws, "people", purpose="privet:assessment", actor=actor).frame
+    real = ws.read("people", purpose="privet:assessment", actor=actor)
     results = {}
     for label, ref in (("MST", report.output), ("independent", baseline.output)):
-        synth = policy.read(ws, ref, purpose="privet:assessment", actor=actor).frame
+        synth = ws.read(ref, purpose="privet:assessment", actor=actor)
         result = evaluate(real.select(SYNTH_COLUMNS), synth, target="income", seed=0)
         results[label] = result
         utility = result.utility

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 
 class PrivetError(Exception):
-    """Base of every error privet raises on purpose; its message is one sentence for a user."""
+    """Base of every error privet raises on purpose; its message is one sentence for a user.
+
+    The message names library parameters by their Python names (``epsilon``), never a CLI
+    flag: ``parameter`` says which one was wrong, and the CLI renders it as its flag
+    (``--epsilon``), the server as the request field. Subclasses carry their facts as
+    attributes (asked, remaining, dataset, purpose…) so a caller need not parse the text.
+    """
+
+    def __init__(self, message: str = "", *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class NotFound(PrivetError):
@@ -52,7 +62,46 @@ class GovernanceMismatch(IntegrityError):
 
 
 class BudgetExhausted(PolicyDenied):
-    """A differentially private release that would take a ledger past its privacy limit."""
+    """A differentially private release that would take a ledger past its privacy limit.
+
+    Its facts: the ``ledger`` (id of the source dataset whose ledger it is) and that
+    ``dataset``'s name, what the release asked (``asked_epsilon``, ``asked_delta``), what the
+    ledger has left (``remaining_epsilon``, ``remaining_delta``) and its limits
+    (``epsilon_limit``, ``delta_limit``: ε is stated at that δ). None where not known.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        parameter: str | None = None,
+        ledger: str | None = None,
+        dataset: str | None = None,
+        asked_epsilon: float | None = None,
+        asked_delta: float | None = None,
+        remaining_epsilon: float | None = None,
+        remaining_delta: float | None = None,
+        epsilon_limit: float | None = None,
+        delta_limit: float | None = None,
+    ) -> None:
+        super().__init__(message, parameter=parameter)
+        self.ledger, self.dataset = ledger, dataset
+        self.asked_epsilon, self.asked_delta = asked_epsilon, asked_delta
+        self.remaining_epsilon, self.remaining_delta = remaining_epsilon, remaining_delta
+        self.epsilon_limit, self.delta_limit = epsilon_limit, delta_limit
+
+    def facts(self) -> dict[str, str | float | None]:
+        """The refusal's facts by name (ids and numbers only, no data)."""
+        return {
+            "ledger": self.ledger,
+            "dataset": self.dataset,
+            "asked_epsilon": self.asked_epsilon,
+            "asked_delta": self.asked_delta,
+            "remaining_epsilon": self.remaining_epsilon,
+            "remaining_delta": self.remaining_delta,
+            "epsilon_limit": self.epsilon_limit,
+            "delta_limit": self.delta_limit,
+        }
 
 
 class StoreUnavailable(PrivetError):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, TypeVar
 
 import polars as pl
 
@@ -44,6 +44,22 @@ class SourceFile:
     format: str
     sha256: str
     size: int
+
+
+def names_file(source: str) -> bool:
+    """Whether ``source`` (as given by a user) names a file rather than a dataset.
+
+    The one rule for every command that takes either: an existing file, or a name that looks
+    like a path (a separator or a table file's extension). Dataset names have neither, so
+    ``people`` and ``people@2`` are datasets; a missing ``people.csv`` is a missing file.
+    """
+    path = Path(source)
+    try:
+        if path.is_file():
+            return True
+    except OSError:  # a name too long for the file system is not a file
+        return False
+    return "/" in source or "\\" in source or path.suffix.lower() in FORMATS
 
 
 @contextmanager
@@ -212,7 +228,7 @@ def _trailing_blank_lines(path: Path) -> int:
 # is written as an empty field, so both round-trip; ``""`` (quoted) is an empty string.
 
 # Tried in this order; Boolean is the text "true"/"false" exactly.
-_EXACT_TYPES = (pl.Int64, pl.Float64, pl.Boolean)
+_EXACT_TYPES = (pl.Int64(), pl.Float64(), pl.Boolean())
 # Rows every candidate is tried on first: most columns fail there, and only the columns that
 # pass are tried on all their rows.
 _PROBE_ROWS = 1000
@@ -258,12 +274,16 @@ def _renders_back(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return _typed(text, dtype).cast(pl.String).eq_missing(text)
 
 
+# What ``_candidates`` tries per column: a dtype, a meaning.
+Option = TypeVar("Option")
+
+
 def _candidates(
     frame: pl.DataFrame,
-    options: tuple[Any, ...],
-    test: Callable[[pl.Expr, Any], pl.Expr],
+    options: tuple[Option, ...],
+    test: Callable[[pl.Expr, Option], pl.Expr],
     present: Callable[[pl.Expr], pl.Expr] = pl.Expr.is_not_null,
-) -> dict[int, list[Any]]:
+) -> dict[int, list[Option]]:
     """``{position: options}`` of the text columns with a value ``present``: the options whose
     per-value ``test`` holds on the column's first rows (all options for a small frame)."""
     columns = [i for i, dtype in enumerate(frame.dtypes) if dtype == pl.String]
@@ -295,14 +315,14 @@ def _candidates(
 
 def _first_holding(
     frame: pl.DataFrame,
-    options: tuple[Any, ...],
-    test: Callable[[pl.Expr, Any], pl.Expr],
+    options: tuple[Option, ...],
+    test: Callable[[pl.Expr, Option], pl.Expr],
     present: Callable[[pl.Expr], pl.Expr] = pl.Expr.is_not_null,
-) -> dict[int, Any]:
+) -> dict[int, Option]:
     """``{position: option}``: for each text column with a value ``present``, the first
     option whose per-value ``test`` holds for all its values."""
     left = _candidates(frame, options, test, present)
-    chosen: dict[int, Any] = {}
+    chosen: dict[int, Option] = {}
     while left:  # one option per column and round, in order, until one holds on all rows
         held = frame.select(
             test(pl.nth(c), tried[0]).all().alias(str(c)) for c, tried in left.items()
@@ -453,7 +473,7 @@ def _read_jsonl_exactly(text: str, name: str) -> pl.DataFrame:
         ) from None
 
 
-def _floats(value: Any) -> Any:
+def _floats(value: object) -> object:
     """``value`` with the JSON fractions read as Decimal made floats (as Polars reads them)."""
     if type(value) is Decimal:
         return float(value)
@@ -498,7 +518,9 @@ def check_destination(path: Path, *, overwrite: bool = False) -> str:
     if path.is_dir():
         raise InvalidInput(f"{path} is a directory; give a file name")
     if path.exists() and not overwrite:
-        raise AlreadyExists(f"{path} already exists (pass --force to replace it)")
+        raise AlreadyExists(
+            f"{path} already exists (`overwrite` replaces it)", parameter="overwrite"
+        )
     if not path.parent.is_dir():
         raise NotFound(f"the folder {path.parent} does not exist")
     return fmt

@@ -21,12 +21,13 @@ import polars as pl
 from pydantic import BaseModel
 
 from privet.attacks import _membership, _reference
+from privet.attacks._requests import AttributeAuditRequest
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     import torch
 
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 MAX_RECORDS = 2000
 
@@ -44,27 +45,32 @@ class AttributeAudit(BaseModel):
 
 
 def audit(
-    ws: Workspace,
+    core: Core,
     name: str,
-    column: str,
+    request: AttributeAuditRequest,
     *,
     actor: str,
     purpose: str | None = None,
-    seed: int | None = None,
 ) -> AttributeAudit:
+    """Attribute inference of ``request.attribute`` with model ``name``, stored on its card."""
     from privet.attacks._audit import record
 
     started = time.perf_counter()
-    target = _reference.load(ws, name, actor=actor, purpose=purpose)
+    column, seed = request.attribute, request.seed
+    target = _reference.load(core, name, actor=actor, purpose=purpose)
     card, model = target.card, target.model
     feature = next((f for f in model.features if f.name == column), None)
     if feature is None:
         raise InvalidInput(
             f"{column[:80]!r} is not a feature of model {name!r}; name one of: "
-            + ", ".join(f.name for f in model.features)
+            + ", ".join(f.name for f in model.features),
+            parameter="attribute",
         )
     if feature.kind != "categorical" or not feature.levels:
-        raise InvalidInput(f"attribute inference needs a categorical column; {column!r} is numeric")
+        raise InvalidInput(
+            f"{column[:80]!r} is numeric: the attack infers a categorical feature",
+            parameter="attribute",
+        )
     if card["task"] != "classification":
         raise InvalidInput("attribute inference here uses the model's class probabilities")
     rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
@@ -108,7 +114,7 @@ def audit(
         advantage=gain,
         seconds=time.perf_counter() - started,
     )
-    record(ws, name, actor=actor, kind="attribute", result=result.model_dump())
+    record(core, name, actor=actor, kind="attribute", result=result.model_dump())
     return result
 
 
@@ -140,7 +146,7 @@ def _prior(
     """A softmax regression of the attribute on what the attacker knows, from pool rows."""
     import torch
 
-    from privet.dp._sgd import few_threads
+    from privet.dp.sgd import few_threads
 
     def inputs(rows: np.ndarray) -> torch.Tensor:
         x = target.x[rows][:, torch.from_numpy(others)]

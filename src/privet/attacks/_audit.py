@@ -1,11 +1,10 @@
-"""``privet audit``: membership inference on a model privet trained, stored with its card."""
+"""Membership inference on a model privet trained, stored with its card."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,14 +13,14 @@ from sqlalchemy import select
 
 from privet import auditlog
 from privet.attacks import _ensemble, _lira, _membership, _reference, _report, _rmia
-from privet.catalog._models import DpModel
+from privet.attacks._requests import MAX_REFERENCES, MembershipAuditRequest
 from privet.errors import InvalidInput, NotFound
+from privet.schema import DpModel
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 ATTACKS = ("loss", "lira", "rmia")
-MAX_REFERENCES = 64
 EXPOSED = 10
 Progress = Callable[[str], None]
 
@@ -51,41 +50,42 @@ class MembershipAudit(BaseModel):
 
 
 def membership(
-    ws: Workspace,
+    core: Core,
     name: str,
+    request: MembershipAuditRequest | None = None,
     *,
     actor: str,
     purpose: str | None = None,
-    attack: str = "rmia",
-    reference_models: int = 1,
-    reference_data: str = "population",
-    audit_size: int | None = None,
-    plot: Path | None = None,
-    seed: int | None = None,
     progress: Progress | None = None,
 ) -> MembershipAudit:
-    """Attack model ``name`` with its own members and held-out rows; store the result.
+    """Attack model ``name`` and store the result on its card, with an audit-log entry.
 
+    Members and non-members are the model's own training split and held-out rows, or, when
+    ``request`` names ``members`` and ``non_members`` files, those records (the loss attack).
     The dataset's owner may audit; anyone else names the ``purpose`` of an approved grant
     of the dataset's raw view (see ``_reference.load``).
     """
+    request = request or MembershipAuditRequest()
+    if request.from_files:
+        from privet.attacks._external import membership_from_files
+
+        return membership_from_files(core, name, request, actor=actor, purpose=purpose)
     step = progress or (lambda _s: None)
     started = time.perf_counter()
-    if attack not in ATTACKS:
-        raise InvalidInput(f"unknown attack {attack!r}: use {', '.join(ATTACKS)}")
-    references = 0 if attack == "loss" else reference_models
+    attack, reference_data, seed = request.attack, request.reference_data, request.seed
+    references = 0 if attack == "loss" else request.reference_models
     if attack != "loss" and not 1 <= references <= MAX_REFERENCES:
-        raise InvalidInput(f"{attack} needs between 1 and {MAX_REFERENCES} reference models")
-    if reference_data not in _reference.REFERENCE_DATA:
         raise InvalidInput(
-            f"unknown reference data {reference_data!r}: use "
-            + " or ".join(_reference.REFERENCE_DATA)
+            f"{attack} needs between 1 and {MAX_REFERENCES} reference models",
+            parameter="reference_models",
         )
     step("reading")
-    target = _reference.load(ws, name, actor=actor, purpose=purpose)
+    target = _reference.load(core, name, actor=actor, purpose=purpose)
     card = target.card
     if attack != "loss" and card["task"] != "classification":
-        raise InvalidInput(f"{attack} attacks classifiers; use --attack loss for a regression")
+        raise InvalidInput(
+            f"{attack} attacks classifiers; use attack loss for a regression", parameter="attack"
+        )
     rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
     train_rows, test_rows = target.scorable_train, target.scorable_test
     size, per_model = _reference.plan_sizes(
@@ -93,7 +93,7 @@ def membership(
         valid_test=len(test_rows),
         usable=int(target.valid.sum()),
         references=references,
-        audit_size=audit_size,
+        audit_size=request.audit_size,
         reference_data=reference_data,
     )
     members = rng.choice(train_rows, size, replace=False)
@@ -113,9 +113,9 @@ def membership(
     summary = _report.summarize(scores, is_member)
     exposed = _exposed(scores, is_member, audited)
     picture = None
-    if plot is not None:
+    if request.plot is not None:
         title = f"{attack.upper()} on {name} ({references} ref.)" if references else name
-        picture = str(_report.plot(scores, is_member, plot, title))
+        picture = str(_report.plot(scores, is_member, request.plot, title))
     result = MembershipAudit(
         model=name,
         attack=attack,
@@ -134,7 +134,7 @@ def membership(
         is_member=is_member,
         rows=audited,
     )
-    record(ws, name, actor=actor, kind="membership", result=result.model_dump())
+    record(core, name, actor=actor, kind="membership", result=result.model_dump())
     return result
 
 
@@ -151,7 +151,7 @@ def _with_references(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     import torch
 
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     card, task = target.card, target.card["task"]
     usable = np.flatnonzero(target.valid)
@@ -217,28 +217,19 @@ def _exposed(scores: np.ndarray, is_member: np.ndarray, rows: np.ndarray) -> lis
     return [int(r) for r in rows[order]]
 
 
-def record(ws: Workspace, name: str, *, actor: str, kind: str, result: dict[str, Any]) -> None:
+def record(core: Core, name: str, *, actor: str, kind: str, result: dict[str, Any]) -> None:
     """Append an audit's result to the model card, with an audit-log entry, in one transaction."""
-    with ws.session() as session:
+    with core.session() as session:
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
         if row is None:
             raise NotFound(f"no model named {name[:80]!r} in this workspace")
-        now = ws.now().isoformat()
+        now = core.now()
         facts = {k: v for k, v in result.items() if k not in ("exposed_rows", "plot", "model")}
-        entry = {"kind": kind, "at": now, "by": actor, **facts}
-        (index,) = auditlog.append(
-            session,
-            [
-                {
-                    "event": "model.audit",
-                    "ts": now,
-                    "actor": actor,
-                    "model": row.id,
-                    "kind": kind,
-                    **{k: v for k, v in facts.items() if isinstance(v, int | float | str)},
-                }
-            ],
+        entry = {"kind": kind, "at": now.isoformat(), "by": actor, **facts}
+        audited = auditlog.events.model_audit(
+            ts=now, actor=actor, model=row.id, kind=kind, measures=facts
         )
+        (index,) = auditlog.append(session, [audited])
         # A new dict: the JSON column only notices assignment, not in-place mutation.
         row.card = {**row.card, "audits": [*row.card.get("audits", []), {**entry, "log": index}]}
         session.commit()

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from privet.dp import _sgd
+from privet.dp import sgd as _sgd
 
 
 def supported(card: dict[str, Any]) -> bool:

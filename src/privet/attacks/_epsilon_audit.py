@@ -25,10 +25,11 @@ from pydantic import BaseModel
 from scipy import stats
 
 from privet.attacks import _membership, _reference
+from privet.attacks._requests import EpsilonAuditRequest
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 def p_value(m: int, r: int, v: int, epsilon: float, delta: float) -> float:
@@ -78,23 +79,23 @@ class EpsilonAudit(BaseModel):
 
 
 def audit(
-    ws: Workspace,
+    core: Core,
     name: str,
+    request: EpsilonAuditRequest | None = None,
     *,
     actor: str,
     purpose: str | None = None,
-    canaries: int | None = None,
-    confidence: float = 0.95,
-    seed: int | None = None,
 ) -> EpsilonAudit:
     """Train once with canaries by the model's recipe: a lower bound on its ε, on its card."""
     from privet.attacks._audit import record
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     started = time.perf_counter()
+    request = request or EpsilonAuditRequest()
+    canaries, confidence, seed = request.canaries, request.confidence, request.seed
     if not 0.5 <= confidence < 1:
-        raise InvalidInput("the confidence must be in [0.5, 1)")
-    target = _reference.load(ws, name, actor=actor, purpose=purpose)
+        raise InvalidInput("confidence must be in [0.5, 1)", parameter="confidence")
+    target = _reference.load(core, name, actor=actor, purpose=purpose)
     card = target.card
     if card["task"] != "classification":
         raise InvalidInput("the ε audit plants mislabeled canaries: it needs a classifier")
@@ -102,9 +103,15 @@ def audit(
     train = target.scorable_train
     others = np.setdiff1d(np.flatnonzero(target.valid), target.train)
     m = min(1000, len(others)) if canaries is None else canaries
+    if canaries is None and m < 20:
+        raise InvalidInput(
+            "the dataset is too small for the ε audit: it needs at least 20 rows the model did "
+            "not train on (as canaries)"
+        )
     if m < 20 or m > len(others):
         raise InvalidInput(
-            f"the ε audit needs 20 to {len(others)} canaries (rows the model did not train on)"
+            f"canaries must be between 20 and {len(others)} (rows the model did not train on)",
+            parameter="canaries",
         )
     chosen = rng.choice(others, m, replace=False)
     y = target.y.clone()
@@ -140,7 +147,7 @@ def audit(
         defect=claimed is not None and bound > claimed,
         seconds=time.perf_counter() - started,
     )
-    record(ws, name, actor=actor, kind="epsilon", result=result.model_dump())
+    record(core, name, actor=actor, kind="epsilon", result=result.model_dump())
     return result
 
 

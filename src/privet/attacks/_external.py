@@ -16,10 +16,12 @@ import polars as pl
 
 from privet import tables
 from privet.attacks import _membership, _report
+from privet.attacks._audit import MembershipAudit, record
+from privet.attacks._requests import MembershipAuditRequest, ModelAuditRequest
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 def load_model_file(path: Path) -> Any:
@@ -42,7 +44,10 @@ def numeric_records(path: Path, label: str) -> tuple[Any, Any]:
 
     frame = tables.read_table(path).frame
     if label not in frame.columns:
-        raise InvalidInput(f"{path.name} has no column {label[:80]!r} (name it with --label)")
+        raise InvalidInput(
+            f"{path.name} has no column {label[:80]!r} (name the class column with label)",
+            parameter="label",
+        )
     inputs = [c for c in frame.columns if c != label]
     bad = [c for c in inputs if not frame[c].dtype.is_numeric()]
     if bad:
@@ -53,9 +58,11 @@ def numeric_records(path: Path, label: str) -> tuple[Any, Any]:
     try:
         y = frame[label].cast(pl.Int64, strict=True)
     except pl.exceptions.InvalidOperationError:
-        raise InvalidInput(f"{path.name}: {label!r} must hold integer class numbers") from None
+        raise InvalidInput(
+            f"{path.name}: {label[:80]!r} must hold integer class numbers", parameter="label"
+        ) from None
     if y.null_count():
-        raise InvalidInput(f"{path.name}: {label!r} has empty cells")
+        raise InvalidInput(f"{path.name}: {label[:80]!r} has empty cells", parameter="label")
     x = frame.select(inputs).cast(pl.Float32).fill_null(0.0).to_numpy()
     return torch.from_numpy(x.copy()), torch.from_numpy(y.to_numpy().copy())
 
@@ -80,61 +87,102 @@ def margins_external(module: Any, x: Any, y: Any, name: str) -> np.ndarray:
 
 
 def membership_from_files(
-    members: Path,
-    non_members: Path,
+    core: Core,
+    name: str,
+    request: MembershipAuditRequest,
     *,
-    model_file: Path | None = None,
-    ws: Workspace | None = None,
-    name: str | None = None,
-    actor: str | None = None,
+    actor: str,
     purpose: str | None = None,
-    label: str = "label",
-    plot: Path | None = None,
-) -> dict[str, Any]:
-    """The loss attack on records given as files; a workspace model reads them in its schema
-    (a non-private one loads for its dataset's owner, or a grantee of its raw rows for
-    ``purpose``)."""
-    started = time.perf_counter()
-    if model_file is not None:
-        module = load_model_file(model_file)
-        phis = []
-        for path in (members, non_members):
-            x, y = numeric_records(path, label)
-            phis.append(margins_external(module, x, y, path.name))
-        title = model_file.name
-    else:
-        from privet.attacks._reference import encode
-        from privet.dp._train import load_model
+) -> MembershipAudit:
+    """The loss attack on workspace model ``name`` with the records of ``request``'s files,
+    read in the model's schema; stored on its card with an audit-log entry.
 
-        assert ws is not None and name is not None and actor is not None
-        model = load_model(ws, name, actor=actor, purpose=purpose)
-        phis = []
-        for path in (members, non_members):
-            x, y, valid = encode(model, tables.read_table(path).frame)
-            if not valid.all():
-                raise InvalidInput(f"{path.name}: some rows have a target the model does not know")
-            phis.append(_membership.margins(model.module, x, y, model.card["task"]))
-        title = name
+    A non-private model loads for its dataset's owner, or a grantee of its raw rows for
+    ``purpose``.
+    """
+    from privet.attacks._reference import encode
+    from privet.dp import load_model
+
+    started = time.perf_counter()
+    members, non_members = _files(request)
+    model = load_model(core, name, actor=actor, purpose=purpose)
+    phis = []
+    for path in (members, non_members):
+        x, y, valid = encode(model, tables.read_table(path).frame)
+        if not valid.all():
+            raise InvalidInput(f"{path.name}: some rows have a target the model does not know")
+        phis.append(_membership.margins(model.module, x, y, model.card.task))
+    result = _result(phis, request, title=name, started=started)
+    record(core, name, actor=actor, kind="membership-files", result=result.model_dump())
+    return result
+
+
+def audit_model_file(model_file: Path, request: ModelAuditRequest) -> MembershipAudit:
+    """The loss attack on a model privet did not train, saved with ``torch.export.save``.
+
+    No lineage says who was in its training set, so ``request`` names the ``members`` and
+    ``non_members`` files (numeric inputs and an integer ``label``); without its recipe no
+    reference model can be trained. Needs no workspace, and records nothing.
+    """
+    if not isinstance(request, MembershipAuditRequest):
+        raise InvalidInput(
+            f"{model_file} is a model privet did not train: only membership inference with "
+            "member and non-member record files can audit it"
+        )
+    if not request.from_files:
+        raise InvalidInput(
+            f"{model_file} is a model privet did not train: no lineage says who was in its "
+            "training set; give files of its members and non-members (and the loss attack)",
+            parameter="members",
+        )
+    if request.attack != "loss":
+        raise InvalidInput(
+            f"{request.attack} trains reference models by the model's recipe, which privet "
+            "knows only for models it trained; use attack loss for a model file",
+            parameter="attack",
+        )
+    started = time.perf_counter()
+    members, non_members = _files(request)
+    module = load_model_file(model_file)
+    phis = []
+    for path in (members, non_members):
+        x, y = numeric_records(path, request.label)
+        phis.append(margins_external(module, x, y, path.name))
+    return _result(phis, request, title=model_file.name, started=started)
+
+
+def _files(request: MembershipAuditRequest) -> tuple[Path, Path]:
+    assert request.members is not None and request.non_members is not None  # validated
+    return request.members, request.non_members
+
+
+def _result(
+    phis: list[np.ndarray], request: MembershipAuditRequest, *, title: str, started: float
+) -> MembershipAudit:
+    members, non_members = _files(request)
     for phi, path in zip(phis, (members, non_members), strict=True):
         if len(phi) < 10:
             raise InvalidInput(f"{path.name}: at least 10 records are needed to audit")
     scores = np.r_[phis[0], phis[1]]
     is_member = np.r_[np.ones(len(phis[0]), dtype=bool), np.zeros(len(phis[1]), dtype=bool)]
     summary = _report.summarize(scores, is_member)
+    plot = request.plot
     picture = str(_report.plot(scores, is_member, plot, title)) if plot else None
     negatives = np.sort(phis[1])[::-1]
     cut = negatives[max(0, int(np.floor(0.01 * len(negatives))) - 1)]
     exposed = np.flatnonzero(phis[0] > cut)
     exposed = exposed[np.argsort(-phis[0][exposed], kind="stable")][:10]
-    return {
-        "model": title,
-        "attack": "loss",
+    return MembershipAudit(
+        model=title,
+        attack="loss",
         **summary,
-        "reference_models": 0,
-        "reference_data": None,
+        reference_models=0,
+        reference_data=None,
         # Row numbers (from 0) in the members file.
-        "exposed_rows": [int(i) for i in exposed],
-        "plot": picture,
-        "seconds": time.perf_counter() - started,
-        "parameters": {"source": "files"},
-    }
+        exposed_rows=[int(i) for i in exposed],
+        plot=picture,
+        seconds=time.perf_counter() - started,
+        parameters={"source": "files"},
+        scores=scores,
+        is_member=is_member,
+    )

@@ -7,6 +7,7 @@ way a float32 softmax does at 1.0 (LiRA's "logit scaling", Carlini et al. 2022).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,8 +16,11 @@ if TYPE_CHECKING:
     import torch
 
 
-def margins(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str) -> np.ndarray:
-    """φ per record (classification), or minus the squared error (regression)."""
+def margins(
+    module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, task: str
+) -> np.ndarray:
+    """φ per record (classification), or minus the squared error (regression), of a model
+    (or any function from records to outputs)."""
     import torch
 
     with torch.no_grad():

@@ -27,14 +27,14 @@ import polars as pl
 from sqlalchemy import select
 
 from privet import policy
-from privet.catalog._models import Dataset, DpModel
 from privet.errors import IntegrityError, InvalidInput, NotFound, PolicyDenied
+from privet.schema import Dataset, DpModel
 
 if TYPE_CHECKING:
     import torch
 
-    from privet.dp._train import TrainedModel
-    from privet.workspace import Workspace
+    from privet.core import Core
+    from privet.dp import TrainedModel
 
 ASSESSMENT = "privet:assessment"
 REFERENCE_DATA = ("population", "training")
@@ -55,7 +55,7 @@ class Target:
 
     @property
     def card(self) -> dict[str, Any]:
-        return self.model.card
+        return self.model.card.stored()
 
     @property
     def scorable_train(self) -> np.ndarray:
@@ -68,21 +68,21 @@ class Target:
         return self.test[self.valid[self.test]]
 
 
-def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) -> Target:
+def load(core: Core, name: str, *, actor: str, purpose: str | None = None) -> Target:
     """The model ``name`` with the raw rows of its dataset version.
 
     Auditing reads the training data and trains models without privacy. The dataset's owner
     may do it (privet's internal assessment purpose); anyone else needs an active grant of
     the raw view for ``purpose``, checked and logged by the broker like any read.
     """
-    from privet.dp._train import load_model, unpack_rows
+    from privet.dp import load_model, unpack_rows
 
-    with ws.reading() as session:
+    with core.reading() as session:
         row = session.scalars(select(DpModel).where(DpModel.name == name)).first()
         if row is None:
             raise NotFound(
-                f"no model named {name[:80]!r} in this workspace; for a model privet did not "
-                "train, give the model file with --members FILE --non-members FILE"
+                f"no model named {name[:80]!r} in this workspace; a model privet did not "
+                "train is audited from its file, with files of its members and non-members"
             )
         dataset = session.get(Dataset, row.dataset_id)
         owner = dataset.owner if dataset else None
@@ -92,17 +92,19 @@ def load(ws: Workspace, name: str, *, actor: str, purpose: str | None = None) ->
         raise PolicyDenied(
             f"auditing {name!r} reads its training data and trains models without privacy: "
             f"only the dataset's owner ({owner}) may do it, or someone holding an approved "
-            "grant of its raw rows, who names that grant's purpose with --purpose"
+            "grant of its raw rows, who names that grant's purpose",
+            parameter="purpose",
         )
     if split is None:
         raise InvalidInput(
             f"model {name!r} has no recorded training split (trained before privet recorded "
-            "one); give its members and non-members with --members FILE --non-members FILE"
+            "one); give files of its members and non-members",
+            parameter="members",
         )
     # The rows first: for a grantee, the broker's decision (logged) comes before any weight.
-    read_for = ASSESSMENT if actor == owner and purpose is None else purpose
-    frame = policy.read(ws, version, purpose=read_for, actor=actor, channel="attacks:audit").frame
-    model = load_model(ws, name, actor=actor, purpose=None if actor == owner else purpose)
+    read_for = purpose if purpose is not None else ASSESSMENT  # no purpose: the owner (above)
+    frame = policy.read(core, version, purpose=read_for, actor=actor, channel="attacks:audit").frame
+    model = load_model(core, name, actor=actor, purpose=None if actor == owner else purpose)
     if frame.height != split["rows"]:
         raise IntegrityError("the model's recorded split does not match its dataset version")
     x, y, valid = encode(model, frame)
@@ -122,7 +124,7 @@ def encode(model: TrainedModel, frame: pl.DataFrame) -> tuple[Any, Any, np.ndarr
     """Inputs, labels (as the model was trained on them) and which rows have a usable label."""
     import torch
 
-    card = model.card
+    card = model.card.stored()
     target = card["target"]
     if target not in frame.columns:
         raise InvalidInput(f"the records have no column {target[:80]!r} (the model's target)")
@@ -151,7 +153,7 @@ def train_like(
     generator: torch.Generator,
 ) -> torch.nn.Module:
     """A model trained on (x, y) by the card's recipe: same architecture, schedule, DP noise."""
-    from privet.dp import _sgd
+    from privet.dp import sgd as _sgd
 
     training = card["training"]
     module = _sgd.build_model(
@@ -170,7 +172,7 @@ def train_like(
     if privacy.get("differentially_private"):
         import torch
 
-        from privet.dp._random import SecureRandom
+        from privet.dp.randomness import SecureRandom
 
         # The auditor's own simulation of the recipe, reproducible from the audit's seed:
         # it releases nothing, so a seeded (not secure) stream is what it needs.
@@ -221,12 +223,14 @@ def plan_sizes(
         if size > min(valid_train, valid_test):
             raise InvalidInput(
                 f"cannot audit {size} members and {size} non-members: the model has "
-                f"{valid_train} training and {valid_test} held-out rows"
+                f"{valid_train} training and {valid_test} held-out rows",
+                parameter="audit_size",
             )
     if size < 10:
         raise InvalidInput(
             "the dataset is too small to audit: fewer than 10 members or non-members remain"
-            + (" once reference models get their rows (try --attack loss)" if references else "")
+            + (" once reference models get their rows (try attack loss)" if references else ""),
+            parameter="attack" if references else None,
         )
     if not references:
         return size, 0
@@ -237,7 +241,8 @@ def plan_sizes(
                 f"the dataset is too small for reference models on the training rows: "
                 f"{outside} rows are neither trained on nor audited, and the reference models "
                 f"need {size} (as many as the audited members they leave out); audit fewer "
-                "records (--audit-size) or use --attack loss"
+                "records (a smaller audit_size) or use the loss attack",
+                parameter="audit_size",
             )
         return size, n_train
     pool = usable - 2 * size
@@ -247,7 +252,8 @@ def plan_sizes(
             f"the dataset is too small for {references} reference model(s): {pool} rows remain "
             f"outside the {2 * size} audited ones, and each reference model needs at least "
             f"{max(1, n_train // 2)} (half the target's training rows); audit fewer records "
-            "(--audit-size) or use --attack loss"
+            "(a smaller audit_size) or use the loss attack",
+            parameter="audit_size",
         )
     return size, per_model
 

@@ -1,6 +1,7 @@
 """Tamper-evident audit log: an append-only Merkle tree (RFC 9162) with signed checkpoints,
 and the attestations that make governance metadata provable from it."""
 
+from privet.auditlog import events
 from privet.auditlog._attest import (
     BASELINE_EVENT,
     SESSION_INFO,
@@ -39,6 +40,7 @@ __all__ = [
     "canonical",
     "check",
     "check_every",
+    "events",
     "leaf_hash",
     "node_hash",
     "open_note",

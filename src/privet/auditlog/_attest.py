@@ -27,8 +27,9 @@ import binascii
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -37,14 +38,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from privet.auditlog import _log
+from privet.auditlog import events as entries
 from privet.auditlog._merkle import leaf_hash
+from privet.auditlog.events import BASELINE_EVENT
 from privet.auditlog.kinds import Kind, Reader, State, fetch, lookup, registered
 from privet.errors import GovernanceMismatch, IntegrityError, PrivetError
 
 Object = tuple[str, str]
 # The key under which a workspace puts its Attestations in every session's ``info``.
 SESSION_INFO = "privet.attestations"
-BASELINE_EVENT = "governance.baseline"
 # Signed text: a fixed prefix keeps a governance signature from ever being a checkpoint note.
 _DOMAIN = b"privet governance attestation v1\n"
 _MARK = b'"governance":['
@@ -206,11 +208,12 @@ def attest(session: Session, *objects: Object) -> list[dict[str, Any]]:
     return items
 
 
-def point(session: Session, events: Iterable[Any], start: int) -> None:
+def point(session: Session, events: Iterable[Mapping[str, object]], start: int) -> None:
     """Point every object attested in ``events`` (appended from index ``start``) at its entry."""
     heads: dict[Object, int] = {}
     for offset, event in enumerate(events):
-        for item in event.get("governance") or ():
+        items = event.get("governance")
+        for item in items if isinstance(items, list) else ():
             heads[(item["kind"], item["key"])] = start + offset
     for (kind, key), index in heads.items():
         params = {"kind": kind, "key": key, "index": index}
@@ -218,7 +221,7 @@ def point(session: Session, events: Iterable[Any], start: int) -> None:
             session.execute(_ADD_HEAD, params)
 
 
-def baseline(session: Session, *, ts: str, actor: str = "privet") -> list[int]:
+def baseline(session: Session, *, ts: datetime, actor: str = "privet") -> list[int]:
     """Attest every existing object once (trust on first use), in ``governance.baseline``
     entries: for a catalog that predates attestations."""
     rows = Reader(session)
@@ -227,7 +230,7 @@ def baseline(session: Session, *, ts: str, actor: str = "privet") -> list[int]:
         []
     ]
     events = [
-        {"event": BASELINE_EVENT, "ts": ts, "actor": actor, "governance": attest(session, *part)}
+        entries.governance_baseline(ts=ts, actor=actor, governance=attest(session, *part))
         for part in parts
     ]
     return _log.append(session, events)

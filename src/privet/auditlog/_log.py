@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select, text, update
@@ -35,20 +35,19 @@ from privet.auditlog._note import (
     parse_verifier_key,
     sign_note,
 )
-from privet.catalog._db import reader
-from privet.catalog._models import Checkpoint as CheckpointRow
-from privet.catalog._models import LogEntry, LogHead
 from privet.errors import IntegrityError, InvalidInput, NotFound
+from privet.schema import Checkpoint as CheckpointRow
+from privet.schema import LogEntry, LogHead, reader
 
 _BATCH = 20_000
 _INSERT = text("INSERT INTO log_entries (idx, data, leaf_hash) VALUES (:idx, :data, :leaf_hash)")
 
 
-def canonical(event: Mapping[str, Any]) -> bytes:
+def canonical(event: Mapping[str, object]) -> bytes:
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def append(session: Session, events: Sequence[Mapping[str, Any]]) -> list[int]:
+def append(session: Session, events: Sequence[Mapping[str, object]]) -> list[int]:
     """Append ``events`` inside the caller's transaction; returns their indexes.
 
     The head row is updated first: on PostgreSQL that row lock (and on SQLite the write
@@ -73,8 +72,44 @@ def append(session: Session, events: Sequence[Mapping[str, Any]]) -> list[int]:
 @dataclass(frozen=True)
 class Record:
     index: int
-    event: dict[str, Any]
+    event: dict[str, Any]  # the entry's JSON object as stored
     leaf_hash: bytes
+
+
+class _CheckpointRow(Protocol):
+    """A stored checkpoint's columns (a row of ``checkpoints``)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def root(self) -> bytes: ...
+
+    @property
+    def note(self) -> str: ...
+
+
+class InclusionProof(TypedDict):
+    """Entry ``index`` is leaf ``index`` of the tree of ``checkpoint`` (hex hashes)."""
+
+    index: int
+    tree_size: int
+    entry: str
+    leaf_hash: str
+    proof: list[str]
+    root: str
+    checkpoint: str
+
+
+class ConsistencyProof(TypedDict):
+    """The tree of size ``old_size`` is a prefix of the latest one (hex hashes)."""
+
+    old_size: int
+    old_root: str
+    new_size: int
+    new_root: str
+    proof: list[str]
+    checkpoint: str
 
 
 @dataclass(frozen=True)
@@ -176,7 +211,7 @@ class AuditLog:
                 objects = replay.finish(session)
         return VerifyReport(expected, tree.root(), len(checkpoints), objects)
 
-    def _check_checkpoint(self, row: Any, tree: CompactRange, key: str) -> None:
+    def _check_checkpoint(self, row: _CheckpointRow, tree: CompactRange, key: str) -> None:
         where = f"checkpoint at size {row.size}"
         try:
             signed = open_note(row.note, key)
@@ -225,7 +260,7 @@ class AuditLog:
                 select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
             ).first()
         if row is None:
-            raise NotFound("the log has no checkpoint yet; run: privet log checkpoint")
+            raise NotFound("the log has no checkpoint yet; sign one first")
         return row
 
     def _leaves(self, size: int) -> list[bytes]:
@@ -283,7 +318,7 @@ class AuditLog:
             )
         return signed, row.note, leaves
 
-    def prove_inclusion(self, index: int) -> dict[str, Any]:
+    def prove_inclusion(self, index: int) -> InclusionProof:
         """An inclusion proof of entry ``index`` in the tree of the latest checkpoint.
 
         The proof is checked (RFC 9162 §2.1.3.2) before it is returned.
@@ -292,7 +327,7 @@ class AuditLog:
         if not 0 <= index < latest.size:
             raise InvalidInput(
                 f"index {index} is outside the latest checkpoint (size {latest.size}); "
-                "run privet log checkpoint first"
+                "sign a checkpoint first"
             )
         checkpoint, note, leaves = self._verified_latest()
         with Session(self._reader) as session:
@@ -314,7 +349,7 @@ class AuditLog:
             "checkpoint": note,
         }
 
-    def prove_consistency(self, old_note: str) -> dict[str, Any]:
+    def prove_consistency(self, old_note: str) -> ConsistencyProof:
         """A consistency proof from an older signed checkpoint to the latest one.
 
         Both checkpoints' signatures are checked and the proof is verified (RFC 9162

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.orm import Session
 
 State = dict[str, Any] | None
@@ -69,20 +70,23 @@ class Reader:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._dbapi: Any = None
+        self._dbapi: DBAPIConnection | None = None
         self._pyformat = False
 
-    def __call__(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-        if self._dbapi is None:
+    def __call__(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
+        dbapi = self._dbapi
+        if dbapi is None:
             connection = self.session.connection()
-            self._dbapi = connection.connection.dbapi_connection
+            dbapi = connection.connection.dbapi_connection
+            assert dbapi is not None  # the session's connection is checked out, so it is open
+            self._dbapi = dbapi
             self._pyformat = connection.dialect.paramstyle == "pyformat"  # psycopg
         if self._pyformat:
             converted = _PYFORMAT.get(sql)
             if converted is None:
                 converted = _PYFORMAT[sql] = _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
             sql = converted
-        cursor = self._dbapi.cursor()
+        cursor = dbapi.cursor()
         try:
             cursor.execute(sql, params)
             return list(cursor.fetchall())
@@ -90,7 +94,7 @@ class Reader:
             cursor.close()
 
 
-def fetch(session: Session, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+def fetch(session: Session, sql: str, **params: object) -> list[tuple[Any, ...]]:
     """One query through a :class:`Reader`."""
     return Reader(session)(sql, **params)
 
@@ -106,6 +110,6 @@ def stored_time(value: datetime | str | None) -> str | None:
     return aware.isoformat()
 
 
-def stored_bool(value: Any) -> bool | None:
+def stored_bool(value: object) -> bool | None:
     """SQLite stores booleans as 0/1."""
     return None if value is None else bool(value)

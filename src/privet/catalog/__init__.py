@@ -10,6 +10,7 @@ from privet.catalog._info import (
     SUBJECT_LINK,
     ColumnInfo,
     DatasetInfo,
+    DatasetSummary,
     VersionInfo,
     check_name,
     check_purpose,
@@ -21,7 +22,7 @@ from privet.catalog._info import (
     version_info,
 )
 from privet.catalog._ingest import LEGAL_BASES, ingest
-from privet.catalog._taxonomy import CATEGORIES, Level, Role
+from privet.taxonomy import CATEGORIES, Level, Role
 
 __all__ = [
     "INTERNAL_PURPOSES",
@@ -32,6 +33,7 @@ __all__ = [
     "LEGAL_BASES",
     "ColumnInfo",
     "DatasetInfo",
+    "DatasetSummary",
     "Level",
     "Role",
     "VersionInfo",

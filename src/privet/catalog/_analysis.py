@@ -15,9 +15,13 @@ import polars as pl
 
 
 class _Described(Protocol):
-    name: str
-    dtype: str
-    meaning: str | None
+    # Read-only members, so frozen dataclasses match as well as catalog rows.
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def meaning(self) -> str | None: ...
 
 
 def analysis_dtype(column: _Described) -> str:

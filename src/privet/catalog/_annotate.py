@@ -13,11 +13,11 @@ from pydantic import BaseModel
 
 from privet import auditlog
 from privet.catalog._info import check_name, find_dataset, is_reserved
-from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import InvalidInput, NotFound
+from privet.taxonomy import Level, Role, check_category, level_for
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 class ColumnAnnotation(BaseModel):
@@ -34,7 +34,7 @@ class ColumnAnnotation(BaseModel):
 
 
 def annotate(
-    ws: Workspace,
+    core: Core,
     name: str,
     column: str,
     *,
@@ -54,7 +54,9 @@ def annotate(
         check_category(category)
     if role is None:
         if category is None:
-            raise InvalidInput("give a category (--category) or a role (--role)")
+            raise InvalidInput(
+                "give a data category or a role for the column", parameter="category"
+            )
         role = check_category(category)[0].value
     try:
         parsed_role = Role(role)
@@ -62,7 +64,7 @@ def annotate(
         raise InvalidInput(
             f"unknown role {role[:40]!r}; use one of {', '.join(r.value for r in Role)}"
         ) from None
-    with ws.session() as session:
+    with core.session() as session:
         dataset = find_dataset(session, name)
         if not dataset.versions:
             raise NotFound(f"dataset {name!r} has no versions")
@@ -87,22 +89,21 @@ def annotate(
         (index,) = auditlog.append(
             session,
             [
-                {
-                    "event": "column.annotate",
-                    "ts": ws.now().isoformat(),
-                    "actor": actor,
-                    "dataset": dataset.id,
-                    "version": version.id,
-                    "column": column,
-                    "old_category": old_category,
-                    "old_role": old_role,
-                    "category": category,
-                    "role": parsed_role.value,
-                    "classification": dataset.classification,
-                    "governance": auditlog.attest(
+                auditlog.events.column_annotate(
+                    ts=core.now(),
+                    actor=actor,
+                    dataset=dataset.id,
+                    version=version.id,
+                    column=column,
+                    old_category=old_category,
+                    old_role=old_role,
+                    category=category,
+                    role=parsed_role.value,
+                    classification=dataset.classification,
+                    governance=auditlog.attest(
                         session, ("dataset", dataset.id), ("version", version.id)
                     ),
-                }
+                )
             ],
         )
         session.commit()

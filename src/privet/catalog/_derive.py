@@ -15,17 +15,17 @@ from sqlalchemy import select
 
 from privet import lineage, tables
 from privet.catalog._info import SUBJECT_LINK, VersionInfo, check_name, is_reserved, resolve
-from privet.catalog._models import Column, Dataset
 from privet.catalog._store import NewDataset, store_version
-from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import AlreadyExists, InvalidInput
+from privet.schema import Column, Dataset
+from privet.taxonomy import Level, Role, check_category, level_for
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 def derive(
-    ws: Workspace,
+    core: Core,
     source_ref: str,
     frame: pl.DataFrame,
     *,
@@ -47,7 +47,7 @@ def derive(
     unknown = [c for c in frame.columns if is_reserved(c) and c != SUBJECT_LINK]
     if unknown:
         raise InvalidInput(f"column {unknown[0][:80]!r} has a name reserved for privet")
-    with ws.reading() as session:
+    with core.reading() as session:
         source, version = resolve(session, source_ref)
         root = source.derived_from or source.id
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
@@ -89,7 +89,7 @@ def derive(
         )
     level = level_for([c.category for c in specs]) or Level.CONFIDENTIAL
     return store_version(
-        ws,
+        core,
         name=name,
         frame=frame,
         columns=specs,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privet.catalog._models import Dataset, Version
 from privet.errors import InvalidInput, NotFound
+from privet.schema import Dataset, Version
 from privet.timestamps import UtcDatetime
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -78,6 +78,7 @@ class VersionInfo(BaseModel):
     created_at: UtcDatetime
     created_by: str
     columns: list[ColumnInfo]
+    classification: str = Field(description="the dataset's risk level once this version was added")
 
     @property
     def ref(self) -> str:
@@ -98,10 +99,34 @@ class DatasetInfo(BaseModel):
     created_by: str
     versions: list[VersionInfo]
 
+    def summary(self) -> DatasetSummary:
+        return DatasetSummary(
+            name=self.name,
+            owner=self.owner,
+            classification=self.classification,
+            purposes=self.purposes,
+            versions=len(self.versions),
+            rows=self.versions[-1].rows if self.versions else None,
+            derived_from=self.derived_from,
+        )
+
+
+class DatasetSummary(BaseModel):
+    """One line of a dataset listing: what the CLI's table and the HTTP list show."""
+
+    name: str
+    owner: str
+    classification: str
+    purposes: list[str]
+    versions: int = Field(description="how many versions the dataset has")
+    rows: int | None = Field(description="rows in the newest version")
+    derived_from: str | None
+
 
 def version_info(dataset: Dataset, version: Version) -> VersionInfo:
     return VersionInfo(
         dataset=dataset.name,
+        classification=dataset.classification,
         number=version.number,
         id=version.id,
         kind=version.kind,
@@ -157,7 +182,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 def find_dataset(session: Session, name: str) -> Dataset:
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if dataset is None:
-        raise NotFound(f"no dataset named {name!r} in this workspace (see: privet datasets)")
+        raise NotFound(f"no dataset named {name!r} in this workspace")
     return dataset
 
 

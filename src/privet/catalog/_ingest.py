@@ -17,13 +17,13 @@ from privet.catalog._info import (
     check_purpose,
     is_reserved,
 )
-from privet.catalog._models import Column, Dataset
 from privet.catalog._store import NewDataset, store_version
-from privet.catalog._taxonomy import Level, Role, check_category, level_for
 from privet.errors import AlreadyExists, InvalidInput
+from privet.schema import Column, Dataset
+from privet.taxonomy import Level, Role, check_category, level_for
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 # GDPR Art. 6(1)(a)–(f).
 LEGAL_BASES = (
@@ -39,7 +39,7 @@ Progress = Callable[[str], None]
 
 
 def ingest(
-    ws: Workspace,
+    core: Core,
     path: Path,
     *,
     name: str,
@@ -66,11 +66,12 @@ def ingest(
     check_name(name)
     categories = dict(categories or {})
     roles = dict(roles or {})
-    with ws.reading() as session:
+    with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         if existing is not None and not new_version:
             raise AlreadyExists(
-                f"dataset {name!r} already exists; pass --new-version to add a version to it"
+                f"dataset {name!r} already exists; add a version to it with `new_version`",
+                parameter="new_version",
             )
         corrected = _corrections(existing)
     new = None
@@ -80,8 +81,8 @@ def ingest(
     for key in categories.values():
         check_category(key)
     parsed_roles = {column: _role(value) for column, value in roles.items()}
-    with ws.reading() as session:
-        ws.vault.workspace_aead(session)  # a missing master key fails before any work
+    with core.reading() as session:
+        core.vault.workspace_aead(session)  # a missing master key fails before any work
 
     step("reading")
     source = tables.read_table(path)
@@ -98,10 +99,10 @@ def ingest(
     discovered = _discover(frame, categories, parsed_roles, step) if scan else {}
     columns = _columns(frame, categories, parsed_roles, discovered, corrected)
     meanings = tables.text_meanings(frame)
-    for column in columns:
-        column.meaning = meanings.get(column.name)
+    for entry in columns:
+        entry.meaning = meanings.get(entry.name)
     return store_version(
-        ws,
+        core,
         name=name,
         frame=frame,
         columns=columns,
@@ -112,7 +113,7 @@ def ingest(
         facts={"format": source.format, "bytes": source.size},
         new=new,
         progress=step,
-        event={"source_sha256": source.sha256},
+        source_sha256=source.sha256,
     )
 
 
@@ -120,9 +121,12 @@ def _check_governance(
     owner: str, purposes: Sequence[str], legal_basis: str | None, retention_days: int | None
 ) -> None:
     if not owner.strip():
-        raise InvalidInput("a dataset needs an owner (--owner)")
+        raise InvalidInput("a dataset needs an owner: give `owner`", parameter="owner")
     if not purposes:
-        raise InvalidInput("a dataset needs at least one purpose it was collected for (--purpose)")
+        raise InvalidInput(
+            "a dataset needs at least one purpose it was collected for: give `purposes`",
+            parameter="purposes",
+        )
     for purpose in purposes:
         check_purpose(purpose, declaring=True)
     if legal_basis is not None and legal_basis not in LEGAL_BASES:
@@ -130,7 +134,9 @@ def _check_governance(
             f"unknown legal basis {legal_basis[:40]!r}; use one of {', '.join(LEGAL_BASES)}"
         )
     if retention_days is not None and retention_days <= 0:
-        raise InvalidInput("--retention must be a positive number of days")
+        raise InvalidInput(
+            "retention_days must be a positive number of days", parameter="retention_days"
+        )
 
 
 def _role(value: str) -> Role:

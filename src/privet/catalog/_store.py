@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 from sqlalchemy import select
@@ -19,13 +19,14 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from privet import auditlog, lineage, tables
 from privet.catalog._info import VersionInfo, version_info
-from privet.catalog._models import Column, Dataset, DatasetPurpose, Version
-from privet.catalog._taxonomy import Level
+from privet.core import stored_object
 from privet.errors import AlreadyExists
+from privet.schema import Column, Dataset, DatasetPurpose, Version
+from privet.taxonomy import Level
 from privet.vault import new_dataset_keyset, primary_key_id
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,8 @@ class NewDataset:
     derived_from: str | None = None
 
 
-def store_version(ws: Workspace, **kwargs: Any) -> VersionInfo:
-    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
-
-    The object store's write lock is held from the first byte until the version commits
-    (or its object is deleted), so garbage collection never takes the new object.
-    """
-    with ws.store.writing():
-        return _store_version(ws, **kwargs)
-
-
-def _store_version(
-    ws: Workspace,
+def store_version(
+    core: Core,
     *,
     name: str,
     frame: pl.DataFrame,
@@ -62,15 +53,56 @@ def _store_version(
     kind: str,
     actor: str,
     source: str,
-    facts: dict[str, Any],
+    facts: Mapping[str, object],
     new: NewDataset | None,
     progress: Callable[[str], None],
-    event: dict[str, Any] | None = None,
+    source_sha256: str | None = None,
 ) -> VersionInfo:
-    with ws.reading() as session:
+    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
+
+    ``source`` is the lineage ref it was made from; ``facts`` (counts, parameters, never
+    values) go to lineage, and ``source_sha256`` (an ingested file's hash) to the audit
+    entry. The object store's write lock is held from the first byte until the version
+    commits (or its object is deleted), so garbage collection never takes the new object.
+    """
+    with core.store.writing():
+        return _store_version(
+            core,
+            name=name,
+            frame=frame,
+            columns=columns,
+            level=level,
+            kind=kind,
+            actor=actor,
+            source=source,
+            facts=facts,
+            new=new,
+            progress=progress,
+            source_sha256=source_sha256,
+        )
+
+
+def _store_version(
+    core: Core,
+    *,
+    name: str,
+    frame: pl.DataFrame,
+    columns: Sequence[Column],
+    level: str,
+    kind: str,
+    actor: str,
+    source: str,
+    facts: Mapping[str, object],
+    new: NewDataset | None,
+    progress: Callable[[str], None],
+    source_sha256: str | None,
+) -> VersionInfo:
+    with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         dataset_id = existing.id if existing else uuid.uuid4().hex
-        handle = ws.vault.dataset_keyset(session, dataset_id) if existing else new_dataset_keyset()
+        handle = (
+            core.vault.dataset_keyset(session, dataset_id) if existing else new_dataset_keyset()
+        )
 
     progress("encrypting")
     plaintext = tables.to_parquet_bytes(frame)
@@ -78,20 +110,21 @@ def _store_version(
     version_id = uuid.uuid4().hex
     # Encrypted before the catalog's write lock is taken: a large file must not block writers.
     object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
-    stored = ws.store.put(
-        object_key, ws.vault.encrypt_version(handle, dataset_id, version_id, plaintext)
-    )
-
-    progress("registering")
-    with ws.session() as session:
+    with (
+        stored_object(
+            core, object_key, plaintext, handle=handle, dataset_id=dataset_id, context=version_id
+        ) as stored,
+        core.session() as session,
+    ):
+        progress("registering")
         try:
-            now = ws.now()
+            now = core.now()
             dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
             if (dataset is None) != (existing is None) or (dataset is None and new is None):
                 raise DbIntegrityError("dataset changed meanwhile", None, Exception())
             if dataset is None:
                 assert new is not None
-                ws.vault.store_dataset_keyset(session, dataset_id, handle)
+                core.vault.store_dataset_keyset(session, dataset_id, handle)
                 dataset = Dataset(
                     id=dataset_id,
                     name=name,
@@ -128,24 +161,23 @@ def _store_version(
             )
             dataset.versions.append(version)
             session.flush()
-            entry = {
-                "event": "dataset.ingest" if kind == "ingest" else "dataset.derive",
-                "kind": kind,
-                "ts": now.isoformat(),
-                "actor": actor,
-                "dataset": dataset_id,
-                "version": version_id,
-                "number": number,
-                "rows": frame.height,
-                "columns": frame.width,
-                "content_sha256": content_sha256,
-                "classification": dataset.classification,
-                "source": source,
-                **(event or {}),
-                "governance": auditlog.attest(
+            entry = auditlog.events.dataset_version(
+                kind=kind,
+                ts=now,
+                actor=actor,
+                dataset=dataset_id,
+                version=version_id,
+                number=number,
+                rows=frame.height,
+                columns=frame.width,
+                content_sha256=content_sha256,
+                classification=dataset.classification,
+                source=source,
+                source_sha256=source_sha256,
+                governance=auditlog.attest(
                     session, ("dataset", dataset_id), ("version", version_id)
                 ),
-            }
+            )
             (index,) = auditlog.append(session, [entry])
             lineage.record(
                 session,
@@ -159,10 +191,8 @@ def _store_version(
             session.commit()
         except DbIntegrityError:
             session.rollback()
-            ws.store.delete(object_key)
             raise AlreadyExists(f"dataset {name!r} was created by someone else meanwhile") from None
         except BaseException:
             session.rollback()
-            ws.store.delete(object_key)
             raise
         return version_info(dataset, version)

@@ -10,15 +10,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from privet import policy
 from privet.cli._app import Options, cli, command, stdout
 from privet.errors import InvalidInput
-from privet.tables import file_errors
+from privet.policy import VIEWS, GrantInfo, GrantRequest, GrantStatus, View
 from privet.text import escape_controls
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -31,6 +31,16 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise InvalidInput(f"invalid duration {text[:20]!r}: use e.g. 30m, 12h, 7d or 2w")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def grant_request_of(
+    dataset: str, view: View, purpose: str, duration: str, reason: str
+) -> GrantRequest:
+    """The request the options of ``grant request`` describe (here and in client mode)."""
+    seconds = int(parse_duration(duration).total_seconds())
+    return GrantRequest(
+        dataset=dataset, view=view, purpose=purpose, duration_seconds=seconds, reason=reason
+    )
 
 
 def _when(value: object) -> str:
@@ -51,7 +61,7 @@ def user_group() -> None:
 def user_add(opts: Options, name: str, roles: tuple[str, ...]) -> None:
     """Register a user. Once any user exists, reads need a policy rule and a grant."""
     with opts.workspace() as ws:
-        info = policy.add_user(ws, name, roles=list(roles), actor=opts.actor)
+        info = ws.access.add_user(name, roles=roles, actor=opts.actor)
     opts.emit(
         info, lambda: stdout.print(f"Added user {name} (roles: {', '.join(info.roles) or '-'}).")
     )
@@ -61,7 +71,7 @@ def user_add(opts: Options, name: str, roles: tuple[str, ...]) -> None:
 def user_list(opts: Options) -> None:
     """Users, their roles, and whether they are disabled."""
     with opts.workspace() as ws:
-        users = policy.list_users(ws)
+        users = ws.access.list_users()
 
     def human() -> None:
         table = Table("user", "roles", "status", "added", "by", title="users")
@@ -80,7 +90,7 @@ def user_list(opts: Options) -> None:
 def user_disable(opts: Options, name: str) -> None:
     """Disable a user: their tokens and grants stop working at once."""
     with opts.workspace() as ws:
-        policy.set_disabled(ws, name, disabled=True, actor=opts.actor)
+        ws.access.set_disabled(name, disabled=True, actor=opts.actor)
     opts.emit({"user": name, "disabled": True}, lambda: stdout.print(f"Disabled {name}."))
 
 
@@ -95,7 +105,7 @@ def role_group() -> None:
 def role_add(opts: Options, user: str, roles: tuple[str, ...]) -> None:
     """Give USER one or more ROLES."""
     with opts.workspace() as ws:
-        info = policy.set_roles(ws, user, add=list(roles), actor=opts.actor)
+        info = ws.access.set_roles(user, add=roles, actor=opts.actor)
     opts.emit(info, lambda: stdout.print(f"{user}: {', '.join(info.roles) or '-'}"))
 
 
@@ -105,7 +115,7 @@ def role_add(opts: Options, user: str, roles: tuple[str, ...]) -> None:
 def role_remove(opts: Options, user: str, roles: tuple[str, ...]) -> None:
     """Take ROLES away from USER."""
     with opts.workspace() as ws:
-        info = policy.set_roles(ws, user, remove=list(roles), actor=opts.actor)
+        info = ws.access.set_roles(user, remove=roles, actor=opts.actor)
     opts.emit(info, lambda: stdout.print(f"{user}: {', '.join(info.roles) or '-'}"))
 
 
@@ -118,12 +128,15 @@ def token_group() -> None:
 
 
 @click.argument("user")
-@click.option("--expires", default="30d", show_default=True, help="Lifetime, e.g. 12h or 30d.")
+@click.option(  # named after issue_token's parameter: its errors then name --expires
+    "--expires", "expires_in", default="30d", show_default=True, help="Lifetime, e.g. 12h or 30d."
+)
 @command(token_group, name="issue")
-def token_issue(opts: Options, user: str, expires: str) -> None:
+def token_issue(opts: Options, user: str, expires_in: str) -> None:
     """Issue a token for USER. The secret is printed once; privet keeps only its hash."""
+    lifetime = parse_duration(expires_in)
     with opts.workspace() as ws:
-        token = policy.issue_token(ws, user, expires_in=parse_duration(expires), actor=opts.actor)
+        token = ws.access.issue_token(user, expires_in=lifetime, actor=opts.actor)
 
     def human() -> None:
         stdout.print(f"Token {token.id} for {user}, valid until {_when(token.expires_at)} UTC.")
@@ -138,7 +151,7 @@ def token_issue(opts: Options, user: str, expires: str) -> None:
 def token_revoke(opts: Options, token_id: str) -> None:
     """Revoke a token (by id): the next request that presents it is refused."""
     with opts.workspace() as ws:
-        policy.revoke_token(ws, token_id, actor=opts.actor)
+        ws.access.revoke_token(token_id, actor=opts.actor)
     opts.emit({"id": token_id, "revoked": True}, lambda: stdout.print(f"Revoked {token_id}."))
 
 
@@ -147,7 +160,7 @@ def token_revoke(opts: Options, token_id: str) -> None:
 def token_list(opts: Options, user: str | None) -> None:
     """Tokens by id, owner and status (never their secrets)."""
     with opts.workspace() as ws:
-        tokens = policy.list_tokens(ws, user=user)
+        tokens = ws.access.list_tokens(user=user)
 
     def human() -> None:
         table = Table("id", "user", "status", "issued", "expires", title="API tokens")
@@ -170,13 +183,8 @@ def policy_group() -> None:
 @command(policy_group, name="set")
 def policy_set(opts: Options, file: Path) -> None:
     """Validate FILE and make it the policy in force (earlier ones are kept, numbered)."""
-    with file_errors(file):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{file} is not UTF-8 text") from None
     with opts.workspace() as ws:
-        number, parsed = policy.set_policy(ws, text, actor=opts.actor)
+        number, parsed = ws.access.set_policy(file, actor=opts.actor)
     data = {"number": number, "rules": len(parsed.rules), "oidc": parsed.oidc is not None}
     opts.emit(data, lambda: stdout.print(f"Policy {number} in force ({len(parsed.rules)} rules)."))
 
@@ -185,7 +193,7 @@ def policy_set(opts: Options, file: Path) -> None:
 def policy_show(opts: Options) -> None:
     """Print the policy in force."""
     with opts.workspace() as ws:
-        number, text = policy.show_policy(ws)
+        number, text = ws.access.show_policy()
     if not number:
         raise InvalidInput("no policy set yet; write one and run privet policy set FILE")
     opts.emit(
@@ -196,15 +204,13 @@ def policy_show(opts: Options) -> None:
 
 @click.argument("dataset")
 @click.option("--user", "user", metavar="USER", help="Whose access (default: --as).")
-@click.option("--view", default="raw", show_default=True, type=click.Choice(policy.VIEWS))
+@click.option("--view", default="raw", show_default=True, type=click.Choice(VIEWS))
 @click.option("--purpose", required=True, help="The purpose of the read.")
 @command(policy_group, name="check")
-def policy_check(opts: Options, dataset: str, user: str | None, view: str, purpose: str) -> None:
+def policy_check(opts: Options, dataset: str, user: str | None, view: View, purpose: str) -> None:
     """Would USER be allowed to read DATASET now? (Decides only: nothing is read or logged.)"""
     with opts.workspace() as ws:
-        decision = policy.decide(
-            ws, policy.local_identity(ws, user or opts.actor), dataset, view, purpose
-        )
+        decision = ws.access.check(dataset, view=view, purpose=purpose, actor=user or opts.actor)
     data = {
         "allowed": decision.allowed,
         "reason": decision.reason,
@@ -224,36 +230,28 @@ def grant_group() -> None:
 
 
 @click.argument("dataset")
-@click.option("--view", required=True, type=click.Choice(policy.VIEWS), help="The view wanted.")
+@click.option("--view", required=True, type=click.Choice(VIEWS), help="The view wanted.")
 @click.option("--purpose", required=True, help="What the data is for.")
-@click.option("--duration", default="7d", show_default=True, help="How long, e.g. 12h or 7d.")
+@click.option(  # named after GrantRequest's field: its errors then name --duration
+    "--duration",
+    "duration_seconds",
+    default="7d",
+    show_default=True,
+    help="How long, e.g. 12h or 7d.",
+)
 @click.option("--reason", required=True, help="Why (shown to the approver; kept out of the log).")
 @command(grant_group, name="request")
 def grant_request(
-    opts: Options, dataset: str, view: str, purpose: str, duration: str, reason: str
+    opts: Options, dataset: str, view: View, purpose: str, duration_seconds: str, reason: str
 ) -> None:
     """Ask for access to a view of DATASET; the owner or an approver decides."""
+    request = grant_request_of(dataset, view, purpose, duration_seconds, reason)
     with opts.workspace() as ws:
-        grant = policy.request_grant(
-            ws,
-            policy.local_identity(ws, opts.actor),
-            dataset=dataset,
-            view=view,
-            purpose=purpose,
-            duration=parse_duration(duration),
-            reason=reason,
-        )
+        grant = ws.access.request_grant(request, actor=opts.actor)
     opts.emit(grant, lambda: stdout.print(f"Grant {grant.id}: {grant.status}."))
 
 
-def _decided(opts: Options, grant_id: str, action: str) -> None:
-    act = {
-        "approve": policy.approve_grant,
-        "deny": policy.deny_grant,
-        "revoke": policy.revoke_grant,
-    }[action]
-    with opts.workspace() as ws:
-        grant = act(ws, grant_id, identity=policy.local_identity(ws, opts.actor))
+def _decided(opts: Options, grant: GrantInfo) -> None:
     until = f" until {_when(grant.expires_at)} UTC" if grant.status == "active" else ""
     opts.emit(grant, lambda: stdout.print(f"Grant {grant.id}: {grant.status}{until}."))
 
@@ -262,30 +260,36 @@ def _decided(opts: Options, grant_id: str, action: str) -> None:
 @command(grant_group, name="approve")
 def grant_approve(opts: Options, grant_id: str) -> None:
     """Approve a pending grant (the dataset owner or an approver; never the requester)."""
-    _decided(opts, grant_id, "approve")
+    with opts.workspace() as ws:
+        grant = ws.access.approve_grant(grant_id, actor=opts.actor)
+    _decided(opts, grant)
 
 
 @click.argument("grant_id")
 @command(grant_group, name="deny")
 def grant_deny(opts: Options, grant_id: str) -> None:
     """Deny a pending grant."""
-    _decided(opts, grant_id, "deny")
+    with opts.workspace() as ws:
+        grant = ws.access.deny_grant(grant_id, actor=opts.actor)
+    _decided(opts, grant)
 
 
 @click.argument("grant_id")
 @command(grant_group, name="revoke")
 def grant_revoke(opts: Options, grant_id: str) -> None:
     """End a grant now; reads under it (even running streams) stop at once."""
-    _decided(opts, grant_id, "revoke")
+    with opts.workspace() as ws:
+        grant = ws.access.revoke_grant(grant_id, actor=opts.actor)
+    _decided(opts, grant)
 
 
-@click.option("--status", type=click.Choice(["pending", "active", "denied", "revoked", "expired"]))
+@click.option("--status", type=click.Choice(get_args(GrantStatus)))
 @click.option("--user", metavar="USER", help="Only this user's grants.")
 @command(grant_group, name="list")
-def grant_list(opts: Options, status: str | None, user: str | None) -> None:
+def grant_list(opts: Options, status: GrantStatus | None, user: str | None) -> None:
     """Grants, newest first, with their effective status."""
     with opts.workspace() as ws:
-        grants = policy.list_grants(ws, status=status, user=user)
+        grants = ws.access.list_grants(status=status, user=user)
 
     def human() -> None:
         table = Table(
@@ -315,7 +319,7 @@ def alerts(opts: Options, since: int | None) -> None:
     """Anomalous reads: far above a user's usual volume, a first restricted dataset, off-hours
     bulk reads."""
     with opts.workspace() as ws:
-        found = policy.list_alerts(ws, since=since)
+        found = ws.access.list_alerts(since=since)
 
     def human() -> None:
         if not found:

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from privet import __version__
-from privet.errors import InvalidInput, PrivetError, describe_failure
+from privet.errors import InvalidInput, NotFound, PrivetError, describe_failure
 from privet.policy import check_user_name
 from privet.text import escape_controls, escape_json, has_controls
 from privet.workspace import Workspace
@@ -58,14 +58,31 @@ stdout = SafeConsole(soft_wrap=True)
 stderr = SafeConsole(stderr=True, soft_wrap=True)
 
 
-class PrivetGroup(click.Group):
-    """Turns library errors into one sentence and exit 1."""
+class PrivetCommand(click.Command):
+    """Names the flag of a library error's ``parameter`` (libraries name Python parameters:
+    ``max_rows_per_subject`` is ``--max-rows-per-subject`` here)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PrivetError as err:
-            _fail(str(err))
+            for param in self.params:
+                if err.parameter is not None and param.name == err.parameter and param.opts:
+                    err.flag = max(param.opts, key=len)  # type: ignore[attr-defined]
+            raise
+
+
+class PrivetGroup(click.Group):
+    """Turns library errors into one sentence and exit 1."""
+
+    command_class = PrivetCommand
+    group_class = type
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrivetError as err:
+            _fail(_with_flag(err))
         except KeyboardInterrupt:
             _fail("interrupted", code=130)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
@@ -75,6 +92,21 @@ class PrivetGroup(click.Group):
             if os.environ.get("PRIVET_DEBUG") or isinstance(err, GeneratorExit):
                 raise
             _fail(describe_failure(err))
+
+
+def _with_flag(err: PrivetError) -> str:
+    """The message with its parameter's Python name written as this command's flag: the
+    quoted form (`` `owner` ``) where the message quotes it, else every whole-word mention."""
+    flag = getattr(err, "flag", None)
+    if not flag or err.parameter is None:
+        return str(err)
+    message = str(err).replace(f"`{err.parameter}`", flag)
+    if message != str(err):
+        return message
+    # A quoted word is a value (a column named 'label'), not the parameter.
+    pattern = re.compile(rf"(?<![\w'\"-]){re.escape(err.parameter)}(?![\w'\"])")
+    message, found = pattern.subn(flag, message)
+    return message if found else f"{flag}: {message}"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -112,7 +144,11 @@ class Options:
 
     @contextmanager
     def workspace(self) -> Iterator[Workspace]:
-        with Workspace.open(self.workspace_path) as ws:
+        try:
+            ws = Workspace.open(self.workspace_path)
+        except NotFound as missing:  # the library cannot name the command that makes one
+            raise NotFound(f"{missing} (create one with: privet init, or pass -w PATH)") from None
+        with ws:
             yield ws
 
     def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
+from pydantic import BaseModel
 from rich.text import Text
 
 from privet.cli._app import Options, command, stdout
-from privet.errors import InvalidInput, NotFound
 
 
 @click.argument("model", metavar="MODEL")
@@ -76,9 +76,9 @@ from privet.errors import InvalidInput, NotFound
 def audit_command(
     opts: Options,
     model: str,
-    attack: str,
+    attack: Literal["loss", "lira", "rmia"],
     reference_models: int,
-    reference_data: str,
+    reference_data: Literal["population", "training"],
     audit_size: int | None,
     plot: Path | None,
     attribute: str | None,
@@ -96,7 +96,7 @@ def audit_command(
     Members and non-members come from the model's lineage (its training split and held-out
     rows); a model privet did not train needs --members FILE --non-members FILE.
     """
-    from privet.attacks import _attribute, _audit, _epsilon_audit, _external
+    from privet import attacks, tables
 
     if (members is None) != (non_members is None):
         raise click.UsageError("give both --members FILE and --non-members FILE")
@@ -104,83 +104,41 @@ def audit_command(
         raise click.UsageError("--members/--non-members go with a membership attack only")
     if attribute and epsilon_audit:
         raise click.UsageError("choose one of --attribute and --epsilon-audit")
-    if members is not None and non_members is not None and _is_file(model):
-        if attack != "loss":
-            raise InvalidInput(
-                f"{attack} trains reference models by the model's recipe, which privet knows "
-                "only for models it trained; use --attack loss for a model file"
-            )
-        result: Any = _external.membership_from_files(
-            members, non_members, model_file=Path(model), label=label, plot=plot
+    request: attacks.ModelAuditRequest
+    if attribute:
+        request = attacks.AttributeAuditRequest(attribute=attribute, seed=seed)
+    elif epsilon_audit:
+        request = attacks.EpsilonAuditRequest(canaries=canaries, confidence=confidence, seed=seed)
+    else:
+        request = attacks.MembershipAuditRequest(
+            attack=attack,
+            reference_models=reference_models,
+            reference_data=reference_data,
+            audit_size=audit_size,
+            plot=plot,
+            members=members,
+            non_members=non_members,
+            label=label,
+            seed=seed,
         )
-        opts.emit(result, lambda: _print_membership(result))
-        return
-    with opts.workspace() as ws:
-        if not _in_workspace(ws, model):
-            if _is_file(model):
-                raise InvalidInput(
-                    f"{model} is a model privet did not train: no lineage says who was in its "
-                    "training set; give --members FILE --non-members FILE (and --attack loss)"
-                )
-            raise NotFound(f"no model named {model[:80]!r} in this workspace (see: privet models)")
-        if members is not None and non_members is not None:
-            result = _external.membership_from_files(
-                members,
-                non_members,
-                ws=ws,
-                name=model,
-                actor=opts.actor,
-                purpose=purpose,
-                plot=plot,
-            )
-            _audit.record(ws, model, actor=opts.actor, kind="membership-files", result=result)
-            opts.emit(result, lambda: _print_membership(result))
-            return
-        with opts.progress(f"auditing {model}") as step:
-            if attribute:
-                found = _attribute.audit(
-                    ws, model, attribute, actor=opts.actor, purpose=purpose, seed=seed
-                )
-                opts.emit(found, lambda: _print_attribute(found.model_dump()))
-                return
-            if epsilon_audit:
-                bound = _epsilon_audit.audit(
-                    ws,
-                    model,
-                    actor=opts.actor,
-                    purpose=purpose,
-                    canaries=canaries,
-                    confidence=confidence,
-                    seed=seed,
-                )
-                opts.emit(bound, lambda: _print_epsilon(bound.model_dump()))
-                return
-            picture = plot or ws.folder / "audits" / f"{model}-{attack}.png"
-            outcome = _audit.membership(
-                ws,
-                model,
-                actor=opts.actor,
-                purpose=purpose,
-                attack=attack,
-                reference_models=reference_models,
-                reference_data=reference_data,
-                audit_size=audit_size,
-                plot=picture,
-                seed=seed,
-                progress=step,
-            )
-    opts.emit(outcome, lambda: _print_membership(outcome.model_dump()))
+    result: attacks.MembershipAudit | attacks.AttributeAudit | attacks.EpsilonAudit
+    if tables.names_file(model):  # a model privet did not train: no workspace needed
+        result = attacks.audit_model_file(Path(model), request)
+    else:
+        with opts.workspace() as ws, opts.progress(f"auditing {model}") as step:
+            result = ws.audit.run(model, request, actor=opts.actor, purpose=purpose, progress=step)
+    opts.emit(result, lambda: _print(result))
 
 
-def _is_file(name: str) -> bool:
-    try:
-        return Path(name).is_file()
-    except OSError:
-        return False
+def _print(result: BaseModel) -> None:
+    from privet import attacks
 
-
-def _in_workspace(ws: Any, name: str) -> bool:
-    return any(m.name == name for m in ws.dp.models())
+    if isinstance(result, attacks.EpsilonAudit):
+        _print_epsilon(result.model_dump())
+    elif isinstance(result, attacks.AttributeAudit):
+        _print_attribute(result.model_dump())
+    else:
+        _print_membership(result.model_dump())
 
 
 def _print_membership(r: dict[str, Any]) -> None:

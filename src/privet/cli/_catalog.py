@@ -8,8 +8,15 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.catalog import LEGAL_BASES, SUBJECT_LINK, DatasetInfo, Level, Role
-from privet.cli._app import Options, cli, command, pairs, stdout
+from privet.catalog import (
+    LEGAL_BASES,
+    SUBJECT_LINK,
+    DatasetInfo,
+    DatasetSummary,
+    Level,
+    Role,
+)
+from privet.cli._app import Options, PrivetGroup, cli, command, pairs, stdout
 from privet.workspace import Workspace
 
 
@@ -32,8 +39,8 @@ def init_command(opts: Options, path: Path, kms_uri: str | None, database_url: s
     with ws:
         data = {
             "workspace": str(ws.folder),
-            "id": ws.config.id,
-            "kms_uri": ws.config.kms_uri,
+            "id": ws.id,
+            "kms_uri": ws.kms_uri,
             "database": "sqlite (in the workspace)" if not database_url else "external",
             "log_verifier_key": ws.log.verifier_key,
         }
@@ -121,13 +128,12 @@ def ingest_command(
             scan=not no_scan,
             progress=step,
         )
-        dataset = ws.dataset(name)
 
     def human() -> None:
         stdout.print(
             Text(
                 f"Ingested {version.ref}: {version.rows:,} rows, {len(version.columns)} columns, "
-                f"classification {dataset.classification}, encrypted "
+                f"classification {version.classification}, encrypted "
                 f"({version.stored_bytes:,} bytes stored)"
             )
         )
@@ -135,7 +141,7 @@ def ingest_command(
     opts.emit(version, human)
 
 
-class _DatasetsGroup(click.Group):
+class _DatasetsGroup(PrivetGroup):
     """``privet datasets [NAME]`` as before, plus subcommands (``annotate``).
 
     A first argument that is not a subcommand is a dataset name for ``show``.
@@ -171,7 +177,7 @@ def datasets_command(opts: Options, name: str | None) -> None:
     with opts.workspace() as ws:
         if name is None:
             listing = ws.datasets()
-            opts.emit(listing, lambda: _print_list(listing))
+            opts.emit(listing, lambda: print_list([d.summary() for d in listing]))
             return
         dataset = ws.dataset(name)
         edges = ws.lineage(name) if dataset.versions else []
@@ -182,10 +188,11 @@ def datasets_command(opts: Options, name: str | None) -> None:
                 for e in edges
             ],
         }
-        opts.emit(data, lambda: _print_dataset(dataset, data["lineage"]))
+        opts.emit(data, lambda: print_dataset(dataset, data["lineage"]))
 
 
-def _print_list(listing: list[DatasetInfo]) -> None:
+def print_list(listing: list[DatasetSummary]) -> None:
+    """The dataset table, local or from a server (both list :class:`DatasetSummary`)."""
     if not listing:
         stdout.print(
             "No datasets yet. Add one with: privet ingest FILE --name N --owner O --purpose P"
@@ -193,19 +200,18 @@ def _print_list(listing: list[DatasetInfo]) -> None:
         return
     table = Table("name", "owner", "classification", "purposes", "versions", "rows (latest)")
     for d in listing:
-        latest = d.versions[-1] if d.versions else None
         table.add_row(
             Text(d.name),
             Text(d.owner),
             d.classification,
             Text(", ".join(d.purposes)),
-            str(len(d.versions)),
-            f"{latest.rows:,}" if latest else "-",
+            str(d.versions),
+            f"{d.rows:,}" if d.rows is not None else "-",
         )
     stdout.print(table)
 
 
-def _print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
+def print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
     stdout.print(Text(f"{d.name}  ({d.classification})", style="bold"))
     stdout.print(Text(f"  owner: {d.owner}   purposes: {', '.join(d.purposes)}"))
     subject = d.subject_id_column or "none"
@@ -268,10 +274,8 @@ def annotate_command(
 
     The correction is logged, wins over later scans, and recomputes the dataset's level.
     """
-    from privet.catalog import annotate
-
     with opts.workspace() as ws:
-        result = annotate(ws, name, column, category=category, role=role, actor=opts.actor)
+        result = ws.scan.annotate(name, column, category=category, role=role, actor=opts.actor)
 
     def human() -> None:
         stdout.print(
@@ -295,7 +299,7 @@ def annotate_command(
     help="Output file: .csv, .parquet or .jsonl.",
 )
 @click.option("--purpose", required=True, help="Why you read it; must be a declared purpose.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
 @click.option(
     "--view",
     default="raw",
@@ -305,13 +309,13 @@ def annotate_command(
 )
 @command(name="export")
 def export_command(
-    opts: Options, ref: str, output: Path, purpose: str, force: bool, view: str
+    opts: Options, ref: str, output: Path, purpose: str, overwrite: bool, view: str
 ) -> None:
     """Read a dataset through the broker (policy and grant, decryption, audit) into a file."""
     with opts.workspace() as ws, opts.progress(f"exporting {ref}") as step:
         step("decrypting")
         release = ws.export(
-            ref, output, purpose=purpose, actor=opts.actor, overwrite=force, view=view
+            ref, output, purpose=purpose, actor=opts.actor, overwrite=overwrite, view=view
         )
     data = {
         "dataset": release.version.ref,

@@ -1,7 +1,8 @@
 """Differential privacy commands: query, budget, train, models.
 
-Each opens the workspace and calls one ``ws.dp`` function. OpenDP and PyTorch are imported
-only when one of these commands runs.
+Each builds the operation's request model (``privet.dp.QueryRequest``, …) from its options,
+opens the workspace and calls one ``ws.dp`` function. OpenDP and PyTorch are imported only
+when one of these commands runs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.table import Table
@@ -18,6 +19,9 @@ from rich.text import Text
 
 from privet.cli._app import Options, command, pairs, stdout
 from privet.text import escape_controls
+
+if TYPE_CHECKING:
+    from privet.dp import KeyValue, ModelCard, QueryRequest
 
 
 @contextmanager
@@ -52,7 +56,7 @@ def _bounds(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     return result
 
 
-def _keys(values: tuple[str, ...]) -> dict[str, list[str]]:
+def _keys(values: tuple[str, ...]) -> dict[str, list[KeyValue]]:
     return {
         column: [v.strip() for v in text.split(",") if v.strip()]
         for column, text in pairs(values, "--keys").items()
@@ -86,6 +90,29 @@ def _number(value: Any) -> str:
 # -- query --------------------------------------------------------------------------------------
 
 
+def query_request(
+    sql: str,
+    epsilon: float,
+    delta: float | None,
+    purpose: str,
+    bounds: tuple[str, ...],
+    keys: tuple[str, ...],
+    max_rows_per_subject: int,
+) -> QueryRequest:
+    """The query's options as its request (local and ``--server`` alike)."""
+    from privet.dp import QueryRequest
+
+    return QueryRequest(
+        sql=sql,
+        epsilon=epsilon,
+        delta=delta,
+        purpose=purpose,
+        bounds=_bounds(bounds) or None,
+        keys=_keys(keys) or None,
+        max_rows_per_subject=max_rows_per_subject,
+    )
+
+
 @click.argument("sql")
 @click.argument("ref", metavar="NAME[@VERSION]")
 @click.option("--epsilon", type=float, required=True, help="Privacy budget ε this answer spends.")
@@ -100,6 +127,7 @@ def _number(value: Any) -> str:
 @_KEYS
 @click.option(
     "--rows-per-subject",
+    "max_rows_per_subject",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
@@ -115,7 +143,7 @@ def query_command(
     purpose: str,
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
-    rows_per_subject: int,
+    max_rows_per_subject: int,
 ) -> None:
     """Answer SQL with differential privacy (OpenDP); spends ε from the dataset's ledger.
 
@@ -123,18 +151,9 @@ def query_command(
     FROM NAME [WHERE …] [GROUP BY col, …]. Each answer comes with its noise scale and a
     95% interval.
     """
+    request = query_request(sql, epsilon, delta, purpose, bounds, keys, max_rows_per_subject)
     with opts.workspace() as ws, _warnings_to_stderr():
-        result = ws.dp.query(
-            ref,
-            sql,
-            epsilon=epsilon,
-            delta=delta,
-            purpose=purpose,
-            actor=opts.actor,
-            bounds=_bounds(bounds),
-            keys=_keys(keys),
-            max_rows_per_subject=rows_per_subject,
-        )
+        result = ws.dp.query(ref, request, actor=opts.actor)
 
     def human() -> None:
         names = [s.name for s in result.statistics]
@@ -169,8 +188,10 @@ def query_command(
 
 
 @click.argument("name")
-@click.option("--set-epsilon", type=float, help="New ε limit of the ledger (owner only).")
-@click.option("--set-delta", type=float, help="New δ of the ledger (owner only).")
+@click.option(
+    "--set-epsilon", "epsilon", type=float, help="New ε limit of the ledger (owner only)."
+)
+@click.option("--set-delta", "delta", type=float, help="New δ of the ledger (owner only).")
 @click.option(
     "--bound",
     "bounds",
@@ -189,20 +210,20 @@ def query_command(
 def budget_command(
     opts: Options,
     name: str,
-    set_epsilon: float | None,
-    set_delta: float | None,
+    epsilon: float | None,
+    delta: float | None,
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
 ) -> None:
     """Show the privacy ledger of a dataset; its owner sets the limit and public domains."""
+    from privet.dp import BudgetRequest
+
+    change = BudgetRequest(
+        epsilon=epsilon, delta=delta, bounds=_bounds(bounds) or None, keys=_keys(keys) or None
+    )
     with opts.workspace() as ws:
-        if bounds or keys:
-            ws.dp.declare(name, actor=opts.actor, bounds=_bounds(bounds), keys=_keys(keys))
-        if set_epsilon is not None or set_delta is not None:
-            info = ws.dp.set_budget(name, actor=opts.actor, epsilon=set_epsilon, delta=set_delta)
-        else:
-            info = ws.dp.budget(name)
-        declared = ws.dp.domains(name)
+        info = ws.dp.budget(name, change, actor=opts.actor)
+    declared = info.declared
     data = {
         "epsilon_limit": info.epsilon_limit,
         "delta": info.delta,
@@ -214,7 +235,8 @@ def budget_command(
         "epsilon_spent_rdp": info.epsilon_spent_rdp,
         "default_limit": info.default_limit,
         "declared": {
-            c: {"bounds": d["bounds"], "keys": len(d["keys"] or [])} for c, d in declared.items()
+            c: {"bounds": list(d.bounds) if d.bounds else None, "keys": len(d.keys or [])}
+            for c, d in declared.items()
         },
     }
 
@@ -249,10 +271,10 @@ def budget_command(
             stdout.print(table)
         for column, d in declared.items():
             parts = []
-            if d["bounds"]:
-                parts.append(f"bounds {d['bounds'][0]:g}..{d['bounds'][1]:g}")
-            if d["keys"]:
-                parts.append(f"{len(d['keys'])} keys")
+            if d.bounds:
+                parts.append(f"bounds {d.bounds[0]:g}..{d.bounds[1]:g}")
+            if d.keys:
+                parts.append(f"{len(d.keys)} keys")
             stdout.print(Text(f"  declared {column}: {', '.join(parts)}"))
 
     opts.emit(data, human)
@@ -288,7 +310,7 @@ def budget_command(
 )
 @click.option(
     "--model",
-    "architecture",
+    "model",
     type=click.Choice(["logreg", "mlp"]),
     default="logreg",
     show_default=True,
@@ -348,10 +370,10 @@ def train_command(
     epsilon: float | None,
     delta: float | None,
     epochs: int,
-    architecture: str,
+    model: Literal["logreg", "mlp"],  # click.Choice allows only these
     hidden_units: int,
     train_rows: int | None,
-    task: str | None,
+    task: Literal["classification", "regression"] | None,
     features: tuple[str, ...],
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
@@ -362,72 +384,71 @@ def train_command(
     seed: int | None,
 ) -> None:
     """Train a model with DP-SGD (Opacus) and store it encrypted with its model card."""
+    from privet.dp import TrainRequest
+
+    request = TrainRequest(
+        target=target,
+        name=name,
+        purpose=purpose,
+        epsilon=epsilon,
+        delta=delta,
+        model=model,
+        hidden_units=hidden_units,
+        train_rows=train_rows,
+        task=task,
+        features=list(features) or None,
+        epochs=epochs,
+        batch_size=batch_size,
+        clip=clip,
+        learning_rate=learning_rate,
+        bounds=_bounds(bounds) or None,
+        keys=_keys(keys) or None,
+        no_dp=no_dp,
+        seed=seed,
+    )
     with (
         opts.workspace() as ws,
         _warnings_to_stderr(),
         opts.progress(f"training {name}") as step,
     ):
-        info = ws.dp.train(
-            ref,
-            target=target,
-            name=name,
-            purpose=purpose,
-            actor=opts.actor,
-            epsilon=epsilon,
-            delta=delta,
-            model=architecture,
-            hidden_units=hidden_units,
-            train_rows=train_rows,
-            task=task,
-            features=list(features) or None,
-            epochs=epochs,
-            batch_size=batch_size,
-            clip=clip,
-            learning_rate=learning_rate,
-            bounds=_bounds(bounds),
-            keys=_keys(keys),
-            no_dp=no_dp,
-            seed=seed,
-            progress=step,
-        )
+        info = ws.dp.train(ref, request, actor=opts.actor, progress=step)
     opts.emit(info, lambda: _print_card(info.card))
 
 
-def _print_card(card: dict[str, Any]) -> None:
-    stdout.print(Text(card["summary"], style="bold"))
+def _print_card(card: ModelCard) -> None:
+    stdout.print(Text(card.summary, style="bold"))
     stdout.print(
         Text(
-            f"model {card['model']} ({card['architecture']}, {card['task']}) of "
-            f"{card['target']} on {card['dataset']}: {len(card['features'])} features, "
-            f"{card['inputs']} inputs"
+            f"model {card.model} ({card.architecture}, {card.task}) of "
+            f"{card.target} on {card.dataset}: {len(card.features)} features, "
+            f"{card.inputs} inputs"
         )
     )
-    privacy = card["privacy"]
-    if privacy.get("differentially_private"):
+    privacy = card.privacy
+    if privacy.differentially_private:
         stdout.print(
             Text(
-                f"ε = {privacy['epsilon']:.4g}, δ = {privacy['delta']:.2g}, noise multiplier "
-                f"{privacy['noise_multiplier']:.4g}, clipping norm {privacy['clipping_norm']:g}, "
-                f"sample rate {privacy['sample_rate']:.4g}, {privacy['steps']:,} steps"
+                f"ε = {privacy.epsilon:.4g}, δ = {privacy.delta:.2g}, noise multiplier "
+                f"{privacy.noise_multiplier:.4g}, clipping norm {privacy.clipping_norm:g}, "
+                f"sample rate {privacy.sample_rate:.4g}, {privacy.steps:,} steps"
             )
         )
-    evaluation = card["evaluation"]
-    metric = evaluation["metric"]
-    interval = evaluation.get(f"{metric}_interval_95")
+    evaluation = card.evaluation
+    interval = evaluation.interval
     shown = f" (95% interval {interval[0]:.4g}–{interval[1]:.4g})" if interval else ""
-    if "test_rows" in evaluation:
-        rows = f"{evaluation['test_rows']:,} held-out rows"
-    elif "test_rows_dp" in evaluation:
-        rows = f"about {max(0, evaluation['test_rows_dp']):,} held-out rows (a DP count)"
+    if evaluation.test_rows is not None:
+        rows = f"{evaluation.test_rows:,} held-out rows"
+    elif evaluation.test_rows_dp is not None:
+        rows = f"about {max(0, evaluation.test_rows_dp):,} held-out rows (a DP count)"
     else:
         rows = "the held-out rows"
-    stdout.print(Text(f"{metric} on {rows}: {_number(evaluation.get(metric))}{shown}"))
-    for note in card.get("notes", []):
+    stdout.print(Text(f"{evaluation.metric} on {rows}: {_number(evaluation.score)}{shown}"))
+    for note in card.notes:
         stdout.print(Text(f"note: {note}"))
-    if card.get("withheld"):
+    if card.withheld:
         stdout.print(
             Text(
-                f"withheld (computed exactly from the rows): {', '.join(card['withheld'])}; "
+                f"withheld (computed exactly from the rows): {', '.join(card.withheld)}; "
                 "shown to the dataset's owner, or with --purpose to a grantee of its raw rows"
             )
         )
@@ -458,13 +479,13 @@ def models_command(opts: Options, name: str | None, purpose: str | None) -> None
             return
         table = Table("model", "dataset", "private", "ε", "metric", "created")
         for m in listing:
-            evaluation = m.card["evaluation"]
+            evaluation = m.card.evaluation
             table.add_row(
                 Text(m.name),
                 Text(m.dataset),
                 "yes" if m.private else "NO",
-                _number(m.card["privacy"].get("epsilon")),
-                f"{evaluation['metric']} {_number(evaluation.get(evaluation['metric']))}",
+                _number(m.card.privacy.epsilon),
+                f"{evaluation.metric} {_number(evaluation.score)}",
                 m.created_at.strftime("%Y-%m-%d %H:%M"),
             )
         stdout.print(table)

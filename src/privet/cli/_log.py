@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -106,8 +107,11 @@ def log_prove(opts: Options, index: int | None, since: Path | None) -> None:
     """An inclusion proof for entry INDEX, or a consistency proof --since an old checkpoint."""
     if (index is None) == (since is None):
         raise click.UsageError("give either INDEX or --since CHECKPOINT_FILE")
+    proof: Mapping[str, object]
     with opts.workspace() as ws:
-        if since is not None:
+        if index is not None:
+            proof = ws.log.prove_inclusion(index)
+        elif since is not None:
             with file_errors(since):
                 data = since.read_bytes()
             try:
@@ -115,8 +119,6 @@ def log_prove(opts: Options, index: int | None, since: Path | None) -> None:
             except UnicodeDecodeError:
                 raise InvalidInput(f"{since} is not a readable checkpoint file") from None
             proof = ws.log.prove_consistency(note)
-        else:
-            proof = ws.log.prove_inclusion(index)  # type: ignore[arg-type]
     opts.emit(proof)
 
 

@@ -15,7 +15,7 @@ from privet.cli._app import Options, command, stderr, stdout
 from privet.errors import NotFound
 
 if TYPE_CHECKING:
-    from privet.deid import ProtectReport, RiskReport
+    from privet.deid import Metric, ProtectReport, RiskReport
     from privet.workspace import Workspace
 
 # Kept in step with the registry by a test (the CLI starts without importing it).
@@ -65,10 +65,11 @@ def _maybe_workspace(opts: Options) -> Iterator[Workspace | None]:
     help="Protection plan (YAML): privacy model, hierarchies, operators per column.",
 )
 @click.option("--k", type=click.IntRange(min=1), help="k-anonymity: smallest class size.")
-@click.option("--l", "l_value", type=click.IntRange(min=1), help="Distinct ℓ-diversity.")
-@click.option("--t", "t_value", type=click.FloatRange(0, 1, min_open=True), help="t-closeness.")
+@click.option("--l", "l", type=click.IntRange(min=1), help="Distinct ℓ-diversity.")
+@click.option("--t", "t", type=click.FloatRange(0, 1, min_open=True), help="t-closeness.")
 @click.option(
     "--qi",
+    "quasi_identifiers",
     metavar="C1,C2,…",
     help="Quasi-identifiers (default: the catalog's, or discovery's for a file).",
 )
@@ -88,7 +89,7 @@ def _maybe_workspace(opts: Options) -> Iterator[Workspace | None]:
     help="Information-loss metric to minimize.",
 )
 @click.option("--target", metavar="COL", help="Column to predict for the ML-utility check.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
 @command(name="protect", epilog=f"Operators for plans: {OPERATORS}.")
 def protect_command(
     opts: Options,
@@ -96,14 +97,14 @@ def protect_command(
     output: str,
     plan_path: Path | None,
     k: int | None,
-    l_value: int | None,
-    t_value: float | None,
-    qi: str | None,
+    l: int | None,  # noqa: E741 - the model's name
+    t: float | None,
+    quasi_identifiers: str | None,
     sensitive: str | None,
     max_suppression: float,
-    metric: str,
+    metric: Metric,
     target: str | None,
-    force: bool,
+    overwrite: bool,
 ) -> None:
     """De-identify a dataset into a new one (or a file into a file), with risk and utility.
 
@@ -112,35 +113,31 @@ def protect_command(
     """
     from privet import deid
 
-    shortcut = (k, l_value, t_value, qi, sensitive, target)
+    shortcut = (k, l, t, quasi_identifiers, sensitive, target)
     if plan_path is not None and any(v is not None for v in shortcut):
         raise click.UsageError("give either --plan or --k/--l/--t/--qi/--sensitive, not both")
-    is_file = Path(source).is_file()
+    if plan_path is not None:
+        request = deid.ProtectRequest(plan=deid.load_plan(plan_path))
+    else:
+        request = deid.ProtectRequest(
+            k=k,
+            l=l,
+            t=t,
+            quasi_identifiers=_columns(quasi_identifiers),
+            sensitive=_columns(sensitive),
+            max_suppression=max_suppression,
+            metric=metric,
+            target=target,
+        )
     with _maybe_workspace(opts) as ws, opts.progress(f"protecting {source}") as step:
-        if not is_file and ws is None:
-            raise NotFound(
-                f"{source!r} is not a file, and there is no workspace to find a dataset in"
-            )
-        if plan_path is not None:
-            plan = deid.load_plan(plan_path)
-        else:
-            plan = deid.shortcut_plan(
-                k=k,
-                l=l_value,
-                t=t_value,
-                quasi_identifiers=_columns(qi),
-                sensitive=_columns(sensitive),
-                max_suppression=max_suppression,
-                metric=metric,
-                target=target,
-            )
-        if is_file:
+        if ws is None:  # a file, without a workspace
             report = deid.protect_file(
-                source, plan, output, ws=ws, actor=opts.actor, overwrite=force, progress=step
+                source, request, output, actor=opts.actor, overwrite=overwrite, progress=step
             )
         else:
-            assert ws is not None
-            report = deid.protect(ws, source, plan, name=output, actor=opts.actor, progress=step)
+            report = ws.deid.protect(
+                source, request, output=output, actor=opts.actor, overwrite=overwrite, progress=step
+            )
     for note in report.notes:
         stderr.print(Text(f"privet: {note}"))
     opts.emit(report, lambda: _print_protect(report))
@@ -220,7 +217,12 @@ def _print_protect(report: ProtectReport) -> None:
 
 
 @click.argument("source", metavar="NAME[@VERSION]|FILE")
-@click.option("--qi", metavar="C1,C2,…", help="Quasi-identifiers (default: the catalog's).")
+@click.option(
+    "--qi",
+    "quasi_identifiers",
+    metavar="C1,C2,…",
+    help="Quasi-identifiers (default: the catalog's).",
+)
 @click.option("--sensitive", metavar="C1,…", help="Sensitive columns for ℓ and t.")
 @click.option(
     "--threshold",
@@ -243,31 +245,27 @@ def _print_protect(report: ProtectReport) -> None:
 def risk_command(
     opts: Options,
     source: str,
-    qi: str | None,
+    quasi_identifiers: str | None,
     sensitive: str | None,
     threshold: float,
     population: Path | None,
     population_size: int | None,
 ) -> None:
     """Re-identification risk of a dataset or file: k, ℓ, t, prosecutor/journalist/marketer."""
-    from privet import deid, tables
+    from privet import deid
 
-    pop = tables.read_table(population).frame if population is not None else None
-    common = {
-        "quasi_identifiers": _columns(qi),
-        "threshold": threshold,
-        "population": pop,
-        "population_size": population_size,
-    }
-    with opts.progress(f"measuring {source}") as step:
+    request = deid.RiskRequest(
+        quasi_identifiers=_columns(quasi_identifiers),
+        sensitive=_columns(sensitive),
+        threshold=threshold,
+        population_size=population_size,
+    )
+    with _maybe_workspace(opts) as ws, opts.progress(f"measuring {source}") as step:
         step("reading")
-        if Path(source).is_file():
-            report = deid.file_risk(source, sensitive=_columns(sensitive) or [], **common)
+        if ws is None:  # a file, without a workspace
+            report = deid.file_risk(source, request, population=population)
         else:
-            with opts.workspace() as ws:
-                report = deid.dataset_risk(
-                    ws, source, actor=opts.actor, sensitive=_columns(sensitive), **common
-                )
+            report = ws.deid.risk(source, request, actor=opts.actor, population=population)
     opts.emit(report, lambda: _print_risk(source, report))
 
 
@@ -311,29 +309,36 @@ def _print_risk(source: str, r: RiskReport) -> None:
 )
 @click.option("--purpose", required=True, help="Why; must be a purpose the data was collected for.")
 @click.option("--namespace", default="", help="The token namespace used when protecting.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
 @command(name="detokenize")
 def detokenize_command(
-    opts: Options, ref: str, column: str, output: Path, purpose: str, namespace: str, force: bool
+    opts: Options,
+    ref: str,
+    column: str,
+    output: Path,
+    purpose: str,
+    namespace: str,
+    overwrite: bool,
 ) -> None:
     """Turn the reversible tokens of COLUMN back into values (a governed, logged read)."""
-    from privet import deid, tables
-
-    tables.check_destination(output, overwrite=force)
     with opts.workspace() as ws:
-        frame = deid.detokenize(
-            ws, ref, column, purpose=purpose, actor=opts.actor, namespace=namespace
+        done = ws.deid.detokenize(
+            ref,
+            column,
+            purpose=purpose,
+            actor=opts.actor,
+            namespace=namespace,
+            output=output,
+            overwrite=overwrite,
         )
-        size = ws.log.size()
-        tables.write_table(frame, output, overwrite=force, journal=ws.journal)
-    data = {"dataset": ref, "column": column, "rows": frame.height, "output": str(output),
-            "purpose": purpose, "log_index": size - 1}  # fmt: skip
+    data = {"dataset": ref, "column": column, "rows": done.rows, "output": str(output),
+            "purpose": purpose, "log_index": done.log_index}  # fmt: skip
     opts.emit(
         data,
         lambda: stdout.print(
             Text(
-                f"Detokenized {column} of {ref} ({frame.height:,} rows) into {output} for "
-                f"{purpose}; audit entry {size - 1}"
+                f"Detokenized {column} of {ref} ({done.rows:,} rows) into {output} for "
+                f"{purpose}; audit entry {done.log_index}"
             )
         ),
     )

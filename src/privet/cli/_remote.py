@@ -12,18 +12,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 from rich.text import Text
 
 from privet.cli._app import Options, stdout
+from privet.policy import View
+
+if TYPE_CHECKING:
+    from privet.server import Client
 
 Handler = Callable[..., None]
 
 
-def _client(server: str, token: str) -> Any:
+def _client(server: str, token: str) -> Client:
     from privet.server import Client
 
     return Client(server, token)
@@ -32,36 +36,22 @@ def _client(server: str, token: str) -> Any:
 # -- handlers: (client, opts, **the command's own parameters) ----------------------------------
 
 
-def _datasets(client: Any, opts: Options, name: str | None) -> None:
-    from privet.catalog import DatasetInfo
-    from privet.cli._catalog import _print_dataset
+def _datasets(client: Client, opts: Options, name: str | None) -> None:
+    from privet.catalog import DatasetInfo, DatasetSummary
+    from privet.cli._catalog import print_dataset, print_list
 
     if name is not None:
         data = client.dataset(name)
-        opts.emit(data, lambda: _print_dataset(DatasetInfo.model_validate(data), []))
+        opts.emit(data, lambda: print_dataset(DatasetInfo.model_validate(data), []))
         return
     listing = client.datasets()
-
-    def human() -> None:
-        table = Table("name", "owner", "classification", "purposes", "versions", "rows (latest)")
-        for d in listing:
-            table.add_row(
-                Text(d["name"]),
-                Text(d["owner"]),
-                d["classification"],
-                Text(", ".join(d["purposes"])),
-                str(d["versions"]),
-                f"{d['rows']:,}" if d["rows"] is not None else "-",
-            )
-        stdout.print(table)
-
-    opts.emit(listing, human)
+    opts.emit(listing, lambda: print_list([DatasetSummary.model_validate(d) for d in listing]))
 
 
 def _export(
-    client: Any, opts: Options, ref: str, output: Path, purpose: str, force: bool, view: str
+    client: Client, opts: Options, ref: str, output: Path, purpose: str, overwrite: bool, view: str
 ) -> None:
-    data = client.export(ref, output, purpose=purpose, view=view, overwrite=force)
+    data = client.export(ref, output, purpose=purpose, view=view, overwrite=overwrite)
     data.update(dataset=ref, view=view, purpose=purpose)
     opts.emit(
         data,
@@ -72,7 +62,7 @@ def _export(
 
 
 def _query(
-    client: Any,
+    client: Client,
     opts: Options,
     ref: str,
     sql: str,
@@ -81,22 +71,14 @@ def _query(
     purpose: str,
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
-    rows_per_subject: int,
+    max_rows_per_subject: int,
 ) -> None:
-    from privet.cli._dp import _bounds, _keys
+    from privet.cli._dp import query_request
 
-    if rows_per_subject != 1:
-        raise click.UsageError("--rows-per-subject is not available with --server")
-    parsed_bounds = _bounds(bounds)
-    result = client.query(
-        ref,
-        sql,
-        epsilon=epsilon,
-        delta=delta,
-        purpose=purpose,
-        bounds={k: list(v) for k, v in parsed_bounds.items()} if parsed_bounds else None,
-        keys=_keys(keys) or None,
-    )
+    request = query_request(sql, epsilon, delta, purpose, bounds, keys, max_rows_per_subject)
+    # The same body the server's route validates as a QueryRequest.
+    body = request.model_dump(mode="json", exclude_none=True, exclude={"sql"})
+    result = client.query(ref, request.sql, **body)
 
     def human() -> None:
         rows = result["rows"]
@@ -119,29 +101,30 @@ def _grant_line(grant: dict[str, Any]) -> str:
 
 
 def _grant_request(
-    client: Any, opts: Options, dataset: str, view: str, purpose: str, duration: str, reason: str
+    client: Client,
+    opts: Options,
+    dataset: str,
+    view: View,
+    purpose: str,
+    duration_seconds: str,
+    reason: str,
 ) -> None:
-    from privet.cli._access import parse_duration
+    from privet.cli._access import grant_request_of
 
-    grant = client.request_grant(
-        dataset=dataset,
-        view=view,
-        purpose=purpose,
-        duration_seconds=int(parse_duration(duration).total_seconds()),
-        reason=reason,
-    )
+    request = grant_request_of(dataset, view, purpose, duration_seconds, reason)
+    grant = client.request_grant(request)
     opts.emit(grant, lambda: stdout.print(Text(_grant_line(grant))))
 
 
 def _grant_action(verb: str) -> Handler:
-    def handler(client: Any, opts: Options, grant_id: str) -> None:
+    def handler(client: Client, opts: Options, grant_id: str) -> None:
         grant = client.decide_grant(grant_id, verb)
         opts.emit(grant, lambda: stdout.print(Text(_grant_line(grant))))
 
     return handler
 
 
-def _grant_list(client: Any, opts: Options, status: str | None, user: str | None) -> None:
+def _grant_list(client: Client, opts: Options, status: str | None, user: str | None) -> None:
     grants = [g for g in client.grants(status) if user is None or g["user"] == user]
 
     def human() -> None:
@@ -161,7 +144,7 @@ def _grant_list(client: Any, opts: Options, status: str | None, user: str | None
     opts.emit(grants, human)
 
 
-def _alerts(client: Any, opts: Options, since: int | None) -> None:
+def _alerts(client: Client, opts: Options, since: int | None) -> None:
     found = client.alerts(since)
 
     def human() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from privet.cli._app import Options, command, stderr
-from privet.errors import InvalidInput
 
 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -88,12 +87,12 @@ def serve_command(
         rate_limit=RateLimit(rate=rate_limit, burst=burst),
         log_level=log_level,
         stream_batch_rows=stream_batch_rows,
+        publish_checkpoints=publish_checkpoints,
+        checkpoint_every=checkpoint_every,
     )
-    if publish_checkpoints is not None and not publish_checkpoints.is_dir():
-        raise InvalidInput(f"the folder {publish_checkpoints} does not exist")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        server = build_server(opts.workspace_path, options)
+        serving = build_server(opts.workspace_path, options)
     for warning in caught:
         stderr.print(f"privet: warning: {warning.message}", markup=False, highlight=False)
     scheme = "https" if tls_cert else "http"
@@ -104,17 +103,4 @@ def serve_command(
         markup=False,
         highlight=False,
     )
-    ws = server.config.app.state.ws  # type: ignore[attr-defined]
-    publisher = None
-    if publish_checkpoints is not None:
-        from privet.auditlog import CheckpointPublisher
-
-        publisher = CheckpointPublisher(ws.log, publish_checkpoints, checkpoint_every).start()
-    try:
-        server.run()
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
-        pass
-    finally:
-        if publisher is not None:
-            publisher.stop()  # a last checkpoint covers everything served
-        ws.close()
+    serving.run()

@@ -6,27 +6,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.cli._app import Options, cli, command, stderr, stdout
+from privet.cli._app import Options, PrivetCommand, cli, command, stderr, stdout
 from privet.cli._dp import _KEYS, _bounds, _keys, _warnings_to_stderr
-from privet.errors import NotFound
 
 if TYPE_CHECKING:
-    import polars as pl
-
-    from privet.dp._synth import SynthReport
-    from privet.dp._synth_eval import SynthEvaluation
-    from privet.workspace import Workspace
+    from privet.attacks import SynthEvaluation
+    from privet.dp import SynthReport
 
 
 class SynthGroup(click.Group):
     """``privet synth NAME …`` means ``privet synth create NAME …``."""
+
+    command_class = PrivetCommand  # library errors name their flag (``--epsilon``)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         help_only = not args or args[0] in ("-h", "--help")
@@ -113,7 +110,7 @@ def synth_create(
     name: str,
     epsilon: float | None,
     delta: float | None,
-    method: str,
+    method: Literal["aim", "mst", "independent"],  # click.Choice allows only these
     rows: int | None,
     columns: str | None,
     bins: int,
@@ -125,29 +122,29 @@ def synth_create(
     seed: int | None,
 ) -> None:
     """Synthesize dataset NAME into a new dataset NEW; AIM/MST spend ε from its ledger."""
+    from privet.dp import SynthRequest
+
+    request = SynthRequest(
+        name=name,
+        method=method,
+        epsilon=epsilon,
+        delta=delta,
+        rows=rows,
+        columns=_columns(columns),
+        bins=bins,
+        bounds=_bounds(bounds) or None,
+        keys=_keys(keys) or None,
+        purpose=purpose,
+        max_model_size=max_model_size,
+        rounds=rounds,
+        seed=seed,
+    )
     with (
         opts.workspace() as ws,
         _warnings_to_stderr(),
         opts.progress(f"synthesizing {name}") as step,
     ):
-        report = ws.dp.synthesize(
-            ref,
-            name=name,
-            actor=opts.actor,
-            method=method,
-            epsilon=epsilon,
-            delta=delta,
-            rows=rows,
-            columns=_columns(columns),
-            bins=bins,
-            bounds=_bounds(bounds),
-            keys=_keys(keys),
-            purpose=purpose,
-            max_model_size=max_model_size,
-            rounds=rounds,
-            seed=seed,
-            progress=step,
-        )
+        report = ws.dp.synthesize(ref, request, actor=opts.actor, progress=step)
     opts.emit(report, lambda: _print_report(report))
 
 
@@ -181,17 +178,6 @@ def _print_report(report: SynthReport) -> None:
 # -- evaluate ----------
 
 
-def _load(ws: Workspace | None, source: str, actor: str) -> pl.DataFrame:
-    from privet import policy, tables
-
-    path = Path(source)
-    if path.is_file() or path.suffix.lower() in tables.FORMATS:
-        return tables.read_table(path).frame
-    if ws is None:
-        raise NotFound(f"{source!r} is not a file, and there is no workspace to find it in")
-    return policy.read(ws, source, purpose="privet:assessment", actor=actor).frame
-
-
 @click.argument("synth", metavar="SYNTH")
 @click.argument("real", metavar="REAL")
 @click.option("--holdout", metavar="HOLDOUT", help="Real records the synthesizer never saw.")
@@ -199,6 +185,7 @@ def _load(ws: Workspace | None, source: str, actor: str) -> pl.DataFrame:
 @click.option("--target", metavar="COL", help="Column to predict for utility (default: last).")
 @click.option(
     "--attacks",
+    "n_attacks",
     type=click.IntRange(10, 100_000),
     default=500,
     show_default=True,
@@ -213,28 +200,27 @@ def synth_evaluate(
     holdout: str | None,
     columns: str | None,
     target: str | None,
-    attacks: int,
+    n_attacks: int,
     seed: int | None,
 ) -> None:
     """Fidelity, utility and privacy risk of SYNTH against REAL (datasets or files)."""
+    from privet.attacks import SynthEvaluationRequest, evaluate_sources
     from privet.cli._protect import _maybe_workspace
-    from privet.dp._synth_eval import evaluate
 
+    request = SynthEvaluationRequest(
+        real=real,
+        synthetic=synth,
+        holdout=holdout,
+        columns=_columns(columns),
+        target=target,
+        n_attacks=n_attacks,
+        seed=seed,
+    )
     with _maybe_workspace(opts) as ws, opts.progress("evaluating") as step:
-        step("reading")
-        frames = [_load(ws, s, opts.actor) for s in (real, synth)]
-        hold = _load(ws, holdout, opts.actor) if holdout else None
-        step("measuring")
-        result = evaluate(
-            frames[0],
-            frames[1],
-            hold,
-            names=(real, synth, holdout),
-            columns=_columns(columns),
-            target=target,
-            n_attacks=attacks,
-            seed=seed,
-        )
+        if ws is None:  # files only
+            result = evaluate_sources(request, progress=step)
+        else:
+            result = ws.audit.evaluate_synthetic(request, actor=opts.actor, progress=step)
     for note in result.notes:
         stderr.print(Text(f"privet: {note}"))
     opts.emit(result, lambda: print_evaluation(result))

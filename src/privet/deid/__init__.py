@@ -3,14 +3,21 @@ search, re-identification risk and utility.
 
 ```python
 from privet import Workspace
-from privet.deid import load_plan, protect, dataset_risk
+from privet.deid import ProtectRequest, RiskRequest
 
 with Workspace.open() as ws:
-    print(dataset_risk(ws, "people", actor="dpo").k)
-    report = protect(ws, "people", load_plan("plan.yaml"), name="people-safe", actor="dpo")
+    print(ws.deid.risk("people", RiskRequest(), actor="dpo").k)
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "zip"])
+    report = ws.deid.protect("people", request, output="people-safe", actor="dpo")
 ```
+
+A file is protected without a workspace by :func:`protect_file` (and measured by
+:func:`file_risk`), as long as its plan uses no keys.
 """
 
+from privet.deid._assess import RiskReport, assess_risk, measure
+from privet.deid._columns import dataset_columns
+from privet.deid._detokenize import Detokenized, detokenize
 from privet.deid._hierarchy import (
     DateSpec,
     GroupsSpec,
@@ -32,20 +39,12 @@ from privet.deid._plan import (
     parse_plan,
     shortcut_plan,
 )
-from privet.deid._protect import (
-    ProtectReport,
-    dataset_columns,
-    dataset_risk,
-    detokenize,
-    file_risk,
-    protect,
-    protect_file,
-    run_plan,
-)
-from privet.deid._risk import RiskReport, assess_risk, measure
+from privet.deid._protect import ProtectReport, protect, protect_file, run_plan
+from privet.deid._request import Metric, ProtectRequest, RiskRequest
+from privet.deid._risk import Population, dataset_risk, file_risk
 from privet.deid._search import METRICS, Lattice, SearchResult, Target
 from privet.deid._utility import MlUtility, UtilityReport, information_loss, ml_utility
-from privet.deid.operators import REGISTRY, Context, Operator, make_operator, register_operator
+from privet.operators import REGISTRY, Context, Operator, make_operator, register_operator
 
 __all__ = [
     "METRICS",
@@ -53,17 +52,22 @@ __all__ = [
     "Column",
     "Context",
     "DateSpec",
+    "Detokenized",
     "GroupsSpec",
     "Hierarchy",
     "HierarchySpec",
     "IntervalsSpec",
     "Lattice",
+    "Metric",
     "MlUtility",
     "Operator",
     "Plan",
+    "Population",
     "PrivacyModel",
     "ProtectReport",
+    "ProtectRequest",
     "RiskReport",
+    "RiskRequest",
     "SearchResult",
     "SuppressSpec",
     "Target",

@@ -18,7 +18,9 @@ from typing import Annotated, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from privet.deid._measure import int_max
 from privet.errors import InvalidInput
+from privet.operators import all_dates
 
 TOP = "*"
 _POSTAL_NAME = re.compile(r"(^|_)(zip|zipcode|postcode|postal(_?code)?|plz|post_code)($|_)", re.I)
@@ -201,7 +203,7 @@ def build(column: str, spec: _Spec, values: pl.Series) -> Hierarchy:
     elif isinstance(spec, DateSpec):
         height = len(spec.levels) + 1
     elif isinstance(spec, TruncateSpec):
-        longest = int(values.cast(pl.String).str.len_chars().max() or 1)
+        longest = int_max(values.cast(pl.String).str.len_chars()) or 1
         height = (spec.steps if spec.steps is not None else max(longest - 1, 1)) + 1
     else:
         height = 1
@@ -264,18 +266,3 @@ def _interval_label(col: pl.Expr, width: float, origin: float, integral: bool) -
         return pl.format("{}-{}", low, low + (w - 1))
     low = ((col.cast(pl.Float64) - origin) / width).floor() * width + origin
     return pl.format("[{}, {})", low, low + width)
-
-
-def all_dates(values: pl.Series) -> bool:
-    """Whether a text column holds only ISO dates or timestamps (and at least one)."""
-    if values.dtype != pl.String:
-        return False
-    present = values.drop_nulls()
-    if present.len() == 0:
-        return False
-    if not present.str.contains(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$").all():
-        return False
-    try:
-        return present.str.to_datetime(strict=False).null_count() == 0
-    except pl.exceptions.PolarsError:
-        return False

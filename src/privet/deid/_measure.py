@@ -117,16 +117,33 @@ def codes(values: pl.Series) -> tuple[np.ndarray, int]:
     dtype = values.dtype
     if dtype == pl.String or dtype == pl.Boolean or isinstance(dtype, pl.Categorical | pl.Enum):
         physical = values.cast(pl.String).cast(pl.Categorical).to_physical()
-        top = int(physical.max() or 0) + 1 if physical.len() else 1
+        top = (int_max(physical) or 0) + 1 if physical.len() else 1
         return physical.fill_null(top).to_numpy().astype(np.int64), top + 1
     if dtype.is_integer():
-        low, high = values.min(), values.max()
+        low, high = int_min(values), int_max(values)
         if low is not None and high is not None and high - low < 4 * values.len() + (1 << 16):
             offset = (values.cast(pl.Int64) - low).fill_null(high - low + 1)
-            return offset.to_numpy().astype(np.int64), int(high - low) + 2
+            return offset.to_numpy().astype(np.int64), high - low + 2
     ranks = values.rank("dense")
-    distinct = int(ranks.max() or 0)
+    distinct = int_max(ranks) or 0
     return (ranks.fill_null(distinct + 1) - 1).to_numpy().astype(np.int64), distinct + 1
+
+
+def int_min(series: pl.Series) -> int | None:
+    """The smallest value of an integer series (None when it has no values)."""
+    return _integer(series.min())
+
+
+def int_max(series: pl.Series) -> int | None:
+    """The largest value of an integer series (None when it has no values)."""
+    return _integer(series.max())
+
+
+def _integer(value: object) -> int | None:
+    # Polars types Series.min()/max() as any Python literal; for integer series it is an int.
+    if value is None or isinstance(value, int):
+        return value
+    raise TypeError(f"expected an integer, not {type(value).__name__}")
 
 
 def joint_key(columns: list[tuple[np.ndarray, int]], rows: int) -> tuple[np.ndarray, int]:

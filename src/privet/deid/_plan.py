@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from privet.catalog import analysis_dtype
 from privet.deid._hierarchy import Hierarchy, HierarchySpec, IntervalsSpec, build, default_spec
 from privet.deid._search import METRICS
-from privet.deid.operators import Operator, kind_of, make_operator
 from privet.errors import InvalidInput, NotFound
+from privet.operators import Operator, kind_of, make_operator
 
 # Operators that keep a quasi-identifier's values in its domain, so the search still applies.
 _QI_OPERATORS = {"keep", "top_bottom_code", "microaggregate", "date_shift"}
@@ -70,7 +70,9 @@ class ColumnRule(BaseModel):
     """One operator applied to one column; its parameters sit beside ``operator``."""
 
     model_config = ConfigDict(extra="forbid")
-    operator: str = Field(description="A registered operator name (see `privet protect --help`).")
+    operator: str = Field(
+        description="A registered operator name (see ``privet.operators.REGISTRY``)."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="The operator's parameters.")
 
     @model_validator(mode="before")
@@ -106,7 +108,7 @@ class Plan(BaseModel):
     direct_identifiers: Literal["refuse", "drop"] = Field(
         "refuse",
         description="A direct identifier the plan gives no operator: refuse the plan, or drop "
-        "the column (what the --k shortcut does).",
+        "the column (what the k/ℓ/t shortcut does).",
     )
 
 
@@ -253,12 +255,12 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
                 "to do with it: give it drop, pseudonym, token, mask or redact (or keep, to "
                 "release it as it is)"
             )
-        op = operators.get(column.name)
-        if op is not None and op.name == "keep" and column.role == "direct_identifier":
+        chosen = operators.get(column.name)
+        if chosen is not None and chosen.name == "keep" and column.role == "direct_identifier":
             notes.append(f"warning: direct identifier {column.name!r} is released unchanged (keep)")
     for name in plan.hierarchies:
-        op = operators.get(name)
-        if name not in qis and (op is None or op.name != "generalize"):
+        chosen = operators.get(name)
+        if name not in qis and (chosen is None or chosen.name != "generalize"):
             raise InvalidInput(
                 f"a hierarchy is given for {name!r}, which is neither a quasi-identifier nor "
                 "generalized; remove it or add the column to quasi_identifiers"
@@ -266,22 +268,24 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
     if privacy is not None:
         if not qis:
             raise InvalidInput(
-                "the privacy model needs quasi-identifiers: list them (--qi COL1,COL2 or "
-                "quasi_identifiers: in the plan); none is marked in the catalog"
+                "the privacy model needs quasi-identifiers: list them in quasi_identifiers; "
+                "none is marked in the catalog",
+                parameter="quasi_identifiers",
             )
         if privacy.k > rows:
             raise InvalidInput(f"k = {privacy.k} is larger than the table's {rows:,} rows; lower k")
         if (privacy.l is not None or privacy.t is not None) and not sensitive:
             model = "ℓ-diversity" if privacy.l is not None else "t-closeness"
             raise InvalidInput(
-                f"{model} needs a sensitive column: name it (--sensitive COL or sensitive: in "
-                "the plan)"
+                f"{model} needs a sensitive column: name it in sensitive", parameter="sensitive"
             )
         if privacy.metric not in METRICS:  # pragma: no cover - pydantic keeps this out
             raise InvalidInput(f"unknown metric {privacy.metric!r}")
     if plan.target is not None:
-        op = operators.get(plan.target)
-        if plan.target in qis or (op is not None and op.name in {"drop", "redact", "suppress"}):
+        chosen = operators.get(plan.target)
+        if plan.target in qis or (
+            chosen is not None and chosen.name in {"drop", "redact", "suppress"}
+        ):
             raise InvalidInput(
                 f"the ML-utility target {plan.target!r} must be released unchanged; choose "
                 "another target"
@@ -333,9 +337,9 @@ def shortcut_plan(
     hierarchies: Mapping[str, Any] | None = None,
     target: str | None = None,
 ) -> Plan:
-    """The plan behind ``privet protect --k …``: direct identifiers are dropped by default."""
+    """The plan of a bare privacy model (k, ℓ, t): direct identifiers are dropped by default."""
     if k is None and l is None and t is None:
-        raise InvalidInput("give a privacy model (--k, --l or --t) or a plan (--plan)")
+        raise InvalidInput("give a privacy model (k, l or t) or a plan")
     data: dict[str, Any] = {
         "direct_identifiers": "drop",
         "privacy": {
@@ -357,4 +361,4 @@ def shortcut_plan(
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:] or first["loc"])
-        raise InvalidInput(f"--{where.replace('_', '-')}: {first['msg']}") from None
+        raise InvalidInput(f"{where}: {first['msg']}", parameter=where) from None

@@ -18,8 +18,7 @@ copy must still bound that person's rows together, not protect each row at ε.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,21 +28,19 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import auditlog, catalog, policy, tables
-from privet.catalog import INTERNAL_PURPOSES, SUBJECT_LINK
-from privet.deid._plan import Checked, Column, Plan, check_plan, check_values
-from privet.deid._risk import RiskReport, assess_risk
+from privet.catalog import SUBJECT_LINK
+from privet.deid._assess import RiskReport, assess_risk
+from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
+from privet.deid._plan import Checked, check_plan, check_values
+from privet.deid._request import ProtectRequest
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
-from privet.deid.operators import Context, kind_of
-from privet.deid.operators._base import unique_map
-from privet.deid.operators._text import scanner
-from privet.deid.operators._token import open_token
-from privet.errors import IntegrityError, InvalidInput, PolicyDenied
+from privet.errors import IntegrityError, InvalidInput, NotFound
+from privet.operators import Context, kind_of, text_scanner, unique_map
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
-ASSESSMENT = INTERNAL_PURPOSES[0]
 Progress = Callable[[str], None]
 
 
@@ -84,22 +81,22 @@ class Outcome:
     rows: np.ndarray
 
 
-def _context(ws: Workspace | None, checked: Checked, subject: str | None) -> Context:
+def _context(core: Core | None, checked: Checked, subject: str | None) -> Context:
     names = {op.name for op in checked.operators.values()}
     prf = daead = None
     if names & {"pseudonym", "token", "date_shift"}:
-        if ws is None:
+        if core is None:
             raise InvalidInput(
-                "pseudonyms, tokens and date shifts use the workspace's keys; run inside a "
-                "workspace (-w PATH)"
+                "pseudonyms, tokens and date shifts use the workspace's keys; protect the file "
+                "with a workspace"
             )
-        with ws.session() as session:
+        with core.session() as session:
             if names & {"pseudonym", "date_shift"}:
-                prf = ws.vault.keyed_prf(session)
+                prf = core.vault.keyed_prf(session)
             if "token" in names:
-                daead = ws.vault.token_aead(session)
+                daead = core.vault.token_aead(session)
             session.commit()  # keys are made on first use
-    scan = scanner() if "redact_text" in names else None
+    scan = text_scanner() if "redact_text" in names else None
     return Context(
         prf=prf, daead=daead, subject=subject, hierarchies=checked.hierarchies, scan_text=scan
     )
@@ -218,42 +215,29 @@ def _verify(after: RiskReport | None, k: int, l: int | None, t: float | None) ->
 # -- stored datasets ------------------------------------------------------------------------
 
 
-def _catalog_columns(ws: Workspace, ref: str) -> tuple[list[Column], int, str | None, str]:
-    with ws.reading() as session:
-        dataset, version = catalog.resolve(session, ref)
-        info = catalog.version_info(dataset, version)
-        subject = dataset.subject_id_column
-    columns = [Column(c.name, c.dtype, c.role, c.category, c.meaning) for c in info.columns]
-    return columns, info.rows, subject, info.ref
-
-
-def dataset_columns(ws: Workspace, ref: str) -> list[Column]:
-    """The columns of a stored version with their catalog roles (no data is read)."""
-    return _catalog_columns(ws, ref)[0]
-
-
 def protect(
-    ws: Workspace,
+    core: Core,
     ref: str,
-    plan: Plan,
+    request: ProtectRequest,
     *,
     name: str,
     actor: str,
     progress: Progress | None = None,
 ) -> ProtectReport:
-    """Protect dataset ``ref`` by ``plan`` into dataset ``name`` (a new version of it)."""
+    """Protect dataset ``ref`` as ``request`` says into dataset ``name`` (a new version)."""
     catalog.check_name(name)
-    columns, rows, subject, exact_ref = _catalog_columns(ws, ref)
-    checked = check_plan(plan, columns, rows)
+    stored_as = stored_columns(core, ref)
+    subject, exact_ref = stored_as.subject, stored_as.ref
+    checked = check_plan(request.to_plan(), stored_as.columns, stored_as.rows)
     step = progress or (lambda _stage: None)
     step("reading")
     release = policy.read(
-        ws, exact_ref, purpose=ASSESSMENT, actor=actor, channel=policy.DERIVE_CHANNEL
+        core, exact_ref, purpose=ASSESSMENT, actor=actor, channel=policy.DERIVE_CHANNEL
     )
-    link = _subject_link(ws, release.frame, subject)
+    link = _subject_link(core, release.frame, subject)
     source = release.frame.drop(SUBJECT_LINK, strict=False)
     check_values(checked, source)
-    context = _context(ws, checked, subject)
+    context = _context(core, checked, subject)
     outcome = run_plan(source, checked, context, source=exact_ref, output=name, progress=step)
     report = outcome.report
     stored = outcome.frame
@@ -285,7 +269,7 @@ def protect(
             }
         )
     version = catalog.derive(
-        ws,
+        core,
         exact_ref,
         stored,
         name=name,
@@ -303,15 +287,15 @@ def protect(
 LINK_DOMAIN = b"privet/subject-link/v1\x00"
 
 
-def _subject_link(ws: Workspace, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:
+def _subject_link(core: Core, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:
     """Each row's link to its person: carried over from a derived source, else the keyed
     pseudonym of the source's subject id; None when the source has no subject id."""
     if SUBJECT_LINK in frame.columns:
         return frame.get_column(SUBJECT_LINK)
     if subject is None or subject not in frame.columns:
         return None
-    with ws.session() as session:
-        prf = ws.vault.keyed_prf(session)
+    with core.session() as session:
+        prf = core.vault.keyed_prf(session)
         session.commit()  # the key is made on first use
     return unique_map(
         frame.get_column(subject), lambda v: prf.compute(LINK_DOMAIN + v.encode(), 16).hex()
@@ -321,183 +305,50 @@ def _subject_link(ws: Workspace, frame: pl.DataFrame, subject: str | None) -> pl
 # -- files ----------------------------------------------------------------------------------
 
 
-def file_columns(frame: pl.DataFrame) -> list[Column]:
-    """Columns of a file, with the roles discovery finds when ``privet.discover`` is there."""
-    roles: dict[str, tuple[str, str | None]] = {}
-    try:
-        from privet.discover import scan_frame  # type: ignore[attr-defined]
-    except ImportError:
-        scan_frame = None
-    if scan_frame is not None:
-        for found in getattr(scan_frame(frame), "columns", []):
-            name = getattr(found, "name", None)
-            if name is not None:
-                roles[name] = (
-                    str(getattr(found, "role", "other")),
-                    getattr(found, "category", None),
-                )
-    meanings = tables.text_meanings(frame)
-    return [
-        Column(name, str(dtype), *roles.get(name, ("other", None)), meanings.get(name))
-        for name, dtype in frame.schema.items()
-    ]
-
-
 def protect_file(
     path: str | Path,
-    plan: Plan,
+    request: ProtectRequest,
     output: str | Path,
     *,
-    ws: Workspace | None = None,
+    core: Core | None = None,
     actor: str = "privet",
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> ProtectReport:
-    """Protect a CSV, Parquet or JSON-lines file into another file (format from its name)."""
+    """Protect a CSV, Parquet or JSON-lines file into another file (format from its name).
+
+    Without ``core`` no workspace is needed, unless the plan uses keys (pseudonyms, tokens,
+    date shifts); with it, that use of the workspace's keys is recorded in its audit log.
+    """
+    if not tables.names_file(str(path)):
+        where = "" if core is not None else ", and there is no workspace to find a dataset in"
+        raise NotFound(f"{str(path)!r} is not a file{where}")
     path, output = Path(path), Path(output)
     tables.check_destination(output, overwrite=overwrite)
     source = tables.read_table(path)
     columns = file_columns(source.frame)
-    checked = check_plan(plan, columns, source.frame.height)
+    checked = check_plan(request.to_plan(), columns, source.frame.height)
     check_values(checked, source.frame)
-    context = _context(ws, checked, None)
+    context = _context(core, checked, None)
     outcome = run_plan(
         source.frame, checked, context, source=str(path), output=str(output), progress=progress
     )
-    journal = ws.journal if ws is not None else None
+    journal = core.journal if core is not None else None
     tables.write_table(outcome.frame, output, overwrite=overwrite, journal=journal)
-    if ws is not None and checked.needs_keys:
+    if core is not None and checked.needs_keys:
         # The workspace's keys were used on data outside it: that use is on the record.
-        with ws.session() as session:
+        with core.session() as session:
             auditlog.append(
                 session,
                 [
-                    {
-                        "event": "deid.protect_file",
-                        "ts": ws.now().isoformat(),
-                        "actor": actor,
-                        "source": f"file:sha256:{source.sha256}",
-                        "rows": outcome.report.rows_out,
-                        "operators": outcome.report.operators,
-                    }
+                    auditlog.events.deid_protect_file(
+                        ts=core.now(),
+                        actor=actor,
+                        source_sha256=source.sha256,
+                        rows=outcome.report.rows_out,
+                        operators=outcome.report.operators,
+                    )
                 ],
             )
             session.commit()
     return outcome.report
-
-
-# -- risk -----------------------------------------------------------------------------------
-
-
-def dataset_risk(
-    ws: Workspace,
-    ref: str,
-    *,
-    actor: str,
-    quasi_identifiers: Sequence[str] | None = None,
-    sensitive: Sequence[str] | None = None,
-    threshold: float = 0.2,
-    population: pl.DataFrame | None = None,
-    population_size: int | None = None,
-) -> RiskReport:
-    """Risk of a stored dataset; quasi-identifiers and sensitive default to the catalog's."""
-    columns, _, _, exact_ref = _catalog_columns(ws, ref)
-    qis = list(quasi_identifiers or [c.name for c in columns if c.role == "quasi_identifier"])
-    if not qis:
-        raise InvalidInput(
-            "no column of this dataset is marked quasi_identifier; name them with --qi"
-        )
-    sens = (
-        list(sensitive)
-        if sensitive is not None
-        else [c.name for c in columns if c.role == "sensitive"]
-    )
-    names = {c.name for c in columns}
-    for column in [*qis, *sens]:
-        if column not in names:
-            raise InvalidInput(f"dataset {ref!r} has no column {column!r}")
-    release = policy.read(ws, exact_ref, purpose=ASSESSMENT, actor=actor)
-    return assess_risk(
-        release.frame,
-        qis,
-        sens,
-        threshold=threshold,
-        population=population,
-        population_size=population_size,
-    )
-
-
-def file_risk(
-    path: str | Path,
-    *,
-    quasi_identifiers: Sequence[str] | None = None,
-    sensitive: Sequence[str] = (),
-    threshold: float = 0.2,
-    population: pl.DataFrame | None = None,
-    population_size: int | None = None,
-) -> RiskReport:
-    frame = tables.read_table(Path(path)).frame
-    qis = list(quasi_identifiers or [])
-    if not qis:
-        qis = [c.name for c in file_columns(frame) if c.role == "quasi_identifier"]
-    if not qis:
-        raise InvalidInput("name the quasi-identifiers with --qi COL1,COL2,…")
-    return assess_risk(
-        frame,
-        qis,
-        sensitive,
-        threshold=threshold,
-        population=population,
-        population_size=population_size,
-    )
-
-
-# -- detokenizing ---------------------------------------------------------------------------
-
-
-def detokenize(
-    ws: Workspace,
-    ref: str,
-    column: str,
-    *,
-    purpose: str,
-    actor: str,
-    namespace: str = "",
-) -> pl.DataFrame:
-    """The rows of ``ref`` with the tokens of ``column`` turned back into values.
-
-    A governed read for a declared purpose (refused and logged otherwise); the detokenizing
-    itself is a second audit entry, committed before the values are returned.
-    """
-    if purpose in INTERNAL_PURPOSES:
-        raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for detokenizing")
-    release = policy.read(ws, ref, purpose=purpose, actor=actor, channel="detokenize")
-    frame = release.frame
-    if column not in frame.columns:
-        raise InvalidInput(f"dataset {release.version.ref!r} has no column {column!r}")
-    started = time.perf_counter()
-    with ws.session() as session:
-        daead = ws.vault.token_aead(session)
-        restored = unique_map(
-            frame.get_column(column), lambda token: open_token(daead, token, namespace)
-        )
-        auditlog.append(
-            session,
-            [
-                {
-                    "event": "deid.detokenize",
-                    "ts": ws.now().isoformat(),
-                    "actor": actor,
-                    "dataset": release.version.dataset,
-                    "version": release.version.id,
-                    "column": column,
-                    "rows": frame.height,
-                    "distinct_tokens": int(frame.get_column(column).drop_nulls().n_unique()),
-                    "purpose": purpose,
-                    "read_entry": release.log_index,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            ],
-        )
-        session.commit()
-    return frame.with_columns(restored)

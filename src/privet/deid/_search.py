@@ -179,16 +179,19 @@ class Lattice:
         self.base_s = [base.get_column(f"s{j}").to_numpy() for j in range(len(sensitive))]
         self.weight = base.get_column("len").to_numpy().astype(np.float64)
         self.evaluated = 0
+        self._cached_columns: list[np.ndarray] | None = None
+        self._cached_for: np.ndarray | None = None
 
     # -- evaluating one node ------------------------------------------------------------
 
     @property
     def _columns(self) -> list[np.ndarray]:
         """The base table's quasi-identifier codes, one contiguous array per column."""
-        if getattr(self, "_cached_columns", None) is None or self._cached_for is not self.base_q:
-            self._cached_columns = [np.ascontiguousarray(c) for c in self.base_q.T]
+        columns = self._cached_columns
+        if columns is None or self._cached_for is not self.base_q:
+            columns = self._cached_columns = [np.ascontiguousarray(c) for c in self.base_q.T]
             self._cached_for = self.base_q
-        return self._cached_columns
+        return columns
 
     def classes(self, node: Sequence[int]) -> tuple[np.ndarray, int]:
         """The equivalence class of each base row at ``node``, and the number of classes."""
@@ -323,9 +326,10 @@ class Lattice:
         if best is None:
             raise InvalidInput(
                 "no generalization meets the privacy model within the suppression budget; "
-                "raise --max-suppression, lower k or ℓ, or raise t"
+                "raise max_suppression, lower k or ℓ, or raise t",
+                parameter="max_suppression",
             )
-        result = SearchResult(
+        found = SearchResult(
             levels={d.column: int(v) for d, v in zip(self.dims, best.node, strict=True)},
             loss=best.loss,
             metric=self.target.metric,
@@ -334,13 +338,13 @@ class Lattice:
             evaluated=self.evaluated,
             seconds=time.perf_counter() - started,
         )
-        return result, best
+        return found, best
 
     def _evaluate(self, node: np.ndarray) -> Assessment:
         key = tuple(int(v) for v in node)
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self.assess(node)
+            cached = self._cache[key] = self.assess(key)
             row = np.asarray(key, dtype=np.int16)[None, :]
             if cached.monotone_ok:
                 self._passed = np.vstack([self._passed, row])

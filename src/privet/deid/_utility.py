@@ -170,15 +170,16 @@ def ml_utility(
 
 
 def _design(train: pl.DataFrame, test: pl.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
-    blocks_train, blocks_test = [], []
+    blocks_train: list[np.ndarray] = []
+    blocks_test: list[np.ndarray] = []
     for name, dtype in train.schema.items():
         if name in (target, ROW):
             continue
         column = train.get_column(name)
         if dtype.is_numeric() and dtype != pl.Boolean:
             values = column.cast(pl.Float64)
-            mean = values.mean() or 0.0
-            std = values.std() or 1.0
+            mean = _float(values.mean()) or 0.0
+            std = _float(values.std()) or 1.0
             for frame, blocks in ((train, blocks_train), (test, blocks_test)):
                 x = frame.get_column(name).cast(pl.Float64).fill_null(mean).to_numpy()
                 blocks.append(((x - mean) / (std or 1.0))[:, None])
@@ -230,3 +231,10 @@ def _logistic(x: np.ndarray, y: np.ndarray, ridge: float = 1.0, steps: int = 25)
         if np.abs(step).max() < 1e-8:
             break
     return w
+
+
+def _float(value: object) -> float | None:
+    # Polars types Series.mean()/std() broadly; on a Float64 series they are floats or None.
+    if value is None or isinstance(value, float):
+        return value
+    raise TypeError(f"expected a float, not {type(value).__name__}")

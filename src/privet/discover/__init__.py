@@ -1,5 +1,6 @@
 """Discovery: personal data, quasi-identifiers and data categories in tables and text."""
 
+from privet.discover._document import scan_document, scan_text_file
 from privet.discover._mask import mask, masked_examples
 from privet.discover._model import (
     ColumnFinding,
@@ -8,6 +9,8 @@ from privet.discover._model import (
     Evidence,
     QuasiIdentifierSet,
     ScanReport,
+    TextEntity,
+    TextScan,
 )
 from privet.discover._recognizers import (
     PatternRecognizer,
@@ -17,7 +20,7 @@ from privet.discover._recognizers import (
     load_recognizers,
     register_recognizer,
 )
-from privet.discover._scan import scan_frame
+from privet.discover._scan import scan_file, scan_frame
 from privet.discover._text import scan_text, scan_texts
 
 __all__ = [
@@ -27,6 +30,8 @@ __all__ = [
     "Evidence",
     "QuasiIdentifierSet",
     "ScanReport",
+    "TextEntity",
+    "TextScan",
     "PatternRecognizer",
     "Recognizer",
     "RecognizerRegistry",
@@ -35,7 +40,10 @@ __all__ = [
     "mask",
     "masked_examples",
     "register_recognizer",
+    "scan_document",
+    "scan_file",
     "scan_frame",
     "scan_text",
+    "scan_text_file",
     "scan_texts",
 ]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from privet.catalog._taxonomy import CATEGORIES, Role
 from privet.discover import _hints as H
 from privet.discover._model import ColumnFinding, EntityShare, Evidence
 from privet.discover._recognizers import Recognizer, RecognizerRegistry, Strength
 from privet.discover._text import scan_texts
+from privet.taxonomy import CATEGORIES, Role
 
 _PROBE = 256  # values per column a recognizer is first tried on
 _MIN_LISTED = 0.1  # an entity is listed for a column from this share on

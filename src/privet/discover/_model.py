@@ -5,7 +5,16 @@ Nothing here holds a cell value: shares, counts, names of signals and spans only
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 ROLES = ("direct_identifier", "quasi_identifier", "sensitive", "other")
 
@@ -52,6 +61,14 @@ class ColumnFinding(BaseModel):
     confidence: float = Field(description="0–1: how sure the classification is.")
     evidence: Evidence
     entities: list[EntityShare]
+    examples: list[str] | None = Field(
+        default=None,
+        description="Up to three masked values that show why (only when asked for; never raw).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unasked_examples(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "examples")
 
 
 class QuasiIdentifierSet(BaseModel):
@@ -62,6 +79,11 @@ class QuasiIdentifierSet(BaseModel):
 
 
 class ScanReport(BaseModel):
+    source: str | None = Field(
+        default=None,
+        exclude=True,
+        description="What was scanned: a file's name or a dataset version (not in the JSON).",
+    )
     rows: int = Field(description="Rows scanned.")
     columns: list[ColumnFinding]
     quasi_identifier_sets: list[QuasiIdentifierSet]
@@ -89,3 +111,37 @@ class ScanReport(BaseModel):
     def quasi_identifiers(self) -> list[str]:
         """Columns to treat as quasi-identifiers by default (for k-anonymity and risk)."""
         return self.with_role("quasi_identifier")
+
+
+class TextEntity(Entity):
+    """An entity in a text document, also located by line and column."""
+
+    recognizer: str = Field(exclude=True, description="Name of the recognizer that found it.")
+    line: int = Field(description="Line of its first character, from 1.")
+    column: int = Field(description="Column of its first character in that line, from 1.")
+    example: str | None = Field(
+        default=None, description="The entity masked (only when asked for; never raw)."
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unasked_example(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_none(handler(self), "example")
+
+
+class TextScan(BaseModel):
+    """What a scan of one text document found: counts and located spans, never a value."""
+
+    source: str | None = Field(
+        default=None, exclude=True, description="The file's name (not in the JSON)."
+    )
+    characters: int = Field(description="Characters in the text.")
+    lines: int = Field(description="Lines in the text (line breaks plus one).")
+    counts: dict[str, int] = Field(description="Entity type → how many, sorted by type.")
+    entities: list[TextEntity] = Field(description="The entities, sorted by position.")
+
+
+def _drop_none(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """An optional part the caller did not ask for is absent from the JSON, not null."""
+    if data.get(key, 0) is None:
+        del data[key]
+    return data

@@ -49,7 +49,7 @@ def quasi_identifier_sets(frame: pl.DataFrame, columns: list[str]) -> list[Quasi
     codes = frame.select(
         [pl.col(c).rank("dense").fill_null(0).cast(pl.UInt64).alias(c) for c in columns]
     )
-    cards = {c: int(codes[c].max() or 0) + 1 for c in columns}
+    cards = {c: _largest(codes[c]) + 1 for c in columns}
     scores: dict[tuple[str, ...], float] = {}
 
     def evaluate(sets: list[tuple[str, ...]]) -> None:
@@ -91,3 +91,11 @@ def _key(columns: tuple[str, ...], cards: dict[str, int]) -> pl.Expr:
             key = key * cards[c] + pl.col(c)
         return key
     return pl.struct(list(columns)).hash(seed=0)
+
+
+def _largest(codes: pl.Series) -> int:
+    """The largest of integer codes (0 when there are none)."""
+    top = codes.max()  # Polars types it as any Python literal; on integer codes it is an int
+    if top is None or isinstance(top, int):
+        return top or 0
+    raise TypeError(f"expected integer codes, not {type(top).__name__}")

@@ -15,13 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypedDict, TypeVar, Unpack, overload
 
 import polars as pl
 
-from privet.catalog._taxonomy import check_category
 from privet.discover._validators import Validator
 from privet.errors import AlreadyExists, InvalidInput, NotFound
+from privet.taxonomy import check_category
 
 _CONTEXT_BEFORE = 48  # characters before a match searched for a context word
 _CONTEXT_AFTER = 24
@@ -56,6 +56,20 @@ def _name_regex(hints: Sequence[str]) -> re.Pattern[str] | None:
     if not hints:
         return None
     return re.compile(r"(?:^|_)(?:" + "|".join(hints) + r")(?:_|$)")
+
+
+class RecognizerSettings(TypedDict, total=False):
+    """The optional settings every recognizer takes (see :class:`Recognizer`)."""
+
+    category: str | None
+    context: Sequence[str]
+    column_hints: Sequence[str]
+    strength: Strength | str
+    needs_hint: bool
+    needs_context: bool | None
+    min_share: float
+    score: float
+    numbers: bool
 
 
 class Recognizer(ABC):
@@ -240,7 +254,7 @@ class PatternRecognizer(Recognizer):
         value_pattern: str | None = None,
         prefilter: pl.Expr | None = None,
         check: bool = True,
-        **settings: Any,
+        **settings: Unpack[RecognizerSettings],
     ) -> None:
         super().__init__(name=name, entity=entity, **settings)
         self.pattern = pattern
@@ -313,7 +327,10 @@ class PatternRecognizer(Recognizer):
             rows = mask.fill_null(False).arg_true().to_list()
         if not rows:
             return []
-        subset = [values[r] for r in rows] if values is not None else texts.gather(rows).to_list()
+        # The rows passed the loose test, so none of their texts is null.
+        subset: list[str] = (
+            [values[r] or "" for r in rows] if values is not None else texts.gather(rows).to_list()
+        )
         candidates: list[tuple[int, int, int, str]] = []
         for row, text, regex in zip(rows, subset, self.patterns_for(subset), strict=True):
             for match in regex.finditer(text):
@@ -347,8 +364,8 @@ def _needs_digit(pattern: str) -> bool:
     """Whether every match of ``pattern`` (Python syntax) holds a decimal digit; False when
     unsure. Read from the parse tree of Python's own regex parser."""
     try:
-        from re import _constants as c
-        from re import _parser
+        from re import _constants as c  # type: ignore[attr-defined]  # not in typeshed
+        from re import _parser  # type: ignore[attr-defined]  # not in typeshed
     except ImportError:  # pragma: no cover - the parser moved in another Python
         return False
 
@@ -383,7 +400,8 @@ def _needs_digit(pattern: str) -> bool:
         return False
 
 
-R = TypeVar("R")
+# What register_recognizer takes: an instance, or a class or function making one.
+Registrable = TypeVar("Registrable", bound="Recognizer | Callable[[], Recognizer]")
 
 
 class RecognizerRegistry:
@@ -439,9 +457,24 @@ class RecognizerRegistry:
 _DEFAULT = RecognizerRegistry()
 
 
+@overload
 def register_recognizer(
-    target: Any = None, *, force: bool = False, registry: RecognizerRegistry | None = None
-) -> Any:
+    target: Registrable, *, force: bool = False, registry: RecognizerRegistry | None = None
+) -> Registrable: ...
+
+
+@overload
+def register_recognizer(
+    target: None = None, *, force: bool = False, registry: RecognizerRegistry | None = None
+) -> Callable[[Registrable], Registrable]: ...
+
+
+def register_recognizer(
+    target: Registrable | None = None,
+    *,
+    force: bool = False,
+    registry: RecognizerRegistry | None = None,
+) -> Registrable | Callable[[Registrable], Registrable]:
     """Add a recognizer to the default registry (or ``registry``).
 
     Use it as a decorator on a ``Recognizer`` subclass (instantiated without arguments) or on
@@ -449,11 +482,11 @@ def register_recognizer(
     a recognizer of the same name.
     """
 
-    def register(obj: R) -> R:
+    def register(obj: Registrable) -> Registrable:
         into = registry if registry is not None else _DEFAULT
         if isinstance(obj, Recognizer):
             into.add(obj, force=force)
-        elif isinstance(obj, type) and issubclass(obj, Recognizer) or callable(obj):
+        elif callable(obj):  # a class or a factory
             into.add(obj(), force=force)
         else:
             raise InvalidInput("register_recognizer takes a Recognizer, its class or a factory")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from privet.discover import _columns as C
 from privet.discover import _quasi as Q
+from privet.discover._config import as_registry
+from privet.discover._mask import masked_examples
 from privet.discover._model import ScanReport
 from privet.discover._recognizers import RecognizerRegistry, default_registry
 from privet.errors import InvalidInput
@@ -22,6 +25,7 @@ def scan_frame(
     sample: int | None = None,
     registry: RecognizerRegistry | None = None,
     seed: int = 0,
+    examples: bool = False,
     progress: Progress | None = None,
 ) -> ScanReport:
     """Discover personal data in a table: each column's category, role, confidence,
@@ -30,12 +34,13 @@ def scan_frame(
     ``frame`` is a Polars (or pandas) DataFrame. With ``sample``, at most that many rows
     are scanned, drawn at random with ``seed``. The report holds shares and names, never a
     value. ``registry`` replaces the default recognizers (see :func:`load_recognizers`).
+    ``examples`` adds up to three masked values to each column with a finding.
     """
     step = progress or (lambda _stage: None)
-    table = _as_frame(frame)
+    whole = table = _as_frame(frame)
     if sample is not None:
         if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
-            raise InvalidInput("sample must be a positive number of rows")
+            raise InvalidInput("sample must be a positive number of rows", parameter="sample")
         if table.height > sample:
             table = table.sample(n=sample, seed=seed)
     registry = registry if registry is not None else default_registry()
@@ -56,7 +61,45 @@ def scan_frame(
     columns = Q.candidates(findings, unique, table.height, kinds)
     sets = Q.quasi_identifier_sets(table.select(columns), columns) if columns else []
     report = ScanReport(rows=table.height, columns=findings, quasi_identifier_sets=sets)
-    report._total_rows = _as_frame(frame).height if sample is not None else table.height
+    report._total_rows = whole.height
+    if examples:
+        # From the first rows rather than the sample: enough to show, and cheap.
+        shown = whole if sample is None else whole.head(max(sample, 1000))
+        for finding in report.columns:
+            found = finding.category or finding.entities
+            finding.examples = (
+                masked_examples(shown.get_column(finding.name), finding, registry) if found else []
+            )
+    return report
+
+
+def scan_file(
+    path: str | Path,
+    *,
+    sample: int | None = None,
+    recognizers: RecognizerRegistry | str | Path | None = None,
+    seed: int = 0,
+    examples: bool = False,
+    progress: Progress | None = None,
+) -> ScanReport:
+    """:func:`scan_frame` over a CSV, Parquet or JSON lines file; no workspace needed.
+
+    ``recognizers``: a registry, or a YAML recognizer file added to the built-ins.
+    """
+    from privet import tables
+
+    path = Path(path)
+    registry = as_registry(recognizers)  # a bad recognizer file fails before any read
+    frame = tables.read_table(path).frame
+    report = scan_frame(
+        frame,
+        sample=sample,
+        registry=registry,
+        seed=seed,
+        examples=examples,
+        progress=progress,
+    )
+    report.source = path.name
     return report
 
 
@@ -70,5 +113,7 @@ def _as_frame(frame: Any) -> pl.DataFrame:
         try:
             return pl.from_pandas(frame)
         except Exception:  # noqa: BLE001 - pandas frames of any shape; message may hold values
-            raise InvalidInput("this pandas DataFrame cannot be converted to Polars") from None
-    raise InvalidInput("scan_frame takes a Polars or pandas DataFrame")
+            raise InvalidInput(
+                "this pandas DataFrame cannot be converted to Polars", parameter="frame"
+            ) from None
+    raise InvalidInput("scan_frame takes a Polars or pandas DataFrame", parameter="frame")

@@ -64,7 +64,7 @@ def scan_texts(
     # Per piece with hits: (start, end, score, type, category, recognizer) of each.
     found: dict[int, list[Hit]] = {}
     for recognizer in recognizers:
-        if recognizer.name in passed:
+        if isinstance(recognizer, PatternRecognizer) and recognizer.name in passed:
             hits = recognizer.find(pieces, passed[recognizer.name], values)
         else:
             hits = untested[recognizer.name]
@@ -101,19 +101,19 @@ def scan_texts(
 def scan_text(text: str, *, registry: RecognizerRegistry | None = None) -> list[Entity]:
     """The entities in one text, sorted by position; ``text[e.start:e.end]`` is each one."""
     if not isinstance(text, str):
-        raise InvalidInput("scan_text takes a str")
+        raise InvalidInput("scan_text takes a str", parameter="text")
     return scan_texts([text], registry=registry)[0]
 
 
 def _as_series(texts: Sequence[str | None] | pl.Series) -> pl.Series:
     if isinstance(texts, pl.Series):
         if texts.dtype != pl.String:
-            raise InvalidInput("texts must be a String column")
+            raise InvalidInput("texts must be a String column", parameter="texts")
         return texts
     try:
         return pl.Series("text", list(texts), dtype=pl.String)
     except (TypeError, pl.exceptions.PolarsError):
-        raise InvalidInput("texts must be strings (or None)") from None
+        raise InvalidInput("texts must be strings (or None)", parameter="texts") from None
 
 
 def _unescape(series: pl.Series) -> pl.Series:
@@ -127,7 +127,7 @@ def _unescape(series: pl.Series) -> pl.Series:
 def _split(series: pl.Series) -> tuple[pl.Series, list[int], list[int]]:
     """Long texts become several pieces; returns pieces, their text index and offset."""
     lengths = series.str.len_chars().fill_null(0)
-    if len(series) == 0 or lengths.max() <= _PIECE:
+    if len(series) == 0 or (lengths <= _PIECE).all():
         rows = list(range(len(series)))
         return series, rows, [0] * len(series)
     pieces: list[str | None] = []

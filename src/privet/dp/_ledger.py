@@ -13,6 +13,7 @@ import math
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog import SUBJECT_LINK, find_dataset
-from privet.catalog._models import Dataset, DpDomain, DpLedger, DpRelease, Version
+from privet.catalog import SUBJECT_LINK, check_purpose, find_dataset, resolve
 from privet.dp import _accounting as acc
+from privet.dp._requests import BudgetRequest, KeyValue, check_delta_value, check_epsilon
 from privet.errors import BudgetExhausted, InvalidInput, NotFound, PolicyDenied
+from privet.schema import Dataset, DpDomain, DpLedger, DpRelease, Version
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 # The limit a ledger starts with until its owner sets one: ε = 1 is a strong guarantee for
 # a whole dataset's lifetime; δ is far below 1/n so that no single person is likely exposed.
@@ -71,6 +73,13 @@ class ReleaseInfo(BaseModel):
     event: dict[str, Any] = Field(description="the stored dp-accounting event")
 
 
+class ColumnDomain(BaseModel):
+    """What the owner declared public about one column."""
+
+    bounds: tuple[float, float] | None = Field(None, description="clamping bounds [low, high]")
+    keys: list[Any] | None = Field(None, description="the category values")
+
+
 class BudgetInfo(BaseModel):
     """A ledger: its limit, what was spent (PLD), the RDP cross-check, and its releases."""
 
@@ -83,35 +92,24 @@ class BudgetInfo(BaseModel):
     epsilon_spent_rdp: float | None = Field(description="RDP accountant's total, a cross-check")
     default_limit: bool = Field(description="true until the owner sets a limit")
     releases: list[ReleaseInfo]
+    declared: dict[str, ColumnDomain] = Field(
+        default_factory=dict, description="public column domains declared for this dataset"
+    )
 
 
 # -- validation ---------------------------------------------------------------------------------
 
 
-def check_epsilon(epsilon: float | None, *, allow_none: bool = False) -> float | None:
-    if epsilon is None and allow_none:
-        return None
-    if epsilon is None or isinstance(epsilon, bool):
-        raise InvalidInput("give a privacy budget ε greater than 0 (e.g. --epsilon 0.5)")
-    value = float(epsilon)
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInput(f"ε must be a finite number greater than 0, not {value:g}")
-    if value > 100:
-        raise InvalidInput(f"ε = {value:g} gives no meaningful privacy; use at most 100")
-    return value
-
-
-def check_delta(delta: float | None, rows: int, *, what: str = "δ") -> float:
+def check_delta(delta: float | None, rows: int, *, what: str = "delta") -> float:
     """δ in [0, 1/n): a larger δ lets a mechanism publish one whole row outright."""
-    if delta is None:
+    value = check_delta_value(delta, parameter="delta")
+    if value is None:
         return 0.0
-    value = float(delta)
-    if not math.isfinite(value) or value < 0:
-        raise InvalidInput(f"{what} must be 0 or a small positive number, not {value:g}")
     if rows > 0 and value >= 1.0 / rows:
         raise InvalidInput(
             f"{what} = {value:g} is not below 1/n = {1.0 / rows:.3g} for {rows:,} rows: such a "
-            "δ allows publishing a whole record; use a smaller --delta (e.g. 1e-6)"
+            "δ allows publishing a whole record; use a smaller delta (e.g. 1e-6)",
+            parameter="delta",
         )
     return value
 
@@ -178,39 +176,68 @@ def discovery_delta(row: DpLedger, existing: Sequence[acc.Charge]) -> float:
     return max(0.0, acc.delta_left(existing, row.delta_limit)) * DISCOVERY_DELTA_SHARE
 
 
-def _delta_refusal(row: DpLedger, existing: Sequence[acc.Charge], asked: float) -> BudgetExhausted:
+def _delta_refusal(
+    row: DpLedger, existing: Sequence[acc.Charge], asked: float, dataset: str | None
+) -> BudgetExhausted:
     left = max(0.0, acc.delta_left(existing, row.delta_limit))
     return BudgetExhausted(
         f"this release needs δ = {asked:.3g} for key discovery but the ledger has δ = "
-        f"{left:.3g} left of {row.delta_limit:.3g}; nothing was spent: declare the keys "
-        "(privet budget NAME --keys COL=A,B,…) so that no δ is needed, ask for a smaller "
-        "--delta, or ask the owner to raise the ledger's δ (privet budget NAME --set-delta D)"
+        f"{left:.3g} left of {row.delta_limit:.3g}; nothing was spent: have the owner declare "
+        "the column's keys so that no δ is needed, ask for a smaller delta, or ask the owner "
+        "to raise the ledger's δ",
+        parameter="delta",
+        ledger=row.dataset_id,
+        dataset=dataset,
+        asked_delta=asked,
+        remaining_delta=left,
+        epsilon_limit=row.epsilon_limit,
+        delta_limit=row.delta_limit,
     )
 
 
-def _refusal(row: DpLedger, spent: float, asked: float) -> BudgetExhausted:
+def refusal(
+    row: DpLedger, spent: float, asked: float, dataset: str | None = None
+) -> BudgetExhausted:
+    """The refusal of a release asking ε ≈ ``asked`` of a ledger that has spent ``spent``."""
     remaining = max(0.0, row.epsilon_limit - spent)
     return BudgetExhausted(
         f"this release needs ε ≈ {asked:.3g} but the ledger has ε = {remaining:.3g} left of "
-        f"{row.epsilon_limit:g} (at δ = {row.delta_limit:.3g}); nothing was spent, ask the "
-        "owner to raise the limit (privet budget NAME --set-epsilon E) or ask for less"
+        f"{row.epsilon_limit:g} (at δ = {row.delta_limit:.3g}); nothing was spent: ask for a "
+        "smaller epsilon, or ask the owner to raise the ledger's limit",
+        parameter="epsilon",
+        ledger=row.dataset_id,
+        dataset=dataset,
+        asked_epsilon=asked,
+        remaining_epsilon=remaining,
+        epsilon_limit=row.epsilon_limit,
+        delta_limit=row.delta_limit,
     )
 
 
-def check_fits(existing: Sequence[acc.Charge], new: Sequence[acc.Charge], row: DpLedger) -> float:
-    """ε spent after ``new`` if it fits the limit; raises BudgetExhausted if not."""
+def check_fits(
+    existing: Sequence[acc.Charge],
+    new: Sequence[acc.Charge],
+    row: DpLedger,
+    *,
+    dataset: str | None = None,
+) -> float:
+    """ε spent after ``new`` if it fits the limit; raises BudgetExhausted if not.
+
+    ``dataset`` names the ledger's source dataset in the refusal's facts.
+    """
     asked_delta = math.fsum(c.delta for c in new)
     if asked_delta and acc.delta_left([*existing, *new], row.delta_limit) <= 0:
-        raise _delta_refusal(row, existing, asked_delta)
+        raise _delta_refusal(row, existing, asked_delta, dataset)
     after = acc.epsilon_spent([*existing, *new], row.delta_limit)
     if after > row.epsilon_limit:
         before = acc.epsilon_spent(existing, row.delta_limit)
-        raise _refusal(row, before, after - before if math.isfinite(after) else after)
+        asked = after - before if math.isfinite(after) else after
+        raise refusal(row, before, asked, dataset)
     return after
 
 
 def record_release(
-    ws: Workspace,
+    core: Core,
     session: Session,
     *,
     root: Dataset,
@@ -230,40 +257,22 @@ def record_release(
     Returns (release id, log index, ε spent after). The caller commits; a refusal is
     logged in its own transaction and raised.
     """
-    now = ws.now()
+    now = core.now()
     # Before lock_ledger, which may create the default row that has no attestation yet.
     auditlog.check(session, ("dp_ledger", root.id))
     row = lock_ledger(session, root, now)
     existing = charges_of(session, root.id)
     try:
-        after = check_fits(existing, [charge], row)
+        after = check_fits(existing, [charge], row, dataset=root.name)
     except BudgetExhausted:
         # Nothing of this release is kept; only its refusal is logged, in a new transaction.
         session.rollback()
-        entry = _refusal_entry(ws, root.id, dataset.id, version.id, kind, actor, purpose)
+        entry = _refusal_entry(core, root.id, dataset.id, version.id, kind, actor, purpose)
         auditlog.append(session, [entry])
         session.commit()
         raise
     release_id = uuid.uuid4().hex
     epsilon = acc.standalone_epsilon(charge, row.delta_limit)
-    entry = {
-        "event": "dp.release",
-        "ts": now.isoformat(),
-        "actor": actor,
-        "purpose": purpose,
-        "kind": kind,
-        "ledger": root.id,
-        "dataset": dataset.id,
-        "version": version.id,
-        "release": release_id,
-        "epsilon": round(epsilon, 6),
-        "delta": charge.delta if requested_delta is None else float(requested_delta),
-        "epsilon_spent": round(after, 6),
-        "mechanism": acc.describe(charge.event),
-        **({"query_sha256": query_sha256} if query_sha256 else {}),
-        **({"model": model_id} if model_id else {}),
-        **dict(facts or {}),
-    }
     release = DpRelease(
         id=release_id,
         ledger_id=root.id,
@@ -281,14 +290,74 @@ def record_release(
         created_at=now,
     )
     session.add(release)
-    entry["governance"] = auditlog.attest(session, ("dp_ledger", root.id))
+    entry = auditlog.events.dp_release(
+        ts=now,
+        actor=actor,
+        purpose=purpose,
+        kind=kind,
+        ledger=root.id,
+        dataset=dataset.id,
+        version=version.id,
+        release=release_id,
+        epsilon=epsilon,
+        delta=charge.delta if requested_delta is None else float(requested_delta),
+        epsilon_spent=after,
+        mechanism=acc.describe(charge.event),
+        query_sha256=query_sha256,
+        model=model_id,
+        facts=facts,
+        governance=auditlog.attest(session, ("dp_ledger", root.id)),
+    )
     (index,) = auditlog.append(session, [entry])
     release.log_index = index
     return release_id, index, after
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A release committed to its ledger."""
+
+    release: str
+    log_index: int
+    epsilon_spent: float  # the ledger's total after this release
+    epsilon_limit: float
+
+
+def record(
+    core: Core,
+    ref: str,
+    charge: acc.Charge,
+    *,
+    kind: str,
+    actor: str,
+    purpose: str,
+    query_sha256: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> Recorded:
+    """Record a release on the ledger of ``ref`` in its own transaction (see record_release)."""
+    with core.session() as session:
+        dataset, version = resolve(session, ref)
+        root = root_of(session, dataset)
+        release_id, index, after = record_release(
+            core,
+            session,
+            root=root,
+            dataset=dataset,
+            version=version,
+            kind=kind,
+            charge=charge,
+            actor=actor,
+            purpose=purpose,
+            query_sha256=query_sha256,
+            facts=facts,
+        )
+        limit = lock_ledger(session, root, core.now()).epsilon_limit
+        session.commit()
+    return Recorded(release_id, index, after, limit)
+
+
 def _refusal_entry(
-    ws: Workspace,
+    core: Core,
     root_id: str,
     dataset_id: str,
     version_id: str,
@@ -296,21 +365,19 @@ def _refusal_entry(
     actor: str,
     purpose: str,
 ) -> dict[str, Any]:
-    return {
-        "event": "dp.refused",
-        "reason": "budget",
-        "ts": ws.now().isoformat(),
-        "actor": actor,
-        "purpose": purpose,
-        "kind": kind,
-        "ledger": root_id,
-        "dataset": dataset_id,
-        "version": version_id,
-    }
+    return auditlog.events.dp_refused(
+        ts=core.now(),
+        actor=actor,
+        purpose=purpose,
+        kind=kind,
+        ledger=root_id,
+        dataset=dataset_id,
+        version=version_id,
+    )
 
 
 def log_refusal(
-    ws: Workspace,
+    core: Core,
     *,
     root_id: str,
     dataset_id: str,
@@ -320,8 +387,8 @@ def log_refusal(
     purpose: str,
 ) -> None:
     """Record a release refused before it ran (the budget check that precedes any read)."""
-    with ws.session() as session:
-        entry = _refusal_entry(ws, root_id, dataset_id, version_id, kind, actor, purpose)
+    with core.session() as session:
+        entry = _refusal_entry(core, root_id, dataset_id, version_id, kind, actor, purpose)
         auditlog.append(session, [entry])
         session.commit()
 
@@ -329,11 +396,11 @@ def log_refusal(
 # -- reading and setting ------------------------------------------------------------------------
 
 
-def budget(ws: Workspace, name: str) -> BudgetInfo:
-    with ws.reading() as session:
+def budget(core: Core, name: str) -> BudgetInfo:
+    with core.reading() as session:
         dataset = find_dataset(session, name)
         root = root_of(session, dataset)
-        row = ledger_row(session, root, ws.now())
+        row = ledger_row(session, root, core.now())
         releases = list(
             session.scalars(
                 select(DpRelease)
@@ -372,6 +439,7 @@ def budget(ws: Workspace, name: str) -> BudgetInfo:
                 )
                 for r, charge in zip(releases, charges, strict=True)
             ],
+            declared={c: ColumnDomain(**d) for c, d in domains(session, dataset.id).items()},
         )
 
 
@@ -394,7 +462,7 @@ def _owner_only(dataset: Dataset, actor: str, what: str) -> None:
 
 
 def set_limit(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str,
@@ -403,19 +471,21 @@ def set_limit(
 ) -> BudgetInfo:
     """The owner sets the ledger's ε and/or δ; a limit below what is spent is refused."""
     if epsilon is None and delta is None:
-        raise InvalidInput("give a new limit: --set-epsilon E and/or --set-delta D")
+        raise InvalidInput("give a new limit: epsilon and/or delta", parameter="epsilon")
     if epsilon is not None:
         check_epsilon(epsilon)
-    with ws.session() as session:
+    with core.session() as session:
         dataset = find_dataset(session, name)
         root = root_of(session, dataset)
         _owner_only(root, actor, "set its privacy budget")
         if delta is not None:
-            check_delta(delta, _root_rows(root), what="the ledger's δ")
+            check_delta(delta, _root_rows(root), what="the ledger's delta")
             if delta <= 0:
-                raise InvalidInput("the ledger's δ must be greater than 0 (e.g. 1e-6)")
+                raise InvalidInput(
+                    "the ledger's delta must be greater than 0 (e.g. 1e-6)", parameter="delta"
+                )
         auditlog.check(session, ("dp_ledger", root.id))  # before lock_ledger may create it
-        row = lock_ledger(session, root, ws.now())
+        row = lock_ledger(session, root, core.now())
         new_epsilon = row.epsilon_limit if epsilon is None else float(epsilon)
         new_delta = row.delta_limit if delta is None else float(delta)
         spent = acc.epsilon_spent(charges_of(session, root.id), new_delta)
@@ -425,32 +495,40 @@ def set_limit(
                 "below that cannot be set (set it to the spent value to stop further releases)"
             )
         row.epsilon_limit, row.delta_limit = new_epsilon, new_delta
-        row.updated_at, row.updated_by = ws.now(), actor
+        row.updated_at, row.updated_by = core.now(), actor
         auditlog.append(
             session,
             [
-                {
-                    "event": "dp.budget.set",
-                    "ts": ws.now().isoformat(),
-                    "actor": actor,
-                    "ledger": root.id,
-                    "epsilon_limit": new_epsilon,
-                    "delta": new_delta,
-                    "governance": auditlog.attest(session, ("dp_ledger", root.id)),
-                }
+                auditlog.events.dp_budget_set(
+                    ts=core.now(),
+                    actor=actor,
+                    ledger=root.id,
+                    epsilon_limit=new_epsilon,
+                    delta=new_delta,
+                    governance=auditlog.attest(session, ("dp_ledger", root.id)),
+                )
             ],
         )
         session.commit()
-    return budget(ws, name)
+    return budget(core, name)
+
+
+def update_budget(core: Core, name: str, request: BudgetRequest, *, actor: str) -> BudgetInfo:
+    """The owner's changes, if any (declared domains first, then the limit); the ledger after."""
+    if request.declares:
+        declare(core, name, actor=actor, bounds=request.bounds, keys=request.keys)
+    if request.sets_limit:
+        return set_limit(core, name, actor=actor, epsilon=request.epsilon, delta=request.delta)
+    return budget(core, name)
 
 
 def declare(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     actor: str,
     bounds: Mapping[str, tuple[float, float]] | None = None,
-    keys: Mapping[str, Sequence[Any]] | None = None,
+    keys: Mapping[str, Sequence[KeyValue]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The owner declares public facts about columns: clamping bounds and category keys.
 
@@ -459,8 +537,8 @@ def declare(
     """
     bounds, keys = dict(bounds or {}), dict(keys or {})
     if not bounds and not keys:
-        raise InvalidInput("declare at least one --bound COL=LO:HI or --keys COL=A,B,…")
-    with ws.session() as session:
+        raise InvalidInput("declare the bounds or keys of at least one column", parameter="bounds")
+    with core.session() as session:
         dataset = find_dataset(session, name)
         _owner_only(dataset, actor, "declare public column domains")
         if not dataset.versions:
@@ -468,16 +546,22 @@ def declare(
         columns = {c.name for c in dataset.versions[-1].columns}
         for column in [*bounds, *keys]:
             if column not in columns:
-                raise InvalidInput(f"dataset {name!r} has no column named {column[:80]!r}")
+                raise InvalidInput(
+                    f"dataset {name!r} has no column named {column[:80]!r}",
+                    parameter="keys" if column in keys else "bounds",
+                )
         for column, (lower, upper) in bounds.items():
             if not (math.isfinite(lower) and math.isfinite(upper)) or lower >= upper:
-                raise InvalidInput(f"the bounds of {column!r} must be finite with LO < HI")
+                raise InvalidInput(
+                    f"the bounds of {column!r} must be finite with LO < HI", parameter="bounds"
+                )
         for column, values in keys.items():
             if not values or len(set(map(str, values))) != len(values):
                 raise InvalidInput(
-                    f"the keys of {column!r} must be a non-empty list of distinct values"
+                    f"the keys of {column!r} must be a non-empty list of distinct values",
+                    parameter="keys",
                 )
-        now = ws.now()
+        now = core.now()
         for column in {*bounds, *keys}:
             row = session.get(DpDomain, (dataset.id, column))
             if row is None:
@@ -493,14 +577,9 @@ def declare(
         auditlog.append(
             session,
             [
-                {
-                    "event": "dp.domain.declare",
-                    "ts": now.isoformat(),
-                    "actor": actor,
-                    "dataset": dataset.id,
-                    "bounds": sorted(bounds),
-                    "keys": sorted(keys),
-                }
+                auditlog.events.dp_domain_declare(
+                    ts=now, actor=actor, dataset=dataset.id, bounds=bounds, keys=keys
+                )
             ],
         )
         session.commit()
@@ -534,7 +613,22 @@ def unit_for(dataset: Dataset, version: Version, row: DpLedger) -> str | None:
     else:
         message = (
             f"{dataset.name} has no subject-id column: the privacy unit is one row, which "
-            "protects a person only if each has one row (declare --subject-id at ingest)"
+            "protects a person only if each has one row (declare its subject id at ingest)"
         )
     warnings.warn(message, PrivacyUnitWarning, stacklevel=3)
     return None
+
+
+def declared_domains(core: Core, name: str) -> dict[str, dict[str, Any]]:
+    """The public column domains the owner of dataset ``name`` declared."""
+    with core.reading() as session:
+        return domains(session, find_dataset(session, name).id)
+
+
+def charge(core: Core, ref: str, cost: acc.Charge, *, kind: str, purpose: str, actor: str) -> str:
+    """Record a release made elsewhere (e.g. by a DP synthesizer) on the ledger of ``ref``.
+
+    Refused with ``BudgetExhausted`` if it does not fit; returns the release id.
+    """
+    check_purpose(purpose)
+    return record(core, ref, cost, kind=kind, actor=actor, purpose=purpose).release

@@ -20,7 +20,6 @@ tests/test_synth.py shows when).
 
 from __future__ import annotations
 
-import importlib
 import math
 import threading
 from collections.abc import Iterator
@@ -28,7 +27,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from opendp.extras.mbi import MST
-from opendp.mod import Measure
+from opendp.extras.mbi import _mst as opendp_mst
+from opendp.mod import ExtrinsicDistance, ExtrinsicDomain, Measure, Measurement
 
 from privet.dp._opendp import dp
 from privet.errors import InvalidInput
@@ -93,19 +93,36 @@ def selection_fitted() -> Iterator[None]:
     OpenDP calls ``_make_mst_select`` by its module-level name when the fit runs, so the
     name is rebound for the duration (one fit at a time) and restored afterwards.
     """
-    module = importlib.import_module("opendp.extras.mbi._mst")
-    original = module._make_mst_select
+    original = opendp_mst._make_mst_select
 
-    def select(*args: Any, d_out: float, model: Any, num_selections: Any = None, **kw: Any) -> Any:
+    # OpenDP's own signature; its d_in and model (an mbi MarkovRandomField) are untyped there.
+    def select(
+        input_domain: ExtrinsicDomain,
+        input_metric: ExtrinsicDistance,
+        output_measure: Measure,
+        d_in: Any,
+        d_out: float,
+        edges: list[tuple[str, str]],
+        model: Any,
+        num_selections: int | None = None,
+    ) -> Measurement:
         most = len(model.domain.attrs) - 1  # OpenDP's default: a spanning tree's edges
         steps = min(max(0, num_selections or most), most)
-        measure = args[2] if len(args) > 2 else kw["output_measure"]
-        budget = selection_budget(float(d_out), steps, measure)
-        return original(*args, d_out=budget, model=model, num_selections=num_selections, **kw)
+        budget = selection_budget(float(d_out), steps, output_measure)
+        return original(
+            input_domain,
+            input_metric,
+            output_measure,
+            d_in=d_in,
+            d_out=budget,
+            edges=edges,
+            model=model,
+            num_selections=num_selections,
+        )
 
     with _PATCH:
-        module._make_mst_select = select
+        opendp_mst._make_mst_select = select
         try:
             yield
         finally:
-            module._make_mst_select = original
+            opendp_mst._make_mst_select = original

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import opendp.prelude as dp
 import polars as pl
 from opendp.accuracy import summarize_polars_measurement
-from opendp.mod import Measurement, OpenDPException
+from opendp.extras.polars import DPExpr
+from opendp.mod import Measurement, Metric, OpenDPException
 
 from privet.errors import InvalidInput
 
@@ -28,6 +29,28 @@ PlanBuilder = Callable[[pl.LazyFrame], pl.LazyFrame]
 _MAX_THRESHOLD = 2**32 - 1
 
 
+# OpenDP registers its expressions as polars' ``expr.dp`` namespace at import, which polars'
+# stubs cannot know; these typed helpers build the same expressions (``expr.dp`` is
+# ``DPExpr(expr)``).
+def dp_count(expr: pl.Expr) -> pl.Expr:
+    """A noisy count of the non-null values of ``expr`` (signed: noise may go below 0)."""
+    count: pl.Expr = DPExpr(expr).count(signed=True)
+    return count
+
+
+def dp_sum(expr: pl.Expr, bounds: tuple[float, float]) -> pl.Expr:
+    """A noisy sum of ``expr`` clipped to ``bounds``."""
+    total: pl.Expr = DPExpr(expr).sum(bounds)
+    return total
+
+
+def dp_quantile(expr: pl.Expr, alpha: float, candidates: list[float]) -> pl.Expr:
+    """The candidate nearest the ``alpha`` quantile of ``expr``, picked by the exponential
+    mechanism."""
+    quantile: pl.Expr = DPExpr(expr).quantile(alpha, candidates)
+    return quantile
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A calibrated measurement: its privacy cost is known before it touches the data."""
@@ -38,7 +61,7 @@ class Prepared:
     threshold: int | None
 
 
-def unit(subject: str | None) -> tuple[object, int]:
+def unit(subject: str | None) -> tuple[Metric, int]:
     """The input metric: one subject (all their rows) or, without a subject column, one row."""
     if subject is None:
         return dp.symmetric_distance(), 1
@@ -147,7 +170,10 @@ def _threshold(delta_at: Callable[[int], float], target: float, guess: float = 1
     while at(high) > target:
         high *= 2
         if high > _MAX_THRESHOLD:
-            raise InvalidInput("δ is too small for private key discovery; pass --keys instead")
+            raise InvalidInput(
+                "delta is too small for private key discovery; give the keys instead",
+                parameter="delta",
+            )
     low = high // 2
     while high - low > 1:
         middle = (low + high) // 2

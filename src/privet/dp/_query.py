@@ -17,11 +17,12 @@ from privet.catalog import analysis_dtype, for_analysis, is_reserved, resolve
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _opendp
+from privet.dp._requests import QueryRequest
 from privet.dp._sql import ParsedQuery, parse
 from privet.errors import BudgetExhausted, InvalidInput
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 ALPHA = 0.05
 _QUANTILE_CANDIDATES = 101
@@ -64,39 +65,33 @@ class QueryResult(BaseModel):
 
 
 def query(
-    ws: Workspace,
+    core: Core,
     ref: str,
-    sql: str,
+    request: QueryRequest,
     *,
-    epsilon: float,
-    purpose: str,
     actor: str,
-    delta: float | None = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    keys: Mapping[str, Sequence[Any]] | None = None,
-    max_rows_per_subject: int = 1,
     alpha: float = ALPHA,
-    identity: Any = None,
+    identity: policy.Identity | None = None,
 ) -> QueryResult:
-    """Answer ``sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
+    """Answer ``request.sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
 
     Everything that can be checked without data is checked first (SQL, columns, bounds,
     keys, ε, δ, budget); nothing is spent unless the answer is returned.
     """
-    led.check_epsilon(epsilon)
-    if max_rows_per_subject < 1:
-        raise InvalidInput("each subject must be allowed at least one row")
-    with ws.reading() as session:
+    sql, epsilon, purpose = request.sql, request.epsilon, request.purpose
+    bounds, keys = request.bounds, request.keys
+    max_rows_per_subject = request.max_rows_per_subject
+    with core.reading() as session:
         dataset, version = resolve(session, ref)
         # privet's own columns (the subject link) are the unit, never a thing to ask about;
         # the text of numbers is numeric.
         columns = [c for c in version.columns if not is_reserved(c.name)]
         schema = {c.name: analysis_dtype(c) for c in columns}
-        requested_delta = led.check_delta(delta, version.row_count)
+        requested_delta = led.check_delta(request.delta, version.row_count)
         parsed = parse(sql, table=dataset.name, schema=schema)
         declared = led.domains(session, dataset.id)
         root = led.root_of(session, dataset)
-        row = led.ledger_row(session, root, ws.now())
+        row = led.ledger_row(session, root, core.now())
         existing = led.charges_of(session, root.id)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -104,13 +99,16 @@ def query(
         fixed_ref = f"{dataset.name}@{version.number}"
         rows_public = version.row_count
         ids = {"root_id": root.id, "dataset_id": dataset.id, "version_id": version.id}
+        ledger_name = root.name
     col_bounds = _bounds(parsed, declared, bounds or {})
     group_keys, discover = _keys(parsed, declared, keys or {}, requested_delta)
     charge_delta = requested_delta if discover else 0.0
     try:
-        led.check_fits(existing, [acc.Charge(acc.pure(epsilon), charge_delta)], row)
+        led.check_fits(
+            existing, [acc.Charge(acc.pure(epsilon), charge_delta)], row, dataset=ledger_name
+        )
     except BudgetExhausted:
-        led.log_refusal(ws, **ids, kind=parsed.kind, actor=actor, purpose=purpose)
+        led.log_refusal(core, **ids, kind=parsed.kind, actor=actor, purpose=purpose)
         raise
     notes = [str(w.message) for w in caught]
     for w in caught:
@@ -124,7 +122,7 @@ def query(
         )
 
     read = policy.read(
-        ws,
+        core,
         fixed_ref,
         purpose=purpose,
         actor=actor,
@@ -150,27 +148,19 @@ def query(
     raw = _opendp.release(prepared, frame)
     charge = acc.Charge(acc.pure(prepared.epsilon), prepared.delta)
     digest = hashlib.sha256(sql.encode()).hexdigest()
-    with ws.session() as session:
-        dataset, version = resolve(session, fixed_ref)
-        root = led.root_of(session, dataset)
-        release_id, index, spent = led.record_release(
-            ws,
-            session,
-            root=root,
-            dataset=dataset,
-            version=version,
-            kind=parsed.kind,
-            charge=charge,
-            actor=actor,
-            purpose=purpose,
-            query_sha256=digest,
-            facts={"statistics": len(parsed.aggregates), "grouped": bool(parsed.group_by)},
-        )
-        limit = led.lock_ledger(session, root, ws.now()).epsilon_limit
-        session.commit()
+    recorded = led.record(
+        core,
+        fixed_ref,
+        charge,
+        kind=parsed.kind,
+        actor=actor,
+        purpose=purpose,
+        query_sha256=digest,
+        facts={"statistics": len(parsed.aggregates), "grouped": bool(parsed.group_by)},
+    )
     statistics, rows = _results(parsed, raw, summaries, col_bounds, alpha)
     return QueryResult(
-        release=release_id,
+        release=recorded.release,
         dataset=fixed_ref,
         purpose=purpose,
         epsilon=prepared.epsilon,
@@ -180,9 +170,9 @@ def query(
         threshold=prepared.threshold,
         statistics=statistics,
         rows=rows,
-        epsilon_spent=spent,
-        epsilon_remaining=max(0.0, limit - spent),
-        log_index=index,
+        epsilon_spent=recorded.epsilon_spent,
+        epsilon_remaining=max(0.0, recorded.epsilon_limit - recorded.epsilon_spent),
+        log_index=recorded.log_index,
         warnings=notes,
     )
 
@@ -248,13 +238,15 @@ def _bounds(
         found = given.get(column) or (declared.get(column) or {}).get("bounds")
         if found is None:
             raise InvalidInput(
-                f"{aggregate.kind} of {column!r} needs clamping bounds: pass --bound "
-                f"{column}=LO:HI (or the owner declares them: privet budget NAME --bound "
-                f"{column}=LO:HI)"
+                f"{aggregate.kind} of {column!r} needs clamping bounds: give them in bounds, "
+                "or have the owner declare them",
+                parameter="bounds",
             )
         low, high = float(found[0]), float(found[1])
         if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-            raise InvalidInput(f"the bounds of {column!r} must be finite with LO < HI")
+            raise InvalidInput(
+                f"the bounds of {column!r} must be finite with LO < HI", parameter="bounds"
+            )
         result[column] = (low, high)
     return result
 
@@ -278,8 +270,9 @@ def _keys(
     missing = [c for c in parsed.group_by if c not in keys]
     if delta <= 0:
         raise InvalidInput(
-            f"GROUP BY {', '.join(missing)} needs public keys: pass --keys "
-            f"{missing[0]}=A,B,… or a --delta (e.g. 1e-7) to discover them privately"
+            f"GROUP BY {', '.join(missing)} needs public keys: give the keys of "
+            f"{missing[0]!r}, or a delta (e.g. 1e-7) to discover them privately",
+            parameter="keys",
         )
     return {}, True
 
@@ -303,11 +296,12 @@ def _numeric(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.fill_nan(0.0) if dtype.is_float() else expr
 
 
-def _candidates(low: float, high: float, dtype: pl.DataType) -> list[float] | list[int]:
+def _candidates(low: float, high: float, dtype: pl.DataType) -> list[float]:
+    """Quantile candidates spanning the bounds (integers for an integer column)."""
     if dtype.is_integer():
         lo, hi = math.ceil(low), math.floor(high)
-        step = max(1, (hi - lo) // (_QUANTILE_CANDIDATES - 1))
-        return list(range(lo, hi + 1, step))
+        stride = max(1, (hi - lo) // (_QUANTILE_CANDIDATES - 1))
+        return list(range(lo, hi + 1, stride))
     step = (high - low) / (_QUANTILE_CANDIDATES - 1)
     return [low + i * step for i in range(_QUANTILE_CANDIDATES)]
 
@@ -325,25 +319,28 @@ def _expressions(
         assert a.column is not None
         col, dtype = pl.col(a.column), schema[a.column]
         if a.kind == "count_column":
-            out.append(col.dp.count(signed=True).alias(a.name))
+            out.append(_opendp.dp_count(col).alias(a.name))
         elif a.kind == "sum":
-            out.append(_numeric(col, dtype).dp.sum(_typed(bounds[a.column], dtype)).alias(a.name))
+            total = _opendp.dp_sum(_numeric(col, dtype), _typed(bounds[a.column], dtype))
+            out.append(total.alias(a.name))
         elif a.kind == "mean":
             # SQL's AVG skips nulls: a noisy sum (nulls as 0) over a noisy non-null count.
-            out.append(
-                _numeric(col, dtype).dp.sum(_typed(bounds[a.column], dtype)).alias(f"__s{i}")
-            )
-            out.append(col.dp.count(signed=True).alias(f"__c{i}"))
+            total = _opendp.dp_sum(_numeric(col, dtype), _typed(bounds[a.column], dtype))
+            out.append(total.alias(f"__s{i}"))
+            out.append(_opendp.dp_count(col).alias(f"__c{i}"))
         else:
             low, high = bounds[a.column]
             values = col.drop_nulls()
             if dtype.is_float():
                 values = values.fill_nan(low)
-            out.append(values.dp.quantile(a.alpha, _candidates(low, high, dtype)).alias(a.name))
+            assert a.alpha is not None  # the parser gives every quantile its level
+            candidates = _candidates(low, high, dtype)
+            out.append(_opendp.dp_quantile(values, a.alpha, candidates).alias(a.name))
     return out
 
 
-def _typed(bounds: tuple[float, float], dtype: pl.DataType) -> tuple[Any, Any]:
+def _typed(bounds: tuple[float, float], dtype: pl.DataType) -> tuple[float, float]:
+    """The bounds as integers for an integer column (OpenDP matches the column's type)."""
     if dtype.is_integer():
         return math.floor(bounds[0]), math.ceil(bounds[1])
     return float(bounds[0]), float(bounds[1])

@@ -13,6 +13,7 @@ literal from the query (it may be a value about a person).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -49,6 +50,13 @@ class ParsedQuery:
         if len(kinds) == 1:
             return next(iter(kinds))
         return "query"
+
+
+# Resolves a column reference to its name (recording that the query reads it), or refuses it.
+_Column = Callable[[exp.Expression], str]
+
+# A literal compared with a column in WHERE, already checked against the column's dtype.
+_Literal = str | int | float | bool
 
 
 def _refuse(what: str) -> InvalidInput:
@@ -131,9 +139,9 @@ def parse(sql: str, *, table: str, schema: dict[str, str]) -> ParsedQuery:
         raise _refuse("select at least one aggregate such as COUNT(*)")
 
     where = None
-    clause = tree.args.get("where")
-    if clause is not None:
-        where = _predicate(clause.this, column, schema)
+    where_clause = tree.args.get("where")
+    if where_clause is not None:
+        where = _predicate(where_clause.this, column, schema)
     return ParsedQuery(
         table=table,
         aggregates=tuple(aggregates),
@@ -159,7 +167,7 @@ def _is_numeric(dtype: str) -> bool:
     return dtype.startswith(_NUMERIC)
 
 
-def _aggregate(node: exp.Expression, column, schema: dict[str, str]) -> Aggregate:  # noqa: ANN001
+def _aggregate(node: exp.Expression, column: _Column, schema: dict[str, str]) -> Aggregate:
     if isinstance(node, exp.Count):
         target = node.this
         if isinstance(target, exp.Distinct):
@@ -211,7 +219,9 @@ def _level(node: exp.Expression | None) -> float:
     return value
 
 
-_COMPARISONS = {
+_Compare = Callable[[pl.Expr, pl.Expr], pl.Expr]
+
+_COMPARISONS: dict[type[exp.Binary], _Compare] = {
     exp.EQ: lambda a, b: a == b,
     exp.NEQ: lambda a, b: a != b,
     exp.GT: lambda a, b: a > b,
@@ -221,7 +231,7 @@ _COMPARISONS = {
 }
 
 
-def _predicate(node: exp.Expression, column, schema: dict[str, str]) -> pl.Expr:  # noqa: ANN001
+def _predicate(node: exp.Expression, column: _Column, schema: dict[str, str]) -> pl.Expr:
     """A row filter: a stable transformation, so it needs no budget of its own."""
     if isinstance(node, exp.Paren):
         return _predicate(node.this, column, schema)
@@ -258,12 +268,17 @@ def _predicate(node: exp.Expression, column, schema: dict[str, str]) -> pl.Expr:
     raise _refuse("WHERE supports comparisons, IN, BETWEEN, IS NULL, AND, OR and NOT")
 
 
-def _flip(kind: type) -> object:
-    flipped = {exp.GT: exp.LT, exp.LT: exp.GT, exp.GTE: exp.LTE, exp.LTE: exp.GTE}
+def _flip(kind: type[exp.Binary]) -> _Compare:
+    flipped: dict[type[exp.Binary], type[exp.Binary]] = {
+        exp.GT: exp.LT,
+        exp.LT: exp.GT,
+        exp.GTE: exp.LTE,
+        exp.LTE: exp.GTE,
+    }
     return _COMPARISONS[flipped.get(kind, kind)]
 
 
-def _literal(node: exp.Expression, dtype: str) -> object:
+def _literal(node: exp.Expression, dtype: str) -> _Literal:
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
         value = _literal(node.this, dtype)
         if isinstance(value, int | float):
@@ -277,6 +292,7 @@ def _literal(node: exp.Expression, dtype: str) -> object:
             raise InvalidInput("WHERE compares a numeric column with a text value")
         return str(node.this)
     text = str(node.this)
+    number: int | float
     try:
         number = int(text)
     except ValueError:

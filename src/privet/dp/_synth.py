@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,24 +24,23 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from privet import catalog, policy
-from privet.catalog import check_name, check_purpose, is_reserved, resolve
-from privet.catalog._models import Dataset
+from privet.catalog import is_reserved, resolve
 from privet.dp import _accounting as acc
 from privet.dp import _ledger as led
 from privet.dp import _synth_prep as prep
+from privet.dp._requests import SynthRequest
 from privet.errors import AlreadyExists, BudgetExhausted, InvalidInput
+from privet.schema import Dataset
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 METHODS = ("aim", "mst", "independent")
-ASSESSMENT = "privet:assessment"
 # Share of ε spent learning numeric bounds the owner did not declare (the rest fits the table).
 PREPROCESSING_SHARE = 0.10
 # A column whose modelled share of nulls is below this holds nulls only as noise (the null
 # cell collects values outside the keys and the noise on it): such rows are redrawn.
 NULL_FLOOR = 0.01
-MAX_ROWS = 10_000_000
 Progress = Callable[[str], None]
 
 
@@ -68,52 +67,38 @@ class SynthReport(BaseModel):
 
 
 def synthesize(
-    ws: Workspace,
+    core: Core,
     ref: str,
+    request: SynthRequest,
     *,
-    name: str,
     actor: str,
-    method: str = "aim",
-    epsilon: float | None = None,
-    delta: float | None = None,
-    rows: int | None = None,
-    columns: Sequence[str] | None = None,
-    bins: int = prep.DEFAULT_BINS,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    keys: Mapping[str, Sequence[Any]] | None = None,
-    purpose: str = ASSESSMENT,
-    max_model_size: float = 80.0,
-    rounds: int | None = None,
-    seed: int | None = None,
     progress: Progress | None = None,
 ) -> SynthReport:
-    """Synthesize dataset ``ref`` into dataset ``name``; AIM/MST spend ``epsilon``."""
+    """Synthesize dataset ``ref`` into dataset ``request.name``; AIM/MST spend its ``epsilon``."""
+    r = request
+    name, method, epsilon, delta, rows, purpose, seed = (
+        r.name,
+        r.method,
+        r.epsilon,
+        r.delta,
+        r.rows,
+        r.purpose,
+        r.seed,
+    )
     step = progress or (lambda _s: None)
     started = time.perf_counter()
-    check_name(name)
-    check_purpose(purpose)
-    if method not in METHODS:
-        raise InvalidInput(f"unknown method {method!r}: use aim, mst or independent")
     private = method != "independent"
-    if private:
-        epsilon = led.check_epsilon(epsilon)
-    elif epsilon is not None or delta is not None:
-        raise InvalidInput(
-            "--method independent adds no noise and spends no budget; it takes no --epsilon"
-        )
-    if rows is not None and not 1 <= rows <= MAX_ROWS:
-        raise InvalidInput(f"the number of rows must be between 1 and {MAX_ROWS:,}")
-    if max_model_size <= 0 or (rounds is not None and rounds < 1):
-        raise InvalidInput("the model size and number of rounds must be positive")
 
-    with ws.reading() as session:
+    with core.reading() as session:
         dataset, version = resolve(session, ref)
         existing_out = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         root = led.root_of(session, dataset)
         if existing_out is not None and existing_out.derived_from != root.id:
-            raise AlreadyExists(f"dataset {name!r} already exists and was not derived from it")
+            raise AlreadyExists(
+                f"dataset {name!r} already exists and was not derived from it", parameter="name"
+            )
         source_rows = version.row_count
-        ledger = led.ledger_row(session, root, ws.now())
+        ledger = led.ledger_row(session, root, core.now())
         existing = led.charges_of(session, root.id)
         declared = led.domains(session, dataset.id)
         catalog_columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
@@ -124,6 +109,7 @@ def synthesize(
             subject = dataset.subject_id_column
         fixed_ref = f"{dataset.name}@{version.number}"
         ids = {"root_id": root.id, "dataset_id": dataset.id, "version_id": version.id}
+        ledger_name = root.name
         ledger_delta = ledger.delta_limit
     notes = [str(w.message) for w in caught]
     for w in caught:
@@ -132,12 +118,12 @@ def synthesize(
         raise InvalidInput(f"{dataset.name} has too few rows to synthesize from")
     plan, skipped = prep.plan_columns(
         catalog_columns,
-        chosen=columns,
+        chosen=r.columns,
         subject=subject,
         declared=declared,
-        bounds=dict(bounds or {}),
-        keys=dict(keys or {}),
-        bins=bins,
+        bounds=dict(r.bounds or {}),
+        keys=dict(r.keys or {}),
+        bins=r.bins,
     )
 
     budget: dict[str, Any] = {}
@@ -147,13 +133,13 @@ def synthesize(
             plan, method, epsilon, delta, led.discovery_delta(ledger, existing), source_rows, notes
         )
         try:
-            led.check_fits(existing, budget["planned"], ledger)
+            led.check_fits(existing, budget["planned"], ledger, dataset=ledger_name)
         except BudgetExhausted:
-            led.log_refusal(ws, **ids, kind="synth", actor=actor, purpose=purpose)
+            led.log_refusal(core, **ids, kind="synth", actor=actor, purpose=purpose)
             raise
 
     step("reading")
-    read = policy.read(ws, fixed_ref, purpose=purpose, actor=actor, channel="dp:synth")
+    read = policy.read(core, fixed_ref, purpose=purpose, actor=actor, channel="dp:synth")
     wanted = [c.name for c in plan]
     frame = read.frame.select([*wanted, *([subject] if subject and subject not in wanted else [])])
     frame = catalog.for_analysis(frame, catalog_columns.values())  # text of numbers: Float64
@@ -171,7 +157,7 @@ def synthesize(
         step("preprocessing")
         plan = [_learn_bounds(c, frame, budget, charges, source_rows) for c in plan]
         step(f"fitting {method.upper()}")
-        configured = algorithm(method, max_model_size=max_model_size, rounds=rounds)
+        configured = algorithm(method, max_model_size=r.max_model_size, rounds=r.rounds)
         table, charge = _fit(frame, plan, configured, budget)
         charges.append(charge)
         step("sampling")
@@ -189,7 +175,7 @@ def synthesize(
             ]
         )
     if synthetic.height == 0:
-        raise InvalidInput("the synthesizer produced no rows; ask for more with --rows")
+        raise InvalidInput("the synthesizer produced no rows; ask for more rows", parameter="rows")
 
     total = acc.Charge(acc.composed([c.event for c in charges]), sum(c.delta for c in charges))
     epsilon_at_ledger = acc.standalone_epsilon(total, ledger_delta) if charges else None
@@ -209,11 +195,19 @@ def synthesize(
     spent_after = None
     if private:
         step("charging the ledger")
-        release_id = _charge(ws, fixed_ref, total, actor=actor, purpose=purpose, facts=facts)
+        release_id = led.record(
+            core,
+            fixed_ref,
+            total,
+            kind="synth",
+            actor=actor,
+            purpose=purpose,
+            facts={"method": method, "columns": len(plan)},
+        ).release
         facts["release"] = release_id
     step("storing")
     version_info = catalog.derive(
-        ws,
+        core,
         fixed_ref,
         synthetic,
         name=name,
@@ -226,7 +220,7 @@ def synthesize(
     )
     remaining = None
     if private:
-        info = led.budget(ws, fixed_ref.split("@")[0])
+        info = led.budget(core, fixed_ref.split("@")[0])
         spent_after, remaining = info.epsilon_spent, info.epsilon_remaining
     if redrawn:
         notes.append(
@@ -297,7 +291,8 @@ def _budget(
         table_delta = requested or default_delta
         if table_delta <= 0:
             raise InvalidInput(
-                "discovering category keys needs δ > 0; pass --delta or declare keys"
+                "discovering category keys needs delta > 0; give a delta, or keys",
+                parameter="delta",
             )
     else:
         table_delta = 0.0
@@ -334,9 +329,9 @@ def _learn_bounds(
 ) -> prep.SynthColumn:
     if column.kind != "numeric" or column.domain != "dp":
         return column
-    from privet.dp._train import Feature, _learn
+    from privet.dp._features import Feature, learn
 
-    learned = _learn(
+    learned = learn(
         Feature(name=column.name, kind="numeric", source="dp"),
         frame.select(column.name),
         None,
@@ -345,33 +340,6 @@ def _learn_bounds(
         rows,
     )
     return column.model_copy(update={"lower": learned.lower, "upper": learned.upper})
-
-
-def _charge(
-    ws: Workspace,
-    ref: str,
-    charge: acc.Charge,
-    *,
-    actor: str,
-    purpose: str,
-    facts: Mapping[str, Any],
-) -> str:
-    with ws.session() as session:
-        dataset, version = resolve(session, ref)
-        release_id, _, _ = led.record_release(
-            ws,
-            session,
-            root=led.root_of(session, dataset),
-            dataset=dataset,
-            version=version,
-            kind="synth",
-            charge=charge,
-            actor=actor,
-            purpose=purpose,
-            facts={"method": facts["method"], "columns": facts["columns"]},
-        )
-        session.commit()
-    return release_id
 
 
 # -- OpenDP -----------------------------------------------------------------------------------

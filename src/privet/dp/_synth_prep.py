@@ -106,7 +106,9 @@ def plan_columns(
                 )
         skipped = [n for n in catalog_columns if n not in names]
     if len(names) < 2:
-        raise InvalidInput("a synthetic table needs at least two usable columns (see --columns)")
+        raise InvalidInput(
+            "a synthetic table needs at least two usable columns", parameter="columns"
+        )
     plan = [
         _column(n, analysis_dtype(catalog_columns[n]), declared.get(n) or {}, bounds, keys, bins)
         for n in names
@@ -123,6 +125,7 @@ def _column(
     bins: int,
 ) -> SynthColumn:
     if is_numeric(dtype) and name not in keys and not declared.get("keys"):
+        source: Literal["given", "declared"]
         if name in bounds:
             low, high = bounds[name]
             source = "given"

@@ -6,6 +6,7 @@ formats, never values, so the graph can be exported without exposing personal da
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from privet.catalog._models import LineageEdge
+from privet.schema import LineageEdge
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def record(
     source: str,
     target: str,
     activity: str,
-    facts: dict[str, Any],
+    facts: Mapping[str, object],
     log_index: int,
     now: datetime,
 ) -> None:
@@ -48,7 +49,7 @@ def record(
             source=source,
             target=target,
             activity=activity,
-            facts=facts,
+            facts=dict(facts),
             log_index=log_index,
             created_at=now,
         )

@@ -1,13 +1,16 @@
 """Access governance: identities, policies, grants, the broker (the one read path), alerts.
 
-```python
-from privet.policy import add_user, authenticate, issue_token, request_grant, approve_grant
+Callers reach these through the workspace (``ws.access``, ``ws.read``):
 
-alice = authenticate(ws, bearer)                       # API token or OIDC JWT → Identity
-g = request_grant(ws, alice, dataset="people", view="masked", purpose="analytics",
-                  duration=timedelta(days=7), reason="churn model features")
-approve_grant(ws, g.id, identity=owner)                # the owner or an approver, never alice
-frame = read(ws, "people", identity=alice, view="masked", purpose="analytics").frame
+```python
+from privet.policy import GrantRequest
+
+alice = ws.access.authenticate(bearer)                 # API token or OIDC JWT → Identity
+ask = GrantRequest(dataset="people", view="masked", purpose="analytics",
+                   duration_seconds=7 * 86400, reason="churn model features")
+g = ws.access.request_grant(ask, identity=alice)
+ws.access.approve_grant(g.id, actor="owner")           # the owner or an approver, never alice
+frame = ws.read("people", actor="alice", view="masked", purpose="analytics")
 ```
 """
 
@@ -17,6 +20,7 @@ from privet.policy._broker import DERIVE_CHANNEL, Release, export, read, still_a
 from privet.policy._decide import Decision, decide
 from privet.policy._grants import (
     GrantInfo,
+    GrantStatus,
     approve_grant,
     deny_grant,
     get_grant,
@@ -42,14 +46,18 @@ from privet.policy._identity import (
     set_disabled,
     set_roles,
 )
-from privet.policy._rules import VIEWS, Policy, Rule, parse_policy, set_policy, show_policy
+from privet.policy._request import MAX_GRANT_SECONDS, GrantRequest
+from privet.policy._rules import VIEWS, Policy, Rule, View, parse_policy, set_policy, show_policy
 
 __all__ = [
     "DERIVE_CHANNEL",
+    "MAX_GRANT_SECONDS",
     "VIEWS",
     "AlertInfo",
     "Decision",
     "GrantInfo",
+    "GrantRequest",
+    "GrantStatus",
     "Identity",
     "IssuedToken",
     "Policy",
@@ -57,6 +65,7 @@ __all__ = [
     "Rule",
     "TokenInfo",
     "UserInfo",
+    "View",
     "add_user",
     "approve_grant",
     "authenticate",

@@ -18,15 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog._models import AccessBaseline, Alert, Dataset
-from privet.catalog._taxonomy import Level
+from privet.errors import PolicyDenied
 from privet.policy._decide import Facts
-from privet.policy._identity import aware
+from privet.policy._grants import may_oversee
+from privet.policy._identity import Identity, aware
 from privet.policy._rules import Alerts
+from privet.schema import AccessBaseline, Alert, Dataset
+from privet.taxonomy import Level
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 class AlertInfo(BaseModel):
@@ -90,17 +92,15 @@ def observe(
     if not found:
         return []
     events = [
-        {
-            "event": "alert",
-            "ts": now.isoformat(),
-            "actor": "privet",
-            "user": user,
-            "dataset": dataset.id,
-            "kind": kind,
-            "severity": severity,
-            "read": read_index,
-            **facts,
-        }
+        auditlog.events.alert(
+            ts=now,
+            user=user,
+            dataset=dataset.id,
+            kind=kind,
+            severity=severity,
+            read=read_index,
+            facts=facts,
+        )
         for kind, severity, facts in found
     ]
     indexes = auditlog.append(session, events)
@@ -119,8 +119,16 @@ def observe(
     return events
 
 
-def list_alerts(ws: Workspace, *, since: int | None = None) -> list[AlertInfo]:
-    """Alerts, newest first; ``since`` gives only those with an id above it (for polling)."""
+def list_alerts(
+    core: Core, *, since: int | None = None, identity: Identity | None = None
+) -> list[AlertInfo]:
+    """Alerts, newest first; ``since`` gives only those with an id above it (for polling).
+
+    With ``identity`` (a remote caller), only someone who may oversee access (an approver or
+    a dataset owner) sees them; without it, the local key holder does.
+    """
+    if identity is not None and not may_oversee(core, identity):
+        raise PolicyDenied("only approvers and administrators see alerts")
     query = (
         select(Alert, Dataset.name)
         .join(Dataset, Dataset.id == Alert.dataset_id, isouter=True)
@@ -128,7 +136,7 @@ def list_alerts(ws: Workspace, *, since: int | None = None) -> list[AlertInfo]:
     )
     if since is not None:
         query = query.where(Alert.id > since)
-    with ws.reading() as session:
+    with core.reading() as session:
         return [
             AlertInfo(
                 id=row.id,

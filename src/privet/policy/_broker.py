@@ -36,27 +36,27 @@ from privet.catalog import (
     resolve,
     version_info,
 )
-from privet.catalog._models import Dataset, Grant, Version
 from privet.errors import GovernanceMismatch, IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
 from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_of, governed
 from privet.policy._identity import Identity, aware, roles_of
 from privet.policy._rules import Policy, current_policy
+from privet.schema import Dataset, Grant, Version
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 _MESSAGES = {
     "internal_purpose_remote": "privet's internal purposes cannot be used from outside",
     "no_policy_rule": "no policy rule lets your roles read the {view} view of {name!r} for "
     "{purpose!r}",
     "aggregate_is_dp_only": "the aggregate view answers differentially private queries only "
-    "(privet query / ws.dp.query), not row reads",
+    "(ask for a DP statistic instead), not row reads",
     "row_filter_failed": "the policy's row filter for {name!r} cannot be applied to it (ask "
     "the policy owner to fix the rule)",
     "policy_changed": "the policy changed during the read; read again",
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
-    "{purpose!r}; request one with privet grant request",
+    "{purpose!r}; request a grant from its owner or an approver",
 }
 MASK_WIDTH = 8
 # Bytes of Parquet per streamed chunk; the grant is re-checked between chunks, so a cut comes
@@ -81,7 +81,7 @@ class Release:
 
 
 def read(
-    ws: Workspace,
+    core: Core,
     ref: str,
     *,
     purpose: str,
@@ -98,68 +98,69 @@ def read(
         channel == DERIVE_CHANNEL and purpose in INTERNAL_PURPOSES
     )
     release, _, _ = _release(
-        ws, ref, _who(ws, actor, identity), view, purpose, channel, keep_link=keep_link
+        core, ref, _who(core, actor, identity), view, purpose, channel, keep_link=keep_link
     )
     return release
 
 
-def _who(ws: Workspace, actor: str | None, identity: Identity | None) -> Identity:
+def _who(core: Core, actor: str | None, identity: Identity | None) -> Identity:
     if identity is not None:
         return identity
     if not actor:
-        raise InvalidInput("say who is reading (actor or identity)")
-    with ws.reading() as session:
+        raise InvalidInput("say who is reading (actor or identity)", parameter="actor")
+    with core.reading() as session:
         return Identity(name=actor, roles=roles_of(session, actor))
 
 
 def _refused(
-    ws: Workspace,
-    event: dict[str, Any],
+    core: Core,
+    event: auditlog.events.ReadFacts,
     decision: Decision,
     dataset: Facts,
     session: Session | None = None,
 ) -> PolicyDenied:
     """Log a refusal (in ``session``, else a new write transaction) and make its error."""
-    _log_refusal(ws, event, decision.reason, session)
+    _log_refusal(core, event, decision.reason, session)
     if decision.reason == "purpose_not_declared":
         declared = ", ".join(dataset.purposes)
         text = (
-            f"purpose {event['purpose']!r} is not one dataset {dataset.name!r} was collected "
+            f"purpose {event.purpose!r} is not one dataset {dataset.name!r} was collected "
             f"for (declared: {declared})"
         )
     else:
         text = _MESSAGES.get(decision.reason, "access refused by policy").format(
-            view=event["view"], name=dataset.name, purpose=event["purpose"]
+            view=event.view, name=dataset.name, purpose=event.purpose
         )
     return PolicyDenied(f"{text}; the refusal is in the audit log")
 
 
 def _log_refusal(
-    ws: Workspace, event: dict[str, Any], reason: str, session: Session | None = None
+    core: Core, event: auditlog.events.ReadFacts, reason: str, session: Session | None = None
 ) -> None:
+    entry = auditlog.events.read_refused(facts=event, reason=reason)
     if session is None:
-        with ws.session() as own:
-            auditlog.append(own, [{**event, "event": "read.refused", "reason": reason}])
+        with core.session() as own:
+            auditlog.append(own, [entry])
             own.commit()
     else:
-        auditlog.append(session, [{**event, "event": "read.refused", "reason": reason}])
+        auditlog.append(session, [entry])
         session.commit()
 
 
 @contextmanager
 def _refusing_mismatches(
-    ws: Workspace, event: dict[str, Any], session: Session | None = None
+    core: Core, event: auditlog.events.ReadFacts, session: Session | None = None
 ) -> Iterator[None]:
     """A governance row changed outside privet refuses the read; the refusal is logged."""
     try:
         yield
     except GovernanceMismatch:
-        _log_refusal(ws, event, "governance_mismatch", session)
+        _log_refusal(core, event, "governance_mismatch", session)
         raise
 
 
 def _release(
-    ws: Workspace,
+    core: Core,
     ref: str,
     identity: Identity,
     view: str,
@@ -168,7 +169,7 @@ def _release(
     *,
     keep_stored: bool = False,
     keep_link: bool = False,
-) -> tuple[Release, Decision, bytes | None]:
+) -> tuple[Release, Decision, Iterator[bytes] | None]:
     """Decide, decrypt and shape the rows in a read transaction, then decide again and log
     in a short write transaction: SQLite's single write lock is held for a few lookups and
     one append, not for the decryption, so concurrent readers overlap.
@@ -181,37 +182,36 @@ def _release(
     """
     check_view(view)
     check_purpose(purpose)
-    now = ws.now()
-    with ws.reading() as session:
+    now = core.now()
+    with core.reading() as session:
         dataset, version = resolve(session, ref)
         facts = facts_of(dataset)
-        event: dict[str, Any] = {
-            "ts": now.isoformat(),
-            "actor": identity.name,
-            "dataset": dataset.id,
-            "version": version.id,
-            "purpose": purpose,
-            "view": view,
-            "channel": channel,
-        }
-        if identity.token_id is not None:
-            event["token"] = identity.token_id  # the token's id, never its secret
-        with _refusing_mismatches(ws, event):
+        event = auditlog.events.ReadFacts(
+            ts=now,
+            actor=identity.name,
+            dataset=dataset.id,
+            version=version.id,
+            purpose=purpose,
+            view=view,
+            channel=channel,
+            token=identity.token_id,  # the token's id, never its secret
+        )
+        with _refusing_mismatches(core, event):
             decision = _decision(session, identity, facts, view, purpose, now, channel)
             if not decision.allowed:
-                raise _refused(ws, event, decision, facts)
+                raise _refused(core, event, decision, facts)
             served, served_version = _target(session, dataset, version, view)
             # The columns' roles decide the masks; a served derived copy is checked whole.
             objects = [("version", version.id), ("dataset", served.id)]
             auditlog.check(session, *dict.fromkeys([*objects, ("version", served_version.id)]))
-        handle = ws.vault.dataset_keyset(session, served.id)
+        handle = core.vault.dataset_keyset(session, served.id)
         info = version_info(served, served_version)
         object_key, expected_sha = served_version.object_key, served_version.content_sha256
         linked = any(is_reserved(c.name) for c in served_version.columns)
         served_id = served.id
         if served.id != dataset.id:
-            event.update(served=served.id, version=served_version.id)
-    number, policy = _policy_of(ws)
+            event.served, event.version = served.id, served_version.id
+    number, policy = _policy_of(core)
     rule = policy.rules[decision.rule] if decision.rule is not None else None
     unchanged = (
         view not in ("masked", "pseudonymized")
@@ -221,41 +221,42 @@ def _release(
     stored: Iterator[bytes] | None = None
     if keep_stored and unchanged:
         # Decrypted chunk by chunk while it is sent, after the log entry below commits.
-        stored = _stored_chunks(ws, handle, served_id, info.id, object_key, expected_sha)
+        stored = _stored_chunks(core, handle, served_id, info.id, object_key, expected_sha)
         frame = pl.DataFrame()
         rows, columns = info.rows, len(info.columns)
     else:
-        with ws.store.open(object_key) as source:
-            plaintext = ws.vault.decrypt_version(handle, served_id, info.id, source)
+        with core.store.open(object_key) as source:
+            plaintext = core.vault.decrypt_version(handle, served_id, info.id, source)
         if hashlib.sha256(plaintext).hexdigest() != expected_sha:
             raise IntegrityError("a stored version does not match its recorded hash")
         frame = tables.from_parquet_bytes(plaintext)
         if not keep_link:
             frame = frame.drop([c for c in frame.columns if is_reserved(c)])
         try:
-            frame = _apply_view(ws, frame, info, view, rule)
+            frame = _apply_view(core, frame, info, view, rule)
         except _FilterFailed:
             # Fail closed: a filter that cannot run on this dataset releases nothing.
-            raise _refused(ws, event, Decision(False, "row_filter_failed"), facts) from None
+            raise _refused(core, event, Decision(False, "row_filter_failed"), facts) from None
         rows, columns = frame.height, frame.width
-    with ws.session() as session:
+    with core.session() as session:
         # Decided again under the write lock: a grant revoked while the rows were being
         # decrypted is honoured, and the entry below is the one that authorizes the release.
         policy_now = current_policy(session)
-        with _refusing_mismatches(ws, event, session):
+        with _refusing_mismatches(core, event, session):
             again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
         if again.allowed and again.rule != decision.rule:
             again = Decision(False, "policy_changed")  # the rows were shaped by another rule
         if not again.allowed:
-            raise _refused(ws, event, again, facts, session)
+            raise _refused(core, event, again, facts, session)
         decision = again
-        if decision.grant_id is not None:
-            event["grant"] = decision.grant_id
-        event["basis"] = decision.basis
-        (index,) = auditlog.append(
-            session,
-            [{**event, "event": "read", "rows": rows, "columns": columns}],
+        entry = auditlog.events.read(
+            facts=event,
+            grant=decision.grant_id,
+            basis=decision.basis,
+            rows=rows,
+            columns=columns,
         )
+        (index,) = auditlog.append(session, [entry])
         if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
             observe(
                 session,
@@ -286,8 +287,8 @@ def _decision(
     return decision
 
 
-def _policy_of(ws: Workspace) -> tuple[int, Policy]:
-    with ws.reading() as session:
+def _policy_of(core: Core) -> tuple[int, Policy]:
+    with core.reading() as session:
         return current_policy(session)
 
 
@@ -302,8 +303,8 @@ def _target(
     "baseline") copies real rare values with no ε charged, so it is never served, nor is any
     other version merely labelled synthetic.
     """
-    from privet.catalog._models import DpRelease, LineageEdge
     from privet.lineage import version_ref
+    from privet.schema import DpRelease, LineageEdge
 
     if view not in ("protected", "synthetic"):
         return dataset, version
@@ -336,19 +337,22 @@ def _target(
     for served, served_version in candidates:
         if servable(served_version):
             return served, served_version
-    how = "privet protect" if view == "protected" else "privet synth --method mst or aim"
+    how = "protect it" if view == "protected" else "synthesize it with MST or AIM"
     what = "protected" if view == "protected" else "differentially private synthetic"
-    raise NotFound(f"dataset {dataset.name!r} has no {what} derived dataset yet (make one: {how})")
+    raise NotFound(
+        f"dataset {dataset.name!r} has no {what} derived dataset yet (make one: {how})",
+        parameter="view",
+    )
 
 
 def _apply_view(
-    ws: Workspace,
+    core: Core,
     frame: pl.DataFrame,
     info: VersionInfo,
     view: str,
     rule: Any,
 ) -> pl.DataFrame:
-    from privet.deid.operators import Context, kind_of, make_operator
+    from privet.operators import Context, kind_of, make_operator
 
     if rule is not None and rule.row_filter:
         try:
@@ -361,7 +365,7 @@ def _apply_view(
     extra = [c for c in (rule.mask if rule is not None else []) if c in frame.columns]
     context = Context()
     if view == "pseudonymized":
-        context = Context(prf=_keyed_prf(ws))
+        context = Context(prf=_keyed_prf(core))
     # A fixed width: a masked name or e-mail must not give away its length either.
     mask = make_operator("mask", {"keep_first": 0, "keep_last": 0, "width": MASK_WIDTH})
     blank = make_operator("redact", {"replacement": None})
@@ -377,23 +381,23 @@ def _apply_view(
     return frame
 
 
-def _keyed_prf(ws: Workspace) -> Any:
+def _keyed_prf(core: Core) -> Any:
     """The workspace's pseudonym PRF; the write lock is taken only the first time, when the
     key is made (a key made in a session that is not committed would be a different key)."""
-    from privet.catalog._models import Keyset
-    from privet.vault._vault import PSEUDONYM_KEYSET
+    from privet.schema import Keyset
+    from privet.vault import PSEUDONYM_KEYSET
 
-    with ws.reading() as session:
+    with core.reading() as session:
         if session.get(Keyset, PSEUDONYM_KEYSET) is not None:
-            return ws.vault.keyed_prf(session)
-    with ws.session() as session:
-        prf = ws.vault.keyed_prf(session)
+            return core.vault.keyed_prf(session)
+    with core.session() as session:
+        prf = core.vault.keyed_prf(session)
         session.commit()
         return prf
 
 
 def export(
-    ws: Workspace,
+    core: Core,
     ref: str,
     destination: Path,
     *,
@@ -407,9 +411,9 @@ def export(
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for exports")
     tables.check_destination(destination, overwrite=overwrite)
     release = read(
-        ws, ref, purpose=purpose, actor=actor, view=view, channel=f"file:{destination.suffix[1:]}"
+        core, ref, purpose=purpose, actor=actor, view=view, channel=f"file:{destination.suffix[1:]}"
     )
-    tables.write_table(release.frame, destination, overwrite=overwrite, journal=ws.journal)
+    tables.write_table(release.frame, destination, overwrite=overwrite, journal=core.journal)
     return release
 
 
@@ -417,7 +421,7 @@ def export(
 
 
 def stream(
-    ws: Workspace,
+    core: Core,
     ref: str,
     *,
     identity: Identity,
@@ -436,19 +440,19 @@ def stream(
     (default ``stream:<fmt>``; the server passes ``http:<request id>``).
     """
     if fmt not in ("parquet", "csv"):
-        raise InvalidInput("stream format must be parquet or csv")
+        raise InvalidInput("stream format must be parquet or csv", parameter="fmt")
     if batch_rows < 1:
-        raise InvalidInput("batch_rows must be positive")
+        raise InvalidInput("batch_rows must be positive", parameter="batch_rows")
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for streaming")
     release, decision, stored = _release(
-        ws, ref, identity, view, purpose, channel or f"stream:{fmt}", keep_stored=fmt == "parquet"
+        core, ref, identity, view, purpose, channel or f"stream:{fmt}", keep_stored=fmt == "parquet"
     )
-    return _chunks(ws, release, decision, identity, fmt, batch_rows, stored)
+    return _chunks(core, release, decision, identity, fmt, batch_rows, stored)
 
 
 def _chunks(
-    ws: Workspace,
+    core: Core,
     release: Release,
     decision: Decision,
     identity: Identity,
@@ -462,7 +466,7 @@ def _chunks(
     first = True
     for chunk in pieces:
         if not first:
-            still_allowed(ws, release, decision, identity)
+            still_allowed(core, release, decision, identity)
         first = False
         yield chunk
 
@@ -482,7 +486,7 @@ def _encode(frame: pl.DataFrame, fmt: str, batch_rows: int) -> Iterator[bytes]:
 
 
 def _stored_chunks(
-    ws: Workspace, handle: Any, dataset_id: str, version_id: str, key: str, sha256: str
+    core: Core, handle: Any, dataset_id: str, version_id: str, key: str, sha256: str
 ) -> Iterator[bytes]:
     """The stored Parquet of a version, decrypted ``_CHUNK`` bytes at a time.
 
@@ -491,8 +495,8 @@ def _stored_chunks(
     the stream before its end rather than completing it.
     """
     digest = hashlib.sha256()
-    with ws.store.open(key) as source:
-        for chunk in ws.vault.decrypt_version_chunks(
+    with core.store.open(key) as source:
+        for chunk in core.vault.decrypt_version_chunks(
             handle, dataset_id, version_id, source, _CHUNK
         ):
             digest.update(chunk)
@@ -506,14 +510,14 @@ def _pieces(data: bytes) -> Iterator[bytes]:
         yield data[offset : offset + _CHUNK]
 
 
-def still_allowed(ws: Workspace, release: Release, decision: Decision, identity: Identity) -> None:
+def still_allowed(core: Core, release: Release, decision: Decision, identity: Identity) -> None:
     """Raise ``PolicyDenied`` (and log the stop) once the grant behind a read has ended."""
     if decision.grant_id is None:
         return
-    now = ws.now()
+    now = core.now()
     mismatch = None
     # Two columns by primary key through Core: this runs between every two chunks.
-    with ws.reading() as session:
+    with core.reading() as session:
         row = session.execute(
             select(Grant.status, Grant.expires_at).where(Grant.id == decision.grant_id)
         ).first()
@@ -530,18 +534,17 @@ def still_allowed(ws: Workspace, release: Release, decision: Decision, identity:
     )
     if live:
         return
-    with ws.session() as session:
+    with core.session() as session:
         auditlog.append(
             session,
             [
-                {
-                    "event": "read.stopped",
-                    "ts": now.isoformat(),
-                    "actor": identity.name,
-                    "grant": decision.grant_id,
-                    "read": release.log_index,
-                    "reason": "grant_ended" if mismatch is None else "governance_mismatch",
-                }
+                auditlog.events.read_stopped(
+                    ts=now,
+                    actor=identity.name,
+                    grant=decision.grant_id,
+                    read=release.log_index,
+                    reason="grant_ended" if mismatch is None else "governance_mismatch",
+                )
             ],
         )
         session.commit()

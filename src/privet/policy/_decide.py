@@ -25,16 +25,16 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.auditlog.kinds import fetch
 from privet.catalog import INTERNAL_PURPOSES, check_purpose, parse_ref
-from privet.catalog._models import Dataset
 from privet.errors import InvalidInput, NotFound
 from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity
 from privet.policy._rules import VIEWS, Policy, current_policy
+from privet.schema import Dataset
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ class Decision:
 
 def check_view(view: str) -> str:
     if view not in VIEWS:
-        raise InvalidInput(f"unknown view {view[:40]!r}; views: {', '.join(VIEWS)}")
+        raise InvalidInput(
+            f"unknown view {view[:40]!r}; views: {', '.join(VIEWS)}", parameter="view"
+        )
     return view
 
 
@@ -88,7 +90,7 @@ def facts_of(dataset: Dataset) -> Facts:
 def load_facts(session: Session, name: str) -> Facts:
     rows = session.execute(_DATASET, {"name": name}).all()
     if not rows:
-        raise NotFound(f"no dataset named {name!r} in this workspace (see: privet datasets)")
+        raise NotFound(f"no dataset named {name!r} in this workspace", parameter="dataset")
     purposes = tuple(sorted(r[3] for r in rows if r[3] is not None))
     return Facts(rows[0][0], name, rows[0][1], rows[0][2], purposes)
 
@@ -190,14 +192,14 @@ def _session(source: Any) -> Iterator[Session]:
 
 
 def decide(
-    source: Workspace | Session,
+    source: Core | Session,
     identity: Identity,
     dataset: str,
     view: str,
     purpose: str,
     now: datetime | None = None,
 ) -> Decision:
-    """Decide without reading or logging (for dashboards, benchmarks and ``--dry-run``).
+    """Decide without reading or logging (for dashboards, benchmarks and dry runs).
 
     ``dataset`` is a name or ``NAME@VERSION``; ``now`` defaults to the workspace clock.
     """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -19,19 +19,21 @@ from sqlalchemy.orm import Session
 
 from privet import auditlog
 from privet.catalog import check_purpose, find_dataset, parse_ref
-from privet.catalog._models import Dataset, Grant
-from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput, NotFound, PolicyDenied
-from privet.policy._decide import check_view, facts_of, match_rule
+from privet.policy._decide import facts_of, match_rule
 from privet.policy._governance import IN_FORCE
 from privet.policy._identity import Identity, aware
+from privet.policy._request import GrantRequest
 from privet.policy._rules import Policy, current_policy
+from privet.schema import Dataset, Grant
+from privet.taxonomy import Level
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 STATUSES = ("pending", "active", "denied", "revoked", "expired")
+GrantStatus = Literal["pending", "active", "denied", "revoked", "expired"]
 
 
 class GrantInfo(BaseModel):
@@ -76,46 +78,24 @@ def _info(row: Grant, dataset: str, now: datetime) -> GrantInfo:
     )
 
 
-def _event(ws: Workspace, kind: str, actor: str, row: Grant, **facts: Any) -> dict[str, Any]:
-    # Ids, view, purpose and times only: the free-text reason stays out of the log.
-    return {
-        "event": kind,
-        "ts": ws.now().isoformat(),
-        "actor": actor,
-        "grant": row.id,
-        "user": row.user,
-        "dataset": row.dataset_id,
-        "view": row.view,
-        "purpose": row.purpose,
-        **facts,
-    }
+def _about(row: Grant) -> auditlog.events.GrantFacts:
+    # Ids, view and purpose only: the free-text reason stays out of the log.
+    return auditlog.events.GrantFacts(
+        grant=row.id, user=row.user, dataset=row.dataset_id, view=row.view, purpose=row.purpose
+    )
 
 
-def request_grant(
-    ws: Workspace,
-    identity: Identity,
-    *,
-    dataset: str,
-    view: str,
-    purpose: str,
-    duration: timedelta,
-    reason: str,
-) -> GrantInfo:
-    """Ask for ``view`` of ``dataset`` for ``purpose``; pending unless the policy auto-approves
-    (never for a restricted dataset). Refused when no policy rule lets the requester's roles
-    ask for it."""
-    check_view(view)
+def request_grant(core: Core, identity: Identity, request: GrantRequest) -> GrantInfo:
+    """Ask for ``request.view`` of ``request.dataset`` for ``request.purpose``; pending unless
+    the policy auto-approves (never for a restricted dataset). Refused when no policy rule lets
+    the requester's roles ask for it."""
+    view, purpose, reason = request.view, request.purpose, request.reason
     check_purpose(purpose)
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 1000:
-        raise InvalidInput("give a reason for the request (1–1000 characters)")
-    seconds = int(duration.total_seconds())
-    if seconds <= 0:
-        raise InvalidInput("the grant duration must be positive")
-    name, _ = parse_ref(dataset)
-    now = ws.now()
-    with ws.session() as session:
-        _expire(ws, session, now)
+    seconds = request.duration_seconds
+    name, _ = parse_ref(request.dataset)
+    now = core.now()
+    with core.session() as session:
+        _expire(core, session, now)
         row_dataset = find_dataset(session, name)
         number, policy = current_policy(session)
         # What the request is judged on (purposes, the rules, the requester's roles) must be
@@ -160,21 +140,46 @@ def request_grant(
             requested_at=now,
         )
         if refusal is not None:
-            auditlog.append(
-                session, [_event(ws, "grant.refused", identity.name, row, reason=refusal[0])]
+            refused = auditlog.events.grant_refused(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                action="request",
+                reason=refusal[0],
             )
+            auditlog.append(session, [refused])
             session.commit()
             raise PolicyDenied(refusal[1] + "; the refusal is in the audit log")
-        rule = policy.rules[rule_index]  # type: ignore[index]
-        events = [_event(ws, "grant.request", identity.name, row, seconds=seconds, rule=rule_index)]
+        assert rule_index is not None  # a refusal otherwise
+        rule = policy.rules[rule_index]
+        requested_at = core.now()
+        expires: datetime | None = None
         if rule.auto_approve and row_dataset.classification != Level.RESTRICTED:
             row.status, row.decided_by, row.decided_at = "active", "policy", now
-            row.expires_at = now + timedelta(seconds=seconds)
-            events.append(
-                _event(ws, "grant.approve", "policy", row, expires=row.expires_at.isoformat())
-            )
+            row.expires_at = expires = now + timedelta(seconds=seconds)
         session.add(row)
-        events[-1]["governance"] = auditlog.attest(session, ("grant", row.id))
+        # The last entry of the two (or the request alone) attests the grant.
+        attested = auditlog.attest(session, ("grant", row.id))
+        events = [
+            auditlog.events.grant_request(
+                ts=requested_at,
+                actor=identity.name,
+                grant=_about(row),
+                seconds=seconds,
+                rule=rule_index,
+                governance=attested if expires is None else None,
+            )
+        ]
+        if expires is not None:
+            events.append(
+                auditlog.events.grant_approve(
+                    ts=core.now(),
+                    actor="policy",
+                    grant=_about(row),
+                    expires=expires,
+                    governance=attested,
+                )
+            )
         auditlog.append(session, events)
         session.commit()
         return _info(row, row_dataset.name, now)
@@ -188,11 +193,11 @@ def _may_approve(identity: Identity, dataset: Dataset, policy: Policy) -> bool:
     )
 
 
-def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: bool) -> GrantInfo:
+def _decide_grant(core: Core, grant_id: str, identity: Identity, approve: bool) -> GrantInfo:
     verb = "approve" if approve else "deny"
-    now = ws.now()
-    with ws.session() as session:
-        _expire(ws, session, now)
+    now = core.now()
+    with core.session() as session:
+        _expire(core, session, now)
         row = _grant(session, grant_id)
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
@@ -209,50 +214,69 @@ def _decide_grant(ws: Workspace, grant_id: str, identity: Identity, approve: boo
         elif row.status != "pending":
             problem = ("not_pending", f"grant {row.id} is {row.status}, not pending")
         if problem is not None:
-            auditlog.append(
-                session,
-                [_event(ws, f"grant.{verb}.refused", identity.name, row, reason=problem[0])],
+            refused = auditlog.events.grant_refused(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                action="approve" if approve else "deny",
+                reason=problem[0],
             )
+            auditlog.append(session, [refused])
             session.commit()
             raise PolicyDenied(problem[1] + "; the refusal is in the audit log")
         row.decided_by, row.decided_at = identity.name, now
-        facts: dict[str, Any] = {}
+        expires = now + timedelta(seconds=row.duration_seconds)
         if approve:
-            row.status = "active"
-            row.expires_at = now + timedelta(seconds=row.duration_seconds)
-            facts["expires"] = row.expires_at.isoformat()
+            row.status, row.expires_at = "active", expires
         else:
             row.status = "denied"
-        facts["governance"] = auditlog.attest(session, ("grant", row.id))
-        auditlog.append(session, [_event(ws, f"grant.{verb}", identity.name, row, **facts)])
+        attested = auditlog.attest(session, ("grant", row.id))
+        decided = (
+            auditlog.events.grant_approve(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                expires=expires,
+                governance=attested,
+            )
+            if approve
+            else auditlog.events.grant_deny(
+                ts=core.now(), actor=identity.name, grant=_about(row), governance=attested
+            )
+        )
+        auditlog.append(session, [decided])
         session.commit()
         return _info(row, dataset.name, now)
 
 
-def approve_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+def approve_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
     """Approve a pending grant: by the dataset owner or a designated approver, never the
     requester. It is active from now for the duration asked."""
-    return _decide_grant(ws, grant_id, identity, approve=True)
+    return _decide_grant(core, grant_id, identity, approve=True)
 
 
-def deny_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
-    return _decide_grant(ws, grant_id, identity, approve=False)
+def deny_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
+    return _decide_grant(core, grant_id, identity, approve=False)
 
 
-def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantInfo:
+def revoke_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
     """End a pending or active grant now (owner, approver, or the grantee giving it up)."""
-    now = ws.now()
-    with ws.session() as session:
+    now = core.now()
+    with core.session() as session:
         row = _grant(session, grant_id)
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
         _, policy = current_policy(session)
         _check(session, row, identity)
         if identity.name != row.user and not _may_approve(identity, dataset, policy):
-            auditlog.append(
-                session,
-                [_event(ws, "grant.revoke.refused", identity.name, row, reason="not_an_approver")],
+            refused = auditlog.events.grant_refused(
+                ts=core.now(),
+                actor=identity.name,
+                grant=_about(row),
+                action="revoke",
+                reason="not_an_approver",
             )
+            auditlog.append(session, [refused])
             session.commit()
             raise PolicyDenied(
                 f"only the owner of {dataset.name!r}, an approver or the grantee may revoke it"
@@ -261,20 +285,25 @@ def revoke_grant(ws: Workspace, grant_id: str, *, identity: Identity) -> GrantIn
             raise InvalidInput(f"grant {row.id} is already {row.status}")
         row.status, row.revoked_by, row.revoked_at = "revoked", identity.name, now
         attested = auditlog.attest(session, ("grant", row.id))
-        event = _event(ws, "grant.revoke", identity.name, row, governance=attested)
+        event = auditlog.events.grant_revoke(
+            ts=core.now(), actor=identity.name, grant=_about(row), governance=attested
+        )
         auditlog.append(session, [event])
         session.commit()
         return _info(row, dataset.name, now)
 
 
 def list_grants(
-    ws: Workspace, *, status: str | None = None, user: str | None = None
+    core: Core, *, status: str | None = None, user: str | None = None
 ) -> list[GrantInfo]:
     """Grants, newest request first; ``status`` is the effective one (an active grant past
     its expiry shows as ``expired``)."""
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown grant status {status[:20]!r}; one of {', '.join(STATUSES)}")
-    now = ws.now()
+        raise InvalidInput(
+            f"unknown grant status {status[:20]!r}; one of {', '.join(STATUSES)}",
+            parameter="status",
+        )
+    now = core.now()
     query = (
         select(Grant, Dataset.name)
         .join(Dataset, Dataset.id == Grant.dataset_id)
@@ -284,18 +313,18 @@ def list_grants(
         query = query.where(Grant.user == user)
     if status in ("pending", "denied", "revoked"):
         query = query.where(Grant.status == status)
-    with ws.reading() as session:
+    with core.reading() as session:
         infos = [_info(row, name, now) for row, name in session.execute(query)]
     return [g for g in infos if status is None or g.status == status]
 
 
 def grants_visible_to(
-    ws: Workspace, identity: Identity, *, status: str | None = None
+    core: Core, identity: Identity, *, status: str | None = None
 ) -> list[GrantInfo]:
     """The grants ``identity`` may see: their own, and those of every dataset they may
     approve (as its owner, a named approver, or through an approver role)."""
-    every = list_grants(ws, status=status)
-    with ws.reading() as session:
+    every = list_grants(core, status=status)
+    with core.reading() as session:
         _, policy = current_policy(session)
         # Who may see others' grants rests on the approvers and owners the log attests.
         auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
@@ -309,10 +338,10 @@ def grants_visible_to(
     return [g for g in every if g.user == identity.name or g.dataset in owned.values()]
 
 
-def may_oversee(ws: Workspace, identity: Identity) -> bool:
+def may_oversee(core: Core, identity: Identity) -> bool:
     """May ``identity`` see alerts and others' grants: a named approver, an approver role,
     or the owner of some dataset."""
-    with ws.reading() as session:
+    with core.reading() as session:
         _, policy = current_policy(session)
         auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
         if identity.name in policy.approvers or not identity.roles.isdisjoint(
@@ -327,12 +356,12 @@ def may_oversee(ws: Workspace, identity: Identity) -> bool:
         return owned is not None
 
 
-def get_grant(ws: Workspace, grant_id: str) -> GrantInfo:
-    with ws.reading() as session:
+def get_grant(core: Core, grant_id: str) -> GrantInfo:
+    with core.reading() as session:
         row = _grant(session, grant_id)
         dataset = session.get(Dataset, row.dataset_id)
         assert dataset is not None
-        return _info(row, dataset.name, ws.now())
+        return _info(row, dataset.name, core.now())
 
 
 def _check(session: Session, row: Grant, identity: Identity) -> None:
@@ -354,7 +383,7 @@ def _grant(session: Session, grant_id: str) -> Grant:
     return row
 
 
-def _expire(ws: Workspace, session: Session, now: datetime) -> None:
+def _expire(core: Core, session: Session, now: datetime) -> None:
     """Mark active grants past their expiry as expired, each with a log entry.
 
     The broker never relies on this (it compares times itself); it keeps the table and the
@@ -368,11 +397,9 @@ def _expire(ws: Workspace, session: Session, now: datetime) -> None:
         row.status = "expired"
     if due:
         events = [
-            _event(
-                ws,
-                "grant.expire",
-                "privet",
-                row,
+            auditlog.events.grant_expire(
+                ts=core.now(),
+                grant=_about(row),
                 governance=auditlog.attest(session, ("grant", row.id)),
             )
             for row in due

@@ -23,14 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog._models import ApiToken, User, UserRole
 from privet.errors import AlreadyExists, InvalidInput, NotFound, PolicyDenied, Unauthenticated
 from privet.policy._governance import IN_FORCE
 from privet.policy._rules import Oidc, current_policy
+from privet.schema import ApiToken, User, UserRole
 from privet.timestamps import UtcDatetime, aware
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
 _ROLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -78,45 +78,47 @@ class TokenInfo(BaseModel):
 def check_user_name(name: str) -> str:
     if not _USER.match(name or ""):
         raise InvalidInput(
-            f"invalid user name {name[:60]!r}: use letters, digits and '_ . @ + -' (up to 128)"
+            f"invalid user name {name[:60]!r}: use letters, digits and '_ . @ + -' (up to 128)",
+            parameter="name",
         )
     return name
 
 
 def check_role(role: str) -> str:
     if not _ROLE.match(role or ""):
-        raise InvalidInput(f"invalid role {role[:60]!r}: use letters, digits, '_', '.', '-'")
+        raise InvalidInput(
+            f"invalid role {role[:60]!r}: use letters, digits, '_', '.', '-'", parameter="roles"
+        )
     return role
-
-
-def _event(ws: Workspace, kind: str, actor: str, **facts: Any) -> dict[str, Any]:
-    return {"event": kind, "ts": ws.now().isoformat(), "actor": actor, **facts}
 
 
 # -- users ----------------------------------------------------------------------------------
 
 
-def add_user(ws: Workspace, name: str, *, roles: list[str], actor: str) -> UserInfo:
+def add_user(core: Core, name: str, *, roles: list[str], actor: str) -> UserInfo:
     """Register ``name`` with ``roles``. Once any user exists the workspace is governed."""
     check_user_name(name)
     wanted = sorted({check_role(r) for r in roles})
-    with ws.session() as session:
+    with core.session() as session:
         if session.get(User, name) is not None:
-            raise AlreadyExists(f"user {name!r} already exists; use privet role grant to add roles")
-        now = ws.now()
+            raise AlreadyExists(
+                f"user {name!r} already exists; give them more roles instead", parameter="name"
+            )
+        now = core.now()
         session.add(User(name=name, created_at=now, created_by=actor, disabled=False))
         session.flush()
         session.add_all([UserRole(user=name, role=r) for r in wanted])
         attested = auditlog.attest(session, ("user", name))
-        auditlog.append(
-            session, [_event(ws, "user.add", actor, user=name, roles=wanted, governance=attested)]
+        event = auditlog.events.user_add(
+            ts=core.now(), actor=actor, user=name, roles=wanted, governance=attested
         )
+        auditlog.append(session, [event])
         session.commit()
     return UserInfo(name=name, roles=wanted, disabled=False, created_at=now, created_by=actor)
 
 
 def set_roles(
-    ws: Workspace,
+    core: Core,
     name: str,
     *,
     add: Sequence[str] = (),
@@ -126,7 +128,7 @@ def set_roles(
     """Give or take roles; the change is logged."""
     adding = {check_role(r) for r in add}
     removing = {check_role(r) for r in remove}
-    with ws.session() as session:
+    with core.session() as session:
         user = _user(session, name)
         # A change made behind privet's back must not be attested with this one.
         auditlog.check(session, ("user", name))
@@ -140,10 +142,9 @@ def set_roles(
         auditlog.append(
             session,
             [
-                _event(
-                    ws,
-                    "user.roles",
-                    actor,
+                auditlog.events.user_roles(
+                    ts=core.now(),
+                    actor=actor,
                     user=name,
                     added=sorted(adding),
                     removed=sorted(removing),
@@ -161,20 +162,20 @@ def set_roles(
         )
 
 
-def set_disabled(ws: Workspace, name: str, *, disabled: bool, actor: str) -> None:
+def set_disabled(core: Core, name: str, *, disabled: bool, actor: str) -> None:
     """Disable (or re-enable) a user: their tokens stop working at once."""
-    with ws.session() as session:
+    with core.session() as session:
         user = _user(session, name)
         auditlog.check(session, ("user", name))
         user.disabled = disabled
-        kind = "user.disable" if disabled else "user.enable"
         attested = auditlog.attest(session, ("user", name))
-        auditlog.append(session, [_event(ws, kind, actor, user=name, governance=attested)])
+        make = auditlog.events.user_disable if disabled else auditlog.events.user_enable
+        auditlog.append(session, [make(ts=core.now(), actor=actor, user=name, governance=attested)])
         session.commit()
 
 
-def list_users(ws: Workspace) -> list[UserInfo]:
-    with ws.reading() as session:
+def list_users(core: Core) -> list[UserInfo]:
+    with core.reading() as session:
         roles: dict[str, list[str]] = {}
         for user, role in session.execute(select(UserRole.user, UserRole.role)):
             roles.setdefault(user, []).append(role)
@@ -193,7 +194,7 @@ def list_users(ws: Workspace) -> list[UserInfo]:
 def _user(session: Session, name: str) -> User:
     user = session.get(User, name)
     if user is None:
-        raise NotFound(f"no user {name[:60]!r}; add one with privet user add")
+        raise NotFound(f"no user {name[:60]!r}; register them first")
     return user
 
 
@@ -205,9 +206,9 @@ def roles_of(session: Session, name: str) -> frozenset[str]:
     return frozenset(session.scalars(select(UserRole.role).where(UserRole.user == name)))
 
 
-def local_identity(ws: Workspace, name: str) -> Identity:
-    """The identity of a local actor (CLI ``--as``, library ``actor=``) with their roles."""
-    with ws.reading() as session:
+def local_identity(core: Core, name: str) -> Identity:
+    """The identity of a local actor (the library's ``actor=``) with their roles."""
+    with core.reading() as session:
         return Identity(name=name, roles=roles_of(session, name))
 
 
@@ -218,17 +219,19 @@ def _hash(bearer: str) -> str:
     return hashlib.sha256(bearer.encode()).hexdigest()
 
 
-def issue_token(ws: Workspace, user: str, *, expires_in: timedelta, actor: str) -> IssuedToken:
+def issue_token(core: Core, user: str, *, expires_in: timedelta, actor: str) -> IssuedToken:
     """A new API token for ``user``; its secret is in the result and nowhere else."""
     if expires_in <= timedelta(0) or expires_in > timedelta(days=366):
-        raise InvalidInput("a token must expire within a year (and not in the past)")
+        raise InvalidInput(
+            "a token must expire within a year (and not in the past)", parameter="expires_in"
+        )
     token_id = secrets.token_hex(8)
     secret = f"pvt_{token_id}_{secrets.token_urlsafe(32)}"  # 32 bytes: 256 bits
-    with ws.session() as session:
+    with core.session() as session:
         if _user(session, user).disabled:
             raise InvalidInput(f"user {user!r} is disabled")
         auditlog.check(session, ("user", user))
-        now = ws.now()
+        now = core.now()
         expires = now + expires_in
         session.add(
             ApiToken(
@@ -243,13 +246,12 @@ def issue_token(ws: Workspace, user: str, *, expires_in: timedelta, actor: str) 
         auditlog.append(
             session,
             [
-                _event(
-                    ws,
-                    "token.issue",
-                    actor,
+                auditlog.events.token_issue(
+                    ts=core.now(),
+                    actor=actor,
                     user=user,
                     token=token_id,
-                    expires=expires.isoformat(),
+                    expires=expires,
                     governance=auditlog.attest(session, ("token", token_id)),
                 )
             ],
@@ -258,29 +260,29 @@ def issue_token(ws: Workspace, user: str, *, expires_in: timedelta, actor: str) 
     return IssuedToken(id=token_id, user=user, secret=secret, expires_at=expires)
 
 
-def revoke_token(ws: Workspace, token_id: str, *, actor: str) -> None:
+def revoke_token(core: Core, token_id: str, *, actor: str) -> None:
     """Revoke a token: the next request that presents it is refused."""
-    with ws.session() as session:
+    with core.session() as session:
         row = session.get(ApiToken, token_id)
         if row is None:
             raise NotFound(f"no token {token_id[:40]!r}")
         if row.revoked_at is None:
             auditlog.check(session, ("token", token_id))
-            row.revoked_at, row.revoked_by = ws.now(), actor
+            row.revoked_at, row.revoked_by = core.now(), actor
             attested = auditlog.attest(session, ("token", token_id))
-            event = _event(
-                ws, "token.revoke", actor, user=row.user, token=token_id, governance=attested
+            event = auditlog.events.token_revoke(
+                ts=core.now(), actor=actor, user=row.user, token=token_id, governance=attested
             )
             auditlog.append(session, [event])
             session.commit()
 
 
-def list_tokens(ws: Workspace, *, user: str | None = None) -> list[TokenInfo]:
-    now = ws.now()
+def list_tokens(core: Core, *, user: str | None = None) -> list[TokenInfo]:
+    now = core.now()
     query = select(ApiToken).order_by(ApiToken.created_at)
     if user is not None:
         query = query.where(ApiToken.user == user)
-    with ws.reading() as session:
+    with core.reading() as session:
         result = []
         for row in session.scalars(query):
             expires = aware(row.expires_at)
@@ -302,7 +304,7 @@ def list_tokens(ws: Workspace, *, user: str | None = None) -> list[TokenInfo]:
 # -- authentication -------------------------------------------------------------------------
 
 
-def authenticate(ws: Workspace, bearer: str) -> Identity:
+def authenticate(core: Core, bearer: str) -> Identity:
     """The identity behind a bearer credential (API token or OIDC JWT).
 
     Raises ``Unauthenticated`` for anything unknown, malformed, forged or expired, and
@@ -310,9 +312,9 @@ def authenticate(ws: Workspace, bearer: str) -> Identity:
     """
     if not isinstance(bearer, str) or not bearer or len(bearer) > 8192:
         raise Unauthenticated(_DENIED)
-    with ws.reading() as session:
+    with core.reading() as session:
         if bearer.count(".") == 2:
-            return _from_jwt(ws, session, bearer)
+            return _from_jwt(core, session, bearer)
         match = _TOKEN.match(bearer)
         if match is None:
             raise Unauthenticated(_DENIED)
@@ -326,7 +328,7 @@ def authenticate(ws: Workspace, bearer: str) -> Identity:
             # The caller proved possession of the whole secret: saying "revoked" (403) tells
             # nothing to anyone without it, and tells its holder why access ended.
             raise PolicyDenied("this token was revoked")
-        if aware(row.expires_at) <= ws.now():
+        if aware(row.expires_at) <= core.now():
             raise Unauthenticated(_DENIED)
         user = session.get(User, row.user)
         if user is None or user.disabled:
@@ -336,7 +338,7 @@ def authenticate(ws: Workspace, bearer: str) -> Identity:
         )
 
 
-def _from_jwt(ws: Workspace, session: Session, bearer: str) -> Identity:
+def _from_jwt(core: Core, session: Session, bearer: str) -> Identity:
     import jwt  # PyJWT: imported here, most commands never see a JWT
 
     _, policy = current_policy(session)
@@ -357,7 +359,7 @@ def _from_jwt(ws: Workspace, session: Session, bearer: str) -> Identity:
         )
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         raise Unauthenticated(_DENIED) from None
-    now = ws.now().timestamp()
+    now = core.now().timestamp()
     leeway = 30  # seconds of clock skew between the issuer and this host
     exp, nbf = claims.get("exp"), claims.get("nbf", 0)
     if not isinstance(exp, int | float) or exp + leeway <= now:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
@@ -20,13 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.catalog._models import PolicyDoc
-from privet.catalog._taxonomy import Level
 from privet.errors import InvalidInput
 from privet.policy._governance import IN_FORCE
+from privet.schema import PolicyDoc
+from privet.tables import file_errors
+from privet.taxonomy import Level
 
 if TYPE_CHECKING:
-    from privet.workspace import Workspace
+    from privet.core import Core
 
 VIEWS = ("raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic")
 View = Literal["raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic"]
@@ -207,36 +209,51 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def set_policy(ws: Workspace, text: str, *, actor: str) -> tuple[int, Policy]:
-    """Validate and store a new policy (it takes effect for the next decision); logged."""
+def set_policy(core: Core, source: str | Path, *, actor: str) -> tuple[int, Policy]:
+    """Validate and store a new policy (it takes effect for the next decision); logged.
+
+    ``source`` is the YAML text, or a ``Path`` to a UTF-8 file holding it.
+    """
+    text = _read(source) if isinstance(source, Path) else source
     policy = parse_policy(text)
-    with ws.session() as session:
+    with core.session() as session:
         number = (session.execute(select(func.max(PolicyDoc.number))).scalar() or 0) + 1
         session.add(
             PolicyDoc(
-                number=number, text=text, sha256=digest(text), created_at=ws.now(), created_by=actor
+                number=number,
+                text=text,
+                sha256=digest(text),
+                created_at=core.now(),
+                created_by=actor,
             )
         )
         auditlog.append(
             session,
             [
-                {
-                    "event": "policy.set",
-                    "ts": ws.now().isoformat(),
-                    "actor": actor,
-                    "number": number,
-                    "sha256": digest(text),
-                    "rules": len(policy.rules),
-                    "governance": auditlog.attest(session, ("policy", IN_FORCE)),
-                }
+                auditlog.events.policy_set(
+                    ts=core.now(),
+                    actor=actor,
+                    number=number,
+                    sha256=digest(text),
+                    rules=len(policy.rules),
+                    governance=auditlog.attest(session, ("policy", IN_FORCE)),
+                )
             ],
         )
         session.commit()
     return number, policy
 
 
-def show_policy(ws: Workspace) -> tuple[int, str]:
+def _read(path: Path) -> str:
+    with file_errors(path):
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path} is not UTF-8 text", parameter="source") from None
+
+
+def show_policy(core: Core) -> tuple[int, str]:
     """The number and YAML text of the policy in force (0 and "" when none was set)."""
-    with ws.reading() as session:
+    with core.reading() as session:
         row = session.scalars(select(PolicyDoc).order_by(PolicyDoc.number.desc()).limit(1)).first()
         return (row.number, row.text) if row is not None else (0, "")

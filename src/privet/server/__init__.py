@@ -8,13 +8,14 @@
 from privet.server._app import create_app
 from privet.server._client import Client
 from privet.server._ratelimit import RateLimit
-from privet.server._serve import InsecureTransportWarning, ServeOptions, build_server
+from privet.server._serve import InsecureTransportWarning, ServeOptions, Serving, build_server
 
 __all__ = [
     "Client",
     "InsecureTransportWarning",
     "RateLimit",
     "ServeOptions",
+    "Serving",
     "build_server",
     "create_app",
 ]

@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from privet.errors import PrivetError
-from privet.policy import Identity, authenticate
+from privet.policy import Identity
 from privet.server._errors import ApiError, classify
 
 bearer_scheme = HTTPBearer(auto_error=False, description="a privet API token or an OIDC JWT")
@@ -33,7 +33,8 @@ def current_identity(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Identity:
-    """The caller, authenticated by the policy library; 401 without valid credentials."""
+    """The caller, authenticated by the workspace (``ws.access``); 401 without valid
+    credentials."""
     state = request.app.state
     client = request.client.host if request.client else "?"
     if credentials is None or not credentials.credentials:
@@ -49,7 +50,7 @@ def current_identity(
         _count_failure(state, client)
         raise ApiError(401, "unauthenticated", "the credentials are not valid")
     try:
-        identity = authenticate(state.ws, secret)
+        identity = state.ws.access.authenticate(secret)
     except PrivetError as err:
         status, _, _ = classify(err)
         if status in (401, 403):

@@ -23,6 +23,7 @@ from privet.errors import (
     PrivetError,
     Unauthenticated,
 )
+from privet.policy import GrantRequest
 from privet.server._serve import is_loopback
 
 
@@ -46,15 +47,14 @@ class Client:
                 "refusing to send a token over plain HTTP to another machine; use https://"
             )
         if not token:
-            raise InvalidInput("give a token (--token or $PRIVET_TOKEN)")
+            raise InvalidInput("give a token", parameter="token")
         if verify is None:
             verify = os.environ.get("PRIVET_CA_CERT") or True
-        if isinstance(verify, str):
-            verify = ssl.create_default_context(cafile=verify)
+        trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "privet-cli"},
-            verify=verify,
+            verify=trust,
             timeout=timeout,
             follow_redirects=False,
         )
@@ -97,8 +97,8 @@ class Client:
     def grants(self, status: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/grants", params={"status": status} if status else None)
 
-    def request_grant(self, **fields: Any) -> dict[str, Any]:
-        return self._call("POST", "/v1/grants", json=fields)
+    def request_grant(self, request: GrantRequest) -> dict[str, Any]:
+        return self._call("POST", "/v1/grants", json=request.model_dump(mode="json"))
 
     def decide_grant(self, grant_id: str, verb: str) -> dict[str, Any]:
         if verb not in ("approve", "deny", "revoke"):
@@ -143,7 +143,9 @@ class Client:
         if fmt is None:
             raise InvalidInput("over HTTP, export writes .parquet or .csv files")
         if destination.exists() and not overwrite:
-            raise InvalidInput(f"{destination.name} exists; pass --force to replace it")
+            raise InvalidInput(
+                f"{destination.name} exists (`overwrite` replaces it)", parameter="overwrite"
+            )
         partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
         size = 0
         try:

@@ -42,6 +42,9 @@ class ErrorBody(BaseModel):
     error: str = Field(description="a stable code: invalid_input, forbidden, not_found, …")
     message: str = Field(description="one sentence saying what to fix; never a cell value")
     request_id: str | None = Field(description="the X-Request-Id of this request")
+    parameter: str | None = Field(
+        default=None, description="the request field the message is about, when there is one"
+    )
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -99,9 +102,14 @@ def scrub(message: str) -> str:
     return _PATH.sub("<path>", message)[:500]
 
 
-def body(request: Request | None, code: str, message: str) -> dict[str, Any]:
+def body(
+    request: Request | None, code: str, message: str, parameter: str | None = None
+) -> dict[str, Any]:
     rid = getattr(request.state, "request_id", None) if request is not None else None
-    return {"error": code, "message": message, "request_id": rid}
+    answer = {"error": code, "message": message, "request_id": rid}
+    if parameter is not None:
+        answer["parameter"] = parameter  # the request field the message is about
+    return answer
 
 
 def install(app: FastAPI) -> None:
@@ -115,7 +123,8 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("request %s failed: %s", request.state.request_id, type(err).__name__)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(body(request, code, message), status, headers=headers)
+        parameter = err.parameter if status < 500 else None
+        return JSONResponse(body(request, code, message, parameter), status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:

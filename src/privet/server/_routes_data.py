@@ -9,54 +9,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel
 
-from privet.catalog import DatasetInfo
+from privet.catalog import DatasetInfo, DatasetSummary
+from privet.dp import QueryRequest
 from privet.errors import PolicyDenied
-from privet.policy import stream
 from privet.server._auth import Caller
 from privet.server._validate import (
     MEDIA_TYPES,
     Format,
     NamePath,
     PurposeQuery,
-    PurposeStr,
     RefPath,
-    Sql,
     View,
     own_purpose,
 )
+from privet.workspace import Workspace
 
 log = logging.getLogger("privet.server")
 router = APIRouter(prefix="/v1", tags=["datasets"])
-
-ColumnName = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
-KeyValue = Annotated[str, StringConstraints(max_length=200)] | int | float
-
-
-class DatasetSummary(BaseModel):
-    name: str
-    owner: str
-    classification: str
-    purposes: list[str]
-    versions: int
-    rows: int | None = Field(description="rows in the newest version")
-    derived_from: str | None
-
-
-class QueryRequest(BaseModel):
-    sql: Sql = Field(description="SELECT COUNT/SUM/AVG/MEDIAN/QUANTILE … [WHERE] [GROUP BY]")
-    epsilon: float = Field(gt=0, le=100, description="the ε this release may spend")
-    purpose: PurposeStr
-    delta: float | None = Field(None, gt=0, lt=1)
-    bounds: dict[ColumnName, tuple[float, float]] | None = Field(
-        None, max_length=64, description="clamping bounds per column: [low, high]"
-    )
-    keys: dict[ColumnName, list[KeyValue]] | None = Field(
-        None, max_length=64, description="public GROUP BY keys per column"
-    )
 
 
 class BudgetSummary(BaseModel):
@@ -69,24 +40,13 @@ class BudgetSummary(BaseModel):
     releases: int
 
 
-def _ws(request: Request) -> Any:
+def _ws(request: Request) -> Workspace:
     return request.app.state.ws
 
 
 @router.get("/datasets", response_model=list[DatasetSummary], summary="List datasets")
 def list_datasets(request: Request, caller: Caller) -> list[DatasetSummary]:
-    return [
-        DatasetSummary(
-            name=d.name,
-            owner=d.owner,
-            classification=d.classification,
-            purposes=d.purposes,
-            versions=len(d.versions),
-            rows=d.versions[-1].rows if d.versions else None,
-            derived_from=d.derived_from,
-        )
-        for d in _ws(request).datasets()
-    ]
+    return [d.summary() for d in _ws(request).datasets()]
 
 
 @router.get("/datasets/{name}", response_model=DatasetInfo, summary="One dataset's metadata")
@@ -118,8 +78,7 @@ def read_rows(
     stops the stream mid-way (the connection is dropped, never a short file that looks whole)."""
     own_purpose(purpose)
     request_id = request.state.request_id
-    chunks = stream(
-        _ws(request),
+    chunks = _ws(request).access.stream(
         ref,
         identity=caller,
         view=view.value,
@@ -150,20 +109,10 @@ def _watch(chunks: Iterator[bytes], request_id: str) -> Iterator[bytes]:
 @router.post("/datasets/{ref}/query", summary="A differentially private statistic")
 def dp_query(request: Request, ref: RefPath, body: QueryRequest, caller: Caller) -> dict[str, Any]:
     """Needs a policy rule and grant for the ``aggregate`` view (the broker decides and logs,
-    refusals included); spends from the dataset's ledger."""
-    ws = _ws(request)
+    refusals included); spends from the dataset's ledger. The body is the library's
+    :class:`privet.dp.QueryRequest`."""
     own_purpose(body.purpose)
-    result = ws.dp.query(
-        ref,
-        body.sql,
-        epsilon=body.epsilon,
-        purpose=body.purpose,
-        actor=caller.name,
-        identity=caller,
-        delta=body.delta,
-        bounds=body.bounds,
-        keys=body.keys,
-    )
+    result = _ws(request).dp.query(ref, body, actor=caller.name, identity=caller)
     return result.model_dump(mode="json")
 
 

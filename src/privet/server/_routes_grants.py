@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from privet import policy
+from privet.policy import GrantInfo, GrantRequest, GrantStatus
 from privet.server._auth import Caller
-from privet.server._errors import ApiError
-from privet.server._validate import (
-    DatasetName,
-    GrantPath,
-    GrantStatus,
-    PurposeStr,
-    Reason,
-    View,
-    own_purpose,
-)
+from privet.server._validate import GrantPath, own_purpose
+from privet.workspace import Workspace
 
 router = APIRouter(prefix="/v1", tags=["grants"])
-
-MAX_SECONDS = 3650 * 86_400
-
-
-class GrantRequest(BaseModel):
-    dataset: DatasetName
-    view: View
-    purpose: PurposeStr
-    duration_seconds: int = Field(ge=60, le=MAX_SECONDS, description="how long, once approved")
-    reason: Reason
 
 
 class Me(BaseModel):
@@ -40,11 +21,11 @@ class Me(BaseModel):
     via: str
 
 
-def _ws(request: Request) -> Any:
+def _ws(request: Request) -> Workspace:
     return request.app.state.ws
 
 
-def _out(grant: Any) -> dict[str, Any]:
+def _out(grant: GrantInfo) -> dict[str, Any]:
     return grant.model_dump(mode="json")
 
 
@@ -58,16 +39,7 @@ def request_grant(request: Request, body: GrantRequest, caller: Caller) -> dict[
     """Pending until the dataset owner or an approver (never the requester) approves it;
     active at once when the policy auto-approves (never for restricted datasets)."""
     own_purpose(body.purpose)
-    grant = policy.request_grant(
-        _ws(request),
-        caller,
-        dataset=body.dataset,
-        view=body.view.value,
-        purpose=body.purpose,
-        duration=timedelta(seconds=body.duration_seconds),
-        reason=body.reason,
-    )
-    return _out(grant)
+    return _out(_ws(request).access.request_grant(body, identity=caller))
 
 
 @router.get("/grants", summary="Grants the caller may see")
@@ -77,23 +49,23 @@ def list_grants(
     status: Annotated[GrantStatus | None, Query()] = None,
 ) -> list[dict[str, Any]]:
     """The caller's own grants, and the grants of datasets the caller may approve."""
-    found = policy.grants_visible_to(_ws(request), caller, status=status.value if status else None)
+    found = _ws(request).access.grants_visible_to(caller, status=status)
     return [_out(g) for g in found]
 
 
 @router.post("/grants/{grant_id}/approve", summary="Approve a pending grant")
 def approve(request: Request, grant_id: GrantPath, caller: Caller) -> dict[str, Any]:
-    return _out(policy.approve_grant(_ws(request), grant_id, identity=caller))
+    return _out(_ws(request).access.approve_grant(grant_id, identity=caller))
 
 
 @router.post("/grants/{grant_id}/deny", summary="Deny a pending grant")
 def deny(request: Request, grant_id: GrantPath, caller: Caller) -> dict[str, Any]:
-    return _out(policy.deny_grant(_ws(request), grant_id, identity=caller))
+    return _out(_ws(request).access.deny_grant(grant_id, identity=caller))
 
 
 @router.post("/grants/{grant_id}/revoke", summary="Revoke a grant now")
 def revoke(request: Request, grant_id: GrantPath, caller: Caller) -> dict[str, Any]:
-    return _out(policy.revoke_grant(_ws(request), grant_id, identity=caller))
+    return _out(_ws(request).access.revoke_grant(grant_id, identity=caller))
 
 
 @router.get("/alerts", summary="Anomaly alerts", tags=["alerts"])
@@ -103,10 +75,5 @@ def alerts(
     since: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> list[dict[str, Any]]:
     """Alerts raised by reads far outside a user's baseline (approvers and admins only)."""
-    _require_overseer(request, caller)
-    return [a.model_dump(mode="json") for a in policy.list_alerts(_ws(request), since=since)]
-
-
-def _require_overseer(request: Request, caller: Any) -> None:
-    if not policy.may_oversee(_ws(request), caller):
-        raise ApiError(403, "forbidden", "only approvers and administrators see alerts")
+    found = _ws(request).access.list_alerts(since=since, identity=caller)
+    return [a.model_dump(mode="json") for a in found]

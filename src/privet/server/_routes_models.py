@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from privet.dp import ModelInfo
 from privet.server._auth import Caller
 from privet.server._validate import PURPOSE, NamePath, own_purpose
+from privet.workspace import Workspace
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-def _ws(request: Request) -> Any:
+def _ws(request: Request) -> Workspace:
     return request.app.state.ws
 
 

@@ -24,6 +24,8 @@ from privet.server._ratelimit import RateLimit
 if TYPE_CHECKING:
     import uvicorn
 
+    from privet.workspace import Workspace
+
 log = logging.getLogger("privet.server")
 
 
@@ -41,6 +43,8 @@ class ServeOptions:
     rate_limit: RateLimit = RateLimit()
     log_level: str = "info"
     stream_batch_rows: int = 65_536
+    publish_checkpoints: Path | None = None  # a folder for signed checkpoints, on a timer
+    checkpoint_every: float = 300.0
 
 
 def is_loopback(host: str) -> bool:
@@ -55,7 +59,9 @@ def is_loopback(host: str) -> bool:
 def check_transport(options: ServeOptions) -> bool:
     """True when TLS is on; refuses unsafe combinations with one sentence."""
     if (options.tls_cert is None) != (options.tls_key is None):
-        raise InvalidInput("give both --tls-cert and --tls-key (or neither)")
+        raise InvalidInput(
+            "give both a TLS certificate and its key (or neither)", parameter="tls_key"
+        )
     tls = options.tls_cert is not None
     for path in (options.tls_cert, options.tls_key):
         if path is not None and not path.is_file():
@@ -64,8 +70,9 @@ def check_transport(options: ServeOptions) -> bool:
         if not options.insecure_plain_http:
             raise InvalidInput(
                 f"refusing to serve plain HTTP on {options.host}: tokens and data would cross "
-                "the network unencrypted; give --tls-cert and --tls-key (or, behind a "
-                "TLS-terminating proxy on this host, --insecure-plain-http)"
+                "the network unencrypted; give a TLS certificate and key (or, behind a "
+                "TLS-terminating proxy on this host, allow insecure_plain_http)",
+                parameter="insecure_plain_http",
             )
         warnings.warn(
             f"serving plain HTTP on non-loopback address {options.host}: credentials and data "
@@ -74,18 +81,51 @@ def check_transport(options: ServeOptions) -> bool:
             stacklevel=2,
         )
     if tls and options.insecure_plain_http:
-        raise InvalidInput("--insecure-plain-http makes no sense with a TLS certificate")
+        raise InvalidInput(
+            "insecure_plain_http makes no sense with a TLS certificate",
+            parameter="insecure_plain_http",
+        )
     return tls
 
 
-def build_server(workspace: Path | str | None, options: ServeOptions) -> uvicorn.Server:
-    """A configured ``uvicorn.Server`` (not started)."""
+@dataclass(frozen=True)
+class Serving:
+    """A configured uvicorn server (not started) and the workspace it serves."""
+
+    server: uvicorn.Server
+    workspace: Workspace
+    options: ServeOptions
+
+    def run(self) -> None:
+        """Serve until Ctrl-C, publishing checkpoints if asked; then a last checkpoint covers
+        everything served, and the workspace closes."""
+        from privet.auditlog import CheckpointPublisher
+
+        folder, every = self.options.publish_checkpoints, self.options.checkpoint_every
+        publisher = None
+        if folder is not None:
+            publisher = CheckpointPublisher(self.workspace.log, folder, every).start()
+        try:
+            self.server.run()
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
+            pass
+        finally:
+            if publisher is not None:
+                publisher.stop()
+            self.workspace.close()
+
+
+def build_server(workspace: Path | str | None, options: ServeOptions) -> Serving:
+    """A configured ``uvicorn.Server`` (not started) on the opened workspace."""
     import uvicorn
 
     from privet.server._app import create_app
     from privet.workspace import Workspace
 
     tls = check_transport(options)
+    folder = options.publish_checkpoints
+    if folder is not None and not folder.is_dir():
+        raise InvalidInput(f"the folder {folder} does not exist", parameter="publish_checkpoints")
     ws = Workspace.open(workspace)
     app = create_app(
         ws, rate_limit=options.rate_limit, tls=tls, stream_batch_rows=options.stream_batch_rows
@@ -110,7 +150,7 @@ def build_server(workspace: Path | str | None, options: ServeOptions) -> uvicorn
     except (ssl.SSLError, ValueError):
         ws.close()
         raise InvalidInput("the TLS certificate or key could not be loaded") from None
-    return uvicorn.Server(config)
+    return Serving(uvicorn.Server(config), ws, options)
 
 
 def _tls12(_config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

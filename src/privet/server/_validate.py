@@ -22,13 +22,8 @@ PURPOSE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 USER = r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$"
 GRANT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
-# Free text kept short and free of control characters (it is stored and shown, never executed).
-Reason = Annotated[
-    str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
 Sql = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"^[^\x00]+$")]
 Note = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
-DatasetName = Annotated[str, StringConstraints(pattern=NAME)]
 PurposeStr = Annotated[str, StringConstraints(pattern=PURPOSE)]
 
 NamePath = Annotated[str, Path(pattern=NAME, description="dataset name")]
@@ -51,14 +46,6 @@ class View(StrEnum):
 class Format(StrEnum):
     parquet = "parquet"
     csv = "csv"
-
-
-class GrantStatus(StrEnum):
-    pending = "pending"
-    active = "active"
-    denied = "denied"
-    revoked = "revoked"
-    expired = "expired"
 
 
 MEDIA_TYPES = {Format.parquet: "application/vnd.apache.parquet", Format.csv: "text/csv"}

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from tink import aead, daead, prf
 from tink.proto import tink_pb2
 
-from privet.catalog._models import Keyset
 from privet.errors import IntegrityError, KeyUnavailable
+from privet.schema import Keyset
 from privet.vault import _keysets, _stream
 from privet.vault._kms import master_aead
 

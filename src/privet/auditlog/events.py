@@ -1,0 +1,616 @@
+"""Every kind of audit-log entry, one typed constructor each.
+
+The log is canonical JSON and hashed entry by entry, so an entry's keys and values are a
+format: what a constructor returns is exactly what ``privet.auditlog.append`` stores, and
+changing one changes what new entries look like (old entries keep verifying).
+
+The rule for what goes in: ids, hashes, counts, timings, names of columns, operators and
+purposes, statuses and reasons from a fixed vocabulary — never a cell value, and never free
+text a person typed (a grant's reason stays out; a policy appears only as its hash). Times
+are ``datetime`` values, written with ``isoformat()``. An optional field that is not given
+is absent from the entry, never ``null``.
+
+Imports nothing of privet (like :mod:`privet.auditlog.kinds`), so any package may build
+entries while ``privet.auditlog`` is still being imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Entry = dict[str, object]
+# What ``privet.auditlog.attest`` returns: the signed new state of each governance object.
+Governance = Sequence[Mapping[str, object]]
+# A kind-specific fact (a count, a flag, a name, a measure).
+Fact = str | int | float | bool
+
+BASELINE_EVENT = "governance.baseline"
+
+
+def _entry(event: str, ts: datetime, actor: str, /, **fields: object) -> Entry:
+    return {"event": event, "ts": ts.isoformat(), "actor": actor, **fields}
+
+
+def _present(**fields: object) -> Entry:
+    """The fields that were given (not None)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+# -- workspace and keys -------------------------------------------------------------------------
+
+
+def workspace_init(*, ts: datetime, actor: str, workspace: str) -> Entry:
+    """A workspace was created (its id)."""
+    return _entry("workspace.init", ts, actor, workspace=workspace)
+
+
+def keys_create(*, ts: datetime, actor: str, kms: str, keys: Sequence[str]) -> Entry:
+    """The workspace's keys were made, wrapped by the KMS of scheme ``kms``."""
+    return _entry("keys.create", ts, actor, kms=kms, keys=list(keys))
+
+
+def keys_rotate(
+    *,
+    ts: datetime,
+    actor: str,
+    rotated: Mapping[str, int],
+) -> Entry:
+    """New primary keys everywhere; ``rotated`` is the vault's count of what changed (key
+    ids and numbers of keys and keysets)."""
+    return {**_entry("keys.rotate", ts, actor), **rotated}
+
+
+def keys_reencrypt(
+    *,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    key_id: int,
+    version: str | None = None,
+    model: str | None = None,
+) -> Entry:
+    """A stored object (a dataset's ``version`` or a ``model``) was re-encrypted under key
+    ``key_id``."""
+    if (version is None) == (model is None):
+        raise ValueError("give the version or the model that was re-encrypted")
+    return _entry(
+        "keys.reencrypt",
+        ts,
+        actor,
+        dataset=dataset,
+        key_id=key_id,
+        **_present(version=version, model=model),
+    )
+
+
+def governance_baseline(*, ts: datetime, actor: str, governance: Governance) -> Entry:
+    """Existing governance objects attested once, for a catalog that predates attestations."""
+    return _entry(BASELINE_EVENT, ts, actor, governance=governance)
+
+
+# -- catalog ------------------------------------------------------------------------------------
+
+
+def dataset_version(
+    *,
+    kind: str,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    version: str,
+    number: int,
+    rows: int,
+    columns: int,
+    content_sha256: str,
+    classification: str,
+    source: str,
+    governance: Governance,
+    source_sha256: str | None = None,
+) -> Entry:
+    """A new version of a dataset: ``dataset.ingest`` when ``kind`` is ``"ingest"``, else
+    ``dataset.derive`` (``kind`` says how it was derived). ``source`` is its lineage ref;
+    ``source_sha256`` the hash of an ingested file."""
+    return _entry(
+        "dataset.ingest" if kind == "ingest" else "dataset.derive",
+        ts,
+        actor,
+        kind=kind,
+        dataset=dataset,
+        version=version,
+        number=number,
+        rows=rows,
+        columns=columns,
+        content_sha256=content_sha256,
+        classification=classification,
+        source=source,
+        **_present(source_sha256=source_sha256),
+        governance=governance,
+    )
+
+
+def column_annotate(
+    *,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    version: str,
+    column: str,
+    old_category: str | None,
+    old_role: str,
+    category: str | None,
+    role: str,
+    classification: str,
+    governance: Governance,
+) -> Entry:
+    """An owner corrected a column's data category and role (categories may be None)."""
+    return _entry(
+        "column.annotate",
+        ts,
+        actor,
+        dataset=dataset,
+        version=version,
+        column=column,
+        old_category=old_category,
+        old_role=old_role,
+        category=category,
+        role=role,
+        classification=classification,
+        governance=governance,
+    )
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReadFacts:
+    """What every entry about one read says: who read which version, how and why.
+
+    Mutable: the broker learns ``served`` (and the served ``version``) while it decides.
+    ``token`` is the id of the API token used (never its secret).
+    """
+
+    ts: datetime
+    actor: str
+    dataset: str
+    version: str
+    purpose: str
+    view: str
+    channel: str
+    token: str | None = None
+    served: str | None = None  # the derived dataset served instead of ``dataset``
+
+    def fields(self) -> Entry:
+        return {
+            "ts": self.ts.isoformat(),
+            "actor": self.actor,
+            "dataset": self.dataset,
+            "version": self.version,
+            "purpose": self.purpose,
+            "view": self.view,
+            "channel": self.channel,
+            **_present(token=self.token, served=self.served),
+        }
+
+
+def read(
+    *, facts: ReadFacts, basis: str | None, rows: int, columns: int, grant: str | None = None
+) -> Entry:
+    """A release of ``rows`` × ``columns``, on ``basis`` (and ``grant``, when one allowed it);
+    ``basis`` is written even when None."""
+    return {
+        **facts.fields(),
+        "event": "read",
+        **_present(grant=grant),
+        "basis": basis,
+        "rows": rows,
+        "columns": columns,
+    }
+
+
+def read_refused(*, facts: ReadFacts, reason: str) -> Entry:
+    """A read refused for ``reason`` (a fixed word such as ``purpose_not_declared``)."""
+    return {**facts.fields(), "event": "read.refused", "reason": reason}
+
+
+def read_stopped(*, ts: datetime, actor: str, grant: str, read: int, reason: str) -> Entry:
+    """A streamed read (log entry ``read``) cut off because its grant ended."""
+    return _entry("read.stopped", ts, actor, grant=grant, read=read, reason=reason)
+
+
+def alert(
+    *,
+    ts: datetime,
+    user: str,
+    dataset: str,
+    kind: str,
+    severity: str,
+    read: int,
+    facts: Mapping[str, Fact],
+) -> Entry:
+    """privet saw an unusual read (log entry ``read``); ``facts`` are the kind's counts."""
+    return {
+        **_entry(
+            "alert",
+            ts,
+            "privet",
+            user=user,
+            dataset=dataset,
+            kind=kind,
+            severity=severity,
+            read=read,
+        ),
+        **facts,
+    }
+
+
+# -- users and tokens ---------------------------------------------------------------------------
+
+
+def user_add(
+    *, ts: datetime, actor: str, user: str, roles: Sequence[str], governance: Governance
+) -> Entry:
+    return _entry("user.add", ts, actor, user=user, roles=list(roles), governance=governance)
+
+
+def user_roles(
+    *,
+    ts: datetime,
+    actor: str,
+    user: str,
+    added: Sequence[str],
+    removed: Sequence[str],
+    governance: Governance,
+) -> Entry:
+    return _entry(
+        "user.roles",
+        ts,
+        actor,
+        user=user,
+        added=list(added),
+        removed=list(removed),
+        governance=governance,
+    )
+
+
+def user_disable(*, ts: datetime, actor: str, user: str, governance: Governance) -> Entry:
+    return _entry("user.disable", ts, actor, user=user, governance=governance)
+
+
+def user_enable(*, ts: datetime, actor: str, user: str, governance: Governance) -> Entry:
+    return _entry("user.enable", ts, actor, user=user, governance=governance)
+
+
+def token_issue(
+    *,
+    ts: datetime,
+    actor: str,
+    user: str,
+    token: str,
+    expires: datetime,
+    governance: Governance,
+) -> Entry:
+    """An API token ``token`` (its id) issued to ``user``."""
+    return _entry(
+        "token.issue",
+        ts,
+        actor,
+        user=user,
+        token=token,
+        expires=expires.isoformat(),
+        governance=governance,
+    )
+
+
+def token_revoke(
+    *, ts: datetime, actor: str, user: str, token: str, governance: Governance
+) -> Entry:
+    return _entry("token.revoke", ts, actor, user=user, token=token, governance=governance)
+
+
+# -- policy and grants --------------------------------------------------------------------------
+
+
+def policy_set(
+    *, ts: datetime, actor: str, number: int, sha256: str, rules: int, governance: Governance
+) -> Entry:
+    """Policy document ``number`` put in force (its hash and number of rules, not its text)."""
+    return _entry(
+        "policy.set", ts, actor, number=number, sha256=sha256, rules=rules, governance=governance
+    )
+
+
+@dataclass(frozen=True)
+class GrantFacts:
+    """What every entry about one grant says (never its free-text reason)."""
+
+    grant: str
+    user: str
+    dataset: str
+    view: str
+    purpose: str
+
+    def fields(self) -> Entry:
+        return {
+            "grant": self.grant,
+            "user": self.user,
+            "dataset": self.dataset,
+            "view": self.view,
+            "purpose": self.purpose,
+        }
+
+
+def _grant(event: str, ts: datetime, actor: str, grant: GrantFacts, /, **fields: object) -> Entry:
+    return _entry(event, ts, actor, **grant.fields(), **fields)
+
+
+def grant_request(
+    *,
+    ts: datetime,
+    actor: str,
+    grant: GrantFacts,
+    seconds: int,
+    rule: int,
+    governance: Governance | None = None,
+) -> Entry:
+    """A grant asked for ``seconds`` under policy rule ``rule`` (attested unless an
+    approval follows in the same append)."""
+    return _grant(
+        "grant.request",
+        ts,
+        actor,
+        grant,
+        seconds=seconds,
+        rule=rule,
+        **_present(governance=governance),
+    )
+
+
+def grant_approve(
+    *,
+    ts: datetime,
+    actor: str,
+    grant: GrantFacts,
+    expires: datetime,
+    governance: Governance | None = None,
+) -> Entry:
+    return _grant(
+        "grant.approve",
+        ts,
+        actor,
+        grant,
+        expires=expires.isoformat(),
+        **_present(governance=governance),
+    )
+
+
+def grant_deny(*, ts: datetime, actor: str, grant: GrantFacts, governance: Governance) -> Entry:
+    return _grant("grant.deny", ts, actor, grant, governance=governance)
+
+
+def grant_revoke(*, ts: datetime, actor: str, grant: GrantFacts, governance: Governance) -> Entry:
+    return _grant("grant.revoke", ts, actor, grant, governance=governance)
+
+
+def grant_expire(*, ts: datetime, grant: GrantFacts, governance: Governance) -> Entry:
+    """An active grant passed its expiry (noticed by privet)."""
+    return _grant("grant.expire", ts, "privet", grant, governance=governance)
+
+
+def grant_refused(
+    *,
+    ts: datetime,
+    actor: str,
+    grant: GrantFacts,
+    action: Literal["request", "approve", "deny", "revoke"],
+    reason: str,
+) -> Entry:
+    """A grant's ``action`` refused for ``reason`` (a fixed word): ``grant.refused`` for a
+    request, else ``grant.<action>.refused``."""
+    event = "grant.refused" if action == "request" else f"grant.{action}.refused"
+    return _grant(event, ts, actor, grant, reason=reason)
+
+
+# -- differential privacy and models ------------------------------------------------------------
+
+
+def dp_release(
+    *,
+    ts: datetime,
+    actor: str,
+    purpose: str,
+    kind: str,
+    ledger: str,
+    dataset: str,
+    version: str,
+    release: str,
+    epsilon: float,
+    delta: float,
+    epsilon_spent: float,
+    mechanism: str,
+    governance: Governance,
+    query_sha256: str | None = None,
+    model: str | None = None,
+    facts: Mapping[str, Fact] | None = None,
+) -> Entry:
+    """A DP release charged to ``ledger`` (ε values rounded to 6 places); ``facts`` are the
+    kind's counts and names."""
+    return {
+        **_entry(
+            "dp.release",
+            ts,
+            actor,
+            purpose=purpose,
+            kind=kind,
+            ledger=ledger,
+            dataset=dataset,
+            version=version,
+            release=release,
+            epsilon=round(epsilon, 6),
+            delta=delta,
+            epsilon_spent=round(epsilon_spent, 6),
+            mechanism=mechanism,
+            **({"query_sha256": query_sha256} if query_sha256 else {}),
+            **({"model": model} if model else {}),
+        ),
+        **dict(facts or {}),
+        "governance": governance,
+    }
+
+
+def dp_refused(
+    *,
+    ts: datetime,
+    actor: str,
+    purpose: str,
+    kind: str,
+    ledger: str,
+    dataset: str,
+    version: str,
+) -> Entry:
+    """A DP release refused: its ledger's budget does not cover it."""
+    return _entry(
+        "dp.refused",
+        ts,
+        actor,
+        reason="budget",
+        purpose=purpose,
+        kind=kind,
+        ledger=ledger,
+        dataset=dataset,
+        version=version,
+    )
+
+
+def dp_budget_set(
+    *,
+    ts: datetime,
+    actor: str,
+    ledger: str,
+    epsilon_limit: float,
+    delta: float,
+    governance: Governance,
+) -> Entry:
+    return _entry(
+        "dp.budget.set",
+        ts,
+        actor,
+        ledger=ledger,
+        epsilon_limit=epsilon_limit,
+        delta=delta,
+        governance=governance,
+    )
+
+
+def dp_domain_declare(
+    *, ts: datetime, actor: str, dataset: str, bounds: Iterable[str], keys: Iterable[str]
+) -> Entry:
+    """The owner declared public bounds and keys of these columns (their names, sorted; the
+    declared values are public but stay in the catalog)."""
+    return _entry(
+        "dp.domain.declare", ts, actor, dataset=dataset, bounds=sorted(bounds), keys=sorted(keys)
+    )
+
+
+def model_train(
+    *, ts: datetime, actor: str, purpose: str, dataset: str, version: str, model: str
+) -> Entry:
+    """A model trained without DP (a DP-trained model's entry is its ``dp.release``)."""
+    return _entry(
+        "model.train",
+        ts,
+        actor,
+        purpose=purpose,
+        dataset=dataset,
+        version=version,
+        model=model,
+        private=False,
+    )
+
+
+def model_card(
+    *,
+    ts: datetime,
+    actor: str,
+    model: str,
+    basis: str | None,
+    grant: str | None = None,
+    purpose: str | None = None,
+) -> Entry:
+    """A model's full card was shown, on ``basis`` (written even when None; and ``grant``)."""
+    return _entry(
+        "model.card",
+        ts,
+        actor,
+        model=model,
+        basis=basis,
+        **({"grant": grant} if grant else {}),
+        **({"purpose": purpose} if purpose else {}),
+    )
+
+
+def model_read(
+    *, ts: datetime, actor: str, model: str, private: bool, card: Literal["full", "public"]
+) -> Entry:
+    """A model's weights were decrypted, with its full or public card."""
+    return _entry("model.read", ts, actor, model=model, private=private, card=card)
+
+
+def model_audit(
+    *, ts: datetime, actor: str, model: str, kind: str, measures: Mapping[str, object]
+) -> Entry:
+    """A privacy audit of a model; of ``measures`` only numbers and strings are logged."""
+    return {
+        **_entry("model.audit", ts, actor, model=model, kind=kind),
+        **{k: v for k, v in measures.items() if isinstance(v, int | float | str)},
+    }
+
+
+# -- de-identification --------------------------------------------------------------------------
+
+
+def deid_detokenize(
+    *,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    version: str,
+    column: str,
+    rows: int,
+    distinct_tokens: int,
+    purpose: str,
+    read_entry: int,
+    ms: float,
+) -> Entry:
+    """Tokens of ``column`` turned back into values, after the read at log entry
+    ``read_entry``."""
+    return _entry(
+        "deid.detokenize",
+        ts,
+        actor,
+        dataset=dataset,
+        version=version,
+        column=column,
+        rows=rows,
+        distinct_tokens=distinct_tokens,
+        purpose=purpose,
+        read_entry=read_entry,
+        ms=ms,
+    )
+
+
+def deid_protect_file(
+    *, ts: datetime, actor: str, source_sha256: str, rows: int, operators: Mapping[str, str]
+) -> Entry:
+    """The workspace's keys were used to protect a file outside it (its hash, not its name)."""
+    return _entry(
+        "deid.protect_file",
+        ts,
+        actor,
+        source=f"file:sha256:{source_sha256}",
+        rows=rows,
+        operators=dict(operators),
+    )

@@ -1,0 +1,119 @@
+"""``ws.deid``: protect, re-identification risk, detokenize."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from privet.core import Core
+    from privet.deid import (
+        Column,
+        Detokenized,
+        ProtectReport,
+        ProtectRequest,
+        RiskReport,
+        RiskRequest,
+    )
+
+Progress = Callable[[str], None]
+
+
+class Deidentification:
+    """De-identification of a workspace's datasets, and of files with its keys.
+
+    A SOURCE is a dataset (``NAME`` or ``NAME@VERSION``) or a file, by
+    :func:`privet.tables.names_file`. Reads of a dataset go through the broker and are logged.
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def columns(self, ref: str) -> list[Column]:
+        """The columns of version ``ref`` with their catalog roles (no data is read)."""
+        from privet import deid
+
+        return deid.dataset_columns(self._core, ref)
+
+    def protect(
+        self,
+        source: str,
+        request: ProtectRequest,
+        *,
+        output: str | Path,
+        actor: str,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> ProtectReport:
+        """Protect ``source`` as ``request`` says, with risk and utility before and after.
+
+        A dataset becomes a new version of dataset ``output`` (with its lineage and audit
+        entry); a file becomes file ``output`` (replaced only with ``overwrite``), and the use
+        of the workspace's keys on it, if any, is logged.
+        """
+        from privet import deid, tables
+
+        if tables.names_file(source):
+            return deid.protect_file(
+                source,
+                request,
+                output,
+                core=self._core,
+                actor=actor,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        return deid.protect(
+            self._core, source, request, name=str(output), actor=actor, progress=progress
+        )
+
+    def risk(
+        self,
+        source: str,
+        request: RiskRequest | None = None,
+        *,
+        actor: str,
+        population: pl.DataFrame | str | Path | None = None,
+    ) -> RiskReport:
+        """Re-identification risk of ``source``: k, ℓ, t, prosecutor, journalist, marketer.
+
+        ``population`` (a table or its file, with the same quasi-identifiers) gives the
+        journalist risk. A dataset is read under privet's assessment purpose (logged).
+        """
+        from privet import deid, tables
+
+        if tables.names_file(source):
+            return deid.file_risk(source, request, population=population)
+        return deid.dataset_risk(self._core, source, request, actor=actor, population=population)
+
+    def detokenize(
+        self,
+        ref: str,
+        column: str,
+        *,
+        purpose: str,
+        actor: str,
+        namespace: str = "",
+        output: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> Detokenized:
+        """The rows of ``ref`` with the tokens of ``column`` turned back into values.
+
+        A governed read for ``purpose`` (one the data was collected for), then an audit entry
+        of its own whose index the result carries; written to ``output`` if given.
+        """
+        from privet import deid
+
+        return deid.detokenize(
+            self._core,
+            ref,
+            column,
+            purpose=purpose,
+            actor=actor,
+            namespace=namespace,
+            output=output,
+            overwrite=overwrite,
+        )

@@ -44,9 +44,10 @@ from privet.datasets import adult, raw_people  # noqa: E402
 from privet.dp import QueryRequest, _opendp  # noqa: E402
 from privet.dp import _accounting as acc  # noqa: E402
 from privet.dp import sgd as _sgd  # noqa: E402
+from privet.dp._features import Feature  # noqa: E402
+from privet.dp._features import encode as _encode  # noqa: E402
 from privet.dp._query import compile_query  # noqa: E402
 from privet.dp._sql import parse  # noqa: E402
-from privet.dp._train import Feature, _encode  # noqa: E402
 from privet.dp.randomness import SecureRandom  # noqa: E402
 
 EPSILON, DELTA, BATCH = 8.0, 1e-5, 256

@@ -78,10 +78,10 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
     for i in range(n_datasets):
         ws.ingest(csv, name=f"d{i:03d}", owner="owner", purposes=PURPOSES, actor="owner")
     ws.access.set_policy(POLICY, actor="bench")
-    now = ws.now()
-    with ws.reading() as session:
+    now = ws.hazmat.now()
+    with ws.hazmat.reading() as session:
         ids = {d.name: d.id for d in session.scalars(select(Dataset))}
-    with Session(ws.engine) as session:
+    with Session(ws.hazmat.engine) as session:
         for u in range(n_users):
             name = f"u{u:04d}"
             session.add(User(name=name, created_at=now, created_by="bench", disabled=False))
@@ -114,7 +114,7 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
         session.commit()
     # Rows inserted behind privet's back are refused by every decision that relies on them:
     # attest them once, as the upgrade of a catalog from before attestations does.
-    with ws.session() as session:
+    with ws.hazmat.session() as session:
         auditlog.baseline(session, ts=now, actor="bench")
         session.commit()
     return ws
@@ -123,7 +123,7 @@ def build(folder: Path, n_grants: int, n_users: int, n_datasets: int, seed: int)
 def queries(ws: Workspace, n: int, seed: int) -> list[tuple[gov.Identity, str, str, str]]:
     """Half the queries name an existing grant's (user, dataset, view, purpose)."""
     rng = random.Random(seed + 1)
-    with ws.reading() as session:
+    with ws.hazmat.reading() as session:
         grants = list(
             session.execute(
                 select(Grant.user, Dataset.name, Grant.view, Grant.purpose).join(
@@ -221,14 +221,14 @@ def main() -> None:
         ws = build(Path(tmp), args.grants, args.users, args.datasets, args.seed)
         setup_s = time.perf_counter() - started
         items = queries(ws, args.decisions, args.seed)
-        now = ws.now()
+        now = ws.hazmat.now()
         for item in items[:200]:  # warm-up: caches, SQLite pages, the parsed policy
-            gov.decide(ws, *item)
-        per_request = timed(lambda q: gov.decide(ws, *q, now=now), items)
+            gov.decide(ws.hazmat, *item)
+        per_request = timed(lambda q: gov.decide(ws.hazmat, *q, now=now), items)
         # Again: every attestation was verified once above (a long-running server's state;
         # the first pass pays one signature check per object the first time it is used).
-        per_request_warm = timed(lambda q: gov.decide(ws, *q, now=now), items)
-        with ws.reading() as session:
+        per_request_warm = timed(lambda q: gov.decide(ws.hazmat, *q, now=now), items)
+        with ws.hazmat.reading() as session:
             on_session = timed(lambda q: gov.decide(session, *q, now=now), items)
             allowed = sum(gov.decide(session, *q, now=now).allowed for q in items)
             few = items[: args.naive_decisions]

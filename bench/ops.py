@@ -246,7 +246,7 @@ def log_append(root: str, entries: int, batch: int, segments: int) -> Result:
     for start in range(0, entries, batch):
         events = _events(start, min(batch, entries - start))
         t0, c0 = time.perf_counter(), time.process_time()
-        with ws.session() as session:
+        with ws.hazmat.session() as session:
             auditlog.append(session, events)
             session.commit()
         txns.append((len(events), time.perf_counter() - t0, time.process_time() - c0))

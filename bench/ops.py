@@ -168,14 +168,14 @@ def read_stages(csv: str) -> Result:
         head = file.read(1 << 20)
     with _clock(result, "scan_nul_and_header"):
         assert b"\x00" not in head[:65536]
-        header = tables._csv_header(head, path.name)
+        tables._csv_header(head, path.name)
     with _clock(result, "polars_parse"):
         frame = pl.read_csv(path, infer_schema_length=10_000)
     with _clock(result, "sha256_source (runs in a thread during the parse)"):
         tables._file_sha256(path)
     result["ragged_check_ran"] = bool(frame.get_column(frame.columns[-1]).null_count())
     with _clock(result, "ragged_check"):
-        tables._check_row_lengths(path, header, path.name)
+        tables._check_row_lengths(path, frame, path.name)
     del frame
     # The plain peer's way: Polars given the path memory-maps the file instead of copying it.
     with _clock(result, "polars_parse_from_path"):

@@ -144,14 +144,21 @@ class AuditLog:
             return conn.execute(select(LogHead.size).where(LogHead.id == 1)).scalar_one()
 
     def records(self, start: int = 0, limit: int | None = None) -> list[Record]:
+        return self.page(start, limit)[1]
+
+    def page(self, start: int = 0, limit: int | None = None) -> tuple[int, list[Record]]:
+        """The log's size and up to ``limit`` records from ``start``, read together (the size
+        counts every record shown)."""
         query = select(LogEntry).where(LogEntry.idx >= start).order_by(LogEntry.idx)
         if limit is not None:
             query = query.limit(limit)
-        with Session(self._reader) as session:
-            return [
+        with Session(self._reader) as session, session.begin():
+            size = session.execute(select(LogHead.size).where(LogHead.id == 1)).scalar_one()
+            records = [
                 Record(row.idx, json.loads(row.data), row.leaf_hash)
-                for row in session.scalars(query)
+                for row in session.scalars(query.where(LogEntry.idx < size))
             ]
+        return size, records
 
     def checkpoints(self) -> list[CheckpointRow]:
         with Session(self._reader) as session:

@@ -179,8 +179,7 @@ def datasets_command(opts: Options, name: str | None) -> None:
             listing = ws.datasets()
             opts.emit(listing, lambda: print_list([d.summary() for d in listing]))
             return
-        dataset = ws.dataset(name)
-        edges = ws.lineage(name) if dataset.versions else []
+        dataset, edges = ws.describe(name)
         data = {
             **dataset.model_dump(mode="json"),
             "lineage": [

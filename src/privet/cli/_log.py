@@ -25,8 +25,7 @@ def log_group() -> None:
 def log_show(opts: Options, start: int, limit: int) -> None:
     """Show log entries (ids, hashes and counts; never data values)."""
     with opts.workspace() as ws:
-        records = ws.log.records(start, limit)
-        size = ws.log.size()
+        size, records = ws.log.page(start, limit)
     data = {
         "size": size,
         "entries": [{"index": r.index, "leaf_hash": r.leaf_hash.hex(), **r.event} for r in records],

@@ -13,6 +13,7 @@ from privet import catalog, core, lineage, policy
 from privet.auditlog import AuditLog
 from privet.catalog import DatasetInfo, VersionInfo
 from privet.core import Clock, Core, utc_now
+from privet.lineage import Edge
 from privet.schema import Dataset
 from privet.workspace._access import Access
 from privet.workspace._audit import Audits
@@ -145,6 +146,17 @@ class Workspace:
         with self._core.reading() as session:
             _, version = catalog.resolve(session, ref)
             return lineage.edges_of(session, lineage.version_ref(version.id))
+
+    def describe(self, name: str) -> tuple[DatasetInfo, list[Edge]]:
+        """Dataset ``name`` and the lineage of its newest version (none before its first),
+        read together."""
+        with self._core.reading() as session:
+            dataset = catalog.find_dataset(session, catalog.check_name(name))
+            info = catalog.dataset_info(dataset)
+            if not info.versions:
+                return info, []
+            newest = lineage.version_ref(info.versions[-1].id)
+            return info, lineage.edges_of(session, newest)
 
     # -- differential privacy ---------------------------------------------------------------
 

@@ -62,41 +62,9 @@ def store_version(
 
     ``source`` is the lineage ref it was made from; ``facts`` (counts, parameters, never
     values) go to lineage, and ``source_sha256`` (an ingested file's hash) to the audit
-    entry. The object store's write lock is held from the first byte until the version
-    commits (or its object is deleted), so garbage collection never takes the new object.
+    entry. The new object is safe from garbage collection until the version commits (see
+    :func:`privet.core.stored_object`).
     """
-    with core.store.writing():
-        return _store_version(
-            core,
-            name=name,
-            frame=frame,
-            columns=columns,
-            level=level,
-            kind=kind,
-            actor=actor,
-            source=source,
-            facts=facts,
-            new=new,
-            progress=progress,
-            source_sha256=source_sha256,
-        )
-
-
-def _store_version(
-    core: Core,
-    *,
-    name: str,
-    frame: pl.DataFrame,
-    columns: Sequence[Column],
-    level: str,
-    kind: str,
-    actor: str,
-    source: str,
-    facts: Mapping[str, object],
-    new: NewDataset | None,
-    progress: Callable[[str], None],
-    source_sha256: str | None,
-) -> VersionInfo:
     with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         dataset_id = existing.id if existing else uuid.uuid4().hex

@@ -72,10 +72,9 @@ def _reencrypt_object(
         with core.store.open(old_key) as source:
             plaintext = core.vault.decrypt_version(handle, dataset_id, context, source)
     new_key = f"{folder}/{dataset_id}/{row_id}.{uuid.uuid4().hex[:8]}.{suffix}"
-    with core.store.writing():  # until the row points at the new object
-        _replace_object(
-            core, table, row_id, dataset_id, context, handle, plaintext, new_key, actor=actor
-        )
+    _replace_object(
+        core, table, row_id, dataset_id, context, handle, plaintext, new_key, actor=actor
+    )
     core.store.delete(old_key)
     return 1
 

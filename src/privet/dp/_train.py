@@ -322,17 +322,16 @@ def train(
     if no_dp:
         warnings.warn(card.summary, NoPrivacyWarning, stacklevel=2)
     step("storing")
-    with core.store.writing():  # until the model's row commits: gc must not take its object
-        info = models.store(
-            core,
-            module,
-            card,
-            charge=charge,
-            ref=fixed_ref,
-            purpose=purpose,
-            actor=actor,
-            delta=budget["delta"] if budget else 0.0,
-        )
+    info = models.store(
+        core,
+        module,
+        card,
+        charge=charge,
+        ref=fixed_ref,
+        purpose=purpose,
+        actor=actor,
+        delta=budget["delta"] if budget else 0.0,
+    )
     return models.as_seen_by(core, info, actor=actor, purpose=purpose)
 
 

@@ -151,6 +151,20 @@ class Options:
         with ws:
             yield ws
 
+    @contextmanager
+    def maybe_workspace(self) -> Iterator[Workspace | None]:
+        """The workspace if there is one, else None (files can be worked on without one);
+        a workspace named with -w must exist."""
+        try:
+            ws = Workspace.open(self.workspace_path)
+        except NotFound:
+            if self.workspace_path:
+                raise
+            yield None
+            return
+        with ws:
+            yield ws
+
     def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
         """One JSON document on stdout with --json; otherwise the human rendering."""
         if self.as_json or human is None:

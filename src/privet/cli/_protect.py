@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from privet.cli._app import Options, command, stderr, stdout
-from privet.errors import NotFound
 
 if TYPE_CHECKING:
     from privet.deid import Metric, ProtectReport, RiskReport
-    from privet.workspace import Workspace
 
 # Kept in step with the registry by a test (the CLI starts without importing it).
 OPERATORS = (
@@ -32,22 +28,6 @@ def _columns(value: str | None) -> list[str] | None:
     if not names:
         raise click.BadParameter("give column names separated by commas")
     return names
-
-
-@contextmanager
-def _maybe_workspace(opts: Options) -> Iterator[Workspace | None]:
-    """The workspace if there is one; a file can be protected without (unless keys are used)."""
-    from privet.workspace import Workspace
-
-    try:
-        ws = Workspace.open(opts.workspace_path)
-    except NotFound:
-        if opts.workspace_path:
-            raise
-        yield None
-        return
-    with ws:
-        yield ws
 
 
 @click.argument("source", metavar="NAME[@VERSION]|FILE")
@@ -129,7 +109,7 @@ def protect_command(
             metric=metric,
             target=target,
         )
-    with _maybe_workspace(opts) as ws, opts.progress(f"protecting {source}") as step:
+    with opts.maybe_workspace() as ws, opts.progress(f"protecting {source}") as step:
         if ws is None:  # a file, without a workspace
             report = deid.protect_file(
                 source, request, output, actor=opts.actor, overwrite=overwrite, progress=step
@@ -260,7 +240,7 @@ def risk_command(
         threshold=threshold,
         population_size=population_size,
     )
-    with _maybe_workspace(opts) as ws, opts.progress(f"measuring {source}") as step:
+    with opts.maybe_workspace() as ws, opts.progress(f"measuring {source}") as step:
         step("reading")
         if ws is None:  # a file, without a workspace
             report = deid.file_risk(source, request, population=population)

@@ -205,7 +205,6 @@ def synth_evaluate(
 ) -> None:
     """Fidelity, utility and privacy risk of SYNTH against REAL (datasets or files)."""
     from privet.attacks import SynthEvaluationRequest, evaluate_sources
-    from privet.cli._protect import _maybe_workspace
 
     request = SynthEvaluationRequest(
         real=real,
@@ -216,7 +215,7 @@ def synth_evaluate(
         n_attacks=n_attacks,
         seed=seed,
     )
-    with _maybe_workspace(opts) as ws, opts.progress("evaluating") as step:
+    with opts.maybe_workspace() as ws, opts.progress("evaluating") as step:
         if ws is None:  # files only
             result = evaluate_sources(request, progress=step)
         else:

@@ -620,3 +620,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
+
+
+def unique_map(
+    values: pl.Series,
+    function: Callable[[str], str | None],
+    dtype: pl.DataType | type[pl.DataType] = pl.String,
+) -> pl.Series:
+    """Apply ``function`` once per distinct non-null value (as text); nulls stay null."""
+    text = values.cast(pl.String)
+    distinct = text.drop_nulls().unique()
+    mapping = {value: function(value) for value in distinct.to_list()}
+    return text.replace_strict(mapping, default=None, return_dtype=dtype).alias(values.name)

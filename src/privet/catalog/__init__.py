@@ -22,6 +22,7 @@ from privet.catalog._info import (
     version_info,
 )
 from privet.catalog._ingest import LEGAL_BASES, ingest
+from privet.catalog._links import LINK_DOMAIN, subject_link, subject_links
 from privet.taxonomy import CATEGORIES, Level, Role
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "SUBJECT_LINK",
     "ColumnAnnotation",
     "LEGAL_BASES",
+    "LINK_DOMAIN",
     "ColumnInfo",
     "DatasetInfo",
     "DatasetSummary",
@@ -49,5 +51,7 @@ __all__ = [
     "is_reserved",
     "parse_ref",
     "resolve",
+    "subject_link",
+    "subject_links",
     "version_info",
 ]

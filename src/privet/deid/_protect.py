@@ -28,7 +28,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet import auditlog, catalog, policy, tables
-from privet.catalog import SUBJECT_LINK
+from privet.catalog import SUBJECT_LINK, subject_links
 from privet.deid._assess import RiskReport, assess_risk
 from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
 from privet.deid._plan import Checked, check_plan, check_values
@@ -36,7 +36,7 @@ from privet.deid._request import ProtectRequest
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
 from privet.errors import IntegrityError, InvalidInput, NotFound
-from privet.operators import Context, kind_of, text_scanner, unique_map
+from privet.operators import Context, kind_of, text_scanner
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -283,10 +283,6 @@ def protect(
     return report
 
 
-# Domain separation: the link never equals a `pseudonym` a plan puts in a served column.
-LINK_DOMAIN = b"privet/subject-link/v1\x00"
-
-
 def _subject_link(core: Core, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:
     """Each row's link to its person: carried over from a derived source, else the keyed
     pseudonym of the source's subject id; None when the source has no subject id."""
@@ -294,12 +290,7 @@ def _subject_link(core: Core, frame: pl.DataFrame, subject: str | None) -> pl.Se
         return frame.get_column(SUBJECT_LINK)
     if subject is None or subject not in frame.columns:
         return None
-    with core.session() as session:
-        prf = core.vault.keyed_prf(session)
-        session.commit()  # the key is made on first use
-    return unique_map(
-        frame.get_column(subject), lambda v: prf.compute(LINK_DOMAIN + v.encode(), 16).hex()
-    ).alias(SUBJECT_LINK)
+    return subject_links(core, frame.get_column(subject))
 
 
 # -- files ----------------------------------------------------------------------------------

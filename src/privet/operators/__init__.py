@@ -25,10 +25,10 @@ from privet.operators._base import (
     kind_of,
     make_operator,
     register_operator,
-    unique_map,
 )
 from privet.operators._text import scanner as text_scanner
 from privet.operators._token import open_token
+from privet.tables import unique_map
 
 __all__ = [
     "REGISTRY",

@@ -173,18 +173,6 @@ def make_operator(name: str, params: Mapping[str, object] | None = None) -> Oper
         raise InvalidInput(f"operator {name!r}: {where}: {first['msg']}") from None
 
 
-def unique_map(
-    values: pl.Series,
-    function: Callable[[str], str | None],
-    dtype: pl.DataType | type[pl.DataType] = pl.String,
-) -> pl.Series:
-    """Apply ``function`` once per distinct non-null value (as text); nulls stay null."""
-    text = values.cast(pl.String)
-    distinct = text.drop_nulls().unique()
-    mapping = {value: function(value) for value in distinct.to_list()}
-    return text.replace_strict(mapping, default=None, return_dtype=dtype).alias(values.name)
-
-
 def all_dates(values: pl.Series) -> bool:
     """Whether a text column holds only ISO dates or timestamps (and at least one)."""
     if values.dtype != pl.String:

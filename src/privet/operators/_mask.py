@@ -9,7 +9,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from privet.operators._base import Context, Operator, register_operator, unique_map
+from privet.operators._base import Context, Operator, register_operator
+from privet.tables import unique_map
 
 
 class MaskParams(BaseModel):

@@ -12,7 +12,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from privet.errors import InvalidInput
-from privet.operators._base import Context, KeyedPrf, Operator, register_operator, unique_map
+from privet.operators._base import Context, KeyedPrf, Operator, register_operator
+from privet.tables import unique_map
 
 PSEUDONYM_DOMAIN = b"privet/pseudonym/v1\x00"
 

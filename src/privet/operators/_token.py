@@ -18,8 +18,8 @@ from privet.operators._base import (
     DeterministicAead,
     Operator,
     register_operator,
-    unique_map,
 )
+from privet.tables import unique_map
 
 TOKEN_PREFIX = "tok_"
 TOKEN_CONTEXT = b"privet/token/v1\x00"

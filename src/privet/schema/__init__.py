@@ -18,6 +18,7 @@ from privet.schema._db import (
     upgrade,
 )
 from privet.schema._dp import DpDomain, DpLedger, DpModel, DpRelease
+from privet.schema._forget import ConsentRecord, ErasureRequest, KeepDecision
 from privet.schema._lineage import LineageEdge
 from privet.schema._policy import AccessBaseline, Alert, ApiToken, Grant, PolicyDoc, User, UserRole
 from privet.schema._vault import Keyset
@@ -30,6 +31,9 @@ __all__ = [
     "Base",
     "Checkpoint",
     "Column",
+    "ConsentRecord",
+    "ErasureRequest",
+    "KeepDecision",
     "Dataset",
     "DatasetPurpose",
     "DpDomain",

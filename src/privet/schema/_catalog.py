@@ -71,6 +71,9 @@ class Version(Base):
     key_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(200))
+    # Set when retention destroyed it: its key is gone from the keyset, its object deleted.
+    shredded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    shred_reason: Mapped[str | None] = mapped_column(String(32))
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
     columns: Mapped[list[Column]] = relationship(
         cascade="all, delete-orphan", order_by="Column.position"

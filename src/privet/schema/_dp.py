@@ -74,5 +74,8 @@ class DpModel(Base):
     weights_sha256: Mapped[str] = mapped_column(String(64))
     private: Mapped[bool] = mapped_column(Boolean)
     card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Why it may not be used or exported ("contains-erased-subject"), until retrained.
+    blocked: Mapped[str | None] = mapped_column(String(64))
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(200))

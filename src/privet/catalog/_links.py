@@ -1,0 +1,44 @@
+"""Subject links: the keyed pseudonym that ties a derived row, a consent record or an erasure
+to its person without holding the person's id.
+
+``link = HMAC-SHA256(workspace PRF key, domain ‖ subject id as text)[:16]``, hex. One key per
+workspace (``Vault.keyed_prf``), so the same person has the same link in every dataset of
+the workspace; the domain keeps a link from ever equalling a ``pseudonym`` a plan serves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from privet.catalog._info import SUBJECT_LINK
+from privet.tables import unique_map
+
+if TYPE_CHECKING:
+    from tink.prf import Prf
+
+    from privet.core import Core
+
+LINK_DOMAIN = b"privet/subject-link/v1\x00"
+
+
+def subject_link(core: Core, subject_id: str) -> str:
+    """The link of one subject id (given as the text it is stored as)."""
+    prf = _prf(core)
+    return prf.compute(LINK_DOMAIN + subject_id.encode(), 16).hex()
+
+
+def subject_links(core: Core, values: pl.Series) -> pl.Series:
+    """Each value's link (nulls stay null), named ``SUBJECT_LINK``."""
+    prf = _prf(core)
+    return unique_map(values, lambda v: prf.compute(LINK_DOMAIN + v.encode(), 16).hex()).alias(
+        SUBJECT_LINK
+    )
+
+
+def _prf(core: Core) -> Prf:
+    with core.session() as session:
+        prf = core.vault.keyed_prf(session)
+        session.commit()  # the key is made on first use
+    return prf

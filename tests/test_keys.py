@@ -70,11 +70,14 @@ def test_rotation_adds_a_primary_and_old_versions_stay_readable(ws: Workspace, p
         handle = reopened.hazmat.vault.dataset_keyset(session, old.dataset_id)
         assert primary_key_id(handle) != old_key_id
         assert session.scalars(select(Version)).one().object_key == old_object
-    # New versions use the new primary key.
+    # A new version is encrypted under a data key of its own, added to the keyset.
+    before = {k.key_id for k in handle.keyset_info().key_info}
     v2 = reopened.ingest(people_csv, name="people", owner="", purposes=[], actor="a",
                          new_version=True)  # fmt: skip
     with reopened.hazmat.reading() as session:
-        assert session.get(Version, v2.id).key_id == primary_key_id(handle)
+        key_id = session.get(Version, v2.id).key_id
+        keys = reopened.hazmat.vault.dataset_keyset(session, old.dataset_id).keyset_info()
+    assert key_id not in before and key_id in {k.key_id for k in keys.key_info}
     assert [e.event["event"] for e in reopened.log.records()].count("keys.rotate") == 1
 
 
@@ -88,7 +91,9 @@ def test_reencrypt_rewrites_every_version_under_the_new_key(ws: Workspace, peopl
     with ws.hazmat.reading() as session:
         after = session.scalars(select(Version)).one()
         handle = ws.hazmat.vault.dataset_keyset(session, after.dataset_id)
-        assert after.key_id == primary_key_id(handle) != before.key_id
+        kept = {k.key_id for k in handle.keyset_info().key_info}
+    # The version moved to a new key of its own; its old key is destroyed.
+    assert after.key_id != before.key_id and after.key_id in kept and before.key_id not in kept
     assert after.object_key != old_object
     assert not (ws.hazmat.store.root / old_object).exists()
     assert ws.read("people", purpose="training", actor="a").height == 300

@@ -46,6 +46,10 @@ class KeyUnavailable(PrivetError):
     """The master key (or a KMS) cannot be reached, so nothing encrypted can be read."""
 
 
+class Destroyed(NotFound):
+    """What was asked for was destroyed on purpose (retention or erasure): its key is gone."""
+
+
 class IntegrityError(PrivetError):
     """Stored data or the audit log does not match what was committed."""
 

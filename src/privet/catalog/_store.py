@@ -23,7 +23,6 @@ from privet.core import stored_object
 from privet.errors import AlreadyExists
 from privet.schema import Column, Dataset, DatasetPurpose, Version
 from privet.taxonomy import Level
-from privet.vault import new_dataset_keyset, primary_key_id
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -68,9 +67,6 @@ def store_version(
     with core.reading() as session:
         existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
         dataset_id = existing.id if existing else uuid.uuid4().hex
-        handle = (
-            core.vault.dataset_keyset(session, dataset_id) if existing else new_dataset_keyset()
-        )
 
     progress("encrypting")
     plaintext = tables.to_parquet_bytes(frame)
@@ -80,7 +76,7 @@ def store_version(
     object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
     with (
         stored_object(
-            core, object_key, plaintext, handle=handle, dataset_id=dataset_id, context=version_id
+            core, object_key, plaintext, dataset_id=dataset_id, context=version_id
         ) as stored,
         core.session() as session,
     ):
@@ -92,7 +88,6 @@ def store_version(
                 raise DbIntegrityError("dataset changed meanwhile", None, Exception())
             if dataset is None:
                 assert new is not None
-                core.vault.store_dataset_keyset(session, dataset_id, handle)
                 dataset = Dataset(
                     id=dataset_id,
                     name=name,
@@ -112,6 +107,8 @@ def store_version(
                 auditlog.check(session, ("dataset", dataset.id))
                 if Level(level).rank > Level(dataset.classification).rank:
                     dataset.classification = level
+            stored.register(session)
+            # Shredded versions keep their rows (tombstones), so the count is the last number.
             number = len(dataset.versions) + 1
             version = Version(
                 id=version_id,
@@ -120,9 +117,9 @@ def store_version(
                 row_count=frame.height,
                 content_sha256=content_sha256,
                 plaintext_bytes=len(plaintext),
-                stored_bytes=stored,
+                stored_bytes=stored.size,
                 object_key=object_key,
-                key_id=primary_key_id(handle),
+                key_id=stored.key_id,
                 created_at=now,
                 created_by=actor,
                 columns=list(columns),

@@ -2,9 +2,21 @@
 
 from privet.core._config import CATALOG_DB, DIRNAME, OBJECTS, PENDING, WorkspaceConfig, locate
 from privet.core._core import Clock, Core, utc_now
-from privet.core._housekeeping import collect_garbage, garbage, rotate_keys
+from privet.core._housekeeping import collect_garbage, garbage, object_context, rotate_keys
 from privet.core._lifecycle import create, open_folder
-from privet.core._objects import stored_object
+from privet.core._objects import (
+    Conflict,
+    Replaced,
+    Shredded,
+    StoredObject,
+    decrypt_object,
+    fresh_object_key,
+    key_in_use,
+    rekey_object,
+    replace_object,
+    shred_object,
+    stored_object,
+)
 
 __all__ = [
     "CATALOG_DB",
@@ -12,10 +24,21 @@ __all__ = [
     "OBJECTS",
     "PENDING",
     "Clock",
+    "Conflict",
+    "Replaced",
+    "Shredded",
+    "StoredObject",
     "Core",
     "WorkspaceConfig",
     "collect_garbage",
     "create",
+    "decrypt_object",
+    "fresh_object_key",
+    "key_in_use",
+    "object_context",
+    "rekey_object",
+    "replace_object",
+    "shred_object",
     "garbage",
     "locate",
     "open_folder",

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from privet import auditlog, lineage, policy
 from privet.catalog import resolve
-from privet.core import stored_object
+from privet.core import decrypt_object, stored_object
 from privet.dp import _ledger as led
 from privet.dp._card import ModelCard
 from privet.dp._features import encode
@@ -98,19 +98,15 @@ def store(
     lineage in one transaction (the object is deleted if that transaction fails)."""
     import torch
 
-    from privet.vault import primary_key_id
-
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
     weights = buffer.getvalue()
     digest = hashlib.sha256(weights).hexdigest()
     model_id, dataset_id = card.id, card.dataset_id
-    with core.reading() as session:
-        handle = core.vault.dataset_keyset(session, dataset_id)
     key = _object_key(dataset_id, model_id)
     with (
         stored_object(
-            core, key, weights, handle=handle, dataset_id=dataset_id, context=_context(model_id)
+            core, key, weights, dataset_id=dataset_id, context=_context(model_id)
         ) as stored,
         core.session() as session,
     ):
@@ -153,14 +149,15 @@ def store(
             dataset_id=dataset_id,
             version_id=version.id,
             object_key=key,
-            key_id=primary_key_id(handle),
-            stored_bytes=stored,
+            key_id=stored.key_id,
+            stored_bytes=stored.size,
             weights_sha256=digest,
             private=charge is not None,
             card=card.stored(),
             created_at=now,
             created_by=actor,
         )
+        stored.register(session)
         session.add(row)
         lineage.record(
             session,
@@ -320,9 +317,7 @@ def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None)
                 f"model {name!r} has no privacy guarantee; only the owner of "
                 f"{dataset.name!r}, or someone granted its raw rows, may load it"
             )
-        handle = core.vault.dataset_keyset(session, row.dataset_id)
-        with core.store.open(row.object_key) as source:
-            weights = core.vault.decrypt_version(handle, row.dataset_id, _context(row.id), source)
+        weights = decrypt_object(core, session, row, _context(row.id))
         if hashlib.sha256(weights).hexdigest() != row.weights_sha256:
             raise IntegrityError("a stored model does not match its recorded hash")
         auditlog.append(

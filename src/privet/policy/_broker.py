@@ -204,7 +204,7 @@ def _release(
             # The columns' roles decide the masks; a served derived copy is checked whole.
             objects = [("version", version.id), ("dataset", served.id)]
             auditlog.check(session, *dict.fromkeys([*objects, ("version", served_version.id)]))
-        handle = core.vault.dataset_keyset(session, served.id)
+        handle = core.vault.data_key(session, served.id, served_version.key_id)
         info = version_info(served, served_version)
         object_key, expected_sha = served_version.object_key, served_version.content_sha256
         linked = any(is_reserved(c.name) for c in served_version.columns)

@@ -1,6 +1,6 @@
 """Encryption at rest: a master key from a KMS URI, Tink keysets, an object store."""
 
-from privet.vault._keysets import new_dataset_keyset, primary_key_id
+from privet.vault._keysets import new_data_key, primary_key_id
 from privet.vault._kms import check_uri, create_local_master_key, default_key_dir, master_aead
 from privet.vault._objects import LocalObjectStore
 from privet.vault._vault import PSEUDONYM_KEYSET, Vault
@@ -13,6 +13,6 @@ __all__ = [
     "create_local_master_key",
     "default_key_dir",
     "master_aead",
-    "new_dataset_keyset",
+    "new_data_key",
     "primary_key_id",
 ]

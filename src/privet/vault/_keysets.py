@@ -2,6 +2,10 @@
 
 Hierarchy: master key (KMS) wraps the workspace keyset, which wraps each dataset keyset and
 the audit log's signing key. Only the master key lives outside the workspace.
+
+A dataset keyset holds one data key per stored object (version or model): an object is
+encrypted under a key of its own, so destroying that key (crypto-shredding) makes exactly
+that object unreadable, wherever a copy of its ciphertext survives.
 """
 
 from __future__ import annotations
@@ -41,6 +45,63 @@ def primary_key_id(handle: tink.KeysetHandle) -> int:
 
 def key_count(handle: tink.KeysetHandle) -> int:
     return len(handle.keyset_info().key_info)
+
+
+def _proto(handle: tink.KeysetHandle) -> tink_pb2.Keyset:
+    token = secret_key_access.TOKEN
+    return tink_pb2.Keyset.FromString(proto_keyset_format.serialize(handle, token))
+
+
+def _handle(keyset: tink_pb2.Keyset) -> tink.KeysetHandle:
+    return proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
+
+
+def key_ids(handle: tink.KeysetHandle) -> set[int]:
+    return {k.key_id for k in handle.keyset_info().key_info}
+
+
+def new_data_key(avoid: set[int]) -> tink.KeysetHandle:
+    """A one-key streaming-AEAD keyset whose key id is not in ``avoid``."""
+    while True:
+        handle = new_dataset_keyset()
+        if primary_key_id(handle) not in avoid:  # random 32-bit ids: a clash is rare
+            return handle
+
+
+def with_key(handle: tink.KeysetHandle | None, key: tink.KeysetHandle) -> tink.KeysetHandle:
+    """``handle`` with the one key of ``key`` added (as primary, so the keyset stays valid
+    and rotation still has a newest key); ``key`` alone when there is no keyset yet."""
+    if handle is None:
+        return key
+    keyset, added = _proto(handle), _proto(key).key[0]
+    if added.key_id in {k.key_id for k in keyset.key}:
+        raise ValueError("the data key's id is already in the keyset")
+    keyset.key.append(added)
+    keyset.primary_key_id = added.key_id
+    return _handle(keyset)
+
+
+def only_key(handle: tink.KeysetHandle, key_id: int) -> tink.KeysetHandle | None:
+    """A keyset holding just ``key_id`` (what decrypts one object), or None if destroyed."""
+    keyset = _proto(handle)
+    kept = [k for k in keyset.key if k.key_id == key_id]
+    if not kept:
+        return None
+    single = tink_pb2.Keyset(primary_key_id=key_id)
+    single.key.extend(kept)
+    return _handle(single)
+
+
+def without_key(handle: tink.KeysetHandle, key_id: int) -> tink.KeysetHandle:
+    """``handle`` with ``key_id`` removed; a fresh primary is added first when it was the
+    primary or the last key (a Tink keyset needs a primary)."""
+    if primary_key_id(handle) == key_id:
+        handle = with_new_primary(handle, DATASET_TEMPLATE)
+    keyset = _proto(handle)
+    kept = [k for k in keyset.key if k.key_id != key_id]
+    del keyset.key[:]
+    keyset.key.extend(kept)
+    return _handle(keyset)
 
 
 def with_new_primary(

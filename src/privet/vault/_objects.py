@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import threading
@@ -93,6 +94,14 @@ class LocalObjectStore:
             return open(self._path(key), "rb")
         except FileNotFoundError:
             raise IntegrityError("a stored object is missing from the object store") from None
+
+    def sha256(self, key: str) -> str | None:
+        """The SHA-256 of a stored object's bytes (its ciphertext), None if it is missing."""
+        try:
+            with open(self._path(key), "rb") as source:
+                return hashlib.file_digest(source, "sha256").hexdigest()
+        except FileNotFoundError:
+            return None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

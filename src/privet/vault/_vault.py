@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tink import aead, daead, prf
 from tink.proto import tink_pb2
 
-from privet.errors import IntegrityError, KeyUnavailable
+from privet.errors import Destroyed, IntegrityError, KeyUnavailable
 from privet.schema import Keyset
 from privet.vault import _keysets, _stream
 from privet.vault._kms import master_aead
@@ -107,10 +107,38 @@ class Vault:
         except tink.TinkError:
             raise IntegrityError("a dataset key failed to unwrap") from None
 
-    def new_dataset_keyset(self, session: Session, dataset_id: str) -> tink.KeysetHandle:
-        handle = _keysets.new_dataset_keyset()
-        self.store_dataset_keyset(session, dataset_id, handle)
+    # -- data keys: one per stored object ----------------------------------------------------
+
+    def data_key(self, session: Session, dataset_id: str, key_id: int) -> tink.KeysetHandle:
+        """The key that decrypts one object of the dataset (and nothing else)."""
+        handle = _keysets.only_key(self.dataset_keyset(session, dataset_id), key_id)
+        if handle is None:
+            raise Destroyed("this object's key was destroyed (crypto-shredded): it is gone")
         return handle
+
+    def add_data_key(self, session: Session, dataset_id: str, key: tink.KeysetHandle) -> None:
+        """Put a new object's key into its dataset's keyset (read afresh inside ``session``,
+        the write transaction, so that concurrent writers never drop each other's keys)."""
+        row = session.get(Keyset, dataset_keyset_name(dataset_id))
+        current = None if row is None else self.dataset_keyset(session, dataset_id)
+        try:
+            merged = _keysets.with_key(current, key)
+        except ValueError:
+            raise IntegrityError("a new data key clashed with an existing one; retry") from None
+        self.store_dataset_keyset(session, dataset_id, merged)
+
+    def destroy_data_key(self, session: Session, dataset_id: str, key_id: int) -> bool:
+        """Remove ``key_id`` from the dataset's keyset for good; False if it was not there.
+
+        Final once ``session`` commits: the keyset row is rewritten without it (SQLite's
+        secure_delete zeroes the old row's bytes). A copy of the catalog taken earlier
+        still holds it, wrapped: backups are the operator's to expire (see the README).
+        """
+        handle = self.dataset_keyset(session, dataset_id)
+        if key_id not in _keysets.key_ids(handle):
+            return False
+        self.store_dataset_keyset(session, dataset_id, _keysets.without_key(handle, key_id))
+        return True
 
     def store_dataset_keyset(
         self, session: Session, dataset_id: str, handle: tink.KeysetHandle

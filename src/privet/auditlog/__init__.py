@@ -19,7 +19,14 @@ from privet.auditlog._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from privet.auditlog._note import Checkpoint, NoteError, open_note, verifier_key
+from privet.auditlog._note import (
+    Checkpoint,
+    NoteError,
+    open_note,
+    sign_note,
+    verified_text,
+    verifier_key,
+)
 from privet.auditlog._publish import CheckpointPublisher, publish, write_note
 from privet.auditlog.kinds import Kind, register_kind
 
@@ -47,6 +54,8 @@ __all__ = [
     "publish",
     "register_kind",
     "root_from_leaves",
+    "sign_note",
+    "verified_text",
     "verifier_key",
     "verify_consistency",
     "verify_inclusion",

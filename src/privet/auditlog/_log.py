@@ -143,6 +143,11 @@ class AuditLog:
         with self._reader.connect() as conn:
             return conn.execute(select(LogHead.size).where(LogHead.id == 1)).scalar_one()
 
+    def sign(self, body: str) -> str:
+        """``body`` (a text ending in a newline) as a C2SP signed note by the log's key, so
+        that whoever holds the published verifier key can check it (erasure receipts)."""
+        return sign_note(body, self.origin, self._signing_key())
+
     def records(self, start: int = 0, limit: int | None = None) -> list[Record]:
         return self.page(start, limit)[1]
 

@@ -37,6 +37,7 @@ __all__ = [
     "parse_verifier_key",
     "sign_note",
     "signer_key",
+    "verified_text",
     "verifier_key",
 ]
 
@@ -264,6 +265,16 @@ def open_note(note: str, verifier_key: str) -> Checkpoint:
     key), but every signature claiming to be by the trusted key must verify.
     The text is only parsed after a signature has been verified.
     """
+    text = verified_text(note, verifier_key)
+    try:
+        return Checkpoint.parse_body(text)
+    except ValueError as e:
+        raise NoteError(f"malformed checkpoint: {e}") from None
+
+
+def verified_text(note: str, verifier_key: str) -> str:
+    """The text of any signed note (a checkpoint, an erasure receipt), once a signature by
+    ``verifier_key`` has verified (the same rules as :func:`open_note`)."""
     name, kid, public_key = parse_verifier_key(verifier_key)
     text, sigs = _split_note(note)
     message = text.encode("utf-8")
@@ -278,7 +289,4 @@ def open_note(note: str, verifier_key: str) -> Checkpoint:
         verified = True
     if not verified:
         raise NoteError(f"no signature by key {name}+{kid.hex()}")
-    try:
-        return Checkpoint.parse_body(text)
-    except ValueError as e:
-        raise NoteError(f"malformed checkpoint: {e}") from None
+    return text

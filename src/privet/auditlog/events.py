@@ -614,3 +614,161 @@ def deid_protect_file(
         rows=rows,
         operators=dict(operators),
     )
+
+
+# -- forgetting: retention and erasure ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Destruction:
+    """Evidence that a stored object was destroyed: which, under which key, its hash."""
+
+    object_key: str
+    key_id: int
+    object_sha256: str | None
+    key_destroyed: bool
+
+    def fields(self) -> Entry:
+        return {
+            "object": self.object_key,
+            "key_id": self.key_id,
+            "key_destroyed": self.key_destroyed,
+            **_present(object_sha256=self.object_sha256),
+        }
+
+
+def retention_shred(
+    *,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    reason: Literal["expired", "source_expired"],
+    evidence: Destruction,
+    version: str | None = None,
+    model: str | None = None,
+    governance: Governance | None = None,
+) -> Entry:
+    """Retention destroyed a ``version`` or a ``model`` (its key, then its object)."""
+    if (version is None) == (model is None):
+        raise ValueError("give the version or the model that was destroyed")
+    return _entry(
+        "retention.shred",
+        ts,
+        actor,
+        dataset=dataset,
+        reason=reason,
+        **_present(version=version, model=model),
+        **evidence.fields(),
+        **_present(governance=governance),
+    )
+
+
+def keep_decision(
+    *, ts: datetime, actor: str, kind: Literal["dataset", "model"], target: str, keep: bool
+) -> Entry:
+    """The owner decided that a derived dataset or model outlives its source and its erased
+    subjects (``keep``), or no longer does. The reason stays in the catalog (free text)."""
+    return _entry("retention.keep", ts, actor, kind=kind, target=target, keep=keep)
+
+
+def erasure_request(
+    *, ts: datetime, actor: str, request: str, commitment: str, scope: str | None, versions: int
+) -> Entry:
+    """A subject erasure was requested. ``commitment`` is HMAC(nonce, subject id): the
+    subject checks it with the nonce of their receipt; without it, it reveals nothing."""
+    return _entry(
+        "erasure.request",
+        ts,
+        actor,
+        request=request,
+        commitment=commitment,
+        versions=versions,
+        **_present(scope=scope),
+    )
+
+
+def erasure_rewrite(
+    *,
+    ts: datetime,
+    actor: str,
+    request: str,
+    dataset: str,
+    version: str,
+    rows_removed: int,
+    suppressed: int,
+    content_sha256: str,
+    new_key_id: int,
+    evidence: Destruction,
+    governance: Governance,
+) -> Entry:
+    """A version was rewritten without an erased subject's rows (and ``suppressed`` other rows
+    whose class fell below the version's k); its old key and object were destroyed."""
+    return _entry(
+        "erasure.rewrite",
+        ts,
+        actor,
+        request=request,
+        dataset=dataset,
+        version=version,
+        rows_removed=rows_removed,
+        suppressed=suppressed,
+        content_sha256=content_sha256,
+        new_key_id=new_key_id,
+        **evidence.fields(),
+        governance=governance,
+    )
+
+
+def erasure_shred(
+    *,
+    ts: datetime,
+    actor: str,
+    request: str,
+    dataset: str,
+    version: str,
+    evidence: Destruction,
+    governance: Governance,
+) -> Entry:
+    """A synthetic version made from the erased subject's data was destroyed whole."""
+    return _entry(
+        "erasure.shred",
+        ts,
+        actor,
+        request=request,
+        dataset=dataset,
+        version=version,
+        **evidence.fields(),
+        governance=governance,
+    )
+
+
+def erasure_model(
+    *,
+    ts: datetime,
+    actor: str,
+    request: str,
+    model: str,
+    action: Literal["blocked", "kept", "unlearned"],
+    epsilon: float | None = None,
+) -> Entry:
+    """What an erasure did to a model trained on the subject: ``blocked`` until retrained,
+    ``kept`` by the owner's decision (DP, ``epsilon`` bounds the subject's influence) or
+    ``unlearned`` (SISA: the affected shards retrained)."""
+    return _entry(
+        "erasure.model", ts, actor, request=request, model=model, action=action,
+        **_present(epsilon=epsilon),
+    )  # fmt: skip
+
+
+def erasure_done(
+    *, ts: datetime, actor: str, request: str, commitment: str, receipt_sha256: str
+) -> Entry:
+    """An erasure finished; its signed receipt has this hash."""
+    return _entry(
+        "erasure.done",
+        ts,
+        actor,
+        request=request,
+        commitment=commitment,
+        receipt_sha256=receipt_sha256,
+    )

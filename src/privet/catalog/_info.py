@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privet.errors import InvalidInput, NotFound
+from privet.errors import Destroyed, InvalidInput, NotFound
 from privet.schema import Dataset, Version
 from privet.timestamps import UtcDatetime
 
@@ -79,6 +79,10 @@ class VersionInfo(BaseModel):
     created_by: str
     columns: list[ColumnInfo]
     classification: str = Field(description="the dataset's risk level once this version was added")
+    shredded_at: UtcDatetime | None = Field(
+        None, description="when retention or erasure destroyed it (its key is gone)"
+    )
+    shred_reason: str | None = None
 
     @property
     def ref(self) -> str:
@@ -135,6 +139,8 @@ def version_info(dataset: Dataset, version: Version) -> VersionInfo:
         stored_bytes=version.stored_bytes,
         created_at=version.created_at,
         created_by=version.created_by,
+        shredded_at=version.shredded_at,
+        shred_reason=version.shred_reason,
         columns=[
             ColumnInfo(
                 name=c.name,
@@ -191,9 +197,17 @@ def resolve(session: Session, ref: str) -> tuple[Dataset, Version]:
     dataset = find_dataset(session, name)
     if not dataset.versions:
         raise NotFound(f"dataset {name!r} has no versions")
+    live = [v for v in dataset.versions if v.shredded_at is None]
     if number is None:
-        return dataset, dataset.versions[-1]
+        if not live:
+            raise Destroyed(f"every version of dataset {name!r} was destroyed (retention)")
+        return dataset, live[-1]
     for version in dataset.versions:
         if version.number == number:
+            if version.shredded_at is not None:
+                raise Destroyed(
+                    f"version {number} of dataset {name!r} was destroyed on "
+                    f"{version.shredded_at:%Y-%m-%d} ({version.shred_reason or 'retention'})"
+                )
             return dataset, version
     raise NotFound(f"dataset {name!r} has no version {number} (it has 1–{len(dataset.versions)})")

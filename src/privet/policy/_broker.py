@@ -331,7 +331,7 @@ def _target(
     candidates = session.execute(
         select(Dataset, Version)
         .join(Version, Version.dataset_id == Dataset.id)
-        .where(Dataset.derived_from == root, Version.kind == view)
+        .where(Dataset.derived_from == root, Version.kind == view, Version.shredded_at.is_(None))
         .order_by(Version.created_at.desc())
     ).all()
     for served, served_version in candidates:

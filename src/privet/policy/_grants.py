@@ -356,6 +356,22 @@ def may_oversee(core: Core, identity: Identity) -> bool:
         return owned is not None
 
 
+def check_may_erase(core: Core, identity: Identity) -> None:
+    """Erasure destroys data in every dataset: only a role the policy names may ask for it."""
+    with core.reading() as session:
+        _, policy = current_policy(session)
+        auditlog.check(session, ("policy", IN_FORCE), ("user", identity.name))
+    if identity.roles.isdisjoint(policy.erasure_roles):
+        if not policy.erasure_roles:
+            raise PolicyDenied(
+                "the policy names no role that may request erasure (set its erasure_roles)"
+            )
+        raise PolicyDenied(
+            f"{identity.name!r} may not request erasure: it takes one of the roles "
+            f"{', '.join(sorted(policy.erasure_roles))}"
+        )
+
+
 def get_grant(core: Core, grant_id: str) -> GrantInfo:
     with core.reading() as session:
         row = _grant(session, grant_id)

@@ -139,6 +139,10 @@ class Policy(BaseModel):
     version: Literal[1] = 1
     approvers: list[str] = Field([], description="Users who may approve any grant.")
     approver_roles: list[str] = Field([], description="Roles whose users may approve grants.")
+    erasure_roles: list[str] = Field(
+        [],
+        description="Roles whose users may request subject erasure (a data protection officer).",
+    )
     rules: list[Rule] = Field([], description="Tried in order; the first match decides.")
     oidc: Oidc | None = None
     alerts: Alerts = Alerts()

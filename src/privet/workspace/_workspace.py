@@ -19,6 +19,7 @@ from privet.workspace._access import Access
 from privet.workspace._audit import Audits
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
+from privet.workspace._forget import Forgetting
 from privet.workspace._scan import Scanning
 
 
@@ -166,6 +167,11 @@ class Workspace:
         return DifferentialPrivacy(self._core)
 
     # -- the other capabilities -------------------------------------------------------------
+
+    @cached_property
+    def forget(self) -> Forgetting:
+        """Retention by crypto-shredding, subject erasure with signed receipts, keep decisions."""
+        return Forgetting(self._core)
 
     @cached_property
     def access(self) -> Access:

@@ -1,0 +1,573 @@
+"""Subject erasure (GDPR Art. 17): every version, derived dataset, synthetic dataset and model.
+
+A request is queued first (the subject id sealed under the workspace key, a plan of the
+versions that hold them), then worked through one committed step at a time, each step
+recorded in the request: a crash is finished by the next run (``run_pending``), and a step
+already done is not done twice. When every step is done the receipt is signed, the sealed
+subject id is wiped and the request is closed.
+
+What each store gets:
+
+- a version holding the subject (source or derived: protected, masked, pseudonymized) is
+  rewritten without their rows — a new object under a new data key — and the old key is
+  destroyed (so the old ciphertext is unreadable wherever a copy survives), then the old
+  object deleted; other people's rows stay exact (a k-anonymous version also loses the
+  rows of classes that fell below its k);
+- a synthetic version made from such a version is destroyed whole, unless it is a DP
+  release the owner decided to keep (the non-DP baseline is never kept);
+- a model trained on such a version is unlearned (SISA: the affected shards retrained),
+  kept by the owner's decision if DP (its card names the ε bounding the subject's influence),
+  or else blocked until retrained;
+- the subject's consent records are deleted;
+- exports that already left the workspace are listed in the receipt for follow-up.
+
+Why rewrite, not per-subject keys: a rewrite touches only the versions that hold the subject
+(found through their subject column or link) and keeps every stored object one Parquet file;
+per-subject keys would put one key per person per identifying column into every read.
+The README gives the measured cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from privet import auditlog, policy, tables
+from privet.catalog import SUBJECT_LINK, find_dataset, subject_link
+from privet.core import Conflict, decrypt_object, fresh_object_key, replace_object, shred_object
+from privet.errors import IntegrityError, InvalidInput, NotFound
+from privet.forget import _receipt
+from privet.forget._keep import kept
+from privet.forget._requests import EraseRequest
+from privet.forget._retention import destruction
+from privet.forget._subjects import Match, holds, made_from, match_for, scope, without_subject
+from privet.schema import ConsentRecord, Dataset, DpModel, ErasureRequest, Version
+from privet.timestamps import UtcDatetime
+
+if TYPE_CHECKING:
+    from privet.core import Core, Replaced, Shredded
+    from privet.policy import Identity
+
+# Art. 12(3): without undue delay and in any event within one month.
+SLA_DAYS = 30
+_RETRIES = 3
+Progress = Callable[[str], None]
+
+
+class ErasureInfo(BaseModel):
+    """A request as the dashboard and ``privet erasure list`` show it."""
+
+    id: str
+    status: str
+    commitment: str
+    scope: str | None
+    requested_by: str
+    requested_at: UtcDatetime
+    due_at: UtcDatetime
+    completed_at: UtcDatetime | None
+    overdue: bool
+
+
+class ErasureResult(BaseModel):
+    """A finished erasure: the receipt, its signed note, and (once) the subject's nonce."""
+
+    id: str
+    status: str
+    receipt: dict[str, Any]
+    note: str
+    nonce: str | None = None  # hex; given once, kept nowhere: the subject's proof
+
+
+# -- requesting -------------------------------------------------------------------------------
+
+
+def request_erasure(
+    core: Core, request: EraseRequest, *, identity: Identity, progress: Progress | None = None
+) -> ErasureResult:
+    """Queue the erasure of ``request.subject`` and carry it out; returns the receipt.
+
+    Refused, with nothing changed, when the actor's roles may not erase, when the dataset
+    named has no subject-id column, or when no dataset in scope holds the subject.
+    """
+    step = progress or (lambda _s: None)
+    policy.check_may_erase(core, identity)
+    subject = request.subject
+    with core.reading() as session:
+        named = find_dataset(session, request.dataset) if request.dataset else None
+        if named is not None and named.subject_id_column is None:
+            raise InvalidInput(
+                f"dataset {named.name!r} has no subject-id column, so a person's rows cannot "
+                "be found in it",
+                parameter="dataset",
+            )
+        datasets = [(d.id, d.subject_id_column) for d in scope(session, named)]
+        scope_id = named.id if named else None
+        pending = [r.id for r in session.scalars(_pending()) if r.dataset_id == scope_id]
+    for request_id in pending:  # the same request again: resume it, not a second one
+        if _unseal(core, request_id)[0] == subject:
+            return _process(core, request_id, actor=identity.name, progress=step)
+    step("finding the subject")
+    link = _link_if_needed(core, subject, datasets)
+    plan = _locate(core, datasets, subject, link)
+    if not plan:
+        raise NotFound("no dataset in scope holds this subject (unknown, or already erased)")
+    request_id = uuid.uuid4().hex
+    nonce = os.urandom(32)
+    now = core.now()
+    with core.session() as session:
+        seal = core.vault.workspace_aead(session)
+        commitment = _receipt.commitment(nonce, subject)
+        entry = auditlog.events.erasure_request(
+            ts=now,
+            actor=identity.name,
+            request=request_id,
+            commitment=commitment,
+            scope=scope_id,
+            versions=len(plan),
+        )
+        (index,) = auditlog.append(session, [entry])
+        session.add(
+            ErasureRequest(
+                id=request_id,
+                commitment=commitment,
+                dataset_id=scope_id,
+                reason=request.reason,
+                requested_by=identity.name,
+                requested_at=now,
+                due_at=now + timedelta(days=SLA_DAYS),
+                status="pending",
+                subject_sealed=seal.encrypt(subject.encode(), _context(request_id, "subject")),
+                nonce_sealed=seal.encrypt(nonce, _context(request_id, "nonce")),
+                receipt={"plan": plan, "steps": [], "log_entries": [index]},
+                log_index=index,
+            )
+        )
+        session.commit()
+    return _process(core, request_id, actor=identity.name, progress=step)
+
+
+def run_pending(core: Core, *, actor: str, progress: Progress | None = None) -> list[ErasureResult]:
+    """Finish every request left pending (by a crash, or queued by another process)."""
+    with core.reading() as session:
+        ids = [r.id for r in session.scalars(_pending())]
+    return [_process(core, request_id, actor=actor, progress=progress) for request_id in ids]
+
+
+def list_requests(core: Core) -> list[ErasureInfo]:
+    now = core.now()
+    with core.reading() as session:
+        rows = session.scalars(select(ErasureRequest).order_by(ErasureRequest.requested_at))
+        return [_info(r, now) for r in rows]
+
+
+def receipt_note(core: Core, request_id: str) -> str:
+    """The signed receipt of a finished request."""
+    with core.reading() as session:
+        row = session.get(ErasureRequest, request_id)
+        if row is None:
+            raise NotFound(f"no erasure request has the id {request_id[:40]!r}")
+        if row.status != "done" or not row.receipt:
+            raise InvalidInput("this erasure is not finished yet; it has no receipt")
+        return str(row.receipt["note"])
+
+
+# -- carrying it out ------------------------------------------------------------------------
+
+
+def _process(
+    core: Core, request_id: str, *, actor: str, progress: Progress | None
+) -> ErasureResult:
+    step = progress or (lambda _s: None)
+    subject, nonce = _unseal(core, request_id)
+    with core.reading() as session:
+        row = session.get(ErasureRequest, request_id)
+        assert row is not None
+        work = dict(row.receipt or {})
+    plan: list[str] = list(work["plan"])
+    link = subject_link(core, subject)
+    for position, version_id in enumerate(plan, 1):
+        step(f"rewriting version {position}/{len(plan)}")
+        _rewrite(core, request_id, version_id, subject, link, actor=actor)
+    step("synthetic data")
+    with core.reading() as session:
+        synthetic = [
+            v.id for v in made_from(session, set(plan)) if v.kind in ("synthetic", "baseline")
+        ]
+    for version_id in synthetic:
+        _synthetic(core, request_id, version_id, actor=actor)
+    step("models")
+    with core.reading() as session:
+        models = [
+            m.id
+            for m in session.scalars(
+                select(DpModel).where(DpModel.version_id.in_([*plan, *synthetic]))
+            )
+        ]
+    for model_id in models:
+        _model(core, request_id, model_id, link, actor=actor)
+    step("signing the receipt")
+    return _finish(core, request_id, subject, nonce, link, actor=actor)
+
+
+def _rewrite(
+    core: Core, request_id: str, version_id: str, subject: str, link: str, *, actor: str
+) -> None:
+    for _attempt in range(_RETRIES):
+        try:
+            _rewrite_once(core, request_id, version_id, subject, link, actor=actor)
+            return
+        except Conflict:
+            continue  # the version changed meanwhile (another erasure): read it again
+    raise Conflict("a version kept changing while it was being rewritten; run the erasure again")
+
+
+def _rewrite_once(
+    core: Core, request_id: str, version_id: str, subject: str, link: str, *, actor: str
+) -> None:
+    with core.reading() as session:
+        version = session.get(Version, version_id)
+        if version is None or version.shredded_at is not None:
+            return
+        dataset = session.get(Dataset, version.dataset_id)
+        assert dataset is not None
+        match = match_for(dataset, subject, link)
+        if match is None:
+            return
+        plaintext = decrypt_object(core, session, version, version.id)
+        if hashlib.sha256(plaintext).hexdigest() != version.content_sha256:
+            raise IntegrityError("a stored version does not match its recorded hash")
+        result = without_subject(session, version, tables.from_parquet_bytes(plaintext), match)
+        object_key, name = version.object_key, dataset.name
+    if result is None:
+        return  # done before a crash, or never held them
+    old_sha256 = core.store.sha256(object_key)
+
+    def record(session: Session, row: Version | DpModel, replaced: Replaced) -> None:
+        assert isinstance(row, Version)
+        row.row_count, row.content_sha256 = result.rows, result.content_sha256
+        row.plaintext_bytes = len(result.plaintext)
+        session.flush()
+        governance = auditlog.attest(session, ("dataset", row.dataset_id), ("version", row.id))
+        evidence = auditlog.events.Destruction(
+            object_key=replaced.old_object,
+            key_id=replaced.old_key_id,
+            object_sha256=old_sha256,
+            key_destroyed=replaced.old_key_destroyed,
+        )
+        entry = auditlog.events.erasure_rewrite(
+            ts=core.now(),
+            actor=actor,
+            request=request_id,
+            dataset=row.dataset_id,
+            version=row.id,
+            rows_removed=result.removed,
+            suppressed=result.suppressed,
+            content_sha256=result.content_sha256,
+            new_key_id=replaced.new_key_id,
+            evidence=evidence,
+            governance=governance,
+        )
+        (index,) = auditlog.append(session, [entry])
+        _add_step(session, request_id, index, {
+            "store": "version", "dataset": name, "version": row.number,
+            "version_id": row.id, "action": "rewritten", "rows_removed": result.removed,
+            "suppressed": result.suppressed, "old_key_id": replaced.old_key_id,
+            "old_key_destroyed": replaced.old_key_destroyed, "old_object_sha256": old_sha256,
+            "new_key_id": replaced.new_key_id, "log_index": index,
+        })  # fmt: skip
+
+    replace_object(
+        core,
+        Version,
+        version_id,
+        result.plaintext,
+        expected_object=object_key,
+        new_object=fresh_object_key(object_key),
+        context=version_id,
+        change=record,
+    )
+
+
+def _synthetic(core: Core, request_id: str, version_id: str, *, actor: str) -> None:
+    with core.reading() as session:
+        version = session.get(Version, version_id)
+        if version is None or version.shredded_at is not None:
+            return
+        dataset = session.get(Dataset, version.dataset_id)
+        assert dataset is not None
+        keep = version.kind == "synthetic" and kept(session, "dataset", dataset.id) is not None
+        name, number = dataset.name, version.number
+    if keep:
+        _record_once(core, request_id, ("version", version_id), {
+            "store": "version", "dataset": name, "version": number, "version_id": version_id,
+            "action": "kept", "why": "DP synthetic data, kept by the owner's decision",
+        })  # fmt: skip
+        return
+
+    def mark(session: Session, row: Version | DpModel, evidence: Shredded) -> None:
+        assert isinstance(row, Version)
+        row.shredded_at, row.shred_reason = core.now(), "erasure"
+        session.flush()
+        governance = auditlog.attest(session, ("dataset", row.dataset_id), ("version", row.id))
+        entry = auditlog.events.erasure_shred(
+            ts=core.now(), actor=actor, request=request_id, dataset=row.dataset_id,
+            version=row.id, evidence=destruction(evidence), governance=governance,
+        )  # fmt: skip
+        (index,) = auditlog.append(session, [entry])
+        _add_step(session, request_id, index, {
+            "store": "version", "dataset": name, "version": number, "version_id": row.id,
+            "action": "shredded", "old_key_id": evidence.key_id,
+            "old_key_destroyed": evidence.key_destroyed,
+            "old_object_sha256": evidence.object_sha256, "log_index": index,
+        })  # fmt: skip
+
+    from privet.core import object_context
+
+    shred_object(core, Version, version_id, context_of=object_context, mark=mark, actor=actor)
+
+
+def _model(core: Core, request_id: str, model_id: str, link: str, *, actor: str) -> None:
+    with core.reading() as session:
+        row = session.get(DpModel, model_id)
+        assert row is not None
+        work = session.get(ErasureRequest, request_id)
+        assert work is not None and work.receipt is not None
+        if any(s.get("model_id") == model_id for s in work.receipt["steps"]):
+            return
+        card = dict(row.card)
+        name, private = row.name, row.private
+        keep = private and kept(session, "model", model_id) is not None
+    epsilon = (card.get("privacy") or {}).get("epsilon")
+    action: Literal["blocked", "kept", "unlearned"] = "blocked"
+    facts: dict[str, Any] = {}
+    if _is_sisa(card):
+        from privet.dp import unlearn
+
+        result = unlearn(core, name, [link], actor=actor)
+        action, facts = "unlearned", {"shards": list(result.shards)}
+    elif keep:
+        action, facts = "kept", {"epsilon": epsilon}
+    with core.session() as session:
+        row = session.get(DpModel, model_id, with_for_update=True)
+        assert row is not None
+        now = core.now()
+        if action == "blocked":
+            row.blocked, row.blocked_at = "contains-erased-subject", now
+        elif action == "kept":
+            note = (
+                f"kept after an erasure by the owner's decision: the erased subject's influence "
+                f"is bounded by ε = {epsilon:g}"
+                if isinstance(epsilon, int | float)
+                else "kept after an erasure by the owner's decision"
+            )
+            row.card = {**row.card, "notes": [*row.card.get("notes", []), note]}
+        entry = auditlog.events.erasure_model(
+            ts=now, actor=actor, request=request_id, model=model_id, action=action,
+            epsilon=epsilon if action == "kept" and isinstance(epsilon, float) else None,
+        )  # fmt: skip
+        (index,) = auditlog.append(session, [entry])
+        _add_step(session, request_id, index, {
+            "store": "model", "model": name, "model_id": model_id, "action": action,
+            **facts, "log_index": index,
+        })  # fmt: skip
+        session.commit()
+
+
+def _is_sisa(card: dict[str, Any]) -> bool:
+    return isinstance(card.get("sisa"), dict)
+
+
+def _finish(
+    core: Core, request_id: str, subject: str, nonce: bytes, link: str, *, actor: str
+) -> ErasureResult:
+    exports = _exports(core, request_id)
+    with core.session() as session:
+        row = session.get(ErasureRequest, request_id, with_for_update=True)
+        assert row is not None and row.receipt is not None
+        work = row.receipt
+        now = core.now()
+        consent = session.execute(delete(ConsentRecord).where(ConsentRecord.subject_link == link))
+        receipt = {
+            "request": request_id,
+            "workspace": core.config.id,
+            "origin": core.origin,
+            "commitment": row.commitment,
+            "scope": row.dataset_id,
+            "requested_by": row.requested_by,
+            "requested_at": _iso(row.requested_at),
+            "completed_at": now.isoformat(),
+            "reason_sha256": hashlib.sha256(row.reason.encode()).hexdigest(),
+            "stores": [s for s in work["steps"] if s["store"] == "version"],
+            "models": [s for s in work["steps"] if s["store"] == "model"],
+            "consent_records_deleted": int(getattr(consent, "rowcount", 0) or 0),
+            "exports": exports,
+            "log_entries": sorted(work["log_entries"]),
+        }
+        note = core.log.sign(_receipt.note_body(receipt))
+        entry = auditlog.events.erasure_done(
+            ts=now,
+            actor=actor,
+            request=request_id,
+            commitment=row.commitment,
+            receipt_sha256=hashlib.sha256(note.encode()).hexdigest(),
+        )
+        auditlog.append(session, [entry])
+        row.receipt = {**receipt, "note": note}
+        row.status, row.completed_at = "done", now
+        row.subject_sealed = row.nonce_sealed = None  # wiped (secure_delete zeroes the bytes)
+        session.commit()
+    _settle(core)
+    return ErasureResult(
+        id=request_id, status="done", receipt=receipt, note=note, nonce=nonce.hex()
+    )
+
+
+def _exports(core: Core, request_id: str) -> list[dict[str, Any]]:
+    """Reads that left the workspace with the subject's versions (raw data, not DP
+    releases nor privet's own processing), before the request: the DPO follows them up."""
+    with core.reading() as session:
+        row = session.get(ErasureRequest, request_id)
+        assert row is not None and row.receipt is not None
+        versions = set(row.receipt["plan"])
+        before = row.log_index
+    found = []
+    for record in core.log.records(0, before):
+        event = record.event
+        if event.get("event") != "read" or event.get("version") not in versions:
+            continue
+        channel = str(event.get("channel", ""))
+        if channel.startswith("dp:") or str(event.get("purpose", "")).startswith("privet:"):
+            continue
+        found.append({
+            "actor": event.get("actor"), "ts": event.get("ts"), "channel": channel,
+            "purpose": event.get("purpose"), "view": event.get("view"),
+            "rows": event.get("rows"), "log_index": record.index,
+        })  # fmt: skip
+    return found
+
+
+# -- small parts ----------------------------------------------------------------------------
+
+
+def _locate(
+    core: Core, datasets: list[tuple[str, str | None]], subject: str, link: str | None
+) -> list[str]:
+    """The live versions, in scope, that hold the subject (decrypted here, never served)."""
+    found = []
+    with core.reading() as session:
+        for dataset_id, column in datasets:
+            if column is None or (column == SUBJECT_LINK and link is None):
+                continue
+            match = Match(column, link if column == SUBJECT_LINK else subject)  # type: ignore[arg-type]
+            versions = session.scalars(
+                select(Version).where(
+                    Version.dataset_id == dataset_id, Version.shredded_at.is_(None)
+                )
+            )
+            for version in versions:
+                frame = tables.from_parquet_bytes(
+                    decrypt_object(core, session, version, version.id)
+                )
+                if bool(holds(frame, match).any()):
+                    found.append(version.id)
+    return found
+
+
+def _link_if_needed(core: Core, subject: str, datasets: list[tuple[str, str | None]]) -> str | None:
+    """The subject's link, if a dataset in scope finds people by it (its key exists then)."""
+    if not any(column == SUBJECT_LINK for _, column in datasets):
+        return None
+    return subject_link(core, subject)
+
+
+def _pending() -> Any:
+    return (
+        select(ErasureRequest)
+        .where(ErasureRequest.status == "pending")
+        .order_by(ErasureRequest.requested_at)
+    )
+
+
+def _context(request_id: str, what: str) -> bytes:
+    return f"privet/erasure/{request_id}/{what}".encode()
+
+
+def _unseal(core: Core, request_id: str) -> tuple[str, bytes]:
+    with core.reading() as session:
+        row = session.get(ErasureRequest, request_id)
+        if row is None or row.subject_sealed is None or row.nonce_sealed is None:
+            raise IntegrityError("a pending erasure request lost its sealed subject")
+        seal = core.vault.workspace_aead(session)
+        subject = seal.decrypt(row.subject_sealed, _context(request_id, "subject")).decode()
+        nonce = seal.decrypt(row.nonce_sealed, _context(request_id, "nonce"))
+    return subject, nonce
+
+
+def _add_step(session: Session, request_id: str, index: int, step: dict[str, Any]) -> None:
+    """Record a done step in the request, in the transaction that did it."""
+    row = session.get(ErasureRequest, request_id, with_for_update=True)
+    assert row is not None and row.receipt is not None
+    work = row.receipt
+    row.receipt = {
+        **work,
+        "steps": [*work["steps"], step],
+        "log_entries": [*work["log_entries"], index],
+    }
+
+
+def _record_once(core: Core, request_id: str, key: tuple[str, str], step: dict[str, Any]) -> None:
+    with core.session() as session:
+        row = session.get(ErasureRequest, request_id, with_for_update=True)
+        assert row is not None and row.receipt is not None
+        if any(
+            s.get("version_id") == key[1] and s.get("action") == step["action"]
+            for s in row.receipt["steps"]
+        ):
+            return
+        row.receipt = {**row.receipt, "steps": [*row.receipt["steps"], step]}
+        session.commit()
+
+
+def _settle(core: Core) -> None:
+    """On SQLite, move the write-ahead log into the database and truncate it, so the frames
+    that held destroyed keys or the sealed subject id are gone from the WAL file too."""
+    if core.engine.dialect.name != "sqlite":
+        return
+    raw = core.engine.raw_connection()  # outside SQLAlchemy's BEGIN: a checkpoint cannot
+    try:  # run inside a transaction
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+
+
+def _info(row: ErasureRequest, now: datetime) -> ErasureInfo:
+    due = _utc(row.due_at)
+    return ErasureInfo(
+        id=row.id,
+        status=row.status,
+        commitment=row.commitment,
+        scope=row.dataset_id,
+        requested_by=row.requested_by,
+        requested_at=row.requested_at,
+        due_at=due,
+        completed_at=row.completed_at,
+        overdue=row.status != "done" and due < now,
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return _utc(moment).isoformat()
+
+
+def _utc(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

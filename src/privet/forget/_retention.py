@@ -1,0 +1,216 @@
+"""Retention (storage limitation, GDPR Art. 5(1)(e)): expired versions are crypto-shredded.
+
+A version expires ``retention_days`` after **its own creation** (each version is a separate
+collection of the data; an old version does not live on because a newer one was added).
+What was made from an expired version goes with it — a derived version whose lineage source
+expired, a model trained on it — unless the owner recorded a keep decision for that derived
+dataset or model (it is then exempt from retention: its reason says why).
+
+Destroying = the object's data key is removed from its dataset's keyset, then the
+ciphertext is deleted; the version row stays as a tombstone (number, hashes, who, when) and
+each destruction is an audit entry with its evidence. Every object is destroyed in its own
+transaction, so a run stopped at any point is finished by the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from privet import auditlog
+from privet.core import object_context, shred_object
+from privet.forget._keep import kept
+from privet.lineage import version_ref
+from privet.schema import Dataset, DpModel, LineageEdge, Version
+from privet.timestamps import UtcDatetime
+
+if TYPE_CHECKING:
+    from privet.core import Core, Shredded
+
+Reason = Literal["expired", "source_expired"]
+
+
+class Expiry(BaseModel):
+    """One object retention destroys (or, in a dry run, would destroy)."""
+
+    kind: Literal["version", "model"]
+    dataset: str
+    name: str  # DATASET@N or the model's name
+    reason: Reason
+    due_at: UtcDatetime
+    key_id: int | None = None  # set once destroyed
+    object_sha256: str | None = None
+
+
+class RetentionReport(BaseModel):
+    dry_run: bool
+    now: UtcDatetime
+    destroyed: list[Expiry]
+
+
+class Due(BaseModel):
+    """A version that expires within the window asked for (the dashboard's list)."""
+
+    dataset: str
+    version: int
+    due_at: UtcDatetime
+
+
+def due(core: Core, *, within_days: float = 30.0) -> list[Due]:
+    """Live versions that expire in the next ``within_days`` days (or are overdue)."""
+    horizon = core.now() + timedelta(days=within_days)
+    with core.reading() as session:
+        return [
+            Due(dataset=d.name, version=v.number, due_at=at)
+            for d, v, at in _expiring(session)
+            if at <= horizon
+        ]
+
+
+def run(
+    core: Core, *, actor: str, dry_run: bool = False, progress: Callable[[str], None] | None = None
+) -> RetentionReport:
+    """Destroy what has expired by now (or list it, with ``dry_run``: nothing changes)."""
+    step = progress or (lambda _s: None)
+    now = core.now()
+    with core.reading() as session:
+        plan = _plan(session, now)
+    if dry_run:
+        return RetentionReport(dry_run=True, now=now, destroyed=[item for item, _ in plan])
+    done = []
+    for position, (item, target) in enumerate(plan, 1):
+        step(f"destroying {position}/{len(plan)}")
+        evidence = _destroy(core, target, item, actor=actor)
+        done.append(item.model_copy(update={"key_id": evidence.key_id,
+                                            "object_sha256": evidence.object_sha256}))  # fmt: skip
+    return RetentionReport(dry_run=False, now=now, destroyed=done)
+
+
+def _expiring(session: Session) -> list[tuple[Dataset, Version, datetime]]:
+    """Live versions of datasets with a retention period, with when each expires."""
+    found = []
+    rows = session.execute(
+        select(Dataset, Version)
+        .join(Version, Version.dataset_id == Dataset.id)
+        .where(Dataset.retention_days.is_not(None), Version.shredded_at.is_(None))
+        .order_by(Dataset.name, Version.number)
+    )
+    for dataset, version in rows:
+        if dataset.derived_from is not None and kept(session, "dataset", dataset.id):
+            continue
+        assert dataset.retention_days is not None
+        found.append(
+            (dataset, version, _utc(version.created_at) + timedelta(days=dataset.retention_days))
+        )
+    return found
+
+
+def _plan(session: Session, now: datetime) -> list[tuple[Expiry, tuple[str, str]]]:
+    """What expires at ``now``: versions first (sources before what was made from them)."""
+    plan: list[tuple[Expiry, tuple[str, str]]] = []
+    gone: set[str] = set()
+    for dataset, version, at in _expiring(session):
+        if at <= now:
+            plan.append((_version_item(dataset, version, "expired", at), ("version", version.id)))
+            gone.add(version.id)
+    # What was derived from a version that goes (transitively), unless kept.
+    frontier = list(gone)
+    while frontier:
+        source = frontier.pop()
+        targets = session.scalars(
+            select(LineageEdge.target).where(LineageEdge.source == version_ref(source))
+        )
+        for target in targets:
+            if not target.startswith("version:"):
+                continue
+            made = session.get(Version, target.removeprefix("version:"))
+            if made is None or made.shredded_at is not None or made.id in gone:
+                continue
+            owner = session.get(Dataset, made.dataset_id)
+            assert owner is not None
+            if kept(session, "dataset", owner.id):
+                continue
+            due_at = next(e.due_at for e, t in plan if t == ("version", source))
+            plan.append(
+                (_version_item(owner, made, "source_expired", due_at), ("version", made.id))
+            )
+            gone.add(made.id)
+            frontier.append(made.id)
+    models = session.scalars(
+        select(DpModel).where(
+            DpModel.version_id.in_(gone), DpModel.blocked.is_distinct_from("expired")
+        )
+    )
+    for model in models:
+        if kept(session, "model", model.id):
+            continue
+        parent = session.get(Dataset, model.dataset_id)
+        due_at = next(e.due_at for e, t in plan if t == ("version", model.version_id))
+        item = Expiry(
+            kind="model",
+            dataset=parent.name if parent else model.dataset_id,
+            name=model.name,
+            reason="source_expired",
+            due_at=due_at,
+        )
+        plan.append((item, ("model", model.id)))
+    return plan
+
+
+def _version_item(dataset: Dataset, version: Version, reason: Reason, at: datetime) -> Expiry:
+    return Expiry(
+        kind="version",
+        dataset=dataset.name,
+        name=f"{dataset.name}@{version.number}",
+        reason=reason,
+        due_at=at,
+    )
+
+
+def _destroy(core: Core, target: tuple[str, str], item: Expiry, *, actor: str) -> Shredded:
+    kind, row_id = target
+    table = Version if kind == "version" else DpModel
+
+    def mark(session: Session, row: Version | DpModel, evidence: Shredded) -> None:
+        now = core.now()
+        governance = None
+        if isinstance(row, Version):
+            row.shredded_at, row.shred_reason = now, "retention"
+            session.flush()
+            governance = auditlog.attest(session, ("dataset", row.dataset_id), ("version", row.id))
+        else:
+            row.blocked, row.blocked_at = "expired", now
+        entry = auditlog.events.retention_shred(
+            ts=now,
+            actor=actor,
+            dataset=row.dataset_id,
+            reason=item.reason,
+            evidence=destruction(evidence),
+            version=row.id if isinstance(row, Version) else None,
+            model=row.id if isinstance(row, DpModel) else None,
+            governance=governance,
+        )
+        auditlog.append(session, [entry])
+
+    return shred_object(core, table, row_id, context_of=object_context, mark=mark, actor=actor)
+
+
+def destruction(evidence: Shredded) -> auditlog.events.Destruction:
+    return auditlog.events.Destruction(
+        object_key=evidence.object_key,
+        key_id=evidence.key_id,
+        object_sha256=evidence.object_sha256,
+        key_destroyed=evidence.key_destroyed,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; privet stores UTC."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,123 @@
+"""Where a subject's rows are, and a version's content without them.
+
+A source dataset finds its subject by the subject-id column (values compared as the text they
+are stored as); a derived dataset by the keyed subject link it carries (``SUBJECT_LINK``), or
+by the subject-id column if it kept one. Removing a subject from a k-anonymous version can
+leave an equivalence class below k: those classes' rows are suppressed too, so the version
+keeps the k it was made with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from privet import tables
+from privet.catalog import SUBJECT_LINK
+from privet.lineage import version_ref
+from privet.schema import Dataset, LineageEdge, Version
+from privet.taxonomy import Role
+
+
+@dataclass(frozen=True)
+class Match:
+    """How to find the subject in one dataset's versions."""
+
+    column: str
+    value: str  # the subject id, or its link
+
+
+def match_for(dataset: Dataset, subject: str, link: str) -> Match | None:
+    column = dataset.subject_id_column
+    if column is None:
+        return None
+    return Match(column, link if column == SUBJECT_LINK else subject)
+
+
+def holds(frame: pl.DataFrame, match: Match) -> pl.Series:
+    """A mask of the subject's rows (empty when the column is missing)."""
+    if match.column not in frame.columns:
+        return pl.Series([False] * frame.height, dtype=pl.Boolean)
+    return (frame.get_column(match.column).cast(pl.String) == match.value).fill_null(False)
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    plaintext: bytes
+    content_sha256: str
+    rows: int
+    removed: int
+    suppressed: int
+
+
+def without_subject(
+    session: Session, version: Version, frame: pl.DataFrame, match: Match
+) -> Rewritten | None:
+    """The version's content without the subject (None if it does not hold them)."""
+    mask = holds(frame, match)
+    removed = int(mask.sum())
+    if removed == 0:
+        return None
+    kept = frame.filter(~mask)
+    kept, suppressed = _keep_k(session, version, kept)
+    plaintext = tables.to_parquet_bytes(kept)
+    return Rewritten(
+        plaintext, hashlib.sha256(plaintext).hexdigest(), kept.height, removed, suppressed
+    )
+
+
+def _keep_k(session: Session, version: Version, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Suppress the rows of equivalence classes that fell below the k the version was made
+    with (its lineage facts say k); other versions are returned as they are."""
+    k = _k_of(session, version)
+    quasi = [c.name for c in version.columns if c.role == Role.QUASI_IDENTIFIER]
+    if k is None or k <= 1 or not quasi or frame.height == 0:
+        return frame, 0
+    sizes = pl.len().over(quasi)
+    kept = frame.filter(sizes >= k)
+    return kept, frame.height - kept.height
+
+
+def _k_of(session: Session, version: Version) -> int | None:
+    for facts in session.scalars(
+        select(LineageEdge.facts).where(LineageEdge.target == version_ref(version.id))
+    ):
+        if isinstance(facts, dict) and isinstance(facts.get("k"), int):
+            return int(facts["k"])
+    return None
+
+
+def made_from(session: Session, version_ids: set[str]) -> list[Version]:
+    """Live versions whose lineage source is one of ``version_ids``, transitively."""
+    found: dict[str, Version] = {}
+    frontier = list(version_ids)
+    while frontier:
+        source = frontier.pop()
+        for target in session.scalars(
+            select(LineageEdge.target).where(LineageEdge.source == version_ref(source))
+        ):
+            version_id = target.removeprefix("version:")
+            if not target.startswith("version:") or version_id in found:
+                continue
+            version = session.get(Version, version_id)
+            if version is not None and version.shredded_at is None:
+                found[version_id] = version
+                frontier.append(version_id)
+    return list(found.values())
+
+
+def scope(session: Session, dataset: Dataset | None) -> list[Dataset]:
+    """The datasets an erasure looks in: the named one and what was derived from it, or
+    every dataset (each is then checked for the subject)."""
+    if dataset is None:
+        return list(session.scalars(select(Dataset).order_by(Dataset.name)))
+    if dataset.derived_from is not None:
+        return [dataset]
+    derived = session.scalars(
+        select(Dataset).where(Dataset.derived_from == dataset.id).order_by(Dataset.name)
+    )
+    return [dataset, *derived]

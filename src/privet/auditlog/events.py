@@ -197,10 +197,17 @@ class ReadFacts:
 
 
 def read(
-    *, facts: ReadFacts, basis: str | None, rows: int, columns: int, grant: str | None = None
+    *,
+    facts: ReadFacts,
+    basis: str | None,
+    rows: int,
+    columns: int,
+    grant: str | None = None,
+    consent_excluded: int | None = None,
 ) -> Entry:
     """A release of ``rows`` × ``columns``, on ``basis`` (and ``grant``, when one allowed it);
-    ``basis`` is written even when None."""
+    ``basis`` is written even when None. ``consent_excluded`` (rows of people who withdrew
+    consent for the purpose, left out) is given exactly when the dataset rests on consent."""
     return {
         **facts.fields(),
         "event": "read",
@@ -208,6 +215,7 @@ def read(
         "basis": basis,
         "rows": rows,
         "columns": columns,
+        **_present(consent_excluded=consent_excluded),
     }
 
 
@@ -614,6 +622,57 @@ def deid_protect_file(
         rows=rows,
         operators=dict(operators),
     )
+
+
+# -- consent ------------------------------------------------------------------------------------
+
+
+def consent_import(
+    *,
+    ts: datetime,
+    actor: str,
+    source_sha256: str,
+    lines: int,
+    written: Mapping[str, Mapping[str, int]],
+    superseded: int,
+    governance: Governance,
+) -> Entry:
+    """Consent records imported from a file (its hash, not its name): of ``lines`` records,
+    ``written`` counts those stored per purpose and status, ``superseded`` those a later
+    decision (in the file or already stored) overrides. Never a subject id nor its link."""
+    return _entry(
+        "consent.import",
+        ts,
+        actor,
+        source=f"file:sha256:{source_sha256}",
+        lines=lines,
+        written={p: dict(counts) for p, counts in written.items()},
+        superseded=superseded,
+        governance=governance,
+    )
+
+
+def consent_record(
+    *,
+    ts: datetime,
+    actor: str,
+    purpose: str,
+    status: Literal["granted", "withdrawn"],
+    changed: bool,
+    governance: Governance,
+) -> Entry:
+    """One subject's consent for ``purpose`` recorded as ``status`` (``consent.withdrawn`` or
+    ``consent.granted``); ``changed`` is false when it already was. Never the subject."""
+    return _entry(
+        f"consent.{status}", ts, actor, purpose=purpose, changed=changed, governance=governance
+    )
+
+
+def consent_refused(
+    *, ts: datetime, actor: str, action: Literal["import", "withdraw", "grant"], reason: str
+) -> Entry:
+    """Recording consent (``action``) refused for ``reason`` (a fixed word)."""
+    return _entry("consent.refused", ts, actor, action=action, reason=reason)
 
 
 # -- forgetting: retention and erasure ----------------------------------------------------------

@@ -4,6 +4,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _access,  # noqa: F401 - user, role, token, policy, grant, alerts
     _audit,  # noqa: F401 - audit
     _catalog,
+    _consent,  # noqa: F401 - consent import, withdraw, grant, show
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models
     _forget,  # noqa: F401 - erase, erasure, retention

@@ -17,6 +17,18 @@ frame = ws.read("people", actor="alice", view="masked", purpose="analytics")
 from privet.policy import _governance  # noqa: F401 - registers users, tokens, grants, policy
 from privet.policy._alerts import AlertInfo, list_alerts
 from privet.policy._broker import DERIVE_CHANNEL, Release, export, read, still_allowed, stream
+from privet.policy._consent import (
+    CONSENT_BASIS,
+    ConsentChange,
+    ConsentImport,
+    ConsentLine,
+    ConsentStatus,
+    PurposeConsent,
+    consent_summary,
+    import_consent,
+    parse_consent_csv,
+    record_consent,
+)
 from privet.policy._decide import Decision, decide
 from privet.policy._grants import (
     GrantInfo,
@@ -51,6 +63,16 @@ from privet.policy._request import MAX_GRANT_SECONDS, GrantRequest
 from privet.policy._rules import VIEWS, Policy, Rule, View, parse_policy, set_policy, show_policy
 
 __all__ = [
+    "CONSENT_BASIS",
+    "ConsentChange",
+    "ConsentImport",
+    "ConsentLine",
+    "ConsentStatus",
+    "PurposeConsent",
+    "consent_summary",
+    "import_consent",
+    "parse_consent_csv",
+    "record_consent",
     "DERIVE_CHANNEL",
     "MAX_GRANT_SECONDS",
     "VIEWS",

@@ -10,6 +10,15 @@ reading through another door. privet's own processing reads under an internal pu
 The subject link of a derived dataset (``catalog.SUBJECT_LINK``) leaves only for DP releases,
 which bound each person's rows by it, and for de-identification into another derived
 dataset, which carries it over; every other read, stream and export drops it.
+
+Consent: a read for purpose P of a dataset that rests on consent (its legal basis, which a
+derived dataset copies from its root) leaves out the rows of everyone whose latest decision for P is
+a withdrawal (``_consent``), matched by the link of the subject-id column (a derived copy
+carries the link itself). That holds for every view, stream and export, and for DP queries,
+training and synthesis, which read here too; the read's log entry says how many rows were
+left out (``consent_excluded``, present exactly when the dataset rests on consent). A
+consent-based dataset with no subject-id column cannot honour a withdrawal, so while any
+exists for P such a read is refused, except a DP synthetic dataset, whose rows are no one's.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from privet.catalog import (
 )
 from privet.errors import GovernanceMismatch, IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
+from privet.policy._consent import CONSENT_BASIS, ConsentFilter, consent_filter
 from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_of, governed
 from privet.policy._identity import Identity, aware, roles_of
 from privet.policy._rules import Policy, current_policy
@@ -57,6 +67,9 @@ _MESSAGES = {
     "policy_changed": "the policy changed during the read; read again",
     "no_active_grant": "no active grant lets you read the {view} view of {name!r} for "
     "{purpose!r}; request a grant from its owner or an approver",
+    "consent_unenforceable": "{name!r} rests on consent but has no subject-id column, so the "
+    "people who withdrew consent for {purpose!r} cannot be left out (register it with one)",
+    "consent_changed": "consent records changed during the read; read again",
 }
 MASK_WIDTH = 8
 # Bytes of Parquet per streamed chunk; the grant is re-checked between chunks, so a cut comes
@@ -204,6 +217,10 @@ def _release(
             # The columns' roles decide the masks; a served derived copy is checked whole.
             objects = [("version", version.id), ("dataset", served.id)]
             auditlog.check(session, *dict.fromkeys([*objects, ("version", served_version.id)]))
+            consent = _consent(session, dataset, served, served_version, purpose)
+            if consent.unenforceable:
+                refusal = Decision(False, "consent_unenforceable")
+                raise _refused(core, event, refusal, facts)
         handle = core.vault.data_key(session, served.id, served_version.key_id)
         info = version_info(served, served_version)
         object_key, expected_sha = served_version.object_key, served_version.content_sha256
@@ -217,6 +234,7 @@ def _release(
         view not in ("masked", "pseudonymized")
         and not (rule and rule.row_filter)
         and not (linked and not keep_link)
+        and consent.column is None
     )
     stored: Iterator[bytes] | None = None
     if keep_stored and unchanged:
@@ -230,6 +248,8 @@ def _release(
         if hashlib.sha256(plaintext).hexdigest() != expected_sha:
             raise IntegrityError("a stored version does not match its recorded hash")
         frame = tables.from_parquet_bytes(plaintext)
+        # Before the link is dropped and any mask hides the subject id.
+        frame = consent.apply(core, frame)
         if not keep_link:
             frame = frame.drop([c for c in frame.columns if is_reserved(c)])
         try:
@@ -246,6 +266,8 @@ def _release(
             again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
         if again.allowed and again.rule != decision.rule:
             again = Decision(False, "policy_changed")  # the rows were shaped by another rule
+        if again.allowed and consent.applies and not consent.still(session):
+            again = Decision(False, "consent_changed")  # a withdrawal came in meanwhile
         if not again.allowed:
             raise _refused(core, event, again, facts, session)
         decision = again
@@ -255,6 +277,7 @@ def _release(
             basis=decision.basis,
             rows=rows,
             columns=columns,
+            consent_excluded=consent.excluded if consent.applies else None,
         )
         (index,) = auditlog.append(session, [entry])
         if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
@@ -269,6 +292,27 @@ def _release(
             )
         session.commit()
     return Release(frame, info, index, view, decision.grant_id), decision, stored
+
+
+def _consent(
+    session: Session, dataset: Dataset, served: Dataset, version: Version, purpose: str
+) -> ConsentFilter:
+    """The consent filter of a read of ``dataset`` served from ``served``/``version``.
+
+    A derived dataset carries its root's legal basis (copied when it is made, never changed
+    after), and its subject id is the link (``SUBJECT_LINK``) when it has one.
+    """
+    if served.legal_basis != CONSENT_BASIS:
+        return ConsentFilter()  # the hot path: nothing looked up
+    root = dataset.derived_from or dataset.id
+    return consent_filter(
+        session,
+        legal_basis=served.legal_basis,
+        purpose=purpose,
+        subject_column=served.subject_id_column,
+        columns=[c.name for c in version.columns],
+        exempt=lambda: version.kind == "synthetic" and _dp_synthetic(session, version, root),
+    )
 
 
 def _decision(
@@ -303,28 +347,12 @@ def _target(
     "baseline") copies real rare values with no ε charged, so it is never served, nor is any
     other version merely labelled synthetic.
     """
-    from privet.lineage import version_ref
-    from privet.schema import DpRelease, LineageEdge
-
     if view not in ("protected", "synthetic"):
         return dataset, version
     root = dataset.derived_from or dataset.id
 
     def servable(candidate: Version) -> bool:
-        if view != "synthetic":
-            return True
-        edges = session.scalars(
-            select(LineageEdge.facts).where(LineageEdge.target == version_ref(candidate.id))
-        )
-        for facts in edges:
-            if not isinstance(facts, dict):
-                continue
-            release = facts.get("release")
-            if facts.get("differentially_private") is True and isinstance(release, str):
-                recorded = session.get(DpRelease, release)
-                if recorded is not None and recorded.ledger_id == root:
-                    return True
-        return False
+        return view != "synthetic" or _dp_synthetic(session, candidate, root)
 
     if version.kind == view and servable(version):
         return dataset, version
@@ -343,6 +371,25 @@ def _target(
         f"dataset {dataset.name!r} has no {what} derived dataset yet (make one: {how})",
         parameter="view",
     )
+
+
+def _dp_synthetic(session: Session, candidate: Version, root: str) -> bool:
+    """Does ``candidate``'s lineage name a DP release recorded in ``root``'s ledger?"""
+    from privet.lineage import version_ref
+    from privet.schema import DpRelease, LineageEdge
+
+    edges = session.scalars(
+        select(LineageEdge.facts).where(LineageEdge.target == version_ref(candidate.id))
+    )
+    for facts in edges:
+        if not isinstance(facts, dict):
+            continue
+        release = facts.get("release")
+        if facts.get("differentially_private") is True and isinstance(release, str):
+            recorded = session.get(DpRelease, release)
+            if recorded is not None and recorded.ledger_id == root:
+                return True
+    return False
 
 
 def _apply_view(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from privet.schema._base import Base
@@ -42,6 +42,8 @@ class ConsentRecord(Base):
     (``catalog.subject_link``), never by the id itself."""
 
     __tablename__ = "consent_records"
+    # The broker's lookup: the withdrawn links of one purpose (migration 0008).
+    __table_args__ = (Index("ix_consent_records_purpose", "purpose", "status", "subject_link"),)
     subject_link: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(128), primary_key=True)
     # "granted" or "withdrawn"

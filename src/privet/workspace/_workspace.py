@@ -17,6 +17,7 @@ from privet.lineage import Edge
 from privet.schema import Dataset
 from privet.workspace._access import Access
 from privet.workspace._audit import Audits
+from privet.workspace._consent import Consent
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._forget import Forgetting
@@ -27,8 +28,9 @@ class Workspace:
     """A privet workspace: ``Workspace.init(path)`` once, then ``Workspace.open()``.
 
     The one door: datasets are methods here, every other capability is a facade
-    (``ws.scan``, ``ws.deid``, ``ws.dp``, ``ws.access``, ``ws.audit``) and the audit log is
-    ``ws.log``. Each goes through the broker and the audit log where it reads data.
+    (``ws.scan``, ``ws.deid``, ``ws.dp``, ``ws.access``, ``ws.consent``, ``ws.audit``) and
+    the audit log is ``ws.log``. Each goes through the broker and the audit log where it
+    reads data.
     """
 
     def __init__(self, core: Core) -> None:
@@ -177,6 +179,11 @@ class Workspace:
     def access(self) -> Access:
         """Users and roles, tokens, grants and approvals, the policy, alerts."""
         return Access(self._core)
+
+    @cached_property
+    def consent(self) -> Consent:
+        """Consent per subject and purpose: import, withdraw, grant, counts."""
+        return Consent(self._core)
 
     @cached_property
     def deid(self) -> Deidentification:

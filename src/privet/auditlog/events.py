@@ -539,6 +539,50 @@ def model_train(
     )
 
 
+def model_unlearned(
+    *,
+    ts: datetime,
+    actor: str,
+    model: str,
+    version: str,
+    shards: Mapping[int, int],
+    hashes_before: Sequence[str],
+    hashes_after: Sequence[str],
+    subjects: int,
+    seconds: float,
+) -> Entry:
+    """Subjects were unlearned from a SISA model: ``shards`` maps each retrained shard to
+    the first slice retrained; each shard's parameter hash before and after. ``subjects``
+    counts the links asked for (never the links themselves)."""
+    return _entry(
+        "model.unlearned",
+        ts,
+        actor,
+        model=model,
+        version=version,
+        shards={str(s): r for s, r in sorted(shards.items())},
+        hashes_before=list(hashes_before),
+        hashes_after=list(hashes_after),
+        subjects=subjects,
+        seconds=round(seconds, 3),
+    )
+
+
+def model_retrained(
+    *, ts: datetime, actor: str, model: str, version: str, sha256_before: str, sha256_after: str
+) -> Entry:
+    """A model was retrained on its (rewritten) version; new weights replaced the old."""
+    return _entry(
+        "model.retrained",
+        ts,
+        actor,
+        model=model,
+        version=version,
+        sha256_before=sha256_before,
+        sha256_after=sha256_after,
+    )
+
+
 def model_card(
     *,
     ts: datetime,

@@ -360,6 +360,24 @@ def budget_command(
     help="Train WITHOUT privacy (dataset owner only); the model card says so first.",
 )
 @click.option("--seed", type=int, default=None, help="Fix the randomness (tests only: not secure).")
+@click.option(
+    "--unlearnable",
+    is_flag=True,
+    help="Train a SISA ensemble that forgets an erased subject by retraining one shard "
+    "(needs a subject id and --no-dp).",
+)
+@click.option(
+    "--shards",
+    type=int,
+    default=None,
+    help="With --unlearnable: isolated shards, one model each  [default: 5]",
+)
+@click.option(
+    "--slices",
+    type=int,
+    default=None,
+    help="With --unlearnable: checkpointed slices of each shard  [default: 4]",
+)
 @command(name="train")
 def train_command(
     opts: Options,
@@ -382,11 +400,18 @@ def train_command(
     learning_rate: float | None,
     no_dp: bool,
     seed: int | None,
+    unlearnable: bool,
+    shards: int | None,
+    slices: int | None,
 ) -> None:
     """Train a model with DP-SGD (Opacus) and store it encrypted with its model card."""
     from privet.dp import TrainRequest
 
+    # Only what was given: the request says which options go with --unlearnable.
+    sisa = {k: v for k, v in {"shards": shards, "slices": slices}.items() if v is not None}
     request = TrainRequest(
+        unlearnable=unlearnable,
+        **sisa,
         target=target,
         name=name,
         purpose=purpose,
@@ -443,6 +468,13 @@ def _print_card(card: ModelCard) -> None:
     else:
         rows = "the held-out rows"
     stdout.print(Text(f"{evaluation.metric} on {rows}: {_number(evaluation.score)}{shown}"))
+    if card.sisa is not None:
+        stdout.print(
+            Text(
+                f"unlearnable: {card.sisa.shards} shards × {card.sisa.slices} slices "
+                f"(unlearned {card.sisa.unlearned} times)"
+            )
+        )
     for note in card.notes:
         stdout.print(Text(f"note: {note}"))
     if card.withheld:
@@ -477,7 +509,7 @@ def models_command(opts: Options, name: str | None, purpose: str | None) -> None
         if not listing:
             stdout.print("No models yet. Train one with: privet train NAME --target COL -o MODEL")
             return
-        table = Table("model", "dataset", "private", "ε", "metric", "created")
+        table = Table("model", "dataset", "private", "ε", "metric", "created", "blocked")
         for m in listing:
             evaluation = m.card.evaluation
             table.add_row(
@@ -487,7 +519,21 @@ def models_command(opts: Options, name: str | None, purpose: str | None) -> None
                 _number(m.card.privacy.epsilon),
                 f"{evaluation.metric} {_number(evaluation.score)}",
                 m.created_at.strftime("%Y-%m-%d %H:%M"),
+                m.blocked or "",
             )
         stdout.print(table)
 
     opts.emit(listing, human)
+
+
+@click.argument("name", metavar="MODEL")
+@command(name="retrain")
+def retrain_command(opts: Options, name: str) -> None:
+    """Train MODEL again with its recorded request on its (rewritten) dataset version.
+
+    The new weights replace the old, and a model blocked for holding an erased subject's
+    influence may be used again. For the dataset's owner; a DP model is not retrained.
+    """
+    with opts.workspace() as ws, _warnings_to_stderr(), opts.progress(f"retraining {name}"):
+        info = ws.dp.retrain(name, actor=opts.actor)
+    opts.emit(info, lambda: _print_card(info.card))

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from privet.dp._rows import pack_rows, unpack_rows
     from privet.dp._synth import SynthReport, synthesize
     from privet.dp._train import NoPrivacyWarning, train
+    from privet.dp._unlearn import UnlearnResult, retrain, unlearn
 
 _WHERE = {
     "Charge": "_accounting",
@@ -76,6 +77,9 @@ _WHERE = {
     "synthesize": "_synth",
     "train": "_train",
     "NoPrivacyWarning": "_train",
+    "UnlearnResult": "_unlearn",
+    "retrain": "_unlearn",
+    "unlearn": "_unlearn",
     "list_models": "_model_store",
     "model_info": "_model_store",
     "ModelInfo": "_model_store",
@@ -134,6 +138,7 @@ __all__ = [
     "Statistic",
     "SynthReport",
     "TrainedModel",
+    "UnlearnResult",
     "budget",
     "charge",
     "declare",
@@ -142,6 +147,7 @@ __all__ = [
     "list_models",
     "model_info",
     "query",
+    "retrain",
     "set_limit",
     "synthesize",
     "train",
@@ -151,5 +157,6 @@ __all__ = [
     "load_model",
     "pack_rows",
     "pure",
+    "unlearn",
     "unpack_rows",
 ]

@@ -108,6 +108,23 @@ class Evaluation(_Stored):
         return self.accuracy_interval_95 if self.metric == "accuracy" else self.mae_interval_95
 
 
+class Sisa(_Stored):
+    """An unlearnable model: a SISA ensemble (Bourtoule et al. 2021), see privet.dp._sisa."""
+
+    kind: Literal["sisa"] = "sisa"
+    shards: int
+    slices: int
+    epochs_per_slice: int
+    subject: str = Field(description="the column whose links place each person's rows")
+    keep: float = Field(1.0, description="each person's chance to be trained on (train_rows)")
+    seed: int = Field(description="seeds every shard's and stage's random choices")
+    aggregation: str = "mean of the shards' probabilities"
+    min_subjects: int = Field(description="levels and classes held by fewer are not learned")
+    shard_rows: list[int] | None = Field(None, description="exact training rows per shard")
+    shard_hashes: list[str] = Field(description="SHA-256 of each shard's final parameters")
+    unlearned: int = Field(0, description="how many times subjects were unlearned")
+
+
 class ModelCard(_Stored):
     """A trained model's card (format 1)."""
 
@@ -138,6 +155,10 @@ class ModelCard(_Stored):
     audits: list[dict[str, Any]] | None = Field(None, description="attack results, appended")
     withheld: list[str] | None = Field(
         None, description="in a public card: what was left out because it was computed exactly"
+    )
+    sisa: Sisa | None = Field(None, description="an unlearnable model's shards and slices")
+    request: dict[str, Any] | None = Field(
+        None, description="the TrainRequest it was trained with, for retraining"
     )
 
     @classmethod
@@ -178,6 +199,10 @@ class ModelCard(_Stored):
                 counted = audit.pop(key, None) is not None or counted
         if counted:
             withheld.append("audits.members")
+        if (out.get("sisa") or {}).pop("shard_rows", None) is not None:
+            withheld.append("sisa.shard_rows")
+        if (out.get("request") or {}).pop("seed", None) is not None:
+            withheld.append("request.seed")
         out["withheld"] = withheld
         return ModelCard.model_validate(out)
 

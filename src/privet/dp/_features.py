@@ -225,6 +225,29 @@ def from_data(feature: Feature, frame: pl.DataFrame) -> Feature:
     return Feature(name=feature.name, kind="numeric", lower=low, upper=high, source="data")
 
 
+def from_crowd(feature: Feature, frame: pl.DataFrame, people: str, min_people: int) -> Feature:
+    """A domain no one person decides, for a model that must forget people (SISA): levels
+    held by at least ``min_people`` distinct people (column ``people``), and bounds at the
+    1st and 99th percentiles widened to the coarse grid of privately learned bounds. Read
+    from the rows (source "data"): the public card withholds it."""
+    column = frame[feature.name]
+    if feature.kind == "categorical":
+        counts = frame.group_by(feature.name).agg(pl.col(people).n_unique().alias("n"))
+        levels = sorted(v for v, n in counts.iter_rows() if v is not None and n >= min_people)
+        return Feature(name=feature.name, kind="categorical", levels=levels, source="data")
+    values = column.cast(pl.Float64).drop_nulls().drop_nans()
+    if values.is_empty():
+        return Feature(name=feature.name, kind="numeric", lower=0.0, upper=1.0, source="data")
+    low_q = _number(values.quantile(0.01, "lower"))
+    high_q = _number(values.quantile(0.99, "higher"))
+    assert low_q is not None and high_q is not None
+    low = max((g for g in _GRID if g <= low_q), default=_GRID[0])
+    high = min((g for g in _GRID if g >= high_q), default=_GRID[-1])
+    if high <= low:
+        high = min((g for g in _GRID if g > low), default=low + 1.0)
+    return Feature(name=feature.name, kind="numeric", lower=low, upper=high, source="data")
+
+
 def _number(value: object) -> float | None:
     """A numeric column's minimum or maximum as a float (None for a column of nulls)."""
     if value is None:

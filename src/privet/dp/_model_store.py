@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from privet import auditlog, lineage, policy
 from privet.catalog import resolve
-from privet.core import decrypt_object, stored_object
+from privet.core import decrypt_object, fresh_object_key, replace_object, stored_object
 from privet.dp import _ledger as led
 from privet.dp._card import ModelCard
 from privet.dp._features import encode
@@ -42,6 +43,27 @@ class ModelInfo(BaseModel):
     stored_bytes: int
     created_at: UtcDatetime
     created_by: str
+    blocked: str | None = Field(
+        None, description="why it may not be used until retrained (contains-erased-subject)"
+    )
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model before it is stored: its serialized weights and its card."""
+
+    weights: bytes
+    card: ModelCard
+    charge: acc.Charge | None = None
+    delta: float = 0.0
+
+
+def weights_of(module: torch.nn.Module) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 class TrainedModel:
@@ -85,7 +107,7 @@ def _context(model_id: str) -> str:
 
 def store(
     core: Core,
-    module: torch.nn.Module,
+    weights: bytes,
     card: ModelCard,
     *,
     charge: acc.Charge | None,
@@ -96,11 +118,6 @@ def store(
 ) -> ModelInfo:
     """Encrypt and store the weights; record the model, its release (if DP), audit entry and
     lineage in one transaction (the object is deleted if that transaction fails)."""
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(module.state_dict(), buffer)
-    weights = buffer.getvalue()
     digest = hashlib.sha256(weights).hexdigest()
     model_id, dataset_id = card.id, card.dataset_id
     key = _object_key(dataset_id, model_id)
@@ -194,6 +211,7 @@ def _info(row: DpModel, ref: str, *, full: bool = False) -> ModelInfo:
         stored_bytes=row.stored_bytes,
         created_at=row.created_at,
         created_by=row.created_by,
+        blocked=row.blocked,
     )
 
 
@@ -297,17 +315,32 @@ def model_info(
     return info
 
 
+def refuse_blocked(row: DpModel) -> None:
+    """A model holding an erased subject's influence is not used or exported until retrained."""
+    if row.blocked is not None:
+        raise PolicyDenied(
+            f"model {row.name!r} contains an erased subject's influence; retrain it "
+            f"(privet retrain {row.name}) before use"
+        )
+
+
+def _weights(core: Core, session: Any, row: DpModel) -> bytes:
+    """A model's decrypted object, checked against its recorded hash."""
+    weights = decrypt_object(core, session, row, _context(row.id))
+    if hashlib.sha256(weights).hexdigest() != row.weights_sha256:
+        raise IntegrityError("a stored model does not match its recorded hash")
+    return weights
+
+
 def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None) -> TrainedModel:
     """Decrypt a model's weights (logged). A model without DP carries its training rows, so it
     is for its dataset's owner, or for an actor whose active grant lets them read those rows
-    raw for ``purpose``; the same decides whether its card comes full or public."""
-    import torch
-
-    from privet.dp import sgd as _sgd
-
+    raw for ``purpose``; the same decides whether its card comes full or public. A model
+    blocked for holding an erased subject's influence is refused until retrained."""
     identity = policy.local_identity(core, actor)
     with core.session() as session:
         row = _find(session, name)
+        refuse_blocked(row)
         dataset = session.get(Dataset, row.dataset_id)
         if dataset is None:
             raise NotFound("the dataset of this model is missing from the catalog")
@@ -317,9 +350,7 @@ def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None)
                 f"model {name!r} has no privacy guarantee; only the owner of "
                 f"{dataset.name!r}, or someone granted its raw rows, may load it"
             )
-        weights = decrypt_object(core, session, row, _context(row.id))
-        if hashlib.sha256(weights).hexdigest() != row.weights_sha256:
-            raise IntegrityError("a stored model does not match its recorded hash")
+        weights = _weights(core, session, row)
         auditlog.append(
             session,
             [
@@ -335,6 +366,19 @@ def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None)
         session.commit()
         stored = ModelCard.load(row.card)
     card = stored if access.allowed else stored.public()
+    return TrainedModel(card, module_of(stored, weights))
+
+
+def module_of(card: ModelCard, weights: bytes) -> torch.nn.Module:
+    """The model a stored object holds: one network, or a SISA ensemble of shards."""
+    import torch
+
+    from privet.dp import _sisa
+    from privet.dp import sgd as _sgd
+
+    if card.sisa is not None:
+        shards = _sisa.Shards.load(weights, shards=card.sisa.shards, slices=card.sisa.slices)
+        return _sisa.ensemble(recipe_of(card), shards)
     module = _sgd.build_model(
         card.architecture,
         card.inputs,
@@ -343,4 +387,96 @@ def load_model(core: Core, name: str, *, actor: str, purpose: str | None = None)
     )
     module.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
     module.eval()
-    return TrainedModel(card, module)
+    return module
+
+
+def recipe_of(card: ModelCard) -> Any:
+    """How an unlearnable model's shards train (a ``privet.dp._sisa.Recipe``)."""
+    from privet.dp import _sisa
+    from privet.dp import sgd as _sgd
+
+    assert card.sisa is not None
+    return _sisa.Recipe(
+        architecture=card.architecture,
+        task=card.task,
+        inputs=card.inputs,
+        outputs=card.outputs,
+        hidden_units=card.training.hidden_units or _sgd.HIDDEN_UNITS,
+        epochs=card.sisa.epochs_per_slice,
+        batch_size=card.training.batch_size,
+        learning_rate=card.training.learning_rate,
+        seed=card.sisa.seed,
+        shards=card.sisa.shards,
+        slices=card.sisa.slices,
+    )
+
+
+# -- replacing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A model's row as read for unlearning or retraining: its card and decrypted object."""
+
+    id: str
+    name: str
+    dataset_id: str
+    owner: str
+    card: ModelCard
+    weights: bytes
+    blocked: str | None
+
+
+def read_stored(core: Core, name: str) -> Stored:
+    """A model's full card and decrypted object, for its owner's unlearning or retraining
+    (the caller checks who may; nothing is logged here: the replacement is)."""
+    with core.reading() as session:
+        row = _find(session, name)
+        dataset = session.get(Dataset, row.dataset_id)
+        if dataset is None:
+            raise NotFound("the dataset of this model is missing from the catalog")
+        return Stored(
+            id=row.id,
+            name=row.name,
+            dataset_id=row.dataset_id,
+            owner=dataset.owner,
+            card=ModelCard.load(row.card),
+            weights=_weights(core, session, row),
+            blocked=row.blocked,
+        )
+
+
+def replace(
+    core: Core, model_id: str, fitted: Fitted, *, entry: auditlog.events.Entry
+) -> ModelInfo:
+    """New weights and card for an existing model: a new object under a new data key, the row
+    pointed at it (and unblocked) with the audit ``entry`` in one transaction; the old
+    object's key is destroyed in that transaction (its weights may hold an erased subject's
+    influence) and the object deleted after it."""
+    weights, card = fitted.weights, fitted.card
+    digest = hashlib.sha256(weights).hexdigest()
+    with core.reading() as session:
+        current = session.get(DpModel, model_id)
+        if current is None:
+            raise NotFound("the model was deleted while it was being retrained")
+        old_object = current.object_key
+    infos: list[ModelInfo] = []
+
+    def change(session: Any, row: Any, _replaced: Any) -> None:
+        row.weights_sha256 = digest
+        row.card = card.stored()
+        row.blocked, row.blocked_at = None, None
+        auditlog.append(session, [entry])
+        infos.append(_info(row, card.dataset, full=True))
+
+    replace_object(
+        core,
+        DpModel,
+        model_id,
+        weights,
+        expected_object=old_object,
+        new_object=fresh_object_key(old_object),
+        context=_context(model_id),
+        change=change,
+    )
+    return infos[0]

@@ -209,12 +209,41 @@ class TrainRequest(DpRequest):
     seed: int | None = Field(
         None, description="fixes split, sampling and noise: NOT secure, for tests only"
     )
+    unlearnable: bool = Field(
+        False,
+        description="train a SISA ensemble (Bourtoule et al. 2021) that forgets a subject by "
+        "retraining one shard from the slice they first appear in; needs a subject id and "
+        "no_dp",
+    )
+    shards: int = Field(
+        5, ge=2, le=64, description="unlearnable: isolated shards, one model each (S)"
+    )
+    slices: int = Field(
+        4, ge=1, le=64, description="unlearnable: checkpointed slices of each shard (R)"
+    )
 
     @model_validator(mode="after")
     def _no_dp_takes_no_epsilon(self) -> Self:
         if self.no_dp and self.epsilon is not None:
             raise InvalidInput(
                 "no_dp trains without privacy; it takes no epsilon", parameter="epsilon"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sisa_options(self) -> Self:
+        if not self.unlearnable and {"shards", "slices"} & self.model_fields_set:
+            given = "shards" if "shards" in self.model_fields_set else "slices"
+            raise InvalidInput(
+                f"{given} apply only to an unlearnable model (add unlearnable)", parameter=given
+            )
+        if self.unlearnable and not self.no_dp:
+            # Each shard would spend its own DP-SGD budget on a disjoint part of the data;
+            # that composition is not what the ledger's accountant models yet.
+            raise InvalidInput(
+                "an unlearnable (SISA) model is trained without DP for now (a DP-SGD "
+                "ensemble needs its own accounting); add no_dp",
+                parameter="unlearnable",
             )
         return self
 

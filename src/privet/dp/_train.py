@@ -28,9 +28,9 @@ from privet.dp import _accounting as acc
 from privet.dp import _features as feat
 from privet.dp import _ledger as led
 from privet.dp import _model_store as models
-from privet.dp._card import Evaluation, Training, make_card
+from privet.dp._card import Evaluation, ModelCard, Training, make_card
 from privet.dp._features import Feature
-from privet.dp._model_store import ModelInfo
+from privet.dp._model_store import Fitted, ModelInfo
 from privet.dp._requests import TrainRequest
 from privet.dp._rows import split_record, split_rows
 from privet.errors import AlreadyExists, BudgetExhausted, InvalidInput, PolicyDenied
@@ -66,6 +66,33 @@ def train(
     actor: str,
     progress: Progress | None = None,
 ) -> ModelInfo:
+    """Train a model of ``request.target`` on ``ref`` and store it (see :func:`fit`)."""
+    step = progress or (lambda _s: None)
+    fitted = fit(core, ref, request, actor=actor, progress=step)
+    step("storing")
+    info = models.store(
+        core,
+        fitted.weights,
+        fitted.card,
+        charge=fitted.charge,
+        ref=fitted.card.dataset,
+        purpose=request.purpose,
+        actor=actor,
+        delta=fitted.delta,
+    )
+    return models.as_seen_by(core, info, actor=actor, purpose=request.purpose)
+
+
+def fit(
+    core: Core,
+    ref: str,
+    request: TrainRequest,
+    *,
+    actor: str,
+    progress: Progress | None = None,
+    model_id: str | None = None,
+    sisa_seed: int | None = None,
+) -> Fitted:
     """Train a model of ``request.target`` on ``ref`` with DP-SGD and store it.
 
     ``epsilon`` is the whole release's ε at ``delta`` (default: the ledger's δ); without it
@@ -76,12 +103,17 @@ def train(
     records which rows were trained on and which were held out, so that an audit can
     attack the model with true members and non-members. ``seed`` fixes the split, the
     sampling and the noise: NOT secure (anyone who knows it recomputes the noise), for tests.
+    ``unlearnable`` trains a SISA ensemble instead (see :mod:`privet.dp._sisa_fit`).
+
+    Nothing is stored: :func:`train` stores a new model; ``model_id`` (an existing model's,
+    when retraining it) skips the check that the name is free. ``sisa_seed`` replaces a
+    missing ``seed`` of an unlearnable model (a retrain keeps its first run's).
     """
     r = request
     name, purpose, target, task, no_dp, seed = r.name, r.purpose, r.target, r.task, r.no_dp, r.seed
     step = progress or (lambda _s: None)
     with core.reading() as session:
-        if models.name_taken(session, name):
+        if model_id is None and models.name_taken(session, name):
             raise AlreadyExists(f"a model named {name!r} already exists", parameter="name")
         dataset, version = resolve(session, ref)
         columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
@@ -128,6 +160,12 @@ def train(
         dataset_id, version_id = dataset.id, version.id
         ids = {"root_id": root.id, "dataset_id": dataset.id, "version_id": version.id}
         ledger_name = root.name
+    if r.unlearnable and subject is None:
+        raise InvalidInput(
+            f"an unlearnable model finds each person's rows by their subject id, and "
+            f"{fixed_ref.rsplit('@', 1)[0]!r} has none (declare one at ingest)",
+            parameter="unlearnable",
+        )
     notes = [str(w.message) for w in caught]
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
@@ -180,6 +218,29 @@ def train(
         [_ROW, *(f.name for f in plan), target, *([subject] if subject else [])]
     )
     frame = for_analysis(frame, columns.values())  # numbers kept as text become Float64
+    if r.unlearnable:
+        from privet.dp import _sisa_fit
+
+        assert subject is not None
+        return _sisa_fit.fit(
+            core,
+            r,
+            frame,
+            subject=subject,
+            plan=plan,
+            target_spec=target_spec,
+            task=task,
+            rows=rows,
+            read_rows=read_rows,
+            ref=fixed_ref,
+            dataset_id=dataset_id,
+            version_id=version_id,
+            actor=actor,
+            model_id=model_id or uuid.uuid4().hex,
+            seed=r.seed if r.seed is not None else sisa_seed,
+            notes=notes,
+            progress=step,
+        )
     if subject:
         # One row per subject: DP-SGD then protects each subject, not just each row.
         frame = frame.sample(fraction=1.0, shuffle=True, seed=seed).unique(
@@ -281,7 +342,7 @@ def train(
     evaluation = _evaluate(
         module, x[test], y[test], task, target_spec, no_dp, budget, charges, public_rows=rows
     )
-    model_id = uuid.uuid4().hex
+    model_id = model_id or uuid.uuid4().hex
     charge = None
     if not no_dp:
         assert budget is not None
@@ -319,20 +380,16 @@ def train(
         now=core.now(),
         notes=notes,
     )
+    recorded = r.model_dump(mode="json", exclude={"shards", "slices"})  # SISA's only
+    card = ModelCard.load({**card.stored(), "request": recorded})
     if no_dp:
-        warnings.warn(card.summary, NoPrivacyWarning, stacklevel=2)
-    step("storing")
-    info = models.store(
-        core,
-        module,
-        card,
+        warnings.warn(card.summary, NoPrivacyWarning, stacklevel=3)
+    return Fitted(
+        weights=models.weights_of(module),
+        card=card,
         charge=charge,
-        ref=fixed_ref,
-        purpose=purpose,
-        actor=actor,
         delta=budget["delta"] if budget else 0.0,
     )
-    return models.as_seen_by(core, info, actor=actor, purpose=purpose)
 
 
 # -- budget ---------------------------------------------------------------------------------------

@@ -229,6 +229,11 @@ def _noise(std: float, size: int, random: SecureRandom) -> torch.Tensor:
     return torch.from_numpy(total)
 
 
+def adam(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
+    # foreach=False: for a few small tensors the per-tensor loop is cheaper than grouping.
+    return torch.optim.Adam(model.parameters(), lr=learning_rate, foreach=False)
+
+
 def train_plain(
     model: nn.Module,
     x: torch.Tensor,
@@ -239,11 +244,15 @@ def train_plain(
     schedule: Schedule,
     generator: torch.Generator,
     progress: Callable[[str], None] = lambda _s: None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> None:
-    """Ordinary minibatch training by tensor slicing: no privacy at all."""
+    """Ordinary minibatch training by tensor slicing: no privacy at all.
+
+    ``optimizer`` continues a checkpointed run (a SISA slice); by default a new Adam.
+    """
     loss_fn = loss_function(task, outputs)
-    # foreach=False: for a few small tensors the per-tensor loop is cheaper than grouping.
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.learning_rate, foreach=False)
+    if optimizer is None:
+        optimizer = adam(model, schedule.learning_rate)
     size = schedule.batch_size
     with few_threads(model):
         for epoch in range(schedule.epochs):

@@ -351,7 +351,7 @@ def _model(core: Core, request_id: str, model_id: str, link: str, *, actor: str)
     if _is_sisa(card):
         from privet.dp import unlearn
 
-        result = unlearn(core, name, [link], actor=actor)
+        result = unlearn(core, name, [link], actor=actor, erasure=request_id)
         action, facts = "unlearned", {"shards": list(result.shards)}
     elif keep:
         action, facts = "kept", {"epsilon": epsilon}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         SynthRequest,
         TrainedModel,
         TrainRequest,
+        UnlearnResult,
     )
     from privet.policy import Identity
 
@@ -170,3 +171,21 @@ class DifferentialPrivacy:
         from privet import dp
 
         return dp.load_model(self._core, name, actor=actor, purpose=purpose)
+
+    def unlearn(self, name: str, *, links: Collection[str], actor: str) -> UnlearnResult:
+        """Forget the people with these subject ``links`` (``privet.catalog.subject_link``)
+        in the unlearnable (SISA) model ``name``: only the shards that held them are
+        retrained, each from the first slice that held them. The dataset owner's; the
+        result equals the model trained from scratch without them, and repeating it changes
+        nothing."""
+        from privet import dp
+
+        return dp.unlearn(self._core, name, links, actor=actor)
+
+    def retrain(self, name: str, *, actor: str) -> ModelInfo:
+        """Train model ``name`` again with its recorded request on its (rewritten) version;
+        the new weights replace the old and a block for an erased subject is lifted. The
+        dataset owner's; a DP model is not retrained (train a new one)."""
+        from privet import dp
+
+        return dp.retrain(self._core, name, actor=actor)

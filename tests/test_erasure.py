@@ -61,7 +61,7 @@ def _ingest(ws: Workspace, frame: pl.DataFrame, path: Path, *, new: bool) -> Non
 
 def build(ws: Workspace, tmp_path: Path) -> dict[int, pl.DataFrame]:
     """Subject X in 3 versions, a k-anonymous copy, a masked copy, MST synthetic data,
-    a non-DP model and a DP model."""
+    a non-DP model, a DP model and an unlearnable (SISA) model."""
     people = raw_people(400)
     versions = {1: people.head(300), 2: people.head(400), 3: people.slice(5, 300)}
     for number, frame in versions.items():
@@ -91,7 +91,8 @@ def build(ws: Workspace, tmp_path: Path) -> dict[int, pl.DataFrame]:
         warnings.simplefilter("ignore")
         private = {"epsilon": 1.0, "keys": {"income": ["<=50K", ">50K"]},
                    "bounds": {"age": [17, 90], "education_num": [1, 16]}}  # fmt: skip
-        for name, extra in (("plain", {"no_dp": True}), ("private", private)):
+        sisa = {"no_dp": True, "unlearnable": True, "shards": 3, "slices": 2}
+        for name, extra in (("plain", {"no_dp": True}), ("private", private), ("sisa", sisa)):
             ws.dp.train(
                 "people",
                 TrainRequest(
@@ -130,7 +131,7 @@ def test_erasure_reaches_every_store_and_leaves_others_exact(
     assert sum(holds_row(o.plaintext, subject_row) for o in before) == 3
     k5_before = ws.read("people-k5", purpose="training", actor="alice")
 
-    result = ws.forget.erase(EraseRequest(subject=X, reason="Art. 17 request"), actor="dana")
+    result = ws.forget.erase(EraseRequest(subjects=[X], reason="Art. 17 request"), actor="dana")
 
     opened, sealed = decryptable_objects(ws)
     assert opened and not [o.path for o in opened if holds_any(o.plaintext, values)]
@@ -151,19 +152,25 @@ def test_erasure_reaches_every_store_and_leaves_others_exact(
     assert {s["action"] for s in result.receipt["stores"]} >= {"rewritten", "shredded"}
     with pytest.raises(NotFound):
         ws.read("people-mst", purpose="training", actor="alice")
-    # Models: the non-DP one is blocked (the DP one too: no keep decision was recorded).
+    # Models: the non-DP one is blocked (the DP one too: no keep decision was recorded);
+    # the unlearnable one had the affected shard retrained, and stays usable.
     with ws.hazmat.reading() as session:
         blocked = {m.name: m.blocked for m in session.query(DpModel)}
-    assert blocked == {"plain": "contains-erased-subject", "private": "contains-erased-subject"}
+    erased = "contains-erased-subject"
+    assert blocked == {"plain": erased, "private": erased, "sisa": None}
+    assert {m["model"]: m["action"] for m in result.receipt["models"]}["sisa"] == "unlearned"
+    with pytest.raises(PolicyDenied, match="erased subject"):
+        ws.dp.load_model("plain", actor="alice")
+    ws.dp.load_model("sisa", actor="alice")
     # The log verifies, names the subject only by a commitment, and never in clear.
     ws.log.verify()
     log_text = json.dumps([r.event for r in ws.log.records()])
     assert not any(v in log_text for v in values)
-    assert commitment(result.nonce, X) in log_text
+    assert commitment(result.nonces[X], X) in log_text
     # The receipt verifies with the published verifier key (plain Ed25519 here).
     text = verify_note(result.note, ws.log.verifier_key)
     receipt = json.loads(text.splitlines()[1])
-    assert receipt["commitment"] == commitment(result.nonce, X)
+    assert receipt["commitments"] == [commitment(result.nonces[X], X)]
     assert ws.forget.verify_receipt(ws.forget.receipt(result.id)) == receipt
     assert ws.forget.requests()[0].status == "done"
 
@@ -176,9 +183,9 @@ def _as_stored(ws: Workspace, frame: pl.DataFrame, number: int) -> pl.DataFrame:
 
 def test_a_dp_model_the_owner_keeps_names_its_epsilon(ws: Workspace, built: object):
     ws.forget.keep("private", reason="DP-SGD at ε=1 bounds each person's influence", actor="alice")
-    result = ws.forget.erase(EraseRequest(subject=X, reason="request"), actor="dana")
+    result = ws.forget.erase(EraseRequest(subjects=[X], reason="request"), actor="dana")
     actions = {m["model"]: m["action"] for m in result.receipt["models"]}
-    assert actions == {"plain": "blocked", "private": "kept"}
+    assert actions == {"plain": "blocked", "private": "kept", "sisa": "unlearned"}
     card = ws.dp.model("private", actor="alice")
     assert any("bounded by ε" in note for note in card.card.notes)
 
@@ -189,16 +196,16 @@ def test_a_dp_model_the_owner_keeps_names_its_epsilon(ws: Workspace, built: obje
 def test_bad_erasures_are_refused_and_change_nothing(ws: Workspace, built: object):
     size = ws.log.size()
     with pytest.raises(NotFound, match="no dataset in scope holds this subject"):
-        ws.forget.erase(EraseRequest(subject="P999999", reason="r"), actor="dana")
+        ws.forget.erase(EraseRequest(subjects=["P999999"], reason="r"), actor="dana")
     with pytest.raises(PolicyDenied, match="may not request erasure"):
-        ws.forget.erase(EraseRequest(subject=X, reason="r"), actor="eve")
+        ws.forget.erase(EraseRequest(subjects=[X], reason="r"), actor="eve")
     ws.ingest(
         _csv(ws.folder.parent / "plain.csv"), name="plain-table", owner="alice",
         purposes=["training"], actor="alice",
     )  # fmt: skip
     size = ws.log.size()
     with pytest.raises(InvalidInput, match="has no subject-id column"):
-        ws.forget.erase(EraseRequest(subject=X, dataset="plain-table", reason="r"), actor="dana")
+        ws.forget.erase(EraseRequest(subjects=[X], dataset="plain-table", reason="r"), actor="dana")
     assert ws.log.size() == size and ws.forget.requests() == []
 
 

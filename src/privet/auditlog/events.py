@@ -775,16 +775,22 @@ def keep_decision(
 
 
 def erasure_request(
-    *, ts: datetime, actor: str, request: str, commitment: str, scope: str | None, versions: int
+    *,
+    ts: datetime,
+    actor: str,
+    request: str,
+    commitments: Sequence[str],
+    scope: str | None,
+    versions: int,
 ) -> Entry:
-    """A subject erasure was requested. ``commitment`` is HMAC(nonce, subject id): the
-    subject checks it with the nonce of their receipt; without it, it reveals nothing."""
+    """A subject erasure was requested. Each of ``commitments`` is HMAC(nonce, subject id):
+    a subject checks theirs with the nonce handed to them; without it, it reveals nothing."""
     return _entry(
         "erasure.request",
         ts,
         actor,
         request=request,
-        commitment=commitment,
+        commitments=list(commitments),
         versions=versions,
         **_present(scope=scope),
     )

@@ -13,7 +13,18 @@ from privet.errors import InvalidInput
 from privet.forget import EraseRequest, ErasureResult
 
 
-@click.option("--subject", required=True, metavar="ID", help="The subject's id, as stored.")
+@click.option(
+    "--subject",
+    "subjects",
+    multiple=True,
+    metavar="ID",
+    help="A subject's id, as stored; repeat for several.",
+)
+@click.option(
+    "--subjects-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A file of subject ids, one per line (a batch erasure in one request).",
+)
 @click.option("--dataset", metavar="NAME", help="Only this dataset and what was derived from it.")
 @click.option("--reason", required=True, help="Why (kept in the catalog, never in the log).")
 @click.option(
@@ -24,14 +35,26 @@ from privet.forget import EraseRequest, ErasureResult
 )
 @command(name="erase")
 def erase_command(
-    opts: Options, subject: str, dataset: str | None, reason: str, receipt_path: Path | None
+    opts: Options,
+    subjects: tuple[str, ...],
+    subjects_file: Path | None,
+    dataset: str | None,
+    reason: str,
+    receipt_path: Path | None,
 ) -> None:
-    """Erase one subject from every version, derived dataset, synthetic dataset and model.
+    """Erase subjects from every version, derived dataset, synthetic dataset and model.
 
-    Needs a role the policy lists in erasure_roles. Prints the signed receipt and the
+    Needs a role the policy lists in erasure_roles. Prints the signed receipt and each
     subject's nonce (shown once, kept nowhere: with it the subject checks the receipt).
     """
-    request = EraseRequest(subject=subject, dataset=dataset, reason=reason)
+    ids = list(subjects)
+    if subjects_file is not None:
+        ids += [
+            line.strip() for line in subjects_file.read_text("utf-8").splitlines() if line.strip()
+        ]
+    if not ids:
+        raise InvalidInput("give the subject to erase", parameter="subject")
+    request = EraseRequest(subjects=ids, dataset=dataset, reason=reason)
     with opts.workspace() as ws, opts.progress("erasing") as step:
         result = ws.forget.erase(request, actor=opts.actor, progress=step)
     if receipt_path is not None:
@@ -56,7 +79,9 @@ def _print_result(result: ErasureResult) -> None:
                     f"for {export['purpose']}"
                 )  # fmt: skip
             )
-    stdout.print(Text(f"  subject's nonce (give it to them; shown once): {result.nonce}"))
+    stdout.print(Text("  each subject's nonce (give it to them; shown once, kept nowhere):"))
+    for subject, nonce in result.nonces.items():
+        stdout.print(Text(f"    {subject}: {nonce}"))
     stdout.print(Text("Receipt (a C2SP signed note):"))
     stdout.print(Text(result.note.rstrip("\n")))
 

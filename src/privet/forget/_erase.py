@@ -30,25 +30,27 @@ The README gives the measured cost.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+import polars as pl
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from privet import auditlog, policy, tables
-from privet.catalog import SUBJECT_LINK, find_dataset, subject_link
+from privet.catalog import SUBJECT_LINK, find_dataset, subject_links
 from privet.core import Conflict, decrypt_object, fresh_object_key, replace_object, shred_object
 from privet.errors import IntegrityError, InvalidInput, NotFound
 from privet.forget import _receipt
 from privet.forget._keep import kept
 from privet.forget._requests import EraseRequest
 from privet.forget._retention import destruction
-from privet.forget._subjects import Match, holds, made_from, match_for, scope, without_subject
+from privet.forget._subjects import found_in, made_from, match_for, scope, without_subject
 from privet.schema import ConsentRecord, Dataset, DpModel, ErasureRequest, Version
 from privet.timestamps import UtcDatetime
 
@@ -77,13 +79,14 @@ class ErasureInfo(BaseModel):
 
 
 class ErasureResult(BaseModel):
-    """A finished erasure: the receipt, its signed note, and (once) the subject's nonce."""
+    """A finished erasure: the receipt, its signed note, and (once) each subject's nonce."""
 
     id: str
     status: str
     receipt: dict[str, Any]
     note: str
-    nonce: str | None = None  # hex; given once, kept nowhere: the subject's proof
+    # subject id → hex nonce; given once, kept nowhere: each subject's proof of the receipt.
+    nonces: dict[str, str] = {}
 
 
 # -- requesting -------------------------------------------------------------------------------
@@ -92,14 +95,14 @@ class ErasureResult(BaseModel):
 def request_erasure(
     core: Core, request: EraseRequest, *, identity: Identity, progress: Progress | None = None
 ) -> ErasureResult:
-    """Queue the erasure of ``request.subject`` and carry it out; returns the receipt.
+    """Queue the erasure of ``request.subjects`` and carry it out; returns the receipt.
 
     Refused, with nothing changed, when the actor's roles may not erase, when the dataset
-    named has no subject-id column, or when no dataset in scope holds the subject.
+    named has no subject-id column, or when a subject is held by no dataset in scope.
     """
     step = progress or (lambda _s: None)
     policy.check_may_erase(core, identity)
-    subject = request.subject
+    subjects = request.subjects
     with core.reading() as session:
         named = find_dataset(session, request.dataset) if request.dataset else None
         if named is not None and named.subject_id_column is None:
@@ -112,41 +115,53 @@ def request_erasure(
         scope_id = named.id if named else None
         pending = [r.id for r in session.scalars(_pending()) if r.dataset_id == scope_id]
     for request_id in pending:  # the same request again: resume it, not a second one
-        if _unseal(core, request_id)[0] == subject:
+        if _unseal(core, request_id)[0] == subjects:
             return _process(core, request_id, actor=identity.name, progress=step)
-    step("finding the subject")
-    link = _link_if_needed(core, subject, datasets)
-    plan = _locate(core, datasets, subject, link)
-    if not plan:
-        raise NotFound("no dataset in scope holds this subject (unknown, or already erased)")
+    step("finding the subjects")
+    links = _links_if_needed(core, subjects, datasets)
+    plan, missing = _locate(core, datasets, subjects, links)
+    if missing:
+        what = (
+            "this subject" if len(subjects) == 1 else f"{missing} of the {len(subjects)} subjects"
+        )
+        raise NotFound(
+            f"no dataset in scope holds {what} (unknown, or already erased); nothing was erased"
+        )
     request_id = uuid.uuid4().hex
-    nonce = os.urandom(32)
+    nonces = [os.urandom(32) for _ in subjects]
+    commitments = [_receipt.commitment(n, s) for n, s in zip(nonces, subjects, strict=True)]
+    digest = hashlib.sha256("".join(sorted(commitments)).encode()).hexdigest()
     now = core.now()
     with core.session() as session:
         seal = core.vault.workspace_aead(session)
-        commitment = _receipt.commitment(nonce, subject)
         entry = auditlog.events.erasure_request(
             ts=now,
             actor=identity.name,
             request=request_id,
-            commitment=commitment,
+            commitments=commitments,
             scope=scope_id,
             versions=len(plan),
         )
         (index,) = auditlog.append(session, [entry])
+        sealed = json.dumps(subjects).encode()
         session.add(
             ErasureRequest(
                 id=request_id,
-                commitment=commitment,
+                commitment=digest,
                 dataset_id=scope_id,
                 reason=request.reason,
                 requested_by=identity.name,
                 requested_at=now,
                 due_at=now + timedelta(days=SLA_DAYS),
                 status="pending",
-                subject_sealed=seal.encrypt(subject.encode(), _context(request_id, "subject")),
-                nonce_sealed=seal.encrypt(nonce, _context(request_id, "nonce")),
-                receipt={"plan": plan, "steps": [], "log_entries": [index]},
+                subject_sealed=seal.encrypt(sealed, _context(request_id, "subject")),
+                nonce_sealed=seal.encrypt(b"".join(nonces), _context(request_id, "nonce")),
+                receipt={
+                    "plan": plan,
+                    "commitments": commitments,
+                    "steps": [],
+                    "log_entries": [index],
+                },
                 log_index=index,
             )
         )
@@ -186,16 +201,16 @@ def _process(
     core: Core, request_id: str, *, actor: str, progress: Progress | None
 ) -> ErasureResult:
     step = progress or (lambda _s: None)
-    subject, nonce = _unseal(core, request_id)
+    subjects, nonces = _unseal(core, request_id)
     with core.reading() as session:
         row = session.get(ErasureRequest, request_id)
         assert row is not None
         work = dict(row.receipt or {})
     plan: list[str] = list(work["plan"])
-    link = subject_link(core, subject)
+    links = subject_links(core, pl.Series(subjects, dtype=pl.String)).to_list()
     for position, version_id in enumerate(plan, 1):
         step(f"rewriting version {position}/{len(plan)}")
-        _rewrite(core, request_id, version_id, subject, link, actor=actor)
+        _rewrite(core, request_id, version_id, subjects, links, actor=actor)
     step("synthetic data")
     with core.reading() as session:
         synthetic = [
@@ -212,17 +227,26 @@ def _process(
             )
         ]
     for model_id in models:
-        _model(core, request_id, model_id, link, actor=actor)
+        _model(core, request_id, model_id, links, actor=actor)
     step("signing the receipt")
-    return _finish(core, request_id, subject, nonce, link, actor=actor)
+    result = _finish(core, request_id, links, actor=actor)
+    return result.model_copy(
+        update={"nonces": {s: n.hex() for s, n in zip(subjects, nonces, strict=True)}}
+    )
 
 
 def _rewrite(
-    core: Core, request_id: str, version_id: str, subject: str, link: str, *, actor: str
+    core: Core,
+    request_id: str,
+    version_id: str,
+    subjects: list[str],
+    links: list[str],
+    *,
+    actor: str,
 ) -> None:
     for _attempt in range(_RETRIES):
         try:
-            _rewrite_once(core, request_id, version_id, subject, link, actor=actor)
+            _rewrite_once(core, request_id, version_id, subjects, links, actor=actor)
             return
         except Conflict:
             continue  # the version changed meanwhile (another erasure): read it again
@@ -230,7 +254,13 @@ def _rewrite(
 
 
 def _rewrite_once(
-    core: Core, request_id: str, version_id: str, subject: str, link: str, *, actor: str
+    core: Core,
+    request_id: str,
+    version_id: str,
+    subjects: list[str],
+    links: list[str],
+    *,
+    actor: str,
 ) -> None:
     with core.reading() as session:
         version = session.get(Version, version_id)
@@ -238,7 +268,7 @@ def _rewrite_once(
             return
         dataset = session.get(Dataset, version.dataset_id)
         assert dataset is not None
-        match = match_for(dataset, subject, link)
+        match = match_for(dataset, subjects, links)
         if match is None:
             return
         plaintext = decrypt_object(core, session, version, version.id)
@@ -334,7 +364,7 @@ def _synthetic(core: Core, request_id: str, version_id: str, *, actor: str) -> N
     shred_object(core, Version, version_id, context_of=object_context, mark=mark, actor=actor)
 
 
-def _model(core: Core, request_id: str, model_id: str, link: str, *, actor: str) -> None:
+def _model(core: Core, request_id: str, model_id: str, links: list[str], *, actor: str) -> None:
     with core.reading() as session:
         row = session.get(DpModel, model_id)
         assert row is not None
@@ -351,7 +381,7 @@ def _model(core: Core, request_id: str, model_id: str, link: str, *, actor: str)
     if _is_sisa(card):
         from privet.dp import unlearn
 
-        result = unlearn(core, name, [link], actor=actor, erasure=request_id)
+        result = unlearn(core, name, links, actor=actor, erasure=request_id)
         action, facts = "unlearned", {"shards": list(result.shards)}
     elif keep:
         action, facts = "kept", {"epsilon": epsilon}
@@ -385,21 +415,21 @@ def _is_sisa(card: dict[str, Any]) -> bool:
     return isinstance(card.get("sisa"), dict)
 
 
-def _finish(
-    core: Core, request_id: str, subject: str, nonce: bytes, link: str, *, actor: str
-) -> ErasureResult:
+def _finish(core: Core, request_id: str, links: list[str], *, actor: str) -> ErasureResult:
     exports = _exports(core, request_id)
     with core.session() as session:
         row = session.get(ErasureRequest, request_id, with_for_update=True)
         assert row is not None and row.receipt is not None
         work = row.receipt
         now = core.now()
-        consent = session.execute(delete(ConsentRecord).where(ConsentRecord.subject_link == link))
+        consent = session.execute(
+            delete(ConsentRecord).where(ConsentRecord.subject_link.in_(links))
+        )
         receipt = {
             "request": request_id,
             "workspace": core.config.id,
             "origin": core.origin,
-            "commitment": row.commitment,
+            "commitments": work["commitments"],
             "scope": row.dataset_id,
             "requested_by": row.requested_by,
             "requested_at": _iso(row.requested_at),
@@ -425,9 +455,7 @@ def _finish(
         row.subject_sealed = row.nonce_sealed = None  # wiped (secure_delete zeroes the bytes)
         session.commit()
     _settle(core)
-    return ErasureResult(
-        id=request_id, status="done", receipt=receipt, note=note, nonce=nonce.hex()
-    )
+    return ErasureResult(id=request_id, status="done", receipt=receipt, note=note)
 
 
 def _exports(core: Core, request_id: str) -> list[dict[str, Any]]:
@@ -458,15 +486,22 @@ def _exports(core: Core, request_id: str) -> list[dict[str, Any]]:
 
 
 def _locate(
-    core: Core, datasets: list[tuple[str, str | None]], subject: str, link: str | None
-) -> list[str]:
-    """The live versions, in scope, that hold the subject (decrypted here, never served)."""
-    found = []
+    core: Core,
+    datasets: list[tuple[str, str | None]],
+    subjects: list[str],
+    links: list[str] | None,
+) -> tuple[list[str], int]:
+    """The live versions, in scope, that hold any of the subjects (decrypted here, never
+    served), and how many subjects no version holds."""
+    found: list[str] = []
+    seen: set[str] = set()
+    by_link = dict(zip(links, subjects, strict=True)) if links else {}
     with core.reading() as session:
-        for dataset_id, column in datasets:
-            if column is None or (column == SUBJECT_LINK and link is None):
+        for dataset_id, _column in datasets:
+            dataset = session.get(Dataset, dataset_id)
+            match = None if dataset is None else match_for(dataset, subjects, links)
+            if match is None:
                 continue
-            match = Match(column, link if column == SUBJECT_LINK else subject)  # type: ignore[arg-type]
             versions = session.scalars(
                 select(Version).where(
                     Version.dataset_id == dataset_id, Version.shredded_at.is_(None)
@@ -476,16 +511,20 @@ def _locate(
                 frame = tables.from_parquet_bytes(
                     decrypt_object(core, session, version, version.id)
                 )
-                if bool(holds(frame, match).any()):
+                present = found_in(frame, match).to_list()
+                if present:
                     found.append(version.id)
-    return found
+                    seen.update(by_link.get(v, v) for v in present)
+    return found, len(set(subjects) - seen)
 
 
-def _link_if_needed(core: Core, subject: str, datasets: list[tuple[str, str | None]]) -> str | None:
-    """The subject's link, if a dataset in scope finds people by it (its key exists then)."""
+def _links_if_needed(
+    core: Core, subjects: list[str], datasets: list[tuple[str, str | None]]
+) -> list[str] | None:
+    """The subjects' links, if a dataset in scope finds people by them (the key exists)."""
     if not any(column == SUBJECT_LINK for _, column in datasets):
         return None
-    return subject_link(core, subject)
+    return subject_links(core, pl.Series(subjects, dtype=pl.String)).to_list()
 
 
 def _pending() -> Any:
@@ -500,15 +539,16 @@ def _context(request_id: str, what: str) -> bytes:
     return f"privet/erasure/{request_id}/{what}".encode()
 
 
-def _unseal(core: Core, request_id: str) -> tuple[str, bytes]:
+def _unseal(core: Core, request_id: str) -> tuple[list[str], list[bytes]]:
+    """A pending request's subject ids and their nonces (32 bytes each)."""
     with core.reading() as session:
         row = session.get(ErasureRequest, request_id)
         if row is None or row.subject_sealed is None or row.nonce_sealed is None:
-            raise IntegrityError("a pending erasure request lost its sealed subject")
+            raise IntegrityError("a pending erasure request lost its sealed subjects")
         seal = core.vault.workspace_aead(session)
-        subject = seal.decrypt(row.subject_sealed, _context(request_id, "subject")).decode()
-        nonce = seal.decrypt(row.nonce_sealed, _context(request_id, "nonce"))
-    return subject, nonce
+        subjects = json.loads(seal.decrypt(row.subject_sealed, _context(request_id, "subject")))
+        packed = seal.decrypt(row.nonce_sealed, _context(request_id, "nonce"))
+    return subjects, [packed[i : i + 32] for i in range(0, len(packed), 32)]
 
 
 def _add_step(session: Session, request_id: str, index: int, step: dict[str, Any]) -> None:

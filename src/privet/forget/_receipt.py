@@ -3,9 +3,10 @@
 The note's text is a fixed first line and the receipt as canonical JSON on the second, so it
 verifies with the same published verifier key as the log's checkpoints (``privet log
 checkpoint`` shows it) and with any C2SP signed-note verifier. The receipt names the subject
-only by ``commitment`` = HMAC-SHA256(nonce, subject id): the nonce is handed to the requester
-once, with the receipt, and kept nowhere, so the receipt and the log reveal nothing about
-who was erased to anyone without it.
+only by a commitment each, HMAC-SHA256(nonce, subject id), with a nonce of its own: the nonces
+are handed to the requester once, with the receipt, and kept nowhere, so the receipt and the
+log reveal nothing about who was erased to anyone without them (nor one subject's nonce about
+another subject of the same request).
 """
 
 from __future__ import annotations
@@ -55,4 +56,10 @@ def check_subject(receipt: dict[str, Any], subject_id: str, nonce_hex: str) -> b
         nonce = bytes.fromhex(nonce_hex)
     except ValueError:
         raise InvalidInput("the nonce is not hexadecimal", parameter="nonce") from None
-    return hmac.compare_digest(commitment(nonce, subject_id), str(receipt.get("commitment", "")))
+    mine = commitment(nonce, subject_id)
+    listed = receipt.get("commitments", [])
+    return (
+        any(hmac.compare_digest(mine, str(c)) for c in listed)
+        if isinstance(listed, list)
+        else False
+    )

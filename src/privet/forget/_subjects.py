@@ -10,6 +10,7 @@ keeps the k it was made with.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -25,24 +26,35 @@ from privet.taxonomy import Role
 
 @dataclass(frozen=True)
 class Match:
-    """How to find the subject in one dataset's versions."""
+    """How to find the subjects in one dataset's versions."""
 
     column: str
-    value: str  # the subject id, or its link
+    values: tuple[str, ...]  # the subject ids, or their links
 
 
-def match_for(dataset: Dataset, subject: str, link: str) -> Match | None:
+def match_for(
+    dataset: Dataset, subjects: Sequence[str], links: Sequence[str] | None
+) -> Match | None:
     column = dataset.subject_id_column
-    if column is None:
+    if column is None or (column == SUBJECT_LINK and links is None):
         return None
-    return Match(column, link if column == SUBJECT_LINK else subject)
+    return Match(column, tuple(links if column == SUBJECT_LINK and links else subjects))
+
+
+def found_in(frame: pl.DataFrame, match: Match) -> pl.Series:
+    """The subjects' values (ids or links) present in ``frame``, as text."""
+    if match.column not in frame.columns:
+        return pl.Series([], dtype=pl.String)
+    values = frame.get_column(match.column).cast(pl.String)
+    return values.filter(values.is_in(match.values)).unique()
 
 
 def holds(frame: pl.DataFrame, match: Match) -> pl.Series:
-    """A mask of the subject's rows (empty when the column is missing)."""
+    """A mask of the subjects' rows (all false when the column is missing)."""
     if match.column not in frame.columns:
         return pl.Series([False] * frame.height, dtype=pl.Boolean)
-    return (frame.get_column(match.column).cast(pl.String) == match.value).fill_null(False)
+    values = frame.get_column(match.column).cast(pl.String)
+    return values.is_in(match.values).fill_null(False)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ downloaded at run time, and a missing browser fails this test rather than skippi
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -19,7 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from privet import Workspace
 from privet.policy import GrantRequest
-from tests.server_support import ServerProcess, governed_root
+from tests.server_support import POLICY, ServerProcess, governed_root
 
 
 def _chromium() -> tuple[str, str]:
@@ -149,3 +151,53 @@ def test_dashboard_is_served_with_a_strict_content_security_policy(served):
     assert "<script>" not in page.text and 'src="http' not in page.text
     assert script.status_code == 200 and "innerHTML" not in script.text
     assert "sessionStorage" in script.text and "Authorization" in script.text
+
+
+@pytest.fixture(scope="module")
+def served_forget(tmp_path_factory: pytest.TempPathFactory, people):
+    """The governed workspace with an erasure role (dora, a DPO) and a dataset kept 10 days."""
+    with governed_root(tmp_path_factory, "forget", people) as (root, governed):
+        with Workspace.open(root / "project") as ws:
+            ws.access.set_policy(POLICY + "erasure_roles: [dpo]\n", actor="alice")
+            ws.access.add_user("dora", roles=["dpo"], actor="alice")
+            issued = ws.access.issue_token("dora", expires_in=timedelta(days=1), actor="alice")
+            governed.tokens["dora"] = issued.secret
+            short = root / "short.csv"
+            people.head(20).write_csv(short)
+            ws.ingest(short, name="short-lived", owner="alice", purposes=["analytics"],
+                      actor="alice", subject_id="person_id", retention_days=10)  # fmt: skip
+        with ServerProcess(root / "project") as server:
+            yield governed, server
+
+
+def test_dashboard_shows_erasures_and_retention_due(browser, served_forget):
+    governed, server = served_forget
+    headers = {"Authorization": f"Bearer {governed.tokens['dora']}"}
+    body = {"subjects": ["P000003"], "reason": "Art. 17 request by email"}
+    # Over HTTP: a role the policy does not name is refused; the DPO's erasure runs.
+    refused = httpx.post(f"{server.url}/v1/erasures", json=body, timeout=60,
+                         headers={"Authorization": f"Bearer {governed.tokens['bob']}"})  # fmt: skip
+    assert refused.status_code == 403 and "may not request erasure" in refused.json()["message"]
+    done = httpx.post(f"{server.url}/v1/erasures", json=body, headers=headers, timeout=120)
+    assert done.status_code == 201, done.text
+    result = done.json()
+    assert set(result["nonces"]) == {"P000003"} and result["status"] == "done"
+    note = httpx.get(f"{server.url}/v1/erasures/{result['id']}/receipt", headers=headers)
+    assert note.status_code == 200 and note.text == result["note"]
+    browser.get(f"{server.url}/dashboard/")
+    wait = WebDriverWait(browser, 20)
+    wait.until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(
+        governed.tokens["dora"]
+    )
+    browser.find_element(By.ID, "signin-button").click()
+    wait.until(lambda b: "0 pending, 1 done" in b.find_element(By.ID, "erasures-note").text)
+    row = browser.find_element(By.CSS_SELECTOR, "#erasures tbody tr")
+    assert "dora" in row.text and "done" in row.text
+    due = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#retention tbody tr")))
+    assert "short-lived" in due.text
+    errors = [
+        entry
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and entry["source"] != "network"
+    ]
+    assert errors == []

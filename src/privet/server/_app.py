@@ -16,6 +16,7 @@ from privet.server import (
     _errors,
     _routes_audit,
     _routes_data,
+    _routes_forget,
     _routes_grants,
     _routes_models,
 )
@@ -61,6 +62,7 @@ def create_app(
         _routes_grants.router,
         _routes_models.router,
         _routes_audit.router,
+        _routes_forget.router,
     ):
         app.include_router(router, responses=_errors.ERROR_RESPONSES)
     app.include_router(_dashboard.router)

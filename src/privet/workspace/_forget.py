@@ -54,16 +54,21 @@ class Forgetting:
 
         return forget.run_pending(self._core, actor=actor, progress=progress)
 
-    def requests(self) -> list[ErasureInfo]:
-        """Every erasure request, oldest first, with its deadline (30 days, Art. 12(3))."""
+    def requests(self, *, identity: policy.Identity | None = None) -> list[ErasureInfo]:
+        """Every erasure request, oldest first, with its deadline (30 days, Art. 12(3)).
+        A remote ``identity`` must hold one of the policy's erasure roles."""
         from privet import forget
 
+        if identity is not None:
+            policy.check_may_erase(self._core, identity)
         return forget.list_requests(self._core)
 
-    def receipt(self, request_id: str) -> str:
+    def receipt(self, request_id: str, *, identity: policy.Identity | None = None) -> str:
         """The signed receipt (a C2SP signed note) of a finished erasure."""
         from privet import forget
 
+        if identity is not None:
+            policy.check_may_erase(self._core, identity)
         return forget.receipt_note(self._core, request_id)
 
     def verify_receipt(self, note: str, *, verifier_key: str | None = None) -> dict[str, Any]:
@@ -82,9 +87,15 @@ class Forgetting:
 
         return forget.run_retention(self._core, actor=actor, dry_run=dry_run, progress=progress)
 
-    def due(self, *, within_days: float = 30.0) -> list[Due]:
-        """Versions that expire within ``within_days`` days (or are overdue)."""
+    def due(
+        self, *, within_days: float = 30.0, identity: policy.Identity | None = None
+    ) -> list[Due]:
+        """Versions that expire within ``within_days`` days (or are overdue). A remote
+        ``identity`` must be an approver, an owner or hold an erasure role."""
         from privet import forget
+
+        if identity is not None and not policy.may_oversee(self._core, identity):
+            policy.check_may_erase(self._core, identity)
 
         return forget.due(self._core, within_days=within_days)
 

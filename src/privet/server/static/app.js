@@ -121,6 +121,50 @@ async function loadAlerts() {
   }
 }
 
+function daysLeft(iso) {
+  return Math.floor((Date.parse(iso) - Date.now()) / 86400000);
+}
+
+async function loadErasures() {
+  try {
+    const requests = await api("GET", "/v1/erasures");
+    const pending = requests.filter((r) => r.status !== "done").length;
+    fill("erasures", requests.slice(-50).reverse(), (row, r) => {
+      cell(row, when(r.requested_at));
+      cell(row, r.requested_by);
+      cell(row, r.status, r.overdue ? "error" : "");
+      cell(row, when(r.due_at).slice(0, 10));
+      cell(row, r.status === "done" ? "" : daysLeft(r.due_at), r.overdue ? "error" : "");
+      cell(row, when(r.completed_at));
+    });
+    $("erasures-note").hidden = false;
+    $("erasures-note").textContent = requests.length
+      ? pending + " pending, " + (requests.length - pending) + " done (deadline: 30 days)."
+      : "No erasure requests.";
+  } catch (error) {
+    $("erasures-note").hidden = false;
+    $("erasures-note").textContent =
+      error.status === 403 ? "Erasure requests are for the erasure roles (a DPO)." : error.message;
+  }
+}
+
+async function loadRetention() {
+  try {
+    const due = await api("GET", "/v1/retention/due?days=30");
+    fill("retention", due, (row, d) => {
+      cell(row, d.dataset);
+      cell(row, d.version);
+      cell(row, when(d.due_at).slice(0, 10), daysLeft(d.due_at) < 0 ? "error" : "");
+    });
+    $("retention-note").hidden = due.length > 0;
+    $("retention-note").textContent = "Nothing expires in the next 30 days.";
+  } catch (error) {
+    $("retention-note").hidden = false;
+    $("retention-note").textContent =
+      error.status === 403 ? "Retention is for owners, approvers and the DPO." : error.message;
+  }
+}
+
 async function loadCheckpoint() {
   try {
     const checkpoint = await api("GET", "/v1/log/checkpoint");
@@ -133,7 +177,10 @@ async function loadCheckpoint() {
 async function refresh() {
   $("status").textContent = "";
   try {
-    await Promise.all([loadPending(), loadDatasets(), loadAlerts(), loadCheckpoint()]);
+    await Promise.all([
+      loadPending(), loadDatasets(), loadAlerts(), loadErasures(), loadRetention(),
+      loadCheckpoint(),
+    ]);
   } catch (error) {
     if (error.status === 401) return signOut("Your token is not valid any more.");
     $("status").textContent = error.message;

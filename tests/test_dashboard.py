@@ -183,7 +183,7 @@ def test_dashboard_shows_erasures_and_retention_due(browser, served_forget):
     result = done.json()
     assert set(result["nonces"]) == {"P000003"} and result["status"] == "done"
     note = httpx.get(f"{server.url}/v1/erasures/{result['id']}/receipt", headers=headers)
-    assert note.status_code == 200 and note.text == result["note"]
+    assert note.status_code == 200 and note.json()["note"] == result["note"]
     browser.get(f"{server.url}/dashboard/")
     wait = WebDriverWait(browser, 20)
     wait.until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(

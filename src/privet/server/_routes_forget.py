@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
 from privet.forget import EraseRequest
 from privet.server._auth import Caller
@@ -34,14 +34,14 @@ def erasures(request: Request, caller: Caller) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in _ws(request).forget.requests(identity=caller)]
 
 
-@router.get(
-    "/erasures/{request_id}/receipt",
-    response_class=PlainTextResponse,
-    summary="The signed receipt of an erasure",
-)
-def receipt(request: Request, request_id: RequestPath, caller: Caller) -> str:
-    """A C2SP signed note; it verifies with the log's published verifier key."""
-    return _ws(request).forget.receipt(request_id, identity=caller)
+class Receipt(BaseModel):
+    note: str = Field(description="a C2SP signed note by the log's key")
+
+
+@router.get("/erasures/{request_id}/receipt", summary="The signed receipt of an erasure")
+def receipt(request: Request, request_id: RequestPath, caller: Caller) -> Receipt:
+    """It verifies with the log's published verifier key (``GET /v1/log/checkpoint``)."""
+    return Receipt(note=_ws(request).forget.receipt(request_id, identity=caller))
 
 
 @router.get("/retention/due", summary="Versions expiring soon")

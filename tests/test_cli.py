@@ -95,6 +95,7 @@ def test_demo_runs_the_lifecycle():
     assert not Path(summary["workspace"]).exists()  # temporary unless --keep
     assert any("refused" in line for line in lines)
     assert summary["grant_status"] == "active" and summary["self_approval_refused"]
+    assert summary["erased_versions"] >= 1 and summary["erasure_receipt_verified"]
     assert 0 < summary["masked_rows"] == 500
     assert summary["synthetic_epsilon"] > 0 and summary["synthetic"].startswith("people-synthetic")
     assert 0.0 <= summary["audit_auc"] <= 1.0 and any("RMIA" in line for line in lines)

@@ -227,3 +227,38 @@ def test_bad_erasures_through_the_cli_are_one_sentence(ws: Workspace, built: obj
         assert words in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1
     assert ws.forget.requests() == []
+
+
+def test_a_k_anonymous_copy_keeps_its_k_after_an_erasure(ws: Workspace, tmp_path: Path):
+    """X sits in a class of exactly k: removing X leaves k-1 rows there, which are
+    suppressed too; every other class is untouched."""
+    groups = [(30, "F", 3), (30, "M", 4), (40, "F", 5), (40, "M", 3), (50, "F", 6)]
+    rows = [(age, sex) for age, sex, size in groups for _ in range(size)]
+    table = pl.DataFrame(
+        {
+            "person_id": [f"Q{i:03d}" for i in range(len(rows))],
+            "age": [a for a, _ in rows],
+            "sex": [s for _, s in rows],
+            "score": list(range(len(rows))),
+        }
+    )
+    path = tmp_path / "small.csv"
+    table.write_csv(path)
+    ws.ingest(path, name="small", owner="alice", purposes=["training"], actor="alice",
+              subject_id="person_id")  # fmt: skip
+    ws.deid.protect(
+        "small",
+        ProtectRequest(k=3, quasi_identifiers=["age", "sex"], max_suppression=0.0),
+        output="small-k3",
+        actor="alice",
+    )
+    before = ws.read("small-k3", purpose="training", actor="alice")
+    assert before.height == len(rows)  # already 3-anonymous: nothing generalized
+    ws.access.set_policy("erasure_roles: [dpo]\n", actor="alice")
+    ws.access.add_user("dana", roles=["dpo"], actor="alice")
+    result = ws.forget.erase(EraseRequest(subjects=["Q000"], reason="r"), actor="dana")
+    after = ws.read("small-k3", purpose="training", actor="alice")
+    expected = before.filter(~((pl.col("age").cast(pl.Int64) == 30) & (pl.col("sex") == "F")))
+    assert after.sort("score").equals(expected.sort("score"))
+    step = next(s for s in result.receipt["stores"] if s["dataset"] == "small-k3")
+    assert (step["rows_removed"], step["suppressed"]) == (1, 2)

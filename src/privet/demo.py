@@ -130,6 +130,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         audit_summary = _model_audit(ws, say)
         synth_summary = _synthetic(ws, actor, say)
         access_summary = _access_governance(ws, actor, say)
+        forget_summary = _forgetting(ws, actor, say)
         summary = {
             "workspace": str(ws.folder),
             "dataset": version.ref,
@@ -145,6 +146,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             **audit_summary,
             **synth_summary,
             **access_summary,
+            **forget_summary,
             "seconds": round(time.perf_counter() - started, 2),
         }
     say(f"\nDone in {summary['seconds']} s.")
@@ -277,6 +279,7 @@ def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
 
 
 DEMO_POLICY = """
+erasure_roles: [dpo]
 rules:
   - description: analysts see masked rows, for fraud analytics, for at most 30 days
     roles: [analyst]
@@ -320,6 +323,38 @@ def _access_governance(ws: Workspace, actor: str, say: Callable[[str], None]) ->
         "grant_status": approved.status,
         "self_approval_refused": self_refused,
         "masked_rows": release.frame.height,
+    }
+
+
+def _forgetting(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """Step 14: a subject's erasure reaches every version, copy and model, with a signed
+    receipt; retention shows what is due."""
+    from privet.forget import EraseRequest
+
+    say("\n== 14. Forgetting: one subject erased everywhere, with a signed receipt ==")
+    ws.access.add_user("dpo@example.org", roles=["dpo"], actor=actor)
+    request = EraseRequest(subjects=["P000007"], reason="Art. 17 request received by e-mail")
+    result = ws.forget.erase(request, actor="dpo@example.org")
+    for store in result.receipt["stores"]:
+        removed = f", {store['rows_removed']} row(s) removed" if "rows_removed" in store else ""
+        say(f"  {store['dataset']}@{store['version']}: {store['action']}{removed}")
+    for model in result.receipt["models"]:
+        say(f"  model {model['model']}: {model['action']}")
+    verified = ws.forget.verify_receipt(result.note)
+    commitment, nonce = verified["commitments"][0][:16], result.nonces["P000007"][:16]
+    say(
+        "the receipt, signed by the log's key, verifies; it names the subject only by "
+        f"HMAC(nonce, id) = {commitment}…, the nonce {nonce}… going to the subject alone"
+    )
+    ws.log.verify()
+    due = ws.forget.due(within_days=400)
+    say(f"retention: {len(due)} version(s) expire within 400 days (365-day retention)")
+    return {
+        "erased_versions": sum(1 for s in result.receipt["stores"] if s["action"] == "rewritten"),
+        "erasure_receipt_verified": bool(verified),
+        "blocked_models": [
+            m["model"] for m in result.receipt["models"] if m["action"] == "blocked"
+        ],
     }
 
 

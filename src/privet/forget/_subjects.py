@@ -21,7 +21,6 @@ from privet import tables
 from privet.catalog import SUBJECT_LINK
 from privet.lineage import version_ref
 from privet.schema import Dataset, LineageEdge, Version
-from privet.taxonomy import Role
 
 
 @dataclass(frozen=True)
@@ -84,23 +83,23 @@ def without_subject(
 
 def _keep_k(session: Session, version: Version, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Suppress the rows of equivalence classes that fell below the k the version was made
-    with (its lineage facts say k); other versions are returned as they are."""
-    k = _k_of(session, version)
-    quasi = [c.name for c in version.columns if c.role == Role.QUASI_IDENTIFIER]
+    with; its lineage facts say k and the quasi-identifiers it was generalized over."""
+    k, quasi = _k_of(session, version)
+    quasi = [c for c in quasi if c in frame.columns]
     if k is None or k <= 1 or not quasi or frame.height == 0:
         return frame, 0
-    sizes = pl.len().over(quasi)
-    kept = frame.filter(sizes >= k)
+    kept = frame.filter(pl.len().over(quasi) >= k)
     return kept, frame.height - kept.height
 
 
-def _k_of(session: Session, version: Version) -> int | None:
+def _k_of(session: Session, version: Version) -> tuple[int | None, list[str]]:
     for facts in session.scalars(
         select(LineageEdge.facts).where(LineageEdge.target == version_ref(version.id))
     ):
         if isinstance(facts, dict) and isinstance(facts.get("k"), int):
-            return int(facts["k"])
-    return None
+            levels = facts.get("levels")
+            return int(facts["k"]), list(levels) if isinstance(levels, dict) else []
+    return None, []
 
 
 def made_from(session: Session, version_ids: set[str]) -> list[Version]:

@@ -304,7 +304,7 @@ def test_blocked_model_is_refused_until_retrained(sws: Workspace, project: Path)
     workspace = project
     used = invoke("audit", "plain", "--attack", "loss", workspace=workspace)
     assert used.exit_code == 1
-    assert "retrain it (privet retrain plain) before use" in used.output
+    assert "its owner must retrain it before it is used again" in used.output
     assert "Traceback" not in used.output
 
     done = invoke("retrain", "plain", "--json", workspace=workspace)

@@ -33,7 +33,9 @@ def _reencrypt(core: Core, actor: str) -> dict[str, int]:
             for v in session.scalars(select(Version).where(Version.shredded_at.is_(None)))
         ] + [
             (DpModel, m.id, m.object_key, object_context(m))
-            for m in session.scalars(select(DpModel))
+            for m in session.scalars(
+                select(DpModel).where(DpModel.blocked.is_distinct_from("expired"))
+            )
         ]
     done = {"versions": 0, "models": 0}
     for table, row_id, object_key, context in targets:

@@ -41,11 +41,13 @@ browser:
 	  fi; \
 	fi
 
+# Two workers (CI has two cores); a file's tests stay on one worker, so module fixtures are
+# built once.
 test: lint browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-slow: lint browser
-	PRIVET_SLOW=1 $(BIN)/python -m pytest -q
+	PRIVET_SLOW=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -225,9 +225,10 @@ def print_dataset(d: DatasetInfo, lineage: list[dict]) -> None:
     )
     versions = Table("version", "rows", "columns", "created", "by", "content sha256")
     for v in d.versions:
+        gone = f"destroyed {v.shredded_at:%Y-%m-%d} ({v.shred_reason})" if v.shredded_at else ""
         versions.add_row(
             v.ref,
-            f"{v.rows:,}",
+            gone or f"{v.rows:,}",
             str(len(v.columns)),
             v.created_at.strftime("%Y-%m-%d %H:%M"),
             Text(v.created_by),

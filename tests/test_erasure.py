@@ -25,6 +25,7 @@ from tests.conftest import PEOPLE_CATEGORIES, invoke
 from tests.forget_support import (
     commitment,
     decryptable_objects,
+    files_under,
     holds_any,
     holds_row,
     verify_note,
@@ -137,6 +138,10 @@ def test_erasure_reaches_every_store_and_leaves_others_exact(
     assert opened and not [o.path for o in opened if holds_any(o.plaintext, values)]
     assert not [o.path for o in opened if holds_row(o.plaintext, subject_row)]
     assert sealed == []  # old objects are deleted once their keys are gone
+    # Nor does the catalog's own file (nor its write-ahead log) hold them in clear.
+    for path in files_under(ws.folder):
+        if not path.is_relative_to(ws.hazmat.store.root):
+            assert not any(v.encode() in path.read_bytes() for v in values), path.name
     # Other people's rows are all still there, exact and in order.
     for number, frame in built.items():
         now = ws.read(f"people@{number}", purpose="training", actor="alice")

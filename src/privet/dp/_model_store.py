@@ -23,7 +23,7 @@ from privet.core import decrypt_object, fresh_object_key, replace_object, stored
 from privet.dp import _ledger as led
 from privet.dp._card import ModelCard
 from privet.dp._features import encode
-from privet.errors import AlreadyExists, IntegrityError, NotFound, PolicyDenied
+from privet.errors import AlreadyExists, Destroyed, IntegrityError, NotFound, PolicyDenied
 from privet.schema import Dataset, DpModel
 from privet.timestamps import UtcDatetime
 
@@ -316,7 +316,10 @@ def model_info(
 
 
 def refuse_blocked(row: DpModel) -> None:
-    """A model holding an erased subject's influence is not used or exported until retrained."""
+    """A model holding an erased subject's influence is not used or exported until retrained;
+    one retention destroyed (its source expired) is gone for good."""
+    if row.blocked == "expired":
+        raise Destroyed(f"model {row.name!r} was destroyed by retention (its source expired)")
     if row.blocked is not None:
         raise PolicyDenied(
             f"model {row.name!r} contains an erased subject's influence; retrain it "

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.core import object_context, shred_object
+from privet.core import collect_garbage, object_context, shred_object
 from privet.forget._keep import kept
 from privet.lineage import version_ref
 from privet.schema import Dataset, DpModel, LineageEdge, Version
@@ -88,6 +88,8 @@ def run(
         evidence = _destroy(core, target, item, actor=actor)
         done.append(item.model_copy(update={"key_id": evidence.key_id,
                                             "object_sha256": evidence.object_sha256}))  # fmt: skip
+    # Files a run killed after a destroying commit left behind (their keys are already gone).
+    collect_garbage(core)
     return RetentionReport(dry_run=False, now=now, destroyed=done)
 
 

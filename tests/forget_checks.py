@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-
 from sqlalchemy import select
 from tink import proto_keyset_format, secret_key_access
 from tink.proto import tink_pb2
@@ -69,11 +68,18 @@ def rows(ws: Workspace) -> list[Row]:
     return found
 
 
-def assert_consistent(ws: Workspace, *, settled: bool = False) -> None:
+def assert_consistent(ws: Workspace, *, settled: bool = False, where: str = "") -> None:
     """What a crash may never leave: a live row whose object is missing, unreadable or not
     what its hash says; a live row under a destroyed key; a tombstone whose key survives;
     a log that does not verify. With ``settled`` (after a completed run), also no leftover
-    file: every file in the store is a live row's object."""
+    file: every file in the store is a live row's object. ``where`` goes in the message."""
+    try:
+        _check(ws, settled)
+    except AssertionError as failure:
+        raise AssertionError(f"{where}: {failure}") from None
+
+
+def _check(ws: Workspace, settled: bool) -> None:
     ws.log.verify()
     keys = key_ids(ws)
     opened, sealed = decryptable_objects(ws)
@@ -177,7 +183,6 @@ def build_expiring(
     from privet.datasets import raw_people
     from privet.deid import ProtectRequest, parse_plan
     from privet.dp import TrainRequest
-
     from tests.conftest import PEOPLE_CATEGORIES
 
     start = clock.now

@@ -116,9 +116,11 @@ def object_files(ws: Workspace) -> dict[str, str]:
 
 
 def catalog_dump(folder: Path) -> dict[str, list[tuple]]:
-    """Every row of every table of the catalog, read with plain sqlite3."""
-    with sqlite3.connect(folder / "catalog.db") as db:
+    """Every row of every table of the catalog in the ``.privet`` ``folder``, read with plain
+    sqlite3."""
+    with sqlite3.connect(f"file:{folder / 'catalog.db'}?mode=ro", uri=True) as db:
         tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        assert "versions" in tables
         return {t: sorted(db.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
 
 

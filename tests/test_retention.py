@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import polars as pl
 import pytest
 
 from privet import Workspace
+from privet.datasets import raw_people
 from privet.errors import Destroyed
 from tests.conftest import invoke
 from tests.forget_checks import (
@@ -68,7 +71,7 @@ def test_nothing_expires_before_its_time(built, clock: Clock):
 def test_retention_run_destroys_what_expired_and_only_that(built, clock: Clock):
     ws, frames = built
     clock.now = START + timedelta(days=30.5)
-    project = ws.folder
+    project = ws.folder  # the .privet folder
     by_label = {r.label: r for r in rows(ws)}
     doomed = [by_label[name] for _, name in EXPECTED]
     files_before = object_files(ws)
@@ -154,13 +157,13 @@ def test_retention_through_the_cli(project: Path, tmp_path: Path):
     clock = Clock(datetime.now(UTC) - timedelta(days=30.5))
     with Workspace.init(project, actor="tester", clock=clock) as ws:
         build_expiring(ws, clock, tmp_path)
-    catalog_before = catalog_dump(project)
+    catalog_before = catalog_dump(project / ".privet")
     dry = invoke("retention", "run", "--dry-run", "--json", "--as", "alice", workspace=project)
     assert dry.exit_code == 0, dry.output
     listed = json.loads(dry.output)
     assert listed["dry_run"] is True
     assert {(i["kind"], i["name"]): i["reason"] for i in listed["destroyed"]} == EXPECTED
-    assert catalog_dump(project) == catalog_before
+    assert catalog_dump(project / ".privet") == catalog_before
     run = invoke("retention", "run", "--json", "--as", "alice", workspace=project)
     assert run.exit_code == 0, run.output
     done = json.loads(run.output)
@@ -179,3 +182,46 @@ def test_retention_through_the_cli(project: Path, tmp_path: Path):
         assert read.exit_code == 1 and "destroyed" in read.output
         assert len(read.output.strip().splitlines()) == 1 and not out.exists()
         assert isinstance(ws.read("people@3", purpose="training", actor="alice"), pl.DataFrame)
+
+
+# -- privet serve enforces retention on its schedule ------------------------------------------
+
+
+def test_the_server_destroys_expired_versions_on_its_schedule(project: Path, tmp_path: Path):
+    from tests.server_support import ServerProcess
+
+    # Version 1 was made 31 days ago with 30 days' retention; version 2 is fresh.
+    clock = Clock(datetime.now(UTC) - timedelta(days=31))
+    csv = tmp_path / "people.csv"
+    with Workspace.init(project, actor="tester", clock=clock) as ws:
+        for number in (1, 2):
+            raw_people(40).write_csv(csv)
+            ws.ingest(csv, name="people", owner="alice", purposes=["training"], actor="alice",
+                      retention_days=30, new_version=number > 1)  # fmt: skip
+            clock.now = datetime.now(UTC)
+    with ServerProcess(project, "--retention-every", "0.5") as server:
+        deadline = time.monotonic() + 30
+        while not _destroyed_in(project):
+            assert time.monotonic() < deadline, f"nothing destroyed in time:\n{server.log()}"
+            time.sleep(0.2)
+    assert "retention destroyed 1 object(s)" in server.log()
+    with Workspace.open(project) as ws:
+        assert [label for label, gone in _versions(ws) if gone] == ["people@1"]
+        entries = [r.event for r in ws.log.records() if r.event["event"] == "retention.shred"]
+        assert [(e["actor"], e["reason"]) for e in entries] == [("privet", "expired")]
+        ws.log.verify()
+        assert_consistent(ws, settled=True)
+    off = invoke("serve", "--retention-every", "-1", workspace=project)
+    assert off.exit_code != 0 and "--retention-every" in off.output
+
+
+def _destroyed_in(project: Path) -> bool:
+    with sqlite3.connect(project / ".privet" / "catalog.db") as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM versions WHERE shredded_at IS NOT NULL"
+        ).fetchone()
+    return count > 0
+
+
+def _versions(ws: Workspace) -> list[tuple[str, bool]]:
+    return [(r.label, r.destroyed) for r in rows(ws) if r.kind == "version"]

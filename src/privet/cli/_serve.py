@@ -60,6 +60,15 @@ from privet.cli._app import Options, command, stderr
     show_default=True,
     help="Seconds between checkpoints (with --publish-checkpoints).",
 )
+@click.option(
+    "--retention-every",
+    type=click.FloatRange(min=0),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Enforce retention (crypto-shred what expired) and finish pending erasures at start "
+    "and every SECONDS seconds; 0 disables.",
+)
 @command(name="serve")
 def serve_command(
     opts: Options,
@@ -74,6 +83,7 @@ def serve_command(
     log_level: str,
     publish_checkpoints: Path | None,
     checkpoint_every: float,
+    retention_every: float,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (/dashboard/)."""
     from privet.server import RateLimit, ServeOptions, build_server
@@ -89,6 +99,7 @@ def serve_command(
         stream_batch_rows=stream_batch_rows,
         publish_checkpoints=publish_checkpoints,
         checkpoint_every=checkpoint_every,
+        retention_every=retention_every,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -50,15 +50,22 @@ def object_context(row: Version | DpModel) -> str:
 
 
 def garbage(core: Core) -> list[str]:
-    """Objects no version refers to: left behind by an interrupted write."""
+    """Objects no live version or model refers to: left behind by an interrupted write, or
+    by a crash after a destroying commit (the key is gone, the file was not deleted yet)."""
     with core.store.collecting():
         return _garbage(core)
 
 
 def _garbage(core: Core) -> list[str]:
+    # A tombstone's object counts as garbage too: its key is destroyed, and a crash between
+    # the destroying commit and the file's deletion must not leave the file for good.
     with core.reading() as session:
-        referenced = set(session.scalars(select(Version.object_key))) | set(
-            session.scalars(select(DpModel.object_key))
+        referenced = set(
+            session.scalars(select(Version.object_key).where(Version.shredded_at.is_(None)))
+        ) | set(
+            session.scalars(
+                select(DpModel.object_key).where(DpModel.blocked.is_distinct_from("expired"))
+            )
         )
     orphans = [key for key in core.store.object_keys() if key not in referenced]
     return orphans + [f".tmp/{p.name}" for p in core.store.temporary_files()]

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
@@ -158,8 +158,15 @@ def key_in_use(session: Session, dataset_id: str, key_id: int) -> bool:
     versions = select(func.count()).where(
         Version.dataset_id == dataset_id, Version.key_id == key_id, Version.shredded_at.is_(None)
     )
-    models = select(func.count()).where(DpModel.dataset_id == dataset_id, DpModel.key_id == key_id)
+    models = select(func.count()).where(
+        DpModel.dataset_id == dataset_id, DpModel.key_id == key_id, _live_model()
+    )
     return bool(session.scalar(versions)) or bool(session.scalar(models))
+
+
+def _live_model() -> ColumnElement[bool]:
+    """A model retention has not destroyed (its row stays, blocked "expired", as the tombstone)."""
+    return DpModel.blocked.is_distinct_from("expired")
 
 
 @dataclass(frozen=True)
@@ -229,7 +236,9 @@ def _rekey_sharers(
                 )
             ),
             *session.scalars(
-                select(DpModel).where(DpModel.dataset_id == dataset_id, DpModel.key_id == key_id)
+                select(DpModel).where(
+                    DpModel.dataset_id == dataset_id, DpModel.key_id == key_id, _live_model()
+                )
             ),
         ]
         work = [

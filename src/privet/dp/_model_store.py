@@ -317,9 +317,9 @@ def model_info(
 
 def refuse_blocked(row: DpModel) -> None:
     """A model holding an erased subject's influence is not used or exported until retrained;
-    a model retention destroyed is gone."""
+    one retention destroyed (its source expired) is gone for good."""
     if row.blocked == "expired":
-        raise Destroyed(f"model {row.name!r} was destroyed: the data it was trained on expired")
+        raise Destroyed(f"model {row.name!r} was destroyed by retention (its source expired)")
     if row.blocked is not None:
         raise PolicyDenied(
             f"model {row.name!r} contains an erased subject's influence; its owner must "

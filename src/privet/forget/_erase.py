@@ -44,7 +44,14 @@ from sqlalchemy.orm import Session
 
 from privet import auditlog, policy, tables
 from privet.catalog import SUBJECT_LINK, find_dataset, subject_links
-from privet.core import Conflict, decrypt_object, fresh_object_key, replace_object, shred_object
+from privet.core import (
+    Conflict,
+    collect_garbage,
+    decrypt_object,
+    fresh_object_key,
+    replace_object,
+    shred_object,
+)
 from privet.errors import IntegrityError, InvalidInput, NotFound
 from privet.forget import _receipt
 from privet.forget._keep import kept
@@ -173,7 +180,10 @@ def run_pending(core: Core, *, actor: str, progress: Progress | None = None) -> 
     """Finish every request left pending (by a crash, or queued by another process)."""
     with core.reading() as session:
         ids = [r.id for r in session.scalars(_pending())]
-    return [_process(core, request_id, actor=actor, progress=progress) for request_id in ids]
+    done = [_process(core, request_id, actor=actor, progress=progress) for request_id in ids]
+    # Old objects a crash left after their destroying commit (their keys are already gone).
+    collect_garbage(core)
+    return done
 
 
 def list_requests(core: Core) -> list[ErasureInfo]:

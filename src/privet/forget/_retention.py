@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.core import object_context, shred_object
+from privet.core import collect_garbage, object_context, shred_object
 from privet.forget._keep import kept
 from privet.lineage import version_ref
 from privet.schema import Dataset, DpModel, LineageEdge, Version
@@ -88,6 +88,8 @@ def run(
         evidence = _destroy(core, target, item, actor=actor)
         done.append(item.model_copy(update={"key_id": evidence.key_id,
                                             "object_sha256": evidence.object_sha256}))  # fmt: skip
+    # Files a run killed after a destroying commit left behind (their keys are already gone).
+    collect_garbage(core)
     return RetentionReport(dry_run=False, now=now, destroyed=done)
 
 
@@ -114,12 +116,17 @@ def _plan(session: Session, now: datetime) -> list[tuple[Expiry, tuple[str, str]
     """What expires at ``now``: versions first (sources before what was made from them)."""
     plan: list[tuple[Expiry, tuple[str, str]]] = []
     gone: set[str] = set()
+    due_at: dict[str, datetime] = {}  # version id → when it expired (the sources' date)
     for dataset, version, at in _expiring(session):
         if at <= now:
             plan.append((_version_item(dataset, version, "expired", at), ("version", version.id)))
             gone.add(version.id)
+            due_at[version.id] = at
+    # Sources retention already destroyed count too: a run stopped midway, or a keep decision
+    # withdrawn since, must not leave what was made from them alive.
+    due_at.update({**_destroyed(session), **due_at})
     # What was derived from a version that goes (transitively), unless kept.
-    frontier = list(gone)
+    frontier = list(due_at)
     while frontier:
         source = frontier.pop()
         targets = session.scalars(
@@ -135,31 +142,45 @@ def _plan(session: Session, now: datetime) -> list[tuple[Expiry, tuple[str, str]
             assert owner is not None
             if kept(session, "dataset", owner.id):
                 continue
-            due_at = next(e.due_at for e, t in plan if t == ("version", source))
-            plan.append(
-                (_version_item(owner, made, "source_expired", due_at), ("version", made.id))
-            )
+            at = due_at[source]
+            plan.append((_version_item(owner, made, "source_expired", at), ("version", made.id)))
             gone.add(made.id)
+            due_at[made.id] = at
             frontier.append(made.id)
     models = session.scalars(
         select(DpModel).where(
-            DpModel.version_id.in_(gone), DpModel.blocked.is_distinct_from("expired")
+            DpModel.version_id.in_(list(due_at)), DpModel.blocked.is_distinct_from("expired")
         )
     )
     for model in models:
         if kept(session, "model", model.id):
             continue
         parent = session.get(Dataset, model.dataset_id)
-        due_at = next(e.due_at for e, t in plan if t == ("version", model.version_id))
         item = Expiry(
             kind="model",
             dataset=parent.name if parent else model.dataset_id,
             name=model.name,
             reason="source_expired",
-            due_at=due_at,
+            due_at=due_at[model.version_id],
         )
         plan.append((item, ("model", model.id)))
     return plan
+
+
+def _destroyed(session: Session) -> dict[str, datetime]:
+    """Versions retention destroyed, with when they had expired."""
+    rows = session.execute(
+        select(Version, Dataset.retention_days)
+        .join(Dataset, Dataset.id == Version.dataset_id)
+        .where(Version.shred_reason == "retention")
+    )
+    found = {}
+    for version, days in rows:
+        assert version.shredded_at is not None
+        found[version.id] = (
+            _utc(version.created_at) + timedelta(days=days) if days else _utc(version.shredded_at)
+        )
+    return found
 
 
 def _version_item(dataset: Dataset, version: Version, reason: Reason, at: datetime) -> Expiry:

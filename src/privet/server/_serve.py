@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from privet.errors import InvalidInput
 from privet.server._logging import log_config
 from privet.server._ratelimit import RateLimit
+from privet.server._schedule import ForgetSchedule
 
 if TYPE_CHECKING:
     import uvicorn
@@ -45,6 +46,7 @@ class ServeOptions:
     stream_batch_rows: int = 65_536
     publish_checkpoints: Path | None = None  # a folder for signed checkpoints, on a timer
     checkpoint_every: float = 300.0
+    retention_every: float = 3600.0  # seconds between retention rounds; 0 disables them
 
 
 def is_loopback(host: str) -> bool:
@@ -97,19 +99,24 @@ class Serving:
     options: ServeOptions
 
     def run(self) -> None:
-        """Serve until Ctrl-C, publishing checkpoints if asked; then a last checkpoint covers
-        everything served, and the workspace closes."""
+        """Serve until Ctrl-C, publishing checkpoints if asked and enforcing retention on its
+        schedule; then a last checkpoint covers everything served, and the workspace closes."""
         from privet.auditlog import CheckpointPublisher
 
         folder, every = self.options.publish_checkpoints, self.options.checkpoint_every
         publisher = None
         if folder is not None:
             publisher = CheckpointPublisher(self.workspace.log, folder, every).start()
+        schedule = None
+        if self.options.retention_every > 0:
+            schedule = ForgetSchedule(self.workspace, self.options.retention_every).start()
         try:
             self.server.run()
         except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
             pass
         finally:
+            if schedule is not None:
+                schedule.stop()
             if publisher is not None:
                 publisher.stop()
             self.workspace.close()
@@ -126,6 +133,11 @@ def build_server(workspace: Path | str | None, options: ServeOptions) -> Serving
     folder = options.publish_checkpoints
     if folder is not None and not folder.is_dir():
         raise InvalidInput(f"the folder {folder} does not exist", parameter="publish_checkpoints")
+    if options.retention_every < 0:
+        raise InvalidInput(
+            "retention_every is seconds between rounds (0 disables them)",
+            parameter="retention_every",
+        )
     ws = Workspace.open(workspace)
     app = create_app(
         ws, rate_limit=options.rate_limit, tls=tls, stream_batch_rows=options.stream_batch_rows

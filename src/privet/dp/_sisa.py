@@ -77,10 +77,20 @@ def stage_epochs(epochs: int, slices: int) -> int:
 # -- assignment by link ----------------------------------------------------------------------
 
 
-def _unit(link: str, label: bytes) -> float:
-    """A uniform number in [0, 1) from the link alone, independent for each ``label``."""
-    digest = hashlib.sha256(b"privet/sisa/" + label + b"\x00" + link.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+# A link is 16 bytes of keyed PRF output (hex): its four 32-bit words are uniform and
+# independent, one for each choice below, so no further hashing is needed per row.
+_WORDS = {"shard": 0, "slice": 1, "test": 2, "keep": 3}
+
+
+def _units(links: Sequence[str], word: str) -> npt.NDArray[np.float64]:
+    """A uniform number in [0, 1) per link, from the link alone (its ``word``-th 32 bits)."""
+    import polars as pl
+
+    start = 8 * _WORDS[word]
+    bits = pl.Series(links, dtype=pl.String).str.slice(start, 8).str.to_integer(base=16)
+    if bits.null_count() or len(links) and pl.Series(links).str.len_chars().min() != 32:
+        raise ValueError("a subject link is not 32 hexadecimal digits")
+    return bits.cast(pl.Float64).to_numpy() / 2.0**32
 
 
 @dataclass(frozen=True)
@@ -111,23 +121,21 @@ def layout(
     A person is held out with probability ``test_fraction``, else trained on with
     probability ``keep``; ``usable`` rows (a known label) are the only ones trained on.
     """
-    distinct = {link: None for link in links}
-    facts = {
-        link: (
-            int(_unit(link, b"shard") * shards),
-            int(_unit(link, b"slice") * slices),
-            _unit(link, b"test") < test_fraction,
-            _unit(link, b"keep") < keep,
-        )
-        for link in distinct
-    }
-    shard = np.array([facts[link][0] for link in links], dtype=np.int64)
-    slice_ = np.array([facts[link][1] for link in links], dtype=np.int64)
-    held = np.array([facts[link][2] for link in links], dtype=bool)
-    kept = np.array([facts[link][3] for link in links], dtype=bool)
+    import polars as pl
+
+    shard = (_units(links, "shard") * shards).astype(np.int64)
+    slice_ = (_units(links, "slice") * slices).astype(np.int64)
+    held = _units(links, "test") < test_fraction
+    kept = _units(links, "keep") < keep
     trained = np.flatnonzero(~held & kept & usable)
     # Stable sort by link: a person's rows keep their order in the read.
-    order = np.argsort(np.asarray(links, dtype=object)[trained], kind="stable")
+    chosen = pl.Series(links, dtype=pl.String).gather(trained)
+    order = (
+        chosen.to_frame("link")
+        .with_row_index()
+        .sort("link", maintain_order=True)["index"]
+        .to_numpy()
+    )
     return Layout(
         shard=shard, slice=slice_, train=trained[order].astype(np.int64), test=np.flatnonzero(held)
     )
@@ -213,8 +221,7 @@ def fingerprints(
     for r in range(R):
         rows = np.flatnonzero(slice_of == r)
         digest = hashlib.sha256(str(len(rows)).encode())
-        for i in rows:
-            digest.update(links[int(i)].encode() + b"\x00")
+        digest.update("".join(links[int(i)] + "\x00" for i in rows).encode())
         digest.update(x[rows].numpy().tobytes())
         digest.update(y[rows].numpy().tobytes())
         out.append(digest.hexdigest())

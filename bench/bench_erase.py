@@ -260,8 +260,13 @@ def main() -> None:
         "rows": args.rows,
         "versions": 3,
         "derived": ["people-masked", "people-pseudo"],
-        "sisa": {"shards": args.shards, "slices": args.slices, "epochs": args.epochs,
-                 "train_rows": min(args.train_rows, args.rows), "model": "logreg"},  # fmt: skip
+        "sisa": {
+            "shards": args.shards,
+            "slices": args.slices,
+            "epochs": args.epochs,
+            "train_rows": min(args.train_rows, args.rows),
+            "model": "logreg",
+        },  # fmt: skip
         "nproc": len(os.sched_getaffinity(0)),
         "load_before": os.getloadavg()[0],
         "setup_s": setup,
@@ -277,10 +282,13 @@ def main() -> None:
         ("one subject: shard retraining (fit only)", f"{one['shard_fit_s']:.2f} s", ""),
         (f"batch of {args.batch}: total", f"{batch['total_s']:.2f} s", ""),
         ("batch: per subject", f"{batch['per_subject_ms']:.1f} ms", "< 50 ms"),
-        ("batch: per subject excluding the models stage",
-         f"{batch['per_subject_excluding_models_ms']:.1f} ms", ""),  # fmt: skip
+        (
+            "batch: per subject excluding the models stage",
+            f"{batch['per_subject_excluding_models_ms']:.1f} ms",
+            "",
+        ),  # fmt: skip
     ]
-    print(f"\n{args.rows:,} rows, 3 versions, 2 derived datasets, SISA S={args.shards} R={args.slices}")
+    print(f"\n{args.rows:,} rows, 3 versions, 2 derived, SISA S={args.shards} R={args.slices}")
     for label, value, goal in rows:
         print(f"{label:<48} {value:>12}  {goal}")
 

@@ -77,10 +77,17 @@ def stage_epochs(epochs: int, slices: int) -> int:
 # -- assignment by link ----------------------------------------------------------------------
 
 
-def _unit(link: str, label: bytes) -> float:
-    """A uniform number in [0, 1) from the link alone, independent for each ``label``."""
-    digest = hashlib.sha256(b"privet/sisa/" + label + b"\x00" + link.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+def _units(links: Sequence[str], label: bytes) -> npt.NDArray[np.float64]:
+    """A uniform number in [0, 1) for each link, from the link alone, independent for each
+    ``label``: the first 8 bytes of SHA-256(``privet/sisa/`` ‖ label ‖ 0 ‖ link), big-endian,
+    over 2⁶⁴ (one hash per person; the arithmetic is vectorised, the values unchanged)."""
+    prefix = hashlib.sha256(b"privet/sisa/" + label + b"\x00")
+    heads = bytearray()
+    for link in links:
+        digest = prefix.copy()
+        digest.update(link.encode())
+        heads += digest.digest()[:8]
+    return np.frombuffer(bytes(heads), dtype=">u8").astype(np.float64) / 2.0**64
 
 
 @dataclass(frozen=True)
@@ -111,23 +118,20 @@ def layout(
     A person is held out with probability ``test_fraction``, else trained on with
     probability ``keep``; ``usable`` rows (a known label) are the only ones trained on.
     """
-    distinct = {link: None for link in links}
-    facts = {
-        link: (
-            int(_unit(link, b"shard") * shards),
-            int(_unit(link, b"slice") * slices),
-            _unit(link, b"test") < test_fraction,
-            _unit(link, b"keep") < keep,
-        )
-        for link in distinct
-    }
-    shard = np.array([facts[link][0] for link in links], dtype=np.int64)
-    slice_ = np.array([facts[link][1] for link in links], dtype=np.int64)
-    held = np.array([facts[link][2] for link in links], dtype=bool)
-    kept = np.array([facts[link][3] for link in links], dtype=bool)
+    import polars as pl
+
+    series = pl.Series(links, dtype=pl.String)
+    # Each row's person: the rank of its link among the distinct links, sorted. Every hash
+    # is computed once a person, and sorting rows by link is a stable sort of the ranks (a
+    # person's rows keep their order in the read).
+    person = (series.rank("dense") - 1).cast(pl.Int64).to_numpy()
+    people = series.unique().sort().to_list()
+    shard = (_units(people, b"shard") * shards).astype(np.int64)[person]
+    slice_ = (_units(people, b"slice") * slices).astype(np.int64)[person]
+    held = (_units(people, b"test") < test_fraction)[person]
+    kept = (_units(people, b"keep") < keep)[person]
     trained = np.flatnonzero(~held & kept & usable)
-    # Stable sort by link: a person's rows keep their order in the read.
-    order = np.argsort(np.asarray(links, dtype=object)[trained], kind="stable")
+    order = np.argsort(person[trained], kind="stable")
     return Layout(
         shard=shard, slice=slice_, train=trained[order].astype(np.int64), test=np.flatnonzero(held)
     )

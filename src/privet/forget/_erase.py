@@ -33,12 +33,8 @@ import hashlib
 import json
 import os
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -54,14 +50,7 @@ from privet.forget import _receipt
 from privet.forget._keep import kept
 from privet.forget._requests import EraseRequest
 from privet.forget._retention import destruction
-from privet.forget._subjects import (
-    Rewritten,
-    found_in,
-    made_from,
-    match_for,
-    scope,
-    without_subject,
-)
+from privet.forget._subjects import found_in, made_from, match_for, scope, without_subject
 from privet.schema import ConsentRecord, Dataset, DpModel, ErasureRequest, Version
 from privet.timestamps import UtcDatetime
 
@@ -72,7 +61,6 @@ if TYPE_CHECKING:
 # Art. 12(3): without undue delay and in any event within one month.
 SLA_DAYS = 30
 _RETRIES = 3
-_WORKERS = 2  # versions prepared at once: each holds a decoded version in memory
 Progress = Callable[[str], None]
 
 
@@ -220,11 +208,9 @@ def _process(
         work = dict(row.receipt or {})
     plan: list[str] = list(work["plan"])
     links = subject_links(core, pl.Series(subjects, dtype=pl.String)).to_list()
-    ready = _prepared_ahead(core, plan, subjects, links)
     for position, version_id in enumerate(plan, 1):
         step(f"rewriting version {position}/{len(plan)}")
-        prepared = next(ready)
-        _rewrite(core, request_id, version_id, subjects, links, actor=actor, ready=prepared)
+        _rewrite(core, request_id, version_id, subjects, links, actor=actor)
     step("synthetic data")
     with core.reading() as session:
         synthetic = [
@@ -257,82 +243,41 @@ def _rewrite(
     links: list[str],
     *,
     actor: str,
-    ready: _Prepared | None,
 ) -> None:
-    """Commit ``ready`` (the version without the subjects, prepared ahead), reading the
-    version again if it changed meanwhile (another erasure)."""
-    prepared = ready
     for _attempt in range(_RETRIES):
-        if prepared is None:
-            return  # done before a crash, or never held them
         try:
-            _commit(core, request_id, prepared, actor=actor)
+            _rewrite_once(core, request_id, version_id, subjects, links, actor=actor)
             return
         except Conflict:
-            prepared = _prepare(core, version_id, subjects, links)
+            continue  # the version changed meanwhile (another erasure): read it again
     raise Conflict("a version kept changing while it was being rewritten; run the erasure again")
 
 
-def _prepared_ahead(
-    core: Core, plan: list[str], subjects: list[str], links: list[str]
-) -> Iterator[_Prepared | None]:
-    """Each planned version prepared, in plan order, the next ones while one is committed.
-
-    Decoding, filtering and re-encoding a version (Polars, outside the GIL) is most of an
-    erasure's time, so it runs ahead in a few threads; commits stay one at a time, in plan
-    order, each its own transaction, so a crash leaves the same steps done. At most
-    ``_WORKERS`` versions are in flight, which bounds the memory held.
-    """
-    workers = max(1, min(_WORKERS, len(plan), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="erasure") as pool:
-        waiting = iter(plan)
-        flight: deque[Future[_Prepared | None]] = deque(
-            pool.submit(_prepare, core, v, subjects, links) for v in islice(waiting, workers)
-        )
-        while flight:
-            prepared = flight.popleft().result()
-            following = next(waiting, None)
-            if following is not None:
-                flight.append(pool.submit(_prepare, core, following, subjects, links))
-            yield prepared
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A version's content without the subjects, computed from ``object_key``."""
-
-    version_id: str
-    dataset: str
-    object_key: str
-    result: Rewritten
-
-
-def _prepare(
-    core: Core, version_id: str, subjects: list[str], links: list[str]
-) -> _Prepared | None:
-    """Read, check and filter a version (no writes: safe to run ahead in another thread)."""
+def _rewrite_once(
+    core: Core,
+    request_id: str,
+    version_id: str,
+    subjects: list[str],
+    links: list[str],
+    *,
+    actor: str,
+) -> None:
     with core.reading() as session:
         version = session.get(Version, version_id)
         if version is None or version.shredded_at is not None:
-            return None
+            return
         dataset = session.get(Dataset, version.dataset_id)
         assert dataset is not None
         match = match_for(dataset, subjects, links)
         if match is None:
-            return None
+            return
         plaintext = decrypt_object(core, session, version, version.id)
         if hashlib.sha256(plaintext).hexdigest() != version.content_sha256:
             raise IntegrityError("a stored version does not match its recorded hash")
         result = without_subject(session, version, tables.from_parquet_bytes(plaintext), match)
-        if result is None:
-            return None
-        return _Prepared(version_id, dataset.name, version.object_key, result)
-
-
-def _commit(core: Core, request_id: str, prepared: _Prepared, *, actor: str) -> None:
-    """Replace the version's object and record the step, in one transaction; raises
-    :class:`Conflict` if the version changed since it was prepared."""
-    result, name, object_key = prepared.result, prepared.dataset, prepared.object_key
+        object_key, name = version.object_key, dataset.name
+    if result is None:
+        return  # done before a crash, or never held them
     old_sha256 = core.store.sha256(object_key)
 
     def record(session: Session, row: Version | DpModel, replaced: Replaced) -> None:
@@ -372,11 +317,11 @@ def _commit(core: Core, request_id: str, prepared: _Prepared, *, actor: str) -> 
     replace_object(
         core,
         Version,
-        prepared.version_id,
+        version_id,
         result.plaintext,
         expected_object=object_key,
         new_object=fresh_object_key(object_key),
-        context=prepared.version_id,
+        context=version_id,
         change=record,
     )
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -232,7 +233,6 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=1_000_000)
-    parser.add_argument("--keep", type=Path, help="keep the workspace here (default: a temp dir)")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.batch = 20_000, 100
@@ -243,7 +243,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-erase-"))
     os.environ.setdefault("PRIVET_KEY_DIR", str(tmp / "keys"))
     frame = people(args.rows + 2 * SHIFT)
-    ws = Workspace.init(args.keep or tmp / "ws", actor="owner")
+    ws = Workspace.init(tmp / "ws", actor="owner")
     setup = build(ws, frame, args.rows, tmp, args)
     print(json.dumps({"setup": setup}), flush=True)
     subjects = trained_subjects(ws, frame, args.rows, args.batch + 1)
@@ -256,6 +256,7 @@ def main() -> None:
     )
     print(json.dumps({"batch": batch}), flush=True)
     ws.close()
+    shutil.rmtree(tmp)  # three 1M-row versions and their derived copies: ~170 MB
 
     report = {
         "rows": args.rows,

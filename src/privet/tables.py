@@ -630,5 +630,9 @@ def unique_map(
     """Apply ``function`` once per distinct non-null value (as text); nulls stay null."""
     text = values.cast(pl.String)
     distinct = text.drop_nulls().unique()
-    mapping = {value: function(value) for value in distinct.to_list()}
-    return text.replace_strict(mapping, default=None, return_dtype=dtype).alias(values.name)
+    # Old and new values as two Series: Polars builds the lookup natively (a dict of a
+    # million entries costs more than the replacement itself).
+    mapped = pl.Series([function(value) for value in distinct.to_list()], dtype=dtype)
+    return text.replace_strict(distinct, mapped, default=None, return_dtype=dtype).alias(
+        values.name
+    )

@@ -88,8 +88,6 @@ def _units(links: Sequence[str], word: str) -> npt.NDArray[np.float64]:
 
     start = 8 * _WORDS[word]
     bits = pl.Series(links, dtype=pl.String).str.slice(start, 8).str.to_integer(base=16)
-    if bits.null_count() or len(links) and pl.Series(links).str.len_chars().min() != 32:
-        raise ValueError("a subject link is not 32 hexadecimal digits")
     return bits.cast(pl.Float64).to_numpy() / 2.0**32
 
 
@@ -123,6 +121,8 @@ def layout(
     """
     import polars as pl
 
+    if not pl.Series(links, dtype=pl.String).str.contains(r"^[0-9a-f]{32}$").fill_null(False).all():
+        raise ValueError("a subject link is not 32 hexadecimal digits")
     shard = (_units(links, "shard") * shards).astype(np.int64)
     slice_ = (_units(links, "slice") * slices).astype(np.int64)
     held = _units(links, "test") < test_fraction

@@ -518,10 +518,8 @@ def _locate(
                 )
             )
             for version in versions:
-                frame = tables.from_parquet_bytes(
-                    decrypt_object(core, session, version, version.id)
-                )
-                present = found_in(frame, match).to_list()
+                plaintext = decrypt_object(core, session, version, version.id)
+                present = found_in(plaintext, match).to_list()
                 if present:
                     found.append(version.id)
                     seen.update(by_link.get(v, v) for v in present)

@@ -10,6 +10,7 @@ keeps the k it was made with.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,11 +41,16 @@ def match_for(
     return Match(column, tuple(links if column == SUBJECT_LINK and links else subjects))
 
 
-def found_in(frame: pl.DataFrame, match: Match) -> pl.Series:
-    """The subjects' values (ids or links) present in ``frame``, as text."""
-    if match.column not in frame.columns:
+def found_in(plaintext: bytes, match: Match) -> pl.Series:
+    """The subjects' values (ids or links) present in a version's Parquet, as text.
+
+    Only the match column is parsed: finding people must not cost a full decode of every
+    version (the rewrite decodes the few that hold them).
+    """
+    if match.column not in pl.read_parquet_schema(io.BytesIO(plaintext)):
         return pl.Series([], dtype=pl.String)
-    values = frame.get_column(match.column).cast(pl.String)
+    column = pl.read_parquet(io.BytesIO(plaintext), columns=[match.column])
+    values = column.get_column(match.column).cast(pl.String)
     return values.filter(values.is_in(match.values)).unique()
 
 

@@ -267,3 +267,31 @@ def test_a_k_anonymous_copy_keeps_its_k_after_an_erasure(ws: Workspace, tmp_path
     assert after.sort("score").equals(expected.sort("score"))
     step = next(s for s in result.receipt["stores"] if s["dataset"] == "small-k3")
     assert (step["rows_removed"], step["suppressed"]) == (1, 2)
+
+
+def test_an_l_diverse_copy_stays_l_diverse_after_an_erasure(ws: Workspace, tmp_path: Path):
+    """X is the only one of their class with their diagnosis: without X the class still has
+    k rows but one diagnosis, so it is suppressed to keep ℓ = 2."""
+    table = pl.DataFrame(
+        {
+            "person_id": [f"Q{i:03d}" for i in range(10)],
+            "age": [30] * 4 + [40] * 6,
+            "diagnosis": ["flu", "cold", "cold", "cold", "flu", "cold", "flu", "cold", "flu", "x"],
+        }
+    )
+    path = tmp_path / "diag.csv"
+    table.write_csv(path)
+    ws.ingest(path, name="diag", owner="alice", purposes=["training"], actor="alice",
+              subject_id="person_id")  # fmt: skip
+    request = ProtectRequest(
+        k=3, l=2, quasi_identifiers=["age"], sensitive=["diagnosis"], max_suppression=0.0
+    )
+    ws.deid.protect("diag", request, output="diag-l2", actor="alice")
+    before = ws.read("diag-l2", purpose="training", actor="alice")
+    assert before.height == 10
+    ws.access.set_policy("erasure_roles: [dpo]\n", actor="alice")
+    ws.access.add_user("dana", roles=["dpo"], actor="alice")
+    ws.forget.erase(EraseRequest(subjects=["Q000"], reason="r"), actor="dana")
+    after = ws.read("diag-l2", purpose="training", actor="alice")
+    assert after.equals(before.filter(pl.col("age").cast(pl.Int64) != 30))
+    assert after.group_by("age").agg(pl.col("diagnosis").n_unique())["diagnosis"].min() >= 2

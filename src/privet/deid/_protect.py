@@ -259,6 +259,8 @@ def protect(
         facts.update(
             {
                 "k": report.privacy["k"],
+                # What an erasure needs to keep k and ℓ over the same columns (privet.forget).
+                "sensitive": list(checked.sensitive),
                 "l": report.privacy["l"],
                 "t": report.privacy["t"],
                 "max_suppression": report.privacy["max_suppression"],

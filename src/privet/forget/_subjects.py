@@ -13,6 +13,7 @@ import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from sqlalchemy import select
@@ -88,24 +89,32 @@ def without_subject(
 
 
 def _keep_k(session: Session, version: Version, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Suppress the rows of equivalence classes that fell below the k the version was made
-    with; its lineage facts say k and the quasi-identifiers it was generalized over."""
-    k, quasi = _k_of(session, version)
-    quasi = [c for c in quasi if c in frame.columns]
-    if k is None or k <= 1 or not quasi or frame.height == 0:
+    """Suppress the rows of equivalence classes that fell below the k (or the distinct ℓ) the
+    version was made with; its lineage facts say k, ℓ, the quasi-identifiers it was
+    generalized over and the sensitive columns. t-closeness is not re-checked: its bound
+    depends on the whole table's distribution, which one person's rows barely move."""
+    facts = _protection(session, version)
+    quasi = [c for c in facts.get("levels", {}) if c in frame.columns]
+    k, l_value = facts.get("k"), facts.get("l")
+    if not isinstance(k, int) or not quasi or frame.height == 0:
         return frame, 0
-    kept = frame.filter(pl.len().over(quasi) >= k)
+    keep = pl.len().over(quasi) >= k
+    sensitive = [c for c in facts.get("sensitive", []) if c in frame.columns]
+    if isinstance(l_value, int) and l_value > 1:
+        for column in sensitive:
+            keep = keep & (pl.col(column).n_unique().over(quasi) >= l_value)
+    kept = frame.filter(keep)
     return kept, frame.height - kept.height
 
 
-def _k_of(session: Session, version: Version) -> tuple[int | None, list[str]]:
+def _protection(session: Session, version: Version) -> dict[str, Any]:
+    """The lineage facts of the protection that made ``version`` (empty if none did)."""
     for facts in session.scalars(
         select(LineageEdge.facts).where(LineageEdge.target == version_ref(version.id))
     ):
         if isinstance(facts, dict) and isinstance(facts.get("k"), int):
-            levels = facts.get("levels")
-            return int(facts["k"]), list(levels) if isinstance(levels, dict) else []
-    return None, []
+            return facts
+    return {}
 
 
 def made_from(session: Session, version_ids: set[str]) -> list[Version]:

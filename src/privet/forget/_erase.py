@@ -230,11 +230,20 @@ def _process(
         _synthetic(core, request_id, version_id, actor=actor)
     step("models")
     with core.reading() as session:
+        # Models of the versions that held the subjects, and of the synthetic versions this
+        # erasure destroyed (recorded in its steps, so a resumed run finds them too); a model
+        # of DP synthetic data the owner kept stays as it is.
+        work_row = session.get(ErasureRequest, request_id)
+        assert work_row is not None and work_row.receipt is not None
+        destroyed = [
+            s["version_id"] for s in work_row.receipt["steps"] if s.get("action") == "shredded"
+        ]
         models = [
             m.id
             for m in session.scalars(
-                select(DpModel).where(DpModel.version_id.in_([*plan, *synthetic]))
+                select(DpModel).where(DpModel.version_id.in_([*plan, *destroyed]))
             )
+            if m.blocked != "expired"
         ]
     for model_id in models:
         _model(core, request_id, model_id, links, actor=actor)

@@ -252,7 +252,10 @@ def consent_csv(rows: list[tuple[str, ...]], header: tuple[str, ...] = ("subject
     return out.getvalue()
 
 
-subject_ids = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=30)
+# Any text a CSV file can hold: no NUL, no lone surrogate (UTF-8 cannot encode one).
+subject_ids = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=30
+)
 
 
 _rows = st.tuples(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from privet.catalog._info import SUBJECT_LINK
+from privet.errors import InvalidInput
 from privet.tables import unique_map
 
 if TYPE_CHECKING:
@@ -25,8 +26,15 @@ LINK_DOMAIN = b"privet/subject-link/v1\x00"
 
 def subject_link(core: Core, subject_id: str) -> str:
     """The link of one subject id (given as the text it is stored as)."""
+    try:
+        data = subject_id.encode()
+    except UnicodeEncodeError:  # e.g. a lone surrogate from undecodable command-line bytes
+        raise InvalidInput(
+            "subject is not valid text (it cannot be written as UTF-8)",
+            parameter="subject",
+        ) from None
     prf = _prf(core)
-    return prf.compute(LINK_DOMAIN + subject_id.encode(), 16).hex()
+    return prf.compute(LINK_DOMAIN + data, 16).hex()
 
 
 def subject_links(core: Core, values: pl.Series) -> pl.Series:

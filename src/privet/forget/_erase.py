@@ -180,10 +180,7 @@ def run_pending(core: Core, *, actor: str, progress: Progress | None = None) -> 
     """Finish every request left pending (by a crash, or queued by another process)."""
     with core.reading() as session:
         ids = [r.id for r in session.scalars(_pending())]
-    done = [_process(core, request_id, actor=actor, progress=progress) for request_id in ids]
-    # Old objects a crash left after their destroying commit (their keys are already gone).
-    collect_garbage(core)
-    return done
+    return [_process(core, request_id, actor=actor, progress=progress) for request_id in ids]
 
 
 def list_requests(core: Core) -> list[ErasureInfo]:
@@ -249,6 +246,9 @@ def _process(
         _model(core, request_id, model_id, links, actor=actor)
     step("signing the receipt")
     result = _finish(core, request_id, links, actor=actor)
+    # Old objects a crash left after their destroying commit (their keys are already gone),
+    # whichever way the request is finished.
+    collect_garbage(core)
     return result.model_copy(
         update={"nonces": {s: n.hex() for s, n in zip(subjects, nonces, strict=True)}}
     )

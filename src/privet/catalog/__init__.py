@@ -22,7 +22,7 @@ from privet.catalog._info import (
     version_info,
 )
 from privet.catalog._ingest import LEGAL_BASES, ingest
-from privet.catalog._links import LINK_DOMAIN, subject_link, subject_links
+from privet.catalog._links import LINK_DOMAIN, keyed_prf, subject_link, subject_links
 from privet.taxonomy import CATEGORIES, Level, Role
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "for_analysis",
     "ingest",
     "is_reserved",
+    "keyed_prf",
     "parse_ref",
     "resolve",
     "subject_link",

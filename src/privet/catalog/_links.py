@@ -14,7 +14,9 @@ import polars as pl
 
 from privet.catalog._info import SUBJECT_LINK
 from privet.errors import InvalidInput
+from privet.schema import Keyset
 from privet.tables import unique_map
+from privet.vault import PSEUDONYM_KEYSET
 
 if TYPE_CHECKING:
     from tink.prf import Prf
@@ -33,20 +35,26 @@ def subject_link(core: Core, subject_id: str) -> str:
             "subject is not valid text (it cannot be written as UTF-8)",
             parameter="subject",
         ) from None
-    prf = _prf(core)
+    prf = keyed_prf(core)
     return prf.compute(LINK_DOMAIN + data, 16).hex()
 
 
 def subject_links(core: Core, values: pl.Series) -> pl.Series:
     """Each value's link (nulls stay null), named ``SUBJECT_LINK``."""
-    prf = _prf(core)
+    prf = keyed_prf(core)
     return unique_map(values, lambda v: prf.compute(LINK_DOMAIN + v.encode(), 16).hex()).alias(
         SUBJECT_LINK
     )
 
 
-def _prf(core: Core) -> Prf:
+def keyed_prf(core: Core) -> Prf:
+    """The workspace's PRF for pseudonyms and links. The write lock is taken only the first
+    time, when the key is made (a key made in a session that is not committed would be a
+    different key): reads that need links stay reads."""
+    with core.reading() as session:
+        if session.get(Keyset, PSEUDONYM_KEYSET) is not None:
+            return core.vault.keyed_prf(session)
     with core.session() as session:
         prf = core.vault.keyed_prf(session)
-        session.commit()  # the key is made on first use
+        session.commit()
     return prf

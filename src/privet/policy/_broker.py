@@ -42,6 +42,7 @@ from privet.catalog import (
     VersionInfo,
     check_purpose,
     is_reserved,
+    keyed_prf,
     resolve,
     version_info,
 )
@@ -412,7 +413,7 @@ def _apply_view(
     extra = [c for c in (rule.mask if rule is not None else []) if c in frame.columns]
     context = Context()
     if view == "pseudonymized":
-        context = Context(prf=_keyed_prf(core))
+        context = Context(prf=keyed_prf(core))
     # A fixed width: a masked name or e-mail must not give away its length either.
     mask = make_operator("mask", {"keep_first": 0, "keep_last": 0, "width": MASK_WIDTH})
     blank = make_operator("redact", {"replacement": None})
@@ -426,21 +427,6 @@ def _apply_view(
         else:
             frame = blank.apply(frame, column, context)
     return frame
-
-
-def _keyed_prf(core: Core) -> Any:
-    """The workspace's pseudonym PRF; the write lock is taken only the first time, when the
-    key is made (a key made in a session that is not committed would be a different key)."""
-    from privet.schema import Keyset
-    from privet.vault import PSEUDONYM_KEYSET
-
-    with core.reading() as session:
-        if session.get(Keyset, PSEUDONYM_KEYSET) is not None:
-            return core.vault.keyed_prf(session)
-    with core.session() as session:
-        prf = core.vault.keyed_prf(session)
-        session.commit()
-        return prf
 
 
 def export(

@@ -59,7 +59,7 @@ from privet.forget._requests import EraseRequest
 from privet.forget._retention import destruction
 from privet.forget._subjects import found_in, made_from, match_for, scope, without_subject
 from privet.schema import ConsentRecord, Dataset, DpModel, ErasureRequest, Version
-from privet.timestamps import UtcDatetime
+from privet.timestamps import UtcDatetime, aware
 
 if TYPE_CHECKING:
     from privet.core import Core, Replaced, Shredded
@@ -451,7 +451,7 @@ def _finish(core: Core, request_id: str, links: list[str], *, actor: str) -> Era
             "commitments": work["commitments"],
             "scope": row.dataset_id,
             "requested_by": row.requested_by,
-            "requested_at": _iso(row.requested_at),
+            "requested_at": aware(row.requested_at).isoformat(),
             "completed_at": now.isoformat(),
             "reason_sha256": hashlib.sha256(row.reason.encode()).hexdigest(),
             "stores": [s for s in work["steps"] if s["store"] == "version"],
@@ -606,7 +606,7 @@ def _settle(core: Core) -> None:
 
 
 def _info(row: ErasureRequest, now: datetime) -> ErasureInfo:
-    due = _utc(row.due_at)
+    due = aware(row.due_at)
     return ErasureInfo(
         id=row.id,
         status=row.status,
@@ -618,13 +618,3 @@ def _info(row: ErasureRequest, now: datetime) -> ErasureInfo:
         completed_at=row.completed_at,
         overdue=row.status != "done" and due < now,
     )
-
-
-def _iso(moment: datetime) -> str:
-    return _utc(moment).isoformat()
-
-
-def _utc(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

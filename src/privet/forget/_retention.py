@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from privet import auditlog
 from privet.core import collect_garbage, object_context, shred_object
 from privet.forget._keep import kept
-from privet.lineage import version_ref
-from privet.schema import Dataset, DpModel, LineageEdge, Version
-from privet.timestamps import UtcDatetime
+from privet.lineage import derived_versions
+from privet.schema import Dataset, DpModel, Version
+from privet.timestamps import UtcDatetime, aware
 
 if TYPE_CHECKING:
     from privet.core import Core, Shredded
@@ -107,7 +107,7 @@ def _expiring(session: Session) -> list[tuple[Dataset, Version, datetime]]:
             continue
         assert dataset.retention_days is not None
         found.append(
-            (dataset, version, _utc(version.created_at) + timedelta(days=dataset.retention_days))
+            (dataset, version, aware(version.created_at) + timedelta(days=dataset.retention_days))
         )
     return found
 
@@ -125,28 +125,20 @@ def _plan(session: Session, now: datetime) -> list[tuple[Expiry, tuple[str, str]
     # Sources retention already destroyed count too: a run stopped midway, or a keep decision
     # withdrawn since, must not leave what was made from them alive.
     due_at.update({**_destroyed(session), **due_at})
+
     # What was derived from a version that goes (transitively), unless kept.
-    frontier = list(due_at)
-    while frontier:
-        source = frontier.pop()
-        targets = session.scalars(
-            select(LineageEdge.target).where(LineageEdge.source == version_ref(source))
-        )
-        for target in targets:
-            if not target.startswith("version:"):
-                continue
-            made = session.get(Version, target.removeprefix("version:"))
-            if made is None or made.shredded_at is not None or made.id in gone:
-                continue
-            owner = session.get(Dataset, made.dataset_id)
-            assert owner is not None
-            if kept(session, "dataset", owner.id):
-                continue
-            at = due_at[source]
-            plan.append((_version_item(owner, made, "source_expired", at), ("version", made.id)))
-            gone.add(made.id)
-            due_at[made.id] = at
-            frontier.append(made.id)
+    def follows(version_id: str) -> bool:
+        made = session.get(Version, version_id)
+        if made is None or made.shredded_at is not None or version_id in gone:
+            return False
+        return kept(session, "dataset", made.dataset_id) is None
+
+    for source, version_id in derived_versions(session, list(due_at), include=follows):
+        made = session.get(Version, version_id)
+        owner = session.get(Dataset, made.dataset_id) if made else None
+        assert made is not None and owner is not None
+        at = due_at[version_id] = due_at[source]
+        plan.append((_version_item(owner, made, "source_expired", at), ("version", made.id)))
     models = session.scalars(
         select(DpModel).where(
             DpModel.version_id.in_(list(due_at)), DpModel.blocked.is_distinct_from("expired")
@@ -178,7 +170,7 @@ def _destroyed(session: Session) -> dict[str, datetime]:
     for version, days in rows:
         assert version.shredded_at is not None
         found[version.id] = (
-            _utc(version.created_at) + timedelta(days=days) if days else _utc(version.shredded_at)
+            aware(version.created_at) + timedelta(days=days) if days else aware(version.shredded_at)
         )
     return found
 
@@ -228,10 +220,3 @@ def destruction(evidence: Shredded) -> auditlog.events.Destruction:
         object_sha256=evidence.object_sha256,
         key_destroyed=evidence.key_destroyed,
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; privet stores UTC."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

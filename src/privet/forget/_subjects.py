@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from privet import tables
 from privet.catalog import SUBJECT_LINK
-from privet.lineage import version_ref
+from privet.lineage import derived_versions, version_ref
 from privet.schema import Dataset, LineageEdge, Version
 
 
@@ -119,21 +119,16 @@ def _protection(session: Session, version: Version) -> dict[str, Any]:
 
 def made_from(session: Session, version_ids: set[str]) -> list[Version]:
     """Live versions whose lineage source is one of ``version_ids``, transitively."""
-    found: dict[str, Version] = {}
-    frontier = list(version_ids)
-    while frontier:
-        source = frontier.pop()
-        for target in session.scalars(
-            select(LineageEdge.target).where(LineageEdge.source == version_ref(source))
-        ):
-            version_id = target.removeprefix("version:")
-            if not target.startswith("version:") or version_id in found:
-                continue
-            version = session.get(Version, version_id)
-            if version is not None and version.shredded_at is None:
-                found[version_id] = version
-                frontier.append(version_id)
-    return list(found.values())
+
+    def live(version_id: str) -> bool:
+        version = session.get(Version, version_id)
+        return version is not None and version.shredded_at is None
+
+    return [
+        version
+        for _, version_id in derived_versions(session, version_ids, include=live)
+        if (version := session.get(Version, version_id)) is not None
+    ]
 
 
 def scope(session: Session, dataset: Dataset | None) -> list[Dataset]:

@@ -1,5 +1,12 @@
 """Provenance: edges from sources (files, versions) to what was derived from them."""
 
-from privet.lineage._graph import Edge, edges_of, file_ref, record, version_ref
+from privet.lineage._graph import (
+    Edge,
+    derived_versions,
+    edges_of,
+    file_ref,
+    record,
+    version_ref,
+)
 
-__all__ = ["Edge", "edges_of", "file_ref", "record", "version_ref"]
+__all__ = ["Edge", "derived_versions", "edges_of", "file_ref", "record", "version_ref"]

@@ -6,7 +6,7 @@ formats, never values, so the graph can be exported without exposing personal da
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,3 +65,30 @@ def edges_of(session: Session, ref: str) -> list[Edge]:
     return [
         Edge(r.source, r.target, r.activity, dict(r.facts), r.log_index, r.created_at) for r in rows
     ]
+
+
+def derived_versions(
+    session: Session,
+    version_ids: Iterable[str],
+    *,
+    include: Callable[[str], bool] = lambda _version_id: True,
+) -> list[tuple[str, str]]:
+    """``(source id, version id)`` for every version made from ``version_ids``, transitively,
+    each listed once, a source before what was made from it. A version ``include`` refuses
+    is neither listed nor followed (what was made from it is reached only another way)."""
+    found: set[str] = set()
+    pairs: list[tuple[str, str]] = []
+    frontier = list(version_ids)
+    while frontier:
+        source = frontier.pop()
+        for target in session.scalars(
+            select(LineageEdge.target).where(LineageEdge.source == version_ref(source))
+        ):
+            version_id = target.removeprefix("version:")
+            if not target.startswith("version:") or version_id in found:
+                continue
+            if include(version_id):
+                found.add(version_id)
+                pairs.append((source, version_id))
+                frontier.append(version_id)
+    return pairs

@@ -2,7 +2,7 @@
 
 from privet.core._config import CATALOG_DB, DIRNAME, OBJECTS, PENDING, WorkspaceConfig, locate
 from privet.core._core import Clock, Core, utc_now
-from privet.core._housekeeping import collect_garbage, garbage, object_context, rotate_keys
+from privet.core._housekeeping import collect_garbage, garbage, rotate_keys
 from privet.core._lifecycle import create, open_folder
 from privet.core._objects import (
     Conflict,
@@ -12,6 +12,8 @@ from privet.core._objects import (
     decrypt_object,
     fresh_object_key,
     key_in_use,
+    model_context,
+    object_context,
     rekey_object,
     replace_object,
     shred_object,
@@ -35,6 +37,7 @@ __all__ = [
     "decrypt_object",
     "fresh_object_key",
     "key_in_use",
+    "model_context",
     "object_context",
     "rekey_object",
     "replace_object",

@@ -28,25 +28,20 @@ def _reencrypt(core: Core, actor: str) -> dict[str, int]:
     """Move every live object (versions and models) to a new data key of its own; each old
     key is destroyed once no object uses it."""
     with core.reading() as session:
-        targets: list[tuple[type[Version] | type[DpModel], str, str, str]] = [
-            (Version, v.id, v.object_key, object_context(v))
+        targets: list[tuple[type[Version] | type[DpModel], str, str]] = [
+            (Version, v.id, v.object_key)
             for v in session.scalars(select(Version).where(Version.shredded_at.is_(None)))
         ] + [
-            (DpModel, m.id, m.object_key, object_context(m))
+            (DpModel, m.id, m.object_key)
             for m in session.scalars(
                 select(DpModel).where(DpModel.blocked.is_distinct_from("expired"))
             )
         ]
     done = {"versions": 0, "models": 0}
-    for table, row_id, object_key, context in targets:
-        rekey_object(core, table, row_id, object_key, context, actor=actor)
+    for table, row_id, object_key in targets:
+        rekey_object(core, table, row_id, object_key, actor=actor)
         done["versions" if table is Version else "models"] += 1
     return done
-
-
-def object_context(row: Version | DpModel) -> str:
-    """The associated data an object is sealed with: its version id, or ``model:ID``."""
-    return row.id if isinstance(row, Version) else f"model:{row.id}"
 
 
 def garbage(core: Core) -> list[str]:

@@ -82,11 +82,22 @@ def stored_object(
             raise
 
 
-def decrypt_object(core: Core, session: Session, row: Version | DpModel, context: str) -> bytes:
+def model_context(model_id: str) -> str:
+    """A model's associated data: its own id, marked, so that a model object can never pass
+    for a version or another model."""
+    return f"model:{model_id}"
+
+
+def object_context(row: Version | DpModel) -> str:
+    """The associated data an object is sealed with: its version id, or ``model:ID``."""
+    return row.id if isinstance(row, Version) else model_context(row.id)
+
+
+def decrypt_object(core: Core, session: Session, row: Version | DpModel) -> bytes:
     """The plaintext of the object ``row`` points at (raises ``Destroyed`` if shredded)."""
     handle = core.vault.data_key(session, row.dataset_id, row.key_id)
     with core.store.open(row.object_key) as source:
-        return core.vault.decrypt_version(handle, row.dataset_id, context, source)
+        return core.vault.decrypt_version(handle, row.dataset_id, object_context(row), source)
 
 
 def _row(
@@ -104,11 +115,9 @@ class Replaced:
     """Evidence of a replacement: ids and names, never content."""
 
     old_object: str
-    new_object: str
     old_key_id: int
     new_key_id: int
     old_key_destroyed: bool
-    stored_bytes: int
 
 
 def replace_object(
@@ -119,7 +128,6 @@ def replace_object(
     *,
     expected_object: str,
     new_object: str,
-    context: str,
     change: Callable[[Session, Version | DpModel, Replaced], None],
 ) -> Replaced:
     """Point row ``row_id`` at ``plaintext``, encrypted under a new key; destroy the old key.
@@ -130,7 +138,7 @@ def replace_object(
     """
     with core.reading() as session:
         row = _row(session, table, row_id)
-        dataset_id = row.dataset_id
+        dataset_id, context = row.dataset_id, object_context(row)
     with (
         stored_object(core, new_object, plaintext, dataset_id=dataset_id, context=context) as obj,
         core.session() as session,
@@ -145,7 +153,7 @@ def replace_object(
         destroyed = not key_in_use(session, dataset_id, old_key_id) and (
             core.vault.destroy_data_key(session, dataset_id, old_key_id)
         )
-        replaced = Replaced(old_object, new_object, old_key_id, obj.key_id, destroyed, obj.size)
+        replaced = Replaced(old_object, old_key_id, obj.key_id, destroyed)
         change(session, row, replaced)
         session.commit()
     core.store.delete(old_object)
@@ -177,7 +185,6 @@ class Shredded:
     key_id: int
     object_sha256: str | None
     key_destroyed: bool
-    rekeyed: int  # objects that shared the key and were moved to keys of their own first
 
 
 def shred_object(
@@ -185,7 +192,6 @@ def shred_object(
     table: type[Version] | type[DpModel],
     row_id: str,
     *,
-    context_of: Callable[[Version | DpModel], str],
     mark: Callable[[Session, Version | DpModel, Shredded], None],
     actor: str,
 ) -> Shredded:
@@ -198,16 +204,14 @@ def shred_object(
     with core.reading() as session:
         row = _row(session, table, row_id)
         dataset_id, key_id, object_key = row.dataset_id, row.key_id, row.object_key
-    rekeyed = _rekey_sharers(
-        core, dataset_id, key_id, skip=(table, row_id), context_of=context_of, actor=actor
-    )
+    _rekey_sharers(core, dataset_id, key_id, skip=(table, row_id), actor=actor)
     object_sha256 = core.store.sha256(object_key)
     with core.session() as session:
         row = _row(session, table, row_id, lock=True)
         if row.object_key != object_key:
             raise Conflict("a stored object changed while it was being destroyed; try again")
         destroyed = core.vault.destroy_data_key(session, dataset_id, key_id)
-        evidence = Shredded(object_key, key_id, object_sha256, destroyed, rekeyed)
+        evidence = Shredded(object_key, key_id, object_sha256, destroyed)
         mark(session, row, evidence)
         session.flush()
         if key_in_use(session, dataset_id, key_id):
@@ -223,9 +227,8 @@ def _rekey_sharers(
     key_id: int,
     *,
     skip: tuple[type[Version] | type[DpModel], str],
-    context_of: Callable[[Version | DpModel], str],
     actor: str,
-) -> int:
+) -> None:
     with core.reading() as session:
         sharers: list[Version | DpModel] = [
             *session.scalars(
@@ -241,12 +244,9 @@ def _rekey_sharers(
                 )
             ),
         ]
-        work = [
-            (type(r), r.id, r.object_key, context_of(r)) for r in sharers if (type(r), r.id) != skip
-        ]
-    for table, row_id, object_key, context in work:
-        rekey_object(core, table, row_id, object_key, context, actor=actor)
-    return len(work)
+        work = [(type(r), r.id, r.object_key) for r in sharers if (type(r), r.id) != skip]
+    for table, row_id, object_key in work:
+        rekey_object(core, table, row_id, object_key, actor=actor)
 
 
 def rekey_object(
@@ -254,14 +254,13 @@ def rekey_object(
     table: type[Version] | type[DpModel],
     row_id: str,
     object_key: str,
-    context: str,
     *,
     actor: str,
 ) -> Replaced:
     """The same content under a new data key (the old key destroyed unless shared)."""
     with core.reading() as session:
         row = _row(session, table, row_id)
-        plaintext = decrypt_object(core, session, row, context)
+        plaintext = decrypt_object(core, session, row)
 
     def record(session: Session, row: Version | DpModel, replaced: Replaced) -> None:
         is_version = isinstance(row, Version)
@@ -282,7 +281,6 @@ def rekey_object(
         plaintext,
         expected_object=object_key,
         new_object=fresh_object_key(object_key),
-        context=context,
         change=record,
     )
 

@@ -19,7 +19,13 @@ from sqlalchemy import select
 
 from privet import auditlog, lineage, policy
 from privet.catalog import resolve
-from privet.core import decrypt_object, fresh_object_key, replace_object, stored_object
+from privet.core import (
+    decrypt_object,
+    fresh_object_key,
+    model_context,
+    replace_object,
+    stored_object,
+)
 from privet.dp import _ledger as led
 from privet.dp._card import ModelCard
 from privet.dp._features import encode
@@ -98,13 +104,6 @@ def _object_key(dataset_id: str, model_id: str) -> str:
     return f"models/{dataset_id}/{model_id}.pt.tink"
 
 
-def _context(model_id: str) -> str:
-    # The vault binds a stored object to (dataset, "version") ids as associated data; a
-    # model uses its own id there, so a model object can never pass for a version or
-    # another model.
-    return f"model:{model_id}"
-
-
 def store(
     core: Core,
     weights: bytes,
@@ -123,7 +122,7 @@ def store(
     key = _object_key(dataset_id, model_id)
     with (
         stored_object(
-            core, key, weights, dataset_id=dataset_id, context=_context(model_id)
+            core, key, weights, dataset_id=dataset_id, context=model_context(model_id)
         ) as stored,
         core.session() as session,
     ):
@@ -329,7 +328,7 @@ def refuse_blocked(row: DpModel) -> None:
 
 def _weights(core: Core, session: Any, row: DpModel) -> bytes:
     """A model's decrypted object, checked against its recorded hash."""
-    weights = decrypt_object(core, session, row, _context(row.id))
+    weights = decrypt_object(core, session, row)
     if hashlib.sha256(weights).hexdigest() != row.weights_sha256:
         raise IntegrityError("a stored model does not match its recorded hash")
     return weights
@@ -479,7 +478,6 @@ def replace(
         weights,
         expected_object=old_object,
         new_object=fresh_object_key(old_object),
-        context=_context(model_id),
         change=change,
     )
     return infos[0]

@@ -290,7 +290,7 @@ def _rewrite_once(
         match = match_for(dataset, subjects, links)
         if match is None:
             return
-        plaintext = decrypt_object(core, session, version, version.id)
+        plaintext = decrypt_object(core, session, version)
         if hashlib.sha256(plaintext).hexdigest() != version.content_sha256:
             raise IntegrityError("a stored version does not match its recorded hash")
         result = without_subject(session, version, tables.from_parquet_bytes(plaintext), match)
@@ -340,7 +340,6 @@ def _rewrite_once(
         result.plaintext,
         expected_object=object_key,
         new_object=fresh_object_key(object_key),
-        context=version_id,
         change=record,
     )
 
@@ -378,9 +377,7 @@ def _synthetic(core: Core, request_id: str, version_id: str, *, actor: str) -> N
             "old_object_sha256": evidence.object_sha256, "log_index": index,
         })  # fmt: skip
 
-    from privet.core import object_context
-
-    shred_object(core, Version, version_id, context_of=object_context, mark=mark, actor=actor)
+    shred_object(core, Version, version_id, mark=mark, actor=actor)
 
 
 def _model(core: Core, request_id: str, model_id: str, links: list[str], *, actor: str) -> None:
@@ -527,7 +524,7 @@ def _locate(
                 )
             )
             for version in versions:
-                plaintext = decrypt_object(core, session, version, version.id)
+                plaintext = decrypt_object(core, session, version)
                 present = found_in(plaintext, match).to_list()
                 if present:
                     found.append(version.id)

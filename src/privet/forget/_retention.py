@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.core import collect_garbage, object_context, shred_object
+from privet.core import collect_garbage, shred_object
 from privet.forget._keep import kept
 from privet.lineage import derived_versions
 from privet.schema import Dataset, DpModel, Version
@@ -210,7 +210,7 @@ def _destroy(core: Core, target: tuple[str, str], item: Expiry, *, actor: str) -
         )
         auditlog.append(session, [entry])
 
-    return shred_object(core, table, row_id, context_of=object_context, mark=mark, actor=actor)
+    return shred_object(core, table, row_id, mark=mark, actor=actor)
 
 
 def destruction(evidence: Shredded) -> auditlog.events.Destruction:

@@ -206,6 +206,15 @@ def roles_of(session: Session, name: str) -> frozenset[str]:
     return frozenset(session.scalars(select(UserRole.role).where(UserRole.user == name)))
 
 
+def acting(core: Core, actor: str | None, identity: Identity | None) -> Identity:
+    """Who acts: an authenticated ``identity``, else the local ``actor`` with their roles."""
+    if identity is not None:
+        return identity
+    if not actor:
+        raise InvalidInput("say who is acting (actor or identity)", parameter="actor")
+    return local_identity(core, actor)
+
+
 def local_identity(core: Core, name: str) -> Identity:
     """The identity of a local actor (the library's ``actor=``) with their roles."""
     with core.reading() as session:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from privet import policy
-from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -41,11 +40,7 @@ class Access:
         self._core = core
 
     def _who(self, actor: str | None, identity: Identity | None) -> Identity:
-        if identity is not None:
-            return identity
-        if not actor:
-            raise InvalidInput("say who is acting (actor or identity)", parameter="actor")
-        return policy.local_identity(self._core, actor)
+        return policy.acting(self._core, actor, identity)
 
     # -- users and roles ----------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from privet import policy
-from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -32,11 +31,7 @@ class Consent:
         self._core = core
 
     def _who(self, actor: str | None, identity: Identity | None) -> Identity:
-        if identity is not None:
-            return identity
-        if not actor:
-            raise InvalidInput("say who is acting (actor or identity)", parameter="actor")
-        return policy.local_identity(self._core, actor)
+        return policy.acting(self._core, actor, identity)
 
     def import_file(
         self, path: str | Path, *, actor: str | None = None, identity: Identity | None = None

@@ -45,7 +45,7 @@ class Forgetting:
         result's ``nonce`` is the subject's proof: it is shown once and kept nowhere."""
         from privet import forget
 
-        who = identity or policy.local_identity(self._core, _actor(actor))
+        who = policy.acting(self._core, actor, identity)
         return forget.request_erasure(self._core, request, identity=who, progress=progress)
 
     def run_pending(self, *, actor: str, progress: Progress | None = None) -> list[ErasureResult]:
@@ -113,11 +113,3 @@ class Forgetting:
         from privet import forget
 
         forget.set_keep(self._core, name, keep=False, reason=None, actor=actor)
-
-
-def _actor(actor: str | None) -> str:
-    if not actor:
-        from privet.errors import InvalidInput
-
-        raise InvalidInput("say who acts", parameter="actor")
-    return actor

@@ -42,7 +42,7 @@ class Forgetting:
     ) -> ErasureResult:
         """Erase ``request.subject``; who asks must hold a role of the policy's
         ``erasure_roles`` (``identity``, or the local ``actor`` with their roles). The
-        result's ``nonce`` is the subject's proof: it is shown once and kept nowhere."""
+        result's ``nonces`` are the subjects' proofs: shown once, kept nowhere."""
         from privet import forget
 
         who = policy.acting(self._core, actor, identity)

@@ -40,7 +40,7 @@ class Forgetting:
         identity: policy.Identity | None = None,
         progress: Progress | None = None,
     ) -> ErasureResult:
-        """Erase ``request.subject``; who asks must hold a role of the policy's
+        """Erase ``request.subjects``; who asks must hold a role of the policy's
         ``erasure_roles`` (``identity``, or the local ``actor`` with their roles). The
         result's ``nonces`` are the subjects' proofs: shown once, kept nowhere."""
         from privet import forget

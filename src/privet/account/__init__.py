@@ -1,0 +1,10 @@
+"""Accountability: what a data-protection lead hands to a regulator.
+
+Incident scoping, breach drills, the privacy impact assessment, privacy KPIs and the
+OpenLineage export — each built from what the workspace records (the audit log, lineage,
+the catalog, ledgers, attack results), never from a cell value.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

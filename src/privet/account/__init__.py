@@ -7,4 +7,19 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
+from privet.account._kpis import (
+    Alerts,
+    Budget,
+    Erasures,
+    Grants,
+    Kpis,
+    Leakage,
+    Point,
+    Retention,
+    Series,
+    kpis,
+)
+
 __all__: list[str] = []
+__all__ += ["Alerts", "Budget", "Erasures", "Grants", "Kpis", "Leakage", "Point"]
+__all__ += ["Retention", "Series", "kpis"]

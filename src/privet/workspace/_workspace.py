@@ -21,6 +21,7 @@ from privet.workspace._consent import Consent
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._forget import Forgetting
+from privet.workspace._kpis import KpisFacade
 from privet.workspace._scan import Scanning
 
 
@@ -199,6 +200,11 @@ class Workspace:
     def audit(self) -> Audits:
         """Membership and attribute inference, empirical ε audits, external attack scores."""
         return Audits(self._core)
+
+    @cached_property
+    def kpis(self) -> KpisFacade:
+        """Privacy KPIs now and over time: ``ws.kpis(since=..., bucket="day")``."""
+        return KpisFacade(self._core)
 
     # -- governed reads ---------------------------------------------------------------------
 

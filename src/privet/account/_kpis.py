@@ -164,7 +164,7 @@ def kpis(core: Core, *, since: datetime | None = None, bucket: str = "day") -> K
         step = BUCKETS[bucket]
         edges = _buckets(start, now, step)
         ends = _ends(edges, step, now)
-        names = dict(session.execute(select(Dataset.id, Dataset.name)).tuples().all())
+        names = dict(session.execute(select(Dataset.id, Dataset.name)).all())
         versions = _versions(session)
         models = list(session.scalars(select(DpModel).order_by(DpModel.name)))
         alert_rows = [
@@ -282,7 +282,7 @@ class _Log:
 
 def _entries(session: Session) -> Iterator[tuple[int, bytes]]:
     query = select(LogEntry.idx, LogEntry.data).order_by(LogEntry.idx)
-    yield from session.execute(query.execution_options(yield_per=5_000)).tuples()
+    yield from session.execute(query.execution_options(yield_per=5_000))
 
 
 def _read_log(session: Session) -> _Log:
@@ -523,7 +523,7 @@ def _versions(session: Session) -> list[_Version]:
     found = []
     rows = session.execute(
         select(VersionRow, Dataset).join(Dataset, Dataset.id == VersionRow.dataset_id)
-    ).tuples()
+    )
     for version, dataset in rows:
         days = dataset.retention_days
         # As privet.forget's retention does: a derived dataset its owner keeps is exempt.
@@ -576,7 +576,7 @@ def _grant_table(session: Session, now: datetime) -> tuple[int, int]:
     from privet.schema import Grant
 
     pending = active = 0
-    for status, expires in session.execute(select(Grant.status, Grant.expires_at)).tuples():
+    for status, expires in session.execute(select(Grant.status, Grant.expires_at)):
         if status == "pending":
             pending += 1
         elif status == "active" and expires is not None and aware(expires) > now:

@@ -7,7 +7,6 @@ reads that raise an alert, DP releases of known ε, erasures, a version past ret
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,8 +172,8 @@ def independent_epsilon(epsilons: list[float]) -> float:
     if not epsilons:
         return 0.0
     accountant = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
-    accountant.compose(ev.ComposedDpEvent(
-        [ev.DiscreteLaplaceDpEvent(noise_parameter=e, sensitivity=1) for e in epsilons]))  # fmt: skip
+    events = [ev.DiscreteLaplaceDpEvent(noise_parameter=e, sensitivity=1) for e in epsilons]
+    accountant.compose(ev.ComposedDpEvent(events))
     return float(accountant.get_epsilon(DELTA))
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from privet import Workspace
 from privet.cli import cli
 from privet.datasets import raw_people
+from tests.browser_support import browser  # noqa: F401 - the Chromium fixture, for every test
 
 # Columns of the generated raw table and the categories a steward would declare.
 PEOPLE_CATEGORIES = {

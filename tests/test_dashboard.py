@@ -1,59 +1,21 @@
 """The dashboard in headless Chromium (acceptance 5): it loads, shows a pending grant, and
-approving it in the page activates the grant (checked through the library).
-
-Chromium and its chromedriver come from Debian (`.ci/run` installs them); nothing is
-downloaded at run time, and a missing browser fails this test rather than skipping it.
-"""
+approving it in the page activates the grant (checked through the library). The browser
+fixture is in tests/browser_support.py (registered by conftest)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from privet import Workspace
 from privet.policy import GrantRequest
+from tests.browser_support import console_errors
 from tests.server_support import POLICY, ServerProcess, governed_root
-
-
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or "/usr/bin/chromium"
-    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    missing = [p for p in (browser, driver) if not Path(p).exists()]
-    assert not missing, (
-        f"{missing} not found: install Debian's chromium and chromium-driver (.ci/run does)"
-    )
-    return browser, driver
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    binary, driver = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-extensions",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    # An explicit driver path: Selenium Manager (which would download one) is never used.
-    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    chrome.set_page_load_timeout(30)
-    yield chrome
-    chrome.quit()
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +88,7 @@ def test_dashboard_shows_a_pending_grant_and_approving_it_activates_it(browser, 
     denied_row = browser.find_element(By.CSS_SELECTOR, f'#pending tr[data-grant="{other.id}"]')
     denied_row.find_element(By.CSS_SELECTOR, "button.deny").click()
     wait.until(lambda b: b.find_element(By.ID, "pending-empty").is_displayed())
-    errors = [
-        entry
-        for entry in browser.get_log("browser")
-        if entry["level"] == "SEVERE" and entry["source"] != "network"
-    ]
-    assert errors == []  # no CSP violation, no script error
+    assert console_errors(browser) == []  # no CSP violation, no script error
     with Workspace.open(project) as ws:
         grant = ws.access.get_grant(pending.id)
         refused = ws.access.get_grant(other.id)
@@ -195,9 +152,4 @@ def test_dashboard_shows_erasures_and_retention_due(browser, served_forget):
     assert "dora" in row.text and "done" in row.text
     due = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#retention tbody tr")))
     assert "short-lived" in due.text
-    errors = [
-        entry
-        for entry in browser.get_log("browser")
-        if entry["level"] == "SEVERE" and entry["source"] != "network"
-    ]
-    assert errors == []
+    assert console_errors(browser) == []

@@ -325,3 +325,69 @@ def test_bad_arguments_are_one_sentence(seeded: Seeded, opened: Workspace) -> No
         out = invoke("kpis", *args, workspace=seeded.project)
         assert out.exit_code == 1 and words in out.output, out.output
         assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+
+
+# -- the dashboard's KPI page in Chromium (acceptance 5) -------------------------------------------
+
+
+def test_the_dashboards_kpi_page_draws_the_series_as_charts(seeded: Seeded, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.browser_support import console_errors
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(seeded.root / "keys"))
+        server = ServerProcess(seeded.project, "--retention-every", "0").start()
+    try:
+        browser.get(f"{server.url}/dashboard/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(
+            seeded.tokens["carol"]
+        )
+        browser.find_element(By.ID, "signin-button").click()
+        wait.until(ec.element_to_be_clickable((By.ID, "nav-kpis"))).click()
+        wait.until(lambda b: b.find_element(By.ID, "kpi-charts").get_attribute("data-loaded"))
+        assert not browser.find_element(By.ID, "page-kpis").get_attribute("hidden")
+        assert browser.find_element(By.ID, "page-overview").get_attribute("hidden")
+
+        def points(name: str, subject: str | None = None) -> list[float | None]:
+            selector = f'figure.chart[data-series="{name}"]'
+            if subject:
+                selector += f'[data-subject="{subject}"]'
+            (figure,) = browser.find_elements(By.CSS_SELECTOR, selector)
+            assert figure.find_element(By.TAG_NAME, "svg").is_displayed()
+            marks = figure.find_elements(By.CSS_SELECTOR, "svg .point")
+            return [float(m.get_attribute("data-value")) for m in marks]
+
+        # One mark per day, holding the values the test made happen (see the series test).
+        assert points("grants_active") == state({0: 1, 2: 2, 3: 1})
+        assert points("alerts") == by_day({3: 1})
+        assert points("approval_seconds") == [7200.0, 86_400.0]  # only days with an approval
+        assert points("retention_versions_overdue") == state({10: 1})
+        assert points("epsilon_spent", "people")[-1] == pytest.approx(
+            independent_epsilon([0.5, 0.25]), abs=2e-3
+        )
+        lines = browser.find_elements(By.CSS_SELECTOR, 'figure[data-series="grants_active"] path')
+        assert len(lines) == 1 and lines[0].get_attribute("d").count("L") == DAYS
+        tiles = browser.find_element(By.ID, "kpi-tiles").text
+        assert "75.0%" in tiles and "1 / 1" in tiles  # compliance; grants pending / active
+        ledger = browser.find_element(By.CSS_SELECTOR, '#kpi-budgets tr[data-name="small"]')
+        assert f"{independent_epsilon([1.0]):.3f}" in ledger.text
+        # A week step redraws the charts from the same endpoint.
+        browser.find_element(By.CSS_SELECTOR, '#kpi-bucket option[value="week"]').click()
+        redrawn = 'figure[data-series="grants_active"] svg .point'
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, redrawn)) < DAYS)
+        assert points("grants_active")[-1] == 1
+        assert console_errors(browser) == []  # no CSP violation, no script error
+        # Someone who may not oversee access sees why, not a broken page.
+        browser.find_element(By.ID, "logout").click()
+        browser.find_element(By.ID, "token").send_keys(seeded.tokens["bob"])
+        browser.find_element(By.ID, "signin-button").click()
+        wait.until(ec.element_to_be_clickable((By.ID, "nav-kpis"))).click()
+        note = wait.until(ec.visibility_of_element_located((By.ID, "kpi-note")))
+        assert "approvers and dataset owners" in note.text
+        assert browser.find_elements(By.CSS_SELECTOR, "#kpi-charts svg") == []
+    finally:
+        server.stop()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import polars as pl
 import pytest
 from dp_accounting import dp_event as ev
@@ -391,3 +392,59 @@ def test_the_dashboards_kpi_page_draws_the_series_as_charts(seeded: Seeded, brow
         assert browser.find_elements(By.CSS_SELECTOR, "#kpi-charts svg") == []
     finally:
         server.stop()
+
+
+# -- leakage: a model audited twice ---------------------------------------------------------------
+
+
+def test_leakage_is_the_latest_membership_audit_of_each_model(
+    project: Path, tmp_path: Path
+) -> None:
+    import warnings
+
+    from privet.attacks import MembershipAuditRequest
+    from privet.datasets import adult
+    from privet.dp import TrainRequest
+    from tests.test_audit import rank_auc, tpr_at_fpr
+    from tests.test_train import BOUNDS, FEATURES, keys_of
+
+    clock = Clock()
+    day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(3)
+    clock.at = day0 + timedelta(hours=9)
+    ws = Workspace.init(project, actor="alice", clock=clock)
+    raw_people(600).write_csv(tmp_path / "people.csv")
+    ws.ingest(tmp_path / "people.csv", name="people", owner="alice", purposes=["training"],
+              actor="alice", subject_id="person_id")  # fmt: skip
+    ws.dp.set_budget("people", actor="alice", epsilon=50, delta=1e-7)
+    ws.dp.declare("people", actor="alice", bounds=BOUNDS, keys=keys_of(adult()))
+    request = TrainRequest(name="churn", target="income", purpose="training", model="logreg",
+                           features=FEATURES, epochs=2, batch_size=64)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ws.dp.train("people", request, actor="alice")
+    audits = {}
+    for day in (1, 2):
+        clock.at = day0 + timedelta(days=day, hours=10)
+        audits[day] = ws.audit.membership(
+            "churn", MembershipAuditRequest(attack="loss"), actor="alice"
+        )
+    clock.at = None
+    k = ws.kpis()
+    ws.close()
+    (leak,) = k.leakage
+    last = audits[2]
+    members = np.asarray(last.is_member, dtype=bool)
+    scores = np.asarray(last.scores, dtype=np.float64)
+    assert (leak.model, leak.attack) == ("churn", "loss")
+    assert leak.audited_at == day0 + timedelta(days=2, hours=10)
+    assert leak.auc == pytest.approx(rank_auc(scores, members), abs=1e-9)
+    # privet takes the best threshold with FPR ≤ 1%; counting gives the same figure, or a
+    # lower one when scores tie at the cut.
+    counted = tpr_at_fpr(scores, members, 0.01)
+    assert counted - 1e-9 <= leak.tpr_at_1pct_fpr <= counted + 1 / members.sum() + 1e-9
+    first = rank_auc(np.asarray(audits[1].scores), np.asarray(audits[1].is_member, dtype=bool))
+    (auc_series,) = [s for s in k.series if s.name == "mia_auc"]
+    assert auc_series.subject == "churn"
+    values = [p.value for p in auc_series.points]
+    assert values[0] is None and values[1] == pytest.approx(first, abs=1e-9)
+    assert values[2:] == [pytest.approx(leak.auc, abs=1e-9)] * 2

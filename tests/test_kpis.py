@@ -286,7 +286,9 @@ def test_since_and_bucket_narrow_the_window(seeded: Seeded, opened: Workspace) -
     assert sum(p.value or 0 for p in k.series[0].points) == sum(t >= weeks[0] for t in asked)
 
 
-def test_cli_and_http_agree_and_only_overseers_may_ask(seeded: Seeded, opened: Workspace) -> None:
+def test_cli_and_http_agree_and_only_overseers_may_ask(
+    seeded: Seeded, opened: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mine = opened.kpis().model_dump(mode="json")
     out = invoke("kpis", "--json", workspace=seeded.project)
     assert out.exit_code == 0, out.output
@@ -300,6 +302,10 @@ def test_cli_and_http_agree_and_only_overseers_may_ask(seeded: Seeded, opened: W
                           headers=bearer(seeded.tokens["alice"]))  # fmt: skip
         bad = httpx.get(f"{server.url}/v1/kpis?since=2999-01-01T00:00:00Z",
                         headers=bearer(seeded.tokens["carol"]))  # fmt: skip
+        # Client mode: the same command against the server, with carol's token.
+        monkeypatch.setenv("PRIVET_TOKEN", seeded.tokens["carol"])
+        remote = invoke("kpis", "--json", "--server", server.url)
+        assert remote.exit_code == 0, remote.output
     assert refused.status_code == 403 and "approvers" in refused.json()["message"]
     assert owner.status_code == 200 and owner.json()["bucket"] == "week"  # alice owns datasets
     assert bad.status_code == 400 and bad.json()["parameter"] == "since"
@@ -310,6 +316,7 @@ def test_cli_and_http_agree_and_only_overseers_may_ask(seeded: Seeded, opened: W
         return k
 
     assert comparable(cli) == comparable(mine) == comparable(served)
+    assert comparable(json.loads(remote.stdout)) == comparable(served)
     assert served["erasures"]["oldest_open_days"] == pytest.approx(
         mine["erasures"]["oldest_open_days"], abs=600 / 86_400
     )

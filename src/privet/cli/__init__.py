@@ -18,7 +18,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
 from privet.cli._app import cli, native_panics_silenced
 from privet.cli._remote import install as _install_remote
 
-_install_remote(cli)  # --server URL --token T on datasets, export, query, grant, alerts
+_install_remote(cli)  # --server URL --token T on datasets, export, query, grant, alerts, kpis
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from privet.cli._app import Options, cli, command, stdout
 from privet.errors import InvalidInput
 
 
-def _since(value: str | None) -> datetime | None:
+def parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -39,10 +39,10 @@ def kpis_command(opts: Options, since: str | None, bucket: str) -> None:
     """Privacy KPIs: leakage (membership-inference AUC, TPR at 1% FPR), retention compliance,
     ε spent per ledger, grants outstanding and approval times, alerts, erasure requests.
     --json adds each one's series over time."""
-    start = _since(since)
+    start = parse_since(since)
     with opts.workspace() as ws:
         found = ws.kpis(since=start, bucket=bucket)
-    opts.emit(found, lambda: _print(found))
+    opts.emit(found, lambda: print_kpis(found))
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -59,7 +59,7 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def _print(k: Kpis) -> None:
+def print_kpis(k: Kpis) -> None:
     r, g, e = k.retention, k.grants, k.erasures
     table = Table("KPI", "value", title=f"privacy KPIs at {k.now:%Y-%m-%d %H:%M} UTC")
     table.add_row("retention: versions within", f"{r.versions_compliance:.1%} "

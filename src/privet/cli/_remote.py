@@ -1,5 +1,6 @@
 """Client mode: ``--server URL --token T`` (or $PRIVET_SERVER / $PRIVET_TOKEN) on the commands
-that make sense against a remote privet service: datasets, export, query, grant …, alerts.
+that make sense against a remote privet service: datasets, export, query, grant …, alerts,
+kpis.
 
 The same command then talks to the server through :class:`privet.server.Client` instead of
 opening a local workspace; the server authenticates the token and enforces policy and grants,
@@ -163,6 +164,15 @@ def _alerts(client: Client, opts: Options, since: int | None) -> None:
     opts.emit(found, human)
 
 
+def _kpis(client: Client, opts: Options, since: str | None, bucket: str) -> None:
+    from privet.account import Kpis
+    from privet.cli._kpis import parse_since, print_kpis
+
+    start = parse_since(since)
+    data = client.kpis(start.isoformat() if start else None, bucket)
+    opts.emit(data, lambda: print_kpis(Kpis.model_validate(data)))
+
+
 REMOTE: dict[tuple[str, ...], Handler] = {
     ("datasets", "show"): _datasets,
     ("export",): _export,
@@ -173,6 +183,7 @@ REMOTE: dict[tuple[str, ...], Handler] = {
     ("grant", "revoke"): _grant_action("revoke"),
     ("grant", "list"): _grant_list,
     ("alerts",): _alerts,
+    ("kpis",): _kpis,
 }
 
 

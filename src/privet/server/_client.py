@@ -110,6 +110,11 @@ class Client:
             "GET", "/v1/alerts", params={"since": since} if since is not None else None
         )
 
+    def kpis(self, since: str | None = None, bucket: str = "day") -> dict[str, Any]:
+        """The privacy KPIs with their series (``since``: an ISO 8601 time)."""
+        params = {"bucket": bucket, **({"since": since} if since is not None else {})}
+        return self._call("GET", "/v1/kpis", params=params)
+
     def rows(
         self, ref: str, *, purpose: str, view: str = "raw", fmt: str = "parquet"
     ) -> httpx.Response:

@@ -80,7 +80,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory):
         yield _seed(root)
 
 
-def _seed(root: Path) -> Seeded:
+def _seed(root: Path, database_url: str | None = None) -> Seeded:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     day0 = today - timedelta(days=DAYS)
     people = raw_people(PEOPLE_ROWS)
@@ -90,7 +90,7 @@ def _seed(root: Path) -> Seeded:
     seeded.project.mkdir()
     clock = Clock()
     clock.at = seeded.at(0, 9)
-    ws = Workspace.init(seeded.project, actor="alice", clock=clock)
+    ws = Workspace.init(seeded.project, actor="alice", clock=clock, database_url=database_url)
     people.write_csv(root / "people.csv")
     ws.ingest(root / "people.csv", name="people", owner="alice", purposes=["analytics"],
               actor="alice", subject_id="person_id", retention_days=10)  # fmt: skip
@@ -455,3 +455,44 @@ def test_leakage_is_the_latest_membership_audit_of_each_model(
     values = [p.value for p in auc_series.points]
     assert values[0] is None and values[1] == pytest.approx(first, abs=1e-9)
     assert values[2:] == [pytest.approx(leak.auc, abs=1e-9)] * 2
+
+
+# -- PostgreSQL: the log is searched by the database there ---------------------------------------
+
+
+@pytest.mark.postgres
+def test_postgresql_gives_the_same_figures(
+    seeded: Seeded, opened: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import secrets
+
+    from sqlalchemy import URL, create_engine, make_url
+
+    url = os.environ.get("PRIVET_TEST_PG_URL")
+    if not url:
+        pytest.skip("PRIVET_TEST_PG_URL is not set")
+    admin_url = make_url(url)
+    if admin_url.password:
+        monkeypatch.setenv("PGPASSWORD", admin_url.password)
+    name = f"privet_test_{secrets.token_hex(8)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        database = URL.create(admin_url.drivername, admin_url.username, None, admin_url.host,
+                              admin_url.port, name).render_as_string()  # fmt: skip
+        monkeypatch.setenv("PRIVET_KEY_DIR", str(tmp_path / "keys"))
+        on_pg = _seed(tmp_path, database_url=database)
+        assert on_pg.day0 == seeded.day0
+        with Workspace.open(on_pg.project) as ws:
+            assert ws.hazmat.engine.dialect.name == "postgresql"
+            theirs = ws.kpis().model_dump(mode="json")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+    mine = opened.kpis().model_dump(mode="json")
+    for k in (mine, theirs):
+        k["now"] = k["erasures"]["oldest_open_days"] = None
+    assert theirs == mine

@@ -15,6 +15,7 @@ later, shift the past points of that series.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from privet.errors import InvalidInput
 from privet.schema import Alert, Dataset, DpLedger, DpModel, DpRelease, KeepDecision, LogEntry
@@ -55,6 +56,11 @@ _EVENTS = (
     b'"event":"erasure.request"',
     b'"event":"erasure.done"',
 )
+
+# What the database looks for: the events above share these (fewer scans of every entry).
+_PREFIXES = (b'"event":"grant.', b'"event":"alert"', b'"event":"dp.release"', b'"event":"erasure.')
+_WANTED = re.compile(b"|".join(re.escape(p) for p in _PREFIXES))
+_NAMES = {marker.decode().split(":")[1].strip('"') for marker in _EVENTS}
 
 
 # -- the answer ---------------------------------------------------------------------------------
@@ -280,27 +286,49 @@ class _Log:
         ]
 
 
-def _entries(session: Session) -> Iterator[tuple[int, bytes]]:
-    query = select(LogEntry.idx, LogEntry.data).order_by(LogEntry.idx)
-    yield from session.execute(query.execution_options(yield_per=5_000))
-
-
 def _read_log(session: Session) -> _Log:
     log = _Log()
-    for idx, data in _entries(session):
-        raw = bytes(data)
-        if idx == 0:
-            log.first = _ts(json.loads(raw)["ts"])
-        # Canonical JSON (sorted keys, no spaces): the event name is found without parsing.
-        if not any(marker in raw for marker in _EVENTS):
-            continue
-        entry = json.loads(raw)
-        _take(log, entry)
+    first = session.scalars(select(LogEntry.data).where(LogEntry.idx == 0)).first()
+    if first is not None:
+        log.first = _ts(json.loads(bytes(first))["ts"])
+    for data in _wanted(session):
+        _take(log, json.loads(bytes(data)))
     return log
 
 
+def _wanted(session: Session) -> Iterator[bytes]:
+    """The entries whose event the KPIs read, in log order.
+
+    Canonical JSON (sorted keys, no spaces) spells each event name one way, so a byte search
+    finds them without parsing every read entry: PostgreSQL searches (``position`` on bytea);
+    elsewhere the rows stream through the DBAPI cursor and a regular expression, since
+    SQLite's ``instr`` on blobs and SQLAlchemy's row objects cost several times more
+    (1M entries: about 1.5 s against 3.5 s and 12 s on a 2-core machine).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        where = " OR ".join(f"position(:m{i} in data) > 0" for i in range(len(_PREFIXES)))
+        query = text(f"SELECT data FROM log_entries WHERE {where} ORDER BY idx")  # noqa: S608
+        yield from session.scalars(query, {f"m{i}": p for i, p in enumerate(_PREFIXES)})
+        return
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None  # the session's connection is checked out, so it is open
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute("SELECT data FROM log_entries ORDER BY idx")
+        while rows := cursor.fetchmany(10_000):
+            for (data,) in rows:
+                raw = bytes(data)
+                if _WANTED.search(raw):
+                    yield raw
+    finally:
+        cursor.close()
+
+
 def _take(log: _Log, entry: dict[str, Any]) -> None:
-    event, at = entry.get("event"), _ts(entry["ts"])
+    event = entry.get("event")
+    if event not in _NAMES:
+        return  # a LIKE match elsewhere in the entry (or a case-insensitive one)
+    at = _ts(entry["ts"])
     if event == "grant.request":
         log.requests[entry["grant"]] = at
     elif event == "grant.approve":

@@ -164,7 +164,7 @@ def kpis(core: Core, *, since: datetime | None = None, bucket: str = "day") -> K
     now = aware(core.now())
     with core.reading() as session:
         log = _read_log(session)
-        start = aware(since) if since is not None else (log.first or now)
+        start = _utc(since) if since is not None else (log.first or now)
         if start > now:
             raise InvalidInput("since is in the future", parameter="since")
         step = BUCKETS[bucket]
@@ -227,6 +227,13 @@ def kpis(core: Core, *, since: datetime | None = None, bucket: str = "day") -> K
         ),
         series=result_series,
     )
+
+
+def _utc(at: datetime) -> datetime:
+    try:
+        return aware(at).astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 at +14:00 is before year 1 in UTC
+        raise InvalidInput("since is out of range", parameter="since") from None
 
 
 def _buckets(start: datetime, now: datetime, step: timedelta) -> list[datetime]:

@@ -7,4 +7,23 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
+from privet.account._facets import facet_schemas
+from privet.account._openlineage import LineageExport
+from privet.account._openlineage import events as lineage_events
+from privet.account._openlineage import lines as lineage_lines
+from privet.account._openlineage import record_export as record_lineage_export
+from privet.account._openlineage import send as send_lineage
+from privet.account._openlineage import write_file as write_lineage
+from privet.account._openlineage import write_stream as stream_lineage
+
 __all__: list[str] = []
+__all__ += [  # OpenLineage export
+    "LineageExport",
+    "facet_schemas",
+    "lineage_events",
+    "lineage_lines",
+    "record_lineage_export",
+    "send_lineage",
+    "stream_lineage",
+    "write_lineage",
+]

@@ -55,6 +55,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 from openlineage.client.transport.transport import Transport
 from openlineage.client.uuid import generate_static_uuid
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from privet import __version__, auditlog, lineage, tables
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
 ColumnLineage = column_lineage_dataset.ColumnLineageDatasetFacet
 Transformation = column_lineage_dataset.Transformation
 InputField = column_lineage_dataset.InputField
+OutputStatistics = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet
 
 # Reads privet makes for itself, inside another run (de-identification, DP, attacks).
 _INTERNAL_CHANNELS = ("deid:", "dp:", "attacks:")
@@ -105,14 +107,17 @@ _OPERATORS: dict[str, tuple[str, str, bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class LineageExport:
+class LineageExport(BaseModel):
     """What an export sent: how many events (two per run), where, and their hash."""
 
-    events: int
+    model_config = ConfigDict(frozen=True)
+
+    events: int = Field(
+        description="RunEvents written or accepted (a START and a COMPLETE per run)"
+    )
     runs: int
-    destination: str
-    sha256: str
+    destination: str = Field(description="file:NAME, stream, or http:SCHEME://HOST[:PORT]")
+    sha256: str = Field(description="SHA-256 of the events as JSON lines, each ending in \\n")
 
 
 @dataclass
@@ -176,9 +181,7 @@ class _Builder:
         event = entry.get("event")
         if event in ("dataset.ingest", "dataset.derive"):
             self._version(record)
-        elif event == "dp.release" and entry.get("kind") == "train" and entry.get("model"):
-            self._train(record)
-        elif event == "model.train":
+        elif event == "model.train" or (event == "dp.release" and entry.get("kind") == "train"):
             self._train(record)
         elif event == "model.audit":
             self._audit(record)
@@ -228,16 +231,14 @@ class _Builder:
             namespace=self.namespace,
             name=name,
             facets=facets,
-            outputFacets={
-                "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    rowCount=_int(entry.get("rows")), producer=PRODUCER
-                )
-            },
+            outputFacets={"outputStatistics": _statistics(entry)},
         )
         self._run(record, activity, name.rsplit("@", 1)[0], inputs, [output])
 
     def _train(self, record: auditlog.Record) -> None:
         entry = record.event
+        if not entry.get("model") or not entry.get("version"):
+            return
         model_id = str(entry["model"])
         version_id = str(entry["version"])
         row = self.catalog.models.get(model_id)
@@ -250,7 +251,7 @@ class _Builder:
         used = [*features, *([str(target)] if target else [])]
         private = bool(privacy.get("differentially_private", entry.get("event") == "dp.release"))
         how = (
-            f"model weights fitted with DP-SGD (ε = {_num(privacy.get('epsilon'))})"
+            f"model weights fitted with DP-SGD (ε = {_short(privacy.get('epsilon'))})"
             if private
             else "model weights fitted without differential privacy"
         )
@@ -313,11 +314,7 @@ class _Builder:
         output = OutputDataset(
             namespace=self.namespace,
             name=f"export:{record.index}",
-            outputFacets={
-                "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    rowCount=_int(entry.get("rows")), producer=PRODUCER
-                )
-            },
+            outputFacets={"outputStatistics": _statistics(entry)},
         )
         self._run(record, "export", name.rsplit("@", 1)[0], [self._input(source)], [output])
 
@@ -464,9 +461,10 @@ class _Builder:
                     )
         elif kind in ("synthetic", "baseline"):
             if facts.get("differentially_private"):
+                epsilon, delta = _short(facts.get("epsilon")), _short(facts.get("delta"))
                 how = (
                     f"sampled from a {str(facts.get('method', '')).upper()} model of noisy "
-                    f"marginals (ε = {_num(facts.get('epsilon'))}, δ = {_num(facts.get('delta'))})"
+                    f"marginals (ε = {epsilon}, δ = {delta})"
                 )
             else:
                 how = "sampled from each column's own distribution (no formal guarantee)"
@@ -610,6 +608,16 @@ def _protection(kind: str, facts: Mapping[str, Any]) -> PrivetProtectionDatasetF
     return None
 
 
+def _statistics(entry: Mapping[str, Any]) -> OutputStatistics:
+    return OutputStatistics(rowCount=_int(entry.get("rows")), producer=PRODUCER)
+
+
+def _short(value: object) -> str:
+    """A parameter for a sentence (the exact value is in the facet's own field)."""
+    number = _num(value)
+    return "?" if number is None else f"{number:.3g}"
+
+
 def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -635,16 +643,16 @@ def _client_version() -> str | None:
 def _catalog(core: Core) -> _Catalog:
     found = _Catalog()
     with core.reading() as session:
-        found.datasets = dict(session.execute(select(Dataset.id, Dataset.name)).tuples().all())
+        found.datasets = dict(session.execute(select(Dataset.id, Dataset.name)).all())
         for version_id, dataset_id, number in session.execute(
             select(Version.id, Version.dataset_id, Version.number)
-        ).tuples():
+        ):
             found.versions[version_id] = (dataset_id, number)
         for version_id, name, dtype in session.execute(
             select(Column.version_id, Column.name, Column.dtype).order_by(
                 Column.version_id, Column.position
             )
-        ).tuples():
+        ):
             found.columns.setdefault(version_id, []).append((name, dtype))
         for row in session.scalars(select(DpModel)):
             session.expunge(row)
@@ -721,7 +729,9 @@ def write_file(core: Core, path: Path, *, overwrite: bool = False) -> LineageExp
     runs = events(core)
     with tables.atomic_file(path, mode=0o644, journal=core.journal) as out:
         digest = _emit(_LinesTransport(lambda line: out.write(line.encode("utf-8"))), runs)
-    return LineageExport(len(runs), _runs(runs), f"file:{path.name}", digest)
+    return LineageExport(
+        events=len(runs), runs=_runs(runs), destination=f"file:{path.name}", sha256=digest
+    )
 
 
 def write_stream(core: Core, stream: IO[str]) -> LineageExport:
@@ -729,7 +739,7 @@ def write_stream(core: Core, stream: IO[str]) -> LineageExport:
     runs = events(core)
     digest = _emit(_LinesTransport(stream.write), runs)
     stream.flush()
-    return LineageExport(len(runs), _runs(runs), "stream", digest)
+    return LineageExport(events=len(runs), runs=_runs(runs), destination="stream", sha256=digest)
 
 
 def receiver(url: str) -> tuple[str, str]:
@@ -798,7 +808,9 @@ def send(core: Core, url: str, *, timeout: float = 10.0) -> LineageExport:
         ) from None
     finally:
         transport.close()
-    return LineageExport(len(runs), _runs(runs), f"http:{shown}", digest.hexdigest())
+    return LineageExport(
+        events=len(runs), runs=_runs(runs), destination=f"http:{shown}", sha256=digest.hexdigest()
+    )
 
 
 def record_export(core: Core, result: LineageExport, *, actor: str) -> None:

@@ -13,17 +13,26 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from typing import Any
 
 import attr
 from openlineage.client.generated.base import DatasetFacet, RunFacet
 
-from privet import __version__
+
+def privet_version() -> str:
+    """privet's installed version (not ``privet.__version__``: the package root imports the
+    workspace, a layer above this one)."""
+    try:
+        return version("privet")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "0+unknown"
+
 
 # The producer URI of every event and facet privet writes (OpenLineage: "a git url with a
 # given tag or sha" is typical; privet has no public home yet, hence the reserved domain).
-PRODUCER = f"https://privet.invalid/openlineage/privet/{__version__}"
+PRODUCER = f"https://privet.invalid/openlineage/privet/{privet_version()}"
 SCHEMA_BASE = "https://privet.invalid/spec/openlineage/facets/1-0-0/"
 GOVERNANCE = "privet_governance"
 PROTECTION = "privet_protection"

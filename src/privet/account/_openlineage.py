@@ -58,7 +58,7 @@ from openlineage.client.uuid import generate_static_uuid
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from privet import __version__, auditlog, lineage, tables
+from privet import auditlog, lineage, tables
 from privet.account._facets import (
     GOVERNANCE,
     PRODUCER,
@@ -67,6 +67,7 @@ from privet.account._facets import (
     PrivetGovernanceDatasetFacet,
     PrivetProtectionDatasetFacet,
     PrivetRunFacet,
+    privet_version,
 )
 from privet.catalog import SUBJECT_LINK
 from privet.errors import AlreadyExists, InvalidInput, NotFound, PrivetError
@@ -532,7 +533,7 @@ class _Builder:
                 producer=PRODUCER,
             ),
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-                version=__version__,
+                version=privet_version(),
                 name="privet",
                 openlineageAdapterVersion=_client_version(),
                 producer=PRODUCER,

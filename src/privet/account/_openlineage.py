@@ -258,9 +258,9 @@ class _Builder:
         )
         name = self.model_name(model_id)
         facets: dict[str, DatasetFacet] = {
+            # The model's id: its weights change when it is retrained or unlearns someone.
             "version": dataset_version_dataset.DatasetVersionDatasetFacet(
-                datasetVersion=str(row.weights_sha256 if row is not None else model_id),
-                producer=PRODUCER,
+                datasetVersion=model_id, producer=PRODUCER
             ),
             "columnLineage": ColumnLineage(
                 fields={},
@@ -297,7 +297,9 @@ class _Builder:
         }
         dataset_id = str(entry.get("dataset") or (row.dataset_id if row is not None else ""))
         if dataset_id:
-            facets[GOVERNANCE] = self._governance(dataset_id, None, "model", only=used)
+            facets[GOVERNANCE] = self._governance(
+                dataset_id, None, "model", only=used, columns_of=version_id
+            )
         output = OutputDataset(namespace=self.namespace, name=name, facets=facets)
         self._run(record, "train", name.removeprefix("model:"), [self._input(source)], [output])
 
@@ -343,16 +345,14 @@ class _Builder:
         kind: str,
         *,
         only: Sequence[str] | None = None,
+        columns_of: str | None = None,
     ) -> PrivetGovernanceDatasetFacet:
+        """``columns_of``: the version whose columns describe it (a model: the version it
+        was trained on, of which ``only`` the columns it used)."""
         dataset = self.dataset_states.get(dataset_id) or {}
         version = self.version_states.get(version_id or "") or {}
         columns: dict[str, dict[str, str]] = {}
-        described = version.get("columns") or {}
-        if not described and version_id is None:
-            # A model: the columns it used, as the newest attested version of its dataset has them.
-            for state in self.version_states.values():
-                if state.get("dataset") == dataset_id:
-                    described = state.get("columns") or {}
+        described = (self.version_states.get(columns_of or "") or version).get("columns") or {}
         for column, info in described.items():
             if only is not None and column not in only:
                 continue

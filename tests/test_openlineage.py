@@ -429,3 +429,66 @@ def test_no_raw_value_of_the_seeded_personal_data_is_in_the_events(scenario: Sce
     assert leaked == []
     # The synthetic version's category domains (values, in its lineage facts) stay out too.
     assert "Female" not in text and ">50K" not in text
+
+
+# -- forgetting and refusals -----------------------------------------------------------------
+
+
+def test_retention_erasure_and_refusals_are_runs_too(project: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from privet import PolicyDenied
+    from privet.forget import EraseRequest
+    from tests.forget_checks import Clock, build_expiring
+
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    clock = Clock(start)
+    with Workspace.init(project, actor="alice", clock=clock) as ws:
+        frames = build_expiring(ws, clock, tmp_path, later=(10,))
+        clock.now = start + timedelta(days=30.5)  # people@1 expired, people@2 lives
+        destroyed = ws.forget.retention(actor="alice").destroyed
+        ws.access.set_policy("erasure_roles: [dpo]\n", actor="alice")
+        ws.access.add_user("dana", roles=["dpo"], actor="alice")
+        ws.access.add_user("alice", roles=["owner"], actor="alice")
+        subject = str(frames[2]["person_id"][0])
+        erased = ws.forget.erase(EraseRequest(subjects=[subject], reason="Art. 17"), actor="dana")
+        with pytest.raises(PolicyDenied):
+            ws.export("people", tmp_path / "x.csv", purpose="marketing", actor="alice")
+        out = tmp_path / "events.ndjson"
+        ws.openlineage.export(actor="alice", path=out)
+    text = out.read_text("utf-8")
+    events = [json.loads(line) for line in text.splitlines()]
+    reg = registry()
+    for event in events:
+        validator("https://openlineage.io/spec/2-0-2/OpenLineage.json", reg).validate(event)
+        for _, facet in facets_of(event):
+            validator(facet["_schemaURL"], reg).validate(facet)
+    finals = [e for e in events if e["eventType"] != "START"]
+
+    def changes(activity: str) -> dict[str, str]:
+        return {
+            o["name"]: o["facets"]["lifecycleStateChange"]["lifecycleStateChange"]
+            for e in finals
+            if e["job"]["name"].startswith(f"{activity}/")
+            for o in e["outputs"]
+        }
+
+    # What retention reported destroying, each a DROP of that dataset (a model: model:NAME).
+    expected = {(f"model:{d.name}" if d.kind == "model" else d.name) for d in destroyed}
+    assert changes("retention") == dict.fromkeys(expected, "DROP")
+    assert {"people@1", "model:m1"} <= expected
+    # The erasure rewrote what still held the subject: an OVERWRITE of each rewritten version.
+    rewritten = {f"{s['dataset']}@{s['version']}" for s in erased.receipt["stores"]
+                 if s["action"] == "rewritten"}  # fmt: skip
+    assert rewritten and set(changes("erase")) == rewritten
+    assert set(changes("erase").values()) == {"OVERWRITE"}
+    erase_runs = [e for e in finals if e["job"]["name"].startswith("erase/")]
+    assert all(e["run"]["facets"]["privet_run"]["rowsRemoved"] >= 1 for e in erase_runs)
+    assert all(e["run"]["facets"]["privet_run"]["request"] == erased.id for e in erase_runs)
+    # The refused export FAILed, with its reason and no output.
+    (failed,) = [e for e in finals if e["eventType"] == "FAIL"]
+    assert failed["job"]["name"] == "export/people" and failed["outputs"] == []
+    assert failed["run"]["facets"]["privet_run"]["purpose"] == "marketing"
+    assert failed["run"]["facets"]["privet_run"]["reason"]
+    # The erased person is named nowhere (only a commitment to them is in the log).
+    assert not re.search(rf"(?<![A-Za-z0-9]){re.escape(subject)}(?![A-Za-z0-9])", text)

@@ -120,6 +120,9 @@ class PrivetRunFacet(RunFacet):
     release: str | None = None
     auditKind: str | None = None  # noqa: N815
     measures: dict[str, float] | None = None
+    reason: str | None = None
+    request: str | None = None
+    rowsRemoved: int | None = None  # noqa: N815
 
     @staticmethod
     def _get_schema() -> str:

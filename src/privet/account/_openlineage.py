@@ -48,6 +48,7 @@ from openlineage.client.facet_v2 import (
     column_lineage_dataset,
     dataset_version_dataset,
     job_type_job,
+    lifecycle_state_change_dataset,
     output_statistics_output_dataset,
     processing_engine_run,
     schema_dataset,
@@ -186,8 +187,12 @@ class _Builder:
             self._train(record)
         elif event == "model.audit":
             self._audit(record)
-        elif event == "read" and not str(entry.get("channel", "")).startswith(_INTERNAL_CHANNELS):
+        elif event in ("read", "read.refused") and not str(entry.get("channel", "")).startswith(
+            _INTERNAL_CHANNELS
+        ):
             self._export(record)
+        elif event in ("retention.shred", "erasure.shred", "erasure.rewrite"):
+            self._forget(record)
 
     def _version(self, record: auditlog.Record) -> None:
         entry = record.event
@@ -310,16 +315,50 @@ class _Builder:
         self._run(record, "audit", name.removeprefix("model:"), [self._input(model_ref)], [])
 
     def _export(self, record: auditlog.Record) -> None:
+        """A read that left privet; a refused one is a run that FAILed, without output."""
         entry = record.event
-        version_id = str(entry.get("version", ""))
+        if not entry.get("version"):
+            return
+        version_id = str(entry["version"])
         source = lineage.version_ref(version_id)
         name = self.version_name(version_id)
-        output = OutputDataset(
-            namespace=self.namespace,
-            name=f"export:{record.index}",
-            outputFacets={"outputStatistics": _statistics(entry)},
-        )
-        self._run(record, "export", name.rsplit("@", 1)[0], [self._input(source)], [output])
+        outputs = []
+        if entry["event"] == "read":
+            outputs.append(
+                OutputDataset(
+                    namespace=self.namespace,
+                    name=f"export:{record.index}",
+                    outputFacets={"outputStatistics": _statistics(entry)},
+                )
+            )
+        subject = name.rsplit("@", 1)[0]
+        self._run(record, "export", subject, [self._input(source)], outputs)
+
+    def _forget(self, record: auditlog.Record) -> None:
+        """Retention or an erasure destroyed a version or a model (DROP), or rewrote a
+        version without an erased subject's rows (OVERWRITE: same version, new content)."""
+        entry = record.event
+        if entry.get("model"):
+            ref = f"model:{entry['model']}"
+            subject = self.model_name(str(entry["model"])).removeprefix("model:")
+        else:
+            ref = lineage.version_ref(str(entry["version"]))
+            subject = self.version_name(str(entry["version"])).rsplit("@", 1)[0]
+        change = "OVERWRITE" if entry["event"] == "erasure.rewrite" else "DROP"
+        target = self._input(ref)
+        facets: dict[str, DatasetFacet] = {
+            **(target.facets or {}),
+            "lifecycleStateChange": lifecycle_state_change_dataset.LifecycleStateChangeDatasetFacet(
+                lifecycleStateChange=lifecycle_state_change_dataset.LifecycleStateChange(change),
+                producer=PRODUCER,
+            ),
+        }
+        output = OutputDataset(namespace=self.namespace, name=target.name, facets=facets)
+        if change == "OVERWRITE":
+            state = self.version_states.get(str(entry["version"])) or {}
+            output.outputFacets = {"outputStatistics": _statistics(state)}
+        activity = "retention" if entry["event"] == "retention.shred" else "erase"
+        self._run(record, activity, subject, [target], [output])
 
     # -- parts ---------------------------------------------------------------------------
 
@@ -530,6 +569,9 @@ class _Builder:
                 release=_str(entry.get("release")),
                 auditKind=_str(entry.get("kind")) if measures is not None else None,
                 measures=measures,
+                reason=_str(entry.get("reason")),
+                request=_str(entry.get("request")),
+                rowsRemoved=_int(entry.get("rows_removed")),
                 producer=PRODUCER,
             ),
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
@@ -563,9 +605,10 @@ class _Builder:
                 producer=PRODUCER,
             )
         )
+        refused = str(entry.get("event", "")).endswith(".refused")
         self.events.append(
             RunEvent(
-                eventType=RunState.COMPLETE,
+                eventType=RunState.FAIL if refused else RunState.COMPLETE,
                 eventTime=when,
                 run=run,
                 job=job,

@@ -3,10 +3,12 @@
 Each entry of the audit log that made or moved data becomes one run: ``dataset.ingest``
 (ingest), ``dataset.derive`` (protect, synth), ``dp.release`` of a model and ``model.train``
 (train), ``model.audit`` (audit) and a ``read`` that left privet (export: a file, the HTTP
-API, a library caller). Reads privet makes for itself (de-identification, DP, attacks) are
-part of the run they serve and are not runs of their own.
+API, a library caller; a ``read.refused`` one is a run that FAILed). Reads privet makes for
+itself (de-identification, DP, attacks) are part of the run they serve and are not runs of
+their own. Forgetting is lineage too: ``retention.shred`` and ``erasure.shred`` drop a
+version or a model, ``erasure.rewrite`` overwrites a version (lifecycleStateChange facet).
 
-Every run is a START and a COMPLETE event: OpenLineage's run-state model asks for one START
+Every run is a START and a COMPLETE (or FAIL) event: OpenLineage's run-state model asks for one START
 and one terminal event per run, and BATCH jobs (``jobType``) are described as emitting both.
 The log records an operation once, when it committed, so both carry that entry's time; the
 START names the job and its inputs, the COMPLETE adds the outputs and their facets.

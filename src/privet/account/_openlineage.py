@@ -8,10 +8,11 @@ itself (de-identification, DP, attacks) are part of the run they serve and are n
 their own. Forgetting is lineage too: ``retention.shred`` and ``erasure.shred`` drop a
 version or a model, ``erasure.rewrite`` overwrites a version (lifecycleStateChange facet).
 
-Every run is a START and a COMPLETE (or FAIL) event: OpenLineage's run-state model asks for one START
-and one terminal event per run, and BATCH jobs (``jobType``) are described as emitting both.
-The log records an operation once, when it committed, so both carry that entry's time; the
-START names the job and its inputs, the COMPLETE adds the outputs and their facets.
+Every run is a START and a COMPLETE (or FAIL) event: OpenLineage's run-state model asks for
+one START and one terminal event per run, and BATCH jobs (``jobType``) are described as
+emitting both. The log records an operation once, when it committed, so both carry that
+entry's time; the START names the job and its inputs, the COMPLETE adds the outputs and
+their facets.
 
 Identifiers are stable: the namespace is ``privet://<workspace id>``; a version is the
 dataset ``NAME@N``, a model ``model:NAME``, an ingested file ``file:sha256:HEX``, an export
@@ -847,7 +848,11 @@ def send(core: Core, url: str, *, timeout: float = 10.0) -> LineageExport:
             f"(after {sent} of {len(runs)} event(s) were accepted)"
         ) from None
     except requests.RequestException as err:
-        reason = "timed out" if isinstance(err, requests.Timeout) else "could not be reached"
+        reason = "could not be reached"
+        if isinstance(err, requests.Timeout):
+            reason = "timed out"
+        elif isinstance(err, requests.exceptions.SSLError):
+            reason = "has a TLS certificate this machine does not trust"
         raise PrivetError(
             f"the OpenLineage receiver at {shown} {reason} "
             f"(after {sent} of {len(runs)} event(s) were accepted)"

@@ -92,6 +92,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             ("synth", "people-safe", "--epsilon", "1", "--method", "mst", "--columns",
              "sex,income", "-o", "people-synth", "--seed", "1"),
             ("audit", "income-model", "--attack", "loss", "--seed", "1"),
+            ("query", "people-safe", 'SELECT COUNT(*) FROM "people-safe"', "--epsilon", "0.1",
+             "--purpose", "training"),
             ("export", "people-safe", "-o", root / "shared.csv", "--purpose", "training"),
             ("lineage", "export", "-o", root / "events.ndjson"),
         ]  # fmt: skip
@@ -191,7 +193,8 @@ def test_every_run_is_a_start_then_a_complete_with_a_stable_id(keys_of: Scenario
     assert len({e["run"]["runId"] for e in events}) == len(events) // 2
     jobs = [e["job"]["name"] for e in events[1::2]]
     assert jobs == ["ingest/people", "protect/people-safe", "train/income-model",
-                    "synth/people-synth", "audit/income-model", "export/people-safe"]  # fmt: skip
+                    "synth/people-synth", "audit/income-model", "query/people-safe",
+                    "export/people-safe"]  # fmt: skip
     # A second export of the same log gives the same bytes (run ids come from log indexes).
     again = keys_of.events_file.with_name("again.ndjson")
     assert invoke("lineage", "export", "-o", again, workspace=keys_of.folder).exit_code == 0
@@ -339,6 +342,10 @@ def test_raw_protected_model_and_synthetic_are_one_graph(scenario: Scenario) -> 
     path = [raw_file, "people@1", "people-safe@1", "model:income-model"]
     assert set(zip(path, path[1:], strict=False)) <= edges
     assert ("people-safe@1", "people-synth@1") in edges
+    query = next(e for e in completes if e["job"]["name"] == "query/people-safe")
+    (release,) = query["outputs"]
+    assert release["name"].startswith("release:") and release["name"] in reached
+    assert query["run"]["facets"]["privet_run"]["epsilon"] <= 0.1
     audit = next(e for e in completes if e["job"]["name"] == "audit/income-model")
     assert [i["name"] for i in audit["inputs"]] == ["model:income-model"]
     assert audit["run"]["facets"]["privet_run"]["measures"]["auc"] >= 0

@@ -123,6 +123,7 @@ class PrivetRunFacet(RunFacet):
     reason: str | None = None
     request: str | None = None
     rowsRemoved: int | None = None  # noqa: N815
+    querySha256: str | None = None  # noqa: N815
 
     @staticmethod
     def _get_schema() -> str:

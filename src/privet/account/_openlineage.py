@@ -2,7 +2,8 @@
 
 Each entry of the audit log that made or moved data becomes one run: ``dataset.ingest``
 (ingest), ``dataset.derive`` (protect, synth), ``dp.release`` of a model and ``model.train``
-(train), ``model.audit`` (audit) and a ``read`` that left privet (export: a file, the HTTP
+(train), ``dp.release`` of a statistic (query), ``model.audit`` (audit) and a ``read`` that
+left privet (export: a file, the HTTP
 API, a library caller; a ``read.refused`` one is a run that FAILed). Reads privet makes for
 itself (de-identification, DP, attacks) are part of the run they serve and are not runs of
 their own. Forgetting is lineage too: ``retention.shred`` and ``erasure.shred`` drop a
@@ -16,10 +17,10 @@ their facets.
 
 Identifiers are stable: the namespace is ``privet://<workspace id>``; a version is the
 dataset ``NAME@N``, a model ``model:NAME``, an ingested file ``file:sha256:HEX``, an export
-``export:INDEX``. So raw → protected → model → synthetic is one graph joined by shared
-dataset names. A run's id is derived from the workspace id and the entry's index (with the
-client's ``generate_static_uuid``: a UUIDv7 ordered by time whose random bits are a hash of
-that data), so exporting twice gives the same events.
+``export:INDEX``, a DP statistic ``release:ID``. So raw → protected → model → synthetic is
+one graph joined by shared dataset names. A run's id is derived from the workspace id and
+the entry's index (with the client's ``generate_static_uuid``: a UUIDv7 ordered by time
+whose random bits are a hash of that data), so exporting twice gives the same events.
 
 Facts come from the log itself (each ingest and derive entry attests the dataset's and the
 version's governance state as they were) and from lineage facts (operators, k, ε). Only
@@ -188,6 +189,8 @@ class _Builder:
             self._version(record)
         elif event == "model.train" or (event == "dp.release" and entry.get("kind") == "train"):
             self._train(record)
+        elif event == "dp.release" and entry.get("query_sha256"):
+            self._query(record)
         elif event == "model.audit":
             self._audit(record)
         elif event in ("read", "read.refused") and not str(entry.get("channel", "")).startswith(
@@ -316,6 +319,16 @@ class _Builder:
         model_ref = f"model:{entry['model']}"
         name = self.model_name(str(entry["model"]))
         self._run(record, "audit", name.removeprefix("model:"), [self._input(model_ref)], [])
+
+    def _query(self, record: auditlog.Record) -> None:
+        """A DP statistic released (``privet query``): its output is the release."""
+        entry = record.event
+        version_id = str(entry["version"])
+        output = OutputDataset(namespace=self.namespace, name=f"release:{entry['release']}")
+        subject = self.version_name(version_id).rsplit("@", 1)[0]
+        self._run(
+            record, "query", subject, [self._input(lineage.version_ref(version_id))], [output]
+        )
 
     def _export(self, record: auditlog.Record) -> None:
         """A read that left privet; a refused one is a run that FAILed, without output."""
@@ -575,6 +588,7 @@ class _Builder:
                 reason=_str(entry.get("reason")),
                 request=_str(entry.get("request")),
                 rowsRemoved=_int(entry.get("rows_removed")),
+                querySha256=_str(entry.get("query_sha256")),
                 producer=PRODUCER,
             ),
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(

@@ -36,12 +36,13 @@ def lineage_group() -> None:
 def lineage_export(
     opts: Options, output: str | None, url: str | None, overwrite: bool, timeout: float
 ) -> None:
-    """Ingest, protect, synth, train, audit and export runs as OpenLineage RunEvents.
+    """The workspace's lineage as OpenLineage RunEvents, to a file or a receiver.
 
-    Datasets, versions and models are datasets of the namespace privet://WORKSPACE-ID, with
-    schema, column-lineage (masked and generalized columns say so) and privet_governance
-    facets (purposes, legal basis, retention, data categories). Never a cell value; the
-    same audit log gives the same events.
+    Runs: ingest, protect, synth, train, query, audit and export (a refused export FAILs),
+    retention and erasure (DROP, OVERWRITE). Versions, models and exports are datasets of
+    the namespace privet://WORKSPACE-ID, with schema, column-lineage (masked and generalized
+    columns say so) and privet_governance facets (purposes, legal basis, retention, data
+    categories). Never a cell value; the same audit log gives the same events.
     """
     if (output is None) == (url is None):
         raise click.UsageError("give one of -o FILE and --url URL")

@@ -251,6 +251,10 @@ def test_the_receiver_gets_exactly_what_the_file_holds(keys_of: Scenario) -> Non
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     lines = keys_of.events_file.read_bytes().splitlines()
+    # Marquez accepts these namespace names only (its NamespaceName pattern).
+    for event in keys_of.events:
+        names = [event["job"], *event["inputs"], *event.get("outputs", [])]
+        assert all(re.fullmatch(r"[a-zA-Z:;=/0-9_\-.]{1,1024}", n["namespace"]) for n in names)
     assert receiver.bodies == lines
     assert set(receiver.paths) == {"/api/v1/lineage"}
     assert set(receiver.types) == {"application/json"}

@@ -119,7 +119,7 @@ class LineageExport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     events: int = Field(
-        description="RunEvents written or accepted (a START and a COMPLETE per run)"
+        description="RunEvents written or accepted (a START and a COMPLETE or FAIL per run)"
     )
     runs: int
     destination: str = Field(description="file:NAME, stream, or http:SCHEME://HOST[:PORT]")

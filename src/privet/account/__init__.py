@@ -7,6 +7,7 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
+from privet.account._facets import facet_schemas
 from privet.account._kpis import (
     Alerts,
     Budget,
@@ -19,7 +20,33 @@ from privet.account._kpis import (
     Series,
     kpis,
 )
+from privet.account._openlineage import LineageExport
+from privet.account._openlineage import events as lineage_events
+from privet.account._openlineage import lines as lineage_lines
+from privet.account._openlineage import record_export as record_lineage_export
+from privet.account._openlineage import send as send_lineage
+from privet.account._openlineage import write_file as write_lineage
+from privet.account._openlineage import write_stream as stream_lineage
 
-__all__: list[str] = []
-__all__ += ["Alerts", "Budget", "Erasures", "Grants", "Kpis", "Leakage", "Point"]
-__all__ += ["Retention", "Series", "kpis"]
+__all__ = [
+    # privacy KPIs
+    "Alerts",
+    "Budget",
+    "Erasures",
+    "Grants",
+    "Kpis",
+    "Leakage",
+    "Point",
+    "Retention",
+    "Series",
+    "kpis",
+    # OpenLineage export
+    "LineageExport",
+    "facet_schemas",
+    "lineage_events",
+    "lineage_lines",
+    "record_lineage_export",
+    "send_lineage",
+    "stream_lineage",
+    "write_lineage",
+]

@@ -881,3 +881,23 @@ def erasure_done(
         commitment=commitment,
         receipt_sha256=receipt_sha256,
     )
+
+
+# -- accountability: OpenLineage export ---------------------------------------------------------
+
+
+def lineage_export(
+    *, ts: datetime, actor: str, destination: str, events: int, runs: int, sha256: str
+) -> Entry:
+    """The workspace's lineage was exported as OpenLineage events: ``destination`` is
+    ``file:NAME``, ``stream`` or ``http:SCHEME://HOST[:PORT]`` (never a path or credentials);
+    ``sha256`` is the hash of the JSON lines sent, so a copy can be matched to this entry."""
+    return _entry(
+        "lineage.export",
+        ts,
+        actor,
+        destination=destination,
+        events=events,
+        runs=runs,
+        sha256=sha256,
+    )

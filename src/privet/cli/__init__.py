@@ -9,6 +9,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _dp,  # noqa: F401 - query, budget, train, models
     _forget,  # noqa: F401 - erase, erasure, retention
     _kpis,  # noqa: F401 - kpis
+    _lineage,  # noqa: F401 - lineage export
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
     _scan,  # noqa: F401 - scan

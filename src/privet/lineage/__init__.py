@@ -2,6 +2,7 @@
 
 from privet.lineage._graph import (
     Edge,
+    all_edges,
     derived_versions,
     edges_of,
     file_ref,
@@ -9,4 +10,4 @@ from privet.lineage._graph import (
     version_ref,
 )
 
-__all__ = ["Edge", "derived_versions", "edges_of", "file_ref", "record", "version_ref"]
+__all__ = ["Edge", "all_edges", "derived_versions", "edges_of", "file_ref", "record", "version_ref"]

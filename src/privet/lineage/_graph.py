@@ -67,6 +67,14 @@ def edges_of(session: Session, ref: str) -> list[Edge]:
     ]
 
 
+def all_edges(session: Session) -> list[Edge]:
+    """Every edge of the graph, in the order they were recorded."""
+    rows = session.scalars(select(LineageEdge).order_by(LineageEdge.id))
+    return [
+        Edge(r.source, r.target, r.activity, dict(r.facts), r.log_index, r.created_at) for r in rows
+    ]
+
+
 def derived_versions(
     session: Session,
     version_ids: Iterable[str],

@@ -22,6 +22,7 @@ from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._forget import Forgetting
 from privet.workspace._kpis import KpisFacade
+from privet.workspace._lineage import OpenLineage
 from privet.workspace._scan import Scanning
 
 
@@ -175,6 +176,11 @@ class Workspace:
     def forget(self) -> Forgetting:
         """Retention by crypto-shredding, subject erasure with signed receipts, keep decisions."""
         return Forgetting(self._core)
+
+    @cached_property
+    def openlineage(self) -> OpenLineage:
+        """The lineage as OpenLineage events: to a file (JSON lines) or a receiver (Marquez)."""
+        return OpenLineage(self._core)
 
     @cached_property
     def access(self) -> Access:

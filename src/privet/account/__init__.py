@@ -7,4 +7,39 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
+from privet.account._incident import (
+    AlertSeen,
+    ColumnRead,
+    ExportRead,
+    IncidentScope,
+    Made,
+    Notification,
+    Sealed,
+    SubjectCount,
+    VersionRead,
+    containment_facts,
+    make_dpo_key,
+    scope,
+    scope_actor,
+    seal,
+    unseal,
+)
+
 __all__: list[str] = []
+__all__ += [
+    "AlertSeen",
+    "ColumnRead",
+    "ExportRead",
+    "IncidentScope",
+    "Made",
+    "Notification",
+    "Sealed",
+    "SubjectCount",
+    "VersionRead",
+    "containment_facts",
+    "make_dpo_key",
+    "scope",
+    "scope_actor",
+    "seal",
+    "unseal",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from privet.account._incident import (
     AlertSeen,
     ColumnRead,
+    ContainmentDone,
     ExportRead,
     IncidentScope,
     Made,
@@ -17,7 +18,6 @@ from privet.account._incident import (
     Sealed,
     SubjectCount,
     VersionRead,
-    containment_facts,
     make_dpo_key,
     scope,
     scope_actor,
@@ -29,6 +29,7 @@ __all__: list[str] = []
 __all__ += [
     "AlertSeen",
     "ColumnRead",
+    "ContainmentDone",
     "ExportRead",
     "IncidentScope",
     "Made",
@@ -36,7 +37,6 @@ __all__ += [
     "Sealed",
     "SubjectCount",
     "VersionRead",
-    "containment_facts",
     "make_dpo_key",
     "scope",
     "scope_actor",

@@ -239,7 +239,7 @@ class IncidentScope(BaseModel):
     exports: list[ExportRead]
     made: list[Made]
     alerts: list[AlertSeen]
-    containment: dict[str, Any] | None = None
+    containment: ContainmentDone | None = None
     notification: Notification
     # Subject ids (as text) by dataset name, and links not resolved to an id. Never
     # serialized, never printed (a pydantic private attribute): see seal().
@@ -271,7 +271,7 @@ def scope(
     since: datetime | None = None,
     until: datetime | None = None,
     by: str = SYSTEM_ACTOR,
-    containment: dict[str, Any] | None = None,
+    containment: policy.Containment | None = None,
 ) -> IncidentScope:
     """The incident scope of ``actor`` or of one API ``token`` (exactly one) in
     [``since``, ``until``) (default: all of the log up to now). Logged as ``incident.scope``
@@ -323,6 +323,15 @@ def scope(
     subjects = _subject_total(versions, counted)
     datasets = sorted({v.dataset for v in versions} | {a for v in versions for a in v.asked})
     rows = sum(v.rows for v in versions if v.disclosed)
+    done = (
+        ContainmentDone(
+            tokens_revoked=containment.tokens,
+            grants_revoked=containment.grants,
+            log_index=containment.log_index,
+        )
+        if containment is not None
+        else None
+    )
     result = IncidentScope(
         actor=who,
         token=token,
@@ -343,10 +352,8 @@ def scope(
         exports=work.exports,
         made=made,
         alerts=alerts,
-        containment=containment,
-        notification=_notification(
-            who, token, since, until, work, versions, rows, subjects, containment
-        ),
+        containment=done,
+        notification=_notification(who, token, since, until, work, versions, rows, subjects, done),
     )
     result._people, result._links = counted.people, counted.links
     result._unresolved = counted.unresolved
@@ -385,19 +392,12 @@ def scope_actor(core: Core, *, actor: str | None, token: str | None) -> str:
         return actor
 
 
-def containment_facts(done: Any) -> dict[str, Any]:
-    """What a containment did, as counts and a time, for the scope's measures."""
-    facts = done.model_dump(mode="json") if hasattr(done, "model_dump") else dict(vars(done))
-    out: dict[str, Any] = {}
-    for key, value in facts.items():
-        if isinstance(value, list):
-            out[key] = len(value)
-        elif isinstance(value, str | int | float | bool) or value is None:
-            out[key] = value
-    out.setdefault("tokens_revoked", out.get("tokens", 0))
-    out.setdefault("grants_revoked", out.get("grants", 0))
-    out.setdefault("at", facts.get("at") or facts.get("contained_at"))
-    return out
+class ContainmentDone(BaseModel):
+    """What containment revoked before the scope was computed (ids only)."""
+
+    tokens_revoked: list[str]
+    grants_revoked: list[str]
+    log_index: int = Field(description="the incident.contain log entry")
 
 
 class _Reads:
@@ -850,7 +850,7 @@ def _notification(
     versions: list[VersionRead],
     rows: int,
     subjects: SubjectCount,
-    containment: dict[str, Any] | None,
+    containment: ContainmentDone | None,
 ) -> Notification:
     disclosed = [v for v in versions if v.disclosed]
     columns = [c for v in disclosed for c in v.columns if c.category]
@@ -894,10 +894,10 @@ def _notification(
     )
     if containment:
         measures = (
-            f"Containment at {containment.get('at', '?')}: "
-            f"{containment.get('tokens_revoked', 0)} token(s) and "
-            f"{containment.get('grants_revoked', 0)} grant(s) revoked. Further measures: "
-            f"{TO_FILL}"
+            f"Containment before this scope (audit log entry {containment.log_index}): "
+            f"{len(containment.tokens_revoked)} API token(s) and "
+            f"{len(containment.grants_revoked)} grant(s) of {actor} revoked at once. "
+            f"Further measures: {TO_FILL}"
         )
     else:
         measures = TO_FILL

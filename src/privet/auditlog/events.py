@@ -931,3 +931,25 @@ def incident_seal(
         recipient_key=recipient_key,
         sha256=sha256,
     )
+
+
+# -- incidents: containment ---------------------------------------------------------------------
+
+
+def incident_contain(
+    *,
+    ts: datetime,
+    actor: str,
+    user: str,
+    tokens: Sequence[str],
+    grants: Sequence[str],
+    reason: str,
+    alert: int | None = None,
+) -> Entry:
+    """``user``'s API tokens and grants (their ids) revoked at once, for ``reason`` (a fixed
+    word such as ``scraping`` or ``incident``); ``alert`` is the alert's log entry when an
+    alert contained them automatically."""
+    return _entry(
+        "incident.contain", ts, actor, user=user, tokens=list(tokens), grants=list(grants),
+        reason=reason, **_present(alert=alert),
+    )  # fmt: skip

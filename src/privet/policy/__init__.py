@@ -37,6 +37,7 @@ from privet.policy._consent import (
     parse_consent_csv,
     record_consent,
 )
+from privet.policy._contain import Containment, contain
 from privet.policy._decide import Decision, decide
 from privet.policy._grants import (
     GrantInfo,
@@ -87,6 +88,8 @@ __all__ = [
     "MAX_GRANT_SECONDS",
     "VIEWS",
     "AlertInfo",
+    "Containment",
+    "contain",
     "Decision",
     "GrantInfo",
     "GrantRequest",

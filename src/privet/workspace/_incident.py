@@ -6,11 +6,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privet import account
+from privet import account, policy
 
 if TYPE_CHECKING:
     from privet.account import IncidentScope, Sealed
     from privet.core import Core
+    from privet.policy import Containment
 
 
 class Incidents:
@@ -49,17 +50,15 @@ class Incidents:
         until: datetime | None = None,
         by: str,
         contain: bool = False,
-        reason: str = "incident containment",
+        reason: str = "incident",
     ) -> IncidentScope:
         """:meth:`scope`, computed by ``by``; with ``contain``, first revoke the actor's
-        tokens and grants at once (``ws.access.contain``), and the scope's measures say so."""
-        containment: dict[str, Any] | None = None
+        tokens and grants at once (``ws.access.contain``, with ``reason`` a short word), and
+        the scope's measures say so."""
+        containment: Containment | None = None
         if contain:
-            from privet.workspace._access import Access
-
             who = account.scope_actor(self._core, actor=actor, token=token)
-            done = Access(self._core).contain(who, actor=by, reason=reason)  # type: ignore[attr-defined]
-            containment = account.containment_facts(done)
+            containment = policy.contain(self._core, who, actor=by, reason=reason)
         return account.scope(
             self._core,
             actor=actor,

@@ -18,12 +18,15 @@ from privet.account._incident import (
     Sealed,
     SubjectCount,
     VersionRead,
+    check_new,
     make_dpo_key,
     scope,
     scope_actor,
     seal,
     unseal,
+    write_new,
 )
+from privet.account._incident_html import render_incident
 
 __all__: list[str] = []
 __all__ += [
@@ -37,9 +40,12 @@ __all__ += [
     "Sealed",
     "SubjectCount",
     "VersionRead",
+    "check_new",
     "make_dpo_key",
+    "render_incident",
     "scope",
     "scope_actor",
     "seal",
     "unseal",
+    "write_new",
 ]

@@ -931,6 +931,24 @@ class Sealed(BaseModel):
     log_index: int
 
 
+def check_new(path: Path) -> Path:
+    """``path`` may be written: it does not exist and its folder does."""
+    if path.exists():
+        raise InvalidInput(f"{path} exists already; choose another file name")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"folder {path.parent} does not exist")
+    return path
+
+
+def write_new(path: Path, data: str, *, mode: int = 0o600) -> None:
+    """Write ``data`` to a new file ``path`` whole or not at all."""
+    from privet import tables
+
+    check_new(path)
+    with tables.atomic_file(path, mode=mode) as out:
+        out.write(data.encode())
+
+
 def _hybrid() -> Any:
     from tink import hybrid
 
@@ -998,12 +1016,7 @@ def seal(core: Core, incident: IncidentScope, public_keyset: Path, out: Path, *,
     context = _CONTEXT + json.dumps(header, sort_keys=True).encode()
     ciphertext = encrypt.encrypt(body, context)
     document = json.dumps({**header, "ciphertext": base64.b64encode(ciphertext).decode()})
-    from privet import tables
-
-    tables.check_destination(out, overwrite=False)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(document)
-    os.replace(tmp, out)
+    write_new(out, document, mode=0o644)
     digest = hashlib.sha256(document.encode()).hexdigest()
     count = sum(len(v) for v in people.values())
     with core.session() as session:

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from privet import account, policy
+from privet.errors import InvalidInput, PolicyDenied
 
 if TYPE_CHECKING:
     from privet.account import IncidentScope, Sealed
     from privet.core import Core
-    from privet.policy import Containment
+    from privet.policy import Containment, Identity
 
 
 class Incidents:
@@ -48,13 +49,22 @@ class Incidents:
         token: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        by: str,
+        by: str | None = None,
+        identity: Identity | None = None,
         contain: bool = False,
         reason: str = "incident",
     ) -> IncidentScope:
-        """:meth:`scope`, computed by ``by``; with ``contain``, first revoke the actor's
-        tokens and grants at once (``ws.access.contain``, with ``reason`` a short word), and
-        the scope's measures say so."""
+        """:meth:`scope`, computed by a local actor ``by`` or an authenticated ``identity``
+        (who must be one who may oversee access: an approver, an approver role or a dataset
+        owner; else ``PolicyDenied``). With ``contain``, first revoke the actor's tokens and
+        grants at once (``ws.access.contain``, ``reason`` a short word), and the scope's
+        measures say so."""
+        if identity is not None:
+            if not policy.may_oversee(self._core, identity):
+                raise PolicyDenied("only approvers and administrators may scope an incident")
+            by = identity.name
+        if not by:
+            raise InvalidInput("say who is investigating (by or identity)", parameter="by")
         containment: Containment | None = None
         if contain:
             who = account.scope_actor(self._core, actor=actor, token=token)
@@ -75,6 +85,15 @@ class Incidents:
         """Write ``incident``'s subject ids encrypted to the DPO's public Tink keyset (HPKE)
         at ``out``; logged with counts and the file's hash only."""
         return account.seal(self._core, incident, Path(public_keyset), Path(out), by=by)
+
+    @staticmethod
+    def html(incident: IncidentScope, out: str | Path | None = None) -> str:
+        """``incident`` as one self-contained HTML page (inline CSS, nothing fetched);
+        written to the new file ``out`` when given."""
+        page = account.render_incident(incident)
+        if out is not None:
+            account.write_new(Path(out), page)
+        return page
 
     def dpo_key(self, folder: str | Path) -> tuple[Path, Path]:
         """Make a DPO key pair in ``folder``: (private keyset, public keyset)."""

@@ -3,6 +3,8 @@ to anything outside the file), from the Jinja2 template ``templates/incident.htm
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import jinja2
 
 from privet.account._incident import TO_FILL, IncidentScope
@@ -10,7 +12,6 @@ from privet.account._incident import TO_FILL, IncidentScope
 
 def render_incident(incident: IncidentScope) -> str:
     """The HTML report of ``incident`` (every value escaped by the template engine)."""
-    from privet import __version__  # at call time: privet imports this package first
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("privet.account"),
@@ -18,6 +19,13 @@ def render_incident(incident: IncidentScope) -> str:
         undefined=jinja2.StrictUndefined,
     )
     template = env.get_template("incident.html.j2")
-    return template.render(
-        s=incident, n=incident.notification, to_fill=TO_FILL, version=__version__
-    )
+    return template.render(s=incident, n=incident.notification, to_fill=TO_FILL, version=_version())
+
+
+def _version() -> str:
+    # From the installed metadata: importing ``privet`` here would import the workspace,
+    # a layer above this one.
+    try:
+        return metadata.version("privet")
+    except metadata.PackageNotFoundError:
+        return "(source)"

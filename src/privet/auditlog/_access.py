@@ -9,7 +9,7 @@ entries, answers it with one range scan. Only the kinds an incident scope reads 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
@@ -32,6 +32,7 @@ ACCESS_EVENTS = frozenset(
     }
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 INSERT = text(
     "INSERT INTO access_events (log_index, actor, token, ts, event) "
     "VALUES (:log_index, :actor, :token, :ts, :event)"
@@ -42,8 +43,7 @@ def micros(moment: datetime) -> int:
     """``moment`` (naive means UTC) as whole microseconds since the Unix epoch."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (moment - _EPOCH) // _MICROSECOND  # exact integer arithmetic
 
 
 def access_rows(start: int, events: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:

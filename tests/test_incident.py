@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ import polars as pl
 import pytest
 
 from privet import Workspace
+from privet.deid import ProtectRequest, parse_plan
 from privet.dp import TrainRequest
 from privet.errors import PolicyDenied
 from privet.policy import GrantRequest
@@ -435,3 +438,84 @@ def test_contain_stops_the_actors_next_request(seeded: Seeded) -> None:
     assert after.status_code in (401, 403)
     with Workspace.open(seeded.project) as ws, pytest.raises(PolicyDenied):
         ws.read("visits", purpose="analytics", actor="mallory", view="raw")
+
+
+# -- a derived copy read: people matched by the keyed subject link -----------------------------
+
+COPY_PLAN = """
+columns:
+  pid: drop
+  full_name: drop
+  email: {operator: mask}
+  ssn: drop
+"""
+
+
+def _copy_workspace(ws: Workspace, tmp: Path) -> dict[str, pl.DataFrame]:
+    frames = _frames(tmp)
+    for name in ("patients", "visits"):
+        ws.ingest(tmp / f"{name}.csv", name=name, owner="tester", purposes=["analytics"],
+                  actor="tester", subject_id="pid", scan=False)  # fmt: skip
+    ws.deid.protect(
+        "patients", ProtectRequest(plan=parse_plan(COPY_PLAN)), output="copy", actor="tester"
+    )
+    return frames
+
+
+def test_a_derived_copy_counts_people_by_link_and_seals_their_ids(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    frames = _copy_workspace(ws, tmp_path)
+    copy = ws.read("copy", purpose="analytics", actor="dana")  # ungoverned: anyone reads
+    visits = ws.read("visits", purpose="analytics", actor="dana")
+    assert "pid" not in copy.columns  # the copy has no subject id column, only its link
+    found = ws.incidents.scope(actor="dana")
+    # The copy holds every patient; visits holds pids 100-299: 300 distinct people.
+    expected = set(frames["patients"]["pid"]) | set(visits["pid"])
+    assert copy.height == frames["patients"].height
+    assert found.subjects.total == found.subjects.linked == len(expected) == 300
+    basis = {v.dataset: v.subject_basis for v in found.versions}
+    assert basis == {"copy": "subject_link", "visits": "subject_id"}
+    keys = tmp_path / "dpo"
+    ws.incidents.dpo_key(keys)
+    sealed = ws.incidents.seal(found, keys / "dpo-public.json", tmp_path / "s.sealed", by="dpo")
+    opened = ws.incidents.unseal(tmp_path / "s.sealed", keys / "dpo-private.json")
+    # The copy's people not in visits are resolved to their ids through the source dataset.
+    every = {i for ids in opened["subjects"].values() for i in ids}
+    assert every == expected and sealed.subjects == 300
+    assert not [v for v in expected if v in (tmp_path / "s.sealed").read_text()]
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+PG_URL = os.environ.get("PRIVET_TEST_PG_URL")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="PRIVET_TEST_PG_URL is not set")
+def test_scope_on_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import URL, create_engine, make_url
+
+    assert PG_URL is not None
+    admin_url = make_url(PG_URL)
+    if admin_url.password:
+        monkeypatch.setenv("PGPASSWORD", admin_url.password)
+    name = f"privet_test_{secrets.token_hex(8)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = URL.create(
+            admin_url.drivername, admin_url.username, None, admin_url.host, admin_url.port, name
+        ).render_as_string()
+        with Workspace.init(tmp_path / "pg", database_url=url, actor="tester") as ws:
+            frames = _copy_workspace(ws, tmp_path)
+            ws.read("visits", purpose="analytics", actor="dana")
+            ws.read("copy", purpose="analytics", actor="dana")
+            found = ws.incidents.scope(actor="dana", since=datetime.now(UTC) - timedelta(hours=1))
+            assert found.subjects.total == 300 and found.reads == 2
+            assert found.rows == frames["visits"].height + frames["patients"].height
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -243,8 +243,8 @@ class IncidentScope(BaseModel):
     notification: Notification
     # Subject ids (as text) by dataset name, and links not resolved to an id. Never
     # serialized, never printed (a pydantic private attribute): see seal().
-    _people: dict[str, list[str]] = PrivateAttr(default_factory=dict)
-    _links: dict[str, str] = PrivateAttr(default_factory=dict)
+    _people: dict[str, set[str]] = PrivateAttr(default_factory=dict)
+    _ids_by_link: dict[str, str] = PrivateAttr(default_factory=dict)
     _unresolved: dict[str, set[str]] = PrivateAttr(default_factory=dict)
 
     def __repr__(self) -> str:  # the private attributes must not reach a log by repr
@@ -355,7 +355,7 @@ def scope(
         containment=done,
         notification=_notification(who, token, since, until, work, versions, rows, subjects, done),
     )
-    result._people, result._links = counted.people, counted.links
+    result._people, result._ids_by_link = dict(counted.people), counted.ids_by_link
     result._unresolved = counted.unresolved
     with core.session() as session:
         entry = auditlog.events.incident_scope(
@@ -404,6 +404,7 @@ class _Reads:
     """The reads of one served version, gathered."""
 
     def __init__(self) -> None:
+        self.served = ""  # the dataset the rows came from (a derived copy for some views)
         self.asked: set[str] = set()
         self.views: set[str] = set()
         self.purposes: set[str] = set()
@@ -461,7 +462,7 @@ class _Work:
         ts = datetime.fromisoformat(entry["ts"])
         group = self.by_version[entry["version"]]
         group.asked.add(entry["dataset"])
-        group.served = entry.get("served") or entry["dataset"]  # type: ignore[attr-defined]
+        group.served = entry.get("served") or entry["dataset"]
         group.views.add(entry["view"])
         group.purposes.add(entry["purpose"])
         group.channels.add(entry["channel"])
@@ -491,7 +492,10 @@ class _Work:
         if channel.startswith("file:"):
             destination = f"a {channel[5:]} file written by the actor (path not logged)"
         elif channel.startswith("http:"):
-            destination = f"HTTP download to the token's holder (request {channel[5:]})"
+            destination = (
+                f"HTTP download by the caller (request id {channel[5:]}, its X-Request-Id; "
+                "the server's access log at that time has the client address)"
+            )
         else:
             destination = f"a {channel.split(':', 1)[-1]} stream to the caller"
         return ExportRead(
@@ -511,8 +515,7 @@ class _Work:
         out = []
         for version_id, group in self.by_version.items():
             version = self.versions.get(version_id)
-            served = getattr(group, "served", "")
-            dataset = self.datasets.get(served)
+            served = group.served
             views = group.disclosed_views or group.views
             columns = [] if version is None else _columns(version, views)
             people = counted.per_version.get(version_id)
@@ -541,7 +544,6 @@ class _Work:
                     last_read=group.last or datetime.now(UTC),
                 )
             )
-            del dataset
         out.sort(key=lambda v: (v.dataset, v.version))
         return out
 
@@ -612,7 +614,7 @@ class _Work:
         return sorted(found.values(), key=lambda m: (m.kind, m.log_index or -1, m.id))
 
     def _made_from_reads(self, found: dict[tuple[str, str], Made]) -> None:
-        read_ids = [v for v, g in self.by_version.items() if g.disclosed or g.reads]
+        read_ids = list(self.by_version)
         if not read_ids:
             return
         s = self.session
@@ -734,22 +736,28 @@ class _People:
     def __init__(self) -> None:
         # version id → (distinct people, basis, exact)
         self.per_version: dict[str, tuple[int, Basis, bool]] = {}
-        self.links: dict[str, str] = {}  # link → dataset name (where first seen)
-        self.people: dict[str, list[str]] = {}  # dataset name → subject ids (text)
-        self.unresolved: dict[str, set[str]] = defaultdict(set)  # root dataset id → links
+        self.people: dict[str, set[str]] = defaultdict(set)  # dataset name → subject ids
+        self.ids: set[str] = set()  # every subject id (text) seen
+        self.link_only: dict[str, set[str]] = defaultdict(set)  # root id → links of copies
         self.ids_by_link: dict[str, str] = {}
+        self.unresolved: dict[str, set[str]] = {}  # root dataset id → links with no id seen
         self.per_row: dict[str, int] = {}  # root dataset id → most rows read
+        self.linked = 0
         self.exact = True
 
 
 def _count_people(core: Core, work: _Work) -> _People:
-    """Read each disclosed version again (internal purpose, logged) and count its people."""
+    """Read each disclosed version again (internal purpose, logged) and count its people.
+
+    A link is the keyed PRF of the subject id's text, so two ids are the same person exactly
+    when their links are: ids are unioned as text, and links are computed (one PRF call per
+    distinct id) only when a derived copy read carries links alone and must be matched.
+    """
     out = _People()
     for version_id, group in work.by_version.items():
         if not group.disclosed:
             continue
-        served_id = getattr(group, "served", "")
-        dataset, version = work.datasets.get(served_id), work.versions.get(version_id)
+        dataset, version = work.datasets.get(group.served), work.versions.get(version_id)
         if dataset is None or version is None:
             out.per_version[version_id] = (group.disclosed_max, "unknown", False)
             out.exact = False
@@ -780,39 +788,35 @@ def _count_people(core: Core, work: _Work) -> _People:
             out.per_version[version_id] = (group.disclosed_max, "unknown", False)
             out.exact = False
             continue
+        basis: Basis
         if SUBJECT_LINK in frame.columns:
-            links = frame.get_column(SUBJECT_LINK).drop_nulls().unique()
-            basis: Basis = "subject_link"
-            ids: pl.Series | None = None
+            found = set(frame.get_column(SUBJECT_LINK).drop_nulls().unique().to_list())
+            out.link_only[root] |= found
+            basis = "subject_link"
         else:
             assert subject is not None
-            values = frame.get_column(subject).cast(pl.String)
-            pairs = (
-                pl.DataFrame({"id": values, "link": subject_links(core, values)})
-                .drop_nulls()
-                .unique()
-            )
-            links, ids, basis = pairs.get_column("link"), pairs.get_column("id"), "subject_id"
-            out.ids_by_link.update(zip(pairs["link"].to_list(), pairs["id"].to_list(), strict=True))
-            out.people.setdefault(dataset.name, [])
-            out.people[dataset.name] = sorted(set(out.people[dataset.name]) | set(ids.to_list()))
-        if ids is None:
-            out.unresolved[root] |= set(links.to_list())
-        for link in links.to_list():
-            out.links.setdefault(link, dataset.name)
-        out.per_version[version_id] = (links.len(), basis, whole)
+            values = frame.get_column(subject).cast(pl.String).drop_nulls().unique()
+            found = set(values.to_list())
+            out.people[dataset.name] |= found
+            out.ids |= found
+            basis = "subject_id"
+        out.per_version[version_id] = (len(found), basis, whole)
         if not whole:
             out.exact = False
-    # A link seen in a subject-id dataset needs no further lookup.
-    for root in list(out.unresolved):
-        out.unresolved[root] -= set(out.ids_by_link)
-        if not out.unresolved[root]:
-            del out.unresolved[root]
+    if out.link_only:
+        ids = sorted(out.ids)
+        links = subject_links(core, pl.Series(ids, dtype=pl.String)).to_list() if ids else []
+        out.ids_by_link = dict(zip(links, ids, strict=True))
+        for root, found in out.link_only.items():
+            if rest := found - out.ids_by_link.keys():
+                out.unresolved[root] = rest
+    unmatched = set().union(*out.unresolved.values()) if out.unresolved else set()
+    out.linked = len(out.ids) + len(unmatched)
     return out
 
 
 def _subject_total(versions: list[VersionRead], counted: _People) -> SubjectCount:
-    linked = len(counted.links)
+    linked = counted.linked
     per_row = sum(counted.per_row.values())
     exact = counted.exact and (per_row == 0 or (linked == 0 and len(counted.per_row) == 1))
     parts = []
@@ -1038,32 +1042,17 @@ def seal(core: Core, incident: IncidentScope, public_keyset: Path, out: Path, *,
 
 
 def _resolve(core: Core, incident: IncidentScope) -> dict[str, list[str]]:
-    """Subject ids by dataset; links of derived copies are mapped to ids through their root
-    dataset's newest readable version (read under the internal purpose, logged)."""
-    people = {k: list(v) for k, v in incident._people.items()}
-    known = _ids_by_link(core, incident)
+    """Subject ids by dataset; links of derived copies whose people were not in a dataset
+    read with its ids are mapped through their root dataset's newest readable version (read
+    under the internal purpose, logged); a link still unmatched is written as ``link:HEX``."""
+    people = {name: set(ids) for name, ids in incident._people.items()}
     for root, links in incident._unresolved.items():
-        mapping = dict(known)
-        missing = links - set(mapping)
-        if missing:
-            mapping.update(_root_ids(core, root))
+        mapping = _root_ids(core, root)
         with core.reading() as session:
             row = session.get(Dataset, root)
             name = row.name if row is not None else root
-        for link in sorted(links):
-            value = mapping.get(link)
-            people.setdefault(name, [])
-            people[name].append(value if value is not None else f"link:{link}")
-        people[name] = sorted(set(people[name]))
-    return people
-
-
-def _ids_by_link(core: Core, incident: IncidentScope) -> dict[str, str]:
-    ids = [i for values in incident._people.values() for i in values]
-    if not ids:
-        return {}
-    series = pl.Series(ids, dtype=pl.String)
-    return dict(zip(subject_links(core, series).to_list(), ids, strict=True))
+        people.setdefault(name, set()).update(mapping.get(link) or f"link:{link}" for link in links)
+    return {name: sorted(ids) for name, ids in sorted(people.items())}
 
 
 def _root_ids(core: Core, root: str) -> dict[str, str]:

@@ -519,3 +519,37 @@ def test_scope_on_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_the_migration_backfills_the_access_index_exactly(ws: Workspace, tmp_path: Path) -> None:
+    """0009 on a log written before it: the backfilled index equals what appends wrote."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from privet.schema import migrating
+
+    _copy_workspace(ws, tmp_path)
+    ws.read("visits", purpose="analytics", actor="dana")
+    ws.read("copy", purpose="analytics", actor="dana")
+    before = ws.incidents.scope(actor="dana")
+    query = text("SELECT actor, ts, log_index, token, event FROM access_events ORDER BY log_index")
+    with ws.hazmat.engine.connect() as conn:
+        written = conn.execute(query).all()
+    project = ws.folder.parent
+    ws.close()
+    with Workspace.open(project) as again, migrating(again.hazmat.engine) as cfg:
+        command.downgrade(cfg, "0008")
+    with Workspace.open(project) as upgraded:  # opening upgrades (and backfills)
+        with upgraded.hazmat.engine.connect() as conn:
+            backfilled = conn.execute(query).all()
+        after = upgraded.incidents.scope(actor="dana")
+    assert written and backfilled[: len(written)] == written
+    assert (
+        (after.reads, after.rows, after.subjects.total)
+        == (
+            before.reads,
+            before.rows,
+            before.subjects.total,
+        )
+        == (2, 840, 300)
+    )

@@ -18,8 +18,9 @@ Timed (each the median of ``--repeats``, in this process, warm):
 - the alternatives the access index replaced, over the same log: every entry parsed in
   Python (the DBAPI cursor and ``json.loads``, the floor of any Python filter), and SQLite's
   own ``json_extract`` over every entry (one SQL scan, no Python per entry);
-- the cost of the index on appends: 200,000 read entries appended to a fresh workspace with
-  and without the index rows (``auditlog._log.access_rows`` stubbed out for the latter).
+- the cost of the index on appends: 200,000 read entries appended to a fresh workspace in
+  transactions of 10,000, and 2,000 in transactions of one entry (as the broker appends a
+  read), with and without the index rows (``auditlog._log.access_rows`` stubbed out).
 
     .venv/bin/python bench/bench_incident.py            # 1M entries (about 1-2 min)
     .venv/bin/python bench/bench_incident.py --quick    # 100,000 entries
@@ -188,11 +189,12 @@ def sql_scan(ws: Workspace) -> int:
     return found
 
 
-def append_cost(root: Path, count: int) -> dict[str, float]:
-    """Appends of ``count`` read entries with and without the access index rows."""
+def append_cost(root: Path, count: int, batch: int = BATCH) -> dict[str, float]:
+    """Appends of ``count`` read entries, ``batch`` per transaction, with and without the
+    access index rows."""
     out = {}
     for label, indexed in (("with_index", True), ("without_index", False)):
-        project = root / f"append-{label}"
+        project = root / f"append-{label}-{batch}"
         project.mkdir()
         ws = Workspace.init(project, actor="alice")
         original = _log.access_rows
@@ -217,9 +219,9 @@ def append_cost(root: Path, count: int) -> dict[str, float]:
                 for i in range(count)
             ]
             t0 = time.perf_counter()
-            for start in range(0, count, BATCH):
+            for start in range(0, count, batch):
                 with ws.hazmat.session() as session:
-                    auditlog.append(session, events[start : start + BATCH])
+                    auditlog.append(session, events[start : start + batch])
                     session.commit()
             out[label] = count / (time.perf_counter() - t0)
         finally:
@@ -253,6 +255,7 @@ def main() -> None:
         sql_s, sql_found = _median(lambda: sql_scan(ws), args.repeats)
         ws.close()
         appends = append_cost(root, args.append_entries)
+        single = append_cost(root, 2_000, batch=1)
         load = os.getloadavg()[0]
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -267,6 +270,8 @@ def main() -> None:
         "sqlite_json_extract_scan_seconds": round(sql_s, 3),
         "append_per_second_with_index": round(appends["with_index"]),
         "append_per_second_without_index": round(appends["without_index"]),
+        "single_entry_txn_per_second_with_index": round(single["with_index"]),
+        "single_entry_txn_per_second_without_index": round(single["without_index"]),
         "scope": {
             "reads": scope.reads,
             "rows": scope.rows,
@@ -291,6 +296,8 @@ def main() -> None:
         ("full scan: SQLite json_extract", f"{sql_s:.3f} s"),
         ("appends/s with the access index", f"{appends['with_index']:,.0f}"),
         ("appends/s without it", f"{appends['without_index']:,.0f}"),
+        ("1-entry transactions/s with the index", f"{single['with_index']:,.0f}"),
+        ("1-entry transactions/s without it", f"{single['without_index']:,.0f}"),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:

@@ -236,7 +236,13 @@ def _forbidden(seeded: Seeded) -> list[str]:
 def test_scope_equals_what_the_actor_did(seeded: Seeded) -> None:
     with Workspace.open(seeded.project) as ws:
         found = ws.incidents.scope(actor="mallory")
+        raised = [a for a in ws.access.list_alerts() if a.user == "mallory"]
     did = seeded.did
+    # Her first read of a restricted dataset raised an alert; the scope lists it.
+    assert [(a.id, a.kind, a.dataset) for a in found.alerts] == [
+        (a.id, a.kind, a.dataset) for a in reversed(raised)
+    ]
+    assert [a.kind for a in found.alerts] == ["first_restricted"]
     disclosed = {v.dataset: v for v in found.versions if v.disclosed}
     assert sorted(disclosed) == sorted(did) == ["patients", "survey", "visits"]
     assert found.datasets == ["patients", "survey", "visits"]
@@ -285,6 +291,7 @@ def test_token_scope_is_only_that_tokens_use(seeded: Seeded) -> None:
     assert found.subjects.exact
     assert [e.channel.split(":")[0] for e in found.exports] == ["http"]
     assert not [m for m in found.made if m.by_actor]
+    assert found.alerts == []  # her alert came from a library read, not from this token
 
 
 def test_table_with_a_person_per_row(seeded: Seeded) -> None:

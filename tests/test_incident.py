@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -428,25 +429,6 @@ def test_http_scope_for_overseers_only(seeded: Seeded) -> None:
     assert both.status_code in (400, 422)
 
 
-def test_contain_stops_the_actors_next_request(seeded: Seeded) -> None:
-    """Last in this file: it revokes mallory's token and grants."""
-    headers = {"Authorization": f"Bearer {seeded.secret}"}
-    rows = f"{seeded.server.url}/v1/datasets/visits/rows"
-    params = {"purpose": "analytics", "view": "raw", "format": "csv"}
-    assert httpx.get(rows, params=params, headers=headers, timeout=30).status_code == 200
-    result = invoke("incident", "--actor", "mallory", "--contain", "--json",
-                    workspace=seeded.project)  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["containment"]["tokens_revoked"] == [seeded.token_id]
-    assert len(data["containment"]["grants_revoked"]) == 4
-    assert "revoked" in data["notification"]["measures_taken"]
-    after = httpx.get(rows, params=params, headers=headers, timeout=30)
-    assert after.status_code in (401, 403)
-    with Workspace.open(seeded.project) as ws, pytest.raises(PolicyDenied):
-        ws.read("visits", purpose="analytics", actor="mallory", view="raw")
-
-
 # -- a derived copy read: people matched by the keyed subject link -----------------------------
 
 COPY_PLAN = """
@@ -560,3 +542,53 @@ def test_the_migration_backfills_the_access_index_exactly(ws: Workspace, tmp_pat
         )
         == (2, 840, 300)
     )
+
+
+def test_html_report_renders_in_chromium_with_no_error(seeded: Seeded, tmp_path: Path) -> None:
+    """The report opens in headless Chromium from a file: nothing fetched, nothing logged as
+    an error (a request for any outside resource would fail here and be logged), not blank."""
+    from PIL import Image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "chromium-report.html"
+    with Workspace.open(seeded.project) as ws:
+        ws.incidents.html(ws.incidents.scope(actor="mallory"), out)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}"):  # fmt: skip
+        options.add_argument(flag)
+    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    try:
+        chrome.set_page_load_timeout(30)
+        chrome.get(out.as_uri())
+        assert "Art. 33(3)" in chrome.find_element(By.TAG_NAME, "h2").text + chrome.page_source
+        errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        shot = Image.open(io.BytesIO(chrome.get_screenshot_as_png())).convert("L")
+        low, high = shot.getextrema()
+        assert high - low > 100  # text on a background, not a blank page
+    finally:
+        chrome.quit()
+
+
+def test_contain_stops_the_actors_next_request(seeded: Seeded) -> None:
+    """Last in this file: it revokes mallory's token and grants."""
+    headers = {"Authorization": f"Bearer {seeded.secret}"}
+    rows = f"{seeded.server.url}/v1/datasets/visits/rows"
+    params = {"purpose": "analytics", "view": "raw", "format": "csv"}
+    assert httpx.get(rows, params=params, headers=headers, timeout=30).status_code == 200
+    result = invoke("incident", "--actor", "mallory", "--contain", "--json",
+                    workspace=seeded.project)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["containment"]["tokens_revoked"] == [seeded.token_id]
+    assert len(data["containment"]["grants_revoked"]) == 4
+    assert "revoked" in data["notification"]["measures_taken"]
+    after = httpx.get(rows, params=params, headers=headers, timeout=30)
+    assert after.status_code in (401, 403)
+    with Workspace.open(seeded.project) as ws, pytest.raises(PolicyDenied):
+        ws.read("visits", purpose="analytics", actor="mallory", view="raw")

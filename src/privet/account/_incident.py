@@ -216,6 +216,14 @@ class Notification(BaseModel):
     to_fill: list[str]
 
 
+class ContainmentDone(BaseModel):
+    """What containment revoked before the scope was computed (ids only)."""
+
+    tokens_revoked: list[str]
+    grants_revoked: list[str]
+    log_index: int = Field(description="the incident.contain log entry")
+
+
 class IncidentScope(BaseModel):
     """What one actor (or one API token) read, exported and made in a window — counts, ids
     of catalog objects and column names only; the people themselves are sealed apart."""
@@ -390,14 +398,6 @@ def scope_actor(core: Core, *, actor: str | None, token: str | None) -> str:
         if session.get(User, actor) is None:
             raise NotFound(f"no user named {actor[:60]!r}", parameter="actor")
         return actor
-
-
-class ContainmentDone(BaseModel):
-    """What containment revoked before the scope was computed (ids only)."""
-
-    tokens_revoked: list[str]
-    grants_revoked: list[str]
-    log_index: int = Field(description="the incident.contain log entry")
 
 
 class _Reads:

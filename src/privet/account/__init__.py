@@ -8,6 +8,26 @@ the catalog, ledgers, attack results), never from a cell value.
 from __future__ import annotations
 
 from privet.account._facets import facet_schemas
+from privet.account._incident import (
+    AlertSeen,
+    ColumnRead,
+    ContainmentDone,
+    ExportRead,
+    IncidentScope,
+    Made,
+    Notification,
+    Sealed,
+    SubjectCount,
+    VersionRead,
+    check_new,
+    make_dpo_key,
+    scope,
+    scope_actor,
+    seal,
+    unseal,
+    write_new,
+)
+from privet.account._incident_html import render_incident
 from privet.account._kpis import (
     Alerts,
     Budget,
@@ -29,6 +49,25 @@ from privet.account._openlineage import write_file as write_lineage
 from privet.account._openlineage import write_stream as stream_lineage
 
 __all__ = [
+    # incident scoping
+    "AlertSeen",
+    "ColumnRead",
+    "ContainmentDone",
+    "ExportRead",
+    "IncidentScope",
+    "Made",
+    "Notification",
+    "Sealed",
+    "SubjectCount",
+    "VersionRead",
+    "check_new",
+    "make_dpo_key",
+    "render_incident",
+    "scope",
+    "scope_actor",
+    "seal",
+    "unseal",
+    "write_new",
     # privacy KPIs
     "Alerts",
     "Budget",

@@ -283,14 +283,22 @@ def revoke_grant(core: Core, grant_id: str, *, identity: Identity) -> GrantInfo:
             )
         if row.status not in ("pending", "active"):
             raise InvalidInput(f"grant {row.id} is already {row.status}")
-        row.status, row.revoked_by, row.revoked_at = "revoked", identity.name, now
-        attested = auditlog.attest(session, ("grant", row.id))
-        event = auditlog.events.grant_revoke(
-            ts=core.now(), actor=identity.name, grant=_about(row), governance=attested
-        )
+        event = revoke_grant_row(core, session, row, actor=identity.name, now=now)
         auditlog.append(session, [event])
         session.commit()
         return _info(row, dataset.name, now)
+
+
+def revoke_grant_row(
+    core: Core, session: Session, row: Grant, *, actor: str, now: datetime
+) -> auditlog.events.Entry:
+    """Mark ``row`` revoked in ``session`` (already checked against the log) and return its
+    log entry, for the caller to append and commit: containment revokes several at once."""
+    row.status, row.revoked_by, row.revoked_at = "revoked", actor, now
+    attested = auditlog.attest(session, ("grant", row.id))
+    return auditlog.events.grant_revoke(
+        ts=core.now(), actor=actor, grant=_about(row), governance=attested
+    )
 
 
 def list_grants(

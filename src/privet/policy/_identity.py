@@ -276,14 +276,21 @@ def revoke_token(core: Core, token_id: str, *, actor: str) -> None:
         if row is None:
             raise NotFound(f"no token {token_id[:40]!r}")
         if row.revoked_at is None:
-            auditlog.check(session, ("token", token_id))
-            row.revoked_at, row.revoked_by = core.now(), actor
-            attested = auditlog.attest(session, ("token", token_id))
-            event = auditlog.events.token_revoke(
-                ts=core.now(), actor=actor, user=row.user, token=token_id, governance=attested
-            )
-            auditlog.append(session, [event])
+            auditlog.append(session, [revoke_token_row(core, session, row, actor=actor)])
             session.commit()
+
+
+def revoke_token_row(
+    core: Core, session: Session, row: ApiToken, *, actor: str
+) -> auditlog.events.Entry:
+    """Mark ``row`` revoked in ``session`` and return its log entry (for the caller to append
+    and commit: containment revokes several in one transaction)."""
+    auditlog.check(session, ("token", row.id))
+    row.revoked_at, row.revoked_by = core.now(), actor
+    attested = auditlog.attest(session, ("token", row.id))
+    return auditlog.events.token_revoke(
+        ts=core.now(), actor=actor, user=row.user, token=row.id, governance=attested
+    )
 
 
 def list_tokens(core: Core, *, user: str | None = None) -> list[TokenInfo]:

@@ -18,6 +18,7 @@ from privet.server import (
     _routes_data,
     _routes_forget,
     _routes_grants,
+    _routes_incident,
     _routes_kpis,
     _routes_models,
 )
@@ -65,6 +66,7 @@ def create_app(
         _routes_audit.router,
         _routes_forget.router,
         _routes_kpis.router,
+        _routes_incident.router,
     ):
         app.include_router(router, responses=_errors.ERROR_RESPONSES)
     app.include_router(_dashboard.router)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from privet.core import Core
     from privet.policy import (
         AlertInfo,
+        Containment,
         Decision,
         GrantInfo,
         GrantRequest,
@@ -175,6 +176,15 @@ class Access:
     def may_oversee(self, identity: Identity) -> bool:
         """May ``identity`` see alerts and others' grants (an approver, or a dataset's owner)?"""
         return policy.may_oversee(self._core, identity)
+
+    # -- containment --------------------------------------------------------------------------
+
+    def contain(self, user: str, *, actor: str, reason: str) -> Containment:
+        """Revoke, at once and in one transaction, every active API token and every active or
+        pending grant of ``user``; one ``incident.contain`` log entry lists them. ``reason`` is
+        a short word (``incident``, ``stolen-token``), never free text. Their next request is
+        refused (401/403); the user stays registered and may be given new tokens later."""
+        return policy.contain(self._core, user, actor=actor, reason=reason)
 
     # -- alerts and streamed reads ------------------------------------------------------------
 

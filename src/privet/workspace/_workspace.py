@@ -21,6 +21,7 @@ from privet.workspace._consent import Consent
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._forget import Forgetting
+from privet.workspace._incident import Incidents
 from privet.workspace._kpis import KpisFacade
 from privet.workspace._lineage import OpenLineage
 from privet.workspace._scan import Scanning
@@ -181,6 +182,10 @@ class Workspace:
     def openlineage(self) -> OpenLineage:
         """The lineage as OpenLineage events: to a file (JSON lines) or a receiver (Marquez)."""
         return OpenLineage(self._core)
+
+    def incidents(self) -> Incidents:
+        """Incident scoping: what an actor or token read, exported and made; sealed subjects."""
+        return Incidents(self._core)
 
     @cached_property
     def access(self) -> Access:

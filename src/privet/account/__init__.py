@@ -7,4 +7,17 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from privet.account._drill import SCENARIOS as DRILL_SCENARIOS
+from privet.account._drill import DrillReport, ScenarioResult, drill_scope, run_drill
+from privet.account._drill import Scope as DrillScope
+from privet.account._drill import render_html as render_drill_html
+
+__all__: list[str] = [
+    "DRILL_SCENARIOS",
+    "DrillReport",
+    "DrillScope",
+    "ScenarioResult",
+    "drill_scope",
+    "render_drill_html",
+    "run_drill",
+]

@@ -15,7 +15,7 @@ frame = ws.read("people", actor="alice", view="masked", purpose="analytics")
 """
 
 from privet.policy import _governance  # noqa: F401 - registers users, tokens, grants, policy
-from privet.policy._alerts import AlertInfo, list_alerts
+from privet.policy._alerts import AlertInfo, list_alerts, seed_baseline
 from privet.policy._broker import DERIVE_CHANNEL, Release, export, read, still_allowed, stream
 from privet.policy._consent import (
     CONSENT_BASIS,
@@ -62,7 +62,18 @@ from privet.policy._identity import (
     set_roles,
 )
 from privet.policy._request import MAX_GRANT_SECONDS, GrantRequest
-from privet.policy._rules import VIEWS, Policy, Rule, View, parse_policy, set_policy, show_policy
+from privet.policy._rules import (
+    ALERT_KINDS,
+    VIEWS,
+    Alerts,
+    Policy,
+    Rule,
+    View,
+    current_alerts,
+    parse_policy,
+    set_policy,
+    show_policy,
+)
 
 __all__ = [
     "CONSENT_BASIS",
@@ -78,6 +89,9 @@ __all__ = [
     "DERIVE_CHANNEL",
     "MAX_GRANT_SECONDS",
     "VIEWS",
+    "ALERT_KINDS",
+    "Alerts",
+    "current_alerts",
     "AlertInfo",
     "Containment",
     "contain",
@@ -116,6 +130,7 @@ __all__ = [
     "request_grant",
     "revoke_grant",
     "revoke_token",
+    "seed_baseline",
     "set_disabled",
     "set_policy",
     "set_roles",

@@ -3,15 +3,20 @@ a real ``privet serve`` on loopback (acceptance 2 of the accountability issue)."
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from privet import Workspace
 from privet.errors import InvalidInput, PolicyDenied
-from privet.policy import GrantRequest
+from privet.policy import AlertInfo, GrantRequest
 from tests.conftest import ingest_people
+from tests.server_support import ServerProcess
 
 POLICY = """
 rules:
@@ -84,3 +89,178 @@ def test_contain_revokes_every_active_token_and_grant_in_one_logged_step(
 def test_contain_reason_is_a_short_word_not_free_text(governed: Workspace, reason: str) -> None:
     with pytest.raises(InvalidInput):
         governed.access.contain("eve", actor="tester", reason=reason)
+
+
+# -- alerts for the drill patterns, in the library ---------------------------------------------
+
+PATTERNS = """
+rules:
+  - roles: [analyst]
+    views: [raw]
+    purposes: [analytics, training]
+    auto_approve: true
+alerts:
+  scrape_reads: 5
+  scrape_rows: 10
+  hop_purposes: 2
+"""
+
+
+def _paged(ws: Workspace, user: str, purpose: str, offset: int, limit: int | None) -> bytes:
+    chunks = ws.access.stream(
+        "people",
+        identity=ws.access.local_identity(user),
+        purpose=purpose,
+        offset=offset,
+        limit=limit,
+    )
+    return b"".join(chunks)
+
+
+def test_small_pages_raise_one_scraping_alert_and_pages_are_logged_as_their_rows(
+    ws: Workspace, people_csv: Path, people: pl.DataFrame
+) -> None:
+    ingest_people(ws, people_csv)
+    ws.access.add_user("eve", roles=["analyst"], actor="tester")
+    ws.access.set_policy(PATTERNS, actor="tester")
+    ws.access.approve_grant(_grant(ws, "eve", "analytics"), actor="alice")
+    received = []
+    for page in range(7):
+        received.append(pl.read_parquet(io.BytesIO(_paged(ws, "eve", "analytics", page * 10, 10))))
+    # The pages are the stored rows in order (checked against the generated table itself).
+    together = pl.concat(received)
+    assert together["person_id"].to_list() == people["person_id"].head(70).to_list()
+    alerts = [a for a in ws.access.list_alerts() if a.kind == "scraping"]
+    assert len(alerts) == 1  # one per window, not one per page past the threshold
+    assert alerts[0].facts["reads"] == 5
+    reads = [r.event for r in ws.log.records() if r.event["event"] == "read"]
+    assert [(r["offset"], r["limit"], r["rows"]) for r in reads[-7:]] == [
+        (i * 10, 10, 10) for i in range(7)
+    ]
+
+
+def test_one_dataset_read_under_several_purposes_raises_purpose_hopping(
+    ws: Workspace, people_csv: Path
+) -> None:
+    ingest_people(ws, people_csv)
+    ws.access.add_user("eve", roles=["analyst"], actor="tester")
+    ws.access.set_policy(PATTERNS, actor="tester")
+    ws.access.approve_grant(_grant(ws, "eve", "analytics"), actor="alice")
+    ws.access.approve_grant(_grant(ws, "eve", "training"), actor="alice")
+
+    def hops() -> list[AlertInfo]:
+        return [a for a in ws.access.list_alerts() if a.kind == "purpose_hopping"]
+
+    _paged(ws, "eve", "analytics", 0, 200)
+    _paged(ws, "eve", "analytics", 0, 200)
+    assert hops() == []  # the same purpose again is no hop
+    _paged(ws, "eve", "training", 0, 200)
+    (alert,) = hops()
+    assert alert.facts["purposes"] == 2
+
+
+def test_a_revoked_token_presented_again_raises_an_alert_without_its_secret(
+    ws: Workspace, people_csv: Path
+) -> None:
+    ingest_people(ws, people_csv)
+    ws.access.add_user("eve", roles=["analyst"], actor="tester")
+    issued = ws.access.issue_token("eve", expires_in=timedelta(hours=1), actor="tester")
+    ws.access.revoke_token(issued.id, actor="tester")
+    for _ in range(3):
+        with pytest.raises(PolicyDenied):
+            ws.access.authenticate(issued.secret)
+    (alert,) = ws.access.list_alerts()  # one per token per replay window
+    assert alert.kind == "revoked_token" and alert.facts["token"] == issued.id
+    secret = issued.secret.rsplit("_", 1)[1]
+    assert all(secret not in json.dumps(r.event) for r in ws.log.records())
+
+
+# -- breach drills against a real server --------------------------------------------------------
+
+DRILL_POLICY = """
+rules: []
+alerts:
+  min_history: 3
+  bulk_rows: 150
+  scrape_reads: 8
+  scrape_rows: 10
+  hop_purposes: 3
+  contain: [off_hours_bulk, scraping, purpose_hopping, revoked_token]
+"""
+# What each scenario reads, from the thresholds above and the drill's script (README):
+# a whole dataset of max(bulk_rows, 100) rows; scrape_reads pages of min(scrape_rows, 20) rows;
+# a 50-row dataset once per purpose; a 50-row dataset once before its token was revoked.
+EXPECTED = {
+    "off_hours_bulk": (1, 150, 150),
+    "scraping": (8, 80, 80),
+    "purpose_hopping": (3, 150, 50),
+    "revoked_token": (1, 50, 50),
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ServerProcess]]:
+    root = tmp_path_factory.mktemp("drill")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRIVET_KEY_DIR", str(root / "keys"))
+        (root / "project").mkdir()
+        with Workspace.init(root / "project", actor="tester") as ws:
+            ws.access.add_user("operator", roles=["security"], actor="tester")
+            ws.access.set_policy(DRILL_POLICY, actor="tester")
+        with ServerProcess(root / "project") as server:
+            yield root / "project", server
+
+
+@pytest.fixture
+def drill_ws(served: tuple[Path, ServerProcess], monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    path, _ = served
+    monkeypatch.setenv("PRIVET_KEY_DIR", str(path.parent / "keys"))
+    with Workspace.open(path) as ws:
+        yield ws
+
+
+def _log_reads(ws: Workspace, user: str) -> list[dict]:
+    return [
+        r.event for r in ws.log.records() if r.event["event"] == "read" and r.event["actor"] == user
+    ]
+
+
+@pytest.mark.parametrize("scenario", list(EXPECTED))
+def test_drill_alerts_and_contains_within_a_second_and_knows_what_was_read(
+    served: tuple[Path, ServerProcess], drill_ws: Workspace, scenario: str
+) -> None:
+    _, server = served
+    report = drill_ws.drills.run(server.url, actor="operator", scenarios=[scenario])
+    (result,) = report.scenarios
+    assert result.alert_id is not None, result.notes
+    assert result.time_to_alert_seconds is not None and result.time_to_alert_seconds <= 1.0
+    assert result.contained_by == "policy"
+    assert result.time_to_containment_seconds is not None
+    assert result.time_to_containment_seconds <= 1.0
+    # The alert and the containment, seen independently in the workspace and on the server.
+    # The first alert is the scenario's; then only the contained token presented again.
+    alerts = [a for a in drill_ws.access.list_alerts() if a.user == result.user][::-1]
+    assert alerts[0].kind == scenario
+    assert {a.kind for a in alerts[1:]} <= {"revoked_token"}
+    alert = alerts[0]
+    contained = [
+        r.event
+        for r in drill_ws.log.records()
+        if r.event["event"] == "incident.contain" and r.event["user"] == result.user
+    ]
+    assert contained and contained[0]["reason"] == f"alert:{scenario}"
+    assert contained[0]["alert"] == alert.log_index
+    tokens = drill_ws.access.list_tokens(user=result.user)
+    assert tokens and all(t.status == "revoked" for t in tokens)
+    assert result.user in report.disabled_users
+    # The ground truth: the script's sizes, and the reads the log holds for that user.
+    reads, rows, subjects = EXPECTED[scenario]
+    logged = _log_reads(drill_ws, result.user)
+    assert len(logged) == reads and sum(e["rows"] for e in logged) == rows
+    truth = result.ground_truth
+    assert (truth.reads, truth.rows, truth.subjects) == (reads, rows, subjects)
+    assert truth.datasets == [result.dataset]
+    assert result.privet_scope is not None, "privet's incident scope is missing"
+    assert result.privet_scope.datasets == [result.dataset]
+    assert (result.privet_scope.rows, result.privet_scope.subjects) == (rows, subjects)
+    assert result.scope_matches and result.passed and report.passed

@@ -8,7 +8,14 @@ the catalog, ledgers, attack results), never from a cell value.
 from __future__ import annotations
 
 from privet.account._drill import SCENARIOS as DRILL_SCENARIOS
-from privet.account._drill import DrillReport, ScenarioResult, drill_scope, run_drill
+from privet.account._drill import (
+    DrillReport,
+    ScenarioResult,
+    check_output,
+    drill_scope,
+    run_drill,
+    write_report,
+)
 from privet.account._drill import Scope as DrillScope
 from privet.account._drill import render_html as render_drill_html
 
@@ -20,4 +27,6 @@ __all__: list[str] = [
     "drill_scope",
     "render_drill_html",
     "run_drill",
+    "check_output",
+    "write_report",
 ]

@@ -41,8 +41,8 @@ import httpx
 import polars as pl
 from pydantic import BaseModel, Field
 
-from privet import catalog, policy
-from privet.errors import InvalidInput, PrivetError
+from privet import catalog, policy, tables
+from privet.errors import InvalidInput, NotFound, PrivetError
 from privet.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
@@ -270,7 +270,6 @@ class _Drill:
             actor=self.actor,
             subject_id=_SUBJECT,
             categories={_SUBJECT: "user.unique_id"},
-            classification="internal",
             scan=False,
         )
         return name
@@ -535,3 +534,27 @@ def drill_scope(core: Core) -> ScopeFn | None:
     """privet's incident scope of a drill user since a time, in the drill's terms (None while
     the workspace cannot scope incidents)."""
     return None
+
+
+def check_output(path: Path) -> None:
+    """Refuse an after-action report path before the drill runs: .html or .json, in a folder
+    that exists."""
+    if path.suffix.lower() not in (".html", ".htm", ".json"):
+        raise InvalidInput(
+            f"the after-action report is .html or .json, not {path.suffix[:12] or 'no suffix'!r}",
+            parameter="output",
+        )
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory; give a file name", parameter="output")
+    if not path.parent.is_dir():
+        raise NotFound(f"the folder {path.parent} does not exist", parameter="output")
+
+
+def write_report(report: DrillReport, path: Path) -> None:
+    """Write ``report`` to ``path`` (HTML or JSON by its suffix), whole or not at all."""
+    check_output(path)
+    html = path.suffix.lower() in (".html", ".htm")
+    text = render_html(report) if html else report.model_dump_json(indent=2)
+    # Ids, counts and timings only: nothing personal, so readable like any report (0644).
+    with tables.atomic_file(path, mode=0o644) as out:
+        out.write(text.encode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,14 +28,20 @@ class Drills:
         scenarios: Sequence[str] | None = None,
         timeout: float = 5.0,
         verify: bool | str = True,
+        output: Path | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> DrillReport:
         """Play ``scenarios`` (default: every one) against the server at ``server``, which must
-        serve this workspace; returns the after-action report. The drill's users are disabled
-        afterwards; its datasets (``drill-…``) and every log entry stay."""
+        serve this workspace; returns the after-action report, also written to ``output``
+        (``.html`` or ``.json``, checked before anything is played) when given. The drill's
+        users are disabled afterwards; its datasets (``drill-…``) and every log entry stay.
+        ``timeout`` bounds each wait (for an alert, for a refusal) in seconds; ``verify`` is
+        httpx's (a CA bundle path for a server with a private certificate)."""
         from privet import account
 
-        return account.run_drill(
+        if output is not None:
+            account.check_output(output)
+        report = account.run_drill(
             self._core,
             server,
             actor=actor,
@@ -44,6 +51,9 @@ class Drills:
             verify=verify,
             progress=progress,
         )
+        if output is not None:
+            account.write_report(report, output)
+        return report
 
     @staticmethod
     def html(report: DrillReport) -> str:

@@ -18,8 +18,49 @@ from privet.account._drill import (
 )
 from privet.account._drill import Scope as DrillScope
 from privet.account._drill import render_html as render_drill_html
+from privet.account._incident import (
+    AlertSeen,
+    ColumnRead,
+    ContainmentDone,
+    ExportRead,
+    IncidentScope,
+    Made,
+    Notification,
+    Sealed,
+    SubjectCount,
+    VersionRead,
+    check_new,
+    make_dpo_key,
+    scope,
+    scope_actor,
+    seal,
+    unseal,
+    write_new,
+)
+from privet.account._incident_html import render_incident
 
-__all__: list[str] = [
+__all__: list[str] = []
+__all__ += [
+    "AlertSeen",
+    "ColumnRead",
+    "ContainmentDone",
+    "ExportRead",
+    "IncidentScope",
+    "Made",
+    "Notification",
+    "Sealed",
+    "SubjectCount",
+    "VersionRead",
+    "check_new",
+    "make_dpo_key",
+    "render_incident",
+    "scope",
+    "scope_actor",
+    "seal",
+    "unseal",
+    "write_new",
+]
+__all__ += [
     "DRILL_SCENARIOS",
     "DrillReport",
     "DrillScope",

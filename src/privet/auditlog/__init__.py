@@ -2,6 +2,7 @@
 and the attestations that make governance metadata provable from it."""
 
 from privet.auditlog import events
+from privet.auditlog._access import ACCESS_EVENTS, micros
 from privet.auditlog._attest import (
     BASELINE_EVENT,
     SESSION_INFO,
@@ -31,6 +32,8 @@ from privet.auditlog._publish import CheckpointPublisher, publish, write_note
 from privet.auditlog.kinds import Kind, register_kind
 
 __all__ = [
+    "ACCESS_EVENTS",
+    "micros",
     "BASELINE_EVENT",
     "SESSION_INFO",
     "Attestations",

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from privet.auditlog import _attest
+from privet.auditlog._access import INSERT as _INDEX
+from privet.auditlog._access import access_rows
 from privet.auditlog._merkle import (
     CompactRange,
     consistency_proof,
@@ -65,6 +67,9 @@ def append(session: Session, events: Sequence[Mapping[str, object]]) -> list[int
         rows.append({"idx": start + offset, "data": data, "leaf_hash": leaf_hash(data)})
     # A Core text statement: the ORM bulk-insert path costs more per row than hashing it.
     session.execute(_INSERT, rows)
+    # Same transaction: an entry and its index row commit together or not at all.
+    if indexed := access_rows(start, events):
+        session.execute(_INDEX, indexed)
     _attest.point(session, events, start)
     return list(range(start, end))
 

@@ -882,6 +882,56 @@ def erasure_done(
     )
 
 
+# -- accountability: incident scoping -------------------------------------------------------------
+
+
+def incident_scope(
+    *,
+    ts: datetime,
+    actor: str,
+    subject_actor: str,
+    token: str | None,
+    since: datetime | None,
+    until: datetime,
+    entries: int,
+    reads: int,
+    datasets: int,
+    rows: int,
+    subjects: int,
+) -> Entry:
+    """An incident scope of what ``subject_actor`` (or only their API ``token``) did in the
+    window, computed by ``actor``: counts only (the people themselves are never logged)."""
+    return _entry(
+        "incident.scope",
+        ts,
+        actor,
+        subject_actor=subject_actor,
+        **_present(token=token, since=since.isoformat() if since else None),
+        until=until.isoformat(),
+        entries=entries,
+        reads=reads,
+        datasets=datasets,
+        rows=rows,
+        subjects=subjects,
+    )
+
+
+def incident_seal(
+    *, ts: datetime, actor: str, scope: int, subjects: int, recipient_key: int, sha256: str
+) -> Entry:
+    """The subject list of the incident scope at log entry ``scope`` was sealed to the DPO's
+    public key (Tink key id ``recipient_key``); ``sha256`` is the sealed file's hash."""
+    return _entry(
+        "incident.seal",
+        ts,
+        actor,
+        scope=scope,
+        subjects=subjects,
+        recipient_key=recipient_key,
+        sha256=sha256,
+    )
+
+
 # -- incidents: containment ---------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _dp,  # noqa: F401 - query, budget, train, models
     _drill,  # noqa: F401 - drill
     _forget,  # noqa: F401 - erase, erasure, retention
+    _incident,  # noqa: F401 - incident (scope, contain, seal), incident unseal, dpo-key
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
     _scan,  # noqa: F401 - scan

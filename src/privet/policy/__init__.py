@@ -16,7 +16,15 @@ frame = ws.read("people", actor="alice", view="masked", purpose="analytics")
 
 from privet.policy import _governance  # noqa: F401 - registers users, tokens, grants, policy
 from privet.policy._alerts import AlertInfo, list_alerts, seed_baseline
-from privet.policy._broker import DERIVE_CHANNEL, Release, export, read, still_allowed, stream
+from privet.policy._broker import (
+    DERIVE_CHANNEL,
+    INCIDENT_CHANNEL,
+    Release,
+    export,
+    read,
+    still_allowed,
+    stream,
+)
 from privet.policy._consent import (
     CONSENT_BASIS,
     ConsentChange,
@@ -87,6 +95,7 @@ __all__ = [
     "parse_consent_csv",
     "record_consent",
     "DERIVE_CHANNEL",
+    "INCIDENT_CHANNEL",
     "MAX_GRANT_SECONDS",
     "VIEWS",
     "ALERT_KINDS",

@@ -79,6 +79,9 @@ _CHUNK = 1024 * 1024
 # The channel privet's de-identification reads a source on to carry its subject link into the
 # protected copy (with the internal purpose only).
 DERIVE_CHANNEL = "deid:derive"
+# The channel incident scoping reads a version on (internal purpose only) to count the
+# people in it by their subject link; only counts and a sealed list ever leave it.
+INCIDENT_CHANNEL = "incident:scope"
 
 
 class _FilterFailed(Exception):
@@ -109,7 +112,7 @@ def read(
     Give ``identity`` (authenticated) or ``actor`` (a local name, whose registered roles apply).
     """
     keep_link = channel.startswith("dp:") or (
-        channel == DERIVE_CHANNEL and purpose in INTERNAL_PURPOSES
+        channel in (DERIVE_CHANNEL, INCIDENT_CHANNEL) and purpose in INTERNAL_PURPOSES
     )
     release, _, _ = _release(
         core, ref, _who(core, actor, identity), view, purpose, channel, keep_link=keep_link

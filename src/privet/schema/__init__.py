@@ -4,7 +4,7 @@ The tables are SQLAlchemy 2 models; the schema itself is made by the Alembic mig
 ``migrations/``. Every package that keeps rows imports its tables from here.
 """
 
-from privet.schema._auditlog import Checkpoint, GovernanceHead, LogEntry, LogHead
+from privet.schema._auditlog import AccessEvent, Checkpoint, GovernanceHead, LogEntry, LogHead
 from privet.schema._base import Base
 from privet.schema._catalog import Column, Dataset, DatasetPurpose, Meta, Version
 from privet.schema._db import (
@@ -33,6 +33,7 @@ from privet.schema._policy import (
 from privet.schema._vault import Keyset
 
 __all__ = [
+    "AccessEvent",
     "alembic_config",
     "AccessBaseline",
     "Alert",

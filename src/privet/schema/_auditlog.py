@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from privet.schema._base import Base
@@ -46,3 +46,24 @@ class Checkpoint(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary)
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessEvent(Base):
+    """Who acted in a log entry, and when: an index over the entries an incident scope reads.
+
+    Written in the transaction that appends the entry (``privet.auditlog.append``) for the
+    kinds in ``privet.auditlog.ACCESS_EVENTS`` only. Scoping one actor over a 10^6-entry log
+    is then an index range, not a parse of every entry (BENCHMARKS.md, section 12). ``ts`` is
+    the entry's time in microseconds since the Unix epoch (UTC), comparable on every database.
+    """
+
+    __tablename__ = "access_events"
+    __table_args__ = (
+        Index("ix_access_events_actor", "actor", "ts"),
+        Index("ix_access_events_token", "token", "ts"),
+    )
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    actor: Mapped[str] = mapped_column(String(200))
+    token: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[str] = mapped_column(String(32))

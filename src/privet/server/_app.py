@@ -18,6 +18,7 @@ from privet.server import (
     _routes_data,
     _routes_forget,
     _routes_grants,
+    _routes_incident,
     _routes_models,
 )
 from privet.server._middleware import Guard
@@ -63,6 +64,7 @@ def create_app(
         _routes_models.router,
         _routes_audit.router,
         _routes_forget.router,
+        _routes_incident.router,
     ):
         app.include_router(router, responses=_errors.ERROR_RESPONSES)
     app.include_router(_dashboard.router)

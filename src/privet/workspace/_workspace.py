@@ -22,6 +22,7 @@ from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._drill import Drills
 from privet.workspace._forget import Forgetting
+from privet.workspace._incident import Incidents
 from privet.workspace._scan import Scanning
 
 
@@ -175,6 +176,11 @@ class Workspace:
     def forget(self) -> Forgetting:
         """Retention by crypto-shredding, subject erasure with signed receipts, keep decisions."""
         return Forgetting(self._core)
+
+    @cached_property
+    def incidents(self) -> Incidents:
+        """Incident scoping: what an actor or token read, exported and made; sealed subjects."""
+        return Incidents(self._core)
 
     @cached_property
     def access(self) -> Access:

@@ -5,14 +5,14 @@ purpose hopping (one dataset read under several purposes) — look back over a s
 this table holds that window (ids, purposes, counts), pruned on every read.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"  # 0008 on branch drill; chained after incident's 0009 when merged
 branch_labels = None
 depends_on = None
 

@@ -166,6 +166,7 @@ def run_drill(
 def _same(found: Scope, truth: Scope) -> bool:
     return (
         sorted(found.datasets) == sorted(truth.datasets)
+        and found.reads == truth.reads
         and found.rows == truth.rows
         and found.subjects == truth.subjects
     )
@@ -530,10 +531,21 @@ def render_html(report: DrillReport) -> str:
     return env.from_string(_HTML).render(r=report)
 
 
-def drill_scope(core: Core) -> ScopeFn | None:
-    """privet's incident scope of a drill user since a time, in the drill's terms (None while
-    the workspace cannot scope incidents)."""
-    return None
+def drill_scope(core: Core, *, actor: str) -> ScopeFn:
+    """privet's incident scope (``privet.account.scope``, computed and logged by ``actor``) of
+    a drill user since a time, in the drill's terms."""
+    from privet.account._incident import scope
+
+    def compute(user: str, since: datetime) -> Scope:
+        found = scope(core, actor=user, since=since, by=actor)
+        return Scope(
+            datasets=sorted(found.datasets),
+            reads=found.reads,
+            rows=found.rows,
+            subjects=found.subjects.total,
+        )
+
+    return compute
 
 
 def check_output(path: Path) -> None:

@@ -46,7 +46,7 @@ class Drills:
             server,
             actor=actor,
             scenarios=scenarios,
-            scope=account.drill_scope(self._core),
+            scope=account.drill_scope(self._core, actor=actor),
             timeout=timeout,
             verify=verify,
             progress=progress,

@@ -6,17 +6,18 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 
 from privet import Workspace
-from privet.errors import InvalidInput, PolicyDenied
+from privet.errors import InvalidInput, PolicyDenied, Unauthenticated
 from privet.policy import AlertInfo, GrantRequest
-from tests.conftest import ingest_people
-from tests.server_support import ServerProcess
+from tests.conftest import ingest_people, run_privet
+from tests.server_support import ServerProcess, bearer
 
 POLICY = """
 rules:
@@ -265,3 +266,62 @@ def test_drill_alerts_and_contains_within_a_second_and_knows_what_was_read(
     assert result.privet_scope.datasets == [result.dataset]
     assert (result.privet_scope.rows, result.privet_scope.subjects) == (rows, subjects)
     assert result.scope_matches and result.passed and report.passed
+
+
+def test_contain_stops_the_next_request_on_the_server(
+    served: tuple[Path, ServerProcess], drill_ws: Workspace
+) -> None:
+    _, server = served
+    ws = drill_ws
+    ws.access.add_user("mallory", roles=["analyst"], actor="tester")
+    first = ws.access.issue_token("mallory", expires_in=timedelta(hours=1), actor="tester")
+    second = ws.access.issue_token("mallory", expires_in=timedelta(hours=1), actor="tester")
+    for issued in (first, second):
+        me = httpx.get(f"{server.url}/v1/me", headers=bearer(issued.secret), timeout=10)
+        assert me.status_code == 200 and me.json()["name"] == "mallory"
+    done = ws.access.contain("mallory", actor="operator", reason="stolen-token")
+    assert sorted(done.tokens) == sorted([first.id, second.id])
+    for issued in (first, second):
+        me = httpx.get(f"{server.url}/v1/me", headers=bearer(issued.secret), timeout=10)
+        assert me.status_code in (401, 403)
+
+
+def test_an_expired_token_presented_raises_a_low_alert(project: Path, people_csv: Path) -> None:
+    now = [datetime(2026, 3, 2, 10, 0, tzinfo=UTC)]
+    with Workspace.init(project, actor="tester", clock=lambda: now[0]) as ws:
+        ws.access.add_user("eve", roles=["analyst"], actor="tester")
+        issued = ws.access.issue_token("eve", expires_in=timedelta(hours=1), actor="tester")
+        assert ws.access.authenticate(issued.secret).name == "eve"
+        assert ws.access.list_alerts() == []
+        now[0] += timedelta(hours=2)
+        with pytest.raises(Unauthenticated):
+            ws.access.authenticate(issued.secret)
+        (alert,) = ws.access.list_alerts()
+        assert (alert.kind, alert.severity, alert.facts["token"]) == (
+            "expired_token",
+            "low",
+            issued.id,
+        )
+
+
+def test_privet_drill_command_writes_the_after_action_report(
+    served: tuple[Path, ServerProcess], tmp_path: Path
+) -> None:
+    path, server = served
+    out = tmp_path / "after-action.html"
+    result = run_privet(
+        "drill", "--scenario", "revoked_token", "--server", server.url, "--json",
+        "-o", out, "-w", path, "--as", "operator",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (scenario,) = report["scenarios"]
+    assert scenario["scenario"] == "revoked_token" and scenario["passed"]
+    html = out.read_text()
+    assert "revoked_token" in html and scenario["user"] in html and "passed" in html
+    # Bad input: one sentence, exit 1, nothing played.
+    bad = run_privet("drill", "--server", server.url, "-o", tmp_path / "r.txt", "-w", path)
+    assert bad.returncode == 1 and bad.stderr.startswith("privet: error:")
+    assert "Traceback" not in bad.stderr and ".html or .json" in bad.stderr
+    down = run_privet("drill", "--server", "http://127.0.0.1:9", "-w", path)
+    assert down.returncode == 1 and "no privet service answers" in down.stderr

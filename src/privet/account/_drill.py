@@ -233,8 +233,8 @@ class _Drill:
             self.http.get("/openapi.json").raise_for_status()
         except httpx.HTTPError:
             raise InvalidInput(
-                f"no privet server answers at {str(self.http.base_url)[:200]} (start one with "
-                "privet serve on this workspace)",
+                f"no privet service answers at {str(self.http.base_url)[:200]} (start one with "
+                "`privet serve` on this workspace)",
                 parameter="server",
             ) from None
 

@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import polars as pl
 import yaml
@@ -32,15 +32,6 @@ if TYPE_CHECKING:
 
 VIEWS = ("raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic")
 View = Literal["raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic"]
-ALERT_KINDS = (
-    "volume",
-    "first_restricted",
-    "off_hours_bulk",
-    "scraping",
-    "purpose_hopping",
-    "revoked_token",
-    "expired_token",
-)
 AlertKind = Literal[
     "volume",
     "first_restricted",
@@ -50,6 +41,7 @@ AlertKind = Literal[
     "revoked_token",
     "expired_token",
 ]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 
 
 class Rule(BaseModel):

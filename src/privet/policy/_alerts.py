@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
@@ -171,17 +171,20 @@ def _spanning(
     """The patterns that span reads (scraping, purpose hopping), over ``recent_reads``; the
     read is added and reads older than the longest window are dropped."""
     horizon = now - timedelta(seconds=thresholds.window_seconds)
-    recent = session.execute(
-        select(RecentRead.at, RecentRead.dataset_id, RecentRead.purpose, RecentRead.rows).where(
-            RecentRead.user == user, RecentRead.at > horizon
-        )
-    ).all()
     found: list[tuple[str, str, dict[str, Any]]] = []
     scrape_since = now - timedelta(seconds=thresholds.scrape_window_seconds)
     if rows <= thresholds.scrape_rows:
-        small = 1 + sum(
-            1 for r in recent if aware(r.at) > scrape_since and r.rows <= thresholds.scrape_rows
+        # Counted by the database (the (user, at) index): a scraper's window holds many reads.
+        before = session.scalar(
+            select(func.count())
+            .select_from(RecentRead)
+            .where(
+                RecentRead.user == user,
+                RecentRead.at > scrape_since,
+                RecentRead.rows <= thresholds.scrape_rows,
+            )
         )
+        small = 1 + (before or 0)
         if small >= thresholds.scrape_reads and not _raised(
             session, user, "scraping", scrape_since
         ):
@@ -197,7 +200,17 @@ def _spanning(
                 )
             )
     hop_since = now - timedelta(seconds=thresholds.hop_window_seconds)
-    purposes = {r.purpose for r in recent if r.dataset_id == dataset and aware(r.at) > hop_since}
+    purposes = set(
+        session.scalars(
+            select(RecentRead.purpose)
+            .distinct()
+            .where(
+                RecentRead.user == user,
+                RecentRead.at > hop_since,
+                RecentRead.dataset_id == dataset,
+            )
+        )
+    )
     hopping = purpose not in purposes and len(purposes) + 1 >= thresholds.hop_purposes
     if hopping and not _raised(session, user, "purpose_hopping", hop_since, dataset=dataset):
         found.append(
@@ -210,7 +223,10 @@ def _spanning(
                 },
             )
         )
-    session.add(RecentRead(user=user, at=now, dataset_id=dataset, purpose=purpose, rows=rows))
+    # Core statements, not the unit of work: this runs under the write lock of every read.
+    session.execute(
+        insert(RecentRead).values(user=user, at=now, dataset_id=dataset, purpose=purpose, rows=rows)
+    )
     session.execute(delete(RecentRead).where(RecentRead.user == user, RecentRead.at <= horizon))
     return found
 

@@ -7,6 +7,17 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
+from privet.account._drill import SCENARIOS as DRILL_SCENARIOS
+from privet.account._drill import (
+    DrillReport,
+    ScenarioResult,
+    check_output,
+    drill_scope,
+    run_drill,
+    write_report,
+)
+from privet.account._drill import Scope as DrillScope
+from privet.account._drill import render_html as render_drill_html
 from privet.account._facets import facet_schemas
 from privet.account._incident import (
     AlertSeen,
@@ -88,4 +99,15 @@ __all__ = [
     "send_lineage",
     "stream_lineage",
     "write_lineage",
+]
+__all__ += [
+    "DRILL_SCENARIOS",
+    "DrillReport",
+    "DrillScope",
+    "ScenarioResult",
+    "drill_scope",
+    "render_drill_html",
+    "run_drill",
+    "check_output",
+    "write_report",
 ]

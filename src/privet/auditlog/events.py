@@ -204,10 +204,14 @@ def read(
     columns: int,
     grant: str | None = None,
     consent_excluded: int | None = None,
+    offset: int | None = None,
+    limit: int | None = None,
 ) -> Entry:
     """A release of ``rows`` × ``columns``, on ``basis`` (and ``grant``, when one allowed it);
     ``basis`` is written even when None. ``consent_excluded`` (rows of people who withdrew
-    consent for the purpose, left out) is given exactly when the dataset rests on consent."""
+    consent for the purpose, left out) is given exactly when the dataset rests on consent.
+    ``offset`` and ``limit`` are given for a page: the rows from ``offset`` (at most
+    ``limit``) of the view as released, in stored order."""
     return {
         **facts.fields(),
         "event": "read",
@@ -215,7 +219,7 @@ def read(
         "basis": basis,
         "rows": rows,
         "columns": columns,
-        **_present(consent_excluded=consent_excluded),
+        **_present(consent_excluded=consent_excluded, offset=offset, limit=limit),
     }
 
 
@@ -233,24 +237,19 @@ def alert(
     *,
     ts: datetime,
     user: str,
-    dataset: str,
+    dataset: str | None,
     kind: str,
     severity: str,
-    read: int,
+    read: int | None,
     facts: Mapping[str, Fact],
 ) -> Entry:
-    """privet saw an unusual read (log entry ``read``); ``facts`` are the kind's counts."""
+    """privet saw an unusual read (log entry ``read``) or credential (a revoked or expired
+    token presented: no dataset, no read); ``facts`` are the kind's counts and ids."""
     return {
-        **_entry(
-            "alert",
-            ts,
-            "privet",
-            user=user,
-            dataset=dataset,
-            kind=kind,
-            severity=severity,
-            read=read,
-        ),
+        **_entry("alert", ts, "privet", user=user, **_present(dataset=dataset)),
+        "kind": kind,
+        "severity": severity,
+        **_present(read=read),
         **facts,
     }
 
@@ -973,3 +972,11 @@ def incident_contain(
         "incident.contain", ts, actor, user=user, tokens=list(tokens), grants=list(grants),
         reason=reason, **_present(alert=alert),
     )  # fmt: skip
+
+
+def baseline_seed(
+    *, ts: datetime, actor: str, user: str, reads: int, rows: int, hours: Sequence[int]
+) -> Entry:
+    """A reading history given to a user who had none (a breach drill's disposable user):
+    ``reads`` reads, ``rows`` rows in all, at these UTC ``hours``."""
+    return _entry("baseline.seed", ts, actor, user=user, reads=reads, rows=rows, hours=list(hours))

@@ -7,6 +7,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _consent,  # noqa: F401 - consent import, withdraw, grant, show
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models
+    _drill,  # noqa: F401 - drill
     _forget,  # noqa: F401 - erase, erasure, retention
     _incident,  # noqa: F401 - incident (scope, contain, seal), incident unseal, dpo-key
     _kpis,  # noqa: F401 - kpis

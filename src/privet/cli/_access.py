@@ -317,7 +317,7 @@ def grant_list(opts: Options, status: GrantStatus | None, user: str | None) -> N
 @command(cli, name="alerts")
 def alerts(opts: Options, since: int | None) -> None:
     """Anomalous reads: far above a user's usual volume, a first restricted dataset, off-hours
-    bulk reads."""
+    bulk reads, slow scraping, purpose hopping; a revoked or expired token presented again."""
     with opts.workspace() as ws:
         found = ws.access.list_alerts(since=since)
 
@@ -331,7 +331,7 @@ def alerts(opts: Options, since: int | None) -> None:
                 str(a.id),
                 _when(a.created_at),
                 Text(a.user),
-                a.dataset,
+                a.dataset or "-",
                 a.kind,
                 a.severity,
                 str(a.log_index),

@@ -15,7 +15,7 @@ frame = ws.read("people", actor="alice", view="masked", purpose="analytics")
 """
 
 from privet.policy import _governance  # noqa: F401 - registers users, tokens, grants, policy
-from privet.policy._alerts import AlertInfo, list_alerts
+from privet.policy._alerts import AlertInfo, list_alerts, seed_baseline
 from privet.policy._broker import (
     DERIVE_CHANNEL,
     INCIDENT_CHANNEL,
@@ -70,7 +70,18 @@ from privet.policy._identity import (
     set_roles,
 )
 from privet.policy._request import MAX_GRANT_SECONDS, GrantRequest
-from privet.policy._rules import VIEWS, Policy, Rule, View, parse_policy, set_policy, show_policy
+from privet.policy._rules import (
+    ALERT_KINDS,
+    VIEWS,
+    Alerts,
+    Policy,
+    Rule,
+    View,
+    current_alerts,
+    parse_policy,
+    set_policy,
+    show_policy,
+)
 
 __all__ = [
     "CONSENT_BASIS",
@@ -87,6 +98,9 @@ __all__ = [
     "INCIDENT_CHANNEL",
     "MAX_GRANT_SECONDS",
     "VIEWS",
+    "ALERT_KINDS",
+    "Alerts",
+    "current_alerts",
     "AlertInfo",
     "Containment",
     "contain",
@@ -125,6 +139,7 @@ __all__ = [
     "request_grant",
     "revoke_grant",
     "revoke_token",
+    "seed_baseline",
     "set_disabled",
     "set_policy",
     "set_roles",

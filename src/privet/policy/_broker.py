@@ -186,6 +186,7 @@ def _release(
     *,
     keep_stored: bool = False,
     keep_link: bool = False,
+    page: tuple[int, int | None] | None = None,
 ) -> tuple[Release, Decision, Iterator[bytes] | None]:
     """Decide, decrypt and shape the rows in a read transaction, then decide again and log
     in a short write transaction: SQLite's single write lock is held for a few lookups and
@@ -241,7 +242,7 @@ def _release(
         and consent.column is None
     )
     stored: Iterator[bytes] | None = None
-    if keep_stored and unchanged:
+    if keep_stored and unchanged and page is None:
         # Decrypted chunk by chunk while it is sent, after the log entry below commits.
         stored = _stored_chunks(core, handle, served_id, info.id, object_key, expected_sha)
         frame = pl.DataFrame()
@@ -261,6 +262,10 @@ def _release(
         except _FilterFailed:
             # Fail closed: a filter that cannot run on this dataset releases nothing.
             raise _refused(core, event, Decision(False, "row_filter_failed"), facts) from None
+        if page is not None:
+            # A page of the view as released (masks, filter and consent applied first), so
+            # its offsets name the same rows whoever pages through it under the same rule.
+            frame = frame.slice(page[0], page[1])
         rows, columns = frame.height, frame.width
     with core.session() as session:
         # Decided again under the write lock: a grant revoked while the rows were being
@@ -282,14 +287,18 @@ def _release(
             rows=rows,
             columns=columns,
             consent_excluded=consent.excluded if consent.applies else None,
+            offset=page[0] if page is not None else None,
+            limit=page[1] if page is not None else None,
         )
         (index,) = auditlog.append(session, [entry])
         if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
             observe(
+                core,
                 session,
                 policy_now[1].alerts,
                 user=identity.name,
                 dataset=facts,
+                purpose=purpose,
                 rows=rows,
                 now=now,
                 read_index=index,
@@ -466,8 +475,11 @@ def stream(
     fmt: str = "parquet",
     batch_rows: int = 10_000,
     channel: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> Iterator[bytes]:
-    """A governed read as a byte stream (Parquet or CSV).
+    """A governed read as a byte stream (Parquet or CSV); with ``offset`` or ``limit``, only
+    that page of the view (logged as a read of those rows, with the page).
 
     The decision and its log entry happen *now*, before this returns (so a refusal raises
     ``PolicyDenied`` here, before any response starts); the read is logged once. Between
@@ -481,8 +493,18 @@ def stream(
         raise InvalidInput("batch_rows must be positive", parameter="batch_rows")
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for streaming")
+    if offset < 0 or (limit is not None and limit < 1):
+        raise InvalidInput("a page needs offset >= 0 and limit >= 1", parameter="limit")
+    page = (offset, limit) if offset or limit is not None else None
     release, decision, stored = _release(
-        core, ref, identity, view, purpose, channel or f"stream:{fmt}", keep_stored=fmt == "parquet"
+        core,
+        ref,
+        identity,
+        view,
+        purpose,
+        channel or f"stream:{fmt}",
+        keep_stored=fmt == "parquet",
+        page=page,
     )
     return _chunks(core, release, decision, identity, fmt, batch_rows, stored)
 

@@ -59,6 +59,7 @@ def contain(core: Core, user: str, *, actor: str, reason: str) -> Containment:
             raise NotFound(f"no user {user[:60]!r}")
         done = contain_in(core, session, user, actor=actor, reason=reason)
         session.commit()
+    assert done is not None  # logged even when nothing was left to revoke
     return done
 
 
@@ -70,9 +71,12 @@ def contain_in(
     actor: str,
     reason: str,
     alert: int | None = None,
-) -> Containment:
+    skip_empty: bool = False,
+) -> Containment | None:
     """:func:`contain` inside the caller's write transaction (which commits it): an alert
-    contains its user in the transaction that raised it."""
+    contains its user in the transaction that raised it. With ``skip_empty``, nothing is
+    logged (and None returned) when the user holds no active token or grant: an attacker
+    replaying a dead token must not add a containment entry per request."""
     now = core.now()
     tokens = list(
         session.scalars(
@@ -95,6 +99,8 @@ def contain_in(
             .order_by(Grant.requested_at, Grant.id)
         )
     )
+    if skip_empty and not tokens and not grants:
+        return None
     # Before any change: the grants are what the log attests (tokens are checked one by one).
     auditlog.check(session, *[("grant", g.id) for g in grants])
     events = [revoke_token_row(core, session, t, actor=actor) for t in tokens]

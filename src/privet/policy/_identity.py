@@ -340,18 +340,29 @@ def authenticate(core: Core, bearer: str) -> Identity:
         # Before trusting its expiry, revocation and user: a token inserted, un-revoked or
         # extended in the database is refused, naming what changed.
         auditlog.check(session, ("token", row.id), ("user", row.user))
+        dead = None
         if row.revoked_at is not None:
-            # The caller proved possession of the whole secret: saying "revoked" (403) tells
-            # nothing to anyone without it, and tells its holder why access ended.
-            raise PolicyDenied("this token was revoked")
-        if aware(row.expires_at) <= core.now():
-            raise Unauthenticated(_DENIED)
-        user = session.get(User, row.user)
-        if user is None or user.disabled:
-            raise Unauthenticated(_DENIED)
-        return Identity(
-            name=row.user, roles=roles_of(session, row.user), token_id=row.id, via="token"
-        )
+            dead = "revoked_token"
+        elif aware(row.expires_at) <= core.now():
+            dead = "expired_token"
+        else:
+            user = session.get(User, row.user)
+            if user is None or user.disabled:
+                raise Unauthenticated(_DENIED)
+            return Identity(
+                name=row.user, roles=roles_of(session, row.user), token_id=row.id, via="token"
+            )
+        token_id, owner = row.id, row.user
+    # Whoever holds the whole secret of a dead token may have stolen it: an alert (after the
+    # read-only transaction; imported here, alerts build on identities).
+    from privet.policy._alerts import token_presented
+
+    token_presented(core, user=owner, token=token_id, kind=dead)
+    if dead == "revoked_token":
+        # The caller proved possession of the whole secret: saying "revoked" (403) tells
+        # nothing to anyone without it, and tells its holder why access ended.
+        raise PolicyDenied("this token was revoked")
+    raise Unauthenticated(_DENIED)
 
 
 def _from_jwt(core: Core, session: Session, bearer: str) -> Identity:

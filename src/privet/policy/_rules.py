@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import polars as pl
 import yaml
@@ -32,6 +32,16 @@ if TYPE_CHECKING:
 
 VIEWS = ("raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic")
 View = Literal["raw", "masked", "pseudonymized", "protected", "aggregate", "synthetic"]
+AlertKind = Literal[
+    "volume",
+    "first_restricted",
+    "off_hours_bulk",
+    "scraping",
+    "purpose_hopping",
+    "revoked_token",
+    "expired_token",
+]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
 
 
 class Rule(BaseModel):
@@ -132,6 +142,32 @@ class Alerts(BaseModel):
     usual_hour_share: float = Field(
         0.05, ge=0, le=1, description="An hour with a smaller share of past reads is off-hours."
     )
+    scrape_reads: int = Field(
+        30, ge=2, description="Small reads within the scraping window that make scraping."
+    )
+    scrape_rows: int = Field(100, ge=1, description="A read of at most this many rows is small.")
+    scrape_window_seconds: float = Field(
+        600, gt=0, le=86_400, description="The sliding window scraping is counted over."
+    )
+    hop_purposes: int = Field(
+        3, ge=2, description="Distinct purposes for one dataset within the window: hopping."
+    )
+    hop_window_seconds: float = Field(
+        3600, gt=0, le=86_400, description="The sliding window purpose hopping is counted over."
+    )
+    replay_window_seconds: float = Field(
+        300, gt=0, le=86_400, description="One alert per revoked or expired token per window."
+    )
+    contain: list[AlertKind] = Field(
+        [],
+        description="Alert kinds that contain their user at once: every API token and grant "
+        "revoked in the alert's transaction (see ws.access.contain).",
+    )
+
+    @property
+    def window_seconds(self) -> float:
+        """How far back the recent reads are kept."""
+        return max(self.scrape_window_seconds, self.hop_window_seconds)
 
 
 class Policy(BaseModel):
@@ -261,3 +297,9 @@ def show_policy(core: Core) -> tuple[int, str]:
     with core.reading() as session:
         row = session.scalars(select(PolicyDoc).order_by(PolicyDoc.number.desc()).limit(1)).first()
         return (row.number, row.text) if row is not None else (0, "")
+
+
+def current_alerts(core: Core) -> Alerts:
+    """The alert thresholds of the policy in force (the defaults when none was set)."""
+    with core.reading() as session:
+        return current_policy(session)[1].alerts

@@ -20,7 +20,16 @@ from privet.schema._db import (
 from privet.schema._dp import DpDomain, DpLedger, DpModel, DpRelease
 from privet.schema._forget import ConsentRecord, ErasureRequest, KeepDecision
 from privet.schema._lineage import LineageEdge
-from privet.schema._policy import AccessBaseline, Alert, ApiToken, Grant, PolicyDoc, User, UserRole
+from privet.schema._policy import (
+    AccessBaseline,
+    Alert,
+    ApiToken,
+    Grant,
+    PolicyDoc,
+    RecentRead,
+    User,
+    UserRole,
+)
 from privet.schema._vault import Keyset
 
 __all__ = [
@@ -28,6 +37,7 @@ __all__ = [
     "alembic_config",
     "AccessBaseline",
     "Alert",
+    "RecentRead",
     "ApiToken",
     "Base",
     "Checkpoint",

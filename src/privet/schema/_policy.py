@@ -87,6 +87,21 @@ class AccessBaseline(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RecentRead(Base):
+    """A user's governed reads of the last window (the longest of the alert windows), for
+    the patterns that span reads: scraping (many small reads) and purpose hopping. Counts,
+    ids and purposes only; rows older than the window are deleted as new reads come in."""
+
+    __tablename__ = "recent_reads"
+    __table_args__ = (Index("ix_recent_reads_user_at", "user", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(200))
+    rows: Mapped[int] = mapped_column(BigInteger)
+
+
 class Alert(Base):
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

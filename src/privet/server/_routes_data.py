@@ -73,9 +73,14 @@ def read_rows(
     caller: Caller,
     view: Annotated[View, Query(description="which view of the data")] = View.raw,
     format: Annotated[Format, Query(description="parquet or csv")] = Format.parquet,  # noqa: A002
+    offset: Annotated[int, Query(ge=0, le=2**40, description="first row of a page")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, le=2**40, description="rows in a page (default: all)")
+    ] = None,
 ) -> StreamingResponse:
     """Checks policy and grant, logs the read once, then streams; an expired or revoked grant
-    stops the stream mid-way (the connection is dropped, never a short file that looks whole)."""
+    stops the stream mid-way (the connection is dropped, never a short file that looks whole).
+    ``offset``/``limit`` read one page of the view (logged as a read of those rows)."""
     own_purpose(purpose)
     request_id = request.state.request_id
     chunks = _ws(request).access.stream(
@@ -86,6 +91,8 @@ def read_rows(
         fmt=format.value,
         batch_rows=request.app.state.batch_rows,
         channel=f"http:{request_id}",
+        offset=offset,
+        limit=limit,
     )
     # The first chunk runs the decision and commits the log entry: a refusal is still a
     # proper 403 here, before any header is sent.

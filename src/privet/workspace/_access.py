@@ -206,8 +206,11 @@ class Access:
         fmt: Literal["parquet", "csv"] = "parquet",
         batch_rows: int = 10_000,
         channel: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> Iterator[bytes]:
-        """A governed read of ``ref`` as Parquet or CSV (``fmt``) bytes.
+        """A governed read of ``ref`` as Parquet or CSV (``fmt``) bytes; with ``offset`` or
+        ``limit``, only that page of the view's rows (logged with the page and its row count).
 
         The decision and its log entry happen before this returns (a refusal raises
         ``PolicyDenied`` here); between chunks the grant is checked again, and an expired or
@@ -223,4 +226,6 @@ class Access:
             fmt=fmt,
             batch_rows=batch_rows,
             channel=channel,
+            offset=offset,
+            limit=limit,
         )

@@ -20,6 +20,7 @@ from privet.workspace._audit import Audits
 from privet.workspace._consent import Consent
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
+from privet.workspace._drill import Drills
 from privet.workspace._forget import Forgetting
 from privet.workspace._incident import Incidents
 from privet.workspace._kpis import KpisFacade
@@ -191,6 +192,11 @@ class Workspace:
     def access(self) -> Access:
         """Users and roles, tokens, grants and approvals, the policy, alerts."""
         return Access(self._core)
+
+    @cached_property
+    def drills(self) -> Drills:
+        """Breach drills against a running server: time to alert, to containment, the scope."""
+        return Drills(self._core)
 
     @cached_property
     def consent(self) -> Consent:

@@ -184,6 +184,7 @@ class Workspace:
         """The lineage as OpenLineage events: to a file (JSON lines) or a receiver (Marquez)."""
         return OpenLineage(self._core)
 
+    @cached_property
     def incidents(self) -> Incidents:
         """Incident scoping: what an actor or token read, exported and made; sealed subjects."""
         return Incidents(self._core)

@@ -99,6 +99,10 @@ def test_demo_runs_the_lifecycle():
     assert 0 < summary["masked_rows"] == 500
     assert summary["synthetic_epsilon"] > 0 and summary["synthetic"].startswith("people-synthetic")
     assert 0.0 <= summary["audit_auc"] <= 1.0 and any("RMIA" in line for line in lines)
+    # Step 15: the analyst read the masked view once; the person erased in step 14 still
+    # counts among the people that read disclosed (one row each).
+    assert summary["incident_rows"] == summary["incident_subjects"] == 500
+    assert summary["lineage_runs"] > 0
 
 
 def test_demo_keep_and_json(tmp_path: Path):

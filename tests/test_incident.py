@@ -475,6 +475,30 @@ def test_a_derived_copy_counts_people_by_link_and_seals_their_ids(
     assert not [v for v in expected if v in (tmp_path / "s.sealed").read_text()]
 
 
+def test_people_erased_after_the_read_still_count(ws: Workspace, tmp_path: Path) -> None:
+    """A read's people stay in its scope after an erasure rewrote the version: the erased
+    subject's rows were disclosed, so they count (one per row), though their id is gone."""
+    from privet.forget import EraseRequest
+
+    frames = _frames(tmp_path)
+    ws.ingest(tmp_path / "visits.csv", name="visits", owner="tester", purposes=["analytics"],
+              actor="tester", subject_id="pid", scan=False)  # fmt: skip
+    read = ws.read("visits", purpose="analytics", actor="dana")
+    erased = str(read["pid"][0])
+    erased_rows = int((read["pid"].cast(pl.String) == erased).sum())
+    ws.access.set_policy("erasure_roles: [dpo]\n", actor="tester")
+    ws.access.add_user("dpo", roles=["dpo"], actor="tester")
+    ws.forget.erase(EraseRequest(subjects=[erased], reason="art 17"), actor="dpo")
+    found = ws.incidents.scope(actor="dana")
+    expected = read["pid"].n_unique() - 1 + erased_rows  # the erased person's rows: one each
+    assert (
+        found.subjects.removed
+        == erased_rows
+        == frames["visits"].height - ws.read("visits", purpose="analytics", actor="tester").height
+    )
+    assert found.subjects.total == expected and not found.subjects.exact
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 PG_URL = os.environ.get("PRIVET_TEST_PG_URL")

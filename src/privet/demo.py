@@ -131,6 +131,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         synth_summary = _synthetic(ws, actor, say)
         access_summary = _access_governance(ws, actor, say)
         forget_summary = _forgetting(ws, actor, say)
+        account_summary = _accountability(ws, base, actor, say)
         summary = {
             "workspace": str(ws.folder),
             "dataset": version.ref,
@@ -147,6 +148,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             **synth_summary,
             **access_summary,
             **forget_summary,
+            **account_summary,
             "seconds": round(time.perf_counter() - started, 2),
         }
     say(f"\nDone in {summary['seconds']} s.")
@@ -355,6 +357,35 @@ def _forgetting(ws: Workspace, actor: str, say: Callable[[str], None]) -> dict[s
         "blocked_models": [
             m["model"] for m in result.receipt["models"] if m["action"] == "blocked"
         ],
+    }
+
+
+def _accountability(
+    ws: Workspace, base: Path, actor: str, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Step 15: what a data-protection lead hands over — an incident's scope, the privacy
+    KPIs, the lineage as OpenLineage events."""
+    say("\n== 15. Accountability: an incident scoped, KPIs, lineage for Marquez ==")
+    incident = ws.incidents.investigate(actor="analyst@example.org", by="dpo@example.org")
+    note = incident.notification
+    say(
+        f"the analyst's scope: {len(incident.datasets)} dataset(s), {incident.rows:,} rows, "
+        f"{incident.subjects.total:,} distinct people (the list is sealed for the DPO, never "
+        f"printed); Art. 33(3) severity {note.severity}, to fill by a person: "
+        f"{', '.join(note.to_fill)}"
+    )
+    kpis = ws.kpis()
+    spent = ", ".join(f"{b.dataset} ε={b.epsilon_spent:.2f}" for b in kpis.budgets)
+    say(
+        f"KPIs: {kpis.retention.versions_compliance:.0%} of versions within retention; "
+        f"{kpis.grants.active} active grant(s); {kpis.alerts.total} alert(s); {spent}"
+    )
+    events = ws.openlineage.export(actor=actor, path=base / "lineage.ndjson")
+    say(f"OpenLineage: {events.runs} runs ({events.events} events) in lineage.ndjson")
+    return {
+        "incident_rows": incident.rows,
+        "incident_subjects": incident.subjects.total,
+        "lineage_runs": events.runs,
     }
 
 

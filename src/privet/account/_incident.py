@@ -195,6 +195,11 @@ class SubjectCount(BaseModel):
     total: int = Field(description="distinct people whose rows reached the actor (approximate)")
     linked: int = Field(description="distinct people counted by keyed subject link")
     per_row: int = Field(description="people counted as one per row (no subject id)")
+    removed: int = Field(
+        0,
+        description="rows read that an erasure (or its k upkeep) has removed since: their "
+        "people are counted one per row, and their ids are gone",
+    )
     exact: bool
     method: str
 
@@ -742,6 +747,7 @@ class _People:
         self.ids_by_link: dict[str, str] = {}
         self.unresolved: dict[str, set[str]] = {}  # root dataset id → links with no id seen
         self.per_row: dict[str, int] = {}  # root dataset id → most rows read
+        self.removed = 0  # rows read that were removed from their version since
         self.linked = 0
         self.exact = True
 
@@ -800,8 +806,12 @@ def _count_people(core: Core, work: _Work) -> _People:
             out.people[dataset.name] |= found
             out.ids |= found
             basis = "subject_id"
-        out.per_version[version_id] = (len(found), basis, whole)
-        if not whole:
+        # A version rewritten since the read (an erasure) holds fewer rows than were read:
+        # those people were disclosed too; their ids are gone, so they count one per row.
+        removed = max(0, group.disclosed_max - frame.height) if whole else 0
+        out.removed += removed
+        out.per_version[version_id] = (len(found) + removed, basis, whole)
+        if not whole or removed:
             out.exact = False
     if out.link_only:
         ids = sorted(out.ids)
@@ -818,6 +828,7 @@ def _count_people(core: Core, work: _Work) -> _People:
 def _subject_total(versions: list[VersionRead], counted: _People) -> SubjectCount:
     linked = counted.linked
     per_row = sum(counted.per_row.values())
+    removed = counted.removed
     exact = counted.exact and (per_row == 0 or (linked == 0 and len(counted.per_row) == 1))
     parts = []
     if linked:
@@ -831,12 +842,18 @@ def _subject_total(versions: list[VersionRead], counted: _People) -> SubjectCoun
             f"{per_row} rows of dataset(s) with no subject id, one person per row "
             "(cannot be matched across datasets: may overlap the others)"
         )
+    if removed:
+        parts.append(
+            f"{removed} rows read were removed by an erasure since, one person per row "
+            "(their ids are gone)"
+        )
     if not counted.exact:
         parts.append("upper bound: some reads returned part of a version or a version is gone")
     return SubjectCount(
-        total=linked + per_row,
+        total=linked + per_row + removed,
         linked=linked,
         per_row=per_row,
+        removed=removed,
         exact=exact,
         method="; ".join(parts) or "no rows of people were disclosed",
     )

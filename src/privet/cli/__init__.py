@@ -10,6 +10,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _forget,  # noqa: F401 - erase, erasure, retention
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
+    _report,  # noqa: F401 - report
     _scan,  # noqa: F401 - scan
     _serve,  # noqa: F401 - serve
     _synth,  # noqa: F401 - synth, synth evaluate

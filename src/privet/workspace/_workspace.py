@@ -21,6 +21,7 @@ from privet.workspace._consent import Consent
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._forget import Forgetting
+from privet.workspace._report import Reports
 from privet.workspace._scan import Scanning
 
 
@@ -189,6 +190,11 @@ class Workspace:
     def deid(self) -> Deidentification:
         """Protect (mask, pseudonymize, generalize to k/ℓ/t), re-identification risk, detokenize."""
         return Deidentification(self._core)
+
+    @cached_property
+    def report(self) -> Reports:
+        """Privacy impact assessments of datasets and models, as HTML or PDF."""
+        return Reports(self._core)
 
     @cached_property
     def scan(self) -> Scanning:

@@ -602,7 +602,7 @@ class Gatherer:
             e for e in events if e.get("event") == "read.refused" and e.get("dataset") == info.id
         ]
         facts = [
-            Fact(label="Audit-log entries examined", value=size, command=cmd, path="size"),
+            Fact(label="Audit-log entries examined", value=size, command=cmd, path="length(entries)"),
             Fact(label="Reads", value=len(reads), command=cmd, path=f"length({mine})"),
             Fact(
                 label="Records released by those reads",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 _HEADER = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 
 
 def _pyplot() -> Any:
@@ -32,7 +33,7 @@ def _svg(fig: Any) -> str:
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "privet"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
-    return _HEADER.sub("", buffer.getvalue(), count=1)
+    return _METADATA.sub("", _HEADER.sub("", buffer.getvalue(), count=1), count=1)
 
 
 def risk_histogram(bands: Sequence[dict[str, float]], title: str) -> str:

@@ -30,9 +30,9 @@ from selenium.webdriver.chrome.service import Service
 
 from privet import Workspace
 from privet.attacks import MembershipAuditRequest
+from privet.datasets import raw_people
 from privet.deid import ProtectRequest
 from privet.dp import QueryRequest, TrainRequest
-from privet.datasets import raw_people
 from tests.conftest import PEOPLE_CATEGORIES, invoke
 from tests.test_dashboard import _chromium
 
@@ -43,8 +43,16 @@ SECTIONS = (
     "(d) Measures envisaged to address the risks",
 )
 # The seeded personal data no report may show.
-IDENTIFYING = ("person_id", "full_name", "email", "phone", "ssn", "street_address", "notes",
-               "date_of_birth")  # fmt: skip
+IDENTIFYING = (
+    "person_id",
+    "full_name",
+    "email",
+    "phone",
+    "ssn",
+    "street_address",
+    "notes",
+    "date_of_birth",
+)
 
 
 class _Facts(HTMLParser):
@@ -117,9 +125,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 ws.dp.train(
                     "people",
                     TrainRequest(
-                        name="m1", target="income", purpose="training", epochs=1, seed=1,
-                        features=["age", "education_num"], no_dp=True,
-                    ),  # fmt: skip
+                        name="m1",
+                        target="income",
+                        purpose="training",
+                        epochs=1,
+                        seed=1,
+                        features=["age", "education_num"],
+                        no_dp=True,
+                    ),
                     actor="tester",
                 )
                 ws.audit.run("m1", MembershipAuditRequest(attack="loss", seed=3), actor="tester")
@@ -198,8 +211,14 @@ def test_every_number_is_rederived_from_the_command_it_names(
     # The headline facts are there, and some are not trivial.
     paths = {f["path"] for f in facts}
     if name == "people":
-        for path in ("k", "prosecutor_risk_max", "marketer_risk", "epsilon_spent",
-                     "epsilon_remaining", "risk_histogram[7].records"):  # fmt: skip
+        for path in (
+            "k",
+            "prosecutor_risk_max",
+            "marketer_risk",
+            "epsilon_spent",
+            "epsilon_remaining",
+            "risk_histogram[7].records",
+        ):
             assert path in paths, path
         spent = next(f["value"] for f in facts if f["path"] == "epsilon_spent")
         assert math.isclose(spent, 0.5, rel_tol=1e-3)  # the one query (the model has no DP)
@@ -223,9 +242,16 @@ def browser(tmp_path: Path):
     binary, driver = _chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--no-first-run", "--disable-extensions", "--window-size=1200,1600",
-                 f"--user-data-dir={tmp_path / 'chromium'}"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--window-size=1200,1600",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
@@ -304,19 +330,34 @@ def test_a_stored_measurement_is_reused_until_its_inputs_change(
     assert first.exit_code == 0, first.output
     again = json.loads(first.stdout)["assessments"][0]
     assert again["measured"] == 0 and again["reused"] >= 3  # risk, histogram, ledger figure
-    changed = invoke("datasets", "annotate", "people", "fnlwgt", "--role", "quasi_identifier",
-                     workspace=built["project"])  # fmt: skip
+    changed = invoke(
+        "datasets",
+        "annotate",
+        "people",
+        "fnlwgt",
+        "--role",
+        "quasi_identifier",
+        workspace=built["project"],
+    )
     assert changed.exit_code == 0, changed.output
     try:
         after = json.loads(invoke("report", "people", "--json", workspace=built["project"]).stdout)
         assert after["assessments"][0]["measured"] >= 1  # the risk, anew (same histogram: reused)
-        facts = [f for s in after["assessments"][0]["sections"] for b in s["blocks"]
-                 for f in b["facts"]]  # fmt: skip
+        facts = [
+            f for s in after["assessments"][0]["sections"] for b in s["blocks"] for f in b["facts"]
+        ]
         qis = next(f["value"] for f in facts if f["path"] == "quasi_identifiers")
         assert "fnlwgt" in qis
     finally:
-        invoke("datasets", "annotate", "people", "fnlwgt", "--role", "other",
-               workspace=built["project"])  # fmt: skip
+        invoke(
+            "datasets",
+            "annotate",
+            "people",
+            "fnlwgt",
+            "--role",
+            "other",
+            workspace=built["project"],
+        )
 
 
 def test_bad_requests_are_one_sentence(

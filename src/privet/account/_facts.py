@@ -9,17 +9,20 @@ the same workspace.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
-from privet import __version__, catalog, lineage
+from privet import catalog, lineage
 from privet.account import _figures
 from privet.account._model import (
     Assessment,
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from privet.dp import ModelInfo
 
 # Bumped when a stored measurement's meaning changes, so older rows stop being current.
-FACTS_REVISION = f"{__version__}/1"
+FACTS_FORMAT = 1
 AUDITS = "audits"  # where `privet audit` draws ROC curves (privet.attacks._run.AUDITS)
 Progress = Callable[[str], None]
 
@@ -55,6 +58,23 @@ ART35 = {
 
 def _ver(number: int) -> str:
     return f"versions[?number==`{number}`] | [0]"
+
+
+@functools.cache
+def code_revision() -> str:
+    """A hash of the code behind stored measurements (the risk measure and the drawings):
+    a changed privet computes them anew instead of reusing what older code stored."""
+    digest = hashlib.sha256(str(FACTS_FORMAT).encode())
+    for package, files in (
+        ("privet.deid", ("_assess.py", "_measure.py", "_risk.py", "_columns.py")),
+        ("privet.account", ("_figures.py",)),
+    ):
+        spec = importlib.util.find_spec(package)
+        folder = Path(spec.origin).parent if spec is not None and spec.origin else None
+        for name in files:
+            source = folder / name if folder is not None else None
+            digest.update(source.read_bytes() if source is not None and source.is_file() else b"?")
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -128,7 +148,7 @@ class Gatherer:
     ) -> Any:
         """The stored result for these exact inputs, else ``compute()`` stored under them."""
         key_text = json.dumps(
-            {"kind": kind, "subject": subject, "revision": FACTS_REVISION, **parts},
+            {"kind": kind, "subject": subject, "revision": code_revision(), **parts},
             sort_keys=True,
             default=str,
         )
@@ -189,17 +209,19 @@ class Gatherer:
             Fact(label="Purposes", value=list(info.purposes), command=cmd, path="purposes"),
             Fact(label="Legal basis", value=info.legal_basis, command=cmd, path="legal_basis"),
             Fact(
-                label="Classification", value=info.classification, command=cmd,
+                label="Classification",
+                value=info.classification,
+                command=cmd,
                 path="classification",
-            ),  # fmt: skip
-            Fact(
-                label="Column identifying a person", value=info.subject_id_column, command=cmd,
-                path="subject_id_column",
-            ),  # fmt: skip
-            Fact(label="Derived from", value=info.derived_from, command=cmd, path="derived_from"),
-            Fact(
-                label="Versions", value=len(info.versions), command=cmd, path="length(versions)"
             ),
+            Fact(
+                label="Column identifying a person",
+                value=info.subject_id_column,
+                command=cmd,
+                path="subject_id_column",
+            ),
+            Fact(label="Derived from", value=info.derived_from, command=cmd, path="derived_from"),
+            Fact(label="Versions", value=len(info.versions), command=cmd, path="length(versions)"),
         ]
         fill = [
             ToFill(
@@ -220,13 +242,17 @@ class Gatherer:
             v = _ver(current.number)
             blocks[0].facts += [
                 Fact(
-                    label=f"Records in version {current.number}", value=current.rows,
-                    command=cmd, path=f"{v}.rows",
-                ),  # fmt: skip
+                    label=f"Records in version {current.number}",
+                    value=current.rows,
+                    command=cmd,
+                    path=f"{v}.rows",
+                ),
                 Fact(
-                    label=f"Columns in version {current.number}", value=len(current.columns),
-                    command=cmd, path=f"length({v}.columns)",
-                ),  # fmt: skip
+                    label=f"Columns in version {current.number}",
+                    value=len(current.columns),
+                    command=cmd,
+                    path=f"length({v}.columns)",
+                ),
             ]
             blocks.append(self._discovery(info.name, current))
         blocks.append(self._lineage_block(info))
@@ -243,14 +269,18 @@ class Gatherer:
                     Fact(label="column", value=column.name, command=cmd, path=f"{at}.name"),
                     Fact(label="role", value=column.role, command=cmd, path=f"{at}.role"),
                     Fact(
-                        label="category", value=column.category, command=cmd,
+                        label="category",
+                        value=column.category,
+                        command=cmd,
                         path=f"{at}.category",
-                    ),  # fmt: skip
+                    ),
                     Fact(label="source", value=column.source, command=cmd, path=f"{at}.source"),
                     Fact(
-                        label="confidence", value=column.confidence, command=cmd,
+                        label="confidence",
+                        value=column.confidence,
+                        command=cmd,
                         path=f"{at}.confidence",
-                    ),  # fmt: skip
+                    ),
                 ]
             )
         counts = []
@@ -287,14 +317,17 @@ class Gatherer:
         models = [m for m in self.models if m.card.dataset_id == info.id]
         facts = [
             Fact(
-                label="Datasets derived from it", value=len(derived),
+                label="Datasets derived from it",
+                value=len(derived),
                 command="privet datasets --json",
                 path=f"length([?derived_from=={quote(info.name)}])",
-            ),  # fmt: skip
+            ),
             Fact(
-                label="Models trained on it", value=len(models), command="privet models --json",
+                label="Models trained on it",
+                value=len(models),
+                command="privet models --json",
                 path=f"length([?card.dataset_id=={quote(info.id)}])",
-            ),  # fmt: skip
+            ),
         ]
         missing = [] if edges else ["no lineage edge is recorded for this dataset"]
         return Block(title="Lineage", facts=facts, figure=figure, missing=missing)
@@ -329,9 +362,12 @@ class Gatherer:
         cmd = f"privet datasets {info.name} --json"
         facts = [
             Fact(
-                label="Retention", value=info.retention_days, command=cmd,
-                path="retention_days", unit="days",
-            ),  # fmt: skip
+                label="Retention",
+                value=info.retention_days,
+                command=cmd,
+                path="retention_days",
+                unit="days",
+            ),
         ]
         if current is not None:
             facts.append(
@@ -430,8 +466,9 @@ class Gatherer:
             )
 
         def fact(label: str, key: str, value: Value = None) -> Fact:
-            return Fact(label=label, value=risk[key] if value is None else value, command=cmd,
-                        path=key)  # fmt: skip
+            return Fact(
+                label=label, value=risk[key] if value is None else value, command=cmd, path=key
+            )
 
         facts = [
             fact("Records measured", "rows"),
@@ -489,17 +526,23 @@ class Gatherer:
             Fact(label="δ", value=budget.delta, command=cmd, path="delta"),
             Fact(label="ε spent", value=budget.epsilon_spent, command=cmd, path="epsilon_spent"),
             Fact(
-                label="ε remaining", value=budget.epsilon_remaining, command=cmd,
+                label="ε remaining",
+                value=budget.epsilon_remaining,
+                command=cmd,
                 path="epsilon_remaining",
-            ),  # fmt: skip
+            ),
             Fact(
-                label="DP releases", value=len(budget.releases), command=cmd,
+                label="DP releases",
+                value=len(budget.releases),
+                command=cmd,
                 path="length(releases)",
-            ),  # fmt: skip
+            ),
             Fact(
-                label="Limit left at its default", value=budget.default_limit, command=cmd,
+                label="Limit left at its default",
+                value=budget.default_limit,
+                command=cmd,
                 path="default_limit",
-            ),  # fmt: skip
+            ),
         ]
         title = f"ε of the {budget.dataset} ledger"
         parts = {"spent": budget.epsilon_spent, "limit": budget.epsilon_limit, "title": title}
@@ -531,9 +574,11 @@ class Gatherer:
                     Fact(label="model", value=m.name, command=cmd, path=f"{at}.name"),
                     Fact(label="DP", value=m.private, command=cmd, path=f"{at}.private"),
                     Fact(
-                        label="ε", value=m.card.privacy.epsilon, command=cmd,
+                        label="ε",
+                        value=m.card.privacy.epsilon,
+                        command=cmd,
                         path=f"{at}.card.privacy.epsilon",
-                    ),  # fmt: skip
+                    ),
                     Fact(
                         label="latest audit AUC",
                         value=None if latest is None else latest.get("auc"),
@@ -574,12 +619,18 @@ class Gatherer:
             at = f"[?name=={quote(d.name)}] | [0]"
             rows.append(
                 [
-                    Fact(label="dataset", value=d.name, command="privet datasets --json",
-                         path=f"{at}.name"),  # fmt: skip
                     Fact(
-                        label="records", value=d.versions[-1].rows if d.versions else None,
-                        command="privet datasets --json", path=f"{at}.versions[-1].rows",
-                    ),  # fmt: skip
+                        label="dataset",
+                        value=d.name,
+                        command="privet datasets --json",
+                        path=f"{at}.name",
+                    ),
+                    Fact(
+                        label="records",
+                        value=d.versions[-1].rows if d.versions else None,
+                        command="privet datasets --json",
+                        path=f"{at}.versions[-1].rows",
+                    ),
                 ]
             )
         return Block(
@@ -602,7 +653,12 @@ class Gatherer:
             e for e in events if e.get("event") == "read.refused" and e.get("dataset") == info.id
         ]
         facts = [
-            Fact(label="Audit-log entries examined", value=size, command=cmd, path="length(entries)"),
+            Fact(
+                label="Audit-log entries examined",
+                value=size,
+                command=cmd,
+                path="length(entries)",
+            ),
             Fact(label="Reads", value=len(reads), command=cmd, path=f"length({mine})"),
             Fact(
                 label="Records released by those reads",
@@ -665,8 +721,7 @@ class Gatherer:
                     if d.derived_from == info.name and any(v.kind == "protect" for v in d.versions)
                 ),
                 command="privet datasets --json",
-                path=f"length([?derived_from=={quote(info.name)} && "
-                "versions[?kind=='protect']])",
+                path=f"length([?derived_from=={quote(info.name)} && versions[?kind=='protect']])",
             ),
             Fact(
                 label="Erasure requests in the workspace",
@@ -776,8 +831,11 @@ class Gatherer:
             )
         ]
         guarantee = [
-            fact("Differentially private", "privacy.differentially_private",
-                 privacy.get("differentially_private")),  # fmt: skip
+            fact(
+                "Differentially private",
+                "privacy.differentially_private",
+                privacy.get("differentially_private"),
+            ),
             fact("ε", "privacy.epsilon", privacy.get("epsilon")),
             fact("δ", "privacy.delta", privacy.get("delta")),
             fact("Privacy unit", "privacy.unit", privacy.get("unit")),
@@ -805,7 +863,9 @@ class Gatherer:
         )
         measures = [
             fact("Blocked until retrained", "blocked", info.blocked),
-            fact("Unlearnable (SISA shards)", "sisa.shards", (card.get("sisa") or {}).get("shards")),
+            fact(
+                "Unlearnable (SISA shards)", "sisa.shards", (card.get("sisa") or {}).get("shards")
+            ),
         ]
         blocks_d = [
             Block(
@@ -817,10 +877,11 @@ class Gatherer:
                 ],
                 facts=[
                     Fact(
-                        label="Blocked until retrained", value=info.blocked,
+                        label="Blocked until retrained",
+                        value=info.blocked,
                         command="privet models --json",
                         path=f"[?name=={quote(name)}] | [0].blocked",
-                    ),  # fmt: skip
+                    ),
                     measures[1],
                 ],
                 fill=[
@@ -889,17 +950,23 @@ class Gatherer:
                 row += [
                     Fact(label="AUC", value=audit.get("auc"), command=cmd, path=f"{at}.auc"),
                     Fact(
-                        label="TPR at 1% FPR", value=tpr.get("0.01"), command=cmd,
+                        label="TPR at 1% FPR",
+                        value=tpr.get("0.01"),
+                        command=cmd,
                         path=f'{at}.tpr_at_fpr."0.01"',
-                    ),  # fmt: skip
+                    ),
                     Fact(
-                        label="TPR at 0.1% FPR", value=tpr.get("0.001"), command=cmd,
+                        label="TPR at 0.1% FPR",
+                        value=tpr.get("0.001"),
+                        command=cmd,
                         path=f'{at}.tpr_at_fpr."0.001"',
-                    ),  # fmt: skip
+                    ),
                     Fact(
-                        label="advantage", value=adv.get("value"), command=cmd,
+                        label="advantage",
+                        value=adv.get("value"),
+                        command=cmd,
                         path=f"{at}.advantage.value",
-                    ),  # fmt: skip
+                    ),
                 ]
                 points.append(
                     (
@@ -933,9 +1000,11 @@ class Gatherer:
                 )
             else:
                 svg = self.cached(
-                    "figure:roc-points", name, {"points": points},
+                    "figure:roc-points",
+                    name,
+                    {"points": points},
                     lambda: _figures.roc_points(points, f"membership audits of {name}"),
-                )  # fmt: skip
+                )
                 figure = Figure(
                     title="ROC points kept on the card (TPR at 0.1% and 1% FPR)",
                     svg=svg,
@@ -951,9 +1020,7 @@ class Gatherer:
         )
 
 
-def assess(
-    core: Core, name: str, *, actor: str, progress: Progress | None = None
-) -> Assessment:
+def assess(core: Core, name: str, *, actor: str, progress: Progress | None = None) -> Assessment:
     """The assessment of dataset ``name``, else of model ``name``."""
     gatherer = Gatherer(core, actor, progress or (lambda _s: None))
     try:
@@ -963,16 +1030,12 @@ def assess(
         with core.reading() as session:
             found = session.scalars(select(DpModel.id).where(DpModel.name == name)).first()
         if found is None:
-            raise NotFound(
-                f"no dataset or model named {name[:80]!r} in this workspace"
-            ) from None
+            raise NotFound(f"no dataset or model named {name[:80]!r} in this workspace") from None
         return gatherer.model(name)
     return gatherer.dataset(name)
 
 
-def assess_all(
-    core: Core, *, actor: str, progress: Progress | None = None
-) -> list[Assessment]:
+def assess_all(core: Core, *, actor: str, progress: Progress | None = None) -> list[Assessment]:
     """An assessment of every dataset, then of every model, sharing one read of the log."""
     gatherer = Gatherer(core, actor, progress or (lambda _s: None))
     found = [gatherer.dataset(d.name) for d in gatherer.datasets]

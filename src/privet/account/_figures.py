@@ -76,9 +76,11 @@ def roc_points(points: Sequence[tuple[str, float, float, float]], title: str) ->
     floor = 1e-4
     for label, tpr_001, tpr_01, auc in points:
         ax.loglog(
-            [0.001, 0.01], [max(tpr_001, floor), max(tpr_01, floor)], "o-",
+            [0.001, 0.01],
+            [max(tpr_001, floor), max(tpr_01, floor)],
+            "o-",
             label=f"{label} (AUC {auc:.3f})",
-        )  # fmt: skip
+        )
     ax.loglog([floor, 1], [floor, 1], "--", color="grey", label="chance")
     ax.set_xlim(floor, 1)
     ax.set_ylim(floor, 1)
@@ -146,8 +148,7 @@ def lineage(
         fill = _FILL["focus"] if ref in focus else _FILL.get(kind, "#ffffff")
         short = label if len(label) <= 30 else label[:29] + "…"
         parts.append(
-            f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="5" fill="{fill}" '
-            'stroke="#333"/>'
+            f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="5" fill="{fill}" stroke="#333"/>'
         )
         parts.append(
             f'<text x="{x + _W / 2}" y="{y + _H / 2 + 4}" text-anchor="middle">'

@@ -13,9 +13,17 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from privet import __version__
 from privet.account._model import Assessment
 from privet.errors import InvalidInput, PrivetError
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("privet")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _environment() -> jinja2.Environment:
@@ -38,7 +46,7 @@ def render(assessments: Sequence[Assessment], *, title: str | None = None) -> st
     heading = title or f"Privacy impact assessment: {first.kind} {first.subject}"
     template = _environment().get_template("assessment.html.j2")
     return template.render(
-        title=heading, assessments=list(assessments), version=__version__, first=first
+        title=heading, assessments=list(assessments), version=_version(), first=first
     )
 
 

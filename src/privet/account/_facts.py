@@ -667,13 +667,6 @@ class Gatherer:
                 path=f"sum({mine}.rows)",
             ),
             Fact(
-                label="Reads for privet's own assessment",
-                value=sum(1 for e in reads if e.get("purpose") == "privet:assessment"),
-                command=cmd,
-                path=f"length(entries[?event=='read' && dataset=={quote(info.id)} && "
-                "purpose=='privet:assessment'])",
-            ),
-            Fact(
                 label="Reads refused",
                 value=len(refused),
                 command=cmd,

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from privet.account._model import Assessment
+from privet.account._model import HEADLINE, Assessment
 from privet.errors import InvalidInput, PrivetError
 
 
@@ -46,7 +46,11 @@ def render(assessments: Sequence[Assessment], *, title: str | None = None) -> st
     heading = title or f"Privacy impact assessment: {first.kind} {first.subject}"
     template = _environment().get_template("assessment.html.j2")
     return template.render(
-        title=heading, assessments=list(assessments), version=_version(), first=first
+        title=heading,
+        assessments=list(assessments),
+        version=_version(),
+        first=first,
+        headline={kind: [title for title, _ in columns] for kind, columns in HEADLINE.items()},
     )
 
 

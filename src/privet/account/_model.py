@@ -10,6 +10,7 @@ risks and budgets; never a cell of a dataset.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -122,6 +123,15 @@ class Assessment(BaseModel):
                         found.extend(row)
         return found
 
+    def headline(self) -> list[Fact | None]:
+        """The facts of the workspace overview, in :data:`HEADLINE`'s order (None: not there)."""
+        facts = self.facts()
+        found: list[Fact | None] = []
+        for _title, wanted in HEADLINE[self.kind]:
+            chosen = [f for f in facts if wanted(f)]
+            found.append(chosen[-1] if chosen else None)
+        return found
+
     def to_fill(self) -> list[ToFill]:
         return [f for s in self.sections for b in s.blocks for f in b.fill]
 
@@ -154,3 +164,27 @@ class Assessment(BaseModel):
                 for s in self.sections
             ],
         }
+
+
+def _audit_auc(fact: Fact) -> bool:
+    return fact.path.startswith("audits[") and fact.path.endswith("].auc")
+
+
+# The overview of many assessments: a column title and which fact fills it.
+HEADLINE: dict[str, list[tuple[str, Callable[[Fact], bool]]]] = {
+    "dataset": [
+        ("records", lambda f: f.label.startswith("Records in version")),
+        ("k", lambda f: f.path == "k"),
+        ("prosecutor risk, highest", lambda f: f.path == "prosecutor_risk_max"),
+        ("ε spent", lambda f: f.path == "epsilon_spent"),
+        ("ε limit", lambda f: f.path == "epsilon_limit"),
+        ("reads", lambda f: f.label == "Reads"),
+        ("alerts", lambda f: f.label == "Alerts on unusual reads"),
+    ],
+    "model": [
+        ("trained on", lambda f: f.path == "dataset"),
+        ("DP", lambda f: f.path == "privacy.differentially_private"),
+        ("ε", lambda f: f.path == "privacy.epsilon"),
+        ("latest audit AUC", _audit_auc),
+    ],
+}

@@ -180,8 +180,11 @@ class Gatherer:
 
     def dataset(self, name: str) -> Assessment:
         self.progress(f"{name}: catalog")
-        with self.core.reading() as session:
-            info = catalog.dataset_info(catalog.find_dataset(session, catalog.check_name(name)))
+        info = next((d for d in self.datasets if d.name == name), None)
+        if info is None:
+            with self.core.reading() as session:
+                found = catalog.find_dataset(session, catalog.check_name(name))
+                info = catalog.dataset_info(found)
         live = [v for v in info.versions if v.shredded_at is None]
         current = live[-1] if live else (info.versions[-1] if info.versions else None)
         reused, measured = self.reused, self.measured

@@ -15,6 +15,7 @@ import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -987,7 +988,7 @@ class Gatherer:
         else:
             last = next(a for a in reversed(audits) if a.get("kind") == "membership")
             drawn = self.core.folder / AUDITS / f"{name}-{last.get('attack')}.png"
-            if drawn.is_file():
+            if _drawn_by(drawn, last):
                 figure = Figure(
                     title="ROC of the latest membership audit",
                     png_data_uri=_figures.png_data_uri(drawn),
@@ -1014,6 +1015,19 @@ class Gatherer:
             figure=figure,
             missing=missing,
         )
+
+
+def _drawn_by(picture: Path, audit: dict[str, Any]) -> bool:
+    """Was ``picture`` drawn by ``audit`` (written while it ran), not by an earlier one?"""
+    if not picture.is_file():
+        return False
+    try:
+        finished = datetime.fromisoformat(str(audit.get("at"))).timestamp()
+    except ValueError:
+        return False
+    took = float(audit.get("seconds") or 0.0)
+    drawn = picture.stat().st_mtime
+    return finished - took - 60.0 <= drawn <= finished + 5.0
 
 
 def assess(core: Core, name: str, *, actor: str, progress: Progress | None = None) -> Assessment:

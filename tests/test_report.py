@@ -16,6 +16,7 @@ import math
 import re
 import shlex
 import warnings
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,28 @@ def test_bad_requests_are_one_sentence(
     assert nopdf.exit_code == 1
     assert "apt-get install chromium" in nopdf.stderr and "Traceback" not in nopdf.stderr
     assert (tmp_path / "m.html").is_file() and not (tmp_path / "m.pdf").exists()
+
+
+def test_the_risk_histogram_agrees_with_a_count_of_the_rows(built: dict[str, Path]) -> None:
+    """`privet risk --json`'s risk_histogram (drawn in the report), checked with
+    quasi-identifiers whose classes have very different sizes: each record's prosecutor risk
+    is 1 / its class's size, counted here with plain Python on the rows the broker serves."""
+    result = invoke("risk", "people", "--qi", "sex,race,relationship", "--json",
+                    workspace=built["project"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    measured = json.loads(result.stdout)
+    with Workspace.open(built["project"]) as ws:
+        frame = ws.read("people", purpose="analytics", actor="tester")
+    keys = [tuple(row) for row in frame.select(measured["quasi_identifiers"]).iter_rows()]
+    sizes = Counter(keys)
+    risks = [1 / sizes[key] for key in keys]
+    edges = (0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.34, 0.5, 1.0)
+    expected = [
+        sum(1 for r in risks if low < r <= high) / len(risks)
+        for low, high in zip(edges, edges[1:], strict=False)
+    ]
+    bands = measured["risk_histogram"]
+    assert [(b["low"], b["high"]) for b in bands] == list(zip(edges, edges[1:], strict=False))
+    assert [b["records"] for b in bands] == pytest.approx(expected, abs=1e-12)
+    assert sum(1 for share in expected if share > 0) >= 3  # not a one-bar histogram
+    assert min(sizes.values()) == measured["k"]

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 # Bumped when a stored measurement's meaning changes, so older rows stop being current.
 FACTS_FORMAT = 1
+ACCESS_INDEX = "access-index"  # per-dataset read counts over a prefix of the audit log
 AUDITS = "audits"  # where `privet audit` draws ROC curves (privet.attacks._run.AUDITS)
 Progress = Callable[[str], None]
 
@@ -91,9 +92,48 @@ class Gatherer:
     # -- shared reads ---------------------------------------------------------------------------
 
     @cached_property
-    def log(self) -> tuple[int, list[dict[str, Any]]]:
-        size, records = self.core.log.page(0, None)
-        return size, [r.event for r in records]
+    def access(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        """Per dataset id, over the log's first ``size`` entries: reads, records released,
+        refusals and reads per purpose. The log is append-only, so counts over a prefix
+        never change: the longest stored prefix whose last leaf hash still matches is
+        extended by the entries after it, and the result stored for the next report."""
+        size, latest = self.core.log.size(), None
+        with self.core.reading() as session:
+            for row in session.scalars(
+                select(ReportFact)
+                .where(ReportFact.kind == ACCESS_INDEX)
+                .order_by(ReportFact.subject.desc())
+            ):
+                if row.value["size"] <= size:
+                    latest = row.value
+                    break
+        start, counts = 0, {}
+        if latest is not None and latest["size"] > 0:
+            (check,) = self.core.log.records(latest["size"] - 1, 1)
+            if check.leaf_hash.hex() == latest["leaf"]:
+                start, counts = latest["size"], latest["counts"]
+        if start == size:
+            return size, counts
+        self.progress("reading the audit log")
+        _, records = self.core.log.page(start, size - start)
+        for record in records:
+            event = record.event
+            kind = event.get("event")
+            if kind not in ("read", "read.refused") or not isinstance(event.get("dataset"), str):
+                continue
+            mine = counts.setdefault(event["dataset"], {"reads": 0, "rows": 0, "refused": 0,
+                                                        "purposes": {}})  # fmt: skip
+            if kind == "read.refused":
+                mine["refused"] += 1
+                continue
+            purpose = str(event.get("purpose"))
+            mine["reads"] += 1
+            mine["rows"] += int(event.get("rows") or 0)
+            mine["purposes"][purpose] = mine["purposes"].get(purpose, 0) + 1
+        if records:
+            value = {"size": size, "leaf": records[-1].leaf_hash.hex(), "counts": counts}
+            self._store(ACCESS_INDEX, f"log:{size:015d}", value)
+        return size, counts
 
     @cached_property
     def models(self) -> list[ModelInfo]:
@@ -161,21 +201,20 @@ class Gatherer:
                 return row.value["value"]
         value = compute()
         self.measured += 1
+        self._store(kind, subject, {"value": value}, key)
+        return value
+
+    def _store(self, kind: str, subject: str, value: dict[str, Any], key: str = "") -> None:
+        key = key or hashlib.sha256(f"{kind}\n{subject}".encode()).hexdigest()
         try:
             with self.core.session() as session:
-                session.add(
-                    ReportFact(
-                        key=key,
-                        kind=kind,
-                        subject=subject,
-                        value={"value": value},
-                        created_at=self.core.now(),
-                    )
+                row = ReportFact(
+                    key=key, kind=kind, subject=subject, value=value, created_at=self.core.now()
                 )
+                session.add(row)
                 session.commit()
         except DbIntegrityError:  # another report stored the same measurement meanwhile
             pass
-        return value
 
     # -- one dataset ----------------------------------------------------------------------------
 
@@ -649,13 +688,10 @@ class Gatherer:
 
     def _access(self, info: DatasetInfo) -> Block:
         self.progress(f"{info.name}: access")
-        size, events = self.log
+        size, counts = self.access
+        seen = counts.get(info.id, {"reads": 0, "rows": 0, "refused": 0, "purposes": {}})
         cmd = f"privet log show --start 0 --limit {size} --json"
         mine = f"entries[?event=='read' && dataset=={quote(info.id)}]"
-        reads = [e for e in events if e.get("event") == "read" and e.get("dataset") == info.id]
-        refused = [
-            e for e in events if e.get("event") == "read.refused" and e.get("dataset") == info.id
-        ]
         facts = [
             Fact(
                 label="Audit-log entries examined",
@@ -663,16 +699,16 @@ class Gatherer:
                 command=cmd,
                 path="length(entries)",
             ),
-            Fact(label="Reads", value=len(reads), command=cmd, path=f"length({mine})"),
+            Fact(label="Reads", value=seen["reads"], command=cmd, path=f"length({mine})"),
             Fact(
                 label="Records released by those reads",
-                value=sum(int(e.get("rows") or 0) for e in reads),
+                value=seen["rows"],
                 command=cmd,
                 path=f"sum({mine}.rows)",
             ),
             Fact(
                 label="Reads refused",
-                value=len(refused),
+                value=seen["refused"],
                 command=cmd,
                 path=f"length(entries[?event=='read.refused' && dataset=={quote(info.id)}])",
             ),
@@ -683,11 +719,11 @@ class Gatherer:
                 path=f"length([?dataset=={quote(info.name)} || dataset=={quote(info.id)}])",
             ),
         ]
-        for purpose in sorted({str(e.get("purpose")) for e in reads}):
+        for purpose, reads in sorted(seen["purposes"].items()):
             facts.append(
                 Fact(
                     label=f"Reads for {purpose}",
-                    value=sum(1 for e in reads if e.get("purpose") == purpose),
+                    value=reads,
                     command=cmd,
                     path=f"length(entries[?event=='read' && dataset=={quote(info.id)} && "
                     f"purpose=={quote(purpose)}])",

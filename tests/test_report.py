@@ -17,6 +17,7 @@ import re
 import shlex
 import warnings
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -422,3 +423,31 @@ def test_the_risk_histogram_agrees_with_a_count_of_the_rows(built: dict[str, Pat
     assert [b["records"] for b in bands] == pytest.approx(expected, abs=1e-12)
     assert sum(1 for share in expected if share > 0) >= 3  # not a one-bar histogram
     assert min(sizes.values()) == measured["k"]
+
+
+def test_a_dataset_whose_versions_were_destroyed_is_reported_without_its_rows(
+    project: Path, people_csv: Path
+) -> None:
+    """After retention destroyed its only version, the report says so, counts it, and
+    measures nothing (there are no rows left); its facts still re-derive."""
+    with Workspace.init(project, actor="tester") as ws:
+        ws.ingest(people_csv, name="old", owner="tester", purposes=["analytics"],
+                  actor="tester", retention_days=1, scan=False,
+                  roles={"age": "quasi_identifier", "sex": "quasi_identifier"})  # fmt: skip
+    later = datetime.now(UTC) + timedelta(days=3)
+    with Workspace.open(project, clock=lambda: later) as ws:
+        assert len(ws.forget.retention(actor="tester").destroyed) == 1
+    result = invoke("report", "old", "--json", workspace=project)
+    assert result.exit_code == 0, result.output
+    (assessment,) = json.loads(result.stdout)["assessments"]
+    blocks = [b for s in assessment["sections"] for b in s["blocks"]]
+    assert any("every version was destroyed" in m for b in blocks for m in b["missing"])
+    assert assessment["measured"] == 1  # the ledger's picture: no risk, no histogram
+    facts = [f for b in blocks for f in b["facts"]]
+    assert not any(f["command"].startswith("privet risk") for f in facts)
+    destroyed = next(f for f in facts if f["label"].startswith("Versions destroyed"))
+    assert destroyed["value"] == 1
+    seen: dict[str, Any] = {}
+    for fact in facts:
+        derived = jmespath.search(fact["path"], _run_json(fact["command"], project, seen))
+        assert _same(fact["value"], derived), fact

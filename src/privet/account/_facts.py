@@ -226,7 +226,7 @@ class Gatherer:
                 found = catalog.find_dataset(session, catalog.check_name(name))
                 info = catalog.dataset_info(found)
         live = [v for v in info.versions if v.shredded_at is None]
-        current = live[-1] if live else (info.versions[-1] if info.versions else None)
+        current = live[-1] if live else None  # destroyed versions have no rows to measure
         reused, measured = self.reused, self.measured
         sections = [
             Section(letter="a", title=ART35["a"], blocks=self._describe(info, current)),
@@ -281,6 +281,10 @@ class Gatherer:
                 )
             )
         blocks = [Block(title="Inventory", facts=inventory, fill=fill)]
+        if current is None and info.versions:
+            blocks[0].missing.append(
+                "every version was destroyed (retention or erasure): no rows are left to measure"
+            )
         if current is not None:
             v = _ver(current.number)
             blocks[0].facts += [
@@ -497,8 +501,8 @@ class Gatherer:
         title = f"Re-identification risk of {version.ref}"
         try:
             risk = self.risk_of(version)
-        except PolicyDenied as denied:
-            return Block(title=title, missing=[f"not measured: {denied}"])
+        except (PolicyDenied, NotFound) as refused:  # not allowed, or destroyed meanwhile
+            return Block(title=title, missing=[f"not measured: {refused}"])
         if risk is None:
             return Block(
                 title=title,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from privet.account._html import ChromiumMissing, print_pdf
 from privet.account._model import Assessment, Block, Fact, Figure, Section, ToFill
 from privet.account._report import assess, assess_all, html, write
+from privet.account._synthetic import remember as remember_synthetic
 
 __all__: list[str] = []
 __all__ += [  # the privacy impact assessment
@@ -24,5 +25,6 @@ __all__ += [  # the privacy impact assessment
     "assess_all",
     "html",
     "print_pdf",
+    "remember_synthetic",
     "write",
 ]

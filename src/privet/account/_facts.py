@@ -121,8 +121,8 @@ class Gatherer:
             kind = event.get("event")
             if kind not in ("read", "read.refused") or not isinstance(event.get("dataset"), str):
                 continue
-            mine = counts.setdefault(event["dataset"], {"reads": 0, "rows": 0, "refused": 0,
-                                                        "purposes": {}})  # fmt: skip
+            empty = {"reads": 0, "rows": 0, "refused": 0, "purposes": {}}
+            mine = counts.setdefault(event["dataset"], empty)
             if kind == "read.refused":
                 mine["refused"] += 1
                 continue
@@ -611,11 +611,7 @@ class Gatherer:
             if m.card.dataset_id != info.id:
                 continue
             at = f"[?name=={quote(m.name)}] | [0]"
-            audits = [a for a in (m.card.audits or []) if a.get("kind") == "membership"]
-            last = len(m.card.audits or []) - 1
-            latest = m.card.audits[last] if m.card.audits and audits else None
-            if latest is not None and latest.get("kind") != "membership":
-                latest = None
+            latest: dict[str, Any] = (m.card.audits or [{}])[-1]  # the path's audits[-1]
             rows.append(
                 [
                     Fact(label="model", value=m.name, command=cmd, path=f"{at}.name"),
@@ -628,13 +624,13 @@ class Gatherer:
                     ),
                     Fact(
                         label="latest audit AUC",
-                        value=None if latest is None else latest.get("auc"),
+                        value=latest.get("auc"),
                         command=cmd,
                         path=f"{at}.card.audits[-1].auc",
                     ),
                     Fact(
                         label="TPR at 1% FPR",
-                        value=None if latest is None else latest.get("tpr_at_fpr", {}).get("0.01"),
+                        value=(latest.get("tpr_at_fpr") or {}).get("0.01"),
                         command=cmd,
                         path=f'{at}.card.audits[-1].tpr_at_fpr."0.01"',
                     ),
@@ -696,13 +692,13 @@ class Gatherer:
                         value=d.name,
                         command="privet datasets --json",
                         path=f"{at}.name",
-                    ),  # fmt: skip
+                    ),
                     Fact(
                         label="records",
                         value=d.versions[-1].rows if d.versions else None,
                         command="privet datasets --json",
                         path=f"{at}.versions[-1].rows",
-                    ),  # fmt: skip
+                    ),
                 ]
             )
         facts = []
@@ -727,15 +723,13 @@ class Gatherer:
                     (
                         "share of rows closer to a real row than to a holdout row",
                         "privacy.dcr_closer_to_real",
-                    ),  # fmt: skip
+                    ),
                     ("share of rows equal to a real row", "privacy.exact_match_real"),
                     ("share of rows equal to a holdout row", "privacy.exact_match_holdout"),
                 ]
             for label, path in picked:
                 facts.append(
-                    Fact(
-                        label=f"{name}: {label}", value=_dig(result, path), command=cmd, path=path
-                    )  # fmt: skip
+                    Fact(label=f"{name}: {label}", value=_dig(result, path), command=cmd, path=path)
                 )
         for d in made:
             if not any(e["synthetic"].split("@", 1)[0] == d.name for e in evaluated):
@@ -1034,37 +1028,33 @@ class Gatherer:
         audits = card.get("audits") or []
         rows = []
         points = []
+        columns = [  # (header, JMESPath with {a} for audits[i])
+            ("kind", "{a}.kind"),
+            ("attack or attribute", "{a}.attack || {a}.attribute"),
+            ("at", "{a}.at"),
+            ("AUC", "{a}.auc"),
+            ("TPR at 1% FPR", '{a}.tpr_at_fpr."0.01"'),
+            ("TPR at 0.1% FPR", '{a}.tpr_at_fpr."0.001"'),
+            ("advantage", "{a}.advantage.value"),
+            ("ε lower bound", "{a}.epsilon_lower_bound"),
+        ]
         for i, audit in enumerate(audits):
-            at = f"audits[{i}]"
+            tpr, adv = audit.get("tpr_at_fpr") or {}, audit.get("advantage") or {}
+            values = [
+                audit.get("kind"),
+                audit.get("attack") or audit.get("attribute"),
+                audit.get("at"),
+                audit.get("auc"),
+                tpr.get("0.01"),
+                tpr.get("0.001"),
+                adv.get("value") if isinstance(adv, dict) else None,
+                audit.get("epsilon_lower_bound"),
+            ]
             row = [
-                Fact(label="kind", value=audit.get("kind"), command=cmd, path=f"{at}.kind"),
-                Fact(label="attack", value=audit.get("attack"), command=cmd, path=f"{at}.attack"),
-                Fact(label="at", value=audit.get("at"), command=cmd, path=f"{at}.at"),
+                Fact(label=header, value=value, command=cmd, path=path.format(a=f"audits[{i}]"))
+                for (header, path), value in zip(columns, values, strict=True)
             ]
             if audit.get("kind") == "membership":
-                tpr = audit.get("tpr_at_fpr", {})
-                adv = audit.get("advantage", {})
-                row += [
-                    Fact(label="AUC", value=audit.get("auc"), command=cmd, path=f"{at}.auc"),
-                    Fact(
-                        label="TPR at 1% FPR",
-                        value=tpr.get("0.01"),
-                        command=cmd,
-                        path=f'{at}.tpr_at_fpr."0.01"',
-                    ),
-                    Fact(
-                        label="TPR at 0.1% FPR",
-                        value=tpr.get("0.001"),
-                        command=cmd,
-                        path=f'{at}.tpr_at_fpr."0.001"',
-                    ),
-                    Fact(
-                        label="advantage",
-                        value=adv.get("value"),
-                        command=cmd,
-                        path=f"{at}.advantage.value",
-                    ),
-                ]
                 points.append(
                     (
                         f"#{i} {audit.get('attack')}",
@@ -1073,13 +1063,6 @@ class Gatherer:
                         float(audit.get("auc") or 0.0),
                     )
                 )
-            else:
-                row += [
-                    Fact(label=k, value=v, command=cmd, path=f"{at}.{k}")
-                    for k, v in audit.items()
-                    if k in ("epsilon_lower_bound", "advantage_value", "accuracy_gap")
-                    and isinstance(v, int | float)
-                ][:4]
             rows.append(row)
         missing = []
         figure = None
@@ -1107,11 +1090,10 @@ class Gatherer:
                     svg=svg,
                     caption=f"{cmd} → audits[*].tpr_at_fpr",
                 )
-        width = max((len(r) for r in rows), default=0)
-        header = ["kind", "attack", "at", "AUC", "TPR at 1% FPR", "TPR at 0.1% FPR", "advantage"]
+        header = [h for h, _ in columns]
         return Block(
             title="Attacks on the model (membership and attribute inference, ε audits)",
-            table=Table(header=header[:width], rows=rows) if rows else None,
+            table=Table(header=header, rows=rows) if rows else None,
             figure=figure,
             missing=missing,
         )

@@ -174,6 +174,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                     actor="tester",
                 )
                 ws.audit.run("m1", MembershipAuditRequest(attack="loss", seed=3), actor="tester")
+                ws.dp.train(  # a DP model: its ε, δ and noise are on the card
+                    "people",
+                    TrainRequest(
+                        name="mdp",
+                        target="income",
+                        purpose="training",
+                        epochs=1,
+                        seed=1,
+                        features=["age", "education_num"],
+                        epsilon=2.0,
+                        keys={"income": ["<=50K", ">50K"]},
+                        bounds={"age": (17, 90), "education_num": (1, 16)},
+                    ),
+                    actor="tester",
+                )
     return {"project": project, "keys": keys, "source": source, "base": base}
 
 
@@ -194,6 +209,10 @@ def reports(built: dict[str, Path]) -> dict[str, Path]:
             result = invoke("report", name, "-o", html, "--pdf", workspace=built["project"])
             assert result.exit_code == 0, result.output
             out[name] = html
+        dp_model = built["base"] / "mdp.html"
+        result = invoke("report", "mdp", "-o", dp_model, workspace=built["project"])
+        assert result.exit_code == 0, result.output
+        out["mdp"] = dp_model
         every = built["base"] / "all.html"
         result = invoke("report", "--all", "-o", every, workspace=built["project"])
         assert result.exit_code == 0, result.output
@@ -234,7 +253,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-@pytest.mark.parametrize("name", ["people", "m1", "all"])
+@pytest.mark.parametrize("name", ["people", "m1", "mdp", "all"])
 def test_every_number_is_rederived_from_the_command_it_names(
     built: dict[str, Path], reports: dict[str, Path], name: str
 ) -> None:
@@ -242,7 +261,7 @@ def test_every_number_is_rederived_from_the_command_it_names(
     parser.feed(reports[name].read_text(encoding="utf-8"))
     facts = parser.facts
     numbers = [f for f in facts if isinstance(f["value"], int | float)]
-    assert len(numbers) >= {"people": 40, "m1": 12, "all": 60}[name]
+    assert len(numbers) >= {"people": 40, "m1": 12, "mdp": 12, "all": 60}[name]
     seen: dict[str, Any] = {}
     for fact in facts:
         output = _run_json(fact["command"], built["project"], seen)
@@ -267,9 +286,13 @@ def test_every_number_is_rederived_from_the_command_it_names(
         ):
             assert path in paths, path
         spent = next(f["value"] for f in facts if f["path"] == "epsilon_spent")
-        assert math.isclose(spent, 0.5, rel_tol=1e-3)  # the one query (the model has no DP)
+        assert 2.4 < spent <= 2.5 + 1e-9  # the query's 0.5 and the DP model's 2
         reads = next(f for f in facts if f["path"].startswith("length(entries[?event=='read'"))
         assert reads["value"] >= 3  # protect, query, training, the audit and risk reads
+    if name == "mdp":
+        epsilon = next(f["value"] for f in facts if f["path"] == "privacy.epsilon")
+        noise = next(f["value"] for f in facts if f["path"] == "privacy.noise_multiplier")
+        assert 0 < epsilon <= 2.0 and noise > 0
     if name == "m1":
         assert "audits[0].auc" in paths and "privacy.differentially_private" in paths
     # The risk the report states agrees with an independent count on the rows themselves.
@@ -370,7 +393,7 @@ def test_no_seeded_personal_value_appears_in_the_html_or_the_pdf(
         texts.append(path.read_text(encoding="utf-8"))
         if path.with_suffix(".pdf").exists():
             texts.append(_pdf_text(path.with_suffix(".pdf")))
-    assert len(texts) == 5  # three pages, two PDFs
+    assert len(texts) == 6  # four pages, two PDFs
     for text in texts:
         leaked = [v for v in values if v in text]
         assert leaked == [], leaked[:3]

@@ -77,6 +77,7 @@ class _Facts(HTMLParser):
                 "tag": tag,
                 "command": found["data-command"],
                 "path": found["data-path"],
+                "label": found.get("data-label"),
                 "value": json.loads(found["data-value"] or "null"),
                 "text": [],
             }
@@ -283,8 +284,19 @@ def test_every_number_is_rederived_from_the_command_it_names(
             "epsilon_spent",
             "epsilon_remaining",
             "risk_histogram[7].records",
+            "privacy.singling_out.risk",
+            "privacy.membership_auc",
         ):
             assert path in paths, path
+        synth = [f for f in facts if f["command"].startswith("privet synth evaluate people@1")]
+        assert synth and all("--seed" in f["command"] for f in synth)
+        by_label = {f["label"]: f["value"] for f in facts}
+        # What the fixture made: a protected and a synthetic copy, two models, one DP query.
+        assert by_label["Datasets derived from it"] == 2
+        assert by_label["Protected (de-identified) datasets made from it"] == 1
+        assert by_label["Models trained on it"] == 2
+        assert by_label["DP releases"] >= 2  # the query, the DP model (and its preprocessing)
+        assert by_label["Retention"] == 365
         spent = next(f["value"] for f in facts if f["path"] == "epsilon_spent")
         assert 2.4 < spent <= 2.5 + 1e-9  # the query's 0.5 and the DP model's 2
         reads = next(f for f in facts if f["path"].startswith("length(entries[?event=='read'"))

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 # Bumped when a stored measurement's meaning changes, so older rows stop being current.
 FACTS_FORMAT = 1
+SYNTHETIC = ("synthetic", "baseline")  # version kinds privet synth makes (DP, or not)
 ACCESS_INDEX = "access-index"  # per-dataset read counts over a prefix of the audit log
 AUDITS = "audits"  # where `privet audit` draws ROC curves (privet.attacks._run.AUDITS)
 Progress = Callable[[str], None]
@@ -263,7 +264,12 @@ class Gatherer:
                 command=cmd,
                 path="subject_id_column",
             ),
-            Fact(label="Derived from", value=info.derived_from, command=cmd, path="derived_from"),
+            Fact(
+                label="Derived from (dataset id)",
+                value=info.derived_from,
+                command=cmd,
+                path="derived_from",
+            ),
             Fact(label="Versions", value=len(info.versions), command=cmd, path="length(versions)"),
         ]
         fill = [
@@ -360,14 +366,14 @@ class Gatherer:
             caption=f"privet datasets NAME --json → lineage (for each dataset shown); "
             f"{len(nodes)} nodes, {len(edges)} edges",
         )
-        derived = [d.name for d in self.datasets if d.derived_from == info.name]
+        derived = [d.name for d in self.datasets if d.derived_from == info.id]
         models = [m for m in self.models if m.card.dataset_id == info.id]
         facts = [
             Fact(
                 label="Datasets derived from it",
                 value=len(derived),
                 command="privet datasets --json",
-                path=f"length([?derived_from=={quote(info.name)}])",
+                path=f"length([?derived_from=={quote(info.id)}])",
             ),
             Fact(
                 label="Models trained on it",
@@ -657,7 +663,7 @@ class Gatherer:
         made = [
             d
             for d in self.datasets
-            if d.derived_from == info.name and any(v.kind == "synth" for v in d.versions)
+            if d.derived_from == info.id and any(v.kind in SYNTHETIC for v in d.versions)
         ]
         live = {  # "NAME@N:id" of every live version: an evaluation of others is not current
             f"{d.name}@{v.number}:{v.id}"
@@ -809,10 +815,10 @@ class Gatherer:
                 value=sum(
                     1
                     for d in self.datasets
-                    if d.derived_from == info.name and any(v.kind == "protect" for v in d.versions)
+                    if d.derived_from == info.id and any(v.kind == "protected" for v in d.versions)
                 ),
                 command="privet datasets --json",
-                path=f"length([?derived_from=={quote(info.name)} && versions[?kind=='protect']])",
+                path=f"length([?derived_from=={quote(info.id)} && versions[?kind=='protected']])",
             ),
             Fact(
                 label="Erasure requests in the workspace",

@@ -19,6 +19,7 @@ from privet.account._drill import (
 from privet.account._drill import Scope as DrillScope
 from privet.account._drill import render_html as render_drill_html
 from privet.account._facets import facet_schemas
+from privet.account._html import ChromiumMissing, print_pdf
 from privet.account._incident import (
     AlertSeen,
     ColumnRead,
@@ -51,6 +52,7 @@ from privet.account._kpis import (
     Series,
     kpis,
 )
+from privet.account._model import Assessment, Block, Fact, Figure, Section, ToFill
 from privet.account._openlineage import LineageExport
 from privet.account._openlineage import events as lineage_events
 from privet.account._openlineage import lines as lineage_lines
@@ -58,8 +60,34 @@ from privet.account._openlineage import record_export as record_lineage_export
 from privet.account._openlineage import send as send_lineage
 from privet.account._openlineage import write_file as write_lineage
 from privet.account._openlineage import write_stream as stream_lineage
+from privet.account._report import assess, assess_all, html, write
+from privet.account._synthetic import remember as remember_synthetic
 
 __all__ = [
+    # the privacy impact assessment
+    "Assessment",
+    "Block",
+    "ChromiumMissing",
+    "Fact",
+    "Figure",
+    "Section",
+    "ToFill",
+    "assess",
+    "assess_all",
+    "html",
+    "print_pdf",
+    "remember_synthetic",
+    "write",
+    # breach drills
+    "DRILL_SCENARIOS",
+    "DrillReport",
+    "DrillScope",
+    "ScenarioResult",
+    "check_output",
+    "drill_scope",
+    "render_drill_html",
+    "run_drill",
+    "write_report",
     # incident scoping
     "AlertSeen",
     "ColumnRead",
@@ -99,15 +127,4 @@ __all__ = [
     "send_lineage",
     "stream_lineage",
     "write_lineage",
-]
-__all__ += [
-    "DRILL_SCENARIOS",
-    "DrillReport",
-    "DrillScope",
-    "ScenarioResult",
-    "drill_scope",
-    "render_drill_html",
-    "run_drill",
-    "check_output",
-    "write_report",
 ]

@@ -14,6 +14,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _lineage,  # noqa: F401 - lineage export
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
+    _report,  # noqa: F401 - report
     _scan,  # noqa: F401 - scan
     _serve,  # noqa: F401 - serve
     _synth,  # noqa: F401 - synth, synth evaluate

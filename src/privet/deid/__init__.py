@@ -15,7 +15,7 @@ A file is protected without a workspace by :func:`protect_file` (and measured by
 :func:`file_risk`), as long as its plan uses no keys.
 """
 
-from privet.deid._assess import RiskReport, assess_risk, measure
+from privet.deid._assess import RiskBand, RiskReport, assess_risk, measure
 from privet.deid._columns import dataset_columns
 from privet.deid._detokenize import Detokenized, detokenize
 from privet.deid._hierarchy import (
@@ -66,6 +66,7 @@ __all__ = [
     "PrivacyModel",
     "ProtectReport",
     "ProtectRequest",
+    "RiskBand",
     "RiskReport",
     "RiskRequest",
     "SearchResult",

@@ -24,6 +24,14 @@ from privet.deid._measure import distinct_per_class, int_min, t_per_class
 from privet.errors import InvalidInput
 
 
+class RiskBand(BaseModel):
+    """Records whose prosecutor risk lies in (``low``, ``high``]."""
+
+    low: float
+    high: float
+    records: float = Field(description="Share of the records in this band.")
+
+
 class RiskReport(BaseModel):
     """Re-identification risk of one table for one choice of quasi-identifiers."""
 
@@ -57,6 +65,25 @@ class RiskReport(BaseModel):
         description="Per quasi-identifier: the share of the distinguishing power (classes "
         "beyond one) lost when that column is left out."
     )
+    risk_histogram: list[RiskBand] = Field(
+        default_factory=list,
+        description="Share of records per band of prosecutor risk (1 / class size), lowest "
+        "band first, as ARX draws it.",
+    )
+
+
+# Band edges of prosecutor risk: a class of 1 is 1.0, of 2 is 0.5, of 3 is 0.34, ...
+RISK_BANDS = (0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.34, 0.5, 1.0)
+
+
+def risk_histogram(sizes: np.ndarray, rows: int) -> list[RiskBand]:
+    """Share of records per prosecutor-risk band; each class's records share its 1/size."""
+    risk = 1.0 / sizes
+    bands = []
+    for low, high in zip(RISK_BANDS, RISK_BANDS[1:], strict=False):
+        inside = (risk > low) & (risk <= high)
+        bands.append(RiskBand(low=low, high=high, records=float(sizes[inside].sum() / rows)))
+    return bands
 
 
 def check_columns(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -185,6 +212,7 @@ def assess_risk(
         sample_uniques=uniques,
         population_uniques_estimate=pop_uniques,
         qi_contribution=_contribution(combos, qis, classes),
+        risk_histogram=risk_histogram(sizes, rows),
     )
 
 

@@ -4,6 +4,7 @@ The tables are SQLAlchemy 2 models; the schema itself is made by the Alembic mig
 ``migrations/``. Every package that keeps rows imports its tables from here.
 """
 
+from privet.schema._account import ReportFact
 from privet.schema._auditlog import AccessEvent, Checkpoint, GovernanceHead, LogEntry, LogHead
 from privet.schema._base import Base
 from privet.schema._catalog import Column, Dataset, DatasetPurpose, Meta, Version
@@ -60,6 +61,7 @@ __all__ = [
     "Meta",
     "PolicyDoc",
     "READ_ONLY",
+    "ReportFact",
     "SCHEMA_REVISION",
     "User",
     "UserRole",

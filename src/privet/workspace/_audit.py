@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from privet import tables
+
 if TYPE_CHECKING:
     from privet.attacks import (
         AttributeAudit,
@@ -105,7 +107,17 @@ class Audits:
         progress: Progress | None = None,
     ) -> SynthEvaluation:
         """Fidelity, utility and privacy risk of a synthetic table against the real one; each
-        named as a dataset (read through the broker by ``actor``, logged) or a file."""
-        from privet import attacks
+        named as a dataset (read through the broker by ``actor``, logged) or a file.
 
-        return attacks.evaluate_sources(request, core=self._core, actor=actor, progress=progress)
+        An evaluation of datasets is kept for ``privet report`` with its versions and seed
+        (drawn here when the request has none), so the report's figures can be re-derived."""
+        import secrets
+
+        from privet import account, attacks
+
+        names = (request.real, request.synthetic, request.holdout)
+        if request.seed is None and not any(n and tables.names_file(n) for n in names):
+            request = request.model_copy(update={"seed": secrets.randbits(31)})
+        result = attacks.evaluate_sources(request, core=self._core, actor=actor, progress=progress)
+        account.remember_synthetic(self._core, request, result)
+        return result

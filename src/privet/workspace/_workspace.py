@@ -25,6 +25,7 @@ from privet.workspace._forget import Forgetting
 from privet.workspace._incident import Incidents
 from privet.workspace._kpis import KpisFacade
 from privet.workspace._lineage import OpenLineage
+from privet.workspace._report import Reports
 from privet.workspace._scan import Scanning
 
 
@@ -208,6 +209,11 @@ class Workspace:
     def deid(self) -> Deidentification:
         """Protect (mask, pseudonymize, generalize to k/ℓ/t), re-identification risk, detokenize."""
         return Deidentification(self._core)
+
+    @cached_property
+    def report(self) -> Reports:
+        """Privacy impact assessments of datasets and models, as HTML or PDF."""
+        return Reports(self._core)
 
     @cached_property
     def scan(self) -> Scanning:

@@ -364,8 +364,8 @@ def _accountability(
     ws: Workspace, base: Path, actor: str, say: Callable[[str], None]
 ) -> dict[str, Any]:
     """Step 15: what a data-protection lead hands over — an incident's scope, the privacy
-    KPIs, the lineage as OpenLineage events."""
-    say("\n== 15. Accountability: an incident scoped, KPIs, lineage for Marquez ==")
+    KPIs, the lineage as OpenLineage events, a privacy impact assessment."""
+    say("\n== 15. Accountability: an incident scoped, KPIs, lineage, an impact assessment ==")
     incident = ws.incidents.investigate(actor="analyst@example.org", by="dpo@example.org")
     note = incident.notification
     say(
@@ -382,10 +382,18 @@ def _accountability(
     )
     events = ws.openlineage.export(actor=actor, path=base / "lineage.ndjson")
     say(f"OpenLineage: {events.runs} runs ({events.events} events) in lineage.ndjson")
+    assessment = ws.report.assess("people", actor=actor)
+    page = ws.report.write(assessment, base / "people-assessment.html")
+    facts = assessment.facts()
+    say(
+        f"privacy impact assessment (Art. 35(7)) in {page.name}: {len(facts)} facts, each "
+        "naming the command that reproduces it; what no measurement can say is left to a person"
+    )
     return {
         "incident_rows": incident.rows,
         "incident_subjects": incident.subjects.total,
         "lineage_runs": events.runs,
+        "assessment_facts": len(facts),
     }
 
 

@@ -1,4 +1,4 @@
-"""Headless Chromium for the dashboard tests, through selenium.
+"""Headless Chromium for the dashboard and report tests, through selenium.
 
 Chromium and its chromedriver come from Debian (`.ci/run` installs them); nothing is
 downloaded at run time, and a missing browser fails the test rather than skipping it.
@@ -37,9 +37,11 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         "--disable-gpu",
         "--no-first-run",
         "--disable-extensions",
+        "--window-size=1200,1600",
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for checks
     # An explicit driver path: Selenium Manager (which would download one) is never used.
     chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
     chrome.set_page_load_timeout(30)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -568,35 +567,24 @@ def test_the_migration_backfills_the_access_index_exactly(ws: Workspace, tmp_pat
     )
 
 
-def test_html_report_renders_in_chromium_with_no_error(seeded: Seeded, tmp_path: Path) -> None:
+def test_html_report_renders_in_chromium_with_no_error(
+    seeded: Seeded, tmp_path: Path, browser
+) -> None:
     """The report opens in headless Chromium from a file: nothing fetched, nothing logged as
     an error (a request for any outside resource would fail here and be logged), not blank."""
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     out = tmp_path / "chromium-report.html"
     with Workspace.open(seeded.project) as ws:
         ws.incidents.html(ws.incidents.scope(actor="mallory"), out)
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}"):  # fmt: skip
-        options.add_argument(flag)
-    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    try:
-        chrome.set_page_load_timeout(30)
-        chrome.get(out.as_uri())
-        assert "Art. 33(3)" in chrome.find_element(By.TAG_NAME, "h2").text + chrome.page_source
-        errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"]
-        assert errors == []
-        shot = Image.open(io.BytesIO(chrome.get_screenshot_as_png())).convert("L")
-        low, high = shot.getextrema()
-        assert high - low > 100  # text on a background, not a blank page
-    finally:
-        chrome.quit()
+    browser.get(out.as_uri())
+    assert "Art. 33(3)" in browser.find_element(By.TAG_NAME, "h2").text + browser.page_source
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+    shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("L")
+    low, high = shot.getextrema()
+    assert high - low > 100  # text on a background, not a blank page
 
 
 def test_contain_stops_the_actors_next_request(seeded: Seeded) -> None:

@@ -30,7 +30,6 @@ import pypdf
 import pytest
 from PIL import Image
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 from privet import Workspace
 from privet.attacks import MembershipAuditRequest, SynthEvaluationRequest
@@ -38,7 +37,6 @@ from privet.datasets import raw_people
 from privet.deid import ProtectRequest
 from privet.dp import QueryRequest, SynthRequest, TrainRequest
 from tests.conftest import PEOPLE_CATEGORIES, ingest_people, invoke
-from tests.test_dashboard import _chromium
 
 SECTIONS = (
     "(a) Systematic description of the processing and its purposes",
@@ -316,29 +314,6 @@ def test_every_number_is_rederived_from_the_command_it_names(
         assert k == sizes.min()
         unique = next(f["value"] for f in facts if f["path"] == "sample_uniques")
         assert math.isclose(unique, (sizes == 1).sum() / frame.height)
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    binary, driver = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-extensions",
-        "--window-size=1200,1600",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(options=options, service=Service(executable_path=driver))
-    chrome.set_page_load_timeout(30)
-    yield chrome
-    chrome.quit()
 
 
 @pytest.mark.parametrize("name", ["people", "m1", "all"])

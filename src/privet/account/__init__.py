@@ -20,7 +20,9 @@ from privet.account._drill import Scope as DrillScope
 from privet.account._drill import render_html as render_drill_html
 from privet.account._facets import facet_schemas
 from privet.account._html import ChromiumMissing, print_pdf
-from privet.account._incident import (
+from privet.account._incident import scope, scope_actor
+from privet.account._incident_html import render_incident
+from privet.account._incident_models import (
     AlertSeen,
     ColumnRead,
     ContainmentDone,
@@ -28,18 +30,10 @@ from privet.account._incident import (
     IncidentScope,
     Made,
     Notification,
-    Sealed,
     SubjectCount,
     VersionRead,
-    check_new,
-    make_dpo_key,
-    scope,
-    scope_actor,
-    seal,
-    unseal,
-    write_new,
 )
-from privet.account._incident_html import render_incident
+from privet.account._incident_seal import Sealed, make_dpo_key, seal, unseal
 from privet.account._kpis import (
     Alerts,
     Budget,
@@ -53,6 +47,7 @@ from privet.account._kpis import (
     kpis,
 )
 from privet.account._model import Assessment, Block, Fact, Figure, Section, ToFill
+from privet.account._new_file import check_new, write_new
 from privet.account._openlineage import LineageExport
 from privet.account._openlineage import events as lineage_events
 from privet.account._openlineage import lines as lineage_lines

@@ -7,7 +7,7 @@ from importlib import metadata
 
 import jinja2
 
-from privet.account._incident import TO_FILL, IncidentScope
+from privet.account._incident_models import TO_FILL, IncidentScope
 
 
 def render_incident(incident: IncidentScope) -> str:

@@ -46,15 +46,15 @@ from privet.account._kpis import (
     Series,
     kpis,
 )
+from privet.account._lineage_send import LineageExport
+from privet.account._lineage_send import record_export as record_lineage_export
+from privet.account._lineage_send import send as send_lineage
+from privet.account._lineage_send import write_file as write_lineage
+from privet.account._lineage_send import write_stream as stream_lineage
 from privet.account._model import Assessment, Block, Fact, Figure, Section, ToFill
 from privet.account._new_file import check_new, write_new
-from privet.account._openlineage import LineageExport
 from privet.account._openlineage import events as lineage_events
 from privet.account._openlineage import lines as lineage_lines
-from privet.account._openlineage import record_export as record_lineage_export
-from privet.account._openlineage import send as send_lineage
-from privet.account._openlineage import write_file as write_lineage
-from privet.account._openlineage import write_stream as stream_lineage
 from privet.account._report import assess, assess_all, html, write
 from privet.account._synthetic import remember as remember_synthetic
 

@@ -14,6 +14,7 @@ from privet import __version__
 from privet.server import (
     _dashboard,
     _errors,
+    _routes_account,
     _routes_audit,
     _routes_data,
     _routes_forget,
@@ -67,6 +68,7 @@ def create_app(
         _routes_forget.router,
         _routes_kpis.router,
         _routes_incident.router,
+        _routes_account.router,
     ):
         app.include_router(router, responses=_errors.ERROR_RESPONSES)
     app.include_router(_dashboard.router)

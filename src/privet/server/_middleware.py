@@ -29,6 +29,12 @@ DASHBOARD_CSP = (
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# An impact assessment (/v1/reports/…) is one page with inline CSS and pictures: its styles
+# may apply, still no script, nothing fetched.
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 # Request bodies are small JSON documents (a grant request, a DP query, a checkpoint note).
 MAX_BODY = 256 * 1024
 
@@ -50,7 +56,9 @@ class Guard:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
-        is_dashboard = scope.get("path", "").startswith("/dashboard")
+        path = scope.get("path", "")
+        is_dashboard = path.startswith("/dashboard")
+        is_report = path.startswith("/v1/reports/")
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > MAX_BODY:
@@ -78,7 +86,7 @@ class Guard:
                 ]
                 headers += API_HEADERS
                 headers.append((b"x-request-id", request_id.encode()))
-                csp = DASHBOARD_CSP if is_dashboard else API_CSP
+                csp = DASHBOARD_CSP if is_dashboard else REPORT_CSP if is_report else API_CSP
                 headers.append((b"content-security-policy", csp.encode()))
                 if self.tls:
                     headers.append((b"strict-transport-security", b"max-age=31536000"))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from privet import policy
+from privet.errors import InvalidInput, PolicyDenied
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -179,11 +180,30 @@ class Access:
 
     # -- containment --------------------------------------------------------------------------
 
-    def contain(self, user: str, *, actor: str, reason: str) -> Containment:
+    def contain(
+        self,
+        user: str,
+        *,
+        reason: str,
+        actor: str | None = None,
+        identity: Identity | None = None,
+    ) -> Containment:
         """Revoke, at once and in one transaction, every active API token and every active or
         pending grant of ``user``; one ``incident.contain`` log entry lists them. ``reason`` is
         a short word (``incident``, ``stolen-token``), never free text. Their next request is
-        refused (401/403); the user stays registered and may be given new tokens later."""
+        refused (401/403); the user stays registered and may be given new tokens later.
+
+        Done by a local ``actor`` (the key holder) or an authenticated ``identity``, who must be
+        one who may oversee access (an approver or a dataset owner; else ``PolicyDenied``) and
+        is the actor logged."""
+        if identity is not None:
+            if not policy.may_oversee(self._core, identity):
+                raise PolicyDenied("only approvers and dataset owners may contain an account")
+            actor = identity.name
+        if not actor:
+            raise InvalidInput(
+                "say who contains the account (actor or identity)", parameter="actor"
+            )
         return policy.contain(self._core, user, actor=actor, reason=reason)
 
     # -- alerts and streamed reads ------------------------------------------------------------

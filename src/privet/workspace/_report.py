@@ -6,9 +6,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from privet import policy
+from privet.errors import InvalidInput, PolicyDenied
+
 if TYPE_CHECKING:
     from privet.account import Assessment
     from privet.core import Core
+    from privet.policy import Identity
 
 Progress = Callable[[str], None]
 
@@ -27,10 +31,27 @@ class Reports:
     def __init__(self, core: Core) -> None:
         self._core = core
 
-    def assess(self, name: str, *, actor: str, progress: Progress | None = None) -> Assessment:
-        """The assessment of dataset ``name``, or of model ``name`` if no dataset has it."""
+    def assess(
+        self,
+        name: str,
+        *,
+        actor: str | None = None,
+        identity: Identity | None = None,
+        progress: Progress | None = None,
+    ) -> Assessment:
+        """The assessment of dataset ``name``, or of model ``name`` if no dataset has it, for
+        a local ``actor`` or an authenticated ``identity``: one who may oversee access (an
+        approver or a dataset owner; else ``PolicyDenied``), logged as the actor."""
         from privet import account
 
+        if identity is not None:
+            if not policy.may_oversee(self._core, identity):
+                raise PolicyDenied("only approvers and dataset owners see impact assessments")
+            actor = identity.name
+        if not actor:
+            raise InvalidInput(
+                "say who asks for the assessment (actor or identity)", parameter="actor"
+            )
         return account.assess(self._core, name, actor=actor, progress=progress)
 
     def assess_all(self, *, actor: str, progress: Progress | None = None) -> list[Assessment]:

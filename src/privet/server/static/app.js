@@ -5,11 +5,14 @@
 const KEY = "privet.token";
 const $ = (id) => document.getElementById(id);
 
-async function api(method, path) {
+async function api(method, path, json) {
   const token = sessionStorage.getItem(KEY);
+  const headers = { Authorization: "Bearer " + token, Accept: "application/json" };
+  if (json !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method,
-    headers: { Authorization: "Bearer " + token, Accept: "application/json" },
+    headers,
+    body: json === undefined ? undefined : JSON.stringify(json),
     cache: "no-store",
     credentials: "omit",
   });
@@ -103,6 +106,40 @@ async function loadDatasets() {
   });
 }
 
+// Containment: a first click arms the button, a second ("Confirm containment") POSTs it.
+function containButton(td, user) {
+  if (!user) return;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "contain";
+  button.dataset.user = user;
+  button.textContent = "Contain";
+  button.addEventListener("click", async () => {
+    if (button.dataset.armed !== "yes") {
+      button.dataset.armed = "yes";
+      button.textContent = "Confirm containment";
+      return;
+    }
+    button.disabled = true;
+    await contain(user);
+  });
+  td.appendChild(button);
+}
+
+async function contain(user) {
+  const out = $("contained");
+  out.hidden = false;
+  try {
+    const done = await api("POST", "/v1/users/" + encodeURIComponent(user) + "/contain",
+      { reason: "incident" });
+    out.textContent = "Contained " + done.user + ": revoked tokens [" + done.tokens.join(", ") +
+      "], grants [" + done.grants.join(", ") + "] (log entry " + done.log_index + ").";
+    out.dataset.tokens = done.tokens.join(" ");
+  } catch (error) {
+    out.textContent = error.message;
+  }
+}
+
 async function loadAlerts() {
   try {
     const alerts = await api("GET", "/v1/alerts");
@@ -112,6 +149,7 @@ async function loadAlerts() {
       cell(row, a.kind, a.severity === "high" ? "error" : "");
       cell(row, a.dataset);
       cell(row, JSON.stringify(a.facts));
+      containButton(cell(row, ""), a.user);
     });
     $("alerts-note").hidden = alerts.length > 0;
     $("alerts-note").textContent = "No alerts.";

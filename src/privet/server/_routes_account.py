@@ -49,7 +49,6 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "the assessment: self-contained HTML, or its JSON with format=json",
         "content": {
             "text/html": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/Assessment"}},
         },
     }
 }
@@ -59,7 +58,6 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/reports/{name}",
     summary="The privacy impact assessment of a dataset or model",
     tags=["reports"],
-    response_class=HTMLResponse,
     response_model=Assessment,
     responses=_REPORT_RESPONSES,
 )

@@ -7,17 +7,13 @@ the catalog, ledgers, attack results), never from a cell value.
 
 from __future__ import annotations
 
-from privet.account._drill import SCENARIOS as DRILL_SCENARIOS
-from privet.account._drill import (
-    DrillReport,
-    ScenarioResult,
-    check_output,
-    drill_scope,
-    run_drill,
-    write_report,
-)
-from privet.account._drill import Scope as DrillScope
-from privet.account._drill import render_html as render_drill_html
+from privet.account._drill import run_drill
+from privet.account._drill_models import DrillReport, ScenarioResult
+from privet.account._drill_models import Scope as DrillScope
+from privet.account._drill_report import check_output, write_report
+from privet.account._drill_report import render_html as render_drill_html
+from privet.account._drill_scenarios import SCENARIOS as DRILL_SCENARIOS
+from privet.account._drill_scope import drill_scope
 from privet.account._facets import facet_schemas
 from privet.account._html import ChromiumMissing, print_pdf
 from privet.account._incident import scope, scope_actor
@@ -34,7 +30,8 @@ from privet.account._incident_models import (
     VersionRead,
 )
 from privet.account._incident_seal import Sealed, make_dpo_key, seal, unseal
-from privet.account._kpis import (
+from privet.account._kpis import kpis
+from privet.account._kpis_models import (
     Alerts,
     Budget,
     Erasures,
@@ -44,7 +41,6 @@ from privet.account._kpis import (
     Point,
     Retention,
     Series,
-    kpis,
 )
 from privet.account._lineage_send import LineageExport
 from privet.account._lineage_send import record_export as record_lineage_export

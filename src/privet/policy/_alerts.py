@@ -30,10 +30,10 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from privet import auditlog
-from privet.errors import InvalidInput, NotFound, PolicyDenied
+from privet.errors import InvalidInput, NotFound
 from privet.policy._contain import contain_in
 from privet.policy._decide import Facts
-from privet.policy._grants import may_oversee
+from privet.policy._grants import check_may_oversee
 from privet.policy._identity import Identity, aware
 from privet.policy._rules import Alerts, current_policy
 from privet.schema import AccessBaseline, Alert, Dataset, RecentRead, User
@@ -280,8 +280,7 @@ def list_alerts(
     With ``identity`` (a remote caller), only someone who may oversee access (an approver or
     a dataset owner) sees them; without it, the local key holder does.
     """
-    if identity is not None and not may_oversee(core, identity):
-        raise PolicyDenied("only approvers and administrators see alerts")
+    check_may_oversee(core, identity, to="see alerts")
     query = (
         select(Alert, Dataset.name)
         .join(Dataset, Dataset.id == Alert.dataset_id, isouter=True)

@@ -364,6 +364,23 @@ def may_oversee(core: Core, identity: Identity) -> bool:
         return owned is not None
 
 
+def check_may_oversee(core: Core, identity: Identity | None, *, to: str) -> None:
+    """A remote ``identity`` must be one who may oversee access (:func:`may_oversee`) ``to``
+    do something (named in the refusal); the local key holder (None) may."""
+    if identity is not None and not may_oversee(core, identity):
+        raise PolicyDenied(f"only approvers and dataset owners may {to}")
+
+
+def overseer(core: Core, actor: str | None, identity: Identity | None, *, to: str) -> str:
+    """Who oversees, as logged: an authenticated ``identity`` who may oversee access (else
+    ``PolicyDenied``), or the local ``actor`` (the key holder)."""
+    check_may_oversee(core, identity, to=to)
+    name = identity.name if identity is not None else actor
+    if not name:
+        raise InvalidInput("say who is acting (actor or identity)", parameter="actor")
+    return name
+
+
 def check_may_erase(core: Core, identity: Identity) -> None:
     """Erasure destroys data in every dataset: only a role the policy names may ask for it."""
     with core.reading() as session:

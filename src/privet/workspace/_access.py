@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from privet import policy
-from privet.errors import InvalidInput, PolicyDenied
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -196,15 +195,8 @@ class Access:
         Done by a local ``actor`` (the key holder) or an authenticated ``identity``, who must be
         one who may oversee access (an approver or a dataset owner; else ``PolicyDenied``) and
         is the actor logged."""
-        if identity is not None:
-            if not policy.may_oversee(self._core, identity):
-                raise PolicyDenied("only approvers and dataset owners may contain an account")
-            actor = identity.name
-        if not actor:
-            raise InvalidInput(
-                "say who contains the account (actor or identity)", parameter="actor"
-            )
-        return policy.contain(self._core, user, actor=actor, reason=reason)
+        who = policy.overseer(self._core, actor, identity, to="contain an account")
+        return policy.contain(self._core, user, actor=who, reason=reason)
 
     # -- alerts and streamed reads ------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from privet import account, policy
-from privet.errors import InvalidInput, PolicyDenied
 
 if TYPE_CHECKING:
     from privet.account import IncidentScope, Sealed
@@ -59,12 +58,7 @@ class Incidents:
         owner; else ``PolicyDenied``). With ``contain``, first revoke the actor's tokens and
         grants at once (``ws.access.contain``, ``reason`` a short word), and the scope's
         measures say so."""
-        if identity is not None:
-            if not policy.may_oversee(self._core, identity):
-                raise PolicyDenied("only approvers and administrators may scope an incident")
-            by = identity.name
-        if not by:
-            raise InvalidInput("say who is investigating (by or identity)", parameter="by")
+        by = policy.overseer(self._core, by, identity, to="scope an incident")
         containment: Containment | None = None
         if contain:
             who = account.scope_actor(self._core, actor=actor, token=token)

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from privet import policy
-from privet.errors import PolicyDenied
 
 if TYPE_CHECKING:
     from privet.account import Kpis
@@ -31,6 +30,5 @@ class KpisFacade:
         may oversee access (an approver or a dataset owner), as for alerts."""
         from privet import account
 
-        if identity is not None and not policy.may_oversee(self._core, identity):
-            raise PolicyDenied("only approvers and dataset owners see the privacy KPIs")
+        policy.check_may_oversee(self._core, identity, to="see the privacy KPIs")
         return account.kpis(self._core, since=since, bucket=bucket)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from privet import policy
-from privet.errors import InvalidInput, PolicyDenied
 
 if TYPE_CHECKING:
     from privet.account import Assessment
@@ -44,15 +43,8 @@ class Reports:
         approver or a dataset owner; else ``PolicyDenied``), logged as the actor."""
         from privet import account
 
-        if identity is not None:
-            if not policy.may_oversee(self._core, identity):
-                raise PolicyDenied("only approvers and dataset owners see impact assessments")
-            actor = identity.name
-        if not actor:
-            raise InvalidInput(
-                "say who asks for the assessment (actor or identity)", parameter="actor"
-            )
-        return account.assess(self._core, name, actor=actor, progress=progress)
+        who = policy.overseer(self._core, actor, identity, to="see impact assessments")
+        return account.assess(self._core, name, actor=who, progress=progress)
 
     def assess_all(self, *, actor: str, progress: Progress | None = None) -> list[Assessment]:
         """The assessments of every dataset and every model (one read of the log for all)."""

@@ -15,6 +15,7 @@ from privet import Workspace
 from privet.cli import cli
 from privet.datasets import raw_people
 from tests.browser_support import browser  # noqa: F401 - the Chromium fixture, for every test
+from tests.pg_support import database_url  # noqa: F401 - a fresh PostgreSQL database
 
 # Columns of the generated raw table and the categories a steward would declare.
 PEOPLE_CATEGORIES = {

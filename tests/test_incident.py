@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -500,37 +498,16 @@ def test_people_erased_after_the_read_still_count(ws: Workspace, tmp_path: Path)
 
 # -- PostgreSQL --------------------------------------------------------------------------------
 
-PG_URL = os.environ.get("PRIVET_TEST_PG_URL")
-
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not PG_URL, reason="PRIVET_TEST_PG_URL is not set")
-def test_scope_on_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlalchemy import URL, create_engine, make_url
-
-    assert PG_URL is not None
-    admin_url = make_url(PG_URL)
-    if admin_url.password:
-        monkeypatch.setenv("PGPASSWORD", admin_url.password)
-    name = f"privet_test_{secrets.token_hex(8)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = URL.create(
-            admin_url.drivername, admin_url.username, None, admin_url.host, admin_url.port, name
-        ).render_as_string()
-        with Workspace.init(tmp_path / "pg", database_url=url, actor="tester") as ws:
-            frames = _copy_workspace(ws, tmp_path)
-            ws.read("visits", purpose="analytics", actor="dana")
-            ws.read("copy", purpose="analytics", actor="dana")
-            found = ws.incidents.scope(actor="dana", since=datetime.now(UTC) - timedelta(hours=1))
-            assert found.subjects.total == 300 and found.reads == 2
-            assert found.rows == frames["visits"].height + frames["patients"].height
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def test_scope_on_postgresql(tmp_path: Path, database_url: str) -> None:
+    with Workspace.init(tmp_path / "pg", database_url=database_url, actor="tester") as ws:
+        frames = _copy_workspace(ws, tmp_path)
+        ws.read("visits", purpose="analytics", actor="dana")
+        ws.read("copy", purpose="analytics", actor="dana")
+        found = ws.incidents.scope(actor="dana", since=datetime.now(UTC) - timedelta(hours=1))
+        assert found.subjects.total == 300 and found.reads == 2
+        assert found.rows == frames["visits"].height + frames["patients"].height
 
 
 def test_the_migration_backfills_the_access_index_exactly(ws: Workspace, tmp_path: Path) -> None:

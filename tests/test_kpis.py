@@ -462,36 +462,18 @@ def test_leakage_is_the_latest_membership_audit_of_each_model(
 
 @pytest.mark.postgres
 def test_postgresql_gives_the_same_figures(
-    seeded: Seeded, opened: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seeded: Seeded,
+    opened: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
 ) -> None:
-    import os
-    import secrets
-
-    from sqlalchemy import URL, create_engine, make_url
-
-    url = os.environ.get("PRIVET_TEST_PG_URL")
-    if not url:
-        pytest.skip("PRIVET_TEST_PG_URL is not set")
-    admin_url = make_url(url)
-    if admin_url.password:
-        monkeypatch.setenv("PGPASSWORD", admin_url.password)
-    name = f"privet_test_{secrets.token_hex(8)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        database = URL.create(admin_url.drivername, admin_url.username, None, admin_url.host,
-                              admin_url.port, name).render_as_string()  # fmt: skip
-        monkeypatch.setenv("PRIVET_KEY_DIR", str(tmp_path / "keys"))
-        on_pg = _seed(tmp_path, database_url=database)
-        assert on_pg.day0 == seeded.day0
-        with Workspace.open(on_pg.project) as ws:
-            assert ws.hazmat.engine.dialect.name == "postgresql"
-            theirs = ws.kpis().model_dump(mode="json")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    monkeypatch.setenv("PRIVET_KEY_DIR", str(tmp_path / "keys"))
+    on_pg = _seed(tmp_path, database_url=database_url)
+    assert on_pg.day0 == seeded.day0
+    with Workspace.open(on_pg.project) as ws:
+        assert ws.hazmat.engine.dialect.name == "postgresql"
+        theirs = ws.kpis().model_dump(mode="json")
     mine = opened.kpis().model_dump(mode="json")
     for k in (mine, theirs):
         k["now"] = k["erasures"]["oldest_open_days"] = None

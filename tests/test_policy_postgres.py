@@ -15,7 +15,7 @@ import pytest
 from privet import PolicyDenied, Workspace
 from privet import policy as gov
 from privet.policy import GrantRequest
-from tests.test_postgres import database_url, key_dir, people_csv, ws  # noqa: F401 - fixtures
+from tests.test_postgres import key_dir, people_csv, ws  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.postgres
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from polars.testing import assert_frame_equal
-from sqlalchemy import URL, create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, inspect, text
 
 from privet import IntegrityError, PolicyDenied, Workspace, auditlog, tables
 from privet.auditlog import leaf_hash, open_note, verify_inclusion
@@ -47,31 +46,6 @@ ACTOR = "alice"
 
 
 # --- fixtures ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def database_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh, empty database on the test server; dropped (even if still in use) afterwards.
-
-    The password travels in PGPASSWORD, as privet asks: a URL with one is refused.
-    """
-    admin_url = make_url(PG_URL)
-    if admin_url.password:
-        monkeypatch.setenv("PGPASSWORD", admin_url.password)
-    name = f"privet_test_{secrets.token_hex(8)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield URL.create(
-                admin_url.drivername, admin_url.username, None, admin_url.host, admin_url.port, name
-            ).render_as_string()
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture

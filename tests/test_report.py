@@ -13,9 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
-import secrets
 import shlex
 import warnings
 from collections import Counter
@@ -506,41 +504,22 @@ def test_a_dataset_whose_versions_were_destroyed_is_reported_without_its_rows(
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("PRIVET_TEST_PG_URL"), reason="PRIVET_TEST_PG_URL unset")
 def test_the_report_on_postgresql_stores_and_reuses_its_measurements(
-    project: Path, people_csv: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, people_csv: Path, database_url: str
 ) -> None:
     """The report_facts table (migration 0011) on a real PostgreSQL server: a second report
     reuses the stored risk, and every fact still re-derives."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import URL, make_url
-
-    admin_url = make_url(os.environ["PRIVET_TEST_PG_URL"])
-    if admin_url.password:
-        monkeypatch.setenv("PGPASSWORD", admin_url.password)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"privet_report_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = URL.create(
-            admin_url.drivername, admin_url.username, None, admin_url.host, admin_url.port, name
-        ).render_as_string()
-        with Workspace.init(project, actor="tester", database_url=url) as ws:
-            ingest_people(ws, people_csv)
-        first = invoke("report", "people", "--json", workspace=project)
-        assert first.exit_code == 0, first.output
-        assert json.loads(first.stdout)["assessments"][0]["measured"] >= 2
-        again = invoke("report", "people", "--json", workspace=project)
-        (assessment,) = json.loads(again.stdout)["assessments"]
-        assert assessment["measured"] == 0 and assessment["reused"] >= 3
-        seen: dict[str, Any] = {}
-        facts = [f for s in assessment["sections"] for b in s["blocks"] for f in b["facts"]]
-        assert any(f["path"] == "k" for f in facts)
-        for fact in facts:
-            derived = jmespath.search(fact["path"], _run_json(fact["command"], project, seen))
-            assert _same(fact["value"], derived), fact
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with Workspace.init(project, actor="tester", database_url=database_url) as ws:
+        ingest_people(ws, people_csv)
+    first = invoke("report", "people", "--json", workspace=project)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["assessments"][0]["measured"] >= 2
+    again = invoke("report", "people", "--json", workspace=project)
+    (assessment,) = json.loads(again.stdout)["assessments"]
+    assert assessment["measured"] == 0 and assessment["reused"] >= 3
+    seen: dict[str, Any] = {}
+    facts = [f for s in assessment["sections"] for b in s["blocks"] for f in b["facts"]]
+    assert any(f["path"] == "k" for f in facts)
+    for fact in facts:
+        derived = jmespath.search(fact["path"], _run_json(fact["command"], project, seen))
+        assert _same(fact["value"], derived), fact

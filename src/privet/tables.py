@@ -515,6 +515,13 @@ def from_parquet_bytes(data: bytes) -> pl.DataFrame:
 def check_destination(path: Path, *, overwrite: bool = False) -> str:
     """Refuse a destination before any work: unknown type, missing folder, existing file."""
     fmt = file_format(path)
+    check_new_file(path, overwrite=overwrite)
+    return fmt
+
+
+def check_new_file(path: Path, *, overwrite: bool = False) -> None:
+    """Refuse a file destination before any work: a folder, an existing file (unless
+    ``overwrite``), a missing parent folder."""
     if path.is_dir():
         raise InvalidInput(f"{path} is a directory; give a file name")
     if path.exists() and not overwrite:
@@ -523,7 +530,6 @@ def check_destination(path: Path, *, overwrite: bool = False) -> str:
         )
     if not path.parent.is_dir():
         raise NotFound(f"the folder {path.parent} does not exist")
-    return fmt
 
 
 def write_table(

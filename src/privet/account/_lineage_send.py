@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from privet import auditlog, tables
 from privet.account._openlineage import events, to_json
-from privet.errors import AlreadyExists, InvalidInput, NotFound, PrivetError
+from privet.errors import InvalidInput, PrivetError
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -65,14 +65,7 @@ def _runs(runs: Sequence[RunEvent]) -> int:
 
 def write_file(core: Core, path: Path, *, overwrite: bool = False) -> LineageExport:
     """Write the events to ``path`` as JSON lines, atomically."""
-    if path.is_dir():
-        raise InvalidInput(f"{path} is a directory; give a file name")
-    if path.exists() and not overwrite:
-        raise AlreadyExists(
-            f"{path} already exists (`overwrite` replaces it)", parameter="overwrite"
-        )
-    if not path.parent.is_dir():
-        raise NotFound(f"the folder {path.parent} does not exist")
+    tables.check_new_file(path, overwrite=overwrite)
     runs = events(core)
     with tables.atomic_file(path, mode=0o644, journal=core.journal) as out:
         digest = _emit(_LinesTransport(lambda line: out.write(line.encode("utf-8"))), runs)

@@ -42,6 +42,26 @@ _OPERATORS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+def _input(
+    namespace: str,
+    source_name: str,
+    column: str,
+    type_: str,
+    subtype: str,
+    description: str,
+    masking: bool,
+) -> InputField:
+    """``column`` of ``source_name`` as an input, with the one transformation it went through."""
+    return InputField(
+        namespace=namespace,
+        name=source_name,
+        field=column,
+        transformations=[
+            Transformation(type=type_, subtype=subtype, description=description, masking=masking)
+        ],
+    )
+
+
 def derived_lineage(
     namespace: str,
     catalog: Catalog,
@@ -58,19 +78,7 @@ def derived_lineage(
     ) -> column_lineage_dataset.Fields:
         return column_lineage_dataset.Fields(
             inputFields=[
-                InputField(
-                    namespace=namespace,
-                    name=source_name,
-                    field=column,
-                    transformations=[
-                        Transformation(
-                            type=kind_,
-                            subtype=subtype,
-                            description=description,
-                            masking=masking,
-                        )
-                    ],
-                )  # fmt: skip
+                _input(namespace, source_name, column, kind_, subtype, description, masking)
             ]
         )
 
@@ -107,22 +115,11 @@ def derived_lineage(
         suppressed = as_int(facts.get("suppressed")) or 0
         if suppressed:
             target = f" to reach k = {facts['k']}" if facts.get("k") else ""
-            for column in levels:
-                whole.append(
-                    InputField(
-                        namespace=namespace,
-                        name=source_name,
-                        field=str(column),
-                        transformations=[
-                            Transformation(
-                                type="INDIRECT",
-                                subtype="FILTER",
-                                description=f"{suppressed} row(s) suppressed{target}",
-                                masking=False,
-                            )
-                        ],
-                    )
-                )
+            how = f"{suppressed} row(s) suppressed{target}"
+            whole += [
+                _input(namespace, source_name, str(column), "INDIRECT", "FILTER", how, False)
+                for column in levels
+            ]
     elif kind in ("synthetic", "baseline"):
         if facts.get("differentially_private"):
             epsilon, delta = short(facts.get("epsilon")), short(facts.get("delta"))
@@ -153,19 +150,7 @@ def model_lineage(
     return ColumnLineage(
         fields={},
         dataset=[
-            InputField(
-                namespace=namespace,
-                name=source_name,
-                field=column,
-                transformations=[
-                    Transformation(
-                        type="INDIRECT",
-                        subtype="AGGREGATION",
-                        description=how,
-                        masking=private,
-                    )
-                ],
-            )  # fmt: skip
+            _input(namespace, source_name, column, "INDIRECT", "AGGREGATION", how, private)
             for column in used
         ],
         producer=PRODUCER,

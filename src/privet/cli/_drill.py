@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from privet.account import DRILL_SCENARIOS
 from privet.cli._app import Options, command, stdout
 
 
@@ -16,8 +15,8 @@ from privet.cli._app import Options, command, stdout
     "--scenario",
     "scenarios",
     multiple=True,
-    type=click.Choice(list(DRILL_SCENARIOS)),
-    help="A scenario to play (repeatable; default: every one).",
+    metavar="NAME",
+    help="A scenario to play (repeatable; default: every one; an unknown name lists them).",
 )
 @click.option(
     "--server", required=True, metavar="URL", help="The running `privet serve` of this workspace."

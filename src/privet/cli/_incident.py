@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from privet import account
 from privet.cli._app import Options, cli, command, stdout
 from privet.errors import InvalidInput
 
@@ -78,6 +77,8 @@ def incident(
         raise InvalidInput("--seal-to and --sealed-out go together")
     start, end = _time(since, "--since"), _time(until, "--until")
     # Refused before anything is done (a containment is not undone by a bad file name).
+    from privet import account  # loaded when used: it is heavy for every other command
+
     for path in (output, sealed_out):
         if path is not None:
             account.check_new(path)
@@ -150,6 +151,8 @@ def incident(
 @command(incident, name="unseal")
 def incident_unseal(opts: Options, sealed: Path, private_keyset: Path, output: Path | None) -> None:
     """For the DPO: open a sealed subject list (prints it, or writes it with -o)."""
+    from privet import account
+
     # No workspace: the DPO opens the file wherever the private key is kept.
     opened = account.unseal(sealed, private_keyset)
     if output is not None:
@@ -173,6 +176,8 @@ def incident_unseal(opts: Options, sealed: Path, private_keyset: Path, output: P
 def incident_dpo_key(opts: Options, output: Path) -> None:
     """Make the DPO's key pair (Tink HPKE, X25519): dpo-private.json (keep it offline) and
     dpo-public.json (for --seal-to)."""
+    from privet import account
+
     private, public = account.make_dpo_key(output)
     opts.emit(
         {"private_keyset": str(private), "public_keyset": str(public)},

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.account import Kpis
 from privet.cli._app import Options, cli, command, stdout
 from privet.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from privet.account import Kpis
 
 
 def parse_since(value: str | None) -> datetime | None:

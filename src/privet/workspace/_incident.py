@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from privet import account, policy
+from privet import policy
 
 if TYPE_CHECKING:
     from privet.account import IncidentScope, Sealed
@@ -39,6 +39,8 @@ class Incidents:
     ) -> IncidentScope:
         """The scope of ``actor`` or of one API ``token`` id (exactly one) in
         [``since``, ``until``) (default: the whole log up to now)."""
+        from privet import account
+
         return account.scope(self._core, actor=actor, token=token, since=since, until=until)
 
     def investigate(
@@ -58,6 +60,8 @@ class Incidents:
         owner; else ``PolicyDenied``). With ``contain``, first revoke the actor's tokens and
         grants at once (``ws.access.contain``, ``reason`` a short word), and the scope's
         measures say so."""
+        from privet import account
+
         by = policy.overseer(self._core, by, identity, to="scope an incident")
         containment: Containment | None = None
         if contain:
@@ -78,12 +82,16 @@ class Incidents:
     ) -> Sealed:
         """Write ``incident``'s subject ids encrypted to the DPO's public Tink keyset (HPKE)
         at ``out``; logged with counts and the file's hash only."""
+        from privet import account
+
         return account.seal(self._core, incident, Path(public_keyset), Path(out), by=by)
 
     @staticmethod
     def html(incident: IncidentScope, out: str | Path | None = None) -> str:
         """``incident`` as one self-contained HTML page (inline CSS, nothing fetched);
         written to the new file ``out`` when given."""
+        from privet import account
+
         page = account.render_incident(incident)
         if out is not None:
             account.write_new(Path(out), page)
@@ -91,9 +99,13 @@ class Incidents:
 
     def dpo_key(self, folder: str | Path) -> tuple[Path, Path]:
         """Make a DPO key pair in ``folder``: (private keyset, public keyset)."""
+        from privet import account
+
         return account.make_dpo_key(Path(folder))
 
     @staticmethod
     def unseal(sealed: str | Path, private_keyset: str | Path) -> dict[str, Any]:
         """The DPO's side: open a sealed subject list with the private keyset."""
+        from privet import account
+
         return account.unseal(Path(sealed), Path(private_keyset))

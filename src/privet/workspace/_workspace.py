@@ -21,6 +21,7 @@ from privet.workspace._consent import Consent
 from privet.workspace._deid import Deidentification
 from privet.workspace._dp import DifferentialPrivacy
 from privet.workspace._drill import Drills
+from privet.workspace._federated import Federation
 from privet.workspace._forget import Forgetting
 from privet.workspace._incident import Incidents
 from privet.workspace._kpis import KpisFacade
@@ -179,6 +180,11 @@ class Workspace:
     def forget(self) -> Forgetting:
         """Retention by crypto-shredding, subject erasure with signed receipts, keep decisions."""
         return Forgetting(self._core)
+
+    @cached_property
+    def federated(self) -> Federation:
+        """Federated training (SecAgg+, DP per party), joint statistics, set intersection."""
+        return Federation(self._core)
 
     @cached_property
     def openlineage(self) -> OpenLineage:

@@ -1,0 +1,23 @@
+"""The federated extra: Flower and openmined-psi are heavy, so the core install goes without."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from privet.errors import InvalidInput
+
+INSTALL = "pip install 'privet[federated]'"
+
+
+def require(module: str, what: str) -> None:
+    """Stop with one sentence naming the install command when ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise InvalidInput(f"{what} needs the federated extra: {INSTALL}")
+
+
+def require_flower() -> None:
+    require("flwr", "federated learning and joint statistics (Flower)")
+
+
+def require_psi() -> None:
+    require("private_set_intersection", "private set intersection (openmined-psi)")

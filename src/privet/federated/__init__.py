@@ -6,5 +6,13 @@ Flower and openmined-psi come with the ``federated`` extra; they are imported on
 """
 
 from privet.federated._extra import INSTALL, require_flower, require_psi
+from privet.federated._parties import Party, load_parties, parse_parties
 
-__all__ = ["INSTALL", "require_flower", "require_psi"]
+__all__ = [
+    "INSTALL",
+    "Party",
+    "load_parties",
+    "parse_parties",
+    "require_flower",
+    "require_psi",
+]

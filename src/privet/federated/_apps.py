@@ -43,7 +43,6 @@ def make_client_app(
     deployed, each SuperNode names its own party in ``node_config["privet-party"]`` and
     the request and run id come in the run config."""
     from flwr.client import ClientApp
-    from flwr.client.mod import secaggplus_mod
 
     def client_fn(context: Context) -> Any:
         party, index = _party_of(context, parties)
@@ -51,7 +50,19 @@ def make_client_app(
         run_id = run or str(context.run_config["privet-run"])
         return _PartyClient(party, index, req, run_id, context).to_client()
 
-    return ClientApp(client_fn=client_fn, mods=[secaggplus_mod])
+    secagg = request is None or request.secagg is not None
+    return ClientApp(client_fn=client_fn, mods=[_secagg_mod] if secagg else [])
+
+
+def _secagg_mod(msg: Any, context: Context, call_next: Any) -> Any:
+    """Flower's ``secaggplus_mod`` on the messages of a SecAgg+ round; a deployed party
+    built without the request passes plain FedAvg messages straight through."""
+    from flwr.client.mod import secaggplus_mod
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+
+    if RECORD_KEY_CONFIGS in msg.content.config_records:
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
 
 
 def _party_of(context: Context, parties: list[Party] | None) -> tuple[Party, int]:
@@ -187,7 +198,7 @@ class _PartyClient(_client_base()):  # type: ignore[misc]
 class RoundFacts:
     number: int
     seconds: float
-    parties: int  # updates aggregated
+    updates: int  # updates aggregated (1 under SecAgg+: the unmasked sum)
     failures: int
 
 
@@ -208,31 +219,55 @@ def make_server_app(
     progress: Progress | None = None,
     observe: Callable[[Any], Any] | None = None,
 ) -> ServerApp:
-    """The coordinator's ServerApp: FedAvg over ``parties``, with SecAgg+ when asked.
-
-    ``observe`` wraps the Grid the workflow talks through (tests record what the
-    coordinator receives); the result lands in ``result``.
-    """
-    from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
-    from flwr.server.workflow import DefaultWorkflow
+    """The coordinator's ServerApp (see :func:`fedavg_main`)."""
+    from flwr.server import ServerApp
 
     app = ServerApp()
+    app.main()(
+        fedavg_main(
+            request,
+            parties=parties,
+            initial=initial,
+            result=result,
+            progress=progress,
+            observe=observe,
+        )
+    )
+    return app
 
-    @app.main()
-    def main(grid: Grid, context: Context) -> None:
+
+def fedavg_main(
+    request: FederateRequest,
+    *,
+    parties: int,
+    initial: Arrays,
+    result: ServerResult,
+    progress: Progress | None = None,
+    observe: Callable[[Any], Any] | None = None,
+) -> Callable[[Any, Any], None]:
+    """FedAvg over ``parties``, with SecAgg+ when asked; the result lands in ``result``.
+
+    ``observe`` wraps the Grid the workflow talks through (tests record what the
+    coordinator receives).
+    """
+
+    def main(grid: Any, context: Context) -> None:
+        from flwr.server import LegacyContext, ServerConfig
+        from flwr.server.workflow import DefaultWorkflow
+
         strategy = _strategy(request, parties, initial, result, progress)
         legacy = LegacyContext(
             context=context,
             config=ServerConfig(num_rounds=request.rounds),
             strategy=strategy,
         )
-        workflow = DefaultWorkflow(fit_workflow=secagg_workflow(request, result))
+        workflow = DefaultWorkflow(fit_workflow=secagg_workflow(request))
         workflow(observe(grid) if observe else grid, legacy)
 
-    return app
+    return main
 
 
-def secagg_workflow(request: FederateRequest, result: ServerResult | None = None) -> Any:
+def secagg_workflow(request: FederateRequest) -> Any:
     """Flower's SecAggPlusWorkflow with the request's settings (None without SecAgg+)."""
     if request.secagg is None:
         return None
@@ -277,18 +312,17 @@ def _strategy(
 
         def aggregate_fit(self, server_round: int, results: Any, failures: Any) -> Any:
             aggregated, metrics = super().aggregate_fit(server_round, results, failures)
-            if aggregated is not None:
-                result.weights = parameters_to_ndarrays(aggregated)
             seconds = time.perf_counter() - self.started
+            if aggregated is None:
+                step(f"round {server_round}/{request.rounds}: no update ({len(failures)} failed)")
+                return aggregated, metrics
+            result.weights = parameters_to_ndarrays(aggregated)
             # Under SecAgg+ the workflow hands over one result: the unmasked sum.
-            count = sum(r.num_examples for _, r in results)
-            facts = RoundFacts(server_round, seconds, len(results), len(failures))
-            result.rounds.append(facts)
+            result.rounds.append(RoundFacts(server_round, seconds, len(results), len(failures)))
             step(
                 f"round {server_round}/{request.rounds}: {seconds:.2f} s"
                 + (f", {len(failures)} failed" if failures else "")
             )
-            del count
             return aggregated, metrics
 
         def configure_evaluate(
@@ -317,5 +351,6 @@ def _strategy(
         accept_failures=True,
         initial_parameters=ndarrays_to_parameters(initial),
         on_fit_config_fn=lambda r: {"round": r},
+        fit_metrics_aggregation_fn=lambda _metrics: {},
         on_evaluate_config_fn=lambda r: {"round": r, "model": request.name},
     )

@@ -17,7 +17,7 @@ def quiet() -> Iterator[None]:
     """Flower logs every stage at INFO; privet reports rounds itself."""
     logger = logging.getLogger("flwr")
     before = logger.level
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.ERROR)
     try:
         yield
     finally:

@@ -87,8 +87,8 @@ def federate(
     seconds = time.perf_counter() - started
     if result.weights is None or len(result.rounds) < request.rounds:
         raise InvalidInput(
-            f"the federated training stopped after {len(result.rounds)} of {request.rounds} "
-            "rounds: too few parties answered (see each party's log for refusals)"
+            f"only {len(result.rounds)} of {request.rounds} rounds aggregated an update: too few "
+            "parties answered (see each party's log for refusals)"
         )
     rounds = [FederatedRound(**vars(r)) for r in result.rounds]
     step("storing")

@@ -127,7 +127,7 @@ class _PartyClient(_client_base()):  # type: ignore[misc]
                 facts["steps"],
                 facts["epsilon"],
                 facts["delta"],
-                _local.acc.Charge(_local.acc.dp_sgd(facts["sigma"], facts["rate"], facts["steps"])),
+                _local.dp.Charge(_local.dp.dp_sgd(facts["sigma"], facts["rate"], facts["steps"])),
             )
         budget = _local.charge(core, self.party, data, self.request, run=self.run)
         self._remember(
@@ -303,7 +303,7 @@ def _strategy(
     step = progress or (lambda _s: None)
     needed = min_parties(request, parties)
 
-    class Strategy(FedAvg):  # type: ignore[misc]
+    class Strategy(FedAvg):
         started = 0.0
 
         def configure_fit(self, server_round: int, parameters: Any, client_manager: Any) -> Any:

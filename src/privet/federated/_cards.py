@@ -11,9 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from privet.dp import _accounting as acc
-from privet.dp._card import Evaluation, ModelCard, Training, make_card
-from privet.dp._card import Split as CardSplit
+from privet.dp import blocks as dp
 from privet.federated._recipe import Recipe
 from privet.federated._requests import FederateRequest
 
@@ -56,19 +54,19 @@ def card(
     ref: str,
     dataset_id: str,
     version_id: str,
-    split: CardSplit,
+    split: dp.Split,
     budget: Any,
-    evaluation: Evaluation,
+    evaluation: dp.Evaluation,
     unit: str | None,
     actor: str,
     purpose: str,
     now: datetime,
     federation: dict[str, Any],
     notes: list[str],
-) -> ModelCard:
+) -> dp.ModelCard:
     """A model card of the global model (``budget``: a party's :class:`Budget`, or None)."""
     lr = request.learning_rate or (0.05 if request.model == "logreg" else 0.01)
-    made = make_card(
+    made = dp.make_card(
         name=request.name,
         model_id=model_id or uuid.uuid4().hex,
         kind=request.model,
@@ -80,7 +78,7 @@ def card(
         features=recipe.features,
         inputs=recipe.inputs,
         outputs=recipe.outputs,
-        training=Training(
+        training=dp.Training(
             epochs=request.rounds * request.local_epochs,
             batch_size=request.batch_size,
             learning_rate=lr,
@@ -126,10 +124,10 @@ def card(
             "clipping_norm": request.clip,
             "sampling": "Poisson",
         }
-    return ModelCard.load(
+    return dp.ModelCard.load(
         {**stored, "request": request.model_dump(mode="json"), "federation": federation}
     )
 
 
 def epsilon_of(budget: Any) -> float | None:
-    return None if budget is None else acc.epsilon_spent([budget.charge], budget.delta)
+    return None if budget is None else dp.epsilon_spent([budget.charge], budget.delta)

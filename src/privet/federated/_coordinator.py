@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from privet.catalog import register_schema, resolve
-from privet.dp import _model_store as models
-from privet.dp._card import Evaluation, Split
+from privet.dp import blocks as dp
 from privet.federated import _cards
 from privet.federated._recipe import Arrays, Recipe, build, load_arrays
 from privet.federated._requests import FederateRequest
 
 if TYPE_CHECKING:
     from privet.core import Core
-    from privet.dp._model_store import ModelInfo
 
 
 def schema_name(model: str) -> str:
@@ -47,7 +45,7 @@ def store(
     actor: str,
     federation: dict[str, Any],
     accuracy: float | None,
-) -> ModelInfo:
+) -> dp.ModelInfo:
     """Register the schema and store the global model with its card."""
     version = register_schema(
         core,
@@ -71,13 +69,14 @@ def store(
         ref=ref,
         dataset_id=dataset_id,
         version_id=version.id,
-        split=Split(rows=0, train="", test="", train_count=0, test_count=0),
+        split=dp.Split(rows=0, train="", test="", train_count=0, test_count=0),
         budget=None,
-        evaluation=Evaluation(
-            split="held-out at the parties",
-            metric=metric,
-            private=False,
-            **({metric: accuracy} if accuracy is not None else {}),
+        evaluation=dp.Evaluation.model_validate(
+            {
+                "split": "held-out at the parties",
+                "metric": metric,
+                **({metric: accuracy} if accuracy is not None else {}),
+            }
         ),
         unit=None,
         actor=actor,
@@ -86,9 +85,9 @@ def store(
         federation=federation,
         notes=["trained by federation: the coordinator holds no rows of any party"],
     )
-    return models.store(
+    return dp.store(
         core,
-        models.weights_of(module),
+        dp.weights_of(module),
         card,
         charge=None,
         charged=request.epsilon is not None,

@@ -54,13 +54,13 @@ def _server() -> Any:
 def write_result(target: Path, result: ServerResult) -> None:
     """The weights and round facts, written atomically and readable by this user only."""
     buffer = io.BytesIO()
-    arrays = {f"w{i}": a for i, a in enumerate(result.weights or [])}
+    arrays: dict[str, Any] = {f"w{i}": a for i, a in enumerate(result.weights or [])}
     facts = {
         "rounds": [vars(r) for r in result.rounds],
         "accuracy": result.accuracy,
         "evaluated": result.evaluated,
     }
-    np.savez(buffer, facts=np.array(json.dumps(facts)), **arrays)
+    np.savez(buffer, **{"facts": np.array(json.dumps(facts)), **arrays})
     partial = target.with_name(target.name + ".partial")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:

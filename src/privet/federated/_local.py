@@ -18,10 +18,7 @@ import polars as pl
 
 from privet import policy
 from privet.catalog import for_analysis, is_reserved, resolve
-from privet.dp import _accounting as acc
-from privet.dp import _features as feat
-from privet.dp import _ledger as led
-from privet.dp._rows import split_record, split_rows
+from privet.dp import blocks as dp
 from privet.errors import InvalidInput
 from privet.federated._parties import Party
 from privet.federated._recipe import Arrays, Recipe, arrays_of, build, load_arrays
@@ -31,7 +28,6 @@ if TYPE_CHECKING:
     import torch
 
     from privet.core import Core
-    from privet.dp._card import Split
 
 CHANNEL = "federated:train"
 DP_CHANNEL = "dp:federated"
@@ -51,7 +47,7 @@ class PartyData:
     y: torch.Tensor
     train: torch.Tensor
     test: torch.Tensor
-    split: Split
+    split: dp.Split
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class Budget:
     steps: int
     epsilon: float
     delta: float
-    charge: acc.Charge
+    charge: dp.Charge
 
 
 def read(
@@ -79,8 +75,8 @@ def read(
             raise InvalidInput(
                 f"party {party.name!r}: {dataset.name} has no column {missing[0][:80]!r}"
             )
-        ledger = led.ledger_row(session, led.root_of(session, dataset), core.now())
-        subject = led.unit_for(dataset, version, ledger) if private else None
+        ledger = dp.ledger_row(session, dp.root_of(session, dataset), core.now())
+        subject = dp.unit_for(dataset, version, ledger) if private else None
         fixed = f"{dataset.name}@{version.number}"
         ids = (dataset.id, version.id, version.row_count)
     released = policy.read(
@@ -98,9 +94,9 @@ def read(
         # One row per subject, as in central DP-SGD: each person is then one example.
         frame = frame.unique(subject, keep="first", maintain_order=True)
     frame = frame.filter(pl.col(request.target).is_not_null())
-    x = feat.encode(frame, recipe.features)
-    y, _ = feat.target_tensor(frame, recipe.target, recipe.task)
-    train, test = split_rows(
+    x = dp.encode(frame, recipe.features)
+    y, _ = dp.target_tensor(frame, recipe.target, recipe.task)
+    train, test = dp.split_rows(
         len(x),
         rows=ids[2],
         test_fraction=request.test_fraction,
@@ -109,7 +105,7 @@ def read(
     )
     if recipe.task == "classification":
         train = train[y[train] >= 0]
-    split = split_record(frame[_ROW], train, test, released.frame.height)
+    split = dp.split_record(frame[_ROW], train, test, released.frame.height)
     return PartyData(fixed, ids[0], ids[1], ids[2], subject, x, y, train, test, split)
 
 
@@ -128,11 +124,11 @@ def plan_budget(request: FederateRequest, rows: int, train_rows: int, delta: flo
     rate = min(1.0, request.batch_size / expected)
     steps = request.rounds * request.local_epochs * max(1, math.ceil(expected / request.batch_size))
 
-    def make(sigma: float) -> list[acc.Charge]:
-        return [acc.Charge(acc.dp_sgd(sigma, rate, steps))]
+    def make(sigma: float) -> list[dp.Charge]:
+        return [dp.Charge(dp.dp_sgd(sigma, rate, steps))]
 
     try:
-        sigma = acc.calibrate(make, request.epsilon, delta)
+        sigma = dp.calibrate(make, request.epsilon, delta)
     except ValueError:
         raise InvalidInput(
             f"ε = {request.epsilon:g} is too small for {request.rounds} rounds of "
@@ -148,10 +144,10 @@ def charge(
     """Record the whole run's DP-SGD on the party's ledger (refused if it does not fit)."""
     with core.reading() as session:
         dataset, _ = resolve(session, data.ref)
-        ledger = led.ledger_row(session, led.root_of(session, dataset), core.now())
-        delta = led.check_delta(request.delta, data.rows) or ledger.delta_limit
+        ledger = dp.ledger_row(session, dp.root_of(session, dataset), core.now())
+        delta = dp.check_delta(request.delta, data.rows) or ledger.delta_limit
     budget = plan_budget(request, data.rows, len(data.train), delta)
-    led.record(
+    dp.record(
         core,
         data.ref,
         budget.charge,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from privet.dp import _model_store as models
-from privet.dp._card import Evaluation
+from privet.dp import blocks as dp
 from privet.federated import _cards, _local
 from privet.federated._parties import Party
 from privet.federated._recipe import Arrays, Recipe, build, load_arrays
@@ -41,8 +40,8 @@ def store(
         version_id=data.version_id,
         split=data.split,
         budget=budget,
-        evaluation=Evaluation(
-            split="held-out", test_rows=len(test), metric=metric, private=False, **{metric: score}
+        evaluation=dp.Evaluation.model_validate(
+            {"split": "held-out", "test_rows": len(test), "metric": metric, metric: score}
         ),
         unit=data.subject,
         actor=party.actor,
@@ -57,9 +56,9 @@ def store(
         ),
         notes=[f"this party's copy of the federated model of run {run}"],
     )
-    models.store(
+    dp.store(
         core,
-        models.weights_of(module),
+        dp.weights_of(module),
         card,
         charge=None,
         charged=budget is not None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from privet.dp._features import Feature
+from privet.dp import blocks as dp
 from privet.errors import InvalidInput
 from privet.federated._requests import FederateRequest
 
@@ -23,8 +23,8 @@ Arrays = list[np.ndarray]
 
 @dataclass(frozen=True)
 class Recipe:
-    features: list[Feature]
-    target: Feature
+    features: list[dp.Feature]
+    target: dp.Feature
     task: Literal["classification", "regression"]
     inputs: int
     outputs: int
@@ -44,14 +44,14 @@ def recipe_of(request: FederateRequest) -> Recipe:
     return Recipe(features, target, task, sum(f.width for f in features), outputs)
 
 
-def _feature(name: str, request: FederateRequest) -> Feature:
+def _feature(name: str, request: FederateRequest) -> dp.Feature:
     if name in request.keys:
-        return Feature(
+        return dp.Feature(
             name=name, kind="categorical", levels=list(request.keys[name]), source="given"
         )
     if name in request.bounds:
         low, high = request.bounds[name]
-        return Feature(name=name, kind="numeric", lower=low, upper=high, source="given")
+        return dp.Feature(name=name, kind="numeric", lower=low, upper=high, source="given")
     raise InvalidInput(
         f"feature {name[:80]!r} has no public domain: give its levels in keys or its bounds",
         parameter="features",

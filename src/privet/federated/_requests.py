@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from pathlib import Path
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from privet.catalog import check_name, check_purpose
-from privet.dp._requests import Bounds, ColumnName, Keys, check_bounds, check_epsilon
+from privet.dp import blocks as dp
 from privet.errors import InvalidInput
 
 Mode = Literal["simulation", "processes"]
@@ -55,11 +56,11 @@ class FederateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(description="name of the model in the coordinator's catalog")
-    target: ColumnName = Field(description="the column to predict (its levels in keys)")
+    target: dp.ColumnName = Field(description="the column to predict (its levels in keys)")
     purpose: str = Field(max_length=128, description="the coordinator's purpose for the model")
-    keys: Keys = Field(description="category levels of the categorical features and the target")
-    bounds: Bounds = Field(default_factory=dict, description="bounds of the numeric features")
-    features: list[ColumnName] | None = Field(
+    keys: dp.Keys = Field(description="category levels of the categorical features and the target")
+    bounds: dp.Bounds = Field(default_factory=dict, description="bounds of the numeric features")
+    features: list[dp.ColumnName] | None = Field(
         None, description="feature columns (default: every column of keys and bounds)"
     )
     model: Literal["logreg", "mlp"] = "logreg"
@@ -83,8 +84,8 @@ class FederateRequest(BaseModel):
     def _checks(self) -> Self:
         check_name(self.name)
         check_purpose(self.purpose)
-        check_epsilon(self.epsilon, allow_none=True)
-        check_bounds(self.bounds)
+        dp.check_epsilon(self.epsilon, allow_none=True)
+        dp.check_bounds(self.bounds)
         if self.target not in self.keys and self.target not in self.bounds:
             raise ValueError("give the target's classes in keys")
         for column, levels in self.keys.items():
@@ -108,3 +109,41 @@ def federate_request(**fields: object) -> FederateRequest:
         where = ".".join(str(p) for p in first["loc"]) or "request"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise InvalidInput(f"invalid {where}: {message}", parameter=where) from None
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    """A common data model file: ``keys`` (column: [levels]) and ``bounds`` (column: [lo, hi]).
+
+    ```yaml
+    keys: {income: ["<=50K", ">50K"], sex: [Female, Male]}
+    bounds: {age: [17, 90]}
+    ```
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise InvalidInput(f"no schema file at {str(path)[:200]!r}", parameter="schema") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"cannot read the schema file {path.name!r}: {type(exc).__name__}", parameter="schema"
+        ) from None
+    if not isinstance(document, dict) or set(document) - {"keys", "bounds"}:
+        raise InvalidInput(
+            f"the schema file {path.name!r} must hold only 'keys' and 'bounds' mappings",
+            parameter="schema",
+        )
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def secagg_settings(parties: int, shares: int | None, threshold: int | None) -> SecAgg:
+    """SecAgg+ with the given shares and threshold, or defaults for ``parties`` parties."""
+    n = shares or min(7, parties)
+    t = threshold or n // 2 + 1
+    try:
+        return SecAgg(num_shares=n, threshold=max(2, t))
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"invalid SecAgg+ settings: {message}", parameter="secagg") from None

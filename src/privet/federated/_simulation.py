@@ -29,7 +29,7 @@ def run(server_app: Any, client_app: Any, parties: int) -> None:
     from flwr.simulation import run_simulation
 
     cpus = max(1, os.cpu_count() or 1)
-    backend = {
+    backend: Any = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
         "init_args": {
             "num_cpus": cpus,

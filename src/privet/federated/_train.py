@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from privet.dp import _model_store as models
+from privet.dp import blocks as dp
 from privet.errors import AlreadyExists, InvalidInput
 from privet.federated import _coordinator
 from privet.federated._apps import ServerResult, make_client_app, make_server_app
@@ -35,7 +35,7 @@ class FederatedRound(BaseModel):
 class FederatedModel(BaseModel):
     """A federated training run and the model the coordinator stored."""
 
-    model: models.ModelInfo
+    model: dp.ModelInfo
     run: str
     parties: list[str]
     mode: str
@@ -124,7 +124,7 @@ def federate(
 
 def _check(core: Core, parties: list[Party], request: FederateRequest) -> None:
     with core.reading() as session:
-        if models.name_taken(session, request.name):
+        if dp.name_taken(session, request.name):
             raise AlreadyExists(f"a model named {request.name!r} already exists", parameter="name")
     if request.secagg is not None and request.secagg.num_shares > len(parties):
         raise InvalidInput(

@@ -333,6 +333,7 @@ def record(
     purpose: str,
     query_sha256: str | None = None,
     facts: Mapping[str, Any] | None = None,
+    requested_delta: float | None = None,
 ) -> Recorded:
     """Record a release on the ledger of ``ref`` in its own transaction (see record_release)."""
     with core.session() as session:
@@ -350,6 +351,7 @@ def record(
             purpose=purpose,
             query_sha256=query_sha256,
             facts=facts,
+            requested_delta=requested_delta,
         )
         limit = lock_ledger(session, root, core.now()).epsilon_limit
         session.commit()

@@ -14,10 +14,11 @@ from typing import Any
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Flower logs every stage at INFO; privet reports rounds itself."""
+    """Flower logs every stage, and a party's failure with its traceback; privet reports
+    rounds itself, and the parties' refusals (in the result, and in each party's log)."""
     logger = logging.getLogger("flwr")
     before = logger.level
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:

@@ -47,6 +47,9 @@ class FederatedModel(BaseModel):
     )
     parties_evaluated: int
     seconds: float
+    # The global weights after each round: for callers that check the aggregation themselves
+    # (tests); never in JSON output.
+    history: list[Any] = Field(default_factory=list, exclude=True, repr=False)
 
 
 def federate(
@@ -86,9 +89,10 @@ def federate(
         _deploy.run_deployed(request, parties, run=run, result=result, progress=step)
     seconds = time.perf_counter() - started
     if result.weights is None or len(result.rounds) < request.rounds:
+        why = f"; a party said: {result.reasons[0]}" if result.reasons else ""
         raise InvalidInput(
             f"only {len(result.rounds)} of {request.rounds} rounds aggregated an update: too few "
-            "parties answered (see each party's log for refusals)"
+            f"parties answered (each party's log has its refusals){why}"
         )
     rounds = [FederatedRound(**vars(r)) for r in result.rounds]
     step("storing")
@@ -119,6 +123,7 @@ def federate(
         accuracy=result.accuracy,
         parties_evaluated=result.evaluated,
         seconds=seconds,
+        history=result.history,
     )
 
 

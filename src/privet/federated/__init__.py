@@ -7,9 +7,15 @@ Flower and openmined-psi come with the ``federated`` extra; they are imported on
 
 from privet.federated._extra import INSTALL, require_flower, require_psi
 from privet.federated._parties import Party, load_parties, parse_parties
+from privet.federated._stats import DEFAULT_MAX_ROWS, STATISTICS, JointResult, PartyShare, joint
 
 __all__ = [
     "INSTALL",
+    "DEFAULT_MAX_ROWS",
+    "STATISTICS",
+    "JointResult",
+    "PartyShare",
+    "joint",
     "Party",
     "load_parties",
     "parse_parties",

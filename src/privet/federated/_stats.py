@@ -235,7 +235,9 @@ def plan(
     pair: tuple[float, float] | None = None
     if statistic == "sum":
         if bounds is None or len(bounds) != 2:
-            raise InvalidInput("a sum needs declared bounds LOW HIGH for each row", parameter="bounds")
+            raise InvalidInput(
+                "a sum needs declared bounds LOW HIGH for each row", parameter="bounds"
+            )
         low, high = float(bounds[0]), float(bounds[1])
         if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
             raise InvalidInput("the bounds must be finite with LOW < HIGH", parameter="bounds")
@@ -248,9 +250,7 @@ def plan(
     if statistic == "histogram":
         edges = [float(b) for b in bins or []]
         if not 2 <= len(edges) <= MAX_BINS + 1:
-            raise InvalidInput(
-                f"a histogram needs 2 to {MAX_BINS + 1} bin edges", parameter="bins"
-            )
+            raise InvalidInput(f"a histogram needs 2 to {MAX_BINS + 1} bin edges", parameter="bins")
         if not all(math.isfinite(e) for e in edges) or any(
             b <= a for a, b in zip(edges, edges[1:], strict=False)
         ):
@@ -324,7 +324,9 @@ class Contribution:
     exact: np.ndarray = field(repr=False)
 
 
-def contribute(party: Party, query: JointQuery, *, noise: SecureRandom | None = None) -> Contribution:
+def contribute(
+    party: Party, query: JointQuery, *, noise: SecureRandom | None = None
+) -> Contribution:
     """Run by a party next to its own workspace: read, clip, charge its ledger, add noise.
 
     Raises ``PolicyDenied`` (its broker refused; logged there) or ``BudgetExhausted``
@@ -473,8 +475,8 @@ def joint(
         (log_index,) = auditlog.append(session, [entry])
         session.commit()
 
-    from privet.federated._stats_apps import Outcome, client_app, server_app
     from privet.federated._simulation import simulate
+    from privet.federated._stats_apps import Outcome, client_app, server_app
 
     outcome = Outcome()
     step(f"secure aggregation with {n} parties")

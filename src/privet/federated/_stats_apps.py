@@ -154,7 +154,9 @@ def server_app(
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         strategy = _JointStrategy(query, outcome)
-        legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=1), strategy=strategy)
+        legacy = LegacyContext(
+            context=context, config=ServerConfig(num_rounds=1), strategy=strategy
+        )
         workflow = DefaultWorkflow(
             fit_workflow=_Stages(
                 progress,

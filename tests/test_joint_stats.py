@@ -420,3 +420,23 @@ def test_bad_queries_are_refused_before_anything_runs(
     out = invoke(*base, workspace=keys.coordinator)
     assert out.exit_code == 1, out.output
     assert words in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_the_readme_parties_file_and_commands_are_valid(keys: Federation) -> None:
+    import re
+    import shlex
+
+    import yaml
+
+    from privet.federated import parse_parties
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Secure joint statistics\n", 1)[1].split("\n## ", 1)[0]
+    document = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    assert [p.name for p in parse_parties(document, base=keys.root)][0] == "hospital-a"
+    commands = re.search(r"```text\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    assert len(commands) == 3
+    for line in commands:
+        argv = shlex.split(line)[1:]  # after "privet"; no parties.yaml here: refused at once
+        out = invoke(*argv, workspace=keys.coordinator)
+        assert out.exit_code == 1 and "no parties file" in out.stderr, line

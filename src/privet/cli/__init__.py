@@ -9,8 +9,8 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _dp,  # noqa: F401 - query, budget, train, models
     _drill,  # noqa: F401 - drill
     _forget,  # noqa: F401 - erase, erasure, retention
-    _joint,  # noqa: F401 - joint count, sum, histogram
     _incident,  # noqa: F401 - incident (scope, contain, seal), incident unseal, dpo-key
+    _joint,  # noqa: F401 - joint count, sum, histogram
     _kpis,  # noqa: F401 - kpis
     _lineage,  # noqa: F401 - lineage export
     _log,

@@ -69,7 +69,7 @@ from privet.errors import InvalidInput, PrivetError
 
 if TYPE_CHECKING:
     from privet.core import Core
-    from privet.dp._accounting import Charge
+    from privet.dp import Charge
     from privet.dp.randomness import SecureRandom
     from privet.federated._parties import Party
 
@@ -79,6 +79,8 @@ STATISTICS: tuple[str, ...] = ("count", "sum", "histogram")
 CHANNEL = "dp:federated-stats"
 DEFAULT_MAX_ROWS = 1_000_000
 MAX_BINS = 1000
+MAX_EPSILON = 100.0  # as privet's DP queries: beyond it the guarantee says nothing
+MAX_DELTA = 1e-3
 MODULUS = 2**32
 # Standard deviations of one party's noise share kept inside the clipping range.
 MARGIN = 12.0
@@ -140,7 +142,7 @@ class JointQuery(BaseModel):
         """One party's ledger charge: the Gaussian mechanism, ``repetitions`` times."""
         from dp_accounting import dp_event as ev
 
-        from privet.dp._accounting import Charge
+        from privet.dp import Charge
 
         event: ev.DpEvent = ev.GaussianDpEvent(self.sigma / self.sensitivity)
         if self.repetitions > 1:
@@ -213,11 +215,6 @@ def plan(
     seed: int | None = None,
 ) -> JointQuery:
     """Validate a query and calibrate its σ; nothing is read."""
-    from dp_accounting import dp_event as ev
-
-    from privet.dp import _accounting as acc
-    from privet.dp._requests import check_delta_value, check_epsilon
-
     if statistic not in STATISTICS:
         raise InvalidInput(
             f"unknown statistic {statistic[:40]!r} (use: {', '.join(STATISTICS)})",
@@ -225,13 +222,14 @@ def plan(
         )
     if statistic != "count" and not column:
         raise InvalidInput(f"a {statistic} needs a column", parameter="column")
-    check_epsilon(epsilon)
-    checked_delta = check_delta_value(delta, parameter="delta")
-    if not checked_delta or checked_delta <= 0:
+    if not (isinstance(epsilon, int | float) and 0 < epsilon <= MAX_EPSILON):
+        raise InvalidInput(f"epsilon must be a number in (0, {MAX_EPSILON:g}]", parameter="epsilon")
+    if not (isinstance(delta, int | float) and 0 < delta < MAX_DELTA):
         raise InvalidInput(
-            "the Gaussian noise of a joint statistic needs delta > 0 (e.g. 1e-6)",
+            f"the Gaussian noise of a joint statistic needs 0 < delta < {MAX_DELTA:g} (e.g. 1e-6)",
             parameter="delta",
         )
+    checked_delta = float(delta)
     pair: tuple[float, float] | None = None
     if statistic == "sum":
         if bounds is None or len(bounds) != 2:
@@ -268,9 +266,7 @@ def plan(
         raise InvalidInput("max_rows must be between 1 and 10^12", parameter="max_rows")
     if not 1 <= repetitions <= 100_000:
         raise InvalidInput("repetitions must be between 1 and 100000", parameter="repetitions")
-    multiplier = acc.calibrate(
-        lambda s: [acc.Charge(ev.GaussianDpEvent(s))], float(epsilon), checked_delta
-    )
+    multiplier = gaussian_multiplier(float(epsilon), checked_delta)
     sensitivity = max(abs(pair[0]), abs(pair[1])) if pair else 1.0
     return JointQuery(
         id=uuid.uuid4().hex,
@@ -287,6 +283,42 @@ def plan(
         repetitions=int(repetitions),
         seed=seed,
     )
+
+
+def _analytic_delta(epsilon: float, multiplier: float) -> float:
+    """δ(ε) of the Gaussian mechanism with σ/Δ = ``multiplier`` (Balle & Wang 2018, Thm. 8)."""
+
+    def phi(x: float) -> float:
+        return 0.5 * math.erfc(-x / math.sqrt(2))
+
+    a, b = 1 / (2 * multiplier), epsilon * multiplier
+    return phi(a - b) - math.exp(epsilon) * phi(-a - b)
+
+
+def gaussian_multiplier(epsilon: float, delta: float) -> float:
+    """The smallest noise multiplier σ/Δ (to 0.1%) whose Gaussian mechanism is (ε, δ)-DP,
+    as privet's PLD accountant (the one every ledger composes with) counts it.
+
+    The analytic Gaussian mechanism gives it exactly; the PLD's pessimistic grid may then
+    ask for a little more, added in 0.1% steps.
+    """
+    from dp_accounting import dp_event as ev
+
+    from privet.dp import Charge, epsilon_spent
+
+    low, high = 1e-3, 1.0
+    while _analytic_delta(epsilon, high) > delta:
+        low, high = high, high * 2
+        if high > 1e7:
+            raise InvalidInput("no noise level meets this epsilon and delta", parameter="epsilon")
+    while high - low > 1e-4 * high:
+        middle = (low + high) / 2
+        low, high = (low, middle) if _analytic_delta(epsilon, middle) <= delta else (middle, high)
+    for _ in range(100):
+        if epsilon_spent([Charge(ev.GaussianDpEvent(high))], delta) <= epsilon:
+            return high
+        high *= 1.001
+    raise InvalidInput("no noise level meets this epsilon and delta", parameter="epsilon")
 
 
 # -- a party's contribution ---------------------------------------------------------------------
@@ -332,11 +364,9 @@ def contribute(
     Raises ``PolicyDenied`` (its broker refused; logged there) or ``BudgetExhausted``
     (its ledger refused; logged there): the party then drops out of the aggregation.
     """
-    from privet import policy
+    from privet import dp, policy
     from privet.catalog import SUBJECT_LINK, resolve
     from privet.core import open_folder
-    from privet.dp import _accounting as acc
-    from privet.dp import _ledger as led
     from privet.dp.randomness import SecureRandom
 
     charge = query.charge()
@@ -344,22 +374,13 @@ def contribute(
     try:
         with core.reading() as session:
             dataset, version = resolve(session, party.dataset)
-            root = led.root_of(session, dataset)
-            ledger = led.ledger_row(session, root, core.now())
-            existing = led.charges_of(session, root.id)
             held = {c.name for c in version.columns}
             subject = next(
                 (s for s in (dataset.subject_id_column, SUBJECT_LINK) if s and s in held), None
             )
-            ids = {"root_id": root.id, "dataset_id": dataset.id, "version_id": version.id}
-            ref = f"{dataset.name}@{version.number}"
-            ledger_name, delta = root.name, ledger.delta_limit
-        kind = f"joint-{query.statistic}"
-        try:  # before any read: a release that cannot fit never runs
-            led.check_fits(existing, [charge], ledger, dataset=ledger_name)
-        except PrivetError:
-            led.log_refusal(core, **ids, kind=kind, actor=party.actor, purpose=party.purpose)
-            raise
+            name = dataset.name
+            ref = f"{name}@{version.number}"
+        # The read is decided and logged by the party's own broker (a refusal raises here).
         release = policy.read(
             core,
             ref,
@@ -369,13 +390,14 @@ def contribute(
             channel=CHANNEL,
         )
         exact = exact_vector(release.frame, query, subject)
-        led.record(
+        # Charged before anything leaves; a ledger that cannot afford it refuses (logged).
+        dp.charge(
             core,
             ref,
             charge,
-            kind=kind,
-            actor=party.actor,
+            kind=f"joint-{query.statistic}",
             purpose=party.purpose,
+            actor=party.actor,
             facts={
                 "query": query.id,
                 "parties": query.parties,
@@ -384,7 +406,7 @@ def contribute(
                 "repetitions": query.repetitions,
             },
         )
-        epsilon = acc.standalone_epsilon(charge, delta)
+        epsilon = dp.epsilon_spent([charge], dp.budget(core, name).delta)
     finally:
         core.close()
     rng = noise if noise is not None else SecureRandom()

@@ -4,8 +4,9 @@ no party's rows, value or total ever leaving it in the clear.
 How one query runs (``joint``):
 
 1. The coordinator plans it: the statistic, the column, the public bounds or bins, and the
-   noise. σ is calibrated so that one Gaussian mechanism with that σ and the statistic's
-   sensitivity is (ε, δ)-DP under privet's PLD accountant. The query is logged in the
+   noise. σ is the analytic Gaussian mechanism's (Balle & Wang 2018) for (ε, δ) and the
+   statistic's sensitivity, raised if privet's PLD accountant (the ledgers') asks for a
+   little more. The query is logged in the
    coordinator's own log (parties, statistic, column, ε, δ, σ — no value).
 2. Every party (a Flower ClientApp next to its own workspace) reads its dataset through its
    own broker (view ``aggregate``, channel ``dp:federated-stats``: one log entry there),
@@ -25,7 +26,11 @@ exactly and accounted with dp-accounting's Gaussian event (tight PLD, composes w
 ledger's other releases). Discrete noise that sums exactly (Pólya shares of a discrete
 Laplace) would avoid floating point, but pure-ε noise is wasteful for histograms of many
 bins and the quantization below already rounds every share. Each share is added before the
-party's value leaves, so no party — nor the coordinator — ever sees an exact total.
+party's value leaves, so no party — nor the coordinator — ever sees an exact total. The
+shares are floating point; the attack on floating-point noise (Mironov 2012) needs the
+exact noisy float, and here each share is rounded onto SecAgg+'s grid (by Flower's
+non-cryptographic stochastic rounding, which moves it by less than one grid step) and
+masked, and only the sum of all shares is ever seen.
 
 Dropouts and trust. ``min_parties`` (m, default: every party) is the number of
 contributions the guarantee is planned for: each party adds N(0, σ²/m). If k ≥ m parties
@@ -58,7 +63,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -353,7 +358,6 @@ def exact_vector(frame: pl.DataFrame, query: JointQuery, subject: str | None) ->
 class Contribution:
     vector: np.ndarray
     epsilon: float
-    exact: np.ndarray = field(repr=False)
 
 
 def contribute(
@@ -411,7 +415,7 @@ def contribute(
         core.close()
     rng = noise if noise is not None else SecureRandom()
     shares = rng.normal(query.size).astype(np.float64) * query.party_sigma
-    return Contribution(np.tile(exact, query.repetitions) + shares, epsilon, exact)
+    return Contribution(np.tile(exact, query.repetitions) + shares, epsilon)
 
 
 # -- the coordinator ----------------------------------------------------------------------------

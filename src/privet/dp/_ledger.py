@@ -627,10 +627,20 @@ def declared_domains(core: Core, name: str) -> dict[str, dict[str, Any]]:
         return domains(session, find_dataset(session, name).id)
 
 
-def charge(core: Core, ref: str, cost: acc.Charge, *, kind: str, purpose: str, actor: str) -> str:
+def charge(
+    core: Core,
+    ref: str,
+    cost: acc.Charge,
+    *,
+    kind: str,
+    purpose: str,
+    actor: str,
+    facts: Mapping[str, Any] | None = None,
+) -> str:
     """Record a release made elsewhere (e.g. by a DP synthesizer) on the ledger of ``ref``.
 
-    Refused with ``BudgetExhausted`` if it does not fit; returns the release id.
+    Refused with ``BudgetExhausted`` if it does not fit; returns the release id. ``facts``
+    (ids, counts, parameters: never a value) go into the release's log entry.
     """
     check_purpose(purpose)
-    return record(core, ref, cost, kind=kind, actor=actor, purpose=purpose).release
+    return record(core, ref, cost, kind=kind, actor=actor, purpose=purpose, facts=facts).release

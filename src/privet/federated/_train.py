@@ -82,7 +82,7 @@ def federate(
     if request.mode == "simulation":
         from privet.federated import _simulation
 
-        _simulation.run(server, client, len(parties))
+        _simulation.simulate(server, client, len(parties))
     else:
         from privet.federated import _deploy  # type: ignore[attr-defined]
 

@@ -135,10 +135,11 @@ def train_dp(
     layers = _linear_layers(model)
     params = [p for layer in layers for p in (layer.weight, layer.bias) if p is not None]
     sizes = [p.numel() for p in params]
-    if optimizer is None:
-        step_with = torch.optim.Adam(params, lr=schedule.learning_rate)
-    else:
-        step_with = optimizer(params)
+    step_with: torch.optim.Optimizer = (
+        torch.optim.Adam(params, lr=schedule.learning_rate)
+        if optimizer is None
+        else optimizer(params)
+    )
     sample = PoissonSampler(len(x), sample_rate, random)
     expected = float(max(schedule.batch_size, 1))
     std = noise_multiplier * clip

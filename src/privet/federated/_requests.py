@@ -36,7 +36,10 @@ class SecAgg(BaseModel):
         description="cap of a party's FedAvg weight (its training rows)",
     )
     timeout: float | None = Field(
-        60.0, gt=0, description="seconds to wait for replies in each stage (None: forever)"
+        600.0,
+        gt=0,
+        description="seconds to wait for a stage's replies: a party slower than this drops out "
+        "of the round (None: wait for every party)",
     )
 
     @model_validator(mode="after")

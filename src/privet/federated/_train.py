@@ -46,6 +46,9 @@ class FederatedModel(BaseModel):
         None, description="without DP: the parties' held-out accuracy, weighted by their rows"
     )
     parties_evaluated: int
+    refusals: list[str] = Field(
+        default_factory=list, description="why parties dropped out (their own sentences)"
+    )
     seconds: float
     # The global weights after each round: for callers that check the aggregation themselves
     # (tests); never in JSON output.
@@ -88,11 +91,11 @@ def federate(
 
         _deploy.run_deployed(request, parties, run=run, result=result, progress=step)
     seconds = time.perf_counter() - started
-    if result.weights is None or len(result.rounds) < request.rounds:
+    if result.weights is None:
         why = f"; a party said: {result.reasons[0]}" if result.reasons else ""
         raise InvalidInput(
-            f"only {len(result.rounds)} of {request.rounds} rounds aggregated an update: too few "
-            f"parties answered (each party's log has its refusals){why}"
+            f"no round of {request.rounds} aggregated an update: too few parties answered (each "
+            f"party's log has its refusals){why}"
         )
     rounds = [FederatedRound(**vars(r)) for r in result.rounds]
     step("storing")
@@ -122,6 +125,7 @@ def federate(
         rounds=rounds,
         accuracy=result.accuracy,
         parties_evaluated=result.evaluated,
+        refusals=result.reasons,
         seconds=seconds,
         history=result.history,
     )

@@ -20,7 +20,7 @@ from scipy import stats
 from privet import Workspace
 from privet.core import open_folder
 from privet.datasets import adult
-from privet.dp import TrainRequest
+from privet.dp import BudgetRequest, TrainRequest, unpack_rows
 from privet.federated import SecAgg, federate, federate_request, secagg_settings
 from tests.federated_support import (
     BOUNDS,
@@ -55,6 +55,7 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
         actor="alice",
         scan=False,
     )
+    ws.dp.budget("adult", BudgetRequest(epsilon=30.0), actor="alice")  # ε = 1 and 8 below
     yield ws
     ws.close()
 
@@ -131,6 +132,15 @@ def test_fedavg_with_secagg_on_non_iid_adult_is_within_1_point_of_central(
             # ... and keeps a copy of the global model bound to its own rows, to audit it.
             copy = ws.dp.model("fed-secagg").card.stored()
             assert copy["split"]["train_count"] + copy["split"]["test_count"] <= frame.height
+    # privet audit works on the federated model: the first party's owner attacks its copy
+    # with its own members (rows it trained on) and non-members (rows it held out).
+    with Workspace.open(non_iid.parties[0].workspace) as ws:
+        audit = ws.audit.membership("fed-secagg", actor="alice")
+        split = ws.dp.model("fed-secagg", actor="alice").card.split
+        trained = set(unpack_rows(split.train, split.rows).tolist())
+        assert audit.rows is not None and audit.is_member is not None
+        assert set(audit.rows[audit.is_member].tolist()) <= trained
+        assert 0.0 <= audit.auc <= 1.0
     coord.close()
 
 

@@ -130,7 +130,7 @@ def test_fedavg_with_secagg_on_non_iid_adult_is_within_1_point_of_central(
             ]
             assert len(reads) >= 20 and all(e.get("purpose") == PURPOSE for e in reads)
             # ... and keeps a copy of the global model bound to its own rows, to audit it.
-            copy = ws.dp.model("fed-secagg").card.stored()
+            copy = ws.dp.model("fed-secagg", actor="alice").card.stored()
             assert copy["split"]["train_count"] + copy["split"]["test_count"] <= frame.height
     # privet audit works on the federated model: the first party's owner attacks its copy
     # with its own members (rows it trained on) and non-members (rows it held out).

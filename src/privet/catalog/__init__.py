@@ -21,7 +21,7 @@ from privet.catalog._info import (
     resolve,
     version_info,
 )
-from privet.catalog._ingest import LEGAL_BASES, ingest
+from privet.catalog._ingest import LEGAL_BASES, ingest, register_schema
 from privet.catalog._links import LINK_DOMAIN, keyed_prf, subject_link, subject_links
 from privet.taxonomy import CATEGORIES, Level, Role
 
@@ -48,6 +48,7 @@ __all__ = [
     "find_dataset",
     "for_analysis",
     "ingest",
+    "register_schema",
     "is_reserved",
     "keyed_prf",
     "parse_ref",

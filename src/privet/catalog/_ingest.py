@@ -245,3 +245,36 @@ def _classification(columns: Sequence[Column], requested: str | None) -> str:
             f"({worst.category}) requires at least {floor.value}"
         )
     return wanted.value
+
+
+def register_schema(
+    core: Core,
+    *,
+    name: str,
+    frame: pl.DataFrame,
+    owner: str,
+    purposes: Sequence[str],
+    actor: str,
+    source: str,
+    facts: Mapping[str, object],
+) -> VersionInfo:
+    """Register a table of no rows: a schema others hold the data of (a federation's common
+    data model, which anchors the coordinator's model in its catalog and key store)."""
+    check_name(name)
+    if frame.height:
+        raise InvalidInput("a schema-only dataset holds no rows")
+    _check_governance(owner, purposes, None, None)
+    new = NewDataset(name, owner, tuple(purposes), None, None, None)
+    return store_version(
+        core,
+        name=name,
+        frame=frame,
+        columns=_columns(frame, {}, {}),
+        level=Level.INTERNAL.value,  # no rows: nothing personal is held here
+        kind="schema",
+        actor=actor,
+        source=source,
+        facts=facts,
+        new=new,
+        progress=lambda _s: None,
+    )

@@ -8,6 +8,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _demo,
     _dp,  # noqa: F401 - query, budget, train, models
     _drill,  # noqa: F401 - drill
+    _federate,  # noqa: F401 - federate
     _forget,  # noqa: F401 - erase, erasure, retention
     _incident,  # noqa: F401 - incident (scope, contain, seal), incident unseal, dpo-key
     _kpis,  # noqa: F401 - kpis

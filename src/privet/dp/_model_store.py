@@ -114,9 +114,14 @@ def store(
     purpose: str,
     actor: str,
     delta: float,
+    charged: bool = False,
 ) -> ModelInfo:
     """Encrypt and store the weights; record the model, its release (if DP), audit entry and
-    lineage in one transaction (the object is deleted if that transaction fails)."""
+    lineage in one transaction (the object is deleted if that transaction fails).
+
+    ``charged``: a DP model whose release is already on the ledger (a federated party
+    records its whole run before its first update leaves), so no ``charge`` is added here.
+    """
     digest = hashlib.sha256(weights).hexdigest()
     model_id, dataset_id = card.id, card.dataset_id
     key = _object_key(dataset_id, model_id)
@@ -168,7 +173,7 @@ def store(
             key_id=stored.key_id,
             stored_bytes=stored.size,
             weights_sha256=digest,
-            private=charge is not None,
+            private=charge is not None or charged,
             card=card.stored(),
             created_at=now,
             created_by=actor,
@@ -181,7 +186,7 @@ def store(
             f"model:{model_id}",
             "train",
             {
-                "private": charge is not None,
+                "private": charge is not None or charged,
                 "architecture": card.architecture,
                 "epsilon": card.privacy.epsilon,
             },

@@ -7,8 +7,24 @@ Flower and openmined-psi come with the ``federated`` extra; they are imported on
 
 from privet.federated._extra import INSTALL, require_flower, require_psi
 from privet.federated._parties import Party, load_parties, parse_parties
+from privet.federated._requests import (
+    FederateRequest,
+    SecAgg,
+    federate_request,
+    load_schema,
+    secagg_settings,
+)
+from privet.federated._train import FederatedModel, FederatedRound, federate
 
 __all__ = [
+    "FederateRequest",
+    "FederatedModel",
+    "FederatedRound",
+    "SecAgg",
+    "federate",
+    "federate_request",
+    "load_schema",
+    "secagg_settings",
     "INSTALL",
     "Party",
     "load_parties",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from privet.core import Core
+    from privet.federated import FederatedModel, FederateRequest, Party
 
 Progress = Callable[[str], None]
 
@@ -22,3 +24,27 @@ class Federation:
 
     def __init__(self, core: Core) -> None:
         self._core = core
+
+    def train(
+        self,
+        parties: str | Path | Sequence[Party],
+        request: FederateRequest,
+        *,
+        actor: str,
+        progress: Progress | None = None,
+    ) -> FederatedModel:
+        """Train ``request`` across ``parties`` (a parties file or a list) with FedAvg.
+
+        Each party reads its own dataset for its own purpose and trains locally; with
+        ``request.epsilon`` every party runs DP-SGD at that ε, recorded in its own ledger
+        before its first update leaves; with ``request.secagg`` the coordinator receives
+        only masked updates (Flower's SecAgg+). The global model is stored here, with a
+        card naming the parties, rounds, SecAgg+ settings and ε per party, and a copy in
+        each party's model store bound to its rows (so each owner can audit it).
+        """
+        from privet import federated
+
+        listed = (
+            federated.load_parties(parties) if isinstance(parties, str | Path) else list(parties)
+        )
+        return federated.federate(self._core, listed, request, actor=actor, progress=progress)

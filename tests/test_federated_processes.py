@@ -8,41 +8,36 @@ completes over TLS with its result file removed and no process left behind.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from privet.federated._deploy import Node, deploy
+from privet import Workspace
+from privet.datasets import adult
+from privet.federated import Party
+from privet.federated._deploy import (
+    CLIENT_APP,
+    SERVER_APP,
+    Node,
+    deploy,
+    deployed_config,
+    deployed_nodes,
+)
+from privet.federated._deployed_apps import read_result
+from privet.federated._local import CHANNEL
 from privet.federated._processes import Cluster, Started
+from privet.federated._requests import FederateRequest, SecAgg
 from privet.federated._tls import make_certificates
+from privet.policy import GrantRequest
 
 pytest.importorskip("flwr")
-
-TOY = Path(__file__).with_name("federated_toy_app.py")
-APP = {"serverapp": "federated_toy_app:server_app", "clientapp": "federated_toy_app:client_app"}
-PLAIN = {**APP, "clientapp": "federated_toy_app:plain_client_app"}
-
-
-def toy_nodes(root: Path, values: list[int]) -> tuple[list[Node], list[Path], list[Path]]:
-    nodes, gates, logs = [], [], []
-    for i, value in enumerate(values):
-        gate, log = root / f"revoked-{i}", root / f"party-{i}.log"
-        party = {"name": f"p{i}", "value": value, "gate": str(gate), "log": str(log)}
-        nodes.append(Node(f"p{i}", {"privet-party": json.dumps(party)}))
-        gates.append(gate)
-        logs.append(log)
-    return nodes, gates, logs
-
-
-def lines(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
 
 
 def test_certificates_are_a_ca_and_a_loopback_server_certificate_it_signs(tmp_path: Path) -> None:
@@ -71,119 +66,180 @@ def test_certificates_are_a_ca_and_a_loopback_server_certificate_it_signs(tmp_pa
 
 
 def test_untrusted_supernodes_are_refused_and_a_revoked_party_is_left_out(tmp_path: Path) -> None:
-    """One cluster, plain FedAvg, one round: two good parties, one revoked, two untrusted."""
-    nodes, gates, logs = toy_nodes(tmp_path, [1, 2, 4])
-    gates[2].touch()  # party 2's grant is revoked before the round
+    """privet's deployed apps, plain FedAvg, one round: two parties, one whose grant was
+    revoked, and two SuperNodes that do not trust the federation's CA."""
+    parties, grants = make_parties(tmp_path, 3, rows=150)
+    revoke(parties[2], grants[2])
+    request = adult_request(rounds=1, secagg=False, mode="processes")
+    nodes = [*deployed_nodes(parties)]
     other = make_certificates(tmp_path / "other-ca")
     nodes += [
         Node("no-ca", {"privet-party": "{}"}, insecure=True),
         Node("other-ca", {"privet-party": "{}"}, root_certificates=other.ca),
     ]
-    seen: dict[str, object] = {}
+    seen: dict[str, Any] = {}
 
     def check_refused(cluster: Cluster, started: list[Started]) -> None:
         # Wait until each untrusted SuperNode has been turned away: it gave up on the TLS
         # handshake, or it has failed to connect at least twice.
+        deadline = time.monotonic() + 60
         for node in started[3:]:
-            for _ in range(600):
-                text = node.log.read_text()
-                if node.popen.poll() is not None or text.count("Connection attempt failed") >= 2:
-                    break
+            while node.popen.poll() is None and (
+                node.log.read_text().count("Connection attempt failed") < 2
+            ):
+                assert time.monotonic() < deadline, f"{node.name} never tried to connect"
                 cluster.check_alive()
                 time.sleep(0.1)
-            else:
-                pytest.fail(f"{node.name} never tried to connect")
         seen["refusals"] = {n.name: n.log.read_text() for n in started[3:]}
         seen["online"] = cluster.online_nodes()
         seen["cluster"] = cluster
 
-    plan = {"rounds": 1, "secagg": False, "min_parties": 3}
     done = deploy(
         nodes,
-        {"privet-plan": json.dumps(plan)},
-        **PLAIN,
+        deployed_config(request, parties, run="r1"),
+        serverapp=SERVER_APP,
+        clientapp=CLIENT_APP,
+        read=read_result,
         workdir=tmp_path / "work",
-        files={TOY.name: TOY.read_text()},
         expect_nodes=3,
         before_run=check_refused,
-        timeout=180,
+        timeout=240,
     )
     # The SuperLink lists exactly the three SuperNodes that hold the CA.
     registered = [
-        line.split("SuperNode ID:")[1].strip().split()[0]
+        line.split("SuperNode ID:")[1].split()[0]
         for name in ("supernode-p0", "supernode-p1", "supernode-p2")
         for line in done.logs[name].read_text().splitlines()
         if "SuperNode ID:" in line
     ]
-    assert sorted(seen["online"]) == sorted(registered)  # type: ignore[arg-type]
+    assert len(registered) == 3
+    assert sorted(seen["online"]) == sorted(registered)
     refusals = seen["refusals"]
-    assert "CERTIFICATE_VERIFY_FAILED" in refusals["supernode-other-ca"]  # type: ignore[index]
-    assert "Connection attempt failed" in refusals["supernode-no-ca"]  # type: ignore[index]
+    assert "CERTIFICATE_VERIFY_FAILED" in refusals["supernode-other-ca"]
+    assert "Connection attempt failed" in refusals["supernode-no-ca"]
     for name in ("supernode-no-ca", "supernode-other-ca"):
         assert "SuperNode ID:" not in done.logs[name].read_text()
-    # The revoked party refused and never read; the others read; the round had two parties.
-    assert lines(logs[2]) == ["refused"]
-    assert lines(logs[0]) == ["read"] and lines(logs[1]) == ["read"]
-    result = json.loads(done.result)
-    assert [r["parties"] for r in result["rounds"]] == [2]
-    assert result["weights"][0] == pytest.approx([1.5] * 3)  # (1 + 2) / 2: party 2 left out
-    # Nothing is left: no result file, no process.
-    assert not (tmp_path / "work" / "result.bin").exists()
-    assert seen["cluster"].running() == []  # type: ignore[attr-defined]
+    # The round aggregated the two parties that may read; the revoked one failed.
+    [round_] = done.result.rounds
+    assert (round_.updates, round_.failures) == (2, 1)
+    # Each party's own log: parties 0 and 1 read; party 2's read was refused, none allowed.
+    for party in parties[:2]:
+        assert reads(party) and not refusals_in(party)
+    assert refusals_in(parties[2]) and not reads(parties[2])
+    # Nothing is left: no result file, no certificate key, no process.
+    work = tmp_path / "work"
+    assert not list(work.glob("result*")) and not list(work.glob("certs*/*key*"))
+    assert seen["cluster"].running() == []
     assert _flower_processes(tmp_path) == []
 
 
 @pytest.mark.slow
-def test_secagg_run_over_tls_and_a_grant_revoked_between_rounds(tmp_path: Path) -> None:
-    """SecAgg+ over TLS, 3 parties, 2 rounds: party 2 is revoked once it has read once."""
-    nodes, gates, logs = toy_nodes(tmp_path, [1, 2, 4])
+def test_secagg_training_over_tls_leaves_out_a_party_revoked_between_rounds(
+    tmp_path: Path, ws: Workspace
+) -> None:
+    """ws.federated.train in processes, SecAgg+, 3 parties, 2 rounds: party 2's grant is
+    revoked as soon as round 1 is aggregated, so round 2 completes without it."""
+    parties, grants = make_parties(tmp_path, 3, rows=150)
+    request = adult_request(rounds=2, secagg=True, mode="processes")
+    told: list[str] = []
 
-    def revoke_after_first_read(message: str) -> None:
-        pass
+    def progress(line: str) -> None:
+        told.append(line)
+        if line.startswith("round 1/2"):
+            revoke(parties[2], grants[2])
 
-    plan = {"rounds": 2, "secagg": True, "min_parties": 3, "num_shares": 3, "threshold": 2}
-    import threading
-
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            if "read" in lines(logs[2]):
-                gates[2].touch()
-                return
-            stop.wait(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        done = deploy(
-            nodes,
-            {"privet-plan": json.dumps(plan)},
-            **APP,
-            workdir=tmp_path / "work",
-            files={TOY.name: TOY.read_text()},
-            timeout=400,
-            progress=revoke_after_first_read,
-        )
-    finally:
-        stop.set()
-        watcher.join()
-    party2 = lines(logs[2])
-    # Party 2 read once, then every later attempt was refused, none read after a refusal.
-    assert party2[0] == "read" and "refused" in party2
-    assert "read" not in party2[party2.index("refused") :]
-    result = json.loads(done.result)
-    rounds = [r["parties"] for r in result["rounds"]]
-    assert rounds[-1] == 2  # the last round completed without party 2
-    assert not (tmp_path / "work" / "result.bin").exists()
+    model = ws.federated.train(parties, request, actor="tester", progress=progress)
+    assert [r.number for r in model.rounds] == [1, 2]
+    assert model.rounds[0].failures == 0 and model.rounds[1].failures == 1
+    assert len(reads(parties[2])) == 1 and refusals_in(parties[2])
     assert _flower_processes(tmp_path) == []
 
 
+# -- party workspaces -----------------------------------------------------------------------------
+
+POLICY = """
+approver_roles: [steward]
+rules:
+  - description: analysts train federated models, once a grant is approved
+    roles: [analyst]
+    views: [raw, aggregate]
+    purposes: [research]
+"""
+
+
+def make_parties(root: Path, n: int, *, rows: int) -> tuple[list[Party], list[str]]:
+    """``n`` governed workspaces, each with ``rows`` rows of Adult and bob's approved grant."""
+    frame = adult().head(rows * n)
+    parties, grants = [], []
+    for i in range(n):
+        path, csv = root / f"party-{i}", root / f"adult-{i}.csv"
+        frame.slice(rows * i, rows).write_csv(csv)
+        with Workspace.init(path, actor="alice") as ws:
+            ws.ingest(
+                csv, name="adult", owner="alice", purposes=["research"], actor="alice", scan=False
+            )
+            ws.access.set_policy(POLICY, actor="alice")
+            ws.access.add_user("alice", roles=["owner"], actor="alice")
+            ws.access.add_user("bob", roles=["analyst"], actor="alice")
+            asked = GrantRequest(
+                dataset="adult", view="raw", purpose="research", duration_seconds=86_400,
+                reason="federated training",
+            )  # fmt: skip
+            grant = ws.access.request_grant(asked, actor="bob").id
+            ws.access.approve_grant(grant, actor="alice")
+        csv.unlink()
+        parties.append(
+            Party(name=f"p{i}", workspace=path, dataset="adult", actor="bob", purpose="research")
+        )
+        grants.append(grant)
+    return parties, grants
+
+
+def revoke(party: Party, grant: str) -> None:
+    with Workspace.open(party.workspace) as ws:
+        ws.access.revoke_grant(grant, actor="alice")
+
+
+def adult_request(*, rounds: int, secagg: bool, mode: str) -> FederateRequest:
+    return FederateRequest(
+        name="federated-income",
+        target="income",
+        purpose="research",
+        keys={"income": ["<=50K", ">50K"], "sex": ["Female", "Male"]},
+        bounds={"age": (17, 90), "hours_per_week": (1, 99)},
+        rounds=rounds,
+        mode=mode,
+        secagg=SecAgg(num_shares=3, threshold=2) if secagg else None,
+    )
+
+
+def _events(party: Party) -> list[dict[str, Any]]:
+    with Workspace.open(party.workspace) as ws:
+        return [r.event for r in ws.log.records()]
+
+
+def reads(party: Party) -> list[dict[str, Any]]:
+    """The party's reads for federated training, from its own audit log."""
+    return [e for e in _events(party) if e["event"] == "read" and e.get("channel") == CHANNEL]
+
+
+def refusals_in(party: Party) -> list[dict[str, Any]]:
+    """The party's refused reads for federated training: no active grant."""
+    return [
+        e
+        for e in _events(party)
+        if e["event"] == "read.refused"
+        and e.get("channel") == CHANNEL
+        and e.get("reason") == "no_active_grant"
+    ]
+
+
 def _flower_processes(root: Path) -> list[str]:
-    """Flower processes whose command line names a file under ``root`` (this test's)."""
+    """Running processes whose command line names a file under ``root`` (this test's)."""
     out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout
+    mine = str(os.getpid())
     return [
         line
         for line in out.splitlines()
-        if str(root) in line and " Z" not in line and str(os.getpid()) not in line.split()[:1]
+        if str(root) in line and line.split()[1][:1] != "Z" and line.split()[0] != mine
     ]

@@ -9,18 +9,27 @@ gave it; every process is ended on the way out, also on error.
 
 from __future__ import annotations
 
-import re
+import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from privet.federated._extra import require_flower
+from privet.federated._parties import Party
 from privet.federated._processes import Cluster, FederationFailed, Started, toml_string
-from privet.federated._tls import Certificates, make_certificates
+from privet.federated._tls import make_certificates
+
+if TYPE_CHECKING:
+    from privet.federated._apps import ServerResult
+    from privet.federated._requests import FederateRequest
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 PARTY_KEY = "privet-party"
 PLAN_KEY = "privet-plan"
@@ -43,14 +52,13 @@ class Node:
 
 
 @dataclass
-class Deployment:
-    """What a finished run left: the result file's bytes and where each party's log is."""
+class Deployment(Generic[T]):
+    """What a finished run left: its result (as ``read`` made it) and each process's log."""
 
     run_id: str
-    result: bytes
+    result: T
     seconds: float
     logs: dict[str, Path] = field(default_factory=dict)
-    rounds_seen: int = 0
 
 
 def write_app(
@@ -96,24 +104,26 @@ def deploy(
     *,
     serverapp: str,
     clientapp: str,
+    read: Callable[[Path], T],
     workdir: Path | None = None,
     files: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     timeout: float = 600.0,
     expect_nodes: int | None = None,
-    certificates: Certificates | None = None,
     before_run: Callable[[Cluster, list[Started]], None] | None = None,
-) -> Deployment:
-    """Run a Flower app on a SuperLink and ``nodes`` started here; the result file's bytes.
+) -> Deployment[T]:
+    """Run a Flower app on a SuperLink and ``nodes`` started here, over TLS; its result.
 
-    ``run_config`` is passed to the ServerApp, plus ``privet-result``: the path where it must
-    write its result (atomically). That file is read and removed. ``expect_nodes`` SuperNodes
-    (all by default) must have joined before the run starts; the others are started but not
-    waited for. Any failure raises :class:`FederationFailed` with one sentence and the tail
-    of the failing process's log; every process is stopped before this returns or raises.
-    ``before_run`` is called with the cluster and its SuperNodes once they have joined.
+    ``run_config`` is passed to the ServerApp, plus ``privet-result``: the path where it
+    writes its result (atomically) and, beside it with ``.progress`` appended, one line per
+    round, passed on to ``progress``. ``read`` turns the result file into the returned
+    result; the file is removed afterwards. ``expect_nodes`` SuperNodes (all by default)
+    must have joined before the run starts; the others are started but not waited for (tests
+    start SuperNodes that must be refused). ``before_run`` is called with the cluster and its
+    SuperNodes once they have joined. A failure raises :class:`FederationFailed`: one
+    sentence with the tail of the failing process's log. Every process is stopped before
+    this returns or raises; without ``workdir``, a temporary folder holds everything.
     """
-    say = progress or (lambda _message: None)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="privet-federation-") as tmp:
             return deploy(
@@ -121,16 +131,21 @@ def deploy(
                 run_config,
                 serverapp=serverapp,
                 clientapp=clientapp,
+                read=read,
                 workdir=Path(tmp),
                 files=files,
                 progress=progress,
                 timeout=timeout,
                 expect_nodes=expect_nodes,
-                certificates=certificates,
                 before_run=before_run,
             )
+    say = progress or (lambda _message: None)
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    certs = certificates or make_certificates(workdir / "certs")
+    result = workdir / RESULT_FILE
+    steps = result.with_name(result.name + ".progress")
+    for stale in (result, steps):
+        stale.unlink(missing_ok=True)
+    certs = make_certificates(workdir / f"certs-{uuid.uuid4().hex[:8]}")
     app = write_app(
         workdir / "app",
         serverapp=serverapp,
@@ -138,8 +153,6 @@ def deploy(
         config_keys=(*run_config, RESULT_KEY),
         files=files,
     )
-    result = workdir / RESULT_FILE
-    result.unlink(missing_ok=True)
     cluster = Cluster(workdir / "processes", certs)
     try:
         say(f"starting the SuperLink on {cluster.address} (TLS)")
@@ -156,69 +169,128 @@ def deploy(
             extra.required = False
         for node in wanted:
             cluster.wait_registered(node)
-        say(f"{len(wanted)} SuperNodes joined")
+        say(f"{len(wanted)} SuperNodes joined over TLS")
         if before_run is not None:
             before_run(cluster, started)
         begin = time.monotonic()
         run_id = cluster.submit(app, {**run_config, RESULT_KEY: str(result)})
-        say(f"run {run_id} started")
-        rounds = _wait(cluster, link, run_id, result, timeout, say)
-        data = result.read_bytes()
+        _wait(cluster, link, run_id, result, steps, timeout, say)
         return Deployment(
             run_id=run_id,
-            result=data,
+            result=read(result),
             seconds=time.monotonic() - begin,
             logs={s.name: s.log for s in cluster.started},
-            rounds_seen=rounds,
         )
     finally:
-        result.unlink(missing_ok=True)
+        for leftover in (result, steps):
+            leftover.unlink(missing_ok=True)
         cluster.stop()
+        shutil.rmtree(certs.folder, ignore_errors=True)
 
 
 def _wait(
-    cluster: Cluster, link: Started, run_id: str, result: Path, timeout: float, say: Progress
-) -> int:
+    cluster: Cluster,
+    link: Started,
+    run_id: str,
+    result: Path,
+    steps: Path,
+    timeout: float,
+    say: Progress,
+) -> None:
     """Wait for the run's result file; raise if the run failed, a process died, or time ran out."""
     deadline = time.monotonic() + timeout
     next_status = time.monotonic() + STATUS_EVERY
-    rounds = 0
-    while True:
-        if result.exists():
-            return rounds
+    told = 0
+    while not result.exists():
+        told = _pass_on(steps, told, say)
         cluster.check_alive()
-        seen = _rounds_in(link.log)
-        if seen > rounds:
-            rounds = seen
-            say(f"round {rounds}")
         now = time.monotonic()
         if now >= deadline:
-            _stop_run(cluster, run_id)
-            raise FederationFailed(f"run {run_id} did not finish in {timeout:.0f} s: {link.tail()}")
+            with suppress(FederationFailed):  # the processes are stopped next anyway
+                cluster.flwr("stop", run_id, timeout=20)
+            raise FederationFailed(f"the federated run did not finish in {timeout:.0f} s")
         if now >= next_status:
             status, details = cluster.run_status(run_id)
             if result.exists():
-                return rounds
+                break
             if status.startswith("finished"):
                 if status != "finished:completed":
-                    raise FederationFailed(f"run {run_id} {status}: {details[:500]}")
-                raise FederationFailed(f"run {run_id} finished without writing its result")
+                    raise FederationFailed(f"the federated run {status}: {details[:500]}")
+                raise FederationFailed("the federated run finished without writing its result")
             next_status = time.monotonic() + STATUS_EVERY
         time.sleep(0.1)
+    _pass_on(steps, told, say)
 
 
-def _stop_run(cluster: Cluster, run_id: str) -> None:
-    with suppress(FederationFailed):  # the processes are stopped next anyway
-        cluster.flwr("stop", run_id, timeout=20)
-
-
-_ROUND = re.compile(r"\[ROUND (\d+)\]")
-
-
-def _rounds_in(log: Path) -> int:
-    """The highest round the ServerApp announced in the SuperLink's log."""
+def _pass_on(steps: Path, told: int, say: Progress) -> int:
+    """Pass the ServerApp's new progress lines on; how many have been passed on."""
     try:
-        text = log.read_text(encoding="utf-8", errors="replace")
+        text = steps.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return 0
-    return max((int(m) for m in _ROUND.findall(text)), default=0)
+        return told
+    # A line still being written (no newline yet) waits for the next look.
+    complete = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+    for line in complete[told:]:
+        say(line)
+    return max(told, len(complete))
+
+
+# -- privet's federated training as processes ----------------------------------------------------
+
+SERVER_APP = "privet.federated._deployed_apps:server_app"
+CLIENT_APP = "privet.federated._deployed_apps:client_app"
+
+
+def deployed_nodes(parties: list[Party]) -> list[Node]:
+    """One SuperNode per party, its ClientApp told its party (and index) in its node config."""
+    return [
+        Node(p.name, {PARTY_KEY: p.model_dump_json(), "privet-index": str(i)})
+        for i, p in enumerate(parties)
+    ]
+
+
+def deployed_config(request: FederateRequest, parties: list[Party], *, run: str) -> dict[str, str]:
+    """The run config privet's deployed ServerApp reads (the result path is added later)."""
+    return {
+        PLAN_KEY: request.model_dump_json(),
+        "privet-run": run,
+        "privet-parties": str(len(parties)),
+    }
+
+
+def run_deployed(
+    request: FederateRequest,
+    parties: list[Party],
+    *,
+    run: str,
+    result: ServerResult,
+    progress: Progress | None = None,
+    workdir: Path | None = None,
+    timeout: float | None = None,
+) -> ServerResult:
+    """Train ``request`` with one SuperNode per party and a SuperLink, real processes on
+    loopback speaking TLS with certificates made here; ``result`` is filled in and returned.
+
+    Each party's ClientApp opens its own workspace and reads through its broker; a party
+    that is refused drops out of the round (SecAgg+ tolerates it down to its threshold).
+    """
+    from privet.federated._deployed_apps import read_result
+
+    require_flower()
+    # Each stage of a round starts a ClientApp process per party (Flower's isolation):
+    # allow a minute per party and round, over a floor for starting up.
+    limit = timeout or 300.0 + 60.0 * request.rounds * len(parties)
+    done = deploy(
+        deployed_nodes(parties),
+        deployed_config(request, parties, run=run),
+        serverapp=SERVER_APP,
+        clientapp=CLIENT_APP,
+        read=read_result,
+        workdir=workdir,
+        progress=progress,
+        timeout=limit,
+    )
+    got = done.result
+    result.weights, result.rounds = got.weights, got.rounds
+    result.accuracy, result.evaluated = got.accuracy, got.evaluated
+    return result

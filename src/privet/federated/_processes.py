@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from privet.errors import PrivetError
 from privet.federated._tls import Certificates
@@ -70,9 +71,7 @@ def write_toml_table(path: Path, values: Mapping[str, str]) -> Path:
 
 def _privet_source() -> str:
     """The folder holding the ``privet`` package this process runs, for the children's path."""
-    import privet
-
-    return str(Path(privet.__file__).resolve().parent.parent)
+    return str(Path(__file__).resolve().parents[2])
 
 
 def _scrub(text: str) -> str:
@@ -248,7 +247,7 @@ class Cluster:
             raise FederationFailed(f"flwr {args[0]} failed: {err}")
         return out
 
-    def flwr_json(self, *args: str) -> dict[str, object]:
+    def flwr_json(self, *args: str) -> dict[str, Any]:
         out = self.flwr(*args, "--format", "json")
         start = out.find("{")
         try:
@@ -261,10 +260,10 @@ class Cluster:
 
     def online_nodes(self) -> list[str]:
         """The ids of the SuperNodes the SuperLink lists as online."""
-        nodes = self.flwr_json("supernode", "ls").get("nodes") or []
+        nodes = self.flwr_json("supernode", "ls").get("nodes")
         return [
             str(n["node-id"])
-            for n in nodes  # type: ignore[union-attr]
+            for n in (nodes if isinstance(nodes, list) else [])
             if isinstance(n, dict) and n.get("status") == "online"
         ]
 
@@ -279,8 +278,8 @@ class Cluster:
 
     def run_status(self, run_id: str) -> tuple[str, str]:
         """The run's status (``running``, ``finished:completed``, ...) and its details."""
-        runs = self.flwr_json("ls", "--run-id", run_id).get("runs") or []
-        for run in runs:  # type: ignore[union-attr]
+        runs = self.flwr_json("ls", "--run-id", run_id).get("runs")
+        for run in runs if isinstance(runs, list) else []:
             if isinstance(run, dict) and str(run.get("run-id")) == run_id:
                 return str(run.get("status", "")), str(run.get("status-details", ""))
         return "unknown", ""

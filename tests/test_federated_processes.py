@@ -150,7 +150,10 @@ def test_secagg_training_over_tls_leaves_out_a_party_revoked_between_rounds(
 
     model = ws.federated.train(parties, request, actor="tester", progress=progress)
     assert [r.number for r in model.rounds] == [1, 2]
-    assert model.rounds[0].failures == 0 and model.rounds[1].failures == 1
+    # Round 1: all three; round 2: the two parties that may still read (Flower's SecAgg+
+    # workflow counts a party that fails at the masked-vector stage twice in its failures).
+    assert (model.rounds[0].updates, model.rounds[0].failures) == (3, 0)
+    assert model.rounds[1].updates == 2 and model.rounds[1].failures >= 1
     assert len(reads(parties[2])) == 1 and refusals_in(parties[2])
     assert _flower_processes(tmp_path) == []
 

@@ -57,6 +57,7 @@ def parties(root: Path, n: int, rows: int) -> list[Any]:
     from privet.policy import GrantRequest
 
     frame = adult().sample(fraction=1.0, shuffle=True, seed=18).head(rows * n)
+    root.mkdir(parents=True, exist_ok=True)
     made = []
     for i in range(n):
         path, csv = root / f"party-{i}", root / f"adult-{i}.csv"
@@ -101,7 +102,7 @@ def measure(
             bounds=BOUNDS,
             rounds=rounds,
             mode="processes",
-            secagg=SecAgg(num_shares=min(7, n), threshold=min(4, n)) if secagg else None,
+            secagg=SecAgg(num_shares=min(7, n), threshold=min(4, n - 1)) if secagg else None,
         )
         marks: dict[str, float] = {}
         begin = time.perf_counter()

@@ -86,34 +86,18 @@ def measure(
     n: int, rounds: int, secagg: bool, *, rows: int = 2000, root: Path | None = None
 ) -> dict[str, Any]:
     """One ``privet federate --mode processes`` run; its per-round and start-up seconds."""
-    from privet import Workspace
-    from privet.federated._requests import FederateRequest, SecAgg
-
     with tempfile.TemporaryDirectory(prefix="bench-fed-") as tmp:
         base = root or Path(tmp)
-        os.environ.setdefault("PRIVET_KEY_DIR", str(base / "keys"))
-        os.environ.setdefault("PRIVET_USER", "carol")
-        listed = parties(base / ("secagg" if secagg else "plain"), n, rows)
-        request = FederateRequest(
-            name="bench-" + ("secagg" if secagg else "plain"),
-            target="income",
-            purpose="research",
-            keys=KEYS,
-            bounds=BOUNDS,
-            rounds=rounds,
-            mode="processes",
-            secagg=SecAgg(num_shares=min(7, n), threshold=min(4, n - 1)) if secagg else None,
-        )
-        marks: dict[str, float] = {}
-        begin = time.perf_counter()
-
-        def progress(line: str) -> None:
-            if "joined" in line:
-                marks["joined"] = time.perf_counter() - begin
-
-        with Workspace.init(base / f"coordinator-{secagg}", actor="carol") as ws:
-            model = ws.federated.train(listed, request, actor="carol", progress=progress)
-        total = time.perf_counter() - begin
+        # The workspaces' master keys, beside them (the ClientApp processes inherit this).
+        before = os.environ.get("PRIVET_KEY_DIR")
+        os.environ["PRIVET_KEY_DIR"] = str(base / "keys")
+        try:
+            model, marks, total = _train(base, n, rounds, secagg, rows)
+        finally:
+            if before is None:
+                os.environ.pop("PRIVET_KEY_DIR", None)
+            else:
+                os.environ["PRIVET_KEY_DIR"] = before
     per_round = [r.seconds for r in model.rounds]
     return {
         "parties": n,
@@ -122,10 +106,43 @@ def measure(
         "rows_per_party": rows,
         "round_seconds": per_round,
         "mean_round_seconds": statistics.fmean(per_round),
+        "updates": [r.updates for r in model.rounds],
+        "failures": [r.failures for r in model.rounds],
         "startup_seconds": marks.get("joined"),
         "total_seconds": total,
         "accuracy": model.accuracy,
     }
+
+
+def _train(
+    base: Path, n: int, rounds: int, secagg: bool, rows: int
+) -> tuple[Any, dict[str, float], float]:
+    """Train across ``n`` fresh parties in processes; the model, progress marks, seconds."""
+    from privet import Workspace
+    from privet.federated._requests import FederateRequest, SecAgg
+
+    listed = parties(base / ("secagg" if secagg else "plain"), n, rows)
+    request = FederateRequest(
+        name="bench-" + ("secagg" if secagg else "plain"),
+        target="income",
+        purpose="research",
+        keys=KEYS,
+        bounds=BOUNDS,
+        rounds=rounds,
+        mode="processes",
+        secagg=SecAgg(num_shares=min(7, n), threshold=min(4, n - 1)) if secagg else None,
+    )
+    marks: dict[str, float] = {}
+    begin = time.perf_counter()
+
+    def progress(line: str) -> None:
+        if "joined" in line:
+            marks["joined"] = time.perf_counter() - begin
+
+    with Workspace.init(base / f"coordinator-{secagg}", actor="carol") as ws:
+        model = ws.federated.train(listed, request, actor="carol", progress=progress)
+    total = time.perf_counter() - begin
+    return model, marks, total
 
 
 def main() -> None:
@@ -145,7 +162,7 @@ def main() -> None:
             f"  {'SecAgg+' if r['secagg'] else 'plain  '}: "
             f"round {r['mean_round_seconds']:6.1f} s  (rounds {r['round_seconds']}), "
             f"start-up {r['startup_seconds']:.1f} s, run {r['total_seconds']:.1f} s, "
-            f"accuracy {r['accuracy']}"
+            f"updates {r['updates']}, failures {r['failures']}, accuracy {r['accuracy']}"
         )
     print(f"  SecAgg+ / plain per round: {ratio:.2f}x")
     OUT.mkdir(exist_ok=True)

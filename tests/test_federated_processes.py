@@ -32,7 +32,7 @@ from privet.federated._deploy import (
 )
 from privet.federated._deployed_apps import read_result
 from privet.federated._local import CHANNEL
-from privet.federated._processes import Cluster, Started
+from privet.federated._processes import Cluster, FederationFailed, Started
 from privet.federated._requests import FederateRequest, SecAgg
 from privet.federated._tls import make_certificates
 from privet.policy import GrantRequest
@@ -131,6 +131,28 @@ def test_untrusted_supernodes_are_refused_and_a_revoked_party_is_left_out(tmp_pa
     assert not list(work.glob("result*")) and not list(work.glob("certs*/*key*"))
     assert seen["cluster"].running() == []
     assert _flower_processes(tmp_path) == []
+
+
+def test_a_run_that_cannot_start_fails_in_one_sentence_and_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    parties, _ = make_parties(tmp_path, 1, rows=20)
+    request = adult_request(rounds=1, secagg=False, mode="processes")
+    with pytest.raises(FederationFailed) as failed:
+        deploy(
+            deployed_nodes(parties),
+            deployed_config(request, parties, run="r1"),
+            serverapp="privet.federated._deployed_apps:no_such_app",
+            clientapp=CLIENT_APP,
+            read=read_result,
+            workdir=tmp_path / "work",
+            timeout=120,
+        )
+    message = str(failed.value)
+    assert message.startswith("flwr run failed:") and "no_such_app" in message
+    assert "\n" not in message
+    assert _flower_processes(tmp_path) == []
+    assert not list((tmp_path / "work").glob("certs*"))
 
 
 @pytest.mark.slow

@@ -83,6 +83,14 @@ def _scrub(text: str) -> str:
     return " | ".join(lines[-LOG_TAIL:])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: end it if privet's process dies, even by SIGKILL (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @dataclass
 class Started:
     """A process this cluster started: its name, its Popen, its log file."""
@@ -153,6 +161,7 @@ class Cluster:
                 env=self.env(home),
                 cwd=self.folder,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         started = Started(name, popen, log)
         self.started.append(started)

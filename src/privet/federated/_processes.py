@@ -265,6 +265,9 @@ class Cluster:
             document = None
         if not isinstance(document, dict):
             raise FederationFailed(f"flwr {args[0]} answered no JSON: {_scrub(out)}")
+        if document.get("success") is False:
+            error = _scrub(str(document.get("error-message", "")))
+            raise FederationFailed(f"flwr {args[0]} failed: {error or 'no reason given'}")
         return document
 
     def online_nodes(self) -> list[str]:

@@ -132,6 +132,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         access_summary = _access_governance(ws, actor, say)
         forget_summary = _forgetting(ws, actor, say)
         account_summary = _accountability(ws, base, actor, say)
+        federated_summary = _federated(raw, base, actor, say)
         summary = {
             "workspace": str(ws.folder),
             "dataset": version.ref,
@@ -149,6 +150,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             **access_summary,
             **forget_summary,
             **account_summary,
+            **federated_summary,
             "seconds": round(time.perf_counter() - started, 2),
         }
     say(f"\nDone in {summary['seconds']} s.")
@@ -395,6 +397,65 @@ def _accountability(
         "lineage_runs": events.runs,
         "assessment_facts": len(facts),
     }
+
+
+FEDERATED_FEATURES = ["age", "marital_status", "relationship", "sex", "hours_per_week"]
+
+
+def _federated(raw: Any, base: Path, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """Step 16: three workspaces train one model without pooling their rows (Flower FedAvg,
+    SecAgg+, DP-SGD at each party, each charged to its own ledger)."""
+    say("\n== 16. Learning without pooling: three parties, SecAgg+, DP at each party ==")
+    from privet import federated
+
+    parties = []
+    third = raw.height // 3
+    for i in range(3):
+        folder = base / "parties" / f"party-{i}"
+        kms = create_local_master_key(base / "keys" / f"party-{i}-master-key.json")
+        with Workspace.init(folder, kms_uri=kms, actor=actor) as party:
+            rows = base / f"party-{i}.csv"
+            raw.slice(i * third, third).write_csv(rows)
+            party.ingest(
+                rows,
+                name="people",
+                owner=actor,
+                purposes=["model-training"],
+                actor=actor,
+                scan=False,
+            )
+            rows.unlink()
+        parties.append(
+            federated.Party(
+                name=f"party-{i}",
+                workspace=folder,
+                dataset="people",
+                actor=actor,
+                purpose="model-training",
+            )
+        )
+    coordinator = base / "coordinator"
+    kms = create_local_master_key(base / "keys" / "coordinator-master-key.json")
+    with Workspace.init(coordinator, kms_uri=kms, actor=actor) as ws:
+        request = federated.federate_request(
+            name="income-federated",
+            target="income",
+            purpose="model-training",
+            keys={**SYNTH_KEYS, **DP_KEYS},
+            bounds={k: v for k, v in DP_BOUNDS.items() if k in FEDERATED_FEATURES},
+            features=FEDERATED_FEATURES,
+            rounds=3,
+            epsilon=4.0,
+            secagg=federated.secagg_settings(3, 3, 2),
+        )
+        result = ws.federated.train(parties, request, actor=actor)
+    rounds = ", ".join(f"{r.seconds:.1f} s" for r in result.rounds)
+    say(
+        f"{result.model.name}: {len(result.rounds)} rounds ({rounds}); the coordinator saw only "
+        f"SecAgg+-masked updates; each party's ledger holds its own ε = "
+        f"{result.epsilon_per_party:g} (DP-SGD on its rows)"
+    )
+    return {"federated_model": result.model.name, "federated_rounds": len(result.rounds)}
 
 
 # Adult's codebook (adult.names) lists these categories: public, so no budget discovers them.

@@ -980,3 +980,31 @@ def baseline_seed(
     """A reading history given to a user who had none (a breach drill's disposable user):
     ``reads`` reads, ``rows`` rows in all, at these UTC ``hours``."""
     return _entry("baseline.seed", ts, actor, user=user, reads=reads, rows=rows, hours=list(hours))
+
+
+# -- federated: secure joint statistics ----------------------------------------------------------
+
+
+def federated_joint(
+    *,
+    ts: datetime,
+    actor: str,
+    query: str,
+    statistic: str,
+    column: str | None,
+    parties: Sequence[str],
+    epsilon: float,
+    delta: float,
+    sigma: float,
+    min_parties: int,
+    repetitions: int = 1,
+) -> Entry:
+    """The coordinator asked ``parties`` (their names) for a joint ``statistic`` of ``column``
+    through SecAgg+, with Gaussian noise of standard deviation ``sigma`` calibrated for
+    (``epsilon``, ``delta``); each party's ledger entry names the same ``query`` id. No
+    value: the answer is never logged."""
+    return _entry(
+        "federated.joint", ts, actor, query=query, statistic=statistic,
+        **_present(column=column), parties=list(parties), epsilon=epsilon, delta=delta,
+        sigma=sigma, min_parties=min_parties, repetitions=repetitions,
+    )  # fmt: skip

@@ -11,6 +11,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _federate,  # noqa: F401 - federate
     _forget,  # noqa: F401 - erase, erasure, retention
     _incident,  # noqa: F401 - incident (scope, contain, seal), incident unseal, dpo-key
+    _joint,  # noqa: F401 - joint count, sum, histogram
     _kpis,  # noqa: F401 - kpis
     _lineage,  # noqa: F401 - lineage export
     _log,

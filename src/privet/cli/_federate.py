@@ -56,8 +56,13 @@ if TYPE_CHECKING:
     show_default=True,
     help="Passes over each party's rows per round.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--learning-rate", type=float, default=None, help="Adam's learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--learning-rate",
+    type=float,
+    default=None,
+    help="Local SGD's rate (momentum 0.9; default 0.3 logreg, 0.05 mlp).",
+)
 @click.option(
     "--clip",
     type=float,

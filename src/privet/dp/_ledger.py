@@ -333,6 +333,7 @@ def record(
     purpose: str,
     query_sha256: str | None = None,
     facts: Mapping[str, Any] | None = None,
+    requested_delta: float | None = None,
 ) -> Recorded:
     """Record a release on the ledger of ``ref`` in its own transaction (see record_release)."""
     with core.session() as session:
@@ -350,6 +351,7 @@ def record(
             purpose=purpose,
             query_sha256=query_sha256,
             facts=facts,
+            requested_delta=requested_delta,
         )
         limit = lock_ledger(session, root, core.now()).epsilon_limit
         session.commit()
@@ -625,10 +627,20 @@ def declared_domains(core: Core, name: str) -> dict[str, dict[str, Any]]:
         return domains(session, find_dataset(session, name).id)
 
 
-def charge(core: Core, ref: str, cost: acc.Charge, *, kind: str, purpose: str, actor: str) -> str:
+def charge(
+    core: Core,
+    ref: str,
+    cost: acc.Charge,
+    *,
+    kind: str,
+    purpose: str,
+    actor: str,
+    facts: Mapping[str, Any] | None = None,
+) -> str:
     """Record a release made elsewhere (e.g. by a DP synthesizer) on the ledger of ``ref``.
 
-    Refused with ``BudgetExhausted`` if it does not fit; returns the release id.
+    Refused with ``BudgetExhausted`` if it does not fit; returns the release id. ``facts``
+    (ids, counts, parameters: never a value) go into the release's log entry.
     """
     check_purpose(purpose)
-    return record(core, ref, cost, kind=kind, actor=actor, purpose=purpose).release
+    return record(core, ref, cost, kind=kind, actor=actor, purpose=purpose, facts=facts).release

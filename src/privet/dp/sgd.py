@@ -122,18 +122,24 @@ def train_dp(
     clip: float,
     random: SecureRandom,
     progress: Callable[[str], None] = lambda _s: None,
+    optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer] | None = None,
 ) -> None:
     """DP-SGD: Poisson sampling, per-sample clipping, Gaussian noise, ``steps`` updates.
 
     ``random`` draws the samples and the noise; the update is divided by the batch size
     ``schedule.batch_size`` (public), not by anything counted on ``x``, whose size differs
-    between neighbouring datasets.
+    between neighbouring datasets. ``optimizer`` makes the optimizer of the parameters
+    (default: Adam at the schedule's rate); it only post-processes the noised gradients.
     """
     loss_fn = loss_function(task, outputs)
     layers = _linear_layers(model)
     params = [p for layer in layers for p in (layer.weight, layer.bias) if p is not None]
     sizes = [p.numel() for p in params]
-    optimizer = torch.optim.Adam(params, lr=schedule.learning_rate)
+    step_with: torch.optim.Optimizer = (
+        torch.optim.Adam(params, lr=schedule.learning_rate)
+        if optimizer is None
+        else optimizer(params)
+    )
     sample = PoissonSampler(len(x), sample_rate, random)
     expected = float(max(schedule.batch_size, 1))
     std = noise_multiplier * clip
@@ -145,7 +151,7 @@ def train_dp(
             noise = _noise(std, sum(sizes), random).split(sizes)
             for p, total, z in zip(params, sums, noise, strict=True):
                 p.grad = (total + z.view_as(total)) / expected
-            optimizer.step()
+            step_with.step()
             if (step + 1) % per_epoch == 0:
                 progress(f"epoch {(step + 1) // per_epoch}/{schedule.epochs}")
 

@@ -14,21 +14,27 @@ from privet.federated._requests import (
     load_schema,
     secagg_settings,
 )
+from privet.federated._stats import DEFAULT_MAX_ROWS, STATISTICS, JointResult, PartyShare, joint
 from privet.federated._train import FederatedModel, FederatedRound, federate
 
 __all__ = [
-    "FederateRequest",
-    "FederatedModel",
-    "FederatedRound",
-    "SecAgg",
+    "DEFAULT_MAX_ROWS",
     "federate",
     "federate_request",
-    "load_schema",
-    "secagg_settings",
+    "FederatedModel",
+    "FederatedRound",
+    "FederateRequest",
     "INSTALL",
-    "Party",
+    "joint",
+    "JointResult",
     "load_parties",
+    "load_schema",
     "parse_parties",
+    "Party",
+    "PartyShare",
     "require_flower",
     "require_psi",
+    "SecAgg",
+    "secagg_settings",
+    "STATISTICS",
 ]

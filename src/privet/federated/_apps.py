@@ -206,8 +206,10 @@ class RoundFacts:
 class ServerResult:
     weights: Arrays | None = None
     rounds: list[RoundFacts] = field(default_factory=list)
+    history: list[Arrays] = field(default_factory=list)  # the global weights after each round
     accuracy: float | None = None  # without DP: the parties' held-out accuracy, weighted
     evaluated: int = 0
+    reasons: list[str] = field(default_factory=list)  # why parties failed (privet's messages)
 
 
 def make_server_app(
@@ -284,6 +286,15 @@ def secagg_workflow(request: FederateRequest) -> Any:
     )
 
 
+def _reason(failure: Any) -> str:
+    """A failed party's message: privet's own sentence (never a value), or Flower's status."""
+    if isinstance(failure, BaseException):
+        text = str(failure)
+    else:
+        text = str(getattr(getattr(failure[1], "status", None), "message", ""))
+    return text.strip().rsplit("Message: ", 1)[-1][:300]
+
+
 def min_parties(request: FederateRequest, parties: int) -> int:
     if request.min_parties is not None:
         return min(request.min_parties, parties)
@@ -313,10 +324,15 @@ def _strategy(
         def aggregate_fit(self, server_round: int, results: Any, failures: Any) -> Any:
             aggregated, metrics = super().aggregate_fit(server_round, results, failures)
             seconds = time.perf_counter() - self.started
+            for failure in failures:
+                reason = _reason(failure)
+                if reason and reason not in result.reasons:
+                    result.reasons.append(reason)
             if aggregated is None:
                 step(f"round {server_round}/{request.rounds}: no update ({len(failures)} failed)")
                 return aggregated, metrics
             result.weights = parameters_to_ndarrays(aggregated)
+            result.history.append(result.weights)
             # Under SecAgg+ the workflow hands over one result: the unmasked sum.
             result.rounds.append(RoundFacts(server_round, seconds, len(results), len(failures)))
             step(

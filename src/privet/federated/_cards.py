@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from privet.dp import blocks as dp
+from privet.federated._local import MOMENTUM, learning_rate
 from privet.federated._recipe import Recipe
 from privet.federated._requests import FederateRequest
 
@@ -65,7 +66,7 @@ def card(
     notes: list[str],
 ) -> dp.ModelCard:
     """A model card of the global model (``budget``: a party's :class:`Budget`, or None)."""
-    lr = request.learning_rate or (0.05 if request.model == "logreg" else 0.01)
+
     made = dp.make_card(
         name=request.name,
         model_id=model_id or uuid.uuid4().hex,
@@ -81,8 +82,8 @@ def card(
         training=dp.Training(
             epochs=request.rounds * request.local_epochs,
             batch_size=request.batch_size,
-            learning_rate=lr,
-            optimizer="Adam (local, per round)",
+            learning_rate=learning_rate(request),
+            optimizer=f"SGD, momentum {MOMENTUM} (local, afresh each round)",
             **({"hidden_units": request.hidden_units} if request.model == "mlp" else {}),
         ),
         split=split,

@@ -46,7 +46,13 @@ class FederatedModel(BaseModel):
         None, description="without DP: the parties' held-out accuracy, weighted by their rows"
     )
     parties_evaluated: int
+    refusals: list[str] = Field(
+        default_factory=list, description="why parties dropped out (their own sentences)"
+    )
     seconds: float
+    # The global weights after each round: for callers that check the aggregation themselves
+    # (tests); never in JSON output.
+    history: list[Any] = Field(default_factory=list, exclude=True, repr=False)
 
 
 def federate(
@@ -79,16 +85,17 @@ def federate(
     if request.mode == "simulation":
         from privet.federated import _simulation
 
-        _simulation.run(server, client, len(parties))
+        _simulation.simulate(server, client, len(parties))
     else:
         from privet.federated import _deploy
 
         _deploy.run_deployed(request, parties, run=run, result=result, progress=step)
     seconds = time.perf_counter() - started
-    if result.weights is None or len(result.rounds) < request.rounds:
+    if result.weights is None:
+        why = f"; a party said: {result.reasons[0]}" if result.reasons else ""
         raise InvalidInput(
-            f"only {len(result.rounds)} of {request.rounds} rounds aggregated an update: too few "
-            "parties answered (see each party's log for refusals)"
+            f"no round of {request.rounds} aggregated an update: too few parties answered (each "
+            f"party's log has its refusals){why}"
         )
     rounds = [FederatedRound(**vars(r)) for r in result.rounds]
     step("storing")
@@ -118,7 +125,9 @@ def federate(
         rounds=rounds,
         accuracy=result.accuracy,
         parties_evaluated=result.evaluated,
+        refusals=result.reasons,
         seconds=seconds,
+        history=result.history,
     )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from privet.core import Core
-    from privet.federated import FederatedModel, FederateRequest, Party
+    from privet.federated import FederatedModel, FederateRequest, JointResult, Party
 
 Progress = Callable[[str], None]
 
@@ -48,3 +48,47 @@ class Federation:
             federated.load_parties(parties) if isinstance(parties, str | Path) else list(parties)
         )
         return federated.federate(self._core, listed, request, actor=actor, progress=progress)
+
+    def joint(
+        self,
+        parties_file: str | Path,
+        statistic: str,
+        column: str | None = None,
+        *,
+        epsilon: float,
+        delta: float,
+        actor: str,
+        bounds: Sequence[float] | None = None,
+        bins: Sequence[float] | None = None,
+        min_parties: int | None = None,
+        max_rows: int | None = None,
+        num_shares: int | None = None,
+        reconstruction_threshold: int | None = None,
+        progress: Progress | None = None,
+    ) -> JointResult:
+        """A ``count``, ``sum`` (per-row ``bounds`` [L, U]) or ``histogram`` (bin edges
+        ``bins``) of ``column`` over the parties of ``parties_file``, through SecAgg+.
+
+        Each party reads through its own broker, charges its own ledger and adds its share
+        of Gaussian noise before its masked vector leaves; this workspace, the coordinator,
+        logs the query and learns only the noisy sum. ``min_parties`` (default: all) is the
+        number of contributions the noise is planned for; fewer and nothing is released.
+        """
+        from privet import federated
+
+        return federated.joint(
+            self._core,
+            federated.load_parties(parties_file),
+            statistic,
+            column,
+            epsilon=epsilon,
+            delta=delta,
+            actor=actor,
+            bounds=bounds,
+            bins=bins,
+            min_parties=min_parties,
+            max_rows=federated.DEFAULT_MAX_ROWS if max_rows is None else max_rows,
+            num_shares=num_shares,
+            reconstruction_threshold=reconstruction_threshold,
+            progress=progress,
+        )

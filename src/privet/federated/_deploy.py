@@ -278,8 +278,11 @@ def run_deployed(
 
     require_flower()
     # Each stage of a round starts a ClientApp process per party (Flower's isolation):
-    # allow a minute per party and round, over a floor for starting up.
-    limit = timeout or 300.0 + 60.0 * request.rounds * len(parties)
+    # allow a minute per party and round, over a floor for starting up, and never less
+    # than SecAgg+'s own per-stage wait for its five stages (four, and evaluation).
+    stage = request.secagg.timeout if request.secagg and request.secagg.timeout else 0.0
+    per_round = max(60.0 * len(parties), 5 * stage)
+    limit = timeout or 300.0 + per_round * request.rounds
     done = deploy(
         deployed_nodes(parties),
         deployed_config(request, parties, run=run),

@@ -87,7 +87,7 @@ def federate(
 
         _simulation.simulate(server, client, len(parties))
     else:
-        from privet.federated import _deploy  # type: ignore[attr-defined]
+        from privet.federated import _deploy
 
         _deploy.run_deployed(request, parties, run=run, result=result, progress=step)
     seconds = time.perf_counter() - started

@@ -198,7 +198,7 @@ class _PartyClient(_client_base()):  # type: ignore[misc]
 class RoundFacts:
     number: int
     seconds: float
-    updates: int  # updates aggregated (1 under SecAgg+: the unmasked sum)
+    updates: int  # parties whose update is in the aggregate
     failures: int
 
 
@@ -333,7 +333,6 @@ def _strategy(
                 return aggregated, metrics
             result.weights = parameters_to_ndarrays(aggregated)
             result.history.append(result.weights)
-            # Under SecAgg+ the workflow hands over one result: the unmasked sum.
             result.rounds.append(RoundFacts(server_round, seconds, len(results), len(failures)))
             step(
                 f"round {server_round}/{request.rounds}: {seconds:.2f} s"

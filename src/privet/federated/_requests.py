@@ -44,8 +44,8 @@ class SecAgg(BaseModel):
 
     @model_validator(mode="after")
     def _threshold(self) -> Self:
-        if self.threshold > self.num_shares:
-            raise ValueError("threshold cannot exceed num_shares")
+        if self.threshold >= self.num_shares:  # Flower's SecAggPlusWorkflow requires it
+            raise ValueError("threshold must be less than num_shares")
         return self
 
 
@@ -146,7 +146,7 @@ def load_schema(path: str | Path) -> dict[str, Any]:
 def secagg_settings(parties: int, shares: int | None, threshold: int | None) -> SecAgg:
     """SecAgg+ with the given shares and threshold, or defaults for ``parties`` parties."""
     n = shares or min(7, parties)
-    t = threshold or n // 2 + 1
+    t = threshold or max(2, n // 2 + 1)
     try:
         return SecAgg(num_shares=n, threshold=max(2, t))
     except ValidationError as exc:

@@ -28,7 +28,7 @@ Progress = Callable[[str], None]
 class FederatedRound(BaseModel):
     number: int
     seconds: float
-    updates: int = Field(description="updates aggregated (1 under SecAgg+: the masked sum)")
+    updates: int = Field(description="parties whose update is in the aggregate")
     failures: int
 
 

@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 @contextmanager
 def _warnings_to_stderr() -> Iterator[None]:
-    """Library warnings (a weak privacy unit, a model without DP) as one line each."""
+    """privet's warnings (a weak privacy unit, a model without DP) as one line each."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -34,7 +35,10 @@ def _warnings_to_stderr() -> Iterator[None]:
         finally:
             seen = set()
             for w in caught:
-                if issubclass(w.category, UserWarning) and str(w.message) not in seen:
+                # privet's own warnings: a dependency's (protobuf's version notice) are not
+                # the user's concern.
+                own = "privet" in Path(w.filename).parts
+                if own and issubclass(w.category, UserWarning) and str(w.message) not in seen:
                     seen.add(str(w.message))
                     click.echo(f"privet: warning: {escape_controls(str(w.message))}", err=True)
 

@@ -9,6 +9,7 @@ implements a protocol: Flower does.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -48,7 +49,7 @@ def make_client_app(
         party, index = _party_of(context, parties)
         req = request or FederateRequest.model_validate_json(str(context.run_config["privet-plan"]))
         run_id = run or str(context.run_config["privet-run"])
-        return _PartyClient(party, index, req, run_id, context).to_client()
+        return _client_class()(party, index, req, run_id, context).to_client()
 
     secagg = request is None or request.secagg is not None
     return ClientApp(client_fn=client_fn, mods=[_secagg_mod] if secagg else [])
@@ -74,13 +75,18 @@ def _party_of(context: Context, parties: list[Party] | None) -> tuple[Party, int
     return parties[index], index
 
 
-def _client_base() -> type:
+@functools.cache
+def _client_class() -> type:
+    """The party as Flower's NumPyClient (made on first use: Flower is an optional extra)."""
     from flwr.client import NumPyClient
 
-    return NumPyClient
+    class PartyClient(_PartyClient, NumPyClient):
+        pass
+
+    return PartyClient
 
 
-class _PartyClient(_client_base()):  # type: ignore[misc]
+class _PartyClient:
     """A party: each fit re-reads through the broker and trains from the global weights."""
 
     def __init__(

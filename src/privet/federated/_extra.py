@@ -11,13 +11,17 @@ INSTALL = "pip install 'privet[federated]'"
 
 def require(module: str, what: str) -> None:
     """Stop with one sentence naming the install command when ``module`` is missing."""
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a broken or half-removed install counts as missing
+        found = None
+    if found is None:
         raise InvalidInput(f"{what} needs the federated extra: {INSTALL}")
 
 
 def require_flower() -> None:
-    require("flwr", "federated learning and joint statistics (Flower)")
+    require("flwr", "Flower (federated learning, joint statistics)")
 
 
 def require_psi() -> None:
-    require("private_set_intersection", "private set intersection (openmined-psi)")
+    require("private_set_intersection", "openmined-psi (private set intersection)")

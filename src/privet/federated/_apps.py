@@ -298,7 +298,9 @@ def _reason(failure: Any) -> str:
         text = str(failure)
     else:
         text = str(getattr(getattr(failure[1], "status", None), "message", ""))
-    return text.strip().rsplit("Message: ", 1)[-1][:300]
+    # Flower wraps it: "...Exception ClientAppException occurred. Message: <ours>'>')".
+    inner = text.rsplit("Message: ", 1)[-1].strip().rstrip("\\'\">) ")
+    return inner.replace("\\'", "'")[:300]
 
 
 def min_parties(request: FederateRequest, parties: int) -> int:

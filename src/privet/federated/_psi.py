@@ -118,7 +118,7 @@ def unpack(
                 raise bad
             out.append(bytes(view[at + 4 : at + 4 + size]))
             at += 4 + size
-    except (struct.error, ValueError, UnicodeDecodeError):
+    except (struct.error, ValueError, RecursionError):
         raise bad from None
     if at != len(data):
         raise bad

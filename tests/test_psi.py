@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,7 @@ from privet import InvalidInput, PolicyDenied, Workspace
 from privet.policy import GrantRequest
 from privet.server import Client
 from tests.conftest import invoke
-from tests.server_support import ServerProcess
+from tests.server_support import ServerProcess, bearer
 
 PEER_POLICY = """
 version: 1
@@ -383,3 +384,17 @@ def test_malformed_messages_are_refused(pair: Pair):
         pair.b.federated.psi_answer(
             "b", b"", column="pid", purpose="privet:assessment", actor="tester"
         )
+
+
+def test_the_psi_route_takes_large_bodies_only_from_a_caller_it_knows(peer: Peer):
+    url = f"{peer.server.url}/v1/datasets/ids/psi"
+    params = {"column": "pid", "purpose": "linking"}
+    big = b"x" * (1024 * 1024)  # four times what any other route accepts
+    refused = httpx.post(url, params=params, content=big, timeout=30)
+    assert refused.status_code == 401  # authentication first: the body is never taken in
+    taken = httpx.post(url, params=params, content=big, headers=bearer(peer.tokens["bob"]))
+    assert taken.status_code == 400 and "malformed" in taken.json()["message"]
+    elsewhere = httpx.post(
+        f"{peer.server.url}/v1/grants", content=big, headers=bearer(peer.tokens["bob"])
+    )
+    assert elsewhere.status_code == 413

@@ -151,8 +151,9 @@ def bucket_of(value: str, seed: int, buckets: int) -> int:
     return ((zlib.crc32(value.encode("utf-8"), seed) * 0x9E3779B1) & 0xFFFFFFFF) % buckets
 
 
-def split(values: Sequence[str], seed: int, buckets: int) -> list[list[str]]:
-    """``values`` in their buckets, each padded with random dummies to the largest size.
+def split(values: Sequence[str], seed: int, buckets: int) -> tuple[list[list[str]], list[int]]:
+    """``values`` in their buckets, each padded with random dummies to the largest size, and
+    how many real values each holds (its first ones).
 
     Padding hides how the values spread over the buckets (the other side sees each bucket's
     size); a dummy is 128 random bits, so it matches nothing on the other side.
@@ -163,10 +164,11 @@ def split(values: Sequence[str], seed: int, buckets: int) -> list[list[str]]:
     else:
         for value in values:
             out[bucket_of(value, seed, buckets)].append(value)
-    size = max(1, max(len(b) for b in out))  # never empty: openmined wants a value
+    real = [len(items) for items in out]
+    size = max(1, *real)  # never empty: openmined wants a value
     for items in out:
         items.extend(_dummy() for _ in range(size - len(items)))
-    return out
+    return out, real
 
 
 def _dummy() -> str:
@@ -294,7 +296,7 @@ def link(
     count = buckets or choose_buckets(len(values), workers)
     seed, run = secrets.randbits(8 * SEED_BYTES), secrets.token_hex(16)
     step(f"encrypting {len(values):,} values in {count} buckets")
-    parts = split(values, seed, count)
+    parts, real = split(values, seed, count)
     made = parallel(_client_request, [(items, reveal) for items in parts], workers)
     message = pack(
         {"run": run, "seed": f"{seed:0{2 * SEED_BYTES}x}", "buckets": count, "reveal": reveal},
@@ -316,9 +318,10 @@ def link(
     peer_ids = sum(_setup_size(frames[2 * i]) for i in range(count))
     matches: list[str] = []
     if reveal:
-        for items, indices in zip(parts, found, strict=True):
+        for items, own, indices in zip(parts, real, found, strict=True):
             assert isinstance(indices, list)
-            matches += [items[i] for i in indices if 0 <= i < len(items)]
+            # Only real values: a dummy cannot match an honest peer's value.
+            matches += [items[i] for i in set(indices) if 0 <= i < own]
         size = len(matches)
     else:
         size = sum(f for f in found if isinstance(f, int))
@@ -436,7 +439,7 @@ def answer(
     reveal = header["reveal"]
     release = policy.read(core, name, purpose=purpose, identity=identity, channel=channel)
     values, _ = distinct_values(release.frame, column, release.version.ref)
-    parts = split(values, seed, count)
+    parts, _ = split(values, seed, count)
     answers = parallel(
         _server_answer,
         [(items, reveal, request) for items, request in zip(parts, requests, strict=True)],

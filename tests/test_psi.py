@@ -226,6 +226,11 @@ def test_cli_link_json_prints_counts_and_size_only_learns_only_the_size(
     names = [d.name for d in mine.datasets()]
     assert "mine-psi" not in names  # nothing stored: only the size was learnt
 
+    human = invoke(*args[:-1], "--size-only", workspace=project)
+    assert human.exit_code == 0, human.stderr
+    assert "300 of the 3,001 values of pid in mine@1 are in the peer's set" in human.stdout
+    assert "Only the size was learnt" in human.stdout
+
     done = invoke(*args, "--name", "linked", workspace=project)
     assert done.exit_code == 0, done.stderr
     data = json.loads(done.stdout)

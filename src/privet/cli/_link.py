@@ -13,28 +13,10 @@ from privet.errors import InvalidInput
 
 
 @click.argument("dataset")
-@click.option("--psi", is_flag=True, help="Link by private set intersection (openmined-psi).")
 @click.option(
-    "--peer",
-    required=True,
-    metavar="URL",
-    help="The peer workspace's privet server (https://HOST:PORT; plain http on loopback only).",
-)
-@click.option("--on", "column", required=True, metavar="COL", help="The column to intersect.")
-@click.option(
-    "--purpose",
-    required=True,
-    help="Why both sides read the column (a declared purpose, with a grant where needed).",
-)
-@click.option("--peer-dataset", metavar="NAME", help="The peer's dataset (default: DATASET).")
-@click.option("--peer-column", metavar="COL", help="The peer's column (default: --on).")
-@click.option(
-    "--size-only", is_flag=True, help="Learn only the size of the intersection, not its values."
-)
-@click.option(
-    "--name",
-    metavar="NAME",
-    help="Derived dataset for the matching rows (default: DATASET-psi).",
+    "--buckets",
+    type=click.IntRange(1, 256),
+    help="Hash buckets run in parallel (default: 4 per CPU core; 1 for small sets).",
 )
 @click.option(
     "--token",
@@ -42,10 +24,28 @@ from privet.errors import InvalidInput
     help="API token on the peer's server ($PRIVET_TOKEN; the variable keeps it out of `ps`).",
 )
 @click.option(
-    "--buckets",
-    type=click.IntRange(1, 256),
-    help="Hash buckets run in parallel (default: 4 per CPU core; 1 for small sets).",
+    "--name",
+    metavar="NAME",
+    help="Derived dataset for the matching rows (default: DATASET-psi).",
 )
+@click.option(
+    "--size-only", is_flag=True, help="Learn only the size of the intersection, not its values."
+)
+@click.option("--peer-column", metavar="COL", help="The peer's column (default: --on).")
+@click.option("--peer-dataset", metavar="NAME", help="The peer's dataset (default: DATASET).")
+@click.option(
+    "--purpose",
+    required=True,
+    help="Why both sides read the column (a declared purpose, with a grant where needed).",
+)
+@click.option("--on", "column", required=True, metavar="COL", help="The column to intersect.")
+@click.option(
+    "--peer",
+    required=True,
+    metavar="URL",
+    help="The peer workspace's privet server (https://HOST:PORT; plain http on loopback only).",
+)
+@click.option("--psi", is_flag=True, help="Link by private set intersection (openmined-psi).")
 @command(name="link")
 def link_command(
     opts: Options,

@@ -1008,3 +1008,94 @@ def federated_joint(
         **_present(column=column), parties=list(parties), epsilon=epsilon, delta=delta,
         sigma=sigma, min_parties=min_parties, repetitions=repetitions,
     )  # fmt: skip
+
+
+# -- private set intersection (privet.federated) ------------------------------------------------
+
+
+def psi_link(
+    *,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    version: str,
+    column: str,
+    purpose: str,
+    run: str,
+    peer_sha256: str,
+    revealed: bool,
+    ids: int,
+    peer_ids: int,
+    intersection: int,
+    buckets: int,
+    bytes_sent: int,
+    bytes_received: int,
+    read_entry: int,
+    ms: float,
+    output: str | None = None,
+) -> Entry:
+    """This workspace intersected ``column`` of a version with a peer's (the peer's URL as
+    its SHA-256; ``run`` is in the peer's log too), after the read at ``read_entry``:
+    counts only; ``output`` is the version holding the matching rows, if any."""
+    return _entry(
+        "psi.link",
+        ts,
+        actor,
+        dataset=dataset,
+        version=version,
+        column=column,
+        purpose=purpose,
+        run=run,
+        peer=f"sha256:{peer_sha256}",
+        revealed=revealed,
+        ids=ids,
+        peer_ids=peer_ids,
+        intersection=intersection,
+        buckets=buckets,
+        bytes_sent=bytes_sent,
+        bytes_received=bytes_received,
+        read_entry=read_entry,
+        ms=ms,
+        **_present(output=output),
+    )
+
+
+def psi_answer(
+    *,
+    ts: datetime,
+    actor: str,
+    dataset: str,
+    version: str,
+    column: str,
+    purpose: str,
+    run: str,
+    revealed: bool,
+    ids: int,
+    peer_ids: int,
+    buckets: int,
+    bytes_received: int,
+    bytes_sent: int,
+    read_entry: int,
+    ms: float,
+) -> Entry:
+    """This workspace answered a peer's private set intersection request (run ``run``) on
+    ``column`` of a version, after the read at ``read_entry``; it does not learn the
+    intersection, so the entry has the set sizes only."""
+    return _entry(
+        "psi.answer",
+        ts,
+        actor,
+        dataset=dataset,
+        version=version,
+        column=column,
+        purpose=purpose,
+        run=run,
+        revealed=revealed,
+        ids=ids,
+        peer_ids=peer_ids,
+        buckets=buckets,
+        bytes_received=bytes_received,
+        bytes_sent=bytes_sent,
+        read_entry=read_entry,
+        ms=ms,
+    )

@@ -14,6 +14,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _joint,  # noqa: F401 - joint count, sum, histogram
     _kpis,  # noqa: F401 - kpis
     _lineage,  # noqa: F401 - lineage export
+    _link,  # noqa: F401 - link --psi
     _log,
     _protect,  # noqa: F401 - protect, risk, detokenize
     _report,  # noqa: F401 - report

@@ -22,6 +22,7 @@ from privet.server import (
     _routes_incident,
     _routes_kpis,
     _routes_models,
+    _routes_psi,
 )
 from privet.server._middleware import Guard
 from privet.server._ratelimit import RateLimit, TokenBuckets
@@ -69,6 +70,7 @@ def create_app(
         _routes_kpis.router,
         _routes_incident.router,
         _routes_account.router,
+        _routes_psi.router,
     ):
         app.include_router(router, responses=_errors.ERROR_RESPONSES)
     app.include_router(_dashboard.router)

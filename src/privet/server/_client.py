@@ -115,6 +115,25 @@ class Client:
         params = {"bucket": bucket, **({"since": since} if since is not None else {})}
         return self._call("GET", "/v1/kpis", params=params)
 
+    def psi(
+        self, name: str, message: bytes, *, column: str, purpose: str, timeout: float = 3600.0
+    ) -> bytes:
+        """Send a private set intersection request (``privet.federated``'s message) to the
+        server's dataset ``name``; its answer, as bytes. A large set takes minutes: the read
+        timeout is ``timeout`` seconds."""
+        try:
+            response = self._http.post(
+                f"/v1/datasets/{_seg(name)}/psi",
+                params={"column": column, "purpose": purpose},
+                content=message,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=httpx.Timeout(60.0, read=timeout),
+            )
+        except httpx.HTTPError as err:
+            raise PrivetError(_transport_message(err)) from None
+        _raise_for(response)
+        return response.content
+
     def rows(
         self, ref: str, *, purpose: str, view: str = "raw", fmt: str = "parquet"
     ) -> httpx.Response:

@@ -37,6 +37,14 @@ REPORT_CSP = (
 )
 # Request bodies are small JSON documents (a grant request, a DP query, a checkpoint note).
 MAX_BODY = 256 * 1024
+# ... except a private set intersection request: 35 bytes per value (about 10^7 values).
+PSI_MAX_BODY = 384 * 1024 * 1024
+
+
+def body_limit(scope: Scope) -> int:
+    path = scope.get("path", "")
+    is_psi = path.startswith("/v1/datasets/") and path.endswith("/psi")
+    return PSI_MAX_BODY if is_psi and scope.get("method") == "POST" else MAX_BODY
 
 
 class _TooLarge(BaseException):
@@ -61,7 +69,8 @@ class Guard:
         is_report = path.startswith("/v1/reports/")
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > MAX_BODY:
+        limit = body_limit(scope)
+        if not declared.isdigit() or int(declared) > limit:
             await _send_error(send, request_id, 413, "too_large", "request body too large")
             return
         received = 0
@@ -71,7 +80,7 @@ class Guard:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY:
+            if received > limit:
                 raise _TooLarge
             return message
 

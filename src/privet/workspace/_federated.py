@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from privet import policy
+
 if TYPE_CHECKING:
     from privet.core import Core
-    from privet.federated import FederatedModel, FederateRequest, JointResult, Party
+    from privet.federated import FederatedModel, FederateRequest, JointResult, Party, PsiResult
 
 Progress = Callable[[str], None]
 
@@ -91,4 +93,78 @@ class Federation:
             num_shares=num_shares,
             reconstruction_threshold=reconstruction_threshold,
             progress=progress,
+        )
+
+    # -- private set intersection ---------------------------------------------------------------
+
+    def link_psi(
+        self,
+        ref: str,
+        column: str,
+        *,
+        peer: Callable[[bytes], bytes],
+        peer_label: str,
+        purpose: str,
+        actor: str | None = None,
+        identity: policy.Identity | None = None,
+        reveal: bool = True,
+        name: str | None = None,
+        buckets: int | None = None,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> PsiResult:
+        """Intersect the values of ``column`` of ``ref`` with a peer workspace's, by private
+        set intersection (openmined-psi): neither side sees the other's other values.
+
+        ``peer`` carries one request message to the peer's :meth:`psi_answer` and returns its
+        answer (the CLI posts it to the peer's server). This side reads through its broker
+        for ``purpose``; with ``reveal`` the matching rows become a new version of derived
+        dataset ``name`` (default ``<dataset>-psi``), else only the size is learnt. The result
+        and the log entry hold counts, the run id and the SHA-256 of ``peer_label``.
+        """
+        from privet import federated
+
+        who = policy.acting(self._core, actor, identity)
+        return federated.psi_link(
+            self._core,
+            ref,
+            column,
+            peer=peer,
+            peer_label=peer_label,
+            purpose=purpose,
+            identity=who,
+            reveal=reveal,
+            name=name,
+            buckets=buckets,
+            workers=workers,
+            progress=progress,
+        )
+
+    def psi_answer(
+        self,
+        name: str,
+        message: bytes,
+        *,
+        column: str,
+        purpose: str,
+        actor: str | None = None,
+        identity: policy.Identity | None = None,
+        channel: str = "psi",
+        workers: int | None = None,
+    ) -> bytes:
+        """The peer's side of :meth:`link_psi`: the answer to one request ``message`` on
+        ``column`` of dataset ``name``, read through this workspace's broker for ``purpose``.
+        The peer learns the size of the requester's (padded) set, not the intersection."""
+        from privet import federated
+
+        who = policy.acting(self._core, actor, identity)
+        return federated.psi_answer(
+            self._core,
+            name,
+            message,
+            column=column,
+            purpose=purpose,
+            identity=who,
+            channel=channel,
+            workers=workers,
         )

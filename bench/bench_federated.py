@@ -82,7 +82,9 @@ def main() -> None:
     warnings.simplefilter("ignore")
     from tests.federated_support import federation
 
+    from privet import Workspace
     from privet.datasets import adult
+    from privet.dp import BudgetRequest
 
     rounds = 4 if args.quick else 8
     models = ["logreg"] if args.quick else ["logreg", "mlp"]
@@ -91,6 +93,9 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as folder:
         fed = federation(Path(folder), [train.slice(i * size, size) for i in range(args.parties)])
+        for party in fed.parties:  # every DP run here spends ε = 8 from each party's ledger
+            with Workspace.open(party.workspace) as ws:
+                ws.dp.budget("adult", BudgetRequest(epsilon=100.0), actor="alice")
         for model in models:
             for repeat in range(args.repeats):
                 for secagg, epsilon in [(False, None), (True, None), (False, 8.0), (True, 8.0)]:

@@ -445,7 +445,7 @@ def _federated(raw: Any, base: Path, actor: str, say: Callable[[str], None]) -> 
             bounds={k: v for k, v in DP_BOUNDS.items() if k in FEDERATED_FEATURES},
             features=FEDERATED_FEATURES,
             rounds=3,
-            epsilon=4.0,
+            epsilon=1.0,  # each party's ledger allows ε = 1 by default
             secagg=federated.secagg_settings(3, 3, 2),
         )
         result = ws.federated.train(parties, request, actor=actor)

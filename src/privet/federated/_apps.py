@@ -270,7 +270,8 @@ def fedavg_main(
             strategy=strategy,
         )
         workflow = DefaultWorkflow(fit_workflow=secagg_workflow(request))
-        workflow(observe(grid) if observe else grid, legacy)
+        heard: Any = _Refusals(grid, result)
+        workflow(observe(heard) if observe else heard, legacy)
 
     return main
 
@@ -290,6 +291,26 @@ def secagg_workflow(request: FederateRequest) -> Any:
         quantization_range=s.quantization_range,
         timeout=s.timeout,
     )
+
+
+class _Refusals:
+    """The Grid the workflow talks through, keeping why a party's reply is an error (SecAgg+
+    halts a round without handing its failures to the strategy)."""
+
+    def __init__(self, grid: Any, result: ServerResult) -> None:
+        self._grid, self._result = grid, result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+    def send_and_receive(self, messages: Any, *, timeout: float | None = None) -> Any:
+        replies = list(self._grid.send_and_receive(messages, timeout=timeout))
+        for reply in replies:
+            if reply.has_error():
+                reason = _reason(RuntimeError(reply.error.reason))
+                if reason and reason not in self._result.reasons:
+                    self._result.reasons.append(reason)
+        return replies
 
 
 def _reason(failure: Any) -> str:

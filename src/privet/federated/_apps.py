@@ -307,19 +307,15 @@ class _Refusals:
         replies = list(self._grid.send_and_receive(messages, timeout=timeout))
         for reply in replies:
             if reply.has_error():
-                reason = _reason(RuntimeError(reply.error.reason))
+                reason = _reason(reply.error.reason)
                 if reason and reason not in self._result.reasons:
                     self._result.reasons.append(reason)
         return replies
 
 
-def _reason(failure: Any) -> str:
-    """A failed party's message: privet's own sentence (never a value), or Flower's status."""
-    if isinstance(failure, BaseException):
-        text = str(failure)
-    else:
-        text = str(getattr(getattr(failure[1], "status", None), "message", ""))
-    # Flower wraps it: "...Exception ClientAppException occurred. Message: <ours>'>')".
+def _reason(text: str) -> str:
+    """A failed party's sentence (privet's own: never a value), without Flower's wrapping:
+    "...Exception ClientAppException occurred. Message: <ours>'>')"."""
     inner = text.rsplit("Message: ", 1)[-1].strip().rstrip("\\'\">) ")
     return inner.replace("\\'", "'")[:300]
 
@@ -353,10 +349,6 @@ def _strategy(
         def aggregate_fit(self, server_round: int, results: Any, failures: Any) -> Any:
             aggregated, metrics = super().aggregate_fit(server_round, results, failures)
             seconds = time.perf_counter() - self.started
-            for failure in failures:
-                reason = _reason(failure)
-                if reason and reason not in result.reasons:
-                    result.reasons.append(reason)
             if aggregated is None:
                 step(f"round {server_round}/{request.rounds}: no update ({len(failures)} failed)")
                 return aggregated, metrics

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from privet.federated._apps import ServerResult, fedavg_main, make_client_app
 from privet.federated._recipe import initial_arrays, recipe_of
 from privet.federated._requests import FederateRequest
+from privet.tables import atomic_file
 
 
 def _server() -> Any:
@@ -61,13 +61,8 @@ def write_result(target: Path, result: ServerResult) -> None:
         "evaluated": result.evaluated,
     }
     np.savez(buffer, **{"facts": np.array(json.dumps(facts)), **arrays})
-    partial = target.with_name(target.name + ".partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
+    with atomic_file(target) as file:  # fsynced, renamed into place, mode 0600
         file.write(buffer.getvalue())
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, target)
 
 
 def read_result(target: Path) -> ServerResult:

@@ -1,0 +1,21 @@
+"""Where the heavy operations run: in this process's memory, on Polars' streaming engine, or
+on Spark.
+
+Risk, protect, scan and DP queries see a version as :class:`Rows`: a governed read that
+answers a few whole-table questions (group counts, batch-wise transforms, a sample) without
+the caller knowing where the rows live. The figures are then computed by the same code
+whichever engine produced the counts, so the engines agree by construction.
+
+The engines:
+
+- ``polars`` (default): the rows are decrypted into memory (``FrameRows``), or, for tables
+  larger than memory, into a private temporary Parquet file scanned lazily by Polars'
+  streaming engine;
+- ``spark``: the broker decides and logs the read, then the executors decrypt the version
+  with a key released for that job only (``pip install 'privet[spark]'``).
+"""
+
+from privet.engine._choose import ENGINES, choose_engine
+from privet.engine._rows import COUNT, FrameRows, Rows
+
+__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine"]

@@ -1,0 +1,80 @@
+"""A governed version as the heavy operations see it, whatever engine holds the rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import polars as pl
+
+# The name of the count column of :meth:`Rows.counts`.
+COUNT = "len"
+
+# A row-local transform of one batch of rows (it must not depend on other batches).
+BatchFunction = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+class Rows(Protocol):
+    """The rows of one read, already decided and logged by the broker."""
+
+    engine: str
+
+    @property
+    def height(self) -> int:
+        """Number of rows."""
+        ...
+
+    @property
+    def schema(self) -> pl.Schema:
+        """Column names and Polars types, as a Polars read of the version gives them."""
+        ...
+
+    def counts(self, columns: Sequence[str]) -> pl.DataFrame:
+        """Each distinct combination of ``columns`` (a null is a value of its own) with its
+        number of rows in column ``COUNT`` (Int64); row order unspecified."""
+        ...
+
+    def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
+        """Rows transformed batch by batch by a row-local ``function`` whose output has
+        ``schema``."""
+        ...
+
+    def without(self, combinations: pl.DataFrame) -> Rows:
+        """The rows whose values in ``combinations``' columns are none of its rows (nulls
+        match nulls)."""
+        ...
+
+    def collect(self) -> pl.DataFrame:
+        """All rows as one Polars frame (in memory)."""
+        ...
+
+
+class FrameRows:
+    """Rows already in this process's memory (the Polars engine's in-memory form)."""
+
+    engine = "polars"
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    @property
+    def height(self) -> int:
+        return self.frame.height
+
+    @property
+    def schema(self) -> pl.Schema:
+        return self.frame.schema
+
+    def counts(self, columns: Sequence[str]) -> pl.DataFrame:
+        return self.frame.group_by(list(columns)).agg(pl.len().cast(pl.Int64).alias(COUNT))
+
+    def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
+        return FrameRows(function(self.frame))
+
+    def without(self, combinations: pl.DataFrame) -> Rows:
+        on = combinations.columns
+        kept = self.frame.join(combinations, on=on, how="anti", nulls_equal=True)
+        return FrameRows(kept)
+
+    def collect(self) -> pl.DataFrame:
+        return self.frame

@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from privet.deid._measure import distinct_per_class, int_min, t_per_class
+from privet.engine import COUNT, FrameRows, Rows
 from privet.errors import InvalidInput
 
 
@@ -86,12 +87,12 @@ def risk_histogram(sizes: np.ndarray, rows: int) -> list[RiskBand]:
     return bands
 
 
-def check_columns(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def check_columns(names: Sequence[str], columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in names]
     if missing:
         import difflib
 
-        hints = [difflib.get_close_matches(c, frame.columns, n=1) for c in missing]
+        hints = [difflib.get_close_matches(c, names, n=1) for c in missing]
         hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
         raise InvalidInput(
             f"unknown {what} column{'s' if len(missing) > 1 else ''} "
@@ -111,11 +112,11 @@ def sensitive_codes(values: pl.Series) -> tuple[np.ndarray, int, bool]:
 
 
 def diversity_and_closeness(
-    frame: pl.DataFrame, quasi_identifiers: Sequence[str], sensitive: Sequence[str]
+    rows: Rows, quasi_identifiers: Sequence[str], sensitive: Sequence[str]
 ) -> tuple[int | None, float | None]:
     """Distinct ℓ (smallest over classes and attributes) and t (largest), or (None, None).
 
-    One hash group-by per attribute over (quasi-identifiers, value) gives the pairs; class
+    One group count per attribute over (quasi-identifiers, value) gives the pairs; class
     ids are then taken on that much smaller table.
     """
     if not sensitive:
@@ -123,12 +124,13 @@ def diversity_and_closeness(
     qis = list(quasi_identifiers)
     l_value, t_value = None, 0.0
     for column in sensitive:
-        pairs = frame.group_by([*qis, column]).len()
+        # In value order, so that every engine sums the same floats in the same order.
+        pairs = rows.counts([*qis, column]).sort([*qis, column], nulls_last=True)
         cls = pairs.select(pl.struct(qis).rank("dense")).to_series().to_numpy().astype(np.int64)
         cls -= 1
         n_classes = int(cls.max()) + 1
         codes, n_values, ordered = sensitive_codes(pairs.get_column(column))
-        count = pairs.get_column("len").to_numpy().astype(np.float64)
+        count = pairs.get_column(COUNT).to_numpy().astype(np.float64)
         diversity = int(distinct_per_class(cls, n_classes).min())
         l_value = diversity if l_value is None else min(l_value, diversity)
         closeness = float(t_per_class(cls, codes, count, n_classes, ordered=ordered).max())
@@ -140,16 +142,16 @@ def measure(
     frame: pl.DataFrame, quasi_identifiers: Sequence[str], sensitive: Sequence[str] = ()
 ) -> tuple[int, int | None, float | None]:
     """Just (k, ℓ, t): the privacy models' own numbers, without the rest of the report."""
-    check_columns(frame, quasi_identifiers, "quasi-identifier")
-    check_columns(frame, sensitive, "sensitive")
+    check_columns(frame.columns, quasi_identifiers, "quasi-identifier")
+    check_columns(frame.columns, sensitive, "sensitive")
     if frame.height == 0:
         raise InvalidInput("the table has no rows to measure")
     k = int_min(frame.group_by(list(quasi_identifiers)).len().get_column("len")) or 0  # has rows
-    return (k, *diversity_and_closeness(frame, quasi_identifiers, sensitive))
+    return (k, *diversity_and_closeness(FrameRows(frame), quasi_identifiers, sensitive))
 
 
 def assess_risk(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | Rows,
     quasi_identifiers: Sequence[str],
     sensitive: Sequence[str] = (),
     *,
@@ -157,46 +159,51 @@ def assess_risk(
     population: pl.DataFrame | None = None,
     population_size: int | None = None,
 ) -> RiskReport:
-    """Measure ``frame``'s re-identification risk for the given quasi-identifiers."""
+    """Measure the re-identification risk of ``frame`` (a table, or the rows of a read on
+    any engine) for the given quasi-identifiers.
+
+    Every figure comes from group counts (``Rows.counts``), so each engine gives the same
+    report from the same rows.
+    """
+    rows = FrameRows(frame) if isinstance(frame, pl.DataFrame) else frame
     qis, sens = list(dict.fromkeys(quasi_identifiers)), list(dict.fromkeys(sensitive))
     if not qis:
         raise InvalidInput(
             "name at least one quasi-identifier in quasi_identifiers", parameter="quasi_identifiers"
         )
-    check_columns(frame, qis, "quasi-identifier")
-    check_columns(frame, sens, "sensitive")
+    check_columns(rows.schema.names(), qis, "quasi-identifier")
+    check_columns(rows.schema.names(), sens, "sensitive")
     if set(qis) & set(sens):
         raise InvalidInput("a column cannot be both a quasi-identifier and sensitive")
     if not 0 < threshold <= 1:
         raise InvalidInput("the risk threshold must be in (0, 1]", parameter="threshold")
-    rows = frame.height
-    if rows == 0:
+    height = rows.height
+    if height == 0:
         raise InvalidInput("the table has no rows to measure")
-    combos = frame.group_by(qis).len()
-    sizes = combos.get_column("len").to_numpy().astype(np.float64)
+    combos = rows.counts(qis)
+    sizes = combos.get_column(COUNT).to_numpy().astype(np.float64)
     classes = len(sizes)
     k = int(sizes.min())
-    l_value, t_value = diversity_and_closeness(frame, qis, sens)
-    at_risk = float(sizes[1.0 / sizes > threshold].sum() / rows)
-    uniques = float(sizes[sizes == 1].sum() / rows)
-    journalist, marketer, pop_uniques = None, classes / rows, None
+    l_value, t_value = diversity_and_closeness(rows, qis, sens)
+    at_risk = float(sizes[1.0 / sizes > threshold].sum() / height)
+    uniques = float(sizes[sizes == 1].sum() / height)
+    journalist, marketer, pop_uniques = None, classes / height, None
     if population is not None:
-        check_columns(population, qis, "population quasi-identifier")
+        check_columns(population.columns, qis, "population quasi-identifier")
         joined = (
-            frame.group_by(qis)
-            .len("f")
+            combos.rename({COUNT: "f"})
             .join(population.group_by(qis).len("F"), on=qis, how="left", nulls_equal=True)
             .with_columns(pl.max_horizontal("F", "f").alias("F"))
         )
         f = joined.get_column("f").to_numpy().astype(np.float64)
         big_f = joined.get_column("F").to_numpy().astype(np.float64)
         journalist = float((1.0 / big_f).max())
-        marketer = float((f / big_f).sum() / rows)
-        pop_uniques = float(f[big_f == 1].sum() / rows)
+        marketer = float((f / big_f).sum() / height)
+        pop_uniques = float(f[big_f == 1].sum() / height)
     elif population_size is not None:
         pop_uniques = zayatz_population_uniques(sizes, population_size)
     return RiskReport(
-        rows=rows,
+        rows=height,
         quasi_identifiers=qis,
         sensitive=sens,
         k=k,
@@ -204,7 +211,7 @@ def assess_risk(
         t=t_value,
         classes=classes,
         prosecutor_risk_max=1.0 / k,
-        prosecutor_risk_avg=classes / rows,
+        prosecutor_risk_avg=classes / height,
         records_at_risk=at_risk,
         threshold=threshold,
         journalist_risk_max=journalist,
@@ -212,7 +219,7 @@ def assess_risk(
         sample_uniques=uniques,
         population_uniques_estimate=pop_uniques,
         qi_contribution=_contribution(combos, qis, classes),
-        risk_histogram=risk_histogram(sizes, rows),
+        risk_histogram=risk_histogram(sizes, height),
     )
 
 

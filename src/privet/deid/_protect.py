@@ -35,6 +35,7 @@ from privet.deid._plan import Checked, check_plan, check_values
 from privet.deid._request import ProtectRequest
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
+from privet.engine import FrameRows, choose_engine, open_rows
 from privet.errors import IntegrityError, InvalidInput, NotFound
 from privet.operators import Context, kind_of, text_scanner
 
@@ -223,28 +224,68 @@ def protect(
     name: str,
     actor: str,
     progress: Progress | None = None,
+    engine: str | None = None,
+    spark_master: str | None = None,
 ) -> ProtectReport:
-    """Protect dataset ``ref`` as ``request`` says into dataset ``name`` (a new version)."""
+    """Protect dataset ``ref`` as ``request`` says into dataset ``name`` (a new version).
+
+    ``engine`` (``polars`` or ``spark``, default ``$PRIVET_ENGINE`` or ``polars``) holds the
+    rows; in memory the plan runs as :func:`run_plan`, elsewhere as ``run_plan_rows``.
+    """
+    from privet.deid import _protect_rows as on_engine
+
     catalog.check_name(name)
     stored_as = stored_columns(core, ref)
     subject, exact_ref = stored_as.subject, stored_as.ref
     checked = check_plan(request.to_plan(), stored_as.columns, stored_as.rows)
+    chosen = choose_engine(engine)
+    if chosen != "polars":
+        on_engine.check_engine_plan(checked, chosen)
     step = progress or (lambda _stage: None)
     step("reading")
-    release = policy.read(
-        core, exact_ref, purpose=ASSESSMENT, actor=actor, channel=policy.DERIVE_CHANNEL
-    )
-    link = _subject_link(core, release.frame, subject)
-    source = release.frame.drop(SUBJECT_LINK, strict=False)
-    check_values(checked, source)
-    context = _context(core, checked, subject)
-    outcome = run_plan(source, checked, context, source=exact_ref, output=name, progress=step)
+    with open_rows(
+        core,
+        exact_ref,
+        purpose=ASSESSMENT,
+        actor=actor,
+        channel=policy.DERIVE_CHANNEL,
+        engine=chosen,
+        spark_master=spark_master,
+    ) as rows:
+        if isinstance(rows, FrameRows):
+            link = _subject_link(core, rows.frame, subject)
+            source = rows.frame.drop(SUBJECT_LINK, strict=False)
+            check_values(checked, source)
+            context = _context(core, checked, subject)
+            outcome = run_plan(
+                source, checked, context, source=exact_ref, output=name, progress=step
+            )
+            stored = outcome.frame
+            if link is not None:
+                # By row position, so the link follows its row through suppression; the
+                # plan's operators, the search and the risk and utility measures never see it.
+                stored = stored.with_columns(link.gather(outcome.rows).alias(SUBJECT_LINK))
+        else:
+            on_engine.check_engine_plan(checked, rows.engine)
+            check_values(checked, on_engine.distinct_values(rows, checked))
+            context = _context(core, checked, subject)
+            outcome = on_engine.run_plan_rows(
+                rows,
+                checked,
+                context,
+                source=exact_ref,
+                output=name,
+                subject=subject,
+                progress=step,
+            )
+            stored = outcome.frame
+            link = None
+            if on_engine.SUBJECT_COPY in stored.columns:
+                link = subject_links(core, stored.get_column(on_engine.SUBJECT_COPY))
+                stored = stored.drop(on_engine.SUBJECT_COPY).with_columns(link)
+            elif SUBJECT_LINK in stored.columns:
+                link = stored.get_column(SUBJECT_LINK)
     report = outcome.report
-    stored = outcome.frame
-    if link is not None:
-        # By row position, so the link follows its row through suppression; the plan's
-        # operators, the search and the risk and utility measures never see it.
-        stored = stored.with_columns(link.gather(outcome.rows).alias(SUBJECT_LINK))
     roles = {}
     for column, op in checked.operators.items():
         if op.output_role is not None and column in outcome.frame.columns:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from privet import policy, tables
+from privet import tables
 from privet.deid._assess import RiskReport, assess_risk
 from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
 from privet.deid._request import RiskRequest
+from privet.engine import open_rows
 from privet.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -33,8 +34,14 @@ def dataset_risk(
     *,
     actor: str,
     population: Population = None,
+    engine: str | None = None,
+    spark_master: str | None = None,
 ) -> RiskReport:
-    """Risk of a stored dataset; quasi-identifiers and sensitive default to the catalog's."""
+    """Risk of a stored dataset; quasi-identifiers and sensitive default to the catalog's.
+
+    ``engine`` (``polars`` or ``spark``, default ``$PRIVET_ENGINE`` or ``polars``) counts the
+    groups; the figures are computed from those counts the same way on every engine.
+    """
     request = request or RiskRequest()
     columns = stored_columns(core, ref)
     qis = list(
@@ -57,15 +64,22 @@ def dataset_risk(
             if column not in names:
                 raise InvalidInput(f"dataset {ref!r} has no column {column!r}", parameter=field)
     table = _population(population)  # a bad population file fails before the logged read
-    release = policy.read(core, columns.ref, purpose=ASSESSMENT, actor=actor)
-    return assess_risk(
-        release.frame,
-        qis,
-        sensitive,
-        threshold=request.threshold,
-        population=table,
-        population_size=request.population_size,
-    )
+    with open_rows(
+        core,
+        columns.ref,
+        purpose=ASSESSMENT,
+        actor=actor,
+        engine=engine,
+        spark_master=spark_master,
+    ) as rows:
+        return assess_risk(
+            rows,
+            qis,
+            sensitive,
+            threshold=request.threshold,
+            population=table,
+            population_size=request.population_size,
+        )
 
 
 def file_risk(

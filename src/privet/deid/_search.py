@@ -79,14 +79,17 @@ def encode(values: pl.Series) -> tuple[np.ndarray, pl.Series, bool]:
     return codes, unique, has_null
 
 
-def dimension(frame: pl.DataFrame, hierarchy: Hierarchy) -> Dimension:
+def dimension(
+    frame: pl.DataFrame, hierarchy: Hierarchy, weight: np.ndarray | None = None
+) -> Dimension:
+    """One quasi-identifier of ``frame``, whose rows count ``weight`` times each (default 1)."""
     column = hierarchy.column
     codes, unique, has_null = encode(frame.get_column(column))
     domain = pl.DataFrame({column: unique})
     if has_null:
         domain = pl.concat([domain, pl.DataFrame({column: [None]}, schema=domain.schema)])
     size = domain.height
-    counts = np.bincount(codes, minlength=size).astype(np.float64)
+    counts = np.bincount(codes, weights=weight, minlength=size).astype(np.float64)
     maps, cards, share, entropy = [], [], [], []
     for level in range(hierarchy.height + 1):
         labels = domain.with_columns(hierarchy.expr(level).alias("label")).get_column("label")
@@ -107,7 +110,7 @@ def dimension(frame: pl.DataFrame, hierarchy: Hierarchy) -> Dimension:
                 f"more than one group of level {level + 1} (interval widths must nest)"
             )
     dim = Dimension(hierarchy, codes, maps, cards, share, entropy)
-    rows = max(len(codes), 1)
+    rows = max(float(counts.sum()), 1.0)
     dim.mean_share = np.array([counts @ s / rows for s in share])
     dim.total_entropy = np.array([counts @ e for e in entropy])
     return dim
@@ -137,7 +140,12 @@ class SearchResult:
 
 
 class Lattice:
-    """The generalization lattice of ``qis`` over ``frame``, searched for ``target``."""
+    """The generalization lattice of ``qis`` over ``frame``, searched for ``target``.
+
+    With ``weight``, ``frame`` is a table of group counts (an engine's ``Rows.counts`` of the
+    quasi-identifiers and sensitive columns) and that column holds each row's count: the
+    search needs nothing else, so it runs the same whichever engine counted.
+    """
 
     def __init__(
         self,
@@ -145,12 +153,17 @@ class Lattice:
         hierarchies: Sequence[Hierarchy],
         sensitive: Sequence[str],
         target: Target,
+        *,
+        weight: str | None = None,
     ) -> None:
         if target.metric not in METRICS:
             raise InvalidInput(f"unknown loss metric {target.metric!r}: use {', '.join(METRICS)}")
         self.target = target
-        self.rows = frame.height
-        self.dims = [dimension(frame, h) for h in hierarchies]
+        counts = None if weight is None else frame.get_column(weight).to_numpy().astype(np.float64)
+        self.rows = frame.height if counts is None else int(round(counts.sum()))
+        self.counts = counts
+        self.frame_rows = frame.height
+        self.dims = [dimension(frame, h, counts) for h in hierarchies]
         self.budget = math.floor(target.max_suppression * self.rows + 1e-9)
         self.shape = tuple(d.height + 1 for d in self.dims)
         self.size = math.prod(self.shape)
@@ -170,7 +183,11 @@ class Lattice:
             )
             self.sensitive.append((codes, len(unique) + int(has_null), ordered))
             columns[f"s{j}"] = codes
-        base = pl.DataFrame(columns).group_by(list(columns)).len()
+        keys = pl.DataFrame(columns)
+        if counts is None:
+            base = keys.group_by(list(columns)).len()
+        else:
+            base = keys.with_columns(len=counts).group_by(list(columns)).agg(pl.col("len").sum())
         self.base_q = (
             np.stack([base.get_column(f"q{i}").to_numpy() for i in range(len(self.dims))], axis=1)
             if self.dims
@@ -387,19 +404,19 @@ class Lattice:
         return low == 0 and state
 
     def rows_kept(self, node: Sequence[int]) -> np.ndarray:
-        """Per original row: whether it survives suppression at ``node``.
+        """Per row of the frame given: whether it survives suppression at ``node``.
 
-        The node is re-evaluated on the rows themselves (weight 1 each) rather than on the
-        collapsed table, so the answer needs no mapping back.
+        The node is re-evaluated on the rows themselves (weighted by their counts, if any)
+        rather than on the collapsed table, so the answer needs no mapping back.
         """
         saved = (self.base_q, self.base_s, self.weight)
         self.base_q = (
             np.column_stack([d.codes for d in self.dims])
             if self.dims
-            else np.zeros((self.rows, 0), dtype=np.int64)
+            else np.zeros((self.frame_rows, 0), dtype=np.int64)
         )
         self.base_s = [codes for codes, _, _ in self.sensitive]
-        self.weight = np.ones(self.rows)
+        self.weight = np.ones(len(self.base_q)) if self.counts is None else self.counts
         try:
             assessment = self.assess(node, keep_rows=True)
         finally:

@@ -57,25 +57,27 @@ def information_loss(
     hierarchies: Mapping[str, Hierarchy],
     levels: Mapping[str, int],
     kept: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """(generalization loss, discernibility, normalized non-uniform entropy) of a release.
 
     ``frame`` is the original table, ``levels`` the level of each quasi-identifier, and
-    ``kept`` marks the rows released (the others were suppressed).
+    ``kept`` marks the rows released (the others were suppressed). With ``weight``, each row
+    of ``frame`` stands for that many records (a table of group counts).
     """
-    rows = frame.height
+    weights = np.ones(frame.height) if weight is None else np.asarray(weight, dtype=np.float64)
+    rows = float(weights.sum())
     columns = list(levels)
-    if not columns or rows == 0:
-        return 0.0, float(rows), 0.0
-    kept_series = pl.Series("__kept", kept)
+    if not columns or frame.height == 0:
+        return 0.0, rows, 0.0
     labelled = frame.select(
         *[pl.col(c).alias(f"v{i}") for i, c in enumerate(columns)],
         *[
             hierarchies[c].expr(levels[c]).cast(pl.String).alias(f"g{i}")
             for i, c in enumerate(columns)
         ],
-    ).with_columns(kept_series)
-    suppressed = rows - int(kept.sum())
+    ).with_columns(pl.Series("__kept", kept), pl.Series("__w", weights))
+    suppressed = rows - float(weights[kept].sum())
     losses, entropy, entropy_top = [], 0.0, 0.0
     for i in range(len(columns)):
         v, g = f"v{i}", f"g{i}"
@@ -83,22 +85,26 @@ def information_loss(
         # Every distinct original value under each label, over the whole table.
         per = labelled.with_columns(
             pl.col(v).n_unique().over(g).alias("m"),
-            pl.len().over(g).alias("label_count"),
-            pl.len().over(v).alias("value_count"),
+            pl.col("__w").sum().over(g).alias("label_count"),
+            pl.col("__w").sum().over(v).alias("value_count"),
         )
         released = per.filter(pl.col("__kept"))
-        share = ((released.get_column("m") - 1) / (domain - 1)).sum() if domain > 1 else 0.0
+        share = (
+            (((released.get_column("m") - 1) / (domain - 1)) * released.get_column("__w")).sum()
+            if domain > 1
+            else 0.0
+        )
         losses.append((share + suppressed) / rows)
         value_count = per.get_column("value_count").to_numpy().astype(np.float64)
         label_count = per.get_column("label_count").to_numpy().astype(np.float64)
         top = np.log2(rows / value_count)
-        entropy += float(np.where(kept, np.log2(label_count / value_count), top).sum())
-        entropy_top += float(top.sum())
+        entropy += float((np.where(kept, np.log2(label_count / value_count), top) * weights).sum())
+        entropy_top += float((top * weights).sum())
     sizes = (
         labelled.filter(pl.col("__kept"))
         .group_by([f"g{i}" for i in range(len(columns))])
-        .len()
-        .get_column("len")
+        .agg(pl.col("__w").sum())
+        .get_column("__w")
         .to_numpy()
         .astype(np.float64)
     )

@@ -16,6 +16,7 @@ The engines:
 """
 
 from privet.engine._choose import ENGINES, choose_engine
+from privet.engine._open import open_rows
 from privet.engine._rows import COUNT, FrameRows, Rows
 
-__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine"]
+__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine", "open_rows"]

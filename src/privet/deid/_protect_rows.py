@@ -1,0 +1,208 @@
+"""Running a plan on rows held by an engine (Spark, or Polars' streaming engine).
+
+The in-memory path (``run_plan``) sees every row; here the rows stay where the engine holds
+them and only three things travel: the plan's row-local operators go to the rows
+(``Rows.map_batches``), the group counts of the quasi-identifiers and sensitive columns come
+back (``Rows.counts``), and the search runs on those counts exactly as it runs in memory
+(the lattice needs nothing else). The classes the search suppresses are removed by an
+anti-join on their generalized values, and the result is collected for storing.
+
+Same plan, same counts, same search: the engines release the same rows (in another order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+import numpy as np
+import polars as pl
+
+from privet.catalog import SUBJECT_LINK
+from privet.deid._assess import assess_risk
+from privet.deid._plan import Checked
+from privet.deid._protect import Outcome, Progress, ProtectReport, SearchReport, _verify
+from privet.deid._search import Lattice, Target
+from privet.deid._utility import UtilityReport, information_loss
+from privet.engine import COUNT, Rows
+from privet.errors import InvalidInput
+from privet.operators import Context, Operator, kind_of
+
+# Operators that change each row on its own and keep every row: what runs batch by batch.
+ROW_LOCAL = frozenset({"drop", "keep", "generalize", "mask", "redact", "suppress"})
+# The raw subject id travels under this name until the link is made in this process.
+SUBJECT_COPY = "__privet_subject"
+
+
+def check_engine_plan(checked: Checked, engine: str) -> None:
+    """Refuse, before any read, a plan the engine cannot run batch by batch."""
+    other = sorted({op.name for op in checked.operators.values()} - ROW_LOCAL)
+    if other:
+        raise InvalidInput(
+            f"the {engine} engine runs only row-by-row operators "
+            f"({', '.join(sorted(ROW_LOCAL))}); {', '.join(other)} needs the whole table or the "
+            "workspace's keys in this process: use --engine polars"
+        )
+    if checked.target is not None:
+        raise InvalidInput(
+            f"the ML utility check (target) trains on the whole table; the {engine} engine "
+            "does not run it: leave out target or use --engine polars"
+        )
+
+
+def _apply(
+    frame: pl.DataFrame,
+    *,
+    operators: list[tuple[str, Operator]],
+    context: Context,
+    carried: list[str],
+    levels: Mapping[str, int],
+) -> pl.DataFrame:
+    """One batch through the operators, then generalized to ``levels``; ``carried`` columns
+    (privet's own) pass untouched, the operators never see them."""
+    kept = frame.select(carried)
+    work = frame.drop(carried)
+    for name, op in operators:
+        if name in work.columns and kind_of(work.schema[name]) not in op.accepts:
+            work = work.with_columns(work.get_column(name).cast(pl.Float64, strict=False))
+        work = op.apply(work, name, context)
+    hierarchies = context.hierarchies
+    work = work.with_columns([hierarchies[c].expr(v).alias(c) for c, v in levels.items() if v > 0])
+    return work.hstack(kept)
+
+
+def _transform(
+    rows: Rows,
+    operators: list[tuple[str, Operator]],
+    context: Context,
+    carried: list[str],
+    levels: Mapping[str, int],
+) -> Rows:
+    function = partial(
+        _apply,
+        operators=operators,
+        context=context,
+        carried=carried,
+        levels=dict(levels),
+    )
+    # The output schema: the same function on no rows.
+    empty = pl.DataFrame(schema=rows.schema)
+    return rows.map_batches(function, function(empty).schema)
+
+
+def run_plan_rows(
+    rows: Rows,
+    checked: Checked,
+    context: Context,
+    *,
+    source: str,
+    output: str,
+    subject: str | None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Apply ``checked`` (checked against the rows' values) to ``rows`` and measure the result.
+
+    The outcome's frame keeps the subject link (``SUBJECT_LINK``) when the rows had one, and
+    the raw subject id as ``SUBJECT_COPY`` when they had a subject id but no link (the
+    caller makes the link in this process, where the key is); ``rows`` of the outcome is
+    empty, since an engine's rows have no positions.
+    """
+    step = progress or (lambda _stage: None)
+    privacy = checked.plan.privacy
+    qis, sensitive = checked.quasi_identifiers, checked.sensitive
+    carried = [SUBJECT_LINK] if SUBJECT_LINK in rows.schema else []
+    if not carried and subject is not None and subject in rows.schema:
+        rows = rows.map_batches(
+            partial(_copy_subject, subject=subject),
+            {**rows.schema, SUBJECT_COPY: rows.schema[subject]},
+        )
+        carried = [SUBJECT_COPY]
+    step("applying the operators")
+    work = _transform(rows, list(checked.operators.items()), context, carried, {})
+    levels: dict[str, int] = {}
+    search = None
+    suppressed = 0
+    loss = dm = nue = dm_before = None
+    out_rows = work
+    if privacy is not None:
+        step("counting the quasi-identifier groups")
+        counts = work.counts([*qis, *sensitive])
+        lattice = Lattice(
+            counts,
+            [checked.hierarchies[q] for q in qis],
+            sensitive,
+            Target(privacy.k, privacy.l, privacy.t, privacy.max_suppression, privacy.metric),
+            weight=COUNT,
+        )
+        result, best = lattice.search(step)
+        kept = lattice.rows_kept(best.node)
+        levels, suppressed = result.levels, result.suppressed
+        search = SearchReport(
+            lattice_size=result.lattice_size,
+            evaluated=result.evaluated,
+            seconds=round(result.seconds, 4),
+            metric=result.metric,
+            loss=result.loss,
+        )
+        weight = counts.get_column(COUNT).to_numpy().astype(np.float64)
+        if levels:
+            loss, dm, nue = information_loss(counts, checked.hierarchies, levels, kept, weight)
+            every = np.ones(counts.height, dtype=bool)
+            unchanged = dict.fromkeys(levels, 0)
+            dm_before = information_loss(counts, checked.hierarchies, unchanged, every, weight)[1]
+        out_rows = _transform(work, [], context, carried, levels)
+        if suppressed:
+            exprs = [checked.hierarchies[c].expr(v).alias(c) for c, v in levels.items() if v > 0]
+            gone = counts.filter(pl.Series(~kept)).select(qis).with_columns(exprs).unique()
+            out_rows = out_rows.without(gone)
+    step("collecting the result")
+    out = out_rows.collect()
+    step("measuring risk and utility")
+    risk_before = risk_after = None
+    if qis:
+        risk_before = assess_risk(rows, qis, sensitive)
+        risk_after = assess_risk(out, qis, sensitive)
+    if privacy is not None:
+        _verify(risk_after, privacy.k, privacy.l, privacy.t)
+    height = rows.height
+    n2 = height**2
+    utility = UtilityReport(
+        generalization_loss=loss,
+        discernibility=dm,
+        discernibility_normalized=dm / n2 if dm is not None else None,
+        discernibility_normalized_before=dm_before / n2 if dm_before is not None else None,
+        non_uniform_entropy=nue,
+    )
+    report = ProtectReport(
+        source=source,
+        output=output,
+        rows_in=height,
+        rows_out=out.height,
+        suppressed=suppressed,
+        quasi_identifiers=qis,
+        sensitive=sensitive,
+        privacy=privacy.model_dump() if privacy is not None else None,
+        levels=levels,
+        hierarchies={name: h.kind for name, h in checked.hierarchies.items()},
+        operators={name: op.name for name, op in checked.operators.items()},
+        search=search,
+        risk_before=risk_before,
+        risk_after=risk_after,
+        utility=utility,
+        notes=list(checked.notes),
+    )
+    return Outcome(out, report, np.zeros(0, dtype=np.int64))
+
+
+def _copy_subject(frame: pl.DataFrame, *, subject: str) -> pl.DataFrame:
+    return frame.with_columns(pl.col(subject).alias(SUBJECT_COPY))
+
+
+def distinct_values(rows: Rows, checked: Checked) -> pl.DataFrame:
+    """What ``check_values`` needs from an engine's rows: each distinct combination of the
+    generalized, quasi-identifier and sensitive columns (their values, not their counts)."""
+    generalized = [name for name, op in checked.operators.items() if op.name == "generalize"]
+    names = list(dict.fromkeys([*checked.quasi_identifiers, *generalized, *checked.sensitive]))
+    if not names:
+        return pl.DataFrame()
+    return rows.counts(names).drop(COUNT)

@@ -1,0 +1,36 @@
+"""A governed read on the chosen engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from privet import policy
+from privet.engine._choose import choose_engine
+from privet.engine._rows import FrameRows, Rows
+from privet.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from privet.core import Core
+
+
+@contextmanager
+def open_rows(
+    core: Core,
+    ref: str,
+    *,
+    purpose: str,
+    actor: str,
+    channel: str = "library",
+    engine: str | None = None,
+    spark_master: str | None = None,
+) -> Iterator[Rows]:
+    """The rows of version ``ref`` read through the broker (decided and logged once) on
+    ``engine`` (see :func:`choose_engine`); whatever the read left behind is gone on exit."""
+    chosen = choose_engine(engine)
+    if chosen == "spark":
+        raise InvalidInput("the spark engine is not available in this build", parameter="engine")
+    if spark_master is not None:
+        raise InvalidInput("--spark-master needs --engine spark", parameter="spark_master")
+    yield FrameRows(policy.read(core, ref, purpose=purpose, actor=actor, channel=channel).frame)

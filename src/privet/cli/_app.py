@@ -222,6 +222,21 @@ def command(group: click.Group = cli, name: str | None = None, **settings: Any) 
     return decorate
 
 
+def engine_options(func: Callable) -> Callable:
+    """``--engine`` and ``--spark-master``, for the commands whose work can run on Spark."""
+    func = click.option(
+        "--spark-master",
+        metavar="URL",
+        help="Spark master for --engine spark (default local[*]; e.g. spark://host:7077).",
+    )(func)
+    return click.option(
+        "--engine",
+        type=click.Choice(["polars", "spark"]),
+        help="Where the rows are processed (default: $PRIVET_ENGINE, else polars; spark needs "
+        "pip install 'privet[spark]').",
+    )(func)
+
+
 def pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     """``COL=VALUE`` options into a dict."""
     result = {}

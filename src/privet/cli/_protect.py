@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.cli._app import Options, command, stderr, stdout
+from privet.cli._app import Options, command, engine_options, stderr, stdout
 
 if TYPE_CHECKING:
     from privet.deid import Metric, ProtectReport, RiskReport
@@ -70,6 +70,7 @@ def _columns(value: str | None) -> list[str] | None:
 )
 @click.option("--target", metavar="COL", help="Column to predict for the ML-utility check.")
 @click.option("--force", "overwrite", is_flag=True, help="Replace the output file if it exists.")
+@engine_options
 @command(name="protect", epilog=f"Operators for plans: {OPERATORS}.")
 def protect_command(
     opts: Options,
@@ -85,6 +86,8 @@ def protect_command(
     metric: Metric,
     target: str | None,
     overwrite: bool,
+    engine: str | None,
+    spark_master: str | None,
 ) -> None:
     """De-identify a dataset into a new one (or a file into a file), with risk and utility.
 
@@ -116,7 +119,14 @@ def protect_command(
             )
         else:
             report = ws.deid.protect(
-                source, request, output=output, actor=opts.actor, overwrite=overwrite, progress=step
+                source,
+                request,
+                output=output,
+                actor=opts.actor,
+                overwrite=overwrite,
+                progress=step,
+                engine=engine,
+                spark_master=spark_master,
             )
     for note in report.notes:
         stderr.print(Text(f"privet: {note}"))
@@ -221,6 +231,7 @@ def _print_protect(report: ProtectReport) -> None:
     type=click.IntRange(min=1),
     help="Size of the population the table was sampled from (estimates population uniques).",
 )
+@engine_options
 @command(name="risk")
 def risk_command(
     opts: Options,
@@ -230,6 +241,8 @@ def risk_command(
     threshold: float,
     population: Path | None,
     population_size: int | None,
+    engine: str | None,
+    spark_master: str | None,
 ) -> None:
     """Re-identification risk of a dataset or file: k, ℓ, t, prosecutor/journalist/marketer."""
     from privet import deid
@@ -245,7 +258,14 @@ def risk_command(
         if ws is None:  # a file, without a workspace
             report = deid.file_risk(source, request, population=population)
         else:
-            report = ws.deid.risk(source, request, actor=opts.actor, population=population)
+            report = ws.deid.risk(
+                source,
+                request,
+                actor=opts.actor,
+                population=population,
+                engine=engine,
+                spark_master=spark_master,
+            )
     opts.emit(report, lambda: _print_risk(source, report))
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from privet.errors import InvalidInput
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -47,16 +49,20 @@ class Deidentification:
         actor: str,
         overwrite: bool = False,
         progress: Progress | None = None,
+        engine: str | None = None,
+        spark_master: str | None = None,
     ) -> ProtectReport:
         """Protect ``source`` as ``request`` says, with risk and utility before and after.
 
         A dataset becomes a new version of dataset ``output`` (with its lineage and audit
         entry); a file becomes file ``output`` (replaced only with ``overwrite``), and the use
-        of the workspace's keys on it, if any, is logged.
+        of the workspace's keys on it, if any, is logged. ``engine`` (``polars`` or ``spark``;
+        default ``$PRIVET_ENGINE`` or ``polars``) holds a dataset's rows, on ``spark_master``.
         """
         from privet import deid, tables
 
         if tables.names_file(source):
+            _in_process_only(engine, spark_master)
             return deid.protect_file(
                 source,
                 request,
@@ -67,7 +73,14 @@ class Deidentification:
                 progress=progress,
             )
         return deid.protect(
-            self._core, source, request, name=str(output), actor=actor, progress=progress
+            self._core,
+            source,
+            request,
+            name=str(output),
+            actor=actor,
+            progress=progress,
+            engine=engine,
+            spark_master=spark_master,
         )
 
     def risk(
@@ -77,17 +90,29 @@ class Deidentification:
         *,
         actor: str,
         population: pl.DataFrame | str | Path | None = None,
+        engine: str | None = None,
+        spark_master: str | None = None,
     ) -> RiskReport:
         """Re-identification risk of ``source``: k, ℓ, t, prosecutor, journalist, marketer.
 
         ``population`` (a table or its file, with the same quasi-identifiers) gives the
-        journalist risk. A dataset is read under privet's assessment purpose (logged).
+        journalist risk. A dataset is read under privet's assessment purpose (logged), on
+        ``engine`` (``polars`` or ``spark``; default ``$PRIVET_ENGINE`` or ``polars``).
         """
         from privet import deid, tables
 
         if tables.names_file(source):
+            _in_process_only(engine, spark_master)
             return deid.file_risk(source, request, population=population)
-        return deid.dataset_risk(self._core, source, request, actor=actor, population=population)
+        return deid.dataset_risk(
+            self._core,
+            source,
+            request,
+            actor=actor,
+            population=population,
+            engine=engine,
+            spark_master=spark_master,
+        )
 
     def detokenize(
         self,
@@ -116,4 +141,14 @@ class Deidentification:
             namespace=namespace,
             output=output,
             overwrite=overwrite,
+        )
+
+
+def _in_process_only(engine: str | None, spark_master: str | None) -> None:
+    """A file outside the workspace is read here: only a stored dataset goes to Spark."""
+    if engine == "spark" or spark_master is not None:
+        raise InvalidInput(
+            "the spark engine reads stored datasets through the broker; ingest the file "
+            "first (privet ingest FILE --name NAME), then name the dataset",
+            parameter="engine",
         )

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.cli._app import Options, command, stdout
+from privet.cli._app import Options, command, engine_options, stdout
 
 if TYPE_CHECKING:
     from privet.discover import ScanReport, TextScan
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     metavar="YAML",
     help="Add the recognizers defined in this YAML file to the built-in ones.",
 )
+@engine_options
 @command(name="scan")
 def scan_command(
     opts: Options,
@@ -47,6 +48,8 @@ def scan_command(
     as_text: bool,
     show_examples: bool,
     recognizers: Path | None,
+    engine: str | None,
+    spark_master: str | None,
 ) -> None:
     """Find personal data, quasi-identifiers and data categories in FILE or DATASET.
 
@@ -64,6 +67,10 @@ def scan_command(
         opts.emit(document, lambda: _print_document(document, show_examples))
         return
     if tables.names_file(target):
+        if engine == "spark" or spark_master:
+            raise click.UsageError(
+                "--engine spark scans stored datasets; ingest the file first, then name it"
+            )
         # A file needs no workspace.
         with opts.progress(f"scanning {Path(target).name}") as step:
             report = discover.scan_file(
@@ -82,6 +89,8 @@ def scan_command(
                 recognizers=recognizers,
                 examples=show_examples,
                 progress=step,
+                engine=engine,
+                spark_master=spark_master,
             )
     opts.emit(report, lambda: _print_report(report, show_examples))
 

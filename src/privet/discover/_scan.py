@@ -27,6 +27,7 @@ def scan_frame(
     seed: int = 0,
     examples: bool = False,
     progress: Progress | None = None,
+    total_rows: int | None = None,
 ) -> ScanReport:
     """Discover personal data in a table: each column's category, role, confidence,
     evidence and entities, and the sets of columns that single out records.
@@ -35,6 +36,7 @@ def scan_frame(
     are scanned, drawn at random with ``seed``. The report holds shares and names, never a
     value. ``registry`` replaces the default recognizers (see :func:`load_recognizers`).
     ``examples`` adds up to three masked values to each column with a finding.
+    ``total_rows`` is the size of the table ``frame`` was already sampled from, if it was.
     """
     step = progress or (lambda _stage: None)
     whole = table = _as_frame(frame)
@@ -61,7 +63,7 @@ def scan_frame(
     columns = Q.candidates(findings, unique, table.height, kinds)
     sets = Q.quasi_identifier_sets(table.select(columns), columns) if columns else []
     report = ScanReport(rows=table.height, columns=findings, quasi_identifier_sets=sets)
-    report._total_rows = whole.height
+    report._total_rows = total_rows if total_rows is not None else whole.height
     if examples:
         # From the first rows rather than the sample: enough to show, and cheap.
         shown = whole if sample is None else whole.head(max(sample, 1000))

@@ -17,6 +17,6 @@ The engines:
 
 from privet.engine._choose import ENGINES, choose_engine
 from privet.engine._open import open_rows
-from privet.engine._rows import COUNT, FrameRows, Rows
+from privet.engine._rows import COUNT, FrameRows, Rows, sample_rows
 
-__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine", "open_rows"]
+__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine", "open_rows", "sample_rows"]

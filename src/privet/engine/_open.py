@@ -13,6 +13,7 @@ from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from privet.core import Core
+    from privet.policy import Identity
 
 
 @contextmanager
@@ -21,16 +22,21 @@ def open_rows(
     ref: str,
     *,
     purpose: str,
-    actor: str,
+    actor: str | None = None,
+    identity: Identity | None = None,
     channel: str = "library",
     engine: str | None = None,
     spark_master: str | None = None,
 ) -> Iterator[Rows]:
-    """The rows of version ``ref`` read through the broker (decided and logged once) on
-    ``engine`` (see :func:`choose_engine`); whatever the read left behind is gone on exit."""
+    """The rows of version ``ref`` read through the broker (decided and logged once) as
+    ``identity`` or local ``actor``, on ``engine`` (see :func:`choose_engine`); whatever the
+    read left behind is gone on exit."""
     chosen = choose_engine(engine)
     if chosen == "spark":
         raise InvalidInput("the spark engine is not available in this build", parameter="engine")
     if spark_master is not None:
         raise InvalidInput("--spark-master needs --engine spark", parameter="spark_master")
-    yield FrameRows(policy.read(core, ref, purpose=purpose, actor=actor, channel=channel).frame)
+    release = policy.read(
+        core, ref, purpose=purpose, actor=actor, identity=identity, channel=channel
+    )
+    yield FrameRows(release.frame)

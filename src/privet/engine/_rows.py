@@ -48,6 +48,10 @@ class Rows(Protocol):
         """All rows as one Polars frame (in memory)."""
         ...
 
+    def take(self, positions: pl.Series) -> pl.DataFrame:
+        """The rows at these positions of the stored version, in the order given."""
+        ...
+
 
 class FrameRows:
     """Rows already in this process's memory (the Polars engine's in-memory form)."""
@@ -78,3 +82,15 @@ class FrameRows:
 
     def collect(self) -> pl.DataFrame:
         return self.frame
+
+    def take(self, positions: pl.Series) -> pl.DataFrame:
+        return self.frame[positions]
+
+
+def sample_rows(rows: Rows, n: int, seed: int) -> pl.DataFrame:
+    """At most ``n`` rows drawn at random with ``seed``: the very rows Polars'
+    ``DataFrame.sample(n, seed=seed)`` draws from the whole table, on every engine."""
+    if rows.height <= n:
+        return rows.collect()
+    # Polars draws a frame's sample as the same positions it draws from a range.
+    return rows.take(pl.int_range(0, rows.height, eager=True).sample(n=n, seed=seed))

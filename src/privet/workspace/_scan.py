@@ -38,16 +38,40 @@ class Scanning:
         recognizers: RecognizerRegistry | str | Path | None = None,
         examples: bool = False,
         progress: Progress | None = None,
+        engine: str | None = None,
+        spark_master: str | None = None,
     ) -> ScanReport:
         """Scan dataset version ``ref`` (``NAME`` or ``NAME@VERSION``), read through the broker
         for privet's own assessment purpose (logged) as ``identity`` or local ``actor``.
 
         With ``sample``, at most that many rows drawn at random; ``examples`` adds up to three
-        masked values per column with a finding.
+        masked values per column with a finding. On ``engine="spark"`` the same sample is
+        drawn there (same rows, same roles) and only it comes to this process.
         """
         from privet import discover, policy
+        from privet import engine as engines
 
         registry = _registry(recognizers)  # a bad recognizer file fails before the read
+        if engines.choose_engine(engine) == "spark":
+            with engines.open_rows(
+                self._core,
+                ref,
+                purpose=_ASSESSMENT,
+                actor=actor,
+                identity=identity,
+                engine="spark",
+                spark_master=spark_master,
+            ) as rows:
+                table = engines.sample_rows(rows, sample, seed=0) if sample else rows.collect()
+                report = discover.scan_frame(
+                    table,
+                    registry=registry,
+                    examples=examples,
+                    progress=progress,
+                    total_rows=rows.height,
+                )
+                report.source = ref
+                return report
         release = policy.read(self._core, ref, purpose=_ASSESSMENT, actor=actor, identity=identity)
         report = discover.scan_frame(
             release.frame,

@@ -320,6 +320,14 @@ def test_a_person_with_more_rows_than_the_bound_contributes_max_rows(spark) -> N
             assert len(sums) > 1  # which two rows is a random choice
 
 
+def test_count_star_reads_no_column_and_counts_every_row(spark) -> None:
+    frame = people(False)
+    _, spark_query = plan(frame, "SELECT COUNT(*) AS n FROM t", subject=None)
+    assert spark_query.columns == []
+    got = sq.bounded_aggregates(spark.createDataFrame(frame.to_arrow()), spark_query)
+    assert got["n"].to_list() == [120]
+
+
 def test_a_plan_with_another_sensitivity_is_refused() -> None:
     frame = people(True)
     schema = {k: str(v) for k, v in frame.schema.items()}

@@ -152,6 +152,8 @@ def query(
         whole = read.frame
     else:
         given = rows(fixed_ref) if callable(rows) else rows
+        if given.engine != engine:
+            raise InvalidInput(f"the read given is on {given.engine}, not {engine}")
         # On Spark only the schema is needed here: OpenDP plans from it, Spark reads the rows.
         whole = pl.DataFrame(schema=given.schema) if engine == "spark" else given.collect()
     frame = for_analysis(_columns_for(whole, needed), columns)

@@ -38,7 +38,7 @@ from privet.errors import InvalidInput
 if TYPE_CHECKING:
     import pyarrow as pa
     from opendp.mod import Measurement
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 _RAND = "__privet_rand__"
 _RANK = "__privet_rank__"
@@ -214,7 +214,7 @@ def prepare(
         key_frame=key_frame,
         subject=subject,
         max_rows=max_rows,
-        numbers=tuple(n for n in numbers if n),
+        numbers=tuple(numbers),
         scales=scales,
         sensitivities=sensitivities,
         epsilon=prepared.epsilon,
@@ -251,7 +251,8 @@ def _row_step(
         values = [pl.col(g) for g in group_by]
         for name, kind, column, low, high, integer in specs:
             if kind == "rows":
-                values.append(pl.lit(1, pl.Int64).alias(name))
+                # repeat, not lit: a frame of literals alone would have one row
+                values.append(pl.repeat(1, pl.len(), dtype=pl.Int64).alias(name))
                 continue
             assert column is not None
             if kind == "values":
@@ -288,13 +289,14 @@ def bounded_aggregates(
     frame = dataframe
     if query.subject is not None:
         seed = secrets.randbits(63) if seed is None else seed
-        order = Window.partitionBy(query.subject).orderBy(_RAND)
+        order = Window.partitionBy(_col(query.subject)).orderBy(_RAND)
         frame = (
             frame.withColumn(_RAND, F.rand(seed))
             .withColumn(_RANK, F.row_number().over(order))
             .filter(F.col(_RANK) <= query.max_rows)
         )
-    frame = frame.select(*query.columns, F.lit(True).alias(_ONE))
+    # A literal column keeps every row even when the query reads no column (COUNT(*)).
+    frame = frame.select(*(_col(c) for c in query.columns), F.lit(True).alias(_ONE))
     fields: list[T.StructField] = []
     for g in query.group_by:
         kind = T.DoubleType() if g in query.numbers else frame.schema[g].dataType
@@ -306,11 +308,19 @@ def bounded_aggregates(
     )
     step = _row_step(query.numbers, query.where, query.key_frame, query.group_by, specs)
     rows = frame.mapInArrow(step, T.StructType(fields))
-    sums = [F.sum(o.name).alias(o.name) for o in query.outputs]
-    grouped = rows.groupBy(*query.group_by).agg(*sums) if query.group_by else rows.agg(*sums)
+    sums = [F.sum(_col(o.name)).alias(o.name) for o in query.outputs]
+    keys = [_col(g) for g in query.group_by]
+    grouped = rows.groupBy(*keys).agg(*sums) if keys else rows.agg(*sums)
     exact = pl.from_arrow(grouped.toArrow())
     assert isinstance(exact, pl.DataFrame)
     return _fill(exact, query)
+
+
+def _col(name: str) -> Column:
+    """A column by its exact name (Spark would read a dot in a plain name as a field)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _fill(exact: pl.DataFrame, query: SparkQuery) -> pl.DataFrame:

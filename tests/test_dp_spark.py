@@ -191,12 +191,18 @@ def ks_pvalue(errors: list[float], scale: float, integer: bool) -> float:
 
 
 def check_distribution(
-    releases: list[pl.DataFrame], truths: dict[str, list[float]], scales: dict[str, float]
+    releases: list[pl.DataFrame],
+    truths: dict[str, list[float]],
+    scales: dict[str, float],
+    *,
+    power: bool = True,
 ) -> None:
     for name, true in truths.items():
         errors = [v - t for r in releases for v, t in zip(r[name].to_list(), true, strict=True)]
         integer = releases[0].schema[name].is_integer()
         assert ks_pvalue(errors, scales[name], integer) > P_FLOOR, name
+        if not power:
+            continue
         # The test can fail: the same errors are not Laplace at three times the stated scale.
         assert ks_pvalue(errors, 3 * scales[name], integer) < P_FLOOR, name
 
@@ -284,7 +290,8 @@ def test_end_to_end_spark_releases_are_distributed_as_stated(spark) -> None:
     releases = [sq.release(data, spark_query) for _ in range(runs)]
     truths = expected(frame, SQL)
     if SLOW:
-        check_distribution(releases, truths, spark_query.scales)
+        # Too few releases to show that a wrong scale fails: the loops above show it.
+        check_distribution(releases, truths, spark_query.scales, power=False)
     for r in releases:  # each within 12 scales of the truth: P(miss) < 1e-5 per value
         for name, true in truths.items():
             assert abs(r[name][0] - true[0]) < 12 * spark_query.scales[name], name

@@ -113,6 +113,8 @@ def query(
         ledger_name = root.name
     col_bounds = _bounds(parsed, declared, bounds or {})
     group_keys, discover = _keys(parsed, declared, keys or {}, requested_delta)
+    if engine not in ("polars", "spark"):
+        raise InvalidInput(f"unknown engine {engine!r}: use polars or spark", parameter="engine")
     if engine == "spark":
         from privet.dp import _spark_query
 

@@ -61,6 +61,12 @@ class Prepared:
     threshold: int | None
 
 
+def max_length(public_rows: int) -> int:
+    """The frame length OpenDP may assume: the catalog's (public) row count, with room for
+    neighbouring data. Float sums' rounding bound grows with it."""
+    return 2 * public_rows + 1000
+
+
 def unit(subject: str | None) -> tuple[Metric, int]:
     """The input metric: one subject (all their rows) or, without a subject column, one row."""
     if subject is None:
@@ -95,7 +101,7 @@ def prepare(
     """Calibrate the plan so that its privacy map gives at most (ε, δ)."""
     domain = dp.domain_of(frame.lazy(), infer=True)
     # Public: the catalog's row count bounds the length (with room for neighbouring data).
-    domain = dp.with_margin(domain, dp.polars.Margin(by=[], max_length=2 * public_rows + 1000))
+    domain = dp.with_margin(domain, dp.polars.Margin(by=[], max_length=max_length(public_rows)))
     metric, d_in = unit(subject)
     plan = build(source(frame, subject, max_rows))
     measure = dp.approximate(dp.max_divergence()) if discover_keys else dp.max_divergence()

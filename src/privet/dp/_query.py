@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -23,6 +23,7 @@ from privet.errors import BudgetExhausted, InvalidInput
 
 if TYPE_CHECKING:
     from privet.core import Core
+    from privet.engine import Rows
 
 ALPHA = 0.05
 _QUANTILE_CANDIDATES = 101
@@ -72,11 +73,21 @@ def query(
     actor: str,
     alpha: float = ALPHA,
     identity: policy.Identity | None = None,
+    engine: str = "polars",
+    rows: Rows | Callable[[str], Rows] | None = None,
 ) -> QueryResult:
     """Answer ``request.sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
 
     Everything that can be checked without data is checked first (SQL, columns, bounds,
     keys, ε, δ, budget); nothing is spent unless the answer is returned.
+
+    ``rows`` is the governed read of another engine: a function called with the pinned
+    ``dataset@version`` once every check has passed (so a refusal reads nothing), returning
+    the broker's :class:`privet.engine.Rows` (view ``aggregate``, channel ``dp:query``), or
+    such a read already made. With ``engine="spark"`` its ``.dataframe`` (pyspark) computes
+    the contribution-bounded aggregates and OpenDP adds the noise (see ``_spark_query``);
+    quantiles and key discovery are refused there. Without ``rows``, the broker's Polars
+    read.
     """
     sql, epsilon, purpose = request.sql, request.epsilon, request.purpose
     bounds, keys = request.bounds, request.keys
@@ -102,6 +113,14 @@ def query(
         ledger_name = root.name
     col_bounds = _bounds(parsed, declared, bounds or {})
     group_keys, discover = _keys(parsed, declared, keys or {}, requested_delta)
+    if engine not in ("polars", "spark"):
+        raise InvalidInput(f"unknown engine {engine!r}: use polars or spark", parameter="engine")
+    if engine == "spark":
+        from privet.dp import _spark_query
+
+        if rows is None:
+            raise InvalidInput("the Spark engine needs the governed Spark read", parameter="rows")
+        _spark_query.check_supported(parsed, discover)
     charge_delta = requested_delta if discover else 0.0
     try:
         led.check_fits(
@@ -121,17 +140,25 @@ def query(
             "this ε and is not shown"
         )
 
-    read = policy.read(
-        core,
-        fixed_ref,
-        purpose=purpose,
-        actor=actor,
-        identity=identity,
-        view="aggregate",
-        channel="dp:query",
-    )
     needed = parsed.columns | ({subject} if subject else set())
-    frame = for_analysis(_columns_for(read.frame, needed), columns)
+    if rows is None:
+        read = policy.read(
+            core,
+            fixed_ref,
+            purpose=purpose,
+            actor=actor,
+            identity=identity,
+            view="aggregate",
+            channel="dp:query",
+        )
+        whole = read.frame
+    else:
+        given = rows(fixed_ref) if callable(rows) else rows
+        if given.engine != engine:
+            raise InvalidInput(f"the read given is on {given.engine}, not {engine}")
+        # On Spark only the schema is needed here: OpenDP plans from it, Spark reads the rows.
+        whole = pl.DataFrame(schema=given.schema) if engine == "spark" else given.collect()
+    frame = for_analysis(_columns_for(whole, needed), columns)
     prepared = compile_query(
         frame,
         parsed,
@@ -145,7 +172,20 @@ def query(
         public_rows=rows_public,
     )
     summaries = _summaries(prepared, alpha, halves=any(a.kind == "mean" for a in parsed.aggregates))
-    raw = _opendp.release(prepared, frame)
+    if engine == "spark":
+        raw = _spark_release(
+            given,
+            prepared,
+            parsed,
+            frame,
+            col_bounds,
+            group_keys,
+            subject,
+            max_rows_per_subject,
+            rows_public,
+        )
+    else:
+        raw = _opendp.release(prepared, frame)
     charge = acc.Charge(acc.pure(prepared.epsilon), prepared.delta)
     digest = hashlib.sha256(sql.encode()).hexdigest()
     recorded = led.record(
@@ -158,7 +198,7 @@ def query(
         query_sha256=digest,
         facts={"statistics": len(parsed.aggregates), "grouped": bool(parsed.group_by)},
     )
-    statistics, rows = _results(parsed, raw, summaries, col_bounds, alpha)
+    statistics, answers = _results(parsed, raw, summaries, col_bounds, alpha)
     return QueryResult(
         release=recorded.release,
         dataset=fixed_ref,
@@ -169,7 +209,7 @@ def query(
         unit=f"subject ({subject})" if subject else "row",
         threshold=prepared.threshold,
         statistics=statistics,
-        rows=rows,
+        rows=answers,
         epsilon_spent=recorded.epsilon_spent,
         epsilon_remaining=max(0.0, recorded.epsilon_limit - recorded.epsilon_spent),
         log_index=recorded.log_index,
@@ -205,6 +245,35 @@ def compile_query(
         public_rows=public_rows,
         discover_keys=discover,
     )
+
+
+def _spark_release(
+    rows: Rows,
+    prepared: _opendp.Prepared,
+    parsed: ParsedQuery,
+    frame: pl.DataFrame,
+    bounds: Mapping[str, tuple[float, float]],
+    keys: Mapping[str, list[Any]],
+    subject: str | None,
+    max_rows: int,
+    public_rows: int,
+) -> pl.DataFrame:
+    from privet.dp import _spark_query
+
+    schema = frame.schema
+    numbers = [c for c in schema if c in rows.schema and schema[c] != rows.schema[c]]
+    spark = _spark_query.prepare(
+        prepared,
+        parsed,
+        schema=schema,
+        bounds=bounds,
+        key_frame=_key_frame(keys, schema) if keys else None,
+        subject=subject,
+        max_rows=max_rows,
+        public_rows=public_rows,
+        numbers=numbers,
+    )
+    return _spark_query.release(rows.dataframe, spark)  # type: ignore[attr-defined]
 
 
 # -- planning ------------------------------------------------------------------------------------

@@ -42,13 +42,17 @@ def spark_rows(
     purpose: str,
     actor: str | None = None,
     identity: Identity | None = None,
+    view: str = "raw",
     channel: str,
     master: str | None = None,
 ) -> SparkRows:
-    """Version ``ref`` as rows in Spark, read for ``purpose`` (one audit entry, logged now)."""
+    """Version ``ref`` as rows in Spark, read for ``purpose`` (one audit entry, logged now).
+
+    Only views the broker releases unchanged are read here (raw, protected, synthetic);
+    a masked or filtered view is refused (use the Polars engine)."""
     spark = spark_session(master)  # started (and checked) before the read is logged
     release = policy.release_to_job(
-        core, ref, purpose=purpose, actor=actor, identity=identity, channel=channel
+        core, ref, purpose=purpose, actor=actor, identity=identity, view=view, channel=channel
     )
     schema = polars_schema(release.columns)
     parallelism = spark.sparkContext.defaultParallelism

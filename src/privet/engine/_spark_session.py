@@ -152,22 +152,28 @@ def _start(master: str) -> SparkSession:
             ("spark.local.dir", str(folder)),
         ]
     )
+    secret = _secret(master)
     # The secret goes to spark-submit in a private properties file, not on its command line
     # (which any local user can list).
     properties = folder / "secret.properties"
     fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(f"spark.authenticate.secret {_secret(master)}\n")
+        out.write(f"spark.authenticate.secret {secret}\n")
     # PySpark takes the executors' Python from the environment when its context starts.
     saved = {name: os.environ.get(name) for name in ("PYSPARK_SUBMIT_ARGS", "PYSPARK_PYTHON")}
     os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {properties} pyspark-shell"
     os.environ["PYSPARK_PYTHON"] = sys.executable
     try:
-        # Spark's JVM prints through a pipe privet drains (its noise dropped), not straight
-        # onto privet's output.
-        gateway = launch_gateway(conf, popen_kwargs={"stdout": PIPE, "stderr": STDOUT})
-        threading.Thread(target=_drain, args=(gateway.proc.stdout,), daemon=True).start()
-        session = SparkSession(SparkContext(conf=conf, gateway=gateway))
+        if SparkContext._gateway is not None:
+            # The JVM of an earlier (stopped) session: the conf reaches it over py4j.
+            conf.set("spark.authenticate.secret", secret)
+            session = SparkSession(SparkContext(conf=conf))
+        else:
+            # Spark's JVM prints through a pipe privet drains (its noise dropped), not
+            # straight onto privet's output.
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": PIPE, "stderr": STDOUT})
+            threading.Thread(target=_drain, args=(gateway.proc.stdout,), daemon=True).start()
+            session = SparkSession(SparkContext(conf=conf, gateway=gateway))
     finally:
         properties.unlink(missing_ok=True)
         for name, value in saved.items():

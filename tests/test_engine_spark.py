@@ -1,0 +1,212 @@
+"""The Spark engine: governed reads decided and logged by the broker before any decryption,
+decrypted in the executors, equal to the Polars engine's read — on ``local[2]`` and on a
+standalone master and worker on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from privet import IntegrityError, PolicyDenied, Workspace, policy, tables
+from privet.catalog import SUBJECT_LINK, resolve
+from privet.deid import ProtectRequest
+from tests.conftest import ingest_people
+from tests.governance_support import POLICY
+from tests.spark_support import local_spark, spark_cluster  # noqa: F401 - fixtures
+
+from privet.engine import COUNT, SparkRows, spark_rows  # noqa: E402, I001
+from privet.engine._spark_tasks import Source, frames  # noqa: E402
+
+QIS = ["age", "sex", "race", "workclass"]
+
+
+@pytest.fixture
+def people_with_nulls(tmp_path: Path, people: pl.DataFrame) -> Path:
+    """The people table with a missing ``workclass`` in every 7th row (a null is a group)."""
+    frame = people.with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("workclass"))
+        .alias("workclass")
+    )  # fmt: skip
+    path = tmp_path / "people.csv"
+    frame.write_csv(path)
+    return path
+
+
+def _rows(ws: Workspace, ref: str, *, actor: str = "alice", purpose: str = "analytics",
+          master: str | None = None, **kw) -> SparkRows:  # fmt: skip
+    return spark_rows(ws.hazmat, ref, purpose=purpose, actor=actor, channel="spark",
+                      master=master, **kw)  # fmt: skip
+
+
+def _polars_counts(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The test's own group counts (nulls a group of their own), sorted for comparison."""
+    grouped = frame.group_by(columns).agg(pl.len().cast(pl.Int64).alias(COUNT))
+    return grouped.sort(columns, nulls_last=True)
+
+
+def _assert_same_read(rows: SparkRows, expected: pl.DataFrame, key: str) -> None:
+    assert rows.height == expected.height
+    assert rows.schema == expected.schema
+    got = rows.collect()
+    assert got.schema == expected.schema
+    assert got.sort(key).equals(expected.sort(key))
+
+
+# -- (a) the same rows as the broker's Polars read -----------------------------------------------
+
+
+def test_spark_read_equals_the_brokers_read(local_spark, ws: Workspace, people_with_nulls):
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people", master="local[2]")
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    _assert_same_read(rows, expected, "person_id")
+    counts = rows.counts(QIS).sort(QIS, nulls_last=True)
+    assert counts.equals(_polars_counts(expected, QIS))
+    missing = expected["workclass"].null_count()
+    assert missing >= 300 // 7 and counts.filter(pl.col("workclass").is_null())[COUNT].sum() == missing
+
+
+def test_derived_version_is_read_without_its_subject_link(local_spark, ws: Workspace, people_csv):
+    ingest_people(ws, people_csv)
+    request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race", "marital_status"],
+                             max_suppression=0.1)  # fmt: skip
+    ws.deid.protect("people", request, output="people-k5", actor="alice")
+    core = ws.hazmat
+    with core.reading() as session:
+        _, version = resolve(session, "people-k5")
+        stored = [c.name for c in version.columns]
+    assert SUBJECT_LINK in stored  # the stored copy holds the link; no read may release it
+    rows = _rows(ws, "people-k5", master="local[2]")
+    expected = ws.read("people-k5", purpose="analytics", actor="alice")
+    assert SUBJECT_LINK not in rows.schema and SUBJECT_LINK not in rows.collect().columns
+    key = expected.columns
+    _assert_same_read(rows, expected, key)
+    quasi = ["age", "sex", "race", "marital_status"]
+    assert rows.counts(quasi).sort(quasi, nulls_last=True).equals(_polars_counts(expected, quasi))
+
+
+def test_transforms_and_anti_join_run_in_the_tasks(local_spark, ws: Workspace, people_with_nulls):
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people", master="local[2]")
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    # Generalize age to decades, batch by batch in the executors.
+    decade = pl.Schema({**rows.schema, "age": pl.Int64()})
+    mapped = rows.map_batches(lambda f: f.with_columns(pl.col("age") // 10 * 10), decade)
+    want = expected.with_columns(pl.col("age") // 10 * 10)
+    assert mapped.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(want, QIS))
+    # Drop the rare combinations, nulls matching nulls.
+    rare = _polars_counts(want, QIS).filter(pl.col(COUNT) < 3).drop(COUNT)
+    assert rare.filter(pl.col("workclass").is_null()).height > 0  # the null case is exercised
+    kept = mapped.without(rare)
+    want_kept = want.join(rare, on=QIS, how="anti", nulls_equal=True)
+    assert kept.height == want_kept.height < 300
+    assert kept.collect().sort("person_id").equals(want_kept.sort("person_id"))
+
+
+# -- (b) refusals stop the job before any decryption ---------------------------------------------
+
+
+def _jobs(spark) -> int:
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(None))
+
+
+@pytest.mark.parametrize(
+    ("actor", "purpose", "view", "reason"),
+    [
+        ("bob", "analytics", "raw", "no_active_grant"),  # an analyst without a grant
+        ("alice", "marketing", "raw", "purpose_not_declared"),  # not a declared purpose
+        ("alice", "analytics", "masked", "job_needs_unchanged"),  # masks are applied row by row
+    ],
+)
+def test_refusal_stops_the_job_before_decryption(
+    local_spark, ws: Workspace, people_csv, actor, purpose, view, reason
+):
+    ingest_people(ws, people_csv)
+    ws.access.set_policy(POLICY, actor="alice")
+    ws.access.add_user("alice", roles=["owner"], actor="alice")
+    ws.access.add_user("bob", roles=["analyst"], actor="alice")
+    before, jobs = ws.log.size(), _jobs(local_spark)
+    with pytest.raises(PolicyDenied, match="refusal is in the audit log") as refused:
+        _rows(ws, "people", actor=actor, purpose=purpose, view=view, master="local[2]")
+    if reason == "job_needs_unchanged":
+        assert "--engine polars" in str(refused.value)
+    (entry,) = [r.event for r in ws.log.records(before)]
+    assert entry["event"] == "read.refused" and entry["reason"] == reason
+    assert entry["actor"] == actor and entry["channel"] == "spark"
+    # No Spark job ran: the executors, the only place a Spark read decrypts, never started.
+    assert _jobs(local_spark) == jobs
+
+
+# -- (c) one audit entry per job ----------------------------------------------------------------
+
+
+def test_a_job_is_one_audit_entry_with_the_versions_rows(local_spark, ws: Workspace, people_csv):
+    info = ingest_people(ws, people_csv)
+    before, jobs = ws.log.size(), _jobs(local_spark)
+    rows = _rows(ws, "people", master="local[2]")
+    rows.counts(["sex"])
+    rows.collect()
+    rows.without(pl.DataFrame({"sex": ["Male"]})).height  # noqa: B018 - a third action
+    assert _jobs(local_spark) >= jobs + 3
+    (entry,) = [r.event for r in ws.log.records(before)]
+    assert entry["event"] == "read" and entry["rows"] == 300
+    assert entry["version"] == info.id and entry["channel"] == "spark"
+    assert entry["columns"] == len(rows.schema)
+
+
+# -- (d) an altered object fails the job, nothing yielded ----------------------------------------
+
+
+def _object(ws: Workspace, ref: str):
+    core = ws.hazmat
+    with core.reading() as session:
+        dataset, version = resolve(session, ref)
+        handle = core.vault.data_key(session, dataset.id, version.key_id)
+    return core, dataset.id, version, handle, core.store.path(version.object_key)
+
+
+def test_altered_object_fails_the_job(local_spark, ws: Workspace, people_csv):
+    ingest_people(ws, people_csv)
+    *_, path = _object(ws, "people")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    rows = _rows(ws, "people", master="local[2]")
+    with pytest.raises(IntegrityError, match=r"^a stored version failed to decrypt"):
+        rows.collect()
+    with pytest.raises(IntegrityError):
+        rows.counts(["sex"])
+
+
+def test_object_with_another_plaintext_fails_its_hash_check(local_spark, ws: Workspace, people):
+    """Validly encrypted under the right key and context, but not the recorded plaintext: the
+    hash check fails before a single row is yielded."""
+    people.write_csv(ws.folder.parent / "people.csv")
+    ingest_people(ws, ws.folder.parent / "people.csv")
+    core, dataset_id, version, handle, path = _object(ws, "people")
+    other = tables.to_parquet_bytes(people.head(10))
+    with path.open("wb") as out:
+        core.vault.encrypt_version(handle, dataset_id, version.id, other)(out)
+    rows = _rows(ws, "people", master="local[2]")
+    with pytest.raises(IntegrityError, match=r"^a stored version does not match its recorded hash"):
+        rows.collect()
+    # The task itself: its first step raises, so no batch ever left it.
+    release = policy.release_to_job(core, "people", purpose="analytics", actor="alice",
+                                    channel="spark")  # fmt: skip
+    names = tuple(name for name, _ in release.columns)
+    source = Source(str(release.path), release.context, release.sha256, names, 1, release.key)
+    with pytest.raises(IntegrityError):
+        next(frames(source, (), [0]))
+
+
+# -- (e) a standalone master and worker ----------------------------------------------------------
+
+
+def test_standalone_cluster_read_and_counts_equal_polars(spark_cluster, ws: Workspace, people_with_nulls):  # fmt: skip
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people", master=spark_cluster)
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    _assert_same_read(rows, expected, "person_id")
+    assert rows.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))

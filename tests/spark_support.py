@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,21 @@ pyspark = pytest.importorskip("pyspark")
 from privet.engine import SECRET_ENV, spark_session, stop_spark  # noqa: E402
 
 
+@contextmanager
+def local_session() -> Iterator[object]:
+    """A ``local[2]`` Spark session, stopped after."""
+    stop_spark()
+    try:
+        yield spark_session("local[2]")
+    finally:
+        stop_spark()
+
+
 @pytest.fixture(scope="module")
 def local_spark() -> Iterator[object]:
     """This module's ``local[2]`` Spark session."""
-    stop_spark()
-    session = spark_session("local[2]")
-    yield session
-    stop_spark()
+    with local_session() as session:
+        yield session
 
 
 def _free_port() -> int:
@@ -63,14 +72,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def spark_cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This module's standalone cluster (see :func:`standalone_cluster`)."""
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as url:
+        yield url
+
+
+@contextmanager
+def standalone_cluster(folder: Path) -> Iterator[str]:
     """A standalone master and one worker (1 core, 1 GiB) on 127.0.0.1, authenticated with a
     fresh secret that the application gets from ``PRIVET_SPARK_SECRET``; yields the master
-    URL with the session started on it, and stops all of it after."""
+    URL with the session started on it, and stops all of it after (logs in ``folder``)."""
     spark_home = Path(pyspark.__file__).parent
-    folder = tmp_path_factory.mktemp("spark-cluster")
     secret = secrets.token_hex(32)
     properties = folder / "spark.properties"
     properties.write_text(

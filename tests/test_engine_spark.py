@@ -12,14 +12,25 @@ import pytest
 from privet import IntegrityError, PolicyDenied, Workspace, policy, tables
 from privet.catalog import SUBJECT_LINK, resolve
 from privet.deid import ProtectRequest
+from privet.engine import COUNT, SparkRows, spark_rows, spark_session
+from privet.engine._spark_tasks import Source, frames
+from tests import spark_support
 from tests.conftest import ingest_people
 from tests.governance_support import POLICY
-from tests.spark_support import local_spark, spark_cluster  # noqa: F401 - fixtures
-
-from privet.engine import COUNT, SparkRows, spark_rows  # noqa: E402, I001
-from privet.engine._spark_tasks import Source, frames  # noqa: E402
 
 QIS = ["age", "sex", "race", "workclass"]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    with spark_support.local_session() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    with spark_support.standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -57,7 +68,7 @@ def _assert_same_read(rows: SparkRows, expected: pl.DataFrame, key: str) -> None
 # -- (a) the same rows as the broker's Polars read -----------------------------------------------
 
 
-def test_spark_read_equals_the_brokers_read(local_spark, ws: Workspace, people_with_nulls):
+def test_spark_read_equals_the_brokers_read(spark, ws: Workspace, people_with_nulls):
     ingest_people(ws, people_with_nulls)
     rows = _rows(ws, "people", master="local[2]")
     expected = ws.read("people", purpose="analytics", actor="alice")
@@ -65,10 +76,11 @@ def test_spark_read_equals_the_brokers_read(local_spark, ws: Workspace, people_w
     counts = rows.counts(QIS).sort(QIS, nulls_last=True)
     assert counts.equals(_polars_counts(expected, QIS))
     missing = expected["workclass"].null_count()
-    assert missing >= 300 // 7 and counts.filter(pl.col("workclass").is_null())[COUNT].sum() == missing
+    assert missing >= 300 // 7
+    assert counts.filter(pl.col("workclass").is_null())[COUNT].sum() == missing
 
 
-def test_derived_version_is_read_without_its_subject_link(local_spark, ws: Workspace, people_csv):
+def test_derived_version_is_read_without_its_subject_link(spark, ws: Workspace, people_csv):
     ingest_people(ws, people_csv)
     request = ProtectRequest(k=5, quasi_identifiers=["age", "sex", "race", "marital_status"],
                              max_suppression=0.1)  # fmt: skip
@@ -87,7 +99,7 @@ def test_derived_version_is_read_without_its_subject_link(local_spark, ws: Works
     assert rows.counts(quasi).sort(quasi, nulls_last=True).equals(_polars_counts(expected, quasi))
 
 
-def test_transforms_and_anti_join_run_in_the_tasks(local_spark, ws: Workspace, people_with_nulls):
+def test_transforms_and_anti_join_run_in_the_tasks(spark, ws: Workspace, people_with_nulls):
     ingest_people(ws, people_with_nulls)
     rows = _rows(ws, "people", master="local[2]")
     expected = ws.read("people", purpose="analytics", actor="alice")
@@ -127,7 +139,7 @@ def test_refusal_stops_the_job_before_decryption(
     ws.access.set_policy(POLICY, actor="alice")
     ws.access.add_user("alice", roles=["owner"], actor="alice")
     ws.access.add_user("bob", roles=["analyst"], actor="alice")
-    before, jobs = ws.log.size(), _jobs(local_spark)
+    before, jobs = ws.log.size(), _jobs(spark)
     with pytest.raises(PolicyDenied, match="refusal is in the audit log") as refused:
         _rows(ws, "people", actor=actor, purpose=purpose, view=view, master="local[2]")
     if reason == "job_needs_unchanged":
@@ -136,20 +148,20 @@ def test_refusal_stops_the_job_before_decryption(
     assert entry["event"] == "read.refused" and entry["reason"] == reason
     assert entry["actor"] == actor and entry["channel"] == "spark"
     # No Spark job ran: the executors, the only place a Spark read decrypts, never started.
-    assert _jobs(local_spark) == jobs
+    assert _jobs(spark) == jobs
 
 
 # -- (c) one audit entry per job ----------------------------------------------------------------
 
 
-def test_a_job_is_one_audit_entry_with_the_versions_rows(local_spark, ws: Workspace, people_csv):
+def test_a_job_is_one_audit_entry_with_the_versions_rows(spark, ws: Workspace, people_csv):
     info = ingest_people(ws, people_csv)
-    before, jobs = ws.log.size(), _jobs(local_spark)
+    before, jobs = ws.log.size(), _jobs(spark)
     rows = _rows(ws, "people", master="local[2]")
     rows.counts(["sex"])
     rows.collect()
     rows.without(pl.DataFrame({"sex": ["Male"]})).height  # noqa: B018 - a third action
-    assert _jobs(local_spark) >= jobs + 3
+    assert _jobs(spark) >= jobs + 3
     (entry,) = [r.event for r in ws.log.records(before)]
     assert entry["event"] == "read" and entry["rows"] == 300
     assert entry["version"] == info.id and entry["channel"] == "spark"
@@ -167,7 +179,7 @@ def _object(ws: Workspace, ref: str):
     return core, dataset.id, version, handle, core.store.path(version.object_key)
 
 
-def test_altered_object_fails_the_job(local_spark, ws: Workspace, people_csv):
+def test_altered_object_fails_the_job(spark, ws: Workspace, people_csv):
     ingest_people(ws, people_csv)
     *_, path = _object(ws, "people")
     data = bytearray(path.read_bytes())
@@ -180,7 +192,7 @@ def test_altered_object_fails_the_job(local_spark, ws: Workspace, people_csv):
         rows.counts(["sex"])
 
 
-def test_object_with_another_plaintext_fails_its_hash_check(local_spark, ws: Workspace, people):
+def test_object_with_another_plaintext_fails_its_hash_check(spark, ws: Workspace, people):
     """Validly encrypted under the right key and context, but not the recorded plaintext: the
     hash check fails before a single row is yielded."""
     people.write_csv(ws.folder.parent / "people.csv")
@@ -204,9 +216,10 @@ def test_object_with_another_plaintext_fails_its_hash_check(local_spark, ws: Wor
 # -- (e) a standalone master and worker ----------------------------------------------------------
 
 
-def test_standalone_cluster_read_and_counts_equal_polars(spark_cluster, ws: Workspace, people_with_nulls):  # fmt: skip
+def test_standalone_cluster_read_and_counts_equal_polars(cluster, ws: Workspace, people_with_nulls):
+    assert spark_session(cluster).sparkContext.master == cluster
     ingest_people(ws, people_with_nulls)
-    rows = _rows(ws, "people", master=spark_cluster)
+    rows = _rows(ws, "people", master=cluster)
     expected = ws.read("people", purpose="analytics", actor="alice")
     _assert_same_read(rows, expected, "person_id")
     assert rows.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))

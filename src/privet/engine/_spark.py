@@ -131,8 +131,8 @@ class SparkRows:
 
     def without(self, combinations: pl.DataFrame) -> Rows:
         # The combinations (small) travel inside each task's function, like the key.
-        steps = (*self._steps, partial(anti_join, combinations))
-        return SparkRows(self._spark, self._source, self._schema, None, steps)
+        step: Step = partial(anti_join, combinations)
+        return SparkRows(self._spark, self._source, self._schema, None, (*self._steps, step))
 
     def collect(self) -> pl.DataFrame:
         return self._to_polars(self.dataframe, self._schema)

@@ -121,8 +121,6 @@ def _start(master: str) -> SparkSession:
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
-    import privet
-
     folder = Path(tempfile.mkdtemp(prefix="privet-spark-"))
     atexit.register(shutil.rmtree, folder, True)
     log4j = folder / "log4j2.properties"
@@ -130,7 +128,7 @@ def _start(master: str) -> SparkSession:
     java_options = f"-Dlog4j2.configurationFile=file:{log4j}"
     # The executors import privet from where this process does (a cluster needs the same
     # privet installed, or reachable at this path, on every worker).
-    privet_root = str(Path(privet.__file__).resolve().parent.parent)
+    privet_root = str(Path(__file__).resolve().parents[2])
     python_path = os.pathsep.join([privet_root, os.environ.get("PYTHONPATH", "")]).strip(":")
     conf = SparkConf().setAll(
         [

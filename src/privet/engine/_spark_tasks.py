@@ -35,7 +35,9 @@ class Source:
     key: bytes = field(repr=False)
 
 
-def frames(source: Source, steps: Sequence[Step], task_ids: Iterable[int]) -> Iterator[pl.DataFrame]:
+def frames(
+    source: Source, steps: Sequence[Step], task_ids: Iterable[int]
+) -> Iterator[pl.DataFrame]:
     """The rows of these tasks' shares, one frame per row group, ``steps`` applied."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -4,6 +4,10 @@ standalone master and worker on loopback."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -14,6 +18,7 @@ from privet.catalog import SUBJECT_LINK, resolve
 from privet.deid import ProtectRequest
 from privet.engine import COUNT, SparkRows, spark_rows, spark_session
 from privet.engine._spark_tasks import Source, frames
+from privet.vault import export_data_key
 from tests import spark_support
 from tests.conftest import ingest_people
 from tests.governance_support import POLICY
@@ -223,3 +228,46 @@ def test_standalone_cluster_read_and_counts_equal_polars(cluster, ws: Workspace,
     expected = ws.read("people", purpose="analytics", actor="alice")
     _assert_same_read(rows, expected, "person_id")
     assert rows.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))
+
+
+# -- the tasks' shares, and a machine without the extra -------------------------------------------
+
+
+def test_tasks_decode_disjoint_shares_of_the_row_groups(ws: Workspace, people):
+    """A version of 8 row groups read by 3 tasks: task i decodes groups i, i+3, ...; together
+    they are the whole table, each row once."""
+    people.write_csv(ws.folder.parent / "people.csv")
+    ingest_people(ws, ws.folder.parent / "people.csv")
+    core, dataset_id, version, handle, path = _object(ws, "people")
+    buffer = io.BytesIO()
+    people.write_parquet(buffer, row_group_size=40)  # 300 rows: 8 groups, the last of 20
+    plaintext = buffer.getvalue()
+    with path.open("wb") as out:
+        core.vault.encrypt_version(handle, dataset_id, version.id, plaintext)(out)
+    context = core.vault.version_context(dataset_id, version.id)
+    digest = hashlib.sha256(plaintext).hexdigest()
+    source = Source(str(path), context, digest, tuple(people.columns), 3, export_data_key(handle))
+    shares = [list(frames(source, (), [task])) for task in range(3)]
+    assert [[f.height for f in share] for share in shares] == [[40, 40, 40], [40, 40, 20], [40, 40]]
+    together = pl.concat([f for share in shares for f in share])
+    assert together.sort("person_id").equals(people.sort("person_id"))
+
+
+def test_without_pyspark_the_engine_names_the_extra():
+    hide = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pyspark' or name.startswith('pyspark.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from privet.engine import require_spark\n"
+        "try:\n"
+        "    require_spark()\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, timeout=60)
+    assert done.stdout == (
+        "InvalidInput the Spark engine needs PySpark and Java 17: pip install 'privet[spark]'\n"
+    ), done.stderr

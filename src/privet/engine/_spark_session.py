@@ -11,6 +11,7 @@ privet reads it from ``PRIVET_SPARK_SECRET`` (for ``local[...]`` a fresh one is 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import secrets
 import shutil
@@ -21,11 +22,12 @@ from pathlib import Path
 from subprocess import PIPE, STDOUT
 from typing import IO, TYPE_CHECKING
 
-from privet.errors import InvalidInput, PrivetError
+from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+INSTALL = "pip install 'privet[spark]'"
 DEFAULT_MASTER = "local[*]"
 SECRET_ENV = "PRIVET_SPARK_SECRET"
 _lock = threading.Lock()
@@ -52,22 +54,18 @@ _NOISE = (
 
 
 def require_spark() -> None:
-    """Raise one sentence naming the extra when PySpark (or Java) is missing."""
+    """Stop with one sentence naming the extra when PySpark (or Java) is missing."""
     try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        raise PrivetError(
-            "the Spark engine needs PySpark and Java 17: pip install 'privet[spark]'"
-        ) from None
-    if not (os.environ.get("JAVA_HOME") or _on_path("java")):
-        raise PrivetError(
-            "the Spark engine needs Java 17 (set JAVA_HOME or put java on the PATH); "
-            "PySpark comes with pip install 'privet[spark]'"
+        found = importlib.util.find_spec("pyspark")
+    except (ImportError, ValueError):  # a broken or half-removed install counts as missing
+        found = None
+    if found is None:
+        raise InvalidInput(f"the Spark engine needs PySpark and Java 17: {INSTALL}")
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise InvalidInput(
+            "the Spark engine needs Java 17: install it (or set JAVA_HOME); "
+            f"PySpark comes with {INSTALL}"
         )
-
-
-def _on_path(program: str) -> bool:
-    return any((Path(d) / program).is_file() for d in os.environ.get("PATH", "").split(":") if d)
 
 
 def spark_session(master: str | None = None) -> SparkSession:

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from privet.core import Core
     from privet.policy import Identity
 
-# Bytes of stored Parquet per task: a version smaller than this is read by one task (every
-# task decrypts the whole object, and decodes only its share).
-_BYTES_PER_TASK = 8 * 1024 * 1024
+# Rows per task, about one Parquet row group as Polars writes them: a smaller version is
+# read by one task (every task decrypts the whole object, and decodes only its share).
+_ROWS_PER_TASK = 250_000
 
 
 def spark_rows(
@@ -56,7 +56,7 @@ def spark_rows(
     )
     schema = polars_schema(release.columns)
     parallelism = spark.sparkContext.defaultParallelism
-    tasks = max(1, min(parallelism, release.version.stored_bytes // _BYTES_PER_TASK))
+    tasks = max(1, min(parallelism, -(-release.version.rows // _ROWS_PER_TASK)))
     source = Source(
         path=str(release.path),
         context=release.context,

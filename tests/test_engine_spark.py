@@ -271,3 +271,26 @@ def test_without_pyspark_the_engine_names_the_extra():
     assert done.stdout == (
         "InvalidInput the Spark engine needs PySpark and Java 17: pip install 'privet[spark]'\n"
     ), done.stderr
+
+
+def test_no_key_or_plaintext_reaches_sparks_files_or_conf(spark, ws: Workspace, people_csv):
+    """Spark's shuffle files of a group count by e-mail stay on disk while its DataFrame
+    lives: encrypted, they hold no address; nor do the conf or the plan hold the data key."""
+    ingest_people(ws, people_csv)
+    rows = _rows(ws, "people", master="local[2]")
+    # Held while the files are read, so its shuffle files stay (4 partitions: a shuffle).
+    grouped = rows.dataframe.repartition(4, "email").groupBy("email").count()
+    emails = [row["email"].encode() for row in grouped.collect() if row["email"]]
+    assert len(emails) > 250
+    key = rows._source.key
+    conf = repr(spark.sparkContext.getConf().getAll())
+    plan = rows.dataframe._jdf.queryExecution().toString()
+    assert key.hex() not in conf and key.hex() not in plan and repr(key) not in repr(rows._source)
+    local = Path(spark.sparkContext.getConf().get("spark.local.dir"))
+    files = [p for p in local.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("shuffle_") for p in files)  # the check below has data to see
+    for path in files:
+        data = path.read_bytes()
+        assert key not in data
+        assert not any(email in data for email in emails), path.name
+    del grouped

@@ -16,7 +16,7 @@ import pytest
 from privet import IntegrityError, PolicyDenied, Workspace, policy, tables
 from privet.catalog import SUBJECT_LINK, resolve
 from privet.deid import ProtectRequest
-from privet.engine import COUNT, SparkRows, spark_rows, spark_session
+from privet.engine import COUNT, FrameRows, SparkRows, open_rows, spark_rows, spark_session
 from privet.engine._spark_tasks import Source, frames
 from privet.vault import export_data_key
 from tests import spark_support
@@ -83,6 +83,18 @@ def test_spark_read_equals_the_brokers_read(spark, ws: Workspace, people_with_nu
     missing = expected["workclass"].null_count()
     assert missing >= 300 // 7
     assert counts.filter(pl.col("workclass").is_null())[COUNT].sum() == missing
+
+
+def test_open_rows_reads_on_either_engine(spark, ws: Workspace, people_csv):
+    ingest_people(ws, people_csv)
+    opened = {
+        engine: open_rows(ws.hazmat, "people", purpose="analytics", actor="alice",
+                          channel="library", engine=engine, spark_master="local[2]")
+        for engine in ("polars", "spark")
+    }  # fmt: skip
+    assert isinstance(opened["polars"], FrameRows) and isinstance(opened["spark"], SparkRows)
+    polars_rows, spark_rows_ = (opened[e].collect().sort("person_id") for e in ("polars", "spark"))
+    assert spark_rows_.equals(polars_rows)
 
 
 def test_derived_version_is_read_without_its_subject_link(spark, ws: Workspace, people_csv):

@@ -49,7 +49,13 @@ def _free_port() -> int:
 
 
 def _daemon(spark_home: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_NO_DAEMONIZE": "1"}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home),
+        # Small, quick-starting JVMs: the test's cluster holds a few hundred rows.
+        "SPARK_DAEMON_MEMORY": "256m",
+        "SPARK_DAEMON_JAVA_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+    }
     with open(log, "wb") as out:
         return subprocess.Popen(
             [str(spark_home / "bin" / "spark-class"), *args],

@@ -150,7 +150,7 @@ def _jobs(spark) -> int:
     ],
 )
 def test_refusal_stops_the_job_before_decryption(
-    local_spark, ws: Workspace, people_csv, actor, purpose, view, reason
+    spark, ws: Workspace, people_csv, actor, purpose, view, reason
 ):
     ingest_people(ws, people_csv)
     ws.access.set_policy(POLICY, actor="alice")
@@ -230,18 +230,6 @@ def test_object_with_another_plaintext_fails_its_hash_check(spark, ws: Workspace
         next(frames(source, (), [0]))
 
 
-# -- (e) a standalone master and worker ----------------------------------------------------------
-
-
-def test_standalone_cluster_read_and_counts_equal_polars(cluster, ws: Workspace, people_with_nulls):
-    assert spark_session(cluster).sparkContext.master == cluster
-    ingest_people(ws, people_with_nulls)
-    rows = _rows(ws, "people", master=cluster)
-    expected = ws.read("people", purpose="analytics", actor="alice")
-    _assert_same_read(rows, expected, "person_id")
-    assert rows.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))
-
-
 # -- the tasks' shares, and a machine without the extra -------------------------------------------
 
 
@@ -306,3 +294,26 @@ def test_no_key_or_plaintext_reaches_sparks_files_or_conf(spark, ws: Workspace, 
         assert key not in data
         assert not any(email in data for email in emails), path.name
     del grouped
+
+
+# -- (e) a standalone master and worker ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [300, pytest.param(300_000, marks=pytest.mark.slow)])
+def test_standalone_cluster_read_and_counts_equal_polars(
+    cluster, ws: Workspace, tmp_path: Path, people: pl.DataFrame, size: int
+):
+    """The executors run in the worker's own JVM and Python processes; at 300,000 rows (slow)
+    the version has two row groups, read by two tasks."""
+    assert spark_session(cluster).sparkContext.master == cluster
+    grown = pl.concat([people] * (size // people.height + 1)).head(size)
+    grown = grown.with_columns(
+        person_id=pl.format("P{}", pl.int_range(pl.len())),
+        workclass=pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise("workclass"),
+    )
+    grown.write_csv(tmp_path / "grown.csv")
+    ingest_people(ws, tmp_path / "grown.csv")
+    rows = _rows(ws, "people", master=cluster)
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    _assert_same_read(rows, expected, "person_id")
+    assert rows.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))

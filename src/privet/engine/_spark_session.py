@@ -93,12 +93,26 @@ def spark_session(master: str | None = None) -> SparkSession:
 
 
 def stop_spark() -> None:
-    """Stop this process's session (the next :func:`spark_session` starts a new one)."""
+    """Stop this process's session and Spark's JVM (the next :func:`spark_session` starts
+    both afresh: a JVM keeps the first session's authentication secret for good)."""
     global _session
     with _lock:
-        if _session is not None:
-            _session[1].stop()
-            _session = None
+        if _session is None:
+            return
+        from pyspark import SparkContext
+
+        _session[1].stop()
+        _session = None
+        gateway = SparkContext._gateway
+        if gateway is None:
+            return
+        gateway.shutdown()
+        process = getattr(gateway, "proc", None)
+        if process is not None:
+            process.stdin.close()  # Spark's JVM exits when its standard input closes
+            process.wait(timeout=60)
+        SparkContext._gateway = None
+        SparkContext._jvm = None
 
 
 def _secret(master: str) -> str:

@@ -304,7 +304,7 @@ def test_standalone_cluster_read_and_counts_equal_polars(
     cluster, ws: Workspace, tmp_path: Path, people: pl.DataFrame, size: int
 ):
     """The executors run in the worker's own JVM and Python processes; at 300,000 rows (slow)
-    the version has two row groups, read by two tasks."""
+    two tasks share the version's row groups."""
     assert spark_session(cluster).sparkContext.master == cluster
     grown = pl.concat([people] * (size // people.height + 1)).head(size)
     grown = grown.with_columns(
@@ -314,6 +314,7 @@ def test_standalone_cluster_read_and_counts_equal_polars(
     grown.write_csv(tmp_path / "grown.csv")
     ingest_people(ws, tmp_path / "grown.csv")
     rows = _rows(ws, "people", master=cluster)
+    assert rows._source.tasks == (2 if size > 250_000 else 1)
     expected = ws.read("people", purpose="analytics", actor="alice")
     _assert_same_read(rows, expected, "person_id")
     assert rows.counts(QIS).sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))

@@ -75,7 +75,8 @@ def _assert_same_read(rows: SparkRows, expected: pl.DataFrame, key: str) -> None
 
 def test_spark_read_equals_the_brokers_read(spark, ws: Workspace, people_with_nulls):
     ingest_people(ws, people_with_nulls)
-    rows = _rows(ws, "people", master="local[2]")
+    rows = _rows(ws, "people")  # no master given: the running session
+    assert spark_session() is spark
     expected = ws.read("people", purpose="analytics", actor="alice")
     _assert_same_read(rows, expected, "person_id")
     counts = rows.counts(QIS).sort(QIS, nulls_last=True)

@@ -69,24 +69,25 @@ def require_spark() -> None:
 
 
 def spark_session(master: str | None = None) -> SparkSession:
-    """This process's Spark session for ``master`` (default ``local[*]``), started once.
+    """This process's Spark session for ``master``, started once; without ``master``, the
+    running session, else one on ``local[*]``.
 
     A different master than the running session's is refused: Spark allows one context per
     process.
     """
     global _session
     require_spark()
-    master = master or DEFAULT_MASTER
     with _lock:
         if _session is not None:
             running, session = _session
-            if running != master:
+            if master is not None and running != master:
                 raise InvalidInput(
                     f"this process already runs Spark on {running!r}; "
                     f"one Spark master per process ({master!r} was asked for)",
                     parameter="spark_master",
                 )
             return session
+        master = master or DEFAULT_MASTER
         session = _start(master)
         _session = (master, session)
         return session

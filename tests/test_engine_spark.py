@@ -8,6 +8,7 @@ import hashlib
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -197,7 +198,7 @@ def _object(ws: Workspace, ref: str):
     return core, dataset.id, version, handle, core.store.path(version.object_key)
 
 
-def test_altered_object_fails_the_job(spark, ws: Workspace, people_csv):
+def test_altered_object_fails_the_job(spark, ws: Workspace, people_csv, capfd):
     ingest_people(ws, people_csv)
     *_, path = _object(ws, "people")
     data = bytearray(path.read_bytes())
@@ -208,6 +209,9 @@ def test_altered_object_fails_the_job(spark, ws: Workspace, people_csv):
         rows.collect()
     with pytest.raises(IntegrityError):
         rows.counts(["sex"])
+    time.sleep(1)  # Spark's log lines come through a pipe
+    # One sentence for the caller; the failed tasks' tracebacks are not printed.
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_object_with_another_plaintext_fails_its_hash_check(spark, ws: Workspace, people):

@@ -32,10 +32,11 @@ DEFAULT_MASTER = "local[*]"
 SECRET_ENV = "PRIVET_SPARK_SECRET"
 _lock = threading.Lock()
 _session: tuple[str, SparkSession] | None = None
-# Spark's own log lines (JVM and executors) at ERROR only, to stderr: a job's warnings must
-# not flood privet's output, and its logs never go to a file (they can quote a value).
+# Spark's own log (driver and executors) says only FATAL, on stderr: a failed task's report
+# quotes its Python traceback, which can quote a value, and reaches privet as the job's
+# exception anyway; and no log goes to a file.
 _LOG4J = """\
-rootLogger.level = error
+rootLogger.level = fatal
 rootLogger.appenderRef.stderr.ref = console
 appender.console.type = Console
 appender.console.name = console
@@ -43,7 +44,7 @@ appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = spark: %p %c{1}: %m%n
 logger.repl.name = org.apache.spark.repl.Main
-logger.repl.level = error
+logger.repl.level = fatal
 """
 # What the JVM and Spark's shell set-up print at start whatever the log level, dropped.
 _NOISE = (
@@ -176,7 +177,7 @@ def _start(master: str) -> SparkSession:
     os.environ["PYSPARK_PYTHON"] = sys.executable
     try:
         if SparkContext._gateway is not None:
-            # The JVM of an earlier (stopped) session: the conf reaches it over py4j.
+            # A JVM this process started outside privet: the conf reaches it over py4j.
             conf.set("spark.authenticate.secret", secret)
             session = SparkSession(SparkContext(conf=conf))
         else:
@@ -192,7 +193,7 @@ def _start(master: str) -> SparkSession:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("FATAL")
     return session
 
 

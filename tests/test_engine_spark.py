@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 import time
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -299,6 +300,43 @@ def test_no_key_or_plaintext_reaches_sparks_files_or_conf(spark, ws: Workspace, 
         assert key not in data
         assert not any(email in data for email in emails), path.name
     del grouped
+
+
+def test_column_types_come_back_as_polars_reads_them(spark, ws: Workspace, tmp_path: Path):
+    """Types Spark lacks (unsigned integers, categoricals, zoned timestamps) travel as the
+    nearest Spark type and return as the stored Polars type."""
+    frame = pl.DataFrame(
+        {
+            "id": ["a", "b", "c", None],
+            "flag": [True, False, None, True],
+            "small": pl.Series([1, 2, None, 255], dtype=pl.UInt8),
+            "big": pl.Series([1, 2**63 + 5, None, 5], dtype=pl.UInt64),
+            "ratio": pl.Series([0.5, None, 1.5, 2.0], dtype=pl.Float32),
+            "seen": [
+                datetime(2020, 1, 1, 12, 30),
+                None,
+                datetime(2021, 5, 6),
+                datetime(1999, 1, 1),
+            ],
+            "paris": pl.Series(
+                [datetime(2020, 1, 1, 12), datetime(2020, 7, 1, 12), None, datetime(2000, 1, 1)]
+            ).dt.replace_time_zone("Europe/Paris"),
+            "day": [date(2020, 1, 1), date(1970, 1, 1), None, date(2024, 2, 29)],
+            "kind": pl.Series(["x", "y", None, "x"], dtype=pl.Categorical),
+        }
+    )
+    frame.write_parquet(tmp_path / "typed.parquet")
+    ws.ingest(tmp_path / "typed.parquet", name="typed", owner="alice", purposes=["analytics"],
+              actor="alice", scan=False)  # fmt: skip
+    expected = ws.read("typed", purpose="analytics", actor="alice")
+    stored = {"small": pl.UInt8(), "big": pl.UInt64(), "kind": pl.Categorical(),
+              "paris": pl.Datetime("us", "Europe/Paris"), "seen": pl.Datetime("us")}  # fmt: skip
+    assert {c: expected.schema[c] for c in stored} == stored  # ingest kept them
+    rows = _rows(ws, "typed")
+    _assert_same_read(rows, expected, "ratio")
+    counts = rows.counts(["kind", "big", "paris"])
+    assert counts.schema == pl.Schema({**{c: expected.schema[c] for c in ["kind", "big", "paris"]},
+                                       COUNT: pl.Int64()})  # fmt: skip
 
 
 # -- (e) a standalone master and worker ----------------------------------------------------------

@@ -33,7 +33,18 @@ def open_rows(
     read left behind is gone on exit."""
     chosen = choose_engine(engine)
     if chosen == "spark":
-        raise InvalidInput("the spark engine is not available in this build", parameter="engine")
+        from privet.engine._spark import spark_rows
+
+        yield spark_rows(
+            core,
+            ref,
+            purpose=purpose,
+            actor=actor,
+            identity=identity,
+            channel=channel,
+            master=spark_master,
+        )
+        return
     if spark_master is not None:
         raise InvalidInput("--spark-master needs --engine spark", parameter="spark_master")
     release = policy.read(

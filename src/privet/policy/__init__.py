@@ -19,9 +19,11 @@ from privet.policy._alerts import AlertInfo, list_alerts, seed_baseline
 from privet.policy._broker import (
     DERIVE_CHANNEL,
     INCIDENT_CHANNEL,
+    JobRelease,
     Release,
     export,
     read,
+    release_to_job,
     still_allowed,
     stream,
 )
@@ -113,6 +115,7 @@ __all__ = [
     "Identity",
     "IssuedToken",
     "Policy",
+    "JobRelease",
     "Release",
     "Rule",
     "TokenInfo",
@@ -140,6 +143,7 @@ __all__ = [
     "overseer",
     "parse_policy",
     "read",
+    "release_to_job",
     "request_grant",
     "revoke_grant",
     "revoke_token",

@@ -27,7 +27,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_
 from privet.policy._identity import Identity, aware, roles_of
 from privet.policy._rules import Policy, current_policy
 from privet.schema import Dataset, Grant, Version
+from privet.vault import export_data_key
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -71,6 +72,9 @@ _MESSAGES = {
     "consent_unenforceable": "{name!r} rests on consent but has no subject-id column, so the "
     "people who withdrew consent for {purpose!r} cannot be left out (register it with one)",
     "consent_changed": "consent records changed during the read; read again",
+    "job_needs_unchanged": "the Spark engine reads versions released unchanged, and the "
+    "{view} view of {name!r} for {purpose!r} is shaped row by row (masks, pseudonyms, a row "
+    "filter or withdrawn consent): use --engine polars",
 }
 MASK_WIDTH = 8
 # Bytes of Parquet per streamed chunk; the grant is re-checked between chunks, so a cut comes
@@ -111,13 +115,18 @@ def read(
 
     Give ``identity`` (authenticated) or ``actor`` (a local name, whose registered roles apply).
     """
-    keep_link = channel.startswith("dp:") or (
-        channel in (DERIVE_CHANNEL, INCIDENT_CHANNEL) and purpose in INTERNAL_PURPOSES
-    )
+    keep_link = _keeps_link(channel, purpose)
     release, _, _ = _release(
         core, ref, _who(core, actor, identity), view, purpose, channel, keep_link=keep_link
     )
     return release
+
+
+def _keeps_link(channel: str, purpose: str) -> bool:
+    """Does a read on ``channel`` keep a derived version's subject link (see the module)?"""
+    return channel.startswith("dp:") or (
+        channel in (DERIVE_CHANNEL, INCIDENT_CHANNEL) and purpose in INTERNAL_PURPOSES
+    )
 
 
 def _who(core: Core, actor: str | None, identity: Identity | None) -> Identity:
@@ -176,28 +185,41 @@ def _refusing_mismatches(
         raise
 
 
-def _release(
-    core: Core,
-    ref: str,
-    identity: Identity,
-    view: str,
-    purpose: str,
-    channel: str,
-    *,
-    keep_stored: bool = False,
-    keep_link: bool = False,
-    page: tuple[int, int | None] | None = None,
-) -> tuple[Release, Decision, Iterator[bytes] | None]:
-    """Decide, decrypt and shape the rows in a read transaction, then decide again and log
-    in a short write transaction: SQLite's single write lock is held for a few lookups and
-    one append, not for the decryption, so concurrent readers overlap.
+@dataclass
+class _Decided:
+    """A read decided (and its refusals logged) in a read transaction, not yet released."""
 
-    With ``keep_stored``, a view that releases the stored version unchanged (no mask, no
-    row filter) returns its stored Parquet as chunks decrypted on demand instead of decoding
-    it (the frame of the release is then empty). Without ``keep_link``, privet's own columns
-    (a derived version's subject link) are dropped, so such a version is never sent as
-    stored: the link would let a reader tie a person's rows together across derived copies.
-    """
+    now: datetime
+    event: auditlog.events.ReadFacts
+    facts: Facts
+    decision: Decision
+    rule: Any
+    consent: ConsentFilter
+    handle: Any  # the one object's data key (a Tink keyset handle)
+    info: VersionInfo
+    served_id: str
+    object_key: str
+    sha256: str
+    # (name, Polars dtype) as in the stored Parquet, privet's own columns included.
+    stored_columns: tuple[tuple[str, str], ...]
+
+    def shapes_rows(self, view: str) -> bool:
+        """Does the view change rows or cells (masks, pseudonyms, a row filter, consent)?"""
+        return (
+            view in ("masked", "pseudonymized")
+            or bool(self.rule and self.rule.row_filter)
+            or self.consent.column is not None
+        )
+
+    def linked(self) -> bool:
+        return any(is_reserved(name) for name, _ in self.stored_columns)
+
+
+def _decide_read(
+    core: Core, ref: str, identity: Identity, view: str, purpose: str, channel: str
+) -> _Decided:
+    """Resolve ``ref``, decide, check the governance rows and consent, and fetch the key of
+    the served object, in a read transaction; a refusal is logged and raised."""
     check_view(view)
     check_purpose(purpose)
     now = core.now()
@@ -227,63 +249,65 @@ def _release(
                 refusal = Decision(False, "consent_unenforceable")
                 raise _refused(core, event, refusal, facts)
         handle = core.vault.data_key(session, served.id, served_version.key_id)
-        info = version_info(served, served_version)
-        object_key, expected_sha = served_version.object_key, served_version.content_sha256
-        linked = any(is_reserved(c.name) for c in served_version.columns)
-        served_id = served.id
+        decided = _Decided(
+            now=now,
+            event=event,
+            facts=facts,
+            decision=decision,
+            rule=None,
+            consent=consent,
+            handle=handle,
+            info=version_info(served, served_version),
+            served_id=served.id,
+            object_key=served_version.object_key,
+            sha256=served_version.content_sha256,
+            stored_columns=tuple((c.name, c.dtype) for c in served_version.columns),
+        )
         if served.id != dataset.id:
             event.served, event.version = served.id, served_version.id
-    number, policy = _policy_of(core)
-    rule = policy.rules[decision.rule] if decision.rule is not None else None
-    unchanged = (
-        view not in ("masked", "pseudonymized")
-        and not (rule and rule.row_filter)
-        and not (linked and not keep_link)
-        and consent.column is None
-    )
-    stored: Iterator[bytes] | None = None
-    if keep_stored and unchanged and page is None:
-        # Decrypted chunk by chunk while it is sent, after the log entry below commits.
-        stored = _stored_chunks(core, handle, served_id, info.id, object_key, expected_sha)
-        frame = pl.DataFrame()
-        rows, columns = info.rows, len(info.columns)
-    else:
-        with core.store.open(object_key) as source:
-            plaintext = core.vault.decrypt_version(handle, served_id, info.id, source)
-        if hashlib.sha256(plaintext).hexdigest() != expected_sha:
-            raise IntegrityError("a stored version does not match its recorded hash")
-        frame = tables.from_parquet_bytes(plaintext)
-        # Before the link is dropped and any mask hides the subject id.
-        frame = consent.apply(core, frame)
-        if not keep_link:
-            frame = frame.drop([c for c in frame.columns if is_reserved(c)])
-        try:
-            frame = _apply_view(core, frame, info, view, rule)
-        except _FilterFailed:
-            # Fail closed: a filter that cannot run on this dataset releases nothing.
-            raise _refused(core, event, Decision(False, "row_filter_failed"), facts) from None
-        if page is not None:
-            # A page of the view as released (masks, filter and consent applied first), so
-            # its offsets name the same rows whoever pages through it under the same rule.
-            frame = frame.slice(page[0], page[1])
-        rows, columns = frame.height, frame.width
+    _, policy = _policy_of(core)
+    decided.rule = policy.rules[decision.rule] if decision.rule is not None else None
+    return decided
+
+
+def _log_release(
+    core: Core,
+    decided: _Decided,
+    identity: Identity,
+    *,
+    rows: int,
+    columns: int,
+    page: tuple[int, int | None] | None = None,
+) -> tuple[int, Decision]:
+    """Decide again under the write lock and log the release (with its alerts); returns
+    the log entry's index and the decision that authorized it."""
+    event, facts = decided.event, decided.facts
     with core.session() as session:
         # Decided again under the write lock: a grant revoked while the rows were being
         # decrypted is honoured, and the entry below is the one that authorizes the release.
         policy_now = current_policy(session)
         with _refusing_mismatches(core, event, session):
-            again = _decision(session, identity, facts, view, purpose, now, channel, policy_now)
-        if again.allowed and again.rule != decision.rule:
+            again = _decision(
+                session,
+                identity,
+                facts,
+                event.view,
+                event.purpose,
+                decided.now,
+                event.channel,
+                policy_now,
+            )
+        if again.allowed and again.rule != decided.decision.rule:
             again = Decision(False, "policy_changed")  # the rows were shaped by another rule
-        if again.allowed and consent.applies and not consent.still(session):
+        if again.allowed and decided.consent.applies and not decided.consent.still(session):
             again = Decision(False, "consent_changed")  # a withdrawal came in meanwhile
         if not again.allowed:
             raise _refused(core, event, again, facts, session)
-        decision = again
+        consent = decided.consent
         entry = auditlog.events.read(
             facts=event,
-            grant=decision.grant_id,
-            basis=decision.basis,
+            grant=again.grant_id,
+            basis=again.basis,
             rows=rows,
             columns=columns,
             consent_excluded=consent.excluded if consent.applies else None,
@@ -291,19 +315,77 @@ def _release(
             limit=page[1] if page is not None else None,
         )
         (index,) = auditlog.append(session, [entry])
-        if decision.basis in ("grant", "owner") and governed(session, policy_now[0]):
+        if again.basis in ("grant", "owner") and governed(session, policy_now[0]):
             observe(
                 core,
                 session,
                 policy_now[1].alerts,
                 user=identity.name,
                 dataset=facts,
-                purpose=purpose,
+                purpose=event.purpose,
                 rows=rows,
-                now=now,
+                now=decided.now,
                 read_index=index,
             )
         session.commit()
+    return index, again
+
+
+def _release(
+    core: Core,
+    ref: str,
+    identity: Identity,
+    view: str,
+    purpose: str,
+    channel: str,
+    *,
+    keep_stored: bool = False,
+    keep_link: bool = False,
+    page: tuple[int, int | None] | None = None,
+) -> tuple[Release, Decision, Iterator[bytes] | None]:
+    """Decide, decrypt and shape the rows in a read transaction, then decide again and log
+    in a short write transaction: SQLite's single write lock is held for a few lookups and
+    one append, not for the decryption, so concurrent readers overlap.
+
+    With ``keep_stored``, a view that releases the stored version unchanged (no mask, no
+    row filter) returns its stored Parquet as chunks decrypted on demand instead of decoding
+    it (the frame of the release is then empty). Without ``keep_link``, privet's own columns
+    (a derived version's subject link) are dropped, so such a version is never sent as
+    stored: the link would let a reader tie a person's rows together across derived copies.
+    """
+    decided = _decide_read(core, ref, identity, view, purpose, channel)
+    info, handle = decided.info, decided.handle
+    unchanged = not decided.shapes_rows(view) and not (decided.linked() and not keep_link)
+    stored: Iterator[bytes] | None = None
+    if keep_stored and unchanged and page is None:
+        # Decrypted chunk by chunk while it is sent, after the log entry below commits.
+        stored = _stored_chunks(
+            core, handle, decided.served_id, info.id, decided.object_key, decided.sha256
+        )
+        frame = pl.DataFrame()
+        rows, columns = info.rows, len(info.columns)
+    else:
+        with core.store.open(decided.object_key) as source:
+            plaintext = core.vault.decrypt_version(handle, decided.served_id, info.id, source)
+        if hashlib.sha256(plaintext).hexdigest() != decided.sha256:
+            raise IntegrityError("a stored version does not match its recorded hash")
+        frame = tables.from_parquet_bytes(plaintext)
+        # Before the link is dropped and any mask hides the subject id.
+        frame = decided.consent.apply(core, frame)
+        if not keep_link:
+            frame = frame.drop([c for c in frame.columns if is_reserved(c)])
+        try:
+            frame = _apply_view(core, frame, info, view, decided.rule)
+        except _FilterFailed:
+            # Fail closed: a filter that cannot run on this dataset releases nothing.
+            failed = Decision(False, "row_filter_failed")
+            raise _refused(core, decided.event, failed, decided.facts) from None
+        if page is not None:
+            # A page of the view as released (masks, filter and consent applied first), so
+            # its offsets name the same rows whoever pages through it under the same rule.
+            frame = frame.slice(page[0], page[1])
+        rows, columns = frame.height, frame.width
+    index, decision = _log_release(core, decided, identity, rows=rows, columns=columns, page=page)
     return Release(frame, info, index, view, decision.grant_id), decision, stored
 
 
@@ -609,3 +691,68 @@ def still_allowed(core: Core, release: Release, decision: Decision, identity: Id
     if mismatch is not None:
         raise mismatch
     raise PolicyDenied("the grant behind this read has expired or been revoked; stream stopped")
+
+
+# -- jobs: engines that decrypt elsewhere (Spark executors) ------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRelease:
+    """A read decided and logged for a job that decrypts the version itself, elsewhere.
+
+    ``key`` decrypts this one object and nothing else (a per-object data key, serialized);
+    it is for the job's own tasks only: never logged, printed, put in a job's options or
+    written to disk (it is left out of ``repr``).
+    """
+
+    version: VersionInfo
+    log_index: int
+    grant_id: str | None
+    path: Path  # the encrypted object, where the job's tasks open it
+    context: bytes  # the associated data the object was encrypted under
+    sha256: str  # of the plaintext Parquet
+    columns: tuple[tuple[str, str], ...]  # released (name, Polars dtype), in stored order
+    drop: tuple[str, ...]  # privet's own columns, to drop after decoding
+    key: bytes = field(repr=False)
+
+
+def release_to_job(
+    core: Core,
+    ref: str,
+    *,
+    purpose: str,
+    actor: str | None = None,
+    identity: Identity | None = None,
+    view: str = "raw",
+    channel: str,
+) -> JobRelease:
+    """Decide and log a read of ``ref`` as :func:`read` does, and hand the job what decrypts
+    it (the object, its context, hash and data key) instead of the rows: nothing is
+    decrypted here. The log entry (the version's rows) commits before this returns.
+
+    A job releases the stored version unchanged, so a view that shapes rows or cells here
+    (masks, pseudonyms, a row filter, withdrawn consent) is refused, and logged as such.
+    """
+    who = _who(core, actor, identity)
+    decided = _decide_read(core, ref, who, view, purpose, channel)
+    if decided.shapes_rows(view):
+        refusal = Decision(False, "job_needs_unchanged")
+        raise _refused(core, decided.event, refusal, decided.facts)
+    keep_link = _keeps_link(channel, purpose)
+    stored = decided.stored_columns
+    drop = tuple(name for name, _ in stored if is_reserved(name) and not keep_link)
+    columns = tuple((name, dtype) for name, dtype in stored if name not in drop)
+    path = core.store.path(decided.object_key)  # a missing object fails before the entry
+    info = decided.info
+    index, decision = _log_release(core, decided, who, rows=info.rows, columns=len(columns))
+    return JobRelease(
+        version=info,
+        log_index=index,
+        grant_id=decision.grant_id,
+        path=path,
+        context=core.vault.version_context(decided.served_id, info.id),
+        sha256=decided.sha256,
+        columns=columns,
+        drop=drop,
+        key=export_data_key(decided.handle),
+    )

@@ -56,6 +56,16 @@ def _handle(keyset: tink_pb2.Keyset) -> tink.KeysetHandle:
     return proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
 
 
+def export_data_key(handle: tink.KeysetHandle) -> bytes:
+    """The serialized (unencrypted) keyset of one object's data key, for a job that decrypts
+    that object elsewhere (see ``policy.release_to_job``); :func:`import_data_key` reads it."""
+    return proto_keyset_format.serialize(handle, secret_key_access.TOKEN)
+
+
+def import_data_key(blob: bytes) -> tink.KeysetHandle:
+    return proto_keyset_format.parse(blob, secret_key_access.TOKEN)
+
+
 def key_ids(handle: tink.KeysetHandle) -> set[int]:
     return {k.key_id for k in handle.keyset_info().key_info}
 

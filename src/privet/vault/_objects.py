@@ -95,6 +95,14 @@ class LocalObjectStore:
         except FileNotFoundError:
             raise IntegrityError("a stored object is missing from the object store") from None
 
+    def path(self, key: str) -> Path:
+        """Where object ``key`` lies, for a reader that opens it elsewhere (a Spark executor
+        on this machine, or on a shared mount of the store)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise IntegrityError("a stored object is missing from the object store")
+        return path
+
     def sha256(self, key: str) -> str | None:
         """The SHA-256 of a stored object's bytes (its ciphertext), None if it is missing."""
         try:

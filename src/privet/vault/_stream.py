@@ -9,6 +9,7 @@ import tink
 from tink import streaming_aead
 
 from privet.errors import IntegrityError
+from privet.vault._keysets import import_data_key
 
 _CHUNK = 1 << 20
 
@@ -35,6 +36,12 @@ def decrypt_from(handle: tink.KeysetHandle, source: BinaryIO, context: bytes) ->
             return stream.read()
     except tink.TinkError:
         raise IntegrityError("a stored version failed to decrypt (altered or wrong key)") from None
+
+
+def decrypt_object(key: bytes, source: BinaryIO, context: bytes) -> bytes:
+    """Decrypt one object with its serialized data key (``export_data_key``): what a job
+    that was handed that key alone runs, away from the workspace and its keysets."""
+    return decrypt_from(import_data_key(key), source, context)
 
 
 def decrypt_chunks(

@@ -1,0 +1,170 @@
+"""Governed reads on Spark: the broker decides and logs, then the executors decrypt.
+
+``spark_rows`` asks the broker first (``policy.release_to_job``): a refusal raises before any
+Spark job exists. The release carries the object's own data key, which goes into the job's
+function only (pickled, sent over Spark's authenticated and encrypted connections), never
+into Spark options, configuration, logs or files. The rows then live in the executors: the
+job is ``spark.range(n).mapInArrow(...)``, whose ``n`` tasks each decrypt the object, check
+its hash and decode their share of its row groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from privet import policy
+from privet.engine._rows import COUNT, BatchFunction, Rows
+from privet.engine._spark_session import spark_session
+from privet.engine._spark_tasks import Source, Step, anti_join, counts_task, rows_task
+from privet.engine._spark_types import polars_schema, spark_schema, to_polars
+from privet.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from privet.core import Core
+    from privet.policy import Identity
+
+# Rows per task, about one Parquet row group as Polars writes them: a smaller version is
+# read by one task (every task decrypts the whole object, and decodes only its share).
+_ROWS_PER_TASK = 250_000
+
+
+def spark_rows(
+    core: Core,
+    ref: str,
+    *,
+    purpose: str,
+    actor: str | None = None,
+    identity: Identity | None = None,
+    view: str = "raw",
+    channel: str,
+    master: str | None = None,
+) -> SparkRows:
+    """Version ``ref`` as rows in Spark, read for ``purpose`` (one audit entry, logged now).
+
+    Only views the broker releases unchanged are read here (raw, protected, synthetic);
+    a masked or filtered view is refused (use the Polars engine)."""
+    spark = spark_session(master)  # started (and checked) before the read is logged
+    release = policy.release_to_job(
+        core, ref, purpose=purpose, actor=actor, identity=identity, view=view, channel=channel
+    )
+    schema = polars_schema(release.columns)
+    parallelism = spark.sparkContext.defaultParallelism
+    tasks = max(1, min(parallelism, -(-release.version.rows // _ROWS_PER_TASK)))
+    source = Source(
+        path=str(release.path),
+        context=release.context,
+        sha256=release.sha256,
+        columns=tuple(schema.names()),
+        tasks=tasks,
+        key=release.key,
+    )
+    return SparkRows(spark, source, schema, release.version.rows)
+
+
+class SparkRows:
+    """Rows of one governed read, held by Spark's executors (see :class:`Rows`).
+
+    Transforms (``map_batches``, ``without``) are Polars functions each task applies to its
+    batches after decoding them; every action runs them from the encrypted object again, so
+    no decrypted copy is kept anywhere between jobs.
+    """
+
+    engine = "spark"
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        source: Source,
+        schema: pl.Schema,
+        height: int | None,
+        steps: tuple[Step, ...] = (),
+    ) -> None:
+        self._spark = spark
+        self._source = source
+        self._schema = schema
+        self._height = height
+        self._steps = steps
+        self._frame: DataFrame | None = None
+
+    @property
+    def height(self) -> int:
+        if self._height is None:
+            with spark_errors():
+                self._height = self.dataframe.count()
+        return self._height
+
+    @property
+    def schema(self) -> pl.Schema:
+        return self._schema
+
+    @property
+    def dataframe(self) -> DataFrame:
+        """The rows as a PySpark DataFrame (its actions decrypt in the executors)."""
+        if self._frame is None:
+            struct = spark_schema(self._schema)
+            task = partial(rows_task, self._source, self._steps, _arrow_schema(struct))
+            self._frame = self._tasks().mapInArrow(task, struct)
+        return self._frame
+
+    def counts(self, columns: Sequence[str]) -> pl.DataFrame:
+        from pyspark.sql import functions as F
+
+        keys = list(columns)
+        out = pl.Schema({**{c: self._schema[c] for c in keys}, COUNT: pl.Int64()})
+        struct = spark_schema(out)
+        task = partial(counts_task, self._source, self._steps, keys, _arrow_schema(struct))
+        partials = self._tasks().mapInArrow(task, struct)
+        # Spark's groupBy keeps a null key as a group of its own, as Polars does.
+        merged = partials.groupBy(*keys).agg(F.sum(COUNT).alias(COUNT))
+        return self._to_polars(merged, out)
+
+    def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
+        steps = (*self._steps, function)
+        return SparkRows(self._spark, self._source, pl.Schema(schema), None, steps)
+
+    def without(self, combinations: pl.DataFrame) -> Rows:
+        # The combinations (small) travel inside each task's function, like the key.
+        step: Step = partial(anti_join, combinations)
+        return SparkRows(self._spark, self._source, self._schema, None, (*self._steps, step))
+
+    def collect(self) -> pl.DataFrame:
+        return self._to_polars(self.dataframe, self._schema)
+
+    def _tasks(self) -> DataFrame:
+        n = self._source.tasks
+        return self._spark.range(n, numPartitions=n)
+
+    @staticmethod
+    def _to_polars(frame: DataFrame, schema: pl.Schema) -> pl.DataFrame:
+        with spark_errors():
+            table = frame.toArrow()
+        rows = pl.from_arrow(table)
+        assert isinstance(rows, pl.DataFrame)
+        return to_polars(rows, schema)
+
+
+def _arrow_schema(struct: Any) -> Any:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(struct)
+
+
+@contextmanager
+def spark_errors() -> Iterator[None]:
+    """Around a Spark action on governed rows: an integrity failure in a task (altered or
+    mismatched object) is raised as privet's ``IntegrityError``, its sentence unchanged."""
+    try:
+        yield
+    except Exception as err:
+        text = str(err)
+        marker = "IntegrityError: "
+        if marker in text:
+            raise IntegrityError(text.split(marker, 1)[1].splitlines()[0].strip()) from None
+        raise

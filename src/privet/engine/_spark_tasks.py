@@ -1,0 +1,102 @@
+"""What runs in the Spark executors: decrypt the version, check it, decode a share of it.
+
+Each task is handed the whole read (``Source``, pickled into the job's function, so the data
+key travels only over Spark's authenticated, encrypted connections) and its task number. It
+decrypts the object with the Tink streaming AEAD, checks the plaintext against its recorded
+SHA-256 before yielding a single row, and decodes only its share of the Parquet row groups
+(task ``i`` of ``n`` takes groups ``i, i + n, ...``), so the tasks decode in parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from privet.engine._rows import COUNT
+from privet.errors import IntegrityError
+from privet.vault import decrypt_object
+
+Step = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One released version, as the job's tasks read it (see ``policy.JobRelease``)."""
+
+    path: str
+    context: bytes
+    sha256: str
+    columns: tuple[str, ...]
+    tasks: int
+    key: bytes = field(repr=False)
+
+
+def frames(
+    source: Source, steps: Sequence[Step], task_ids: Iterable[int]
+) -> Iterator[pl.DataFrame]:
+    """The rows of these tasks' shares, one frame per row group, ``steps`` applied."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for task in task_ids:
+        with open(source.path, "rb") as encrypted:
+            plaintext = decrypt_object(source.key, encrypted, source.context)
+        if hashlib.sha256(plaintext).hexdigest() != source.sha256:
+            raise IntegrityError("a stored version does not match its recorded hash")
+        parquet = pq.ParquetFile(pa.BufferReader(plaintext))
+        for group in range(task, parquet.num_row_groups, source.tasks):
+            table = parquet.read_row_group(group, columns=list(source.columns))
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            for step in steps:
+                frame = step(frame)
+            yield frame
+
+
+def task_ids(batches: Iterable[Any]) -> Iterator[int]:
+    """The task numbers in ``spark.range``'s batches (one per partition)."""
+    for batch in batches:
+        yield from batch.column(0).to_pylist()
+
+
+def rows_task(
+    source: Source, steps: Sequence[Step], schema: Any, batches: Iterable[Any]
+) -> Iterator[Any]:
+    """mapInArrow: the shares' rows as Arrow batches of the job's ``schema``."""
+    for frame in frames(source, steps, task_ids(batches)):
+        yield from _arrow(frame, schema).to_batches()
+
+
+def counts_task(
+    source: Source,
+    steps: Sequence[Step],
+    columns: Sequence[str],
+    schema: Any,
+    batches: Iterable[Any],
+) -> Iterator[Any]:
+    """mapInArrow: each task's group counts (Polars, over its whole share); Spark then adds
+    up the tasks' counts of each group, so only groups, never rows, cross into the JVM."""
+    keys = list(columns)
+    parts = [
+        frame.group_by(keys).agg(pl.len().cast(pl.Int64).alias(COUNT))
+        for frame in frames(source, steps, task_ids(batches))
+    ]
+    if parts:
+        merged = pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
+        yield from _arrow(merged, schema).to_batches()
+
+
+def anti_join(combinations: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` without the rows matching one of ``combinations`` (nulls match nulls)."""
+    on = combinations.columns
+    return frame.join(combinations, on=on, how="anti", nulls_equal=True)
+
+
+def _arrow(frame: pl.DataFrame, schema: Any) -> Any:
+    # Spark reads exactly the types of its schema (plain strings, UTC timestamps, ...).
+    table = frame.select(schema.names).to_arrow(compat_level=pl.CompatLevel.oldest())
+    return table.cast(schema)

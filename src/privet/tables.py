@@ -656,11 +656,56 @@ def unique_map(
 # temporary file, so the next open of the workspace removes what a killed process left.
 
 STREAMING_ENV = "PRIVET_STREAMING"
-# Bytes of memory a table needs per byte of its file, with room for the copies a read makes:
-# Parquet is compressed (zstd, often 5-10x on personal data); CSV and JSON lines are read as
-# text, then typed (a second copy of each typed column).
-MEMORY_FACTOR = {"parquet": 10, "csv": 4, "jsonl": 4}
+# Bytes of memory per byte of a source file, with room for the copies a read makes: CSV and
+# JSON lines are read as text first (a short cell costs 16 bytes), then typed.
+TEXT_FACTOR = {"csv": 8, "jsonl": 4}
+# Bytes of memory per byte of Parquet when its footer cannot be read: zstd often compresses
+# personal data 5-10 times.
+PARQUET_FACTOR = 10
+# Reading a table makes copies on the way (decoded pages, the frame, a typed column).
+COPIES = 2
 _NO_LIMIT = 1 << 60
+
+
+def file_memory(path: Path) -> int:
+    """About how many bytes of memory reading the table file ``path`` would take."""
+    fmt = file_format(path)
+    with file_errors(path):
+        size = path.stat().st_size
+    if fmt != "parquet":
+        return size * TEXT_FACTOR[fmt]
+    import pyarrow.parquet as pq  # the footer gives the uncompressed size of every page
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    except Exception:  # noqa: BLE001 - not Parquet: reading it will say so in one sentence
+        return size * PARQUET_FACTOR
+    return max(decoded, size) * COPIES
+
+
+def table_memory(rows: int, dtypes: list[str], parquet_bytes: int) -> int:
+    """About how many bytes of memory a stored table takes once read: ``rows`` of columns
+    of Polars types ``dtypes`` (text at 24 bytes a value: a 16-byte view and its text), or
+    its Parquet size times ``PARQUET_FACTOR`` when that is more."""
+    width = sum(_value_bytes(dtype) for dtype in dtypes)
+    return max(rows * width, parquet_bytes * PARQUET_FACTOR) * COPIES
+
+
+_FIXED_BYTES = {
+    **dict.fromkeys(("Boolean", "Int8", "UInt8"), 1),
+    **dict.fromkeys(("Int16", "UInt16"), 2),
+    **dict.fromkeys(("Int32", "UInt32", "Float32", "Date"), 4),
+    **dict.fromkeys(("Int64", "UInt64", "Float64", "Time"), 8),
+}
+
+
+def _value_bytes(dtype: str) -> int:
+    if dtype.startswith(("Datetime", "Duration")):
+        return 8
+    if dtype.startswith(("List", "Array", "Struct")):
+        return 48
+    return _FIXED_BYTES.get(dtype, 24)
 
 
 def memory_available() -> int:
@@ -709,16 +754,17 @@ def _cgroup_limits() -> Iterator[int]:
                 yield int(text)
 
 
-def streams(nbytes: int, fmt: str = "parquet") -> bool:
-    """Whether a table whose file (``fmt``) holds ``nbytes`` goes through the streaming engine
-    rather than memory: ``$PRIVET_STREAMING`` (1 or 0) decides when set, else whether it would
-    need more than the memory available (see ``MEMORY_FACTOR`` and ``memory_available``)."""
+def streams(needed: int) -> bool:
+    """Whether a table that needs about ``needed`` bytes of memory (``file_memory``,
+    ``table_memory``) goes through the streaming engine rather than memory:
+    ``$PRIVET_STREAMING`` (1 or 0) decides when set, else whether it needs more than
+    ``memory_available()``."""
     forced = os.environ.get(STREAMING_ENV, "")
     if forced not in ("", "0", "1"):
         raise InvalidInput(f"${STREAMING_ENV} must be 1 (stream) or 0 (read into memory)")
     if forced:
         return forced == "1"
-    return nbytes * MEMORY_FACTOR[fmt] > memory_available()
+    return needed > memory_available()
 
 
 class PrivateFile:

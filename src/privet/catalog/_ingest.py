@@ -87,10 +87,8 @@ def ingest(
 
     step("reading")
     fmt = tables.file_format(path)
-    with tables.file_errors(path):
-        size = path.stat().st_size
     with ExitStack() as stack:
-        if tables.streams(size, fmt):
+        if tables.streams(tables.file_memory(path)):
             # Larger than memory: staged as Parquet in a private file, encrypted from there.
             staged_file = stack.enter_context(core.private_file("ingest"))
             staged = tables.stage_table(path, staged_file.path, sample_rows=SCAN_SAMPLE)

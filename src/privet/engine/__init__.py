@@ -18,5 +18,17 @@ The engines:
 from privet.engine._choose import ENGINES, choose_engine
 from privet.engine._open import open_rows
 from privet.engine._rows import COUNT, FrameRows, Rows, sample_rows
+from privet.engine._streaming import LazyRows, streaming_rows, use_streaming
 
-__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine", "open_rows", "sample_rows"]
+__all__ = [
+    "COUNT",
+    "ENGINES",
+    "FrameRows",
+    "LazyRows",
+    "Rows",
+    "choose_engine",
+    "open_rows",
+    "sample_rows",
+    "streaming_rows",
+    "use_streaming",
+]

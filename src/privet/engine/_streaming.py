@@ -46,8 +46,15 @@ class LazyRows:
         return counted.collect(engine="streaming")
 
     def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
-        # streamable: the function sees one batch at a time (it is row-local by contract).
-        mapped = self.frame.map_batches(function, schema=dict(schema), streamable=True)
+        # streamable: the function sees one batch at a time (it is row-local by contract);
+        # whole batches, since nothing says which columns it reads or how it changes them.
+        mapped = self.frame.map_batches(
+            function,
+            schema=dict(schema),
+            streamable=True,
+            predicate_pushdown=False,
+            projection_pushdown=False,
+        )
         return LazyRows(mapped)
 
     def without(self, combinations: pl.DataFrame) -> Rows:

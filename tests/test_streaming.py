@@ -108,10 +108,12 @@ def test_the_plaintext_file_is_private_and_gone_after_use(ws: Workspace, small) 
 
 
 def test_the_plaintext_file_is_gone_after_an_exception(ws: Workspace, small) -> None:
-    with pytest.raises(ZeroDivisionError):
-        with streaming_rows(ws.hazmat, "small", purpose="training", actor="alice"):
-            assert len(_scratch(ws)) == 1
-            1 / 0  # noqa: B018
+    with (
+        pytest.raises(ZeroDivisionError),
+        streaming_rows(ws.hazmat, "small", purpose="training", actor="alice"),
+    ):
+        assert len(_scratch(ws)) == 1
+        1 / 0  # noqa: B018
     assert _scratch(ws) == []
 
 
@@ -247,3 +249,142 @@ def test_a_streamed_export_round_trips(
     }[suffix](out)
     assert_frame_equal(back, small)
     assert _scratch(ws) == [] and [p.name for p in tmp_path.glob(".out*")] == []
+
+
+# -- issue 19 point 4: risk on a table larger than the process's memory limit ----------------
+
+QIS = {"age": 10, "sex": 2, "race": 5, "marital": 7, "education": 16, "occupation": 14,
+       "workclass": 8, "country": 41}  # fmt: skip
+DIAGNOSES, CLASSES = 6, 4_000
+_SPREAD = 1_000_003  # a prime: class j -> its quasi-identifier values, one-to-one
+CHILD = """
+import json, sys
+from privet import Workspace
+from privet.deid import assess_risk
+from privet.engine import open_rows, use_streaming
+project, out, qis = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+with Workspace.open(project) as ws:
+    with open_rows(ws.hazmat, "big", purpose="training", actor="alice") as rows:
+        rows.counts([*qis, "diagnosis"]).write_parquet(out)
+        report = assess_risk(rows, qis, ["diagnosis"])
+    chose = use_streaming(ws.hazmat, "big")
+print(json.dumps({"streamed": chose, "engine": type(rows).__name__, "k": report.k,
+                  "l": report.l, "t": report.t}))
+"""
+
+
+def _qi_values(classes: np.ndarray) -> dict[str, np.ndarray]:
+    code = classes.astype(np.int64) * _SPREAD % int(np.prod(list(QIS.values())))
+    values = {}
+    for name, size in QIS.items():
+        values[name], code = code % size, code // size
+    return values
+
+
+def _generate(path: Path, rows: int, seed: int = 19) -> tuple[np.ndarray, int]:
+    """Write the table in chunks; return the test's own count per (class, diagnosis) and the
+    table's in-memory Polars size."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    counts, size, writer = np.zeros(CLASSES * DIAGNOSES, dtype=np.int64), 0, None
+    names = {n: pl.Series([f"{n[:3]}-{v}" for v in range(k)]) for n, k in QIS.items()}
+    for start in range(0, rows, 500_000):
+        n = min(500_000, rows - start)
+        cls, dx = rng.integers(0, CLASSES, n), rng.integers(0, DIAGNOSES, n)
+        counts += np.bincount(cls * DIAGNOSES + dx, minlength=CLASSES * DIAGNOSES)
+        columns = {q: names[q].gather(v) for q, v in _qi_values(cls).items()}
+        columns["diagnosis"] = pl.Series([f"dx-{v}" for v in range(DIAGNOSES)]).gather(dx)
+        columns["record_id"] = pl.Series(rng.integers(0, 2**63, n)).cast(pl.String)
+        chunk = pl.DataFrame(columns)
+        size += chunk.estimated_size()
+        table = chunk.to_arrow()
+        writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+        writer.write_table(table)
+    assert writer is not None
+    writer.close()
+    return counts.reshape(CLASSES, DIAGNOSES), size
+
+
+class _Limit:
+    """A memory cgroup (v1) under this process's own, limiting the children put in it."""
+
+    def __init__(self, limit: int) -> None:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        (own,) = [line.split(":", 2)[2] for line in lines if ":memory:" in line]
+        self.path = Path("/sys/fs/cgroup/memory") / own.lstrip("/") / f"privet-{os.getpid()}"
+        self.path.mkdir()
+        (self.path / "memory.limit_in_bytes").write_text(str(limit))
+
+    def enter(self) -> None:  # in the child, before it runs Python
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self) -> None:
+        self.path.rmdir()
+
+
+def _limit(limit: int) -> tuple[object, str]:
+    try:
+        cgroup = _Limit(limit)
+        return cgroup, "cgroup"
+    except (OSError, ValueError):
+        pytest.skip("no writable memory cgroup (v1) to limit the child's memory")
+
+
+@pytest.mark.parametrize(
+    "rows", [12_000_000, pytest.param(30_000_000, marks=pytest.mark.slow)], ids=["12M", "30M"]
+)
+def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    limit = 450 << 20
+    source = tmp_path / "big.parquet"
+    expected, in_memory = _generate(source, rows)
+    assert in_memory > 1.5 * limit, "the table must be clearly larger than the limit"
+    monkeypatch.setenv("PRIVET_STREAMING", "1")  # this process has no limit: stream anyway
+    ws.ingest(source, name="big", owner="alice", purposes=["training"], actor="alice", scan=False)
+    monkeypatch.delenv("PRIVET_STREAMING")
+    ws.close()
+    cgroup, _ = _limit(limit)
+    assert isinstance(cgroup, _Limit)
+    out = tmp_path / "counts.parquet"
+
+    def child(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", CHILD, str(ws.folder.parent), str(out), ",".join(QIS)],
+            preexec_fn=cgroup.enter, capture_output=True, text=True, timeout=300,
+            env={**os.environ, **env},
+        )  # fmt: skip
+
+    try:
+        started = time.monotonic()
+        streamed = child()  # no PRIVET_STREAMING: the limit makes privet choose streaming
+        took = time.monotonic() - started
+        in_memory_run = child(PRIVET_STREAMING="0")
+    finally:
+        cgroup.remove()
+    assert streamed.returncode == 0, streamed.stderr[-2000:]
+    # The limit is real: the in-memory engine is killed by it (or fails to allocate).
+    assert in_memory_run.returncode != 0
+    import json
+
+    result = json.loads(streamed.stdout)
+    assert result["streamed"] and result["engine"] == "LazyRows", result
+    # The child's counts against the test's own count of what it generated.
+    seen = np.nonzero(expected)
+    values = _qi_values(seen[0])
+    want = pl.DataFrame(
+        {q: [f"{q[:3]}-{v}" for v in values[q]] for q in QIS}
+        | {"diagnosis": [f"dx-{v}" for v in seen[1]], COUNT: expected[seen]}
+    )
+    got = pl.read_parquet(out)
+    assert_frame_equal(_sorted(got), _sorted(want.select(got.columns)), check_dtypes=False)
+    # k, distinct ℓ and t (equal ground distance: half the L1 distance) from the same counts.
+    per_class = expected[expected.sum(axis=1) > 0]
+    sizes = per_class.sum(axis=1)
+    overall = per_class.sum(axis=0) / per_class.sum()
+    assert result["k"] == sizes.min()
+    assert result["l"] == (per_class > 0).sum(axis=1).min()
+    t = (0.5 * np.abs(per_class / sizes[:, None] - overall).sum(axis=1)).max()
+    assert result["t"] == pytest.approx(t, rel=1e-9)
+    assert took < 120

@@ -876,23 +876,37 @@ def _stage(
     text = [c for c, dtype in schema.items() if dtype == pl.String]
     exact = _EXACT_TYPES if fmt == "csv" else ()
     empty = pl.all_horizontal(pl.all().is_null())
-    # One pass: every test read_table's exact_types and text_meanings make, on every row.
-    checks = [pl.len().alias("rows"), empty.sum().alias("empty")]
-    checks += [pl.nth(len(schema) - 1).null_count().alias("last_nulls")]
-    for i, column in enumerate(text):
-        here = pl.col(column)
-        checks += [here.is_not_null().any().alias(f"p{i}"), _non_empty(here).any().alias(f"n{i}")]
-        checks += [_renders_back(here, t).all().alias(f"t{i}.{j}") for j, t in enumerate(exact)]
-        checks += [_matches(here, m).all().alias(f"m{i}.{j}") for j, m in enumerate(MEANINGS)]
-    facts = lazy.select(checks).collect(engine="streaming").row(0, named=True)
+    # Each text column's candidate types (CSV only), then meanings, tried on the first rows
+    # (as exact_types does) and then in one streaming pass on every row.
+    tried = {c: [*exact, *MEANINGS] for c in text}
+    for rows_seen in (lazy.head(_PROBE_ROWS), lazy):
+        checks = [pl.len().alias("rows"), empty.sum().alias("empty")]
+        checks += [pl.nth(len(schema) - 1).null_count().alias("last_nulls")]
+        for i, column in enumerate(text):
+            here = pl.col(column)
+            checks += [
+                here.is_not_null().any().alias(f"p{i}"),
+                _non_empty(here).any().alias(f"n{i}"),
+            ]
+            checks += [
+                (_renders_back(here, o) if isinstance(o, pl.DataType) else _matches(here, o))
+                .all()
+                .alias(f"{i}.{j}")
+                for j, o in enumerate(tried[column])
+            ]
+        facts = rows_seen.select(checks).collect(engine="streaming").row(0, named=True)
+        tried = {
+            c: [o for j, o in enumerate(tried[c]) if facts[f"{i}.{j}"]] for i, c in enumerate(text)
+        }
     rows = facts["rows"]
-    typed, meanings = {}, {}
+    typed: dict[str, pl.DataType] = {}
+    meanings: dict[str, str] = {}
     for i, column in enumerate(text):
-        held = [t for j, t in enumerate(exact) if facts[f"t{i}.{j}"]]
+        held = [o for o in tried[column] if isinstance(o, pl.DataType)]
         if held and facts[f"p{i}"]:
             typed[column] = held[0]
             continue
-        found = [m for j, m in enumerate(MEANINGS) if facts[f"m{i}.{j}"]]
+        found = [o for o in tried[column] if isinstance(o, str)]
         if found and facts[f"n{i}"]:
             meanings[column] = found[0]
     if fmt == "csv" and rows and facts["last_nulls"]:

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from privet.core import Core
 
 
+# Rows per group-by pass of ``LazyRows.counts``.
+_SLICE_ROWS = 1_000_000
+
+
 class LazyRows:
     """Rows in a private plaintext Parquet file, scanned lazily; answers stream.
 
@@ -41,9 +45,18 @@ class LazyRows:
         return self.frame.collect_schema()
 
     def counts(self, columns: Sequence[str]) -> pl.DataFrame:
-        # Polars groups nulls together, as FrameRows (and Spark's groupBy) do.
-        counted = self.frame.group_by(list(columns)).agg(pl.len().cast(pl.Int64).alias(COUNT))
-        return counted.collect(engine="streaming")
+        # Slice by slice, then summed: Polars 1.36's streaming group-by on several keys holds
+        # memory in proportion to the rows it has seen (measured: 1.4 GB for 12M rows and
+        # 9 keys), so a slice bounds it. Nulls form one group, as in FrameRows and Spark.
+        keys = list(columns)
+        parts = [
+            self.frame.slice(start, _SLICE_ROWS)
+            .group_by(keys)
+            .agg(pl.len().cast(pl.Int64).alias(COUNT))
+            .collect(engine="streaming")
+            for start in range(0, max(self.height, 1), _SLICE_ROWS)
+        ]
+        return pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
 
     def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
         # streamable: the function sees one batch at a time (it is row-local by contract);

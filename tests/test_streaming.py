@@ -6,6 +6,7 @@ memory limit, under a real cgroup or rlimit)."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import stat
 import subprocess
@@ -259,11 +260,13 @@ DIAGNOSES, CLASSES = 6, 4_000
 _SPREAD = 1_000_003  # a prime: class j -> its quasi-identifier values, one-to-one
 CHILD = """
 import json, sys
+from pathlib import Path
 from privet import Workspace
 from privet.deid import assess_risk
 from privet.engine import open_rows, use_streaming
-project, out, qis = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+project, source, out, qis = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
 with Workspace.open(project) as ws:
+    ws.ingest(source, name="big", owner="alice", purposes=["training"], actor="alice", scan=False)
     with open_rows(ws.hazmat, "big", purpose="training", actor="alice") as rows:
         rows.counts([*qis, "diagnosis"]).write_parquet(out)
         report = assess_risk(rows, qis, ["diagnosis"])
@@ -323,44 +326,62 @@ class _Limit:
         self.path.rmdir()
 
 
-def _limit(limit: int) -> tuple[object, str]:
-    try:
-        cgroup = _Limit(limit)
-        return cgroup, "cgroup"
-    except (OSError, ValueError):
-        pytest.skip("no writable memory cgroup (v1) to limit the child's memory")
+class _Rlimit:
+    """Where no cgroup can be made: the child's data segment (heap and private mappings,
+    which is where Polars allocates) is capped with setrlimit(RLIMIT_DATA)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def enter(self) -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (self.limit, self.limit))
+
+    def remove(self) -> None:
+        pass
+
+
+def _limit(limit: int) -> _Limit | _Rlimit:
+    if os.environ.get("PRIVET_TEST_RLIMIT") != "1":  # 1: try the fallback on a cgroup host
+        try:
+            return _Limit(limit)
+        except OSError:
+            pass
+    if not hasattr(resource, "RLIMIT_DATA"):
+        pytest.skip("neither a writable memory cgroup nor RLIMIT_DATA to limit the child")
+    return _Rlimit(limit)
 
 
 @pytest.mark.parametrize(
     "rows", [12_000_000, pytest.param(30_000_000, marks=pytest.mark.slow)], ids=["12M", "30M"]
 )
 def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
-    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int
+    ws: Workspace, tmp_path: Path, rows: int
 ) -> None:
     limit = 450 << 20
     source = tmp_path / "big.parquet"
     expected, in_memory = _generate(source, rows)
     assert in_memory > 1.5 * limit, "the table must be clearly larger than the limit"
-    monkeypatch.setenv("PRIVET_STREAMING", "1")  # this process has no limit: stream anyway
-    ws.ingest(source, name="big", owner="alice", purposes=["training"], actor="alice", scan=False)
-    monkeypatch.delenv("PRIVET_STREAMING")
     ws.close()
-    cgroup, _ = _limit(limit)
-    assert isinstance(cgroup, _Limit)
+    other = tmp_path / "other"
+    other.mkdir()
+    Workspace.init(other, actor="alice").close()
+    cgroup = _limit(limit)
     out = tmp_path / "counts.parquet"
 
-    def child(**env: str) -> subprocess.CompletedProcess[str]:
+    def child(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
+        counts = out.with_name(f"{project.name}.parquet")
         return subprocess.run(
-            [sys.executable, "-c", CHILD, str(ws.folder.parent), str(out), ",".join(QIS)],
+            [sys.executable, "-c", CHILD, str(project), str(source), str(counts), ",".join(QIS)],
             preexec_fn=cgroup.enter, capture_output=True, text=True, timeout=300,
             env={**os.environ, **env},
         )  # fmt: skip
 
     try:
         started = time.monotonic()
-        streamed = child()  # no PRIVET_STREAMING: the limit makes privet choose streaming
+        # No PRIVET_STREAMING: the limit makes privet choose streaming, for ingest and risk.
+        streamed = child(ws.folder.parent)
         took = time.monotonic() - started
-        in_memory_run = child(PRIVET_STREAMING="0")
+        in_memory_run = child(other, PRIVET_STREAMING="0")
     finally:
         cgroup.remove()
     assert streamed.returncode == 0, streamed.stderr[-2000:]
@@ -377,7 +398,7 @@ def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
         {q: [f"{q[:3]}-{v}" for v in values[q]] for q in QIS}
         | {"diagnosis": [f"dx-{v}" for v in seen[1]], COUNT: expected[seen]}
     )
-    got = pl.read_parquet(out)
+    got = pl.read_parquet(out.with_name(f"{ws.folder.parent.name}.parquet"))
     assert_frame_equal(_sorted(got), _sorted(want.select(got.columns)), check_dtypes=False)
     # k, distinct ℓ and t (equal ground distance: half the L1 distance) from the same counts.
     per_class = expected[expected.sum(axis=1) > 0]

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import polars as pl
 
@@ -879,7 +879,10 @@ def _stage(
     # Each text column's candidate types (CSV only), then meanings, tried on the first rows
     # (as exact_types does) and then in one streaming pass on every row.
     tried = {c: [*exact, *MEANINGS] for c in text}
-    for rows_seen in (lazy.head(_PROBE_ROWS), lazy):
+    # A Parquet file is read a slice at a time (see slices); a text file in one pass, since
+    # a slice of it would be parsed from the file's start.
+    every_row = list(slices(lazy, _height(lazy))) if fmt == "parquet" else [lazy]
+    for rows_seen in ([lazy.head(_PROBE_ROWS)], every_row):
         checks = [pl.len().alias("rows"), empty.sum().alias("empty")]
         checks += [pl.nth(len(schema) - 1).null_count().alias("last_nulls")]
         for i, column in enumerate(text):
@@ -894,7 +897,7 @@ def _stage(
                 .alias(f"{i}.{j}")
                 for j, o in enumerate(tried[column])
             ]
-        facts = rows_seen.select(checks).collect(engine="streaming").row(0, named=True)
+        facts = _combined(part.select(checks) for part in rows_seen)
         tried = {
             c: [o for j, o in enumerate(tried[c]) if facts[f"{i}.{j}"]] for i, c in enumerate(text)
         }
@@ -914,11 +917,78 @@ def _stage(
     if rows == 0:
         raise InvalidInput(f"{name} has no data rows")
     lazy = lazy.with_columns(_typed(pl.col(c), t).alias(c) for c, t in typed.items())
-    lazy.sink_parquet(destination, compression="zstd", engine="streaming")
+    if fmt == "parquet":
+        write_slices(lazy, rows, destination)
+    else:
+        lazy.sink_parquet(destination, compression="zstd", engine="streaming")
     every = max(1, rows // sample_rows)
-    sample = pl.scan_parquet(destination).gather_every(every).head(sample_rows)
-    staged = sample.collect(engine="streaming")
-    return rows, staged.schema, meanings, staged
+    written = pl.scan_parquet(destination)
+    parts = [
+        part.collect(engine="streaming").gather_every(every, offset=-start % every)
+        for start, part in zip(
+            range(0, rows, WRITE_SLICE_ROWS),
+            slices(written, rows, WRITE_SLICE_ROWS),
+            strict=False,
+        )
+    ]
+    sample = pl.concat(parts).head(sample_rows)
+    return rows, sample.schema, meanings, sample
+
+
+def _height(lazy: pl.LazyFrame) -> int:
+    return int(lazy.select(pl.len()).collect(engine="streaming").item())
+
+
+def _combined(queries: Iterator[pl.LazyFrame]) -> dict[str, Any]:
+    """The checks of ``_stage`` over several slices: counts add up, ``any`` and ``all`` hold
+    as they would on the whole."""
+    facts: dict[str, Any] = {}
+    for query in queries:
+        row = query.collect(engine="streaming").row(0, named=True)
+        for key, value in row.items():
+            if key not in facts:
+                facts[key] = value
+            elif key in ("rows", "empty", "last_nulls"):
+                facts[key] += value
+            elif key[0] in "pn":
+                facts[key] = facts[key] or value
+            else:
+                facts[key] = facts[key] and value
+    return facts
+
+
+# Rows per query over a Parquet file: Polars 1.36's streaming engine holds memory in
+# proportion to the rows one query reads (measured: 1.4 GB for a group-by of 12M rows on 9
+# text keys, against 0.4 GB in slices), so privet queries a large Parquet file a slice at a
+# time (a slice reads only its row groups) and combines the answers.
+SLICE_ROWS = 1_000_000
+
+
+# A slice written is held whole (as Polars, then Arrow): smaller.
+WRITE_SLICE_ROWS = 250_000
+
+
+def slices(lazy: pl.LazyFrame, rows: int, size: int = SLICE_ROWS) -> Iterator[pl.LazyFrame]:
+    """``lazy`` (of ``rows`` rows) in slices of ``size`` rows, in order (at least one)."""
+    for start in range(0, max(rows, 1), size):
+        yield lazy.slice(start, size)
+
+
+def write_slices(lazy: pl.LazyFrame, rows: int, destination: Path) -> None:
+    """Write ``lazy`` (of ``rows`` rows) to ``destination`` as Parquet (zstd), a slice at a
+    time: memory holds one slice, whatever the table's size."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for part in slices(lazy, rows, WRITE_SLICE_ROWS):
+            table = part.collect(engine="streaming").to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(destination, table.schema, compression="zstd")
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _drop_blank_lines(

@@ -710,10 +710,19 @@ def _value_bytes(dtype: str) -> int:
 
 def memory_available() -> int:
     """Bytes of memory this process may use: the smallest of its memory cgroup's limits (v1
-    ``memory.limit_in_bytes`` or v2 ``memory.max``, its own and its ancestors') and the
-    system's ``MemAvailable``."""
-    limits = [_meminfo_available(), *_cgroup_limits()]
+    ``memory.limit_in_bytes`` or v2 ``memory.max``, its own and its ancestors'), its
+    ``RLIMIT_AS`` and ``RLIMIT_DATA``, and the system's ``MemAvailable``."""
+    limits = [_meminfo_available(), *_cgroup_limits(), *_rlimits()]
     return min(limits)
+
+
+def _rlimits() -> Iterator[int]:
+    import resource
+
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        soft = resource.getrlimit(which)[0]
+        if soft != resource.RLIM_INFINITY:
+            yield soft
 
 
 def _meminfo_available() -> int:

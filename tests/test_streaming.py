@@ -55,6 +55,14 @@ def small(ws: Workspace, tmp_path: Path) -> pl.DataFrame:
     return frame
 
 
+@pytest.fixture(params=["one slice", "slices of 300 rows"])
+def slicing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers combined over many slices must equal those of one pass."""
+    if request.param != "one slice":
+        monkeypatch.setattr(tables, "SLICE_ROWS", 300)
+        monkeypatch.setattr(tables, "WRITE_SLICE_ROWS", 250)
+
+
 def _scratch(ws: Workspace) -> list[Path]:
     folder = ws.folder / "scratch"
     return sorted(folder.iterdir()) if folder.exists() else []
@@ -64,7 +72,7 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(pl.all(), nulls_last=True)
 
 
-def test_counts_equal_an_eager_group_by(ws: Workspace, small: pl.DataFrame) -> None:
+def test_counts_equal_an_eager_group_by(ws: Workspace, small: pl.DataFrame, slicing) -> None:
     with streaming_rows(ws.hazmat, "small", purpose="training", actor="alice") as rows:
         assert isinstance(rows, LazyRows)
         assert rows.height == small.height
@@ -77,7 +85,7 @@ def test_counts_equal_an_eager_group_by(ws: Workspace, small: pl.DataFrame) -> N
 
 
 def test_batch_transforms_and_anti_joins_stream_like_the_eager_ones(
-    ws: Workspace, small: pl.DataFrame
+    ws: Workspace, small: pl.DataFrame, slicing
 ) -> None:
     def decade(batch: pl.DataFrame) -> pl.DataFrame:
         return batch.with_columns((pl.col("age") // 10 * 10).alias("age"))
@@ -87,6 +95,9 @@ def test_batch_transforms_and_anti_joins_stream_like_the_eager_ones(
         mapped = rows.map_batches(decade, small.schema)
         by_decade = mapped.counts(["age"])
         kept = rows.without(drop).collect()
+        assert rows.without(drop).height == kept.height
+        # Row-local steps compose: a transform after a suppression, as protect does.
+        both = rows.without(drop).map_batches(decade, small.schema).counts(["age"])
     expected = small.with_columns((pl.col("age") // 10 * 10).alias("age"))
     expected = expected.group_by("age").agg(pl.len().cast(pl.Int64).alias(COUNT))
     assert_frame_equal(_sorted(by_decade), _sorted(expected))
@@ -95,6 +106,11 @@ def test_batch_transforms_and_anti_joins_stream_like_the_eager_ones(
     wanted = [r for r in small.iter_rows() if (r[0], r[2]) not in gone]
     assert sorted(kept.iter_rows(), key=repr) == sorted(wanted, key=repr)
     assert len(wanted) < small.height
+    expected_both = pl.DataFrame(wanted, schema=small.schema, orient="row")
+    expected_both = expected_both.group_by((pl.col("age") // 10 * 10).alias("age")).agg(
+        pl.len().cast(pl.Int64).alias(COUNT)
+    )
+    assert_frame_equal(_sorted(both), _sorted(expected_both))
 
 
 def test_the_plaintext_file_is_private_and_gone_after_use(ws: Workspace, small) -> None:
@@ -178,7 +194,7 @@ def _write(frame: pl.DataFrame, path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_a_streamed_ingest_stores_the_same_version_as_one_in_memory(
-    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, slicing
 ) -> None:
     source = tmp_path / f"people{suffix}"
     _write(raw_people(3_000), source)
@@ -234,7 +250,12 @@ def test_a_staged_csv_reads_as_read_table_reads_it(tmp_path: Path, text: str, wh
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
 def test_a_streamed_export_round_trips(
-    ws: Workspace, small: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix
+    ws: Workspace,
+    small: pl.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    suffix,
+    slicing,
 ) -> None:
     monkeypatch.setenv("PRIVET_STREAMING", "1")
     out = tmp_path / f"out{suffix}"

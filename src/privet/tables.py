@@ -977,8 +977,10 @@ SLICE_ROWS = 1_000_000
 WRITE_SLICE_ROWS = 250_000
 
 
-def slices(lazy: pl.LazyFrame, rows: int, size: int = SLICE_ROWS) -> Iterator[pl.LazyFrame]:
-    """``lazy`` (of ``rows`` rows) in slices of ``size`` rows, in order (at least one)."""
+def slices(lazy: pl.LazyFrame, rows: int, size: int | None = None) -> Iterator[pl.LazyFrame]:
+    """``lazy`` (of ``rows`` rows) in slices of ``size`` (default ``SLICE_ROWS``) rows, in
+    order (at least one)."""
+    size = size or SLICE_ROWS
     for start in range(0, max(rows, 1), size):
         yield lazy.slice(start, size)
 

@@ -4,7 +4,7 @@ streaming engine, which holds a few batches of rows at a time rather than the ta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -16,60 +16,92 @@ if TYPE_CHECKING:
     from privet.core import Core
 
 
+# A transform of the rows, applied to each slice in turn.
+_Step = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
 class LazyRows:
     """Rows in a private plaintext Parquet file, scanned lazily; answers stream.
 
-    The rows made from it (``map_batches``, ``without``) read the same file: use them while
-    it is open. Leaving the ``with`` block (or :meth:`close`) deletes the file.
+    Every answer is computed a slice of the file at a time (see :func:`privet.tables.slices`),
+    each slice read, transformed (``map_batches``, ``without``: row-local, so a slice's
+    answer depends on that slice only) and reduced by Polars' streaming engine, then the
+    slices' answers are combined. The rows made from these ones read the same file: use them
+    while it is open. Leaving the ``with`` block (or :meth:`close`) deletes the file.
     """
 
     engine = "polars"
 
-    def __init__(self, frame: pl.LazyFrame, file: policy.FileRelease | None = None) -> None:
-        self.frame = frame
+    def __init__(
+        self,
+        scan: pl.LazyFrame,
+        file: policy.FileRelease | None = None,
+        steps: tuple[_Step, ...] = (),
+        rows: int | None = None,
+    ) -> None:
+        self._scan = scan
         self._file = file
+        self._steps = steps
+        self._rows = rows  # of the scan, before the steps
         self._height: int | None = None
+
+    def _slices(self) -> Iterator[pl.LazyFrame]:
+        if self._rows is None:
+            self._rows = int(self._scan.select(pl.len()).collect(engine="streaming").item())
+        for part in tables.slices(self._scan, self._rows):
+            for step in self._steps:
+                part = step(part)
+            yield part
+
+    def _then(self, step: _Step) -> LazyRows:
+        return LazyRows(self._scan, None, (*self._steps, step), self._rows)
 
     @property
     def height(self) -> int:
         if self._height is None:
-            self._height = int(self.frame.select(pl.len()).collect(engine="streaming").item())
+            self._height = sum(
+                int(part.select(pl.len()).collect(engine="streaming").item())
+                for part in self._slices()
+            )
         return self._height
 
     @property
     def schema(self) -> pl.Schema:
-        return self.frame.collect_schema()
+        frame = self._scan
+        for step in self._steps:
+            frame = step(frame)
+        return frame.collect_schema()
 
     def counts(self, columns: Sequence[str]) -> pl.DataFrame:
-        # A slice at a time, then summed (see tables.slices: memory holds one slice's worth).
         # Nulls form one group, as in FrameRows and Spark's groupBy.
         keys = list(columns)
         count = pl.len().cast(pl.Int64).alias(COUNT)
         parts = [
-            part.group_by(keys).agg(count).collect(engine="streaming")
-            for part in tables.slices(self.frame, self.height)
+            part.group_by(keys).agg(count).collect(engine="streaming") for part in self._slices()
         ]
         return pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
 
     def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
-        # streamable: the function sees one batch at a time (it is row-local by contract);
-        # whole batches, since nothing says which columns it reads or how it changes them.
-        mapped = self.frame.map_batches(
-            function,
-            schema=dict(schema),
-            streamable=True,
-            predicate_pushdown=False,
-            projection_pushdown=False,
-        )
-        return LazyRows(mapped)
+        def step(frame: pl.LazyFrame) -> pl.LazyFrame:
+            # streamable: the function sees one batch at a time (row-local by contract);
+            # whole batches, since nothing says which columns it reads or how it changes them.
+            return frame.map_batches(
+                function,
+                schema=dict(schema),
+                streamable=True,
+                predicate_pushdown=False,
+                projection_pushdown=False,
+                slice_pushdown=False,
+            )
+
+        return self._then(step)
 
     def without(self, combinations: pl.DataFrame) -> Rows:
-        on = combinations.columns
-        kept = self.frame.join(combinations.lazy(), on=on, how="anti", nulls_equal=True)
-        return LazyRows(kept)
+        on, other = combinations.columns, combinations.lazy()
+        return self._then(lambda frame: frame.join(other, on=on, how="anti", nulls_equal=True))
 
     def collect(self) -> pl.DataFrame:
-        return self.frame.collect(engine="streaming")
+        return pl.concat([part.collect(engine="streaming") for part in self._slices()])
 
     def close(self) -> None:
         """Delete the plaintext file (rows made from these ones can no longer be read)."""

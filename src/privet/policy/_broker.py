@@ -697,8 +697,9 @@ def _export_streamed(
     core: Core, ref: str, destination: Path, *, purpose: str, actor: str, view: str
 ) -> Release:
     """``export`` of a version larger than memory: a Parquet destination gets the decrypted
-    chunks as they come; CSV and JSON lines are written by Polars' streaming engine from a
-    private Parquet file. Either way the destination appears whole or not at all."""
+    chunks as they come; CSV and JSON lines are written a slice at a time from a private
+    Parquet file (see ``tables.slices``). Either way the destination appears whole or not
+    at all."""
     fmt = tables.file_format(destination)
     channel = f"file:{destination.suffix[1:]}"
     if fmt == "parquet":
@@ -715,9 +716,12 @@ def _export_streamed(
             raise InvalidInput(
                 "this table has nested columns, which CSV cannot hold; export to .parquet"
             )
+        height = int(rows.select(pl.len()).collect(engine="streaming").item())
         with tables.atomic_file(destination, journal=core.journal) as out:
-            if fmt == "csv":
-                rows.sink_csv(out, engine="streaming")
-            else:
-                rows.sink_ndjson(out, engine="streaming")
+            for number, part in enumerate(tables.slices(rows, height)):
+                frame = part.collect(engine="streaming")
+                if fmt == "csv":
+                    frame.write_csv(out, include_header=number == 0)
+                else:
+                    frame.write_ndjson(out)
         return released.release

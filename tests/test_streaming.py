@@ -282,19 +282,19 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from privet import Workspace
-from privet.deid import assess_risk
+from privet.deid import RiskRequest
 from privet.engine import open_rows, use_streaming
 project, source, out, qis = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
 with Workspace.open(project) as ws:
     ws.ingest(source, name="big", owner="alice", purposes=["training"], actor="alice", scan=False)
+    asked = RiskRequest(quasi_identifiers=qis, sensitive=["diagnosis"])
+    report = ws.deid.risk("big", asked, actor="alice")  # what `privet risk` runs
     with open_rows(ws.hazmat, "big", purpose="training", actor="alice") as rows:
         rows.counts([*qis, "diagnosis"]).write_parquet(out)
-        report = assess_risk(rows, qis, ["diagnosis"])
     chose = use_streaming(ws.hazmat, "big")
 print(json.dumps({"streamed": chose, "engine": type(rows).__name__, "k": report.k,
-                  "l": report.l, "t": report.t}))
+                  "l": report.l, "t": report.t, "rows": report.rows}))
 """
-
 
 def _qi_values(classes: np.ndarray) -> dict[str, np.ndarray]:
     code = classes.astype(np.int64) * _SPREAD % int(np.prod(list(QIS.values())))
@@ -408,6 +408,7 @@ def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
     per_class = expected[expected.sum(axis=1) > 0]
     sizes = per_class.sum(axis=1)
     overall = per_class.sum(axis=0) / per_class.sum()
+    assert result["rows"] == rows
     assert result["k"] == sizes.min()
     assert result["l"] == (per_class > 0).sum(axis=1).min()
     t = (0.5 * np.abs(per_class / sizes[:, None] - overall).sum(axis=1)).max()

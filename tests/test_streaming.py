@@ -296,6 +296,7 @@ print(json.dumps({"streamed": chose, "engine": type(rows).__name__, "k": report.
                   "l": report.l, "t": report.t, "rows": report.rows}))
 """
 
+
 def _qi_values(classes: np.ndarray) -> dict[str, np.ndarray]:
     code = classes.astype(np.int64) * _SPREAD % int(np.prod(list(QIS.values())))
     values = {}
@@ -414,3 +415,35 @@ def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
     t = (0.5 * np.abs(per_class / sizes[:, None] - overall).sum(axis=1)).max()
     assert result["t"] == pytest.approx(t, rel=1e-9)
     assert took < 120
+
+
+def test_a_killed_streamed_ingest_leaves_no_plaintext_and_no_version(
+    ws: Workspace, project: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.parquet"
+    _generate(source, 2_000_000)
+    ws.close()
+    scratch = project / ".privet" / "scratch"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privet", "ingest", str(source), "--name", "big", "--owner", "o",
+         "--purpose", "p", "--no-scan", "-w", str(project)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "PRIVET_STREAMING": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+
+    def staging() -> bool:  # plaintext is being written to the private folder
+        return any(p.stat().st_size for p in scratch.glob(".*.part"))
+
+    while not staging():
+        assert proc.poll() is None, "the ingest finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    (left,) = scratch.iterdir()
+    assert stat.S_IMODE(left.stat().st_mode) == 0o600
+    listing = run_privet("datasets", "--json", "-w", project)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.strip() == "[]"
+    assert list(scratch.iterdir()) == []

@@ -505,3 +505,15 @@ def test_a_plan_on_lazy_rows_releases_what_it_releases_in_memory(
     )
     assert lazy.report.levels == memory.report.levels
     assert lazy.report.suppressed == memory.report.suppressed
+
+
+def test_an_altered_stored_version_leaves_no_plaintext_file(ws: Workspace, small) -> None:
+    from privet import IntegrityError
+
+    (stored,) = (ws.folder / "objects" / "versions").rglob("*.tink")
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 1
+    stored.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        streaming_rows(ws.hazmat, "small", purpose="training", actor="alice")
+    assert _scratch(ws) == []

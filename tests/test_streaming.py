@@ -517,3 +517,14 @@ def test_an_altered_stored_version_leaves_no_plaintext_file(ws: Workspace, small
     with pytest.raises(IntegrityError):
         streaming_rows(ws.hazmat, "small", purpose="training", actor="alice")
     assert _scratch(ws) == []
+
+
+def test_a_sample_of_lazy_rows_is_the_sample_polars_draws_in_memory(
+    adult_table: pl.DataFrame, tmp_path: Path, slicing
+) -> None:
+    from privet.engine import sample_rows
+
+    rows = _lazy(adult_table, tmp_path / "a.parquet")
+    assert_frame_equal(sample_rows(rows, 500, seed=3), adult_table.sample(n=500, seed=3))
+    positions = pl.Series([5_999, 0, 700, 0])  # any order, repeats kept
+    assert_frame_equal(rows.take(positions), adult_table[positions])

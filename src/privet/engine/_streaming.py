@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from privet.core import Core
 
 
+# Columns ``take`` adds for a moment (privet's reserved prefix: no table has them).
+_POSITION, _ORDER = "__privet_position__", "__privet_order__"
 # A transform of the rows, applied to each slice in turn.
 _Step = Callable[[pl.LazyFrame], pl.LazyFrame]
 
@@ -102,6 +104,18 @@ class LazyRows:
 
     def collect(self) -> pl.DataFrame:
         return pl.concat([part.collect(engine="streaming") for part in self._slices()])
+
+    def take(self, positions: pl.Series) -> pl.DataFrame:
+        # Each slice's rows numbered from where the slice starts, matched to the positions.
+        wanted = pl.DataFrame({_POSITION: positions.cast(pl.UInt64)}).with_row_index(_ORDER)
+        found, start = [], 0
+        for part in self._slices():
+            numbered = part.with_row_index(_POSITION, offset=start).with_columns(
+                pl.col(_POSITION).cast(pl.UInt64)
+            )
+            found.append(numbered.join(wanted.lazy(), on=_POSITION).collect(engine="streaming"))
+            start += int(part.select(pl.len()).collect(engine="streaming").item())
+        return pl.concat(found).sort(_ORDER).drop(_POSITION, _ORDER)
 
     def close(self) -> None:
         """Delete the plaintext file (rows made from these ones can no longer be read)."""

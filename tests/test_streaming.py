@@ -357,12 +357,13 @@ def _limit(limit: int) -> _Limit:
 
 
 @pytest.mark.parametrize(
-    "rows", [12_000_000, pytest.param(30_000_000, marks=pytest.mark.slow)], ids=["12M", "30M"]
+    ("rows", "limit"),
+    [(12_000_000, 450 << 20), pytest.param(30_000_000, 600 << 20, marks=pytest.mark.slow)],
+    ids=["12M rows, 450 MB", "30M rows, 600 MB"],
 )
 def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
-    ws: Workspace, tmp_path: Path, rows: int
+    ws: Workspace, tmp_path: Path, rows: int, limit: int
 ) -> None:
-    limit = 450 << 20
     source = tmp_path / "big.parquet"
     expected, in_memory = _generate(source, rows)
     assert in_memory > 1.5 * limit, "the table must be clearly larger than the limit"

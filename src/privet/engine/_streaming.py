@@ -1,6 +1,6 @@
 """The Polars engine for tables larger than memory: the broker writes the governed read to a
-private Parquet file, and every answer is computed from a lazy scan of it by Polars'
-streaming engine, which holds a few batches of rows at a time rather than the table."""
+private Parquet file, and every answer is computed from lazy scans of it by Polars'
+streaming engine, a slice of rows at a time, rather than from the table in memory."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import polars as pl
 
@@ -178,24 +178,7 @@ def _check_row_lengths(path: Path, frame: pl.DataFrame, name: str) -> pl.DataFra
     A blank line is no record (as for Python's ``csv`` module and most tools), except in a
     one-column file, where it is the one empty field of a record: a null.
     """
-    import pyarrow as pa  # imported here: only this check needs Arrow's parser
-    import pyarrow.csv as pa_csv
-
-    # Arrow's tokenizer checks every row's field count and skips blank lines; converting only
-    # the last column (rather than all of them to strings) halves the cost of this parse.
-    last = frame.columns[-1]
-    options = pa_csv.ConvertOptions(column_types={last: pa.string()}, include_columns=[last])
-    parse = pa_csv.ParseOptions(newlines_in_values=True)
-    records = 0
-    try:
-        reader = pa_csv.open_csv(str(path), parse_options=parse, convert_options=options)
-        for batch in reader:
-            records += batch.num_rows
-    except pa.ArrowInvalid:
-        raise InvalidInput(
-            f"{name} is not a well-formed CSV file: some rows have fewer fields than the header"
-        ) from None
-    blank = frame.height - records
+    blank = frame.height - _csv_records(path, frame.columns[-1], name)
     if blank <= 0 or frame.width == 1:
         return frame
     trailing = min(blank, _trailing_blank_lines(path))
@@ -210,6 +193,27 @@ def _check_row_lengths(path: Path, frame: pl.DataFrame, name: str) -> pl.DataFra
             "(remove them)"
         )
     return frame.filter(~empty)
+
+
+def _csv_records(path: Path, last: str, name: str) -> int:
+    """The number of records of a CSV file (blank lines are none); refuses short rows."""
+    import pyarrow as pa  # imported here: only this check needs Arrow's parser
+    import pyarrow.csv as pa_csv
+
+    # Arrow's tokenizer checks every row's field count and skips blank lines; converting only
+    # the last column (rather than all of them to strings) halves the cost of this parse.
+    options = pa_csv.ConvertOptions(column_types={last: pa.string()}, include_columns=[last])
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    records = 0
+    try:
+        reader = pa_csv.open_csv(str(path), parse_options=parse, convert_options=options)
+        for batch in reader:
+            records += batch.num_rows
+    except pa.ArrowInvalid:
+        raise InvalidInput(
+            f"{name} is not a well-formed CSV file: some rows have fewer fields than the header"
+        ) from None
+    return records
 
 
 def _trailing_blank_lines(path: Path) -> int:
@@ -642,3 +646,392 @@ def unique_map(
     return text.replace_strict(distinct, mapped, default=None, return_dtype=dtype).alias(
         values.name
     )
+
+
+# -- tables larger than memory ----------------------------------------------------------------
+#
+# A table is read whole into memory when it fits; otherwise it goes through Polars' streaming
+# engine from and to Parquet files on disk. Plaintext on disk lives only in a private folder of
+# the workspace (``PrivateFile``), recorded in the workspace's journal like an export's
+# temporary file, so the next open of the workspace removes what a killed process left.
+
+STREAMING_ENV = "PRIVET_STREAMING"
+# Bytes of memory per byte of a source file, with room for the copies a read makes: CSV and
+# JSON lines are read as text first (a short cell costs 16 bytes), then typed.
+TEXT_FACTOR = {"csv": 8, "jsonl": 4}
+# Bytes of memory per byte of Parquet when its footer cannot be read: zstd often compresses
+# personal data 5-10 times.
+PARQUET_FACTOR = 10
+# Reading a table makes copies on the way (decoded pages, the frame, a typed column).
+COPIES = 2
+_NO_LIMIT = 1 << 60
+
+
+def file_memory(path: Path) -> int:
+    """About how many bytes of memory reading the table file ``path`` would take."""
+    fmt = file_format(path)
+    with file_errors(path):
+        size = path.stat().st_size
+    if fmt != "parquet":
+        return size * TEXT_FACTOR[fmt]
+    import pyarrow.parquet as pq  # the footer gives the uncompressed size of every page
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    except Exception:  # noqa: BLE001 - not Parquet: reading it will say so in one sentence
+        return size * PARQUET_FACTOR
+    return max(decoded, size) * COPIES
+
+
+def table_memory(rows: int, dtypes: list[str], parquet_bytes: int) -> int:
+    """About how many bytes of memory a stored table takes once read: ``rows`` of columns
+    of Polars types ``dtypes`` (text at 24 bytes a value: a 16-byte view and its text), or
+    its Parquet size times ``PARQUET_FACTOR`` when that is more."""
+    width = sum(_value_bytes(dtype) for dtype in dtypes)
+    return max(rows * width, parquet_bytes * PARQUET_FACTOR) * COPIES
+
+
+_FIXED_BYTES = {
+    **dict.fromkeys(("Boolean", "Int8", "UInt8"), 1),
+    **dict.fromkeys(("Int16", "UInt16"), 2),
+    **dict.fromkeys(("Int32", "UInt32", "Float32", "Date"), 4),
+    **dict.fromkeys(("Int64", "UInt64", "Float64", "Time"), 8),
+}
+
+
+def _value_bytes(dtype: str) -> int:
+    if dtype.startswith(("Datetime", "Duration")):
+        return 8
+    if dtype.startswith(("List", "Array", "Struct")):
+        return 48
+    return _FIXED_BYTES.get(dtype, 24)
+
+
+def memory_available() -> int:
+    """Bytes of memory this process may use: the smallest of its memory cgroup's limits (v1
+    ``memory.limit_in_bytes`` or v2 ``memory.max``, its own and its ancestors'), its
+    ``RLIMIT_AS`` and ``RLIMIT_DATA``, and the system's ``MemAvailable``."""
+    limits = [_meminfo_available(), *_cgroup_limits(), *_rlimits()]
+    return min(limits)
+
+
+def _rlimits() -> Iterator[int]:
+    import resource
+
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        soft = resource.getrlimit(which)[0]
+        if soft != resource.RLIM_INFINITY:
+            yield soft
+
+
+def _meminfo_available() -> int:
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return _NO_LIMIT
+
+
+def _cgroup_limits() -> Iterator[int]:
+    try:
+        with open("/proc/self/cgroup") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        _, controllers, group = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            root, name = Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes"
+        elif controllers == "":
+            root, name = Path("/sys/fs/cgroup"), "memory.max"
+        else:
+            continue
+        folder = root / group.lstrip("/")
+        # The group's own limit and its ancestors' (a namespace may hide the path: the root).
+        for where in [folder, *folder.parents]:
+            if not where.is_relative_to(root):
+                break
+            try:
+                text = (where / name).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit():
+                yield int(text)
+
+
+def streams(needed: int) -> bool:
+    """Whether a table that needs about ``needed`` bytes of memory (``file_memory``,
+    ``table_memory``) goes through the streaming engine rather than memory:
+    ``$PRIVET_STREAMING`` (1 or 0) decides when set, else whether it needs more than
+    ``memory_available()``."""
+    forced = os.environ.get(STREAMING_ENV, "")
+    if forced not in ("", "0", "1"):
+        raise InvalidInput(f"${STREAMING_ENV} must be 1 (stream) or 0 (read into memory)")
+    if forced:
+        return forced == "1"
+    return needed > memory_available()
+
+
+class PrivateFile:
+    """An empty owner-only (0600) file for plaintext in ``folder`` (made 0700), deleted by
+    :meth:`close`; it is recorded in ``journal`` first, so that :func:`clean_journal` (run by
+    the next open of the workspace) deletes it if this process dies before closing it."""
+
+    def __init__(self, folder: Path, journal: Path, name: str) -> None:
+        token = uuid.uuid4().hex
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        journal.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = folder / f".{name}.privet-{token}.part"
+        self._entry = journal / f"{token}.json"
+        self._entry.write_text(json.dumps({"pid": os.getpid(), "path": str(self.path)}))
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except BaseException:
+            self._entry.unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self._entry.unlink(missing_ok=True)
+
+    def __enter__(self) -> PrivateFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """A table file too large for memory, rewritten as Parquet by :func:`stage_table`."""
+
+    format: str
+    sha256: str  # of the source file
+    size: int  # of the source file, bytes
+    rows: int
+    schema: pl.Schema
+    meanings: dict[str, str]  # text_meanings of the table
+    sample: pl.DataFrame  # rows spread evenly over the table
+
+
+def stage_table(path: Path, destination: Path, *, sample_rows: int) -> StagedTable:
+    """``read_table`` for a file too large for memory: ``path`` is written to ``destination``
+    as Parquet (zstd) by Polars' streaming engine, never whole in memory.
+
+    The result is the table ``read_table`` gives: one streaming pass over every row first
+    tries, per text column, the same exact types in the same order and the text meanings,
+    then a second pass writes the typed rows. A CSV's blank lines and short rows are refused
+    or dropped as ``read_table`` does. JSON lines with integers of 16 digits or more are
+    refused (``read_table`` reads those exactly with Python's parser, in memory).
+    """
+    fmt = file_format(path)
+    name = path.name
+    with file_errors(path):
+        before = path.stat()
+        with open(path, "rb") as file:
+            head = file.read(1 << 20)
+    if not head:
+        raise InvalidInput(f"{name} is empty")
+    if fmt != "parquet" and b"\x00" in head[:65536]:
+        raise InvalidInput(f"{name} is a binary file, not {fmt.upper()} text")
+    with ThreadPoolExecutor(1) as pool:
+        digest = pool.submit(_file_sha256, path)
+        try:
+            staged = _stage(path, fmt, head, destination, sample_rows)
+        except InvalidInput:
+            raise
+        except Exception as err:  # noqa: BLE001 - polars raises several types; none is shown
+            reason = _csv_reason(str(err))
+            raise InvalidInput(
+                f"{name} is not a well-formed {fmt.upper()} file: {reason}"
+            ) from None
+        sha256 = digest.result()
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise InvalidInput(f"{name} changed while it was being read; try again")
+    rows, schema, meanings, sample = staged
+    return StagedTable(fmt, sha256, before.st_size, rows, schema, meanings, sample)
+
+
+def _stage(
+    path: Path, fmt: str, head: bytes, destination: Path, sample_rows: int
+) -> tuple[int, pl.Schema, dict[str, str], pl.DataFrame]:
+    name = path.name
+    if fmt == "csv":
+        header = _csv_header(head, name)
+        if len(set(header)) != len(header):
+            raise InvalidInput(f"{name} has duplicate column names in its header")
+        lazy = pl.scan_csv(path, infer_schema=False, new_columns=header)
+    elif fmt == "parquet":
+        lazy = pl.scan_parquet(path)
+    else:
+        if _holds_long_numbers(path):
+            raise InvalidInput(
+                f"{name} holds integers of 16 digits or more, which privet reads exactly only "
+                "in memory; split the file or give the process more memory"
+            )
+        lazy = pl.scan_ndjson(path, infer_schema_length=None)
+    schema = lazy.collect_schema()
+    if fmt == "csv" and len(schema) != len(header):
+        raise InvalidInput(f"{name} is not a well-formed CSV file: the parser rejected it")
+    if not len(schema):
+        raise InvalidInput(f"{name} has no columns")
+    _check_column_names(schema.names(), name)
+    text = [c for c, dtype in schema.items() if dtype == pl.String]
+    exact = _EXACT_TYPES if fmt == "csv" else ()
+    empty = pl.all_horizontal(pl.all().is_null())
+    # Each text column's candidate types (CSV only), then meanings, tried on the first rows
+    # (as exact_types does) and then in one streaming pass on every row.
+    tried = {c: [*exact, *MEANINGS] for c in text}
+    # A Parquet file is read a slice at a time (see slices); a text file in one pass, since
+    # a slice of it would be parsed from the file's start.
+    every_row = list(slices(lazy, _height(lazy))) if fmt == "parquet" else [lazy]
+    for rows_seen in ([lazy.head(_PROBE_ROWS)], every_row):
+        checks = [pl.len().alias("rows"), empty.sum().alias("empty")]
+        checks += [pl.nth(len(schema) - 1).null_count().alias("last_nulls")]
+        for i, column in enumerate(text):
+            here = pl.col(column)
+            checks += [
+                here.is_not_null().any().alias(f"p{i}"),
+                _non_empty(here).any().alias(f"n{i}"),
+            ]
+            checks += [
+                (_renders_back(here, o) if isinstance(o, pl.DataType) else _matches(here, o))
+                .all()
+                .alias(f"{i}.{j}")
+                for j, o in enumerate(tried[column])
+            ]
+        facts = _combined(part.select(checks) for part in rows_seen)
+        tried = {
+            c: [o for j, o in enumerate(tried[c]) if facts[f"{i}.{j}"]] for i, c in enumerate(text)
+        }
+    rows = facts["rows"]
+    typed: dict[str, pl.DataType] = {}
+    meanings: dict[str, str] = {}
+    for i, column in enumerate(text):
+        held = [o for o in tried[column] if isinstance(o, pl.DataType)]
+        if held and facts[f"p{i}"]:
+            typed[column] = held[0]
+            continue
+        found = [o for o in tried[column] if isinstance(o, str)]
+        if found and facts[f"n{i}"]:
+            meanings[column] = found[0]
+    if fmt == "csv" and rows and facts["last_nulls"]:
+        lazy, rows = _drop_blank_lines(path, lazy, rows, facts["empty"], len(schema))
+    if rows == 0:
+        raise InvalidInput(f"{name} has no data rows")
+    lazy = lazy.with_columns(_typed(pl.col(c), t).alias(c) for c, t in typed.items())
+    if fmt == "parquet":
+        write_slices(lazy, rows, destination)
+    else:
+        lazy.sink_parquet(destination, compression="zstd", engine="streaming")
+    every = max(1, rows // sample_rows)
+    written = pl.scan_parquet(destination)
+    parts = [
+        part.collect(engine="streaming").gather_every(every, offset=-start % every)
+        for start, part in zip(
+            range(0, rows, WRITE_SLICE_ROWS),
+            slices(written, rows, WRITE_SLICE_ROWS),
+            strict=False,
+        )
+    ]
+    sample = pl.concat(parts).head(sample_rows)
+    return rows, sample.schema, meanings, sample
+
+
+def _height(lazy: pl.LazyFrame) -> int:
+    return int(lazy.select(pl.len()).collect(engine="streaming").item())
+
+
+def _combined(queries: Iterator[pl.LazyFrame]) -> dict[str, Any]:
+    """The checks of ``_stage`` over several slices: counts add up, ``any`` and ``all`` hold
+    as they would on the whole."""
+    facts: dict[str, Any] = {}
+    for query in queries:
+        row = query.collect(engine="streaming").row(0, named=True)
+        for key, value in row.items():
+            if key not in facts:
+                facts[key] = value
+            elif key in ("rows", "empty", "last_nulls"):
+                facts[key] += value
+            elif key[0] in "pn":
+                facts[key] = facts[key] or value
+            else:
+                facts[key] = facts[key] and value
+    return facts
+
+
+# Rows per query over a Parquet file: Polars 1.36's streaming engine holds memory in
+# proportion to the rows one query reads (measured: 1.4 GB for a group-by of 12M rows on 9
+# text keys, against 0.4 GB in slices), so privet queries a large Parquet file a slice at a
+# time (a slice reads only its row groups) and combines the answers.
+SLICE_ROWS = 1_000_000
+
+
+# A slice written is held whole (as Polars, then Arrow): smaller.
+WRITE_SLICE_ROWS = 250_000
+
+
+def slices(lazy: pl.LazyFrame, rows: int, size: int | None = None) -> Iterator[pl.LazyFrame]:
+    """``lazy`` (of ``rows`` rows) in slices of ``size`` (default ``SLICE_ROWS``) rows, in
+    order (at least one)."""
+    size = size or SLICE_ROWS
+    for start in range(0, max(rows, 1), size):
+        yield lazy.slice(start, size)
+
+
+def write_slices(lazy: pl.LazyFrame, rows: int, destination: Path) -> None:
+    """Write ``lazy`` (of ``rows`` rows) to ``destination`` as Parquet (zstd), a slice at a
+    time: memory holds one slice, whatever the table's size."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for part in slices(lazy, rows, WRITE_SLICE_ROWS):
+            table = part.collect(engine="streaming").to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(destination, table.schema, compression="zstd")
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _drop_blank_lines(
+    path: Path, lazy: pl.LazyFrame, rows: int, empty: int, width: int
+) -> tuple[pl.LazyFrame, int]:
+    """``_check_row_lengths`` for a lazy CSV scan: the rows Polars made of blank lines go."""
+    last = lazy.collect_schema().names()[-1]
+    blank = rows - _csv_records(path, last, path.name)
+    if blank <= 0 or width == 1:
+        return lazy, rows
+    trailing = min(blank, _trailing_blank_lines(path))
+    lazy, rows, blank, empty = (
+        lazy.head(rows - trailing),
+        rows - trailing,
+        blank - trailing,
+        empty - trailing,
+    )
+    if blank == 0:
+        return lazy, rows
+    if empty != blank:
+        raise InvalidInput(
+            f"{path.name} is not a well-formed CSV file: it has blank lines between its rows "
+            "(remove them)"
+        )
+    return lazy.filter(~pl.all_horizontal(pl.all().is_null())), rows - blank
+
+
+def _holds_long_numbers(path: Path) -> bool:
+    overlap = b""
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 24):
+            if _LONG_NUMBER.search(overlap + chunk):
+                return True
+            overlap = chunk[-64:]
+    return False

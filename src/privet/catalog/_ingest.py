@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from privet.catalog._info import (
     check_purpose,
     is_reserved,
 )
-from privet.catalog._store import NewDataset, store_version
+from privet.catalog._store import NewDataset, ParquetFile, store_version
 from privet.errors import AlreadyExists, InvalidInput
 from privet.schema import Column, Dataset
 from privet.taxonomy import Level, Role, check_category, level_for
@@ -85,36 +86,48 @@ def ingest(
         core.vault.workspace_aead(session)  # a missing master key fails before any work
 
     step("reading")
-    source = tables.read_table(path)
-    frame = source.frame
-    reserved = [c for c in frame.columns if is_reserved(c)]
-    if reserved:
-        raise InvalidInput(
-            f"{path.name} has a column named {reserved[0][:80]!r}; names starting with "
-            f"{RESERVED_PREFIX!r} are reserved for privet, rename it"
+    fmt = tables.file_format(path)
+    with ExitStack() as stack:
+        if tables.streams(tables.file_memory(path)):
+            # Larger than memory: staged as Parquet in a private file, encrypted from there.
+            staged_file = stack.enter_context(core.private_file("ingest"))
+            staged = tables.stage_table(path, staged_file.path, sample_rows=SCAN_SAMPLE)
+            shape, sample = pl.DataFrame(schema=staged.schema), staged.sample
+            table: pl.DataFrame | ParquetFile = ParquetFile(
+                staged_file.path, staged.rows, len(staged.schema)
+            )
+            meanings, sha256, size = staged.meanings, staged.sha256, staged.size
+        else:
+            source = tables.read_table(path)
+            shape = sample = table = source.frame
+            meanings, sha256, size = tables.text_meanings(source.frame), source.sha256, source.size
+        reserved = [c for c in shape.columns if is_reserved(c)]
+        if reserved:
+            raise InvalidInput(
+                f"{path.name} has a column named {reserved[0][:80]!r}; names starting with "
+                f"{RESERVED_PREFIX!r} are reserved for privet, rename it"
+            )
+        for column in [*categories, *parsed_roles, *([subject_id] if subject_id else [])]:
+            if column not in shape.columns:
+                raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")
+        discovered = _discover(sample, categories, parsed_roles, step) if scan else {}
+        columns = _columns(shape, categories, parsed_roles, discovered, corrected)
+        for entry in columns:
+            entry.meaning = meanings.get(entry.name)
+        return store_version(
+            core,
+            name=name,
+            frame=table,
+            columns=columns,
+            level=_classification(columns, classification),
+            kind="ingest",
+            actor=actor,
+            source=lineage.file_ref(sha256),
+            facts={"format": fmt, "bytes": size},
+            new=new,
+            progress=step,
+            source_sha256=sha256,
         )
-    for column in [*categories, *parsed_roles, *([subject_id] if subject_id else [])]:
-        if column not in frame.columns:
-            raise InvalidInput(f"{path.name} has no column named {column[:80]!r}")
-    discovered = _discover(frame, categories, parsed_roles, step) if scan else {}
-    columns = _columns(frame, categories, parsed_roles, discovered, corrected)
-    meanings = tables.text_meanings(frame)
-    for entry in columns:
-        entry.meaning = meanings.get(entry.name)
-    return store_version(
-        core,
-        name=name,
-        frame=frame,
-        columns=columns,
-        level=_classification(columns, classification),
-        kind="ingest",
-        actor=actor,
-        source=lineage.file_ref(source.sha256),
-        facts={"format": source.format, "bytes": source.size},
-        new=new,
-        progress=step,
-        source_sha256=source.sha256,
-    )
 
 
 def _check_governance(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import polars as pl
 from sqlalchemy import select
@@ -42,11 +44,20 @@ class NewDataset:
     derived_from: str | None = None
 
 
+@dataclass(frozen=True)
+class ParquetFile:
+    """A version's plaintext already written as Parquet: a table larger than memory."""
+
+    path: Path
+    rows: int
+    columns: int
+
+
 def store_version(
     core: Core,
     *,
     name: str,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | ParquetFile,
     columns: Sequence[Column],
     level: str,
     kind: str,
@@ -57,7 +68,8 @@ def store_version(
     progress: Callable[[str], None],
     source_sha256: str | None = None,
 ) -> VersionInfo:
-    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``).
+    """Add ``frame`` as the next version of ``name`` (creating the dataset when ``new``); a
+    ``ParquetFile`` (a table larger than memory) is encrypted from disk a chunk at a time.
 
     ``source`` is the lineage ref it was made from; ``facts`` (counts, parameters, never
     values) go to lineage, and ``source_sha256`` (an ingested file's hash) to the audit
@@ -69,17 +81,30 @@ def store_version(
         dataset_id = existing.id if existing else uuid.uuid4().hex
 
     progress("encrypting")
-    plaintext = tables.to_parquet_bytes(frame)
-    content_sha256 = hashlib.sha256(plaintext).hexdigest()
     version_id = uuid.uuid4().hex
     # Encrypted before the catalog's write lock is taken: a large file must not block writers.
     object_key = f"versions/{dataset_id}/{version_id}.parquet.tink"
-    with (
-        stored_object(
-            core, object_key, plaintext, dataset_id=dataset_id, context=version_id
-        ) as stored,
-        core.session() as session,
-    ):
+    with ExitStack() as stack:
+        digest = hashlib.sha256()
+        if isinstance(frame, ParquetFile):
+            rows, width, plaintext_bytes = frame.rows, frame.columns, frame.path.stat().st_size
+            plaintext: bytes | BinaryIO = stack.enter_context(open(frame.path, "rb"))
+        else:
+            plaintext = tables.to_parquet_bytes(frame)
+            rows, width, plaintext_bytes = frame.height, frame.width, len(plaintext)
+            digest.update(plaintext)
+        stored = stack.enter_context(
+            stored_object(
+                core,
+                object_key,
+                plaintext,
+                dataset_id=dataset_id,
+                context=version_id,
+                digest=digest,
+            )
+        )
+        content_sha256 = digest.hexdigest()
+        session = stack.enter_context(core.session())
         progress("registering")
         try:
             now = core.now()
@@ -114,9 +139,9 @@ def store_version(
                 id=version_id,
                 number=number,
                 kind=kind,
-                row_count=frame.height,
+                row_count=rows,
                 content_sha256=content_sha256,
-                plaintext_bytes=len(plaintext),
+                plaintext_bytes=plaintext_bytes,
                 stored_bytes=stored.size,
                 object_key=object_key,
                 key_id=stored.key_id,
@@ -133,8 +158,8 @@ def store_version(
                 dataset=dataset_id,
                 version=version_id,
                 number=number,
-                rows=frame.height,
-                columns=frame.width,
+                rows=rows,
+                columns=width,
                 content_sha256=content_sha256,
                 classification=dataset.classification,
                 source=source,
@@ -149,7 +174,7 @@ def store_version(
                 source,
                 lineage.version_ref(version_id),
                 kind,
-                {**facts, "rows": frame.height},
+                {**facts, "rows": rows},
                 index,
                 now,
             )

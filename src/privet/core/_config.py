@@ -19,6 +19,9 @@ OBJECTS = "objects"
 # Where a write of plaintext outside the workspace (an export) records its temporary file, so
 # that the next command removes what a killed process left.
 PENDING = "pending"
+# Where plaintext too large for memory is put while privet works on it (owner-only files,
+# recorded in PENDING first, removed when done or by the next open of the workspace).
+SCRATCH = "scratch"
 
 
 class WorkspaceConfig(BaseModel):

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from privet import auditlog
+from privet import auditlog, tables
 from privet.auditlog import AuditLog
-from privet.core._config import CATALOG_DB, OBJECTS, PENDING, WorkspaceConfig
+from privet.core._config import CATALOG_DB, OBJECTS, PENDING, SCRATCH, WorkspaceConfig
 from privet.errors import PrivetError
 from privet.schema import Meta, make_engine, reader
 from privet.vault import LocalObjectStore, Vault
@@ -90,6 +90,12 @@ class Core:
     def journal(self) -> Path:
         """Where exports record their temporary files (see :func:`privet.tables.atomic_file`)."""
         return self.folder / PENDING
+
+    def private_file(self, name: str) -> tables.PrivateFile:
+        """An owner-only file for plaintext too large for memory, in the workspace's private
+        scratch folder; close it when done (a crash leaves it to the next open, which
+        deletes it: see :func:`privet.tables.clean_journal`)."""
+        return tables.PrivateFile(self.folder / SCRATCH, self.journal, name)
 
     @property
     def origin(self) -> str:

@@ -10,12 +10,13 @@ after the commit (or by garbage collection, if a crash comes first).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -58,9 +59,18 @@ class StoredObject:
 
 @contextmanager
 def stored_object(
-    core: Core, key: str, plaintext: bytes, *, dataset_id: str, context: str
+    core: Core,
+    key: str,
+    plaintext: bytes | BinaryIO,
+    *,
+    dataset_id: str,
+    context: str,
+    digest: Any = None,
 ) -> Iterator[StoredObject]:
     """Encrypt ``plaintext`` under a new data key and put it at ``key``.
+
+    ``plaintext`` may be a readable file (a version larger than memory), encrypted a chunk at
+    a time; ``digest`` (a hashlib object) is then fed its bytes on the way.
 
     The body inserts (and commits) the row that refers to the object, calling
     ``register(session)`` before the commit. If it raises, the object is deleted: a row is
@@ -72,9 +82,14 @@ def stored_object(
     """
     data_key = new_data_key(set())
     with core.store.writing():
-        size = core.store.put(
-            key, core.vault.encrypt_version(data_key, dataset_id, context, plaintext)
-        )
+        if isinstance(plaintext, bytes):
+            write = core.vault.encrypt_version(data_key, dataset_id, context, plaintext)
+        else:
+            digest = digest if digest is not None else hashlib.sha256()
+            write = core.vault.encrypt_version_from(
+                data_key, dataset_id, context, plaintext, digest
+            )
+        size = core.store.put(key, write)
         try:
             yield StoredObject(size, primary_key_id(data_key), dataset_id, data_key, core)
         except BaseException:

@@ -20,7 +20,9 @@ from privet.engine._open import open_rows
 from privet.engine._rows import COUNT, FrameRows, Rows, sample_rows
 from privet.engine._spark import SparkRows, spark_errors, spark_rows
 from privet.engine._spark_session import SECRET_ENV, require_spark, spark_session, stop_spark
+from privet.engine._streaming import LazyRows, streaming_rows, use_streaming
 
-__all__ = ["COUNT", "ENGINES", "FrameRows", "Rows", "choose_engine", "open_rows", "sample_rows"]
+__all__ = ["COUNT", "ENGINES", "FrameRows", "LazyRows", "Rows", "choose_engine", "open_rows"]
+__all__ += ["sample_rows", "streaming_rows", "use_streaming"]
 __all__ += ["SECRET_ENV", "SparkRows", "require_spark", "spark_errors", "spark_rows"]
 __all__ += ["spark_session", "stop_spark"]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from privet import policy
 from privet.engine._choose import choose_engine
 from privet.engine._rows import FrameRows, Rows
+from privet.engine._streaming import streaming_rows, use_streaming
 from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -47,6 +48,13 @@ def open_rows(
         return
     if spark_master is not None:
         raise InvalidInput("--spark-master needs --engine spark", parameter="spark_master")
+    if use_streaming(core, ref):
+        # Larger than memory: a private plaintext file, scanned lazily, deleted on exit.
+        with streaming_rows(
+            core, ref, purpose=purpose, actor=actor, identity=identity, channel=channel
+        ) as rows:
+            yield rows
+        return
     release = policy.read(
         core, ref, purpose=purpose, actor=actor, identity=identity, channel=channel
     )

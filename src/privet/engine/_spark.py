@@ -20,7 +20,15 @@ import polars as pl
 from privet import policy
 from privet.engine._rows import COUNT, BatchFunction, Rows
 from privet.engine._spark_session import spark_session
-from privet.engine._spark_tasks import Source, Step, anti_join, counts_task, rows_task
+from privet.engine._spark_tasks import (
+    POSITION,
+    Source,
+    Step,
+    anti_join,
+    counts_task,
+    rows_task,
+    take_task,
+)
 from privet.engine._spark_types import polars_schema, spark_schema, to_polars
 from privet.errors import IntegrityError
 
@@ -136,6 +144,16 @@ class SparkRows:
 
     def collect(self) -> pl.DataFrame:
         return self._to_polars(self.dataframe, self._schema)
+
+    def take(self, positions: pl.Series) -> pl.DataFrame:
+        if self._steps:
+            raise ValueError("take reads the stored version's positions, before any step")
+        out = pl.Schema({**self._schema, POSITION: pl.UInt32()})
+        struct = spark_schema(out)
+        task = partial(take_task, self._source, positions, _arrow_schema(struct))
+        found = self._to_polars(self._tasks().mapInArrow(task, struct), out)
+        order = pl.DataFrame({POSITION: positions.cast(pl.UInt32)})
+        return order.join(found, on=POSITION, how="left", maintain_order="left").drop(POSITION)
 
     def _tasks(self) -> DataFrame:
         n = self._source.tasks

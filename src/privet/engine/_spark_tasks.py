@@ -35,10 +35,15 @@ class Source:
     key: bytes = field(repr=False)
 
 
+# The column that numbers a row by its position in the stored version (``take``).
+POSITION = "__privet_position"
+
+
 def frames(
-    source: Source, steps: Sequence[Step], task_ids: Iterable[int]
+    source: Source, steps: Sequence[Step], task_ids: Iterable[int], *, numbered: bool = False
 ) -> Iterator[pl.DataFrame]:
-    """The rows of these tasks' shares, one frame per row group, ``steps`` applied."""
+    """The rows of these tasks' shares, one frame per row group, ``steps`` applied; with
+    ``numbered``, first given their position in the version (column ``POSITION``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -48,10 +53,13 @@ def frames(
         if hashlib.sha256(plaintext).hexdigest() != source.sha256:
             raise IntegrityError("a stored version does not match its recorded hash")
         parquet = pq.ParquetFile(pa.BufferReader(plaintext))
+        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
         for group in range(task, parquet.num_row_groups, source.tasks):
             table = parquet.read_row_group(group, columns=list(source.columns))
             frame = pl.from_arrow(table)
             assert isinstance(frame, pl.DataFrame)
+            if numbered:
+                frame = frame.with_row_index(POSITION, offset=sum(sizes[:group]))
             for step in steps:
                 frame = step(frame)
             yield frame
@@ -88,6 +96,17 @@ def counts_task(
     if parts:
         merged = pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
         yield from _arrow(merged, schema).to_batches()
+
+
+def take_task(
+    source: Source, positions: pl.Series, schema: Any, batches: Iterable[Any]
+) -> Iterator[Any]:
+    """mapInArrow: the rows of the tasks' shares at ``positions``, numbered."""
+    wanted = pl.DataFrame({POSITION: positions.cast(pl.UInt32)})
+    for frame in frames(source, (), task_ids(batches), numbered=True):
+        found = frame.join(wanted, on=POSITION, how="semi")
+        if found.height:
+            yield from _arrow(found, schema).to_batches()
 
 
 def anti_join(combinations: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import polars as pl
 from sqlalchemy import select
@@ -533,7 +533,10 @@ def export(
     overwrite: bool = False,
     view: str = "raw",
 ) -> Release:
-    """A governed read written to ``destination`` (CSV, Parquet or JSON lines, atomically)."""
+    """A governed read written to ``destination`` (CSV, Parquet or JSON lines, atomically);
+    a version larger than memory is written without holding it (see ``_export_streamed``)."""
+    if larger_than_memory(core, ref):
+        return _export_streamed(core, ref, destination, purpose=purpose, actor=actor, view=view)
     if purpose in INTERNAL_PURPOSES:
         raise PolicyDenied(f"{purpose!r} is for privet's own processing, not for exports")
     tables.check_destination(destination, overwrite=overwrite)
@@ -756,3 +759,116 @@ def release_to_job(
         drop=drop,
         key=export_data_key(decided.handle),
     )
+
+
+# -- larger than memory -----------------------------------------------------------------------
+
+
+class FileRelease:
+    """A governed read written to an owner-only Parquet file in the workspace's scratch folder
+    (``path``); :meth:`close` (or leaving the ``with`` block) deletes the file, and a process
+    that dies first leaves it to the next open of the workspace, which deletes it."""
+
+    def __init__(self, release: Release, file: tables.PrivateFile) -> None:
+        self.release = release
+        self._file = file
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> FileRelease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def release_to_file(
+    core: Core,
+    ref: str,
+    *,
+    purpose: str,
+    actor: str | None = None,
+    identity: Identity | None = None,
+    view: str = "raw",
+    channel: str = "library",
+) -> FileRelease:
+    """``read``, with the rows written to a private Parquet file instead of memory: the same
+    decision and one log entry, before any byte is decrypted (a refusal writes no file).
+
+    When the view releases the stored version unchanged, its plaintext goes to the file a
+    chunk at a time (its hash checked at the end) and is never whole in memory; a view that
+    reshapes rows (masks, a row filter, consent, a dropped subject link) is shaped in memory
+    by ``read``'s path, and that frame is written.
+    """
+    keep_link = channel.startswith("dp:") or (
+        channel in (DERIVE_CHANNEL, INCIDENT_CHANNEL) and purpose in INTERNAL_PURPOSES
+    )
+    who = _who(core, actor, identity)
+    release, _, stored = _release(
+        core, ref, who, view, purpose, channel, keep_stored=True, keep_link=keep_link
+    )
+    file = core.private_file("release")
+    try:
+        with open(file.path, "wb") as out:
+            _write_release(release, stored, out)
+    except BaseException:
+        file.close()
+        raise
+    return FileRelease(release, file)
+
+
+def _write_release(release: Release, stored: Iterator[bytes] | None, out: BinaryIO) -> None:
+    if stored is None:
+        release.frame.write_parquet(out, compression="zstd")
+        return
+    for chunk in stored:
+        out.write(chunk)
+
+
+def larger_than_memory(core: Core, ref: str) -> bool:
+    """Whether version ``ref`` is read by streaming rather than into memory: its plaintext
+    size against the memory available (see :func:`privet.tables.streams`)."""
+    with core.reading() as session:
+        _, version = resolve(session, ref)
+        dtypes = [c.dtype for c in version.columns]
+        needed = tables.table_memory(version.row_count, dtypes, version.plaintext_bytes or 0)
+    return tables.streams(needed)
+
+
+def _export_streamed(
+    core: Core, ref: str, destination: Path, *, purpose: str, actor: str, view: str
+) -> Release:
+    """``export`` of a version larger than memory: a Parquet destination gets the decrypted
+    chunks as they come; CSV and JSON lines are written a slice at a time from a private
+    Parquet file (see ``tables.slices``). Either way the destination appears whole or not
+    at all."""
+    fmt = tables.file_format(destination)
+    channel = f"file:{destination.suffix[1:]}"
+    if fmt == "parquet":
+        who = _who(core, actor, None)
+        release, _, stored = _release(core, ref, who, view, purpose, channel, keep_stored=True)
+        with tables.atomic_file(destination, journal=core.journal) as out:
+            _write_release(release, stored, out)
+        return release
+    with release_to_file(core, ref, purpose=purpose, actor=actor, view=view, channel=channel) as (
+        released
+    ):
+        rows = pl.scan_parquet(released.path)
+        if fmt == "csv" and any(t.is_nested() for t in rows.collect_schema().dtypes()):
+            raise InvalidInput(
+                "this table has nested columns, which CSV cannot hold; export to .parquet"
+            )
+        height = int(rows.select(pl.len()).collect(engine="streaming").item())
+        with tables.atomic_file(destination, journal=core.journal) as out:
+            for number, part in enumerate(tables.slices(rows, height)):
+                frame = part.collect(engine="streaming")
+                if fmt == "csv":
+                    frame.write_csv(out, include_header=number == 0)
+                else:
+                    frame.write_ndjson(out)
+        return released.release

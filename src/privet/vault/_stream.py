@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import tink
 from tink import streaming_aead
@@ -27,6 +27,18 @@ def encrypt_into(
     with primitive.new_encrypting_stream(out, context) as stream:
         for start in range(0, len(view), _CHUNK):
             stream.write(view[start : start + _CHUNK])
+
+
+def encrypt_file_into(
+    handle: tink.KeysetHandle, source: BinaryIO, context: bytes, out: BinaryIO, digest: Any
+) -> None:
+    """``encrypt_into`` for plaintext read from ``source`` a chunk at a time (a file larger
+    than memory); ``digest`` (a hashlib object) sees every plaintext byte on the way."""
+    primitive = handle.primitive(streaming_aead.StreamingAead)
+    with primitive.new_encrypting_stream(out, context) as stream:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            stream.write(chunk)
 
 
 def decrypt_from(handle: tink.KeysetHandle, source: BinaryIO, context: bytes) -> bytes:

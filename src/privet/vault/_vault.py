@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import tink
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -254,6 +254,19 @@ class Vault:
     ) -> Callable[[BinaryIO], None]:
         context = self.version_context(dataset_id, version_id)
         return lambda out: _stream.encrypt_into(handle, plaintext, context, out)
+
+    def encrypt_version_from(
+        self,
+        handle: tink.KeysetHandle,
+        dataset_id: str,
+        version_id: str,
+        source: BinaryIO,
+        digest: Any,
+    ) -> Callable[[BinaryIO], None]:
+        """``encrypt_version`` of the plaintext read from ``source`` chunk by chunk, never
+        whole in memory; ``digest`` (a hashlib object) is fed the plaintext on the way."""
+        context = self.version_context(dataset_id, version_id)
+        return lambda out: _stream.encrypt_file_into(handle, source, context, out, digest)
 
     def decrypt_version(
         self, handle: tink.KeysetHandle, dataset_id: str, version_id: str, source: BinaryIO

@@ -1,0 +1,753 @@
+"""Scale-out benchmarks (issue 19): k/ℓ/t and the optimal k = 5 search at 1M, 10M, 100M rows.
+
+For each size N, on an Adult-like table generated here (Adult resampled with a seeded RNG):
+
+1. ingest into a fresh workspace (timed; the ingest path is reported);
+2. privet's risk (k, ℓ, t of the 8 quasi-identifiers of bench_deid.py, sensitive ``income``)
+   and protect (optimal k = 5, bench_deid.py's hierarchies, 5% suppression) through the
+   ``Workspace`` door on (a) Polars streaming (``PRIVET_STREAMING=1``) and (b) Spark
+   ``local[2]`` (start-up timed apart); both engines must give the same k, ℓ, t, classes and
+   the same protected row count;
+3. the peers: the issue's naive Spark job (``groupBy`` of the 8 QIs, distinct count of the
+   sensitive column, plain ``local[2]`` over the plaintext Parquet) and Polars' own eager and
+   streaming group-by of the same; privet's ratio to each;
+4. ARX (``--arx-classpath``, built outside this repository) at 1M and 10M rows: its risk
+   model (classes, k, sample uniques) and its optimal k = 5 on the same hierarchies, with
+   bench_deid.py's driver;
+5. on paper, from Spark's measured per-row cost: 10 nodes x 16 cores on 10B rows.
+
+Every measurement runs in a child process, one at a time; its peak memory is the largest sum
+of RSS over the child's process tree (the Spark or ARX JVM and Spark's Python workers
+included), sampled from /proc every 0.2 s, beside ``ru_maxrss`` of the largest single
+process of the tree (wait4). Inputs are cached in bench/out/scale by size and seed.
+
+    .venv/bin/python bench/bench_scale.py [--rows 1e6,1e7,1e8] [--arx-classpath CP] [--quick]
+
+Results go to bench/out/scale.json and are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+SCALE = OUT / "scale"
+sys.path.insert(0, str(BENCH))
+
+from bench_deid import HIERARCHIES, QIS, SENSITIVE  # noqa: E402
+
+Result = dict[str, Any]
+ACTOR = "bench"
+DATASET = "adult"
+CHUNK = 1_000_000
+# Share of rows with one categorical quasi-identifier redrawn from its marginal: new
+# combinations keep appearing as N grows, as in a real population, not only Adult's own.
+REDRAW = 0.05
+SPARK_MASTER = "local[2]"
+
+
+# -- 1. the Adult-like table ----------------------------------------------------------------
+
+
+def generate(rows: int, seed: int) -> Path:
+    """An Adult-like Parquet file of ``rows`` rows, written chunk by chunk (cached).
+
+    Rows are drawn from Adult with a seeded RNG per chunk (so the file depends only on rows
+    and seed); ages are jittered by up to ±2 years and 5% of rows get one categorical
+    quasi-identifier redrawn from Adult's marginal, so classes grow with N.
+    """
+    import numpy as np
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from privet.datasets import adult
+
+    path = SCALE / f"adult_{rows}_{seed}.parquet"
+    if path.exists():
+        return path
+    SCALE.mkdir(parents=True, exist_ok=True)
+    base = adult()
+    categorical = [q for q in QIS if base.schema[q] == pl.String]
+    partial = path.with_suffix(".partial")
+    writer = None
+    try:
+        for index, start in enumerate(range(0, rows, CHUNK)):
+            size = min(CHUNK, rows - start)
+            rng = np.random.default_rng([seed, index])
+            frame = base[rng.integers(0, base.height, size)]
+            jitter = pl.Series(rng.integers(-2, 3, size))
+            redraw = rng.random(size) < REDRAW
+            which = rng.integers(0, len(categorical), size)
+            donors = rng.integers(0, base.height, size)
+            changes = [(pl.col("age") + jitter).clip(17, 90).alias("age")]
+            for position, column in enumerate(categorical):
+                mask = pl.Series(redraw & (which == position))
+                donor = base.get_column(column).gather(pl.Series(donors))
+                changes.append(pl.when(mask).then(donor).otherwise(pl.col(column)).alias(column))
+            table = frame.with_columns(changes).to_arrow(compat_level=pl.CompatLevel.oldest())
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=CHUNK)
+        if writer is not None:
+            writer.close()
+            writer = None
+        partial.rename(path)
+    finally:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+    return path
+
+
+# -- the child process side -------------------------------------------------------------------
+
+
+def _hierarchy_specs() -> dict[str, Any]:
+    from privet.deid import SuppressSpec
+
+    return {q: HIERARCHIES.get(q, SuppressSpec(type="suppress")) for q in QIS}
+
+
+def _workspace(root: str) -> Any:
+    from privet import Workspace
+
+    return Workspace.open(root)
+
+
+def _engine_kwargs(method: Any, engine: str, master: str | None) -> dict[str, Any] | None:
+    """The engine keywords the facade takes, or None when it has no ``engine=`` yet."""
+    names = inspect.signature(method).parameters
+    if "engine" not in names:
+        return None
+    kwargs: dict[str, Any] = {"engine": engine}
+    if engine == "spark":
+        kwargs["spark_master"] = master
+    return kwargs
+
+
+def _spark_start(master: str) -> float | None:
+    """Seconds to start privet's Spark session (reused by the measured call), if exposed."""
+    try:
+        from privet.engine import spark_session
+    except ImportError:
+        return None
+    started = time.perf_counter()
+    spark_session(master)
+    return time.perf_counter() - started
+
+
+def op_ingest(args: Result) -> Result:
+    from privet import Workspace, tables
+
+    root = Path(args["root"])
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    ws = Workspace.init(root, actor=ACTOR)
+    roles = {q: "quasi_identifier" for q in QIS} | {SENSITIVE: "sensitive"}
+    streams = getattr(tables, "streams", None)
+    path = "in memory (tables.read_table, then one encrypted Parquet object)"
+    if streams is not None:
+        try:
+            if streams(Path(args["parquet"])):
+                path = "streaming (Polars sink to a private Parquet file, encrypted by chunks)"
+        except TypeError:
+            path = "tables.streams present, decision not inspectable"
+    started = time.perf_counter()
+    info = ws.ingest(
+        args["parquet"],
+        name=DATASET,
+        owner=ACTOR,
+        purposes=["research"],
+        actor=ACTOR,
+        roles=roles,
+        scan=False,
+    )
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": info.rows, "stored_bytes": info.stored_bytes,
+            "path": path}  # fmt: skip
+
+
+def op_risk(args: Result) -> Result:
+    from privet.deid import RiskRequest
+
+    ws = _workspace(args["root"])
+    kwargs = _engine_kwargs(ws.deid.risk, args["engine"], args.get("master"))
+    if kwargs is None:
+        if args["engine"] != "polars":
+            return {"skipped": "ws.deid.risk takes no engine= yet (before the merge)"}
+        kwargs = {}
+    result: Result = {"engine_keyword": bool(kwargs)}
+    if args["engine"] == "spark":
+        result["startup_s"] = _spark_start(args["master"])
+    request = RiskRequest(quasi_identifiers=QIS, sensitive=[SENSITIVE])
+    started = time.perf_counter()
+    report = ws.deid.risk(DATASET, request, actor=ACTOR, **kwargs)
+    result["seconds"] = time.perf_counter() - started
+    result.update(
+        rows=report.rows, k=report.k, l=report.l, t=report.t, classes=report.classes,
+        sample_uniques=report.sample_uniques, prosecutor_risk_avg=report.prosecutor_risk_avg,
+    )  # fmt: skip
+    return result
+
+
+def op_protect(args: Result) -> Result:
+    from privet.deid import ProtectRequest, shortcut_plan
+
+    ws = _workspace(args["root"])
+    kwargs = _engine_kwargs(ws.deid.protect, args["engine"], args.get("master"))
+    if kwargs is None:
+        if args["engine"] != "polars":
+            return {"skipped": "ws.deid.protect takes no engine= yet (before the merge)"}
+        kwargs = {}
+    result: Result = {"engine_keyword": bool(kwargs)}
+    if args["engine"] == "spark":
+        result["startup_s"] = _spark_start(args["master"])
+    plan = shortcut_plan(
+        k=5, quasi_identifiers=QIS, max_suppression=0.05, hierarchies=_hierarchy_specs()
+    )
+    output = f"{DATASET}_k5_{args['engine']}_{time.time_ns()}"
+    started = time.perf_counter()
+    report = ws.deid.protect(
+        DATASET, ProtectRequest(plan=plan), output=output, actor=ACTOR, **kwargs
+    )
+    result["seconds"] = time.perf_counter() - started
+    result.update(
+        rows_in=report.rows_in, rows_out=report.rows_out, suppressed=report.suppressed,
+        levels=report.levels, k_after=report.risk_after.k if report.risk_after else None,
+        evaluated=report.search.evaluated if report.search else None, output=report.output,
+    )  # fmt: skip
+    return result
+
+
+def op_naive_spark(args: Result) -> Result:
+    """The issue's naive job: plain Spark, groupBy of the 8 QIs, distinct count of income."""
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F  # noqa: N812
+
+    started = time.perf_counter()
+    spark = (
+        SparkSession.builder.master(args["master"])
+        .appName("naive")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    startup = time.perf_counter() - started
+    started = time.perf_counter()
+    frame = spark.read.parquet(args["parquet"])
+    rows = frame.groupBy(*QIS).agg(F.countDistinct(SENSITIVE).alias("d")).collect()
+    seconds = time.perf_counter() - started
+    spark.stop()
+    return {"startup_s": startup, "seconds": seconds, "classes": len(rows),
+            "l": min(r["d"] for r in rows)}  # fmt: skip
+
+
+def op_polars_groupby(args: Result) -> Result:
+    """Polars' own group-by of the same, eager (read then group) or streaming (lazy scan)."""
+    import polars as pl
+
+    started = time.perf_counter()
+    agg = pl.col(SENSITIVE).n_unique().alias("d")
+    if args["mode"] == "eager":
+        out = pl.read_parquet(args["parquet"], columns=[*QIS, SENSITIVE]).group_by(QIS).agg(agg)
+    else:
+        out = pl.scan_parquet(args["parquet"]).group_by(QIS).agg(agg).collect(engine="streaming")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "classes": out.height, "l": int(out.get_column("d").min())}
+
+
+ARX_RISK_DRIVER = r"""
+import java.nio.charset.StandardCharsets;
+import org.deidentifier.arx.*;
+import org.deidentifier.arx.risk.*;
+
+/** privet's benchmark driver: ARX's sample-based risk model of one table, on stdout. */
+public class PrivetArxRisk {
+    public static void main(String[] args) throws Exception {
+        String dir = args[0];
+        String[] qis = args[1].split(",");
+        String sensitive = args[2];
+        long load = System.nanoTime();
+        Data data = Data.create(dir + "/data.csv", StandardCharsets.UTF_8, ',');
+        for (String q : qis) {
+            data.getDefinition().setAttributeType(q, AttributeType.QUASI_IDENTIFYING_ATTRIBUTE);
+        }
+        data.getDefinition().setAttributeType(sensitive, AttributeType.SENSITIVE_ATTRIBUTE);
+        DataHandle handle = data.getHandle();
+        long start = System.nanoTime();
+        RiskEstimateBuilder builder = handle.getRiskEstimator(
+            ARXPopulationModel.create(handle.getNumRows(), 0.01d));
+        RiskModelHistogram classes = builder.getEquivalenceClassModel();
+        int[] histogram = classes.getHistogram();
+        int k = Integer.MAX_VALUE;
+        for (int i = 0; i < histogram.length; i += 2) { k = Math.min(k, histogram[i]); }
+        double uniques = builder.getSampleBasedUniquenessRisk().getFractionOfUniqueRecords();
+        RiskModelSampleRisks risks = builder.getSampleBasedReidentificationRisk();
+        long end = System.nanoTime();
+        System.out.println("{\"risk_ms\":" + (end - start) / 1e6
+            + ",\"with_loading_ms\":" + (end - load) / 1e6
+            + ",\"rows\":" + handle.getNumRows() + ",\"classes\":" + (long) classes.getNumClasses()
+            + ",\"k\":" + k + ",\"sample_uniques\":" + uniques
+            + ",\"prosecutor_risk_avg\":" + risks.getAverageRisk() + "}");
+    }
+}
+"""
+
+
+def _arx_frame(parquet: str) -> Any:
+    import polars as pl
+
+    return pl.read_parquet(parquet).with_columns(pl.col(pl.String).fill_null("?"))
+
+
+def op_arx_risk(args: Result) -> Result:
+    import polars as pl
+
+    work = Path(args["work"])
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    # Only the columns the risk model reads: ARX holds every column of its input in memory.
+    frame = _arx_frame(args["parquet"]).select([*QIS, SENSITIVE])
+    frame.write_csv(work / "data.csv")
+    del frame
+    (work / "PrivetArxRisk.java").write_text(ARX_RISK_DRIVER)
+    classpath = args["classpath"]
+    subprocess.run(
+        ["javac", "-nowarn", "-cp", classpath, "-d", str(work), str(work / "PrivetArxRisk.java")],
+        check=True,
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["java", f"-Xmx{args['heap']}", "-cp", f"{work}:{classpath}", "PrivetArxRisk", str(work),
+         ",".join(QIS), SENSITIVE],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    jvm_rss = _children_maxrss_mb()
+    if done.returncode:
+        return {"failed": True, "jvm_wall_s": wall, "jvm_peak_rss_mb": jvm_rss,
+                "stderr_tail": done.stderr[-800:]}  # fmt: skip
+    result = json.loads([x for x in done.stdout.splitlines() if x.startswith("{")][-1])
+    result.update(jvm_wall_s=wall, jvm_peak_rss_mb=jvm_rss, polars_version=pl.__version__)
+    return result
+
+
+def op_arx_anonymize(args: Result) -> Result:
+    from bench_deid import bench_arx
+    from privet.deid import build
+
+    frame = _arx_frame(args["parquet"])
+    specs = _hierarchy_specs()
+    hierarchies = {q: build(q, specs[q], frame.get_column(q)) for q in QIS}
+    try:
+        result = bench_arx(
+            frame, hierarchies, args["classpath"], 1, heap=args["heap"], work=Path(args["work"])
+        )
+    except subprocess.CalledProcessError as err:
+        return {"failed": True, "jvm_peak_rss_mb": _children_maxrss_mb(),
+                "stderr_tail": (err.stderr or "")[-800:]}  # fmt: skip
+    result.pop("arx_classpath", None)
+    result["jvm_peak_rss_mb"] = _children_maxrss_mb()  # javac's too, but the JVM is larger
+    result["rows_out"] = frame.height - result["suppressed"]
+    return result
+
+
+def _children_maxrss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+OPS = {
+    "ingest": op_ingest,
+    "risk": op_risk,
+    "protect": op_protect,
+    "naive_spark": op_naive_spark,
+    "polars_groupby": op_polars_groupby,
+    "arx_risk": op_arx_risk,
+    "arx_anonymize": op_arx_anonymize,
+}
+
+
+def child(name: str, payload: str) -> None:
+    try:
+        result = OPS[name](json.loads(payload))
+    except Exception as err:  # noqa: BLE001 - a failed measurement is a result, said so
+        result = {"failed": True, "error": f"{type(err).__name__}: {str(err)[:400]}"}
+    print(json.dumps(result, default=str))
+
+
+# -- the parent side: one child at a time, its process tree's memory sampled ----------------
+
+
+def _tree(root: int) -> list[int]:
+    pids, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as handle:
+                    stack.extend(int(c) for c in handle.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measure(name: str, args: Result, env: dict[str, str] | None = None) -> Result:
+    """Run one op in a child; its result plus peak tree RSS and the wall time of the child."""
+    print(f"  {name} {json.dumps({k: v for k, v in args.items() if k != 'classpath'})}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    full_env = {**os.environ, "PRIVET_KEY_DIR": str(SCALE / "keys"), **(env or {})}
+    full_env.pop("PRIVET_WORKSPACE", None)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(BENCH.parent / "src"), full_env.get("PYTHONPATH", "")] if p
+    )
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(args)],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], sum(_rss_kib(p) for p in _tree(process.pid)))
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out_chunks: list[str] = []
+    err_chunks: list[str] = []
+    readers = [
+        threading.Thread(target=lambda: out_chunks.append(process.stdout.read()), daemon=True),
+        threading.Thread(target=lambda: err_chunks.append(process.stderr.read()), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    lines = [x for x in "".join(out_chunks).splitlines() if x.startswith("{")]
+    if not lines:
+        result: Result = {"failed": True, "exit": process.returncode,
+                          "stderr_tail": "".join(err_chunks)[-800:]}  # fmt: skip
+    else:
+        result = json.loads(lines[-1])
+    result["peak_tree_rss_mb"] = peak[0] / 1024
+    result["max_process_rss_mb"] = usage.ru_maxrss / 1024
+    result["child_wall_s"] = wall
+    result["load_before"] = os.getloadavg()[0]
+    return result
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _ok(result: Result) -> bool:
+    return not result.get("failed") and "skipped" not in result
+
+
+def run_size(rows: int, args: argparse.Namespace) -> Result:
+    started = time.perf_counter()
+    parquet = generate(rows, args.seed)
+    entry: Result = {
+        "rows": rows,
+        "parquet": str(parquet),
+        "parquet_bytes": parquet.stat().st_size,
+        "generate_s": time.perf_counter() - started,
+    }
+    root = str(SCALE / f"ws_{rows}_{args.seed}")
+    base = {"root": root}
+    if "privet" in args.parts:
+        entry["ingest"] = measure("ingest", {"root": root, "parquet": str(parquet)})
+        engines: dict[str, Result] = {}
+        for engine in args.engines:
+            env = {"PRIVET_STREAMING": "1"} if engine == "polars" else {}
+            master = args.spark_master if engine == "spark" else None
+            engines[engine] = {
+                "risk": measure("risk", {**base, "engine": engine, "master": master}, env),
+                "protect": measure("protect", {**base, "engine": engine, "master": master}, env),
+            }
+        entry["privet"] = engines
+        entry["engines_agree"] = _agreement(engines)
+    if "peers" in args.parts:
+        entry["naive_spark"] = measure(
+            "naive_spark", {"parquet": str(parquet), "master": args.spark_master}
+        )
+        entry["polars_eager"] = measure(
+            "polars_groupby", {"parquet": str(parquet), "mode": "eager"}
+        )
+        entry["polars_streaming"] = measure(
+            "polars_groupby", {"parquet": str(parquet), "mode": "streaming"}
+        )
+    if "arx" in args.parts and rows in args.arx_rows:
+        if args.arx_classpath is None:
+            entry["arx"] = {"measured": False, "why": "no --arx-classpath given"}
+        else:
+            work = str(SCALE / f"arx_{rows}")
+            common = {"parquet": str(parquet), "classpath": args.arx_classpath,
+                      "heap": args.arx_heap, "work": work}  # fmt: skip
+            entry["arx"] = {
+                "risk": measure("arx_risk", common),
+                "anonymize": measure("arx_anonymize", common),
+                "commit": _arx_commit(args.arx_classpath),
+                "heap": args.arx_heap,
+            }
+    entry["checks"] = _checks(entry)
+    return entry
+
+
+def _agreement(engines: Result) -> Result:
+    done = {e: v for e, v in engines.items() if _ok(v["risk"]) and _ok(v["protect"])}
+    if len(done) < 2:
+        return {"compared": False, "why": f"engines that ran both: {sorted(done) or 'none'}"}
+    first, *others = done.values()
+    same_risk = all(
+        all(o["risk"][m] == first["risk"][m] for m in ("k", "l", "t", "classes", "rows"))
+        for o in others
+    )
+    same_protect = all(
+        all(o["protect"][m] == first["protect"][m] for m in ("rows_out", "suppressed", "levels"))
+        for o in others
+    )
+    return {"compared": True, "same_k_l_t_classes": same_risk, "same_protected_rows": same_protect}
+
+
+def _checks(entry: Result) -> Result:
+    """The independent group-bys (Polars', Spark's) against privet's classes and ℓ."""
+    checks: Result = {}
+    peers = [p for p in ("naive_spark", "polars_eager", "polars_streaming") if p in entry]
+    risk = [v["risk"] for v in entry.get("privet", {}).values() if _ok(v["risk"])]
+    for peer in peers:
+        if not _ok(entry[peer]):
+            continue
+        for figures in risk:
+            key = f"{peer}_classes_and_l_equal"
+            same = figures["classes"] == entry[peer]["classes"] and figures["l"] == entry[peer]["l"]
+            checks[key] = checks.get(key, True) and same
+    arx = entry.get("arx", {}).get("risk")
+    if arx and _ok(arx) and risk:
+        checks["arx_classes_and_k_equal"] = all(
+            f["classes"] == arx["classes"] and f["k"] == arx["k"] for f in risk
+        )
+    return checks
+
+
+def _arx_commit(classpath: str) -> str | None:
+    for part in classpath.split(":"):
+        marker = Path(part).parent / "COMMIT"
+        if marker.exists():
+            return marker.read_text().strip()
+    return None
+
+
+def extrapolate(sizes: list[Result], nodes: int = 10, cores: int = 16) -> Result:
+    """On paper: privet's Spark path (risk + protect, start-up excluded) on 10B rows over
+    ``nodes`` x ``cores`` from the per-row cost measured here on ``local[2]``."""
+    points = []
+    for entry in sizes:
+        spark = entry.get("privet", {}).get("spark")
+        if not spark or not (_ok(spark["risk"]) and _ok(spark["protect"])):
+            continue
+        work = spark["risk"]["seconds"] + spark["protect"]["seconds"]
+        points.append((entry["rows"], work, work / entry["rows"]))
+    if not points:
+        return {"computed": False, "why": "no Spark risk + protect measured"}
+    points.sort()
+    exponent = 1.0
+    if len(points) >= 2:
+        (n0, t0, _), (n1, t1, _) = points[0], points[-1]
+        exponent = math.log(t1 / t0) / math.log(n1 / n0)
+    rows, seconds, per_row = points[-1]
+    target = 10_000_000_000
+    local_cores, efficiency = 2, 0.7
+    # Extend the measured growth from the largest size to 10B, then divide the work over
+    # the cluster's cores (scan and partial counts are embarrassingly parallel; the shuffle
+    # carries group counts, not rows) at an assumed parallel efficiency.
+    single = seconds * (target / rows) ** max(exponent, 1.0)
+    cluster = single * local_cores / (nodes * cores * efficiency)
+    return {
+        "computed": True,
+        "measured": [{"rows": n, "seconds": t, "us_per_row": c * 1e6} for n, t, c in points],
+        "growth_exponent": exponent,
+        "formula": "T(10B) = T(N) * (10B/N)^max(b,1) * c_local / (nodes * cores * e)",
+        "assumptions": [
+            f"N = {rows:,}, T(N) = {seconds:.1f} s = privet Spark risk + protect on "
+            f"local[{local_cores}], start-up excluded",
+            f"b = {exponent:.2f}: the growth of T between the smallest and largest N measured "
+            "(taken as at least 1: no better than linear)",
+            f"c_local = {local_cores} cores here; {nodes} nodes x {cores} cores; parallel "
+            f"efficiency e = {efficiency} (assumed, not measured)",
+            "each core on a node as fast as one here; storage delivers the bytes as fast as "
+            "the cores read them; the shuffle carries group counts (classes), not rows",
+            "one Spark start-up (~10 s) and the protect output's write are not scaled apart",
+        ],
+        "single_core_pair_s": single,
+        "cluster_s": cluster,
+        "cluster_min": cluster / 60,
+    }
+
+
+def markdown(results: Result) -> str:
+    lines = [f"# privet scale benchmarks ({results['machine']})", "", f"`{results['command']}`", ""]
+    head = (
+        "| rows | op | Polars streaming s | Spark s (+start) | naive Spark s (+start) | "
+        "Polars eager s | Polars streaming gb s | ARX s | peak MB (pol / spark / arx) |"
+    )
+    lines += [head, "|" + "---|" * 9]
+
+    def f(x: Any) -> str:
+        return "—" if x is None else f"{x:.1f}" if isinstance(x, float) else str(x)
+
+    def s(r: Result | None) -> float | None:
+        return r.get("seconds") if r and _ok(r) else None
+
+    for e in results["sizes"]:
+        pv = e.get("privet", {})
+        pol, spk = pv.get("polars", {}), pv.get("spark", {})
+        arx = e.get("arx", {}) if isinstance(e.get("arx"), dict) else {}
+        naive = e.get("naive_spark")
+        for op in ("risk", "protect"):
+            sp = spk.get(op)
+            start = f" (+{f(sp.get('startup_s'))})" if sp and _ok(sp) else ""
+            arx_op = arx.get("risk" if op == "risk" else "anonymize")
+            arx_s = None
+            if arx_op and _ok(arx_op):
+                ms = arx_op.get("risk_ms") if op == "risk" else arx_op.get("first_run_ms")
+                arx_s = ms / 1000 if ms is not None else None
+            mem = " / ".join(
+                f(r.get("peak_tree_rss_mb")) if r else "—" for r in (pol.get(op), sp, arx_op)
+            )
+            naive_cell = "—"
+            if op == "risk" and naive and _ok(naive):
+                naive_cell = f"{f(naive['seconds'])} (+{f(naive['startup_s'])})"
+            lines.append(
+                f"| {e['rows']:,} | {op} | {f(s(pol.get(op)))} | {f(s(sp))}{start} | "
+                f"{naive_cell} | {f(s(e.get('polars_eager')) if op == 'risk' else None)} | "
+                f"{f(s(e.get('polars_streaming')) if op == 'risk' else None)} | {f(arx_s)} | "
+                f"{mem} |"
+            )
+    lines.append("")
+    for e in results["sizes"]:
+        ing = e.get("ingest")
+        if ing:
+            lines.append(f"- {e['rows']:,} rows: ingest {f(s(ing))} s ({ing.get('path', ing)}), "
+                         f"peak {f(ing.get('peak_tree_rss_mb'))} MB")  # fmt: skip
+        lines.append(f"- {e['rows']:,} rows: engines agree {e.get('engines_agree')}; "
+                     f"checks {e.get('checks')}; ratios {e.get('ratios')}")  # fmt: skip
+    x = results.get("extrapolation", {})
+    if x.get("computed"):
+        lines += ["", f"10 nodes x 16 cores, 10B rows: {x['formula']} = {x['cluster_min']:.1f} "
+                  "min", *[f"  - {a}" for a in x["assumptions"]]]  # fmt: skip
+    return "\n".join(lines)
+
+
+def ratios(entry: Result) -> Result:
+    pv = entry.get("privet", {})
+    pol = pv.get("polars", {}).get("risk")
+    spk = pv.get("spark", {}).get("risk")
+
+    def sec(r: Result | None) -> float | None:
+        return r["seconds"] if r and _ok(r) else None
+
+    out = {
+        "privet_spark_risk_over_naive_spark": _ratio(sec(spk), sec(entry.get("naive_spark"))),
+        "privet_spark_risk_over_privet_polars_risk": _ratio(sec(spk), sec(pol)),
+        "privet_polars_risk_over_polars_streaming_groupby": _ratio(
+            sec(pol), sec(entry.get("polars_streaming"))
+        ),
+        "privet_polars_risk_over_polars_eager_groupby": _ratio(
+            sec(pol), sec(entry.get("polars_eager"))
+        ),
+        "naive_spark_over_polars_eager": _ratio(
+            sec(entry.get("naive_spark")), sec(entry.get("polars_eager"))
+        ),
+    }
+    pp = pv.get("polars", {}).get("protect")
+    sp = pv.get("spark", {}).get("protect")
+    out["privet_spark_protect_over_privet_polars_protect"] = _ratio(sec(sp), sec(pp))
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="1e6,1e7,1e8", help="sizes, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="1M rows only")
+    parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--engines", default="polars,spark")
+    parser.add_argument("--parts", default="privet,peers,arx", help="privet, peers, arx")
+    parser.add_argument("--spark-master", default=SPARK_MASTER)
+    parser.add_argument("--arx-classpath", help="classpath of an ARX build (classes, jars)")
+    parser.add_argument("--arx-rows", default="1e6,1e7", help="sizes ARX runs at")
+    parser.add_argument("--arx-heap", default="8g", help="ARX JVM heap (-Xmx)")
+    parser.add_argument("--out", default=str(OUT / "scale.json"))
+    args = parser.parse_args()
+    sizes = [1_000_000] if args.quick else [int(float(x)) for x in args.rows.split(",")]
+    args.arx_rows = {int(float(x)) for x in args.arx_rows.split(",")}
+    args.engines = args.engines.split(",")
+    args.parts = set(args.parts.split(","))
+    OUT.mkdir(exist_ok=True)
+    import polars as pl
+
+    results: Result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}, Polars {pl.__version__}",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "memory_method": "peak_tree_rss_mb: largest sum of VmRSS over the child's process tree "
+        "(/proc/PID/task/*/children, sampled every 0.2 s); max_process_rss_mb: ru_maxrss from "
+        "wait4, the largest single process of the tree",
+        "generator": f"Adult resampled (seeded per 1M-row chunk), age ±2 years, {REDRAW:.0%} of "
+        "rows with one categorical QI redrawn from Adult's marginal; all 15 Adult columns",
+        "sizes": [],
+    }
+    for rows in sizes:
+        print(f"{rows:,} rows …", file=sys.stderr, flush=True)
+        entry = run_size(rows, args)
+        entry["ratios"] = ratios(entry)
+        results["sizes"].append(entry)
+        results["extrapolation"] = extrapolate(results["sizes"])
+        Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

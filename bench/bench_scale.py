@@ -149,6 +149,14 @@ def _spark_start(master: str) -> float | None:
     return time.perf_counter() - started
 
 
+def _streaming() -> Result:
+    """Whether this build has the Polars streaming path, and what the environment asks."""
+    from privet import tables
+
+    return {"streaming_in_build": hasattr(tables, "streams"),
+            "PRIVET_STREAMING": os.environ.get("PRIVET_STREAMING")}  # fmt: skip
+
+
 def op_ingest(args: Result) -> Result:
     from privet import Workspace, tables
 
@@ -189,7 +197,7 @@ def op_risk(args: Result) -> Result:
         if args["engine"] != "polars":
             return {"skipped": "ws.deid.risk takes no engine= yet (before the merge)"}
         kwargs = {}
-    result: Result = {"engine_keyword": bool(kwargs)}
+    result: Result = {"engine_keyword": bool(kwargs), **_streaming()}
     if args["engine"] == "spark":
         result["startup_s"] = _spark_start(args["master"])
     request = RiskRequest(quasi_identifiers=QIS, sensitive=[SENSITIVE])
@@ -212,7 +220,7 @@ def op_protect(args: Result) -> Result:
         if args["engine"] != "polars":
             return {"skipped": "ws.deid.protect takes no engine= yet (before the merge)"}
         kwargs = {}
-    result: Result = {"engine_keyword": bool(kwargs)}
+    result: Result = {"engine_keyword": bool(kwargs), **_streaming()}
     if args["engine"] == "spark":
         result["startup_s"] = _spark_start(args["master"])
     plan = shortcut_plan(
@@ -350,7 +358,10 @@ def op_arx_anonymize(args: Result) -> Result:
     from bench_deid import bench_arx
     from privet.deid import build
 
-    frame = _arx_frame(args["parquet"])
+    import polars as pl
+
+    # Nulls stay nulls: bench_arx writes them as "?" in the data and in the hierarchies.
+    frame = pl.read_parquet(args["parquet"])
     specs = _hierarchy_specs()
     hierarchies = {q: build(q, specs[q], frame.get_column(q)) for q in QIS}
     try:
@@ -560,10 +571,22 @@ def _checks(entry: Result) -> Result:
             key = f"{peer}_classes_and_l_equal"
             same = figures["classes"] == entry[peer]["classes"] and figures["l"] == entry[peer]["l"]
             checks[key] = checks.get(key, True) and same
+    arx_anon = entry.get("arx", {}).get("anonymize")
+    protects = [v["protect"] for v in entry.get("privet", {}).values() if _ok(v["protect"])]
+    if arx_anon and _ok(arx_anon) and protects:
+        # Both search for the least loss; equal levels are expected, a tie may differ.
+        checks["arx_same_levels_and_suppressed"] = all(
+            p["levels"] == arx_anon["levels"] and p["suppressed"] == arx_anon["suppressed"]
+            for p in protects
+        )
     arx = entry.get("arx", {}).get("risk")
     if arx and _ok(arx) and risk:
-        checks["arx_classes_and_k_equal"] = all(
-            f["classes"] == arx["classes"] and f["k"] == arx["k"] for f in risk
+        checks["arx_classes_k_uniques_prosecutor_equal"] = all(
+            f["classes"] == arx["classes"]
+            and f["k"] == arx["k"]
+            and abs(f["sample_uniques"] - arx["sample_uniques"]) < 1e-9
+            and abs(f["prosecutor_risk_avg"] - arx["prosecutor_risk_avg"]) < 1e-9
+            for f in risk
         )
     return checks
 
@@ -704,6 +727,12 @@ def ratios(entry: Result) -> Result:
     return out
 
 
+def _short(arg: str) -> str:
+    """A long classpath shown as its first entry and a count."""
+    parts = arg.split(":")
+    return arg if len(parts) < 3 else f"{parts[0]}:…({len(parts)} entries)"
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3])
@@ -731,7 +760,9 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
         f"Python {platform.python_version()}, Polars {pl.__version__}",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": " ".join(
+            [Path(sys.executable).name, *(_short(a) for a in sys.argv)]
+        ),
         "memory_method": "peak_tree_rss_mb: largest sum of VmRSS over the child's process tree "
         "(/proc/PID/task/*/children, sampled every 0.2 s); max_process_rss_mb: ru_maxrss from "
         "wait4, the largest single process of the tree",

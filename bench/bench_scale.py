@@ -355,10 +355,10 @@ def op_arx_risk(args: Result) -> Result:
 
 
 def op_arx_anonymize(args: Result) -> Result:
+    import polars as pl
+
     from bench_deid import bench_arx
     from privet.deid import build
-
-    import polars as pl
 
     # Nulls stay nulls: bench_arx writes them as "?" in the data and in the hierarchies.
     frame = pl.read_parquet(args["parquet"])
@@ -760,9 +760,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
         f"Python {platform.python_version()}, Polars {pl.__version__}",
-        "command": " ".join(
-            [Path(sys.executable).name, *(_short(a) for a in sys.argv)]
-        ),
+        "command": " ".join([Path(sys.executable).name, *(_short(a) for a in sys.argv)]),
         "memory_method": "peak_tree_rss_mb: largest sum of VmRSS over the child's process tree "
         "(/proc/PID/task/*/children, sampled every 0.2 s); max_process_rss_mb: ru_maxrss from "
         "wait4, the largest single process of the tree",

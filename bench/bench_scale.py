@@ -29,6 +29,7 @@ Results go to bench/out/scale.json and are printed as Markdown.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import math
@@ -428,8 +429,16 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+LIMITS = {"timeout_s": 1800.0, "max_rss_mb": 16 * 1024.0}
+
+
 def measure(name: str, args: Result, env: dict[str, str] | None = None) -> Result:
-    """Run one op in a child; its result plus peak tree RSS and the wall time of the child."""
+    """Run one op in a child; its result plus peak tree RSS and the wall time of the child.
+
+    The child gets its own process group: past ``LIMITS`` (time, or RSS of its tree, so that
+    a measurement cannot push the shared machine into swap or the OOM killer) the group is
+    killed, the Spark or ARX JVM with it, and the result says why.
+    """
     print(f"  {name} {json.dumps({k: v for k, v in args.items() if k != 'classpath'})}",
           file=sys.stderr, flush=True)  # fmt: skip
     full_env = {**os.environ, "PRIVET_KEY_DIR": str(SCALE / "keys"), **(env or {})}
@@ -441,13 +450,25 @@ def measure(name: str, args: Result, env: dict[str, str] | None = None) -> Resul
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(args)],
         env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
     peak = [0]
+    stopped: list[str] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], sum(_rss_kib(p) for p in _tree(process.pid)))
+            rss = sum(_rss_kib(p) for p in _tree(process.pid))
+            peak[0] = max(peak[0], rss)
+            over = None
+            if rss / 1024 > LIMITS["max_rss_mb"]:
+                over = f"its process tree passed {LIMITS['max_rss_mb']:.0f} MB of RSS"
+            elif time.perf_counter() - started > LIMITS["timeout_s"]:
+                over = f"it ran past {LIMITS['timeout_s']:.0f} s"
+            if over and not stopped:
+                stopped.append(over)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, 9)  # the group this call started, JVMs included
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -462,15 +483,21 @@ def measure(name: str, args: Result, env: dict[str, str] | None = None) -> Resul
         reader.start()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join()
     done.set()
     sampler.join()
+    if stopped:
+        # What the killed child left running in its group (a JVM, Spark's workers).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+    for reader in readers:
+        reader.join(timeout=10)
     wall = time.perf_counter() - started
     lines = [x for x in "".join(out_chunks).splitlines() if x.startswith("{")]
-    if not lines:
-        result: Result = {"failed": True, "exit": process.returncode,
-                          "stderr_tail": "".join(err_chunks)[-800:]}  # fmt: skip
+    if stopped:
+        result: Result = {"failed": True, "stopped": f"killed: {stopped[0]}"}
+    elif not lines:
+        result = {"failed": True, "exit": process.returncode,
+                  "stderr_tail": "".join(err_chunks)[-800:]}  # fmt: skip
     else:
         result = json.loads(lines[-1])
     result["peak_tree_rss_mb"] = peak[0] / 1024
@@ -760,6 +787,11 @@ def main() -> None:
     parser.add_argument("--arx-classpath", help="classpath of an ARX build (classes, jars)")
     parser.add_argument("--arx-rows", default="1e6,1e7", help="sizes ARX runs at")
     parser.add_argument("--arx-heap", default="8g", help="ARX JVM heap (-Xmx)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per measurement, s")
+    parser.add_argument(
+        "--max-rss-gb", type=float, default=16.0,
+        help="stop a measurement whose process tree passes this RSS (shared machine)",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(OUT / "scale.json"))
     args = parser.parse_args()
     sizes = [1_000_000] if args.quick else [int(float(x)) for x in args.rows.split(",")]
@@ -767,6 +799,7 @@ def main() -> None:
     args.engines = args.engines.split(",")
     args.parts = set(args.parts.split(","))
     OUT.mkdir(exist_ok=True)
+    LIMITS.update(timeout_s=args.timeout, max_rss_mb=args.max_rss_gb * 1024)
     import polars as pl
 
     results: Result = {
@@ -779,6 +812,7 @@ def main() -> None:
         "wait4, the largest single process of the tree",
         "generator": f"Adult resampled (seeded per 1M-row chunk), age ±2 years, {REDRAW:.0%} of "
         "rows with one categorical QI redrawn from Adult's marginal; all 15 Adult columns",
+        "limits": {"timeout_s": args.timeout, "max_rss_gb": args.max_rss_gb},
         "sizes": [],
     }
     for rows in sizes:

@@ -527,6 +527,12 @@ def _ok(result: Result) -> bool:
     return not result.get("failed") and "skipped" not in result
 
 
+def _spark_env(args: argparse.Namespace) -> dict[str, str]:
+    """The driver's heap for both Spark jobs (local mode: the executors live in it too);
+    spark-submit reads SPARK_DRIVER_MEMORY when no spark.driver.memory is set."""
+    return {"SPARK_DRIVER_MEMORY": args.spark_driver_memory} if args.spark_driver_memory else {}
+
+
 def run_size(rows: int, args: argparse.Namespace) -> Result:
     started = time.perf_counter()
     parquet = generate(rows, args.seed)
@@ -545,7 +551,7 @@ def run_size(rows: int, args: argparse.Namespace) -> Result:
         entry["ingest"]["asked"] = args.ingest
         engines: dict[str, Result] = {}
         for engine in args.engines:
-            env = {"PRIVET_STREAMING": "1"} if engine == "polars" else {}
+            env = {"PRIVET_STREAMING": "1"} if engine == "polars" else _spark_env(args)
             master = args.spark_master if engine == "spark" else None
             engines[engine] = {
                 "risk": measure("risk", {**base, "engine": engine, "master": master}, env),
@@ -555,7 +561,7 @@ def run_size(rows: int, args: argparse.Namespace) -> Result:
         entry["engines_agree"] = _agreement(engines)
     if "peers" in args.parts:
         entry["naive_spark"] = measure(
-            "naive_spark", {"parquet": str(parquet), "master": args.spark_master}
+            "naive_spark", {"parquet": str(parquet), "master": args.spark_master}, _spark_env(args)
         )
         for mode in ("eager", "streaming"):
             entry[f"polars_{mode}"] = measure_best(
@@ -686,8 +692,8 @@ def extrapolate(sizes: list[Result], nodes: int = 10, cores: int = 16) -> Result
 def markdown(results: Result) -> str:
     lines = [f"# privet scale benchmarks ({results['machine']})", "", f"`{results['command']}`", ""]
     head = (
-        "| rows | op | Polars streaming s | Spark s (+start) | naive Spark s (+start) | "
-        "Polars eager s | Polars streaming gb s | ARX s | peak MB (pol / spark / arx) |"
+        "| rows | op | privet Polars (streaming) s | privet Spark s (+start) | naive Spark s (+start) | "
+        "Polars eager group-by s | Polars streaming group-by s | ARX s | peak MB (privet Polars / privet Spark / ARX) |"
     )
     lines += [head, "|" + "---|" * 9]
 
@@ -734,6 +740,16 @@ def markdown(results: Result) -> str:
                          f"peak {f(ing.get('peak_tree_rss_mb'))} MB")  # fmt: skip
         lines.append(f"- {e['rows']:,} rows: engines agree {e.get('engines_agree')}; "
                      f"checks {e.get('checks')}; ratios {e.get('ratios')}")  # fmt: skip
+    for e in results["sizes"]:
+        for label, r in _measurements(e):
+            if r.get("failed") or "skipped" in r:
+                why = (
+                    r.get("stopped")
+                    or r.get("error")
+                    or r.get("skipped")
+                    or r.get("stderr_tail", "")[-200:]
+                )
+                lines.append(f"- {e['rows']:,} rows, {label}: not measured — {why}")
     x = results.get("extrapolation", {})
     if x:
         lines += ["", f"On paper, 10 nodes x 16 cores, 10B rows: {x['formula']}"]
@@ -751,6 +767,18 @@ def markdown(results: Result) -> str:
                 lines.append(f"- {label}: {one.get('why', 'not measured')}")
         lines += [f"  - {a}" for a in x["assumptions"]]
     return "\n".join(lines)
+
+
+def _measurements(entry: Result) -> list[tuple[str, Result]]:
+    found = [("ingest", entry["ingest"])] if "ingest" in entry else []
+    for engine, ops in entry.get("privet", {}).items():
+        found += [(f"privet {engine} {op}", r) for op, r in ops.items()]
+    for peer in ("naive_spark", "polars_eager", "polars_streaming"):
+        if peer in entry:
+            found.append((peer.replace("_", " "), entry[peer]))
+    arx = entry.get("arx", {})
+    found += [(f"ARX {op}", arx[op]) for op in ("risk", "anonymize") if op in arx]
+    return found
 
 
 def ratios(entry: Result) -> Result:
@@ -797,6 +825,10 @@ def main() -> None:
     parser.add_argument("--engines", default="polars,spark")
     parser.add_argument("--parts", default="privet,peers,arx", help="privet, peers, arx")
     parser.add_argument("--spark-master", default=SPARK_MASTER)
+    parser.add_argument(
+        "--spark-driver-memory", default="",
+        help="SPARK_DRIVER_MEMORY for privet's and the naive Spark job (default: Spark's 1g)",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=2, help="runs of the Polars group-bys")
     parser.add_argument(
         "--ingest", choices=["auto", "stream", "memory"], default="stream",
@@ -831,6 +863,7 @@ def main() -> None:
         "generator": f"Adult resampled (seeded per 1M-row chunk), age ±2 years, {REDRAW:.0%} of "
         "rows with one categorical QI redrawn from Adult's marginal; all 15 Adult columns",
         "limits": {"timeout_s": args.timeout, "max_rss_gb": args.max_rss_gb},
+        "spark_driver_memory": args.spark_driver_memory or "Spark's default (1g)",
         "sizes": [],
     }
     for rows in sizes:

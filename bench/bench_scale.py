@@ -692,8 +692,9 @@ def extrapolate(sizes: list[Result], nodes: int = 10, cores: int = 16) -> Result
 def markdown(results: Result) -> str:
     lines = [f"# privet scale benchmarks ({results['machine']})", "", f"`{results['command']}`", ""]
     head = (
-        "| rows | op | privet Polars (streaming) s | privet Spark s (+start) | naive Spark s (+start) | "
-        "Polars eager group-by s | Polars streaming group-by s | ARX s | peak MB (privet Polars / privet Spark / ARX) |"
+        "| rows | op | privet Polars (streaming) s | privet Spark s (+start) "
+        "| naive Spark s (+start) | Polars eager group-by s | Polars streaming group-by s "
+        "| ARX s | peak MB (privet Polars / privet Spark / ARX) |"
     )
     lines += [head, "|" + "---|" * 9]
 

@@ -502,6 +502,9 @@ def measure(name: str, args: Result, env: dict[str, str] | None = None) -> Resul
         result = json.loads(lines[-1])
     result["peak_tree_rss_mb"] = peak[0] / 1024
     result["max_process_rss_mb"] = usage.ru_maxrss / 1024
+    # CPU of the child and the descendants it reaped (a JVM left to exit with it may be
+    # missing): far below 2 x wall when other work on the machine took the cores.
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
     result["child_wall_s"] = wall
     result["load_before"] = os.getloadavg()[0]
     return result

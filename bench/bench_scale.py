@@ -596,19 +596,21 @@ def run_size(rows: int, args: argparse.Namespace) -> Result:
 
 
 def _agreement(engines: Result) -> Result:
-    done = {e: v for e, v in engines.items() if _ok(v["risk"]) and _ok(v["protect"])}
-    if len(done) < 2:
-        return {"compared": False, "why": f"engines that ran both: {sorted(done) or 'none'}"}
-    first, *others = done.values()
-    same_risk = all(
-        all(o["risk"][m] == first["risk"][m] for m in ("k", "l", "t", "classes", "rows"))
-        for o in others
-    )
-    same_protect = all(
-        all(o["protect"][m] == first["protect"][m] for m in ("rows_out", "suppressed", "levels"))
-        for o in others
-    )
-    return {"compared": True, "same_k_l_t_classes": same_risk, "same_protected_rows": same_protect}
+    """Do the engines that ran give the same k, ℓ, t, classes, and the same protected rows?"""
+    out: Result = {}
+    for op, fields in (("risk", ("rows", "k", "l", "t", "classes", "sample_uniques")),
+                       ("protect", ("rows_out", "suppressed", "levels"))):  # fmt: skip
+        ran = {e: v[op] for e, v in engines.items() if op in v and _ok(v[op])}
+        if len(ran) < 2:
+            out[op] = {"compared": False, "ran": sorted(ran)}
+            continue
+        first, *others = ran.values()
+        out[op] = {
+            "compared": True,
+            "equal": all(all(o[f] == first[f] for f in fields) for o in others),
+            "fields": list(fields),
+        }
+    return out
 
 
 def _checks(entry: Result) -> Result:

@@ -893,6 +893,18 @@ def main() -> None:
         results["extrapolation"] = extrapolate(results["sizes"])
         Path(args.out).write_text(json.dumps(results, indent=2, default=str))
     print(markdown(results))
+    wrong = [
+        f"{e['rows']:,} rows: {what}"
+        for e in results["sizes"]
+        for what, fine in [
+            *((f"engines differ on {op}", a.get("equal", True))
+              for op, a in e.get("engines_agree", {}).items()),
+            *((f"check {name}", ok) for name, ok in e.get("checks", {}).items()),
+        ]
+        if not fine
+    ]  # fmt: skip
+    if wrong:
+        sys.exit("MISMATCH: " + "; ".join(wrong))
 
 
 if __name__ == "__main__":

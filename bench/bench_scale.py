@@ -63,7 +63,7 @@ SPARK_MASTER = "local[2]"
 # -- 1. the Adult-like table ----------------------------------------------------------------
 
 
-def generate(rows: int, seed: int) -> Path:
+def generate(rows: int, seed: int, folder: Path = SCALE) -> Path:
     """An Adult-like Parquet file of ``rows`` rows, written chunk by chunk (cached).
 
     Rows are drawn from Adult with a seeded RNG per chunk (so the file depends only on rows
@@ -76,10 +76,10 @@ def generate(rows: int, seed: int) -> Path:
 
     from privet.datasets import adult
 
-    path = SCALE / f"adult_{rows}_{seed}.parquet"
+    path = folder / f"adult_{rows}_{seed}.parquet"
     if path.exists():
         return path
-    SCALE.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     base = adult()
     categorical = [q for q in QIS if base.schema[q] == pl.String]
     partial = path.with_suffix(".partial")
@@ -538,7 +538,7 @@ def _spark_env(args: argparse.Namespace) -> dict[str, str]:
 
 def run_size(rows: int, args: argparse.Namespace) -> Result:
     started = time.perf_counter()
-    parquet = generate(rows, args.seed)
+    parquet = generate(rows, args.seed, Path(args.data))
     entry: Result = {
         "rows": rows,
         "parquet": str(parquet),
@@ -855,6 +855,9 @@ def main() -> None:
     parser.add_argument("--arx-classpath", help="classpath of an ARX build (classes, jars)")
     parser.add_argument("--arx-rows", default="1e6,1e7", help="sizes ARX runs at")
     parser.add_argument("--arx-heap", default="8g", help="ARX JVM heap (-Xmx)")
+    parser.add_argument(
+        "--data", default=str(SCALE), help="folder of the generated tables (cached by size, seed)"
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="per measurement, s")
     parser.add_argument(
         "--max-rss-gb", type=float, default=16.0,

@@ -397,7 +397,12 @@ def child(name: str, payload: str) -> None:
     try:
         result = OPS[name](json.loads(payload))
     except Exception as err:  # noqa: BLE001 - a failed measurement is a result, said so
-        result = {"failed": True, "error": f"{type(err).__name__}: {str(err)[:400]}"}
+        text = str(err)
+        # A JVM error's message is its stack trace: keep its first line and its causes.
+        lines = text.splitlines()
+        causes = [x.strip() for x in lines if "Caused by" in x or "Exception:" in x]
+        short = " | ".join(dict.fromkeys([lines[0] if lines else "", *causes[:4]]))
+        result = {"failed": True, "error": f"{type(err).__name__}: {short[:800]}"}
     print(json.dumps(result, default=str))
 
 

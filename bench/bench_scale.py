@@ -22,8 +22,13 @@ included), sampled from /proc every 0.2 s, beside ``ru_maxrss`` of the largest s
 process of the tree (wait4). Inputs are cached in bench/out/scale by size and seed.
 
     .venv/bin/python bench/bench_scale.py [--rows 1e6,1e7,1e8] [--arx-classpath CP] [--quick]
+        [--data DIR] [--spark-driver-memory 4g] [--max-rss-gb 16] [--timeout 1800]
 
-Results go to bench/out/scale.json and are printed as Markdown.
+A measurement past ``--timeout`` or ``--max-rss-gb`` (the tree's RSS; the machine is shared)
+is killed with its JVMs and reported as such; protect is skipped above ``--protect-max-rows``
+(its output is collected in one process before it is stored). The script exits 1 when the
+engines, the independent group-bys or ARX's risk model disagree with privet's figures.
+Results go to bench/out/scale.json (rewritten after each size) and are printed as Markdown.
 """
 
 from __future__ import annotations

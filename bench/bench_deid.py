@@ -280,12 +280,21 @@ def hierarchy_csv(frame: pl.DataFrame, column: str, hierarchy) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_arx(frame: pl.DataFrame, hierarchies: dict, classpath: str | None, runs: int) -> dict:
+def bench_arx(
+    frame: pl.DataFrame,
+    hierarchies: dict,
+    classpath: str | None,
+    runs: int,
+    *,
+    heap: str = "4g",
+    work: Path | None = None,
+) -> dict:
+    """ARX's optimal k = 5 anonymization of ``frame`` in a JVM of ``heap`` (files in ``work``)."""
     if classpath is None:
         return {"measured": False, "why": "no --arx-classpath given"}
     if shutil.which("javac") is None:
         return {"measured": False, "why": "no JDK (javac) on this machine"}
-    work = OUT / "arx-run"
+    work = work or OUT / "arx-run"
     work.mkdir(parents=True, exist_ok=True)
     others = [c for c in frame.columns if c not in QIS]
     frame.with_columns(pl.col(pl.String).fill_null("?")).write_csv(work / "data.csv")
@@ -296,8 +305,8 @@ def bench_arx(frame: pl.DataFrame, hierarchies: dict, classpath: str | None, run
     subprocess.run(["javac", "-nowarn", "-cp", classpath, "-d", str(work), driver], check=True)
     started = time.perf_counter()
     process = subprocess.run(
-        ["java", "-Xmx4g", "-cp", f"{work}:{classpath}", "PrivetArxBench", str(work), "5", "0.05",
-         str(runs), ",".join(QIS), ",".join(others)],
+        ["java", f"-Xmx{heap}", "-cp", f"{work}:{classpath}", "PrivetArxBench", str(work), "5",
+         "0.05", str(runs), ",".join(QIS), ",".join(others)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     wall = time.perf_counter() - started

@@ -136,3 +136,32 @@ def test_spark_refuses_a_file_and_an_unknown_engine(workspace: Workspace, tmp_pa
     with pytest.raises(InvalidInput, match="unknown engine"):
         workspace.deid.risk("adult", RiskRequest(quasi_identifiers=QIS), actor="alice",
                             engine="duckdb")  # fmt: skip
+
+
+def test_the_command_line_gives_the_same_answer_on_both_engines(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from tests.conftest import invoke
+
+    folder = workspace.folder.parent
+    monkeypatch.setenv("PRIVET_KEY_DIR", str(folder.parent / "keys"))
+    answers = {}
+    for engine in ("polars", "spark"):
+        result = invoke("risk", "adult", "--qi", ",".join(QIS), "--sensitive", "income",
+                        "--engine", engine, "--json", "--as", "alice",
+                        workspace=folder)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        answers[engine] = json.loads(result.output)
+    assert answers["spark"] == answers["polars"]
+    result = invoke("query", "adult", "SELECT COUNT(*) AS n FROM adult", "--epsilon", "1",
+                    "--purpose", "analytics", "--engine", "spark", "--json", "--as", "alice",
+                    workspace=folder)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["unit"] == "subject (person_id)"
+    # Each of the 2,000 people counts once (one row per subject by default); Laplace at the
+    # stated scale is 10 scales off with probability < 5e-5.
+    scale = answer["statistics"][0]["noise_scale"]
+    assert abs(answer["rows"][0]["n"] - 2000) < 10 * scale

@@ -18,7 +18,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from privet.cli._app import Options, command, pairs, stdout
+from privet.cli._app import Options, command, engine_options, pairs, stdout
 from privet.text import escape_controls
 
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ def query_request(
     show_default=True,
     help="Rows each subject may contribute (more are dropped at random before any noise).",
 )
+@engine_options
 @command(name="query")
 def query_command(
     opts: Options,
@@ -148,6 +149,8 @@ def query_command(
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
     max_rows_per_subject: int,
+    engine: str | None,
+    spark_master: str | None,
 ) -> None:
     """Answer SQL with differential privacy (OpenDP); spends ε from the dataset's ledger.
 
@@ -157,7 +160,9 @@ def query_command(
     """
     request = query_request(sql, epsilon, delta, purpose, bounds, keys, max_rows_per_subject)
     with opts.workspace() as ws, _warnings_to_stderr():
-        result = ws.dp.query(ref, request, actor=opts.actor)
+        result = ws.dp.query(
+            ref, request, actor=opts.actor, engine=engine, spark_master=spark_master
+        )
 
     def human() -> None:
         names = [s.name for s in result.statistics]

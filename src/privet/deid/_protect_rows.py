@@ -43,7 +43,7 @@ def check_engine_plan(checked: Checked, engine: str) -> None:
             f"({', '.join(sorted(ROW_LOCAL))}); {', '.join(other)} needs the whole table or the "
             "workspace's keys in this process: use --engine polars"
         )
-    if checked.target is not None:
+    if checked.plan.target is not None:
         raise InvalidInput(
             f"the ML utility check (target) trains on the whole table; the {engine} engine "
             "does not run it: leave out target or use --engine polars"
@@ -173,6 +173,8 @@ def run_plan_rows(
         discernibility_normalized_before=dm_before / n2 if dm_before is not None else None,
         non_uniform_entropy=nue,
     )
+    if checked.target is not None:
+        utility.ml_note = f"not measured on the {rows.engine} engine (it trains on every row)"
     report = ProtectReport(
         source=source,
         output=output,

@@ -7,6 +7,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -19,6 +20,7 @@ from privet.dp import _ledger as led
 from privet.dp import _opendp
 from privet.dp._requests import QueryRequest
 from privet.dp._sql import ParsedQuery, parse
+from privet.engine import choose_engine, spark_rows
 from privet.errors import BudgetExhausted, InvalidInput
 
 if TYPE_CHECKING:
@@ -73,8 +75,9 @@ def query(
     actor: str,
     alpha: float = ALPHA,
     identity: policy.Identity | None = None,
-    engine: str = "polars",
+    engine: str | None = None,
     rows: Rows | Callable[[str], Rows] | None = None,
+    spark_master: str | None = None,
 ) -> QueryResult:
     """Answer ``request.sql`` on dataset version ``ref`` with (ε, δ)-DP and charge the ledger.
 
@@ -86,8 +89,8 @@ def query(
     the broker's :class:`privet.engine.Rows` (view ``aggregate``, channel ``dp:query``), or
     such a read already made. With ``engine="spark"`` its ``.dataframe`` (pyspark) computes
     the contribution-bounded aggregates and OpenDP adds the noise (see ``_spark_query``);
-    quantiles and key discovery are refused there. Without ``rows``, the broker's Polars
-    read.
+    quantiles and key discovery are refused there. Without ``rows``, the broker's read on
+    ``engine`` (default ``$PRIVET_ENGINE``, else ``polars``; Spark on ``spark_master``).
     """
     sql, epsilon, purpose = request.sql, request.epsilon, request.purpose
     bounds, keys = request.bounds, request.keys
@@ -113,13 +116,21 @@ def query(
         ledger_name = root.name
     col_bounds = _bounds(parsed, declared, bounds or {})
     group_keys, discover = _keys(parsed, declared, keys or {}, requested_delta)
-    if engine not in ("polars", "spark"):
-        raise InvalidInput(f"unknown engine {engine!r}: use polars or spark", parameter="engine")
+    engine = choose_engine(engine)
     if engine == "spark":
         from privet.dp import _spark_query
 
         if rows is None:
-            raise InvalidInput("the Spark engine needs the governed Spark read", parameter="rows")
+            rows = partial(
+                spark_rows,
+                core,
+                purpose=purpose,
+                actor=actor,
+                identity=identity,
+                view="aggregate",
+                channel="dp:query",
+                master=spark_master,
+            )
         _spark_query.check_supported(parsed, discover)
     charge_delta = requested_delta if discover else 0.0
     try:

@@ -130,6 +130,12 @@ def _secret(master: str) -> str:
     return secret
 
 
+def _driver_memory() -> str:
+    """A third of the machine's memory (at least 1 GiB), in Spark's notation."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1024, total // 3 // (1 << 20))}m"
+
+
 def _start(master: str) -> SparkSession:
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
@@ -162,6 +168,10 @@ def _start(master: str) -> SparkSession:
             ("spark.driver.extraJavaOptions", java_options),
             ("spark.executor.extraJavaOptions", java_options),
             ("spark.local.dir", str(folder)),
+            # A protected copy comes back to this process to be stored: let it, within the
+            # driver's heap (SPARK_DRIVER_MEMORY, else a third of this machine's memory).
+            ("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY") or _driver_memory()),
+            ("spark.driver.maxResultSize", "0"),
         ]
     )
     secret = _secret(master)

@@ -105,15 +105,26 @@ class DifferentialPrivacy:
         *,
         actor: str,
         identity: Identity | None = None,
+        engine: str | None = None,
+        spark_master: str | None = None,
     ) -> QueryResult:
         """A DP answer to ``request.sql`` (count, sum, mean, quantiles, GROUP BY) on ``ref``.
 
         ``identity`` (an authenticated :class:`privet.policy.Identity`) is who the broker
-        decides for; without it, the local ``actor`` and their registered roles.
+        decides for; without it, the local ``actor`` and their registered roles. On
+        ``engine="spark"`` Spark computes the bounded aggregates and OpenDP adds the noise.
         """
         from privet import dp
 
-        return dp.query(self._core, ref, request, actor=actor, identity=identity)
+        return dp.query(
+            self._core,
+            ref,
+            request,
+            actor=actor,
+            identity=identity,
+            engine=engine,
+            spark_master=spark_master,
+        )
 
     def train(
         self,

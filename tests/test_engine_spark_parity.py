@@ -165,3 +165,15 @@ def test_the_command_line_gives_the_same_answer_on_both_engines(
     # stated scale is 10 scales off with probability < 5e-5.
     scale = answer["statistics"][0]["noise_scale"]
     assert abs(answer["rows"][0]["n"] - 2000) < 10 * scale
+
+
+def test_a_plan_spark_cannot_run_is_refused_before_any_read(workspace: Workspace) -> None:
+    from privet import InvalidInput
+    from privet.deid import parse_plan
+
+    plan = parse_plan("columns: {native_country: pseudonym}")
+    before = reads(workspace)
+    with pytest.raises(InvalidInput, match="pseudonym needs the whole table or the workspace"):
+        workspace.deid.protect("adult", ProtectRequest(plan=plan), output="adult-pseudo",
+                               actor="alice", engine="spark")  # fmt: skip
+    assert reads(workspace) == before

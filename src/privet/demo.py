@@ -261,7 +261,38 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
             f"income classifier accuracy {ml.accuracy_original:.3f} on the original rows, "
             f"{ml.accuracy_protected:.3f} on the protected ones"
         )
-    return {"protected": report.output, "k_after": after.k, "l_after": after.l}
+    return {
+        "protected": report.output,
+        "k_after": after.k,
+        "l_after": after.l,
+        "same_on_spark": _same_on_spark(ws, actor, say),
+    }
+
+
+def _same_on_spark(ws: Workspace, actor: str, say: Callable[[str], None]) -> bool | None:
+    """The risk of the raw rows again on Spark, whose executors decrypt the version."""
+    from privet import deid, engine
+    from privet.errors import InvalidInput
+
+    try:
+        engine.require_spark()
+    except InvalidInput as err:
+        say(f"(the Spark engine is not installed here: {err})")
+        return None
+    request = deid.RiskRequest(
+        quasi_identifiers=["age", "sex", "race", "marital_status", "native_country"],
+        sensitive=["income"],
+    )
+    on_polars = ws.deid.risk("people", request, actor=actor, engine="polars")
+    on_spark = ws.deid.risk("people", request, actor=actor, engine="spark", spark_master="local[2]")
+    engine.stop_spark()
+    same = on_spark == on_polars
+    say(
+        f"the same risk on Spark local[2] (one logged read, decrypted in the executors): "
+        f"k {on_spark.k}, l {on_spark.l}, t {on_spark.t:.3f}, "
+        f"{'identical to' if same else 'DIFFERENT from'} Polars"
+    )
+    return same
 
 
 def _model_audit(ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:

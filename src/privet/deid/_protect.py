@@ -35,7 +35,7 @@ from privet.deid._plan import Checked, check_plan, check_values
 from privet.deid._request import ProtectRequest
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
-from privet.engine import FrameRows, choose_engine, open_rows
+from privet.engine import FrameRows, choose_engine, open_rows, use_streaming
 from privet.errors import IntegrityError, InvalidInput, NotFound
 from privet.operators import Context, kind_of, text_scanner
 
@@ -239,8 +239,9 @@ def protect(
     subject, exact_ref = stored_as.subject, stored_as.ref
     checked = check_plan(request.to_plan(), stored_as.columns, stored_as.rows)
     chosen = choose_engine(engine)
-    if chosen != "polars":
-        on_engine.check_engine_plan(checked, chosen)
+    streamed = chosen == "polars" and use_streaming(core, exact_ref)
+    if chosen != "polars" or streamed:
+        on_engine.check_engine_plan(checked, streamed=streamed)
     step = progress or (lambda _stage: None)
     step("reading")
     with open_rows(
@@ -266,7 +267,6 @@ def protect(
                 # plan's operators, the search and the risk and utility measures never see it.
                 stored = stored.with_columns(link.gather(outcome.rows).alias(SUBJECT_LINK))
         else:
-            on_engine.check_engine_plan(checked, rows.engine)
             check_values(checked, on_engine.distinct_values(rows, checked))
             context = _context(core, checked, subject)
             outcome = on_engine.run_plan_rows(

@@ -34,19 +34,25 @@ ROW_LOCAL = frozenset({"drop", "keep", "generalize", "mask", "redact", "suppress
 SUBJECT_COPY = "__privet_subject"
 
 
-def check_engine_plan(checked: Checked, engine: str) -> None:
-    """Refuse, before any read, a plan the engine cannot run batch by batch."""
+def check_engine_plan(checked: Checked, *, streamed: bool) -> None:
+    """Refuse, before any read, a plan that cannot run batch by batch (on Spark, or streamed
+    because the table is larger than memory)."""
+    where, advice = (
+        ("a table larger than memory (streamed)", "set PRIVET_STREAMING=0 to try it in memory")
+        if streamed
+        else ("the spark engine", "use --engine polars")
+    )
     other = sorted({op.name for op in checked.operators.values()} - ROW_LOCAL)
     if other:
         raise InvalidInput(
-            f"the {engine} engine runs only row-by-row operators "
-            f"({', '.join(sorted(ROW_LOCAL))}); {', '.join(other)} needs the whole table or the "
-            "workspace's keys in this process: use --engine polars"
+            f"{where} runs only row-by-row operators ({', '.join(sorted(ROW_LOCAL))}); "
+            f"{', '.join(other)} needs the whole table or the workspace's keys in this "
+            f"process: {advice}"
         )
     if checked.plan.target is not None:
         raise InvalidInput(
-            f"the ML utility check (target) trains on the whole table; the {engine} engine "
-            "does not run it: leave out target or use --engine polars"
+            f"the ML utility check (target) trains on the whole table, which {where} does "
+            f"not hold: leave out target, or {advice}"
         )
 
 

@@ -89,13 +89,21 @@ def counts_task(
     """mapInArrow: each task's group counts (Polars, over its whole share); Spark then adds
     up the tasks' counts of each group, so only groups, never rows, cross into the JVM."""
     keys = list(columns)
-    parts = [
-        frame.group_by(keys).agg(pl.len().cast(pl.Int64).alias(COUNT))
-        for frame in frames(source, steps, task_ids(batches))
-    ]
+    parts: list[pl.DataFrame] = []
+    for frame in frames(source, steps, task_ids(batches)):
+        parts.append(frame.group_by(keys).agg(pl.len().cast(pl.Int64).alias(COUNT)))
+        if len(parts) >= _MERGE_EVERY:  # a share's groups, not one copy per row group
+            parts = [_merged(parts, keys)]
     if parts:
-        merged = pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
-        yield from _arrow(merged, schema).to_batches()
+        yield from _arrow(_merged(parts, keys), schema).to_batches()
+
+
+# Row groups' counts held before they are merged: memory stays near one share's groups.
+_MERGE_EVERY = 8
+
+
+def _merged(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    return pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
 
 
 def take_task(

@@ -102,6 +102,9 @@ def test_dp_query_through_the_server(served):
     assert answer.exit_code == 0, answer.stderr
     result = json.loads(answer.stdout)
     assert result["epsilon"] == pytest.approx(0.5, rel=1e-3) and len(result["rows"]) == 1
+    on_spark = _remote(server, bob, "query", "people", sql, "--epsilon", "0.5", "--purpose",
+                       "analytics", "--engine", "spark")  # fmt: skip
+    assert on_spark.exit_code != 0 and "the server decides" in on_spark.stderr
     with Workspace.open(governed.path) as ws:
         assert ws.dp.budget("people").epsilon_spent == pytest.approx(0.5, rel=1e-3)
 

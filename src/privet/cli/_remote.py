@@ -73,9 +73,16 @@ def _query(
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
     max_rows_per_subject: int,
+    engine: str | None = None,
+    spark_master: str | None = None,
 ) -> None:
     from privet.cli._dp import query_request
 
+    if engine is not None or spark_master is not None:
+        raise click.UsageError(
+            "--engine and --spark-master choose where a local command runs; with --server, "
+            "the server decides"
+        )
     request = query_request(sql, epsilon, delta, purpose, bounds, keys, max_rows_per_subject)
     # The same body the server's route validates as a QueryRequest.
     body = request.model_dump(mode="json", exclude_none=True, exclude={"sql"})

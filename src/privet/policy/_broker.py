@@ -805,9 +805,7 @@ def release_to_file(
     reshapes rows (masks, a row filter, consent, a dropped subject link) is shaped in memory
     by ``read``'s path, and that frame is written.
     """
-    keep_link = channel.startswith("dp:") or (
-        channel in (DERIVE_CHANNEL, INCIDENT_CHANNEL) and purpose in INTERNAL_PURPOSES
-    )
+    keep_link = _keeps_link(channel, purpose)
     who = _who(core, actor, identity)
     release, _, stored = _release(
         core, ref, who, view, purpose, channel, keep_stored=True, keep_link=keep_link

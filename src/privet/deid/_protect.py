@@ -35,7 +35,7 @@ from privet.deid._plan import Checked, check_plan, check_values
 from privet.deid._request import ProtectRequest
 from privet.deid._search import Lattice, Target
 from privet.deid._utility import ROW, UtilityReport, information_loss, ml_utility
-from privet.engine import FrameRows, choose_engine, open_rows, use_streaming
+from privet.engine import FrameRows, Rows, choose_engine, open_rows, use_streaming
 from privet.errors import IntegrityError, InvalidInput, NotFound
 from privet.operators import Context, kind_of, text_scanner
 
@@ -123,80 +123,153 @@ def run_plan(
             # Numbers kept as text (the plan check allowed them), for a numeric operator.
             work = work.with_columns(work.get_column(name).cast(pl.Float64, strict=False))
         work = op.apply(work, name, context)
-    qis, sensitive = checked.quasi_identifiers, checked.sensitive
     levels: dict[str, int] = {}
     search = None
     kept = np.ones(work.height, dtype=bool)
     suppressed = 0
     if privacy is not None:
         step("building the generalization lattice")
-        lattice = Lattice(
-            work,
-            [checked.hierarchies[q] for q in qis],
-            sensitive,
-            Target(privacy.k, privacy.l, privacy.t, privacy.max_suppression, privacy.metric),
-        )
-        result, best = lattice.search(step)
-        kept = lattice.rows_kept(best.node)
-        levels, suppressed = result.levels, result.suppressed
-        search = SearchReport(
-            lattice_size=result.lattice_size,
-            evaluated=result.evaluated,
-            seconds=round(result.seconds, 4),
-            metric=result.metric,
-            loss=result.loss,
-        )
+        found = search_plan(work, checked, step)
+        levels, suppressed, kept, search = found.levels, found.suppressed, found.kept, found.report
     out = work.filter(pl.Series(kept)) if suppressed else work
     out = out.with_columns(
         [checked.hierarchies[c].expr(v).alias(c) for c, v in levels.items() if v > 0]
     )
     step("measuring risk and utility")
-    risk_before = risk_after = None
-    if qis:
-        risk_before = assess_risk(original, qis, sensitive)
-        risk_after = assess_risk(out, qis, sensitive)
-    if privacy is not None:
-        _verify(risk_after, privacy.k, privacy.l, privacy.t)
-    loss = dm = nue = dm_before = None
-    if levels:
-        loss, dm, nue = information_loss(work, checked.hierarchies, levels, kept)
-        unchanged = dict.fromkeys(levels, 0)
-        all_rows = np.ones(work.height, dtype=bool)
-        dm_before = information_loss(work, checked.hierarchies, unchanged, all_rows)[1]
-    n2 = work.height**2
-    utility = UtilityReport(
-        generalization_loss=loss,
-        discernibility=dm,
-        discernibility_normalized=dm / n2 if dm is not None else None,
-        discernibility_normalized_before=dm_before / n2 if dm_before is not None else None,
-        non_uniform_entropy=nue,
-    )
+    risk_before, risk_after = measure_risk(checked, original, out)
+    utility = utility_of(work, checked, levels, kept, work.height)
     if checked.target is not None:
         measured = ml_utility(original, out, checked.target)
         if isinstance(measured, str):
             utility.ml_note = measured
         else:
             utility.ml = measured
-    report = ProtectReport(
+    report = report_of(
+        checked,
         source=source,
         output=output,
         rows_in=frame.height,
         rows_out=out.height,
         suppressed=suppressed,
-        quasi_identifiers=qis,
-        sensitive=sensitive,
+        levels=levels,
+        search=search,
+        risk=(risk_before, risk_after),
+        utility=utility,
+    )
+    del plan
+    return Outcome(out.drop(ROW), report, out.get_column(ROW).to_numpy())
+
+
+# -- the parts of a run that every engine shares -------------------------------------------
+
+
+@dataclass
+class Searched:
+    """The search's choice: levels, suppressed records, the rows kept (per row searched)."""
+
+    levels: dict[str, int]
+    suppressed: int
+    kept: np.ndarray
+    report: SearchReport
+
+
+def search_plan(
+    frame: pl.DataFrame, checked: Checked, step: Progress, weight: str | None = None
+) -> Searched:
+    """The optimal generalization of ``frame`` (rows, or group counts in column ``weight``)
+    for the plan's privacy model."""
+    privacy = checked.plan.privacy
+    assert privacy is not None
+    lattice = Lattice(
+        frame,
+        [checked.hierarchies[q] for q in checked.quasi_identifiers],
+        checked.sensitive,
+        Target(privacy.k, privacy.l, privacy.t, privacy.max_suppression, privacy.metric),
+        weight=weight,
+    )
+    result, best = lattice.search(step)
+    report = SearchReport(
+        lattice_size=result.lattice_size,
+        evaluated=result.evaluated,
+        seconds=round(result.seconds, 4),
+        metric=result.metric,
+        loss=result.loss,
+    )
+    return Searched(result.levels, result.suppressed, lattice.rows_kept(best.node), report)
+
+
+def measure_risk(
+    checked: Checked, before: pl.DataFrame | Rows, after: pl.DataFrame
+) -> tuple[RiskReport | None, RiskReport | None]:
+    """Risk before and after, re-measured by the risk code; a missed target refuses all."""
+    qis, sensitive, privacy = checked.quasi_identifiers, checked.sensitive, checked.plan.privacy
+    if not qis:
+        return None, None
+    risk_before = assess_risk(before, qis, sensitive)
+    risk_after = assess_risk(after, qis, sensitive)
+    if privacy is not None:
+        _verify(risk_after, privacy.k, privacy.l, privacy.t)
+    return risk_before, risk_after
+
+
+def utility_of(
+    frame: pl.DataFrame,
+    checked: Checked,
+    levels: dict[str, int],
+    kept: np.ndarray,
+    rows: int,
+    weight: np.ndarray | None = None,
+) -> UtilityReport:
+    """The information loss of generalizing ``frame`` (of ``rows`` records; each row counts
+    ``weight`` times, if given) to ``levels`` and keeping ``kept``."""
+    loss = dm = nue = dm_before = None
+    if levels:
+        loss, dm, nue = information_loss(frame, checked.hierarchies, levels, kept, weight)
+        unchanged = dict.fromkeys(levels, 0)
+        every = np.ones(frame.height, dtype=bool)
+        dm_before = information_loss(frame, checked.hierarchies, unchanged, every, weight)[1]
+    n2 = rows**2
+    return UtilityReport(
+        generalization_loss=loss,
+        discernibility=dm,
+        discernibility_normalized=dm / n2 if dm is not None else None,
+        discernibility_normalized_before=dm_before / n2 if dm_before is not None else None,
+        non_uniform_entropy=nue,
+    )
+
+
+def report_of(
+    checked: Checked,
+    *,
+    source: str,
+    output: str,
+    rows_in: int,
+    rows_out: int,
+    suppressed: int,
+    levels: dict[str, int],
+    search: SearchReport | None,
+    risk: tuple[RiskReport | None, RiskReport | None],
+    utility: UtilityReport,
+) -> ProtectReport:
+    privacy = checked.plan.privacy
+    return ProtectReport(
+        source=source,
+        output=output,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        suppressed=suppressed,
+        quasi_identifiers=checked.quasi_identifiers,
+        sensitive=checked.sensitive,
         privacy=privacy.model_dump() if privacy is not None else None,
         levels=levels,
         hierarchies={name: h.kind for name, h in checked.hierarchies.items()},
         operators={name: op.name for name, op in checked.operators.items()},
         search=search,
-        risk_before=risk_before,
-        risk_after=risk_after,
+        risk_before=risk[0],
+        risk_after=risk[1],
         utility=utility,
         notes=list(checked.notes),
     )
-    del plan
-    return Outcome(out.drop(ROW), report, out.get_column(ROW).to_numpy())
 
 
 def _verify(after: RiskReport | None, k: int, l: int | None, t: float | None) -> None:  # noqa: E741

@@ -19,11 +19,8 @@ import numpy as np
 import polars as pl
 
 from privet.catalog import SUBJECT_LINK
-from privet.deid._assess import assess_risk
 from privet.deid._plan import Checked
-from privet.deid._protect import Outcome, Progress, ProtectReport, SearchReport, _verify
-from privet.deid._search import Lattice, Target
-from privet.deid._utility import UtilityReport, information_loss
+from privet.deid._protect import Outcome, Progress, measure_risk, report_of, search_plan, utility_of
 from privet.engine import COUNT, Rows
 from privet.errors import InvalidInput
 from privet.operators import Context, Operator, kind_of
@@ -128,76 +125,37 @@ def run_plan_rows(
     levels: dict[str, int] = {}
     search = None
     suppressed = 0
-    loss = dm = nue = dm_before = None
+    utility = utility_of(pl.DataFrame(), checked, {}, np.zeros(0, dtype=bool), rows.height)
     out_rows = work
     if privacy is not None:
         step("counting the quasi-identifier groups")
         counts = work.counts([*qis, *sensitive])
-        lattice = Lattice(
-            counts,
-            [checked.hierarchies[q] for q in qis],
-            sensitive,
-            Target(privacy.k, privacy.l, privacy.t, privacy.max_suppression, privacy.metric),
-            weight=COUNT,
-        )
-        result, best = lattice.search(step)
-        kept = lattice.rows_kept(best.node)
-        levels, suppressed = result.levels, result.suppressed
-        search = SearchReport(
-            lattice_size=result.lattice_size,
-            evaluated=result.evaluated,
-            seconds=round(result.seconds, 4),
-            metric=result.metric,
-            loss=result.loss,
-        )
+        found = search_plan(counts, checked, step, weight=COUNT)
+        levels, suppressed, search = found.levels, found.suppressed, found.report
         weight = counts.get_column(COUNT).to_numpy().astype(np.float64)
-        if levels:
-            loss, dm, nue = information_loss(counts, checked.hierarchies, levels, kept, weight)
-            every = np.ones(counts.height, dtype=bool)
-            unchanged = dict.fromkeys(levels, 0)
-            dm_before = information_loss(counts, checked.hierarchies, unchanged, every, weight)[1]
+        utility = utility_of(counts, checked, levels, found.kept, rows.height, weight)
         out_rows = _transform(work, [], context, carried, levels)
         if suppressed:
             exprs = [checked.hierarchies[c].expr(v).alias(c) for c, v in levels.items() if v > 0]
-            gone = counts.filter(pl.Series(~kept)).select(qis).with_columns(exprs).unique()
+            gone = counts.filter(pl.Series(~found.kept)).select(qis).with_columns(exprs).unique()
             out_rows = out_rows.without(gone)
     step("collecting the result")
     out = out_rows.collect()
     step("measuring risk and utility")
-    risk_before = risk_after = None
-    if qis:
-        risk_before = assess_risk(rows, qis, sensitive)
-        risk_after = assess_risk(out, qis, sensitive)
-    if privacy is not None:
-        _verify(risk_after, privacy.k, privacy.l, privacy.t)
-    height = rows.height
-    n2 = height**2
-    utility = UtilityReport(
-        generalization_loss=loss,
-        discernibility=dm,
-        discernibility_normalized=dm / n2 if dm is not None else None,
-        discernibility_normalized_before=dm_before / n2 if dm_before is not None else None,
-        non_uniform_entropy=nue,
-    )
+    risk = measure_risk(checked, rows, out)
     if checked.target is not None:
         utility.ml_note = f"not measured on the {rows.engine} engine (it trains on every row)"
-    report = ProtectReport(
+    report = report_of(
+        checked,
         source=source,
         output=output,
-        rows_in=height,
+        rows_in=rows.height,
         rows_out=out.height,
         suppressed=suppressed,
-        quasi_identifiers=qis,
-        sensitive=sensitive,
-        privacy=privacy.model_dump() if privacy is not None else None,
         levels=levels,
-        hierarchies={name: h.kind for name, h in checked.hierarchies.items()},
-        operators={name: op.name for name, op in checked.operators.items()},
         search=search,
-        risk_before=risk_before,
-        risk_after=risk_after,
+        risk=risk,
         utility=utility,
-        notes=list(checked.notes),
     )
     return Outcome(out, report, np.zeros(0, dtype=np.int64))
 

@@ -137,6 +137,41 @@ def test_transforms_and_anti_join_run_in_the_tasks(spark, ws: Workspace, people_
     assert kept.collect().sort("person_id").equals(want_kept.sort("person_id"))
 
 
+def test_rows_are_written_through_encrypted_parts_that_are_then_deleted(
+    spark, ws: Workspace, people_with_nulls, tmp_path: Path
+):
+    """``write`` (protect's output): each task encrypts its rows into a part; the driver
+    copies the parts, a row group at a time, into the destination, through ``finish``."""
+    import stat
+
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people", master="local[2]")
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    emails = [e.encode() for e in expected["email"].drop_nulls()]
+    scratch = ws.folder / "scratch"
+    seen: list[int] = []
+
+    def finish(frame: pl.DataFrame) -> pl.DataFrame:
+        # The parts are on disk now: owner-only, and the tasks' ones are ciphertext.
+        files = [p for p in scratch.iterdir() if p.is_file()]
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+        encrypted = [p for p in files if not p.read_bytes().startswith(b"PAR1")]
+        for part in encrypted:
+            data = part.read_bytes()
+            assert not any(email in data for email in emails), part.name
+        seen.append(len(encrypted))
+        return frame.with_columns(pl.col("age") + 1)
+
+    out = tmp_path / "out.parquet"
+    assert rows.write(out, finish) == expected.height
+    assert seen and min(seen) == rows._source.tasks  # one part per task, all encrypted
+    written = pl.read_parquet(out)
+    want = expected.with_columns(pl.col("age") + 1)
+    assert written.schema == want.schema
+    assert written.sort("person_id").equals(want.sort("person_id"))
+    assert list(scratch.iterdir()) == []
+
+
 # -- (b) refusals stop the job before any decryption ---------------------------------------------
 
 

@@ -282,7 +282,7 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from privet import Workspace
-from privet.deid import RiskRequest
+from privet.deid import ProtectRequest, RiskRequest
 from privet.engine import open_rows, use_streaming
 project, source, out, qis = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
 with Workspace.open(project) as ws:
@@ -292,9 +292,17 @@ with Workspace.open(project) as ws:
     with open_rows(ws.hazmat, "big", purpose="training", actor="alice") as rows:
         rows.counts([*qis, "diagnosis"]).write_parquet(out)
     chose = use_streaming(ws.hazmat, "big")
+    plan = ProtectRequest(k=PROTECT_K, l=PROTECT_L, quasi_identifiers=qis,
+                          sensitive=["diagnosis"], max_suppression=0.5)
+    done = ws.deid.protect("big", plan, output="big_k", actor="alice")  # `privet protect`
 print(json.dumps({"streamed": chose, "engine": type(rows).__name__, "k": report.k,
-                  "l": report.l, "t": report.t, "rows": report.rows}))
+                  "l": report.l, "t": report.t, "rows": report.rows,
+                  "protected": done.output, "suppressed": done.suppressed,
+                  "levels": done.levels, "rows_out": done.rows_out}))
 """
+# A class of the table holds about 3,000 rows: k = 3,000 makes the search suppress or
+# generalize.
+PROTECT_K, PROTECT_L = 3_000, 6
 
 
 def _qi_values(classes: np.ndarray) -> dict[str, np.ndarray]:
@@ -361,7 +369,7 @@ def _limit(limit: int) -> _Limit:
     [(12_000_000, 450 << 20), pytest.param(30_000_000, 600 << 20, marks=pytest.mark.slow)],
     ids=["12M rows, 450 MB", "30M rows, 600 MB"],
 )
-def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
+def test_risk_and_protect_on_a_table_larger_than_the_memory_limit_complete_by_streaming(
     ws: Workspace, tmp_path: Path, rows: int, limit: int
 ) -> None:
     source = tmp_path / "big.parquet"
@@ -377,7 +385,8 @@ def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
     def child(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
         counts = out.with_name(f"{project.name}.parquet")
         return subprocess.run(
-            [sys.executable, "-c", CHILD, str(project), str(source), str(counts), ",".join(QIS)],
+            [sys.executable, "-c", f"PROTECT_K, PROTECT_L = {PROTECT_K}, {PROTECT_L}\n{CHILD}",
+             str(project), str(source), str(counts), ",".join(QIS)],
             preexec_fn=cgroup.enter, capture_output=True, text=True, timeout=300,
             env={**os.environ, **env},
         )  # fmt: skip
@@ -415,7 +424,19 @@ def test_risk_on_a_table_larger_than_the_memory_limit_completes_by_streaming(
     assert result["l"] == (per_class > 0).sum(axis=1).min()
     t = (0.5 * np.abs(per_class / sizes[:, None] - overall).sum(axis=1)).max()
     assert result["t"] == pytest.approx(t, rel=1e-9)
-    assert took < 120
+    # protect, streamed too: the stored version, read back here, holds its promise.
+    with Workspace.open(ws.folder.parent) as again:
+        export = tmp_path / "protected.parquet"
+        again.export(result["protected"], export, purpose="training", actor="alice")
+    protected = pl.read_parquet(export)
+    assert protected.height == result["rows_out"] == rows - result["suppressed"]
+    classes = protected.group_by(list(QIS)).agg(
+        pl.len().alias("size"), pl.col("diagnosis").n_unique().alias("distinct")
+    )
+    assert classes.get_column("size").min() >= PROTECT_K
+    assert classes.get_column("distinct").min() >= PROTECT_L
+    assert protected.get_column("record_id").is_unique().all()
+    assert took < 240
 
 
 def test_a_killed_streamed_ingest_leaves_no_plaintext_and_no_version(
@@ -498,12 +519,13 @@ def test_a_plan_on_lazy_rows_releases_what_it_releases_in_memory(
     rows = _lazy(adult_table, tmp_path / "a.parquet")
     again = check_values(check_plan(request.to_plan(), columns, adult_table.height),
                          distinct_values(rows, checked))  # fmt: skip
+    out = tmp_path / "out.parquet"
     lazy = run_plan_rows(rows, again, Context(hierarchies=again.hierarchies), source="t",
-                         output="o", subject=None)  # fmt: skip
+                         output="o", subject=None, destination=out, links=pl.Series)  # fmt: skip
     assert memory.report.suppressed > 0  # the anti-join step is exercised
-    assert lazy.frame.sort(lazy.frame.columns, nulls_last=True).equals(
-        memory.frame.sort(memory.frame.columns, nulls_last=True)
-    )
+    written = pl.read_parquet(out)
+    assert lazy.file.rows == written.height
+    assert _sorted(written).equals(_sorted(memory.frame))
     assert lazy.report.levels == memory.report.levels
     assert lazy.report.suppressed == memory.report.suppressed
 

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -988,18 +988,43 @@ def slices(lazy: pl.LazyFrame, rows: int, size: int | None = None) -> Iterator[p
 def write_slices(lazy: pl.LazyFrame, rows: int, destination: Path) -> None:
     """Write ``lazy`` (of ``rows`` rows) to ``destination`` as Parquet (zstd), a slice at a
     time: memory holds one slice, whatever the table's size."""
+    parts = slices(lazy, rows, WRITE_SLICE_ROWS)
+    write_frames((part.collect(engine="streaming") for part in parts), destination)
+
+
+def write_frames(frames: Iterable[pl.DataFrame], destination: Path) -> int:
+    """Write ``frames`` (of one schema, at least one) to ``destination`` as one Parquet file
+    (zstd), one after the other: memory holds one frame. Returns the rows written."""
     import pyarrow.parquet as pq
 
-    writer = None
+    writer, rows = None, 0
     try:
-        for part in slices(lazy, rows, WRITE_SLICE_ROWS):
-            table = part.collect(engine="streaming").to_arrow()
+        for frame in frames:
+            table = frame.to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(destination, table.schema, compression="zstd")
             writer.write_table(table)
+            rows += frame.height
     finally:
         if writer is not None:
             writer.close()
+    return rows
+
+
+def fits_meaning_lazily(lazy: pl.LazyFrame, rows: int, column: str, meaning: str) -> bool:
+    """:func:`fits_meaning` for a column of ``lazy`` (of ``rows`` rows), a slice at a time."""
+    if lazy.collect_schema()[column] != pl.String or meaning not in MEANINGS:
+        return False
+    text = pl.col(column)
+    checks = [_non_empty(text).any().alias("present")]
+    checks += [_matches(text, m).all().alias(m) for m in MEANINGS]
+    present, held = False, dict.fromkeys(MEANINGS, True)
+    for part in slices(lazy, rows):
+        found = part.select(checks).collect(engine="streaming").row(0, named=True)
+        present = present or bool(found["present"])
+        held = {m: held[m] and bool(found[m]) for m in MEANINGS}
+    first = next((m for m in MEANINGS if held[m]), None)
+    return present and first in _WITHIN[meaning]
 
 
 def _drop_blank_lines(

@@ -23,9 +23,11 @@ from privet.catalog._info import (
 )
 from privet.catalog._ingest import LEGAL_BASES, ingest, register_schema
 from privet.catalog._links import LINK_DOMAIN, keyed_prf, subject_link, subject_links
+from privet.catalog._store import ParquetFile
 from privet.taxonomy import CATEGORIES, Level, Role
 
 __all__ = [
+    "ParquetFile",
     "INTERNAL_PURPOSES",
     "CATEGORIES",
     "RESERVED_PREFIX",

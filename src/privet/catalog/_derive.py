@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from privet import lineage, tables
 from privet.catalog._info import SUBJECT_LINK, VersionInfo, check_name, is_reserved, resolve
-from privet.catalog._store import NewDataset, store_version
+from privet.catalog._store import NewDataset, ParquetFile, store_version
 from privet.errors import AlreadyExists, InvalidInput
 from privet.schema import Column, Dataset
 from privet.taxonomy import Level, Role, check_category, level_for
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def derive(
     core: Core,
     source_ref: str,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | ParquetFile,
     *,
     name: str,
     kind: str,
@@ -36,7 +36,8 @@ def derive(
     columns: Mapping[str, tuple[str | None, str]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> VersionInfo:
-    """Store ``frame``, made from ``source_ref``, as dataset ``name`` (kind e.g. "protected").
+    """Store ``frame``, made from ``source_ref``, as dataset ``name`` (kind e.g. "protected");
+    a ``ParquetFile`` (a result larger than memory) is read from disk, never whole.
 
     Column categories and roles carry over from the source by name unless ``columns`` gives
     ``{column: (category, role)}``; facts (counts, parameters, never values) go to lineage.
@@ -44,7 +45,8 @@ def derive(
     new dataset's subject id, so that DP on it bounds each person's rows.
     """
     check_name(name)
-    unknown = [c for c in frame.columns if is_reserved(c) and c != SUBJECT_LINK]
+    schema = frame.schema if isinstance(frame, pl.DataFrame) else pl.read_parquet_schema(frame.path)
+    unknown = [c for c in schema if is_reserved(c) and c != SUBJECT_LINK]
     if unknown:
         raise InvalidInput(f"column {unknown[0][:80]!r} has a name reserved for privet")
     with core.reading() as session:
@@ -57,20 +59,20 @@ def derive(
         meanings = {c.name: c.meaning for c in version.columns if c.meaning}
         new = None
         if existing is None:
-            subject = SUBJECT_LINK if SUBJECT_LINK in frame.columns else source.subject_id_column
+            subject = SUBJECT_LINK if SUBJECT_LINK in schema else source.subject_id_column
             new = NewDataset(
                 name=name,
                 owner=source.owner,
                 purposes=tuple(p.purpose for p in source.purposes),
                 legal_basis=source.legal_basis,
                 retention_days=source.retention_days,
-                subject_id=subject if subject in frame.columns else None,
+                subject_id=subject if subject in schema else None,
                 derived_from=root,
             )
         source_version = lineage.version_ref(version.id)
     overrides = dict(columns or {})
     specs = []
-    for position, (column, dtype) in enumerate(frame.schema.items()):
+    for position, (column, dtype) in enumerate(schema.items()):
         category, role = overrides.get(column) or carried.get(column) or (None, Role.OTHER)
         if column == SUBJECT_LINK:
             category, role = None, Role.DIRECT_IDENTIFIER  # it singles out a person's rows
@@ -103,8 +105,12 @@ def derive(
     )
 
 
-def _meaning(frame: pl.DataFrame, column: str, carried: str | None) -> str | None:
+def _meaning(frame: pl.DataFrame | ParquetFile, column: str, carried: str | None) -> str | None:
     """The source column's meaning, while the derived values still have it."""
-    if carried is None or not tables.fits_meaning(frame.get_column(column), carried):
+    if carried is None:
         return None
-    return carried
+    if isinstance(frame, pl.DataFrame):
+        fits = tables.fits_meaning(frame.get_column(column), carried)
+    else:
+        fits = tables.fits_meaning_lazily(pl.scan_parquet(frame.path), frame.rows, column, carried)
+    return carried if fits else None

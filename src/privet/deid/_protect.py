@@ -19,7 +19,9 @@ copy must still bound that person's rows together, not protect each row at ε.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +201,7 @@ def search_plan(
 
 
 def measure_risk(
-    checked: Checked, before: pl.DataFrame | Rows, after: pl.DataFrame
+    checked: Checked, before: pl.DataFrame | Rows, after: pl.DataFrame | Rows
 ) -> tuple[RiskReport | None, RiskReport | None]:
     """Risk before and after, re-measured by the risk code; a missed target refuses all."""
     qis, sensitive, privacy = checked.quasi_identifiers, checked.sensitive, checked.plan.privacy
@@ -317,15 +319,19 @@ def protect(
         on_engine.check_engine_plan(checked, streamed=streamed)
     step = progress or (lambda _stage: None)
     step("reading")
-    with open_rows(
-        core,
-        exact_ref,
-        purpose=ASSESSMENT,
-        actor=actor,
-        channel=policy.DERIVE_CHANNEL,
-        engine=chosen,
-        spark_master=spark_master,
-    ) as rows:
+    stored: pl.DataFrame | catalog.ParquetFile
+    with ExitStack() as stack:
+        rows = stack.enter_context(
+            open_rows(
+                core,
+                exact_ref,
+                purpose=ASSESSMENT,
+                actor=actor,
+                channel=policy.DERIVE_CHANNEL,
+                engine=chosen,
+                spark_master=spark_master,
+            )
+        )
         if isinstance(rows, FrameRows):
             link = _subject_link(core, rows.frame, subject)
             source = rows.frame.drop(SUBJECT_LINK, strict=False)
@@ -334,40 +340,59 @@ def protect(
             outcome = run_plan(
                 source, checked, context, source=exact_ref, output=name, progress=step
             )
-            stored = outcome.frame
+            report, stored = outcome.report, outcome.frame
             if link is not None:
                 # By row position, so the link follows its row through suppression; the
                 # plan's operators, the search and the risk and utility measures never see it.
                 stored = stored.with_columns(link.gather(outcome.rows).alias(SUBJECT_LINK))
         else:
+            # Written to a private file (deleted when the version is stored), never collected.
             check_values(checked, on_engine.distinct_values(rows, checked))
             context = _context(core, checked, subject)
-            outcome = on_engine.run_plan_rows(
+            written = on_engine.run_plan_rows(
                 rows,
                 checked,
                 context,
                 source=exact_ref,
                 output=name,
                 subject=subject,
+                destination=stack.enter_context(core.private_file("protect")).path,
+                links=partial(subject_links, core),
                 progress=step,
             )
-            stored = outcome.frame
-            link = None
-            if on_engine.SUBJECT_COPY in stored.columns:
-                link = subject_links(core, stored.get_column(on_engine.SUBJECT_COPY))
-                stored = stored.drop(on_engine.SUBJECT_COPY).with_columns(link)
-            elif SUBJECT_LINK in stored.columns:
-                link = stored.get_column(SUBJECT_LINK)
-    report = outcome.report
+            report, stored = written.report, written.file
+        version = _store(
+            core, exact_ref, checked, report, stored, name=name, actor=actor, step=step
+        )
+    report.output = version.ref
+    return report
+
+
+def _store(
+    core: Core,
+    source: str,
+    checked: Checked,
+    report: ProtectReport,
+    stored: pl.DataFrame | catalog.ParquetFile,
+    *,
+    name: str,
+    actor: str,
+    step: Progress,
+) -> catalog.VersionInfo:
+    """Store a protected result as the next version of ``name``, with the facts lineage and
+    erasure need."""
+    columns = (
+        stored.columns if isinstance(stored, pl.DataFrame) else pl.read_parquet_schema(stored.path)
+    )
     roles = {}
     for column, op in checked.operators.items():
-        if op.output_role is not None and column in outcome.frame.columns:
+        if op.output_role is not None and column in columns:
             roles[column] = op.output_role
     facts: dict[str, Any] = {
         "operators": report.operators,
         "levels": report.levels,
         "suppressed": report.suppressed,
-        "subject_link": link is not None,
+        "subject_link": SUBJECT_LINK in columns,
     }
     if report.privacy is not None and report.risk_after is not None:
         facts.update(
@@ -384,9 +409,9 @@ def protect(
                 "t_achieved": report.risk_after.t,
             }
         )
-    version = catalog.derive(
+    return catalog.derive(
         core,
-        exact_ref,
+        source,
         stored,
         name=name,
         kind="protected",
@@ -395,8 +420,6 @@ def protect(
         columns=roles,
         progress=step,
     )
-    report.output = version.ref
-    return report
 
 
 def _subject_link(core: Core, frame: pl.DataFrame, subject: str | None) -> pl.Series | None:

@@ -5,23 +5,33 @@ them and only three things travel: the plan's row-local operators go to the rows
 (``Rows.map_batches``), the group counts of the quasi-identifiers and sensitive columns come
 back (``Rows.counts``), and the search runs on those counts exactly as it runs in memory
 (the lattice needs nothing else). The classes the search suppresses are removed by an
-anti-join on their generalized values, and the result is collected for storing.
+anti-join on their generalized values, and the result is written to a private file
+(``Rows.write``), from which it is measured and stored without ever being whole in memory.
 
 Same plan, same counts, same search: the engines release the same rows (in another order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from privet.catalog import SUBJECT_LINK
+from privet.catalog import SUBJECT_LINK, ParquetFile
 from privet.deid._plan import Checked
-from privet.deid._protect import Outcome, Progress, measure_risk, report_of, search_plan, utility_of
-from privet.engine import COUNT, Rows
+from privet.deid._protect import (
+    Progress,
+    ProtectReport,
+    measure_risk,
+    report_of,
+    search_plan,
+    utility_of,
+)
+from privet.engine import COUNT, LazyRows, Rows
 from privet.errors import InvalidInput
 from privet.operators import Context, Operator, kind_of
 
@@ -81,6 +91,8 @@ def _transform(
     carried: list[str],
     levels: Mapping[str, int],
 ) -> Rows:
+    if not operators and not any(levels.values()):
+        return rows  # nothing to change
     function = partial(
         _apply,
         operators=operators,
@@ -93,6 +105,18 @@ def _transform(
     return rows.map_batches(function, function(empty).schema)
 
 
+@dataclass
+class Written:
+    """A plan's result on an engine: its report and the file its rows were written to."""
+
+    report: ProtectReport
+    file: ParquetFile
+
+
+# Each subject id's link to its person (``catalog.subject_links`` with the workspace's key).
+Links = Callable[[pl.Series], pl.Series]
+
+
 def run_plan_rows(
     rows: Rows,
     checked: Checked,
@@ -101,14 +125,17 @@ def run_plan_rows(
     source: str,
     output: str,
     subject: str | None,
+    destination: Path,
+    links: Links,
     progress: Progress | None = None,
-) -> Outcome:
-    """Apply ``checked`` (checked against the rows' values) to ``rows`` and measure the result.
+) -> Written:
+    """Apply ``checked`` (checked against the rows' values) to ``rows``, write the result to
+    ``destination`` (an empty private file) and measure it there.
 
-    The outcome's frame keeps the subject link (``SUBJECT_LINK``) when the rows had one, and
-    the raw subject id as ``SUBJECT_COPY`` when they had a subject id but no link (the
-    caller makes the link in this process, where the key is); ``rows`` of the outcome is
-    empty, since an engine's rows have no positions.
+    The written rows keep the subject link (``SUBJECT_LINK``) when the rows had one; when
+    they had a subject id but no link, its raw value travels with each row as
+    ``SUBJECT_COPY`` and ``links`` replaces it, batch by batch in this process (where the
+    key is), as the rows are written.
     """
     step = progress or (lambda _stage: None)
     privacy = checked.plan.privacy
@@ -139,10 +166,11 @@ def run_plan_rows(
             exprs = [checked.hierarchies[c].expr(v).alias(c) for c, v in levels.items() if v > 0]
             gone = counts.filter(pl.Series(~found.kept)).select(qis).with_columns(exprs).unique()
             out_rows = out_rows.without(gone)
-    step("collecting the result")
-    out = out_rows.collect()
+    step("writing the result")
+    finish = partial(_link, links=links) if SUBJECT_COPY in carried else None
+    written = out_rows.write(destination, finish)
     step("measuring risk and utility")
-    risk = measure_risk(checked, rows, out)
+    risk = measure_risk(checked, rows, LazyRows(pl.scan_parquet(destination)))
     if checked.target is not None:
         utility.ml_note = f"not measured on the {rows.engine} engine (it trains on every row)"
     report = report_of(
@@ -150,18 +178,23 @@ def run_plan_rows(
         source=source,
         output=output,
         rows_in=rows.height,
-        rows_out=out.height,
+        rows_out=written,
         suppressed=suppressed,
         levels=levels,
         search=search,
         risk=risk,
         utility=utility,
     )
-    return Outcome(out, report, np.zeros(0, dtype=np.int64))
+    width = len(pl.read_parquet_schema(destination))
+    return Written(report, ParquetFile(destination, written, width))
 
 
 def _copy_subject(frame: pl.DataFrame, *, subject: str) -> pl.DataFrame:
     return frame.with_columns(pl.col(subject).alias(SUBJECT_COPY))
+
+
+def _link(frame: pl.DataFrame, *, links: Links) -> pl.DataFrame:
+    return frame.drop(SUBJECT_COPY).with_columns(links(frame.get_column(SUBJECT_COPY)))
 
 
 def distinct_values(rows: Rows, checked: Checked) -> pl.DataFrame:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import polars as pl
+
+from privet import tables
 
 # The name of the count column of :meth:`Rows.counts`.
 COUNT = "len"
@@ -52,6 +55,13 @@ class Rows(Protocol):
         """The rows at these positions of the stored version, in the order given."""
         ...
 
+    def write(self, destination: Path, finish: BatchFunction | None = None) -> int:
+        """Write the rows to ``destination`` (an empty private file) as one Parquet file,
+        never holding all of them: ``finish``, if given, is applied to each batch in this
+        process (where the workspace's keys are) just before it is written. Returns the
+        number of rows written."""
+        ...
+
 
 class FrameRows:
     """Rows already in this process's memory (the Polars engine's in-memory form)."""
@@ -85,6 +95,9 @@ class FrameRows:
 
     def take(self, positions: pl.Series) -> pl.DataFrame:
         return self.frame[positions]
+
+    def write(self, destination: Path, finish: BatchFunction | None = None) -> int:
+        return tables.write_frames([finish(self.frame) if finish else self.frame], destination)
 
 
 def sample_rows(rows: Rows, n: int, seed: int) -> pl.DataFrame:

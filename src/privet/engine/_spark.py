@@ -10,27 +10,33 @@ its hash and decode their share of its row groups.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from privet import policy
+from privet import policy, tables
 from privet.engine._rows import COUNT, BatchFunction, Rows
 from privet.engine._spark_session import spark_session
 from privet.engine._spark_tasks import (
     POSITION,
+    Parts,
     Source,
     Step,
     anti_join,
     counts_task,
+    part_context,
     rows_task,
     take_task,
+    write_task,
 )
 from privet.engine._spark_types import polars_schema, spark_schema, to_polars
 from privet.errors import IntegrityError
+from privet.vault import decrypt_object_into, export_data_key, new_data_key
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -73,7 +79,11 @@ def spark_rows(
         tasks=tasks,
         key=release.key,
     )
-    return SparkRows(spark, source, schema, release.version.rows)
+    return SparkRows(spark, source, schema, release.version.rows, scratch=core.private_file)
+
+
+# An owner-only file for plaintext or a job's parts, deleted on close (``Core.private_file``).
+Scratch = Callable[[str], tables.PrivateFile]
 
 
 class SparkRows:
@@ -93,12 +103,15 @@ class SparkRows:
         schema: pl.Schema,
         height: int | None,
         steps: tuple[Step, ...] = (),
+        *,
+        scratch: Scratch,
     ) -> None:
         self._spark = spark
         self._source = source
         self._schema = schema
         self._height = height
         self._steps = steps
+        self._scratch = scratch
         self._frame: DataFrame | None = None
 
     @property
@@ -135,12 +148,15 @@ class SparkRows:
 
     def map_batches(self, function: BatchFunction, schema: Mapping[str, pl.DataType]) -> Rows:
         steps = (*self._steps, function)
-        return SparkRows(self._spark, self._source, pl.Schema(schema), None, steps)
+        return self._then(pl.Schema(schema), steps)
 
     def without(self, combinations: pl.DataFrame) -> Rows:
         # The combinations (small) travel inside each task's function, like the key.
         step: Step = partial(anti_join, combinations)
-        return SparkRows(self._spark, self._source, self._schema, None, (*self._steps, step))
+        return self._then(self._schema, (*self._steps, step))
+
+    def _then(self, schema: pl.Schema, steps: tuple[Step, ...]) -> SparkRows:
+        return SparkRows(self._spark, self._source, schema, None, steps, scratch=self._scratch)
 
     def collect(self) -> pl.DataFrame:
         return self._to_polars(self.dataframe, self._schema)
@@ -154,6 +170,41 @@ class SparkRows:
         found = self._to_polars(self._tasks().mapInArrow(task, struct), out)
         order = pl.DataFrame({POSITION: positions.cast(pl.UInt32)})
         return order.join(found, on=POSITION, how="left", maintain_order="left").drop(POSITION)
+
+    def write(self, destination: Path, finish: BatchFunction | None = None) -> int:
+        # Each task encrypts its rows into a part with a key made for this job; the driver
+        # then decrypts one part at a time into a private file and copies it, a row group at
+        # a time, to the destination: no task's rows are ever all in the driver's memory.
+        from pyspark.sql.types import LongType, StructField, StructType
+
+        key = export_data_key(new_data_key(set()))
+        struct = StructType([StructField("task", LongType()), StructField("rows", LongType())])
+        with ExitStack() as stack:
+            files = [stack.enter_context(self._scratch("part")) for _ in range(self._source.tasks)]
+            parts = Parts(tuple(str(f.path) for f in files), uuid.uuid4().bytes, key)
+            task = partial(write_task, self._source, self._steps, parts, _arrow_schema(struct))
+            with spark_errors():
+                written = self._tasks().mapInArrow(task, struct).toArrow().to_pylist()
+            rows = {int(w["task"]): int(w["rows"]) for w in written}
+            frames = self._read_parts(parts, [t for t in sorted(rows) if rows[t]])
+            if finish is not None:
+                frames = (finish(frame) for frame in frames)
+            return tables.write_frames(frames, destination)
+
+    def _read_parts(self, parts: Parts, tasks: list[int]) -> Iterator[pl.DataFrame]:
+        import pyarrow.parquet as pq
+
+        if not tasks:  # no rows: one empty frame, so the file has the schema
+            yield pl.DataFrame(schema=self._schema)
+        for task in tasks:
+            with self._scratch("part") as plain:
+                with open(parts.paths[task], "rb") as encrypted, open(plain.path, "wb") as out:
+                    decrypt_object_into(parts.key, encrypted, part_context(parts, task), out)
+                parquet = pq.ParquetFile(plain.path)
+                for group in range(parquet.num_row_groups):
+                    frame = pl.from_arrow(parquet.read_row_group(group))
+                    assert isinstance(frame, pl.DataFrame)
+                    yield to_polars(frame, self._schema)
 
     def _tasks(self) -> DataFrame:
         n = self._source.tasks

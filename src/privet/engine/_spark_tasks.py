@@ -18,7 +18,7 @@ import polars as pl
 
 from privet.engine._rows import COUNT
 from privet.errors import IntegrityError
-from privet.vault import decrypt_object
+from privet.vault import decrypt_object, encrypting_object
 
 Step = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -115,6 +115,48 @@ def take_task(
         found = frame.join(wanted, on=POSITION, how="semi")
         if found.height:
             yield from _arrow(found, schema).to_batches()
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Where a job's tasks write their rows: task ``i`` to ``paths[i]`` (files the driver
+    made, owner-only), encrypted with a key made for this job alone."""
+
+    paths: tuple[str, ...]
+    context: bytes
+    key: bytes = field(repr=False)
+
+
+def part_context(parts: Parts, task: int) -> bytes:
+    """What each part is bound to: one job's one task (a part cannot pass as another)."""
+    return parts.context + b":" + str(task).encode()
+
+
+def write_task(
+    source: Source, steps: Sequence[Step], parts: Parts, schema: Any, batches: Iterable[Any]
+) -> Iterator[Any]:
+    """mapInArrow: each task's rows, ``steps`` applied, encrypted as one Parquet file into
+    its part (a row group at a time; nothing is written in plaintext); yields the task's
+    number and row count."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for task in task_ids(batches):
+        rows = 0
+        with (
+            open(parts.paths[task], "wb") as out,
+            encrypting_object(parts.key, out, part_context(parts, task)) as stream,
+        ):
+            writer = None
+            for frame in frames(source, steps, [task]):
+                table = frame.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(stream, table.schema, compression="zstd")
+                writer.write_table(table)
+                rows += frame.height
+            if writer is not None:
+                writer.close()
+        yield pa.RecordBatch.from_pydict({"task": [task], "rows": [rows]}, schema=schema)
 
 
 def anti_join(combinations: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:

@@ -5,6 +5,7 @@ streaming engine, a slice of rows at a time, rather than from the table in memor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -47,10 +48,13 @@ class LazyRows:
         self._rows = rows  # of the scan, before the steps
         self._height: int | None = None
 
-    def _slices(self) -> Iterator[pl.LazyFrame]:
+    def _slices(self, size: int | None = None) -> Iterator[pl.LazyFrame]:
         if self._rows is None:
             self._rows = int(self._scan.select(pl.len()).collect(engine="streaming").item())
-        for part in tables.slices(self._scan, self._rows):
+        if self._steps:
+            # A step sees whole batches (no projection pushdown): smaller slices.
+            size = tables.WRITE_SLICE_ROWS
+        for part in tables.slices(self._scan, self._rows, size):
             for step in self._steps:
                 part = step(part)
             yield part
@@ -104,6 +108,11 @@ class LazyRows:
 
     def collect(self) -> pl.DataFrame:
         return pl.concat([part.collect(engine="streaming") for part in self._slices()])
+
+    def write(self, destination: Path, finish: BatchFunction | None = None) -> int:
+        # Smaller slices: a slice written is held whole, as Polars and then as Arrow.
+        done = (part.collect(engine="streaming") for part in self._slices(tables.WRITE_SLICE_ROWS))
+        return tables.write_frames((finish(f) for f in done) if finish else done, destination)
 
     def take(self, positions: pl.Series) -> pl.DataFrame:
         # Each slice's rows numbered from where the slice starts, matched to the positions.

@@ -3,7 +3,7 @@
 from privet.vault._keysets import export_data_key, import_data_key, new_data_key, primary_key_id
 from privet.vault._kms import check_uri, create_local_master_key, default_key_dir, master_aead
 from privet.vault._objects import LocalObjectStore
-from privet.vault._stream import decrypt_object
+from privet.vault._stream import decrypt_object, decrypt_object_into, encrypting_object
 from privet.vault._vault import PSEUDONYM_KEYSET, Vault
 
 __all__ = [
@@ -13,7 +13,9 @@ __all__ = [
     "check_uri",
     "create_local_master_key",
     "decrypt_object",
+    "decrypt_object_into",
     "default_key_dir",
+    "encrypting_object",
     "export_data_key",
     "import_data_key",
     "master_aead",

@@ -56,6 +56,20 @@ def decrypt_object(key: bytes, source: BinaryIO, context: bytes) -> bytes:
     return decrypt_from(import_data_key(key), source, context)
 
 
+def encrypting_object(key: bytes, out: BinaryIO, context: bytes) -> BinaryIO:
+    """A writable stream that encrypts what it is given into ``out``, bound to ``context``,
+    with a serialized data key (``export_data_key``); closing it writes the last segment."""
+    primitive = import_data_key(key).primitive(streaming_aead.StreamingAead)
+    return primitive.new_encrypting_stream(out, context)
+
+
+def decrypt_object_into(key: bytes, source: BinaryIO, context: bytes, out: BinaryIO) -> None:
+    """``decrypt_object`` written to ``out`` a segment at a time (an object larger than
+    memory); a segment is authenticated before it is written."""
+    for chunk in decrypt_chunks(import_data_key(key), source, context, _CHUNK):
+        out.write(chunk)
+
+
 def decrypt_chunks(
     handle: tink.KeysetHandle, source: BinaryIO, context: bytes, size: int
 ) -> Iterator[bytes]:

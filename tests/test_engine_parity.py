@@ -20,6 +20,7 @@ from privet.engine import FrameRows
 from privet.operators import Context
 
 QIS = ["age", "workclass", "education", "marital_status", "occupation", "race", "sex"]
+# The models both engine parity files run (the Spark one imports them).
 MODELS = [
     # (k, l, t, sensitive, max_suppression)
     (5, None, None, [], 0.05),

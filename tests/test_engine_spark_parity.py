@@ -17,16 +17,9 @@ from privet import Workspace
 from privet.datasets import adult
 from privet.deid import ProtectRequest, RiskRequest
 from privet.engine import COUNT, open_rows
+from tests.test_engine_parity import MODELS, QIS
 
 pytest.importorskip("pyspark")
-
-QIS = ["age", "workclass", "education", "marital_status", "occupation", "race", "sex"]
-MODELS = [
-    # (k, l, t, sensitive, max_suppression)
-    (5, None, None, [], 0.05),
-    (4, 2, None, ["income"], 0.05),
-    (3, None, 0.2, ["education_num"], 0.1),
-]
 
 
 @pytest.fixture(scope="module")

@@ -116,7 +116,7 @@ def run_plan(
 ) -> Outcome:
     """Apply ``checked`` (already checked against ``frame``'s values) and measure the result."""
     step = progress or (lambda _stage: None)
-    plan, privacy = checked.plan, checked.plan.privacy
+    privacy = checked.plan.privacy
     original = frame.with_row_index(ROW)
     work = original
     for name, op in checked.operators.items():
@@ -138,7 +138,7 @@ def run_plan(
         [checked.hierarchies[c].expr(v).alias(c) for c, v in levels.items() if v > 0]
     )
     step("measuring risk and utility")
-    risk_before, risk_after = measure_risk(checked, original, out)
+    risk = measure_risk(checked, original, out)
     utility = utility_of(work, checked, levels, kept, work.height)
     if checked.target is not None:
         measured = ml_utility(original, out, checked.target)
@@ -155,10 +155,9 @@ def run_plan(
         suppressed=suppressed,
         levels=levels,
         search=search,
-        risk=(risk_before, risk_after),
+        risk=risk,
         utility=utility,
     )
-    del plan
     return Outcome(out.drop(ROW), report, out.get_column(ROW).to_numpy())
 
 

@@ -181,7 +181,12 @@ BLOCK_CELLS = 1 << 22
 
 
 def nearest(
-    targets: Encoded, candidates: Encoded, rng: np.random.Generator, k: int = 1
+    targets: Encoded,
+    candidates: Encoded,
+    rng: np.random.Generator,
+    k: int = 1,
+    *,
+    block_cells: int = BLOCK_CELLS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (n, k) of the k nearest candidates (ties broken at random) and the distances.
 
@@ -193,7 +198,7 @@ def nearest(
     index = np.empty((targets.rows, k), dtype=np.int64)
     dist = np.empty((targets.rows, k), dtype=np.float64)
     width = max(_width(targets), 1)
-    block = max(1, BLOCK_CELLS // max(candidates.rows, 1))
+    block = max(1, block_cells // max(candidates.rows, 1))
     for part in chunks(targets.rows, block):
         d = _total(targets.take(np.arange(targets.rows)[part]), candidates)
         d /= width

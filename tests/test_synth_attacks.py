@@ -175,7 +175,6 @@ def test_nearest_is_the_pair_by_pair_search(k: int) -> None:
     sort; the search under test works in blocks of targets and never sorts a whole row."""
     from privet.attacks import _synthetic_stats as st
 
-    rng = np.random.default_rng(11)
     real = population(400, 1).with_columns(
         # Nulls in a number and in a category; few distinct values, so ties are common.
         pl.when(pl.col("age") < 30).then(None).otherwise(pl.col("age") // 10).alias("age"),
@@ -226,7 +225,9 @@ def test_singling_out_predicates_are_the_rows_no_other_row_shares() -> None:
             key = tuple(float(v) for v in row)
             counts[key] = counts.get(key, 0) + 1
         expected += [(chosen, key) for key in sorted(k for k, n in counts.items() if n == 1)]
-    got = [(tuple(int(c) for c in cols), tuple(float(v) for v in row)) for cols, row in
-           _unique_predicates(values, sets)]
+    got = [
+        (tuple(int(c) for c in cols), tuple(float(v) for v in row))
+        for cols, row in _unique_predicates(values, sets)
+    ]
     assert got == expected
     assert 100 < len(expected) < len(sets) * 300

@@ -364,7 +364,9 @@ def synthetic_risk(
     left, right = _sides(real.columns, None)
     step = progress or (lambda _stage: None)
     rng = np.random.default_rng(seed)
-    encoded = st.encode([real, synth, holdout], real)
+    # One encoding shared by every attack below.
+    codes = st.encode([real, synth, holdout], real)
+    encoded = (codes[0], codes[1], codes[2])
     step("singling out")
     single = _singling_out(*encoded, n_attacks=n_attacks, n_columns=PREDICATE_COLUMNS, rng=rng)
     step("linkability")

@@ -149,8 +149,9 @@ def _total(targets: Encoded, candidates: Encoded) -> np.ndarray:
     """The sum over columns of the per-column distances (before dividing by the width).
 
     Numbers first, column by column as in the definition; then the category mismatches,
-    counted in one small-integer matrix and added at once (the count is exact, so a table
-    of categories gets bit for bit the sum of its 0/1 terms).
+    counted in one small-integer matrix and added at once: the count is exact, so a table
+    of categories gets bit for bit the sum of its 0/1 terms (with numbers too, the sum can
+    differ from term-by-term addition in its last bit, far below the tie-breaking jitter).
     """
     total = np.zeros((targets.rows, candidates.rows), dtype=np.float64)
     for j in range(targets.numeric.shape[1]):

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 # Rows per task, about one Parquet row group as Polars writes them: a smaller version is
 # read by one task (every task decrypts the whole object, and decodes only its share).
 _ROWS_PER_TASK = 250_000
+# Up to this many tasks, their group counts are added up in the driver (it holds at most
+# this many copies of the groups); more tasks (a cluster's) add them up in Spark's shuffle.
+_MERGE_IN_DRIVER = 8
 
 
 def spark_rows(
@@ -129,6 +132,11 @@ class SparkRows:
         struct = spark_schema(out)
         task = partial(counts_task, self._source, self._steps, keys, _arrow_schema(struct))
         partials = self._tasks().mapInArrow(task, struct)
+        if self._source.tasks <= _MERGE_IN_DRIVER:
+            # One job: the few tasks' counts come back as Arrow and Polars adds them up
+            # (a groupBy in the JVM costs a shuffle stage and a second job).
+            found = self._to_polars(partials, out)
+            return found.group_by(keys).agg(pl.col(COUNT).sum())
         # Spark's groupBy keeps a null key as a group of its own, as Polars does.
         merged = partials.groupBy(*keys).agg(F.sum(COUNT).alias(COUNT))
         return self._to_polars(merged, out)

@@ -21,6 +21,7 @@ from privet import policy
 from privet.engine._rows import COUNT, BatchFunction, Rows
 from privet.engine._spark_session import spark_session
 from privet.engine._spark_tasks import (
+    PACKED,
     POSITION,
     Source,
     Step,
@@ -28,6 +29,7 @@ from privet.engine._spark_tasks import (
     counts_task,
     rows_task,
     take_task,
+    unpacked,
 )
 from privet.engine._spark_types import polars_schema, spark_schema, to_polars
 from privet.errors import IntegrityError
@@ -131,12 +133,18 @@ class SparkRows:
         out = pl.Schema({**{c: self._schema[c] for c in keys}, COUNT: pl.Int64()})
         struct = spark_schema(out)
         task = partial(counts_task, self._source, self._steps, keys, _arrow_schema(struct))
-        partials = self._tasks().mapInArrow(task, struct)
         if self._source.tasks <= _MERGE_IN_DRIVER:
-            # One job: the few tasks' counts come back as Arrow and Polars adds them up
-            # (a groupBy in the JVM costs a shuffle stage and a second job).
-            found = self._to_polars(partials, out)
-            return found.group_by(keys).agg(pl.col(COUNT).sum())
+            # One job: the few tasks' counts come back packed and Polars adds them up (a
+            # groupBy in the JVM costs a shuffle stage, a second job, and a row per group).
+            task = partial(task, packed=True)
+            cells = self._tasks().mapInArrow(task, f"{PACKED} binary")
+            with spark_errors():
+                table = cells.toArrow()
+            parts = [to_polars(part, out) for part in unpacked(table.column(PACKED).to_pylist())]
+            if not parts:
+                return pl.DataFrame(schema=out)
+            return pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
+        partials = self._tasks().mapInArrow(task, struct)
         # Spark's groupBy keeps a null key as a group of its own, as Polars does.
         merged = partials.groupBy(*keys).agg(F.sum(COUNT).alias(COUNT))
         return self._to_polars(merged, out)

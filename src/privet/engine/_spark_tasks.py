@@ -15,6 +15,7 @@ every row group through PyArrow was most of a count's time).
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,21 +97,48 @@ def counts_task(
     columns: Sequence[str],
     schema: Any,
     batches: Iterable[Any],
+    *,
+    packed: bool = False,
 ) -> Iterator[Any]:
-    """mapInArrow: each task's group counts (Polars, over its whole share); Spark then adds
-    up the tasks' counts of each group, so only groups, never rows, cross into the JVM."""
-    keys = list(columns)
+    """mapInArrow: each task's group counts (Polars, over its whole share), so only groups,
+    never rows, leave the task: as rows of ``schema`` for Spark to add up, or with
+    ``packed`` as one Arrow IPC message in one binary cell (column ``PACKED``) for the
+    driver to add up (the JVM then moves a few opaque values, not a row per group)."""
+    for counted in _task_counts(source, steps, list(columns), task_ids(batches)):
+        if packed:
+            import pyarrow as pa
+
+            message = io.BytesIO()
+            counted.write_ipc(message)
+            cell = pa.array([message.getvalue()], pa.binary())
+            yield pa.RecordBatch.from_arrays([cell], names=[PACKED])
+        else:
+            yield from _arrow(counted, schema).to_batches()
+
+
+def unpacked(cells: Iterable[bytes]) -> list[pl.DataFrame]:
+    """The tasks' counts from their ``PACKED`` cells."""
+    return [pl.read_ipc(io.BytesIO(cell)) for cell in cells]
+
+
+# The one column of a packed count's rows.
+PACKED = "counts"
+
+
+def _task_counts(
+    source: Source, steps: Sequence[Step], keys: list[str], tasks: Iterable[int]
+) -> Iterator[pl.DataFrame]:
     if not steps:
-        for task in task_ids(batches):
-            yield from _arrow(_share_counts(source, keys, task), schema).to_batches()
+        for task in tasks:
+            yield _share_counts(source, keys, task)
         return
     parts: list[pl.DataFrame] = []
-    for frame in frames(source, steps, task_ids(batches)):
+    for frame in frames(source, steps, tasks):
         parts.append(frame.group_by(keys).agg(pl.len().cast(pl.Int64).alias(COUNT)))
         if len(parts) >= _MERGE_EVERY:  # a share's groups, not one copy per row group
             parts = [_merged(parts, keys)]
     if parts:
-        yield from _arrow(_merged(parts, keys), schema).to_batches()
+        yield _merged(parts, keys)
 
 
 # Row groups' counts held before they are merged: memory stays near one share's groups.

@@ -374,6 +374,52 @@ def test_column_types_come_back_as_polars_reads_them(spark, ws: Workspace, tmp_p
                                        COUNT: pl.Int64()})  # fmt: skip
 
 
+# -- how many jobs, and where the tasks' counts are added up -----------------------------------
+
+
+def test_a_risk_assessment_is_one_spark_job(spark, ws: Workspace, people_with_nulls):
+    """Every figure comes from one count, so the assessment decrypts the version once per
+    task; the figures equal the test's own from the broker's Polars read."""
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people")
+    tracker = spark_session().sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup())
+    report = assess_risk(rows, QIS, ["income", "education"])
+    assert len(set(tracker.getJobIdsForGroup()) - before) == 1
+    frame = ws.read("people", purpose="analytics", actor="alice")
+    sizes = _polars_counts(frame, QIS).get_column(COUNT)
+    assert (report.rows, report.classes, report.k) == (frame.height, sizes.len(), sizes.min())
+    assert report.sample_uniques == (sizes == 1).sum() / frame.height
+    fewest = min(
+        frame.group_by(QIS).agg(pl.col(column).n_unique()).get_column(column).min()
+        for column in ["income", "education"]
+    )
+    assert report.l == fewest
+
+
+@pytest.mark.parametrize("tasks", [1, 3, 10])
+@pytest.mark.parametrize("stepped", [False, True])
+def test_counts_add_up_alike_in_the_driver_and_in_spark(
+    spark, ws: Workspace, people_with_nulls, tasks: int, stepped: bool
+):
+    """Up to 8 tasks their counts are added up in the driver (one job), more in Spark's
+    shuffle; more tasks than row groups leave some tasks empty. Same counts every way."""
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people")
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    wide = SparkRows(spark_session(), replace(rows._source, tasks=tasks), rows.schema, rows.height)
+    if stepped:
+        young = pl.col("age") < 40
+        wide = wide.map_batches(lambda frame: frame.filter(young), rows.schema)
+        expected = expected.filter(young)
+    tracker = spark_session().sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup())
+    counts = wide.counts(QIS)
+    jobs = len(set(tracker.getJobIdsForGroup()) - before)
+    assert counts.sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))
+    assert jobs == 1 if tasks <= 8 else jobs > 1
+
+
 # -- (e) a standalone master and worker ----------------------------------------------------------
 
 
@@ -427,49 +473,3 @@ def test_standalone_cluster_risk_and_protect_equal_polars(cluster, ws: Workspace
     )
     # The test's own count: every class of the stored copy has at least k rows.
     assert stored["spark"].group_by(QIS).len()["len"].min() >= 4
-
-
-# -- how many jobs, and where the tasks' counts are added up -----------------------------------
-
-
-def test_a_risk_assessment_is_one_spark_job(spark, ws: Workspace, people_with_nulls):
-    """Every figure comes from one count, so the assessment decrypts the version once per
-    task; the figures equal the test's own from the broker's Polars read."""
-    ingest_people(ws, people_with_nulls)
-    rows = _rows(ws, "people")
-    tracker = spark.sparkContext.statusTracker()
-    before = set(tracker.getJobIdsForGroup())
-    report = assess_risk(rows, QIS, ["income", "education"])
-    assert len(set(tracker.getJobIdsForGroup()) - before) == 1
-    frame = ws.read("people", purpose="analytics", actor="alice")
-    sizes = _polars_counts(frame, QIS).get_column(COUNT)
-    assert (report.rows, report.classes, report.k) == (frame.height, sizes.len(), sizes.min())
-    assert report.sample_uniques == (sizes == 1).sum() / frame.height
-    fewest = min(
-        frame.group_by(QIS).agg(pl.col(column).n_unique()).get_column(column).min()
-        for column in ["income", "education"]
-    )
-    assert report.l == fewest
-
-
-@pytest.mark.parametrize("tasks", [1, 3, 10])
-@pytest.mark.parametrize("stepped", [False, True])
-def test_counts_add_up_alike_in_the_driver_and_in_spark(
-    spark, ws: Workspace, people_with_nulls, tasks: int, stepped: bool
-):
-    """Up to 8 tasks their counts are added up in the driver (one job), more in Spark's
-    shuffle; more tasks than row groups leave some tasks empty. Same counts every way."""
-    ingest_people(ws, people_with_nulls)
-    rows = _rows(ws, "people")
-    expected = ws.read("people", purpose="analytics", actor="alice")
-    wide = SparkRows(spark, replace(rows._source, tasks=tasks), rows.schema, rows.height)
-    if stepped:
-        young = pl.col("age") < 40
-        wide = wide.map_batches(lambda frame: frame.filter(young), rows.schema)
-        expected = expected.filter(young)
-    tracker = spark.sparkContext.statusTracker()
-    before = set(tracker.getJobIdsForGroup())
-    counts = wide.counts(QIS)
-    jobs = len(set(tracker.getJobIdsForGroup()) - before)
-    assert counts.sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))
-    assert jobs == 1 if tasks <= 8 else jobs > 1

@@ -153,8 +153,8 @@ def _share_counts(source: Source, keys: list[str], task: int) -> Iterator[pl.Dat
     import pyarrow.parquet as pq
 
     plaintext = _plaintext(source)
-    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
     schema = pq.read_schema(pa.BufferReader(plaintext))
+    text = (pa.types.is_string, pa.types.is_large_string)  # Polars makes them Categorical
     coded = [k for k in keys if any(is_text(schema.field(k).type) for is_text in text)]
     parquet = pq.ParquetFile(pa.BufferReader(plaintext), read_dictionary=coded)
     groups = parquet.num_row_groups

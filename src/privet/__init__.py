@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def connect(
     url: str, *, token: str, verify: str | bool | None = None, timeout: float = 60.0
-) -> Connection:
+) -> "Connection":
     """A connection to a privet server for governed reads into Polars or Arrow: ``https://``
     reads Arrow IPC streams, ``grpc+tls://`` Arrow Flight (see :func:`privet.server.connect`).
 

@@ -15,10 +15,10 @@ clients read views too.
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from privet.errors import InvalidInput
@@ -136,6 +136,27 @@ class BatchStream:
             self.close()
 
 
+def _row_groups(plaintext: bytes) -> Iterator[pl.DataFrame]:
+    """The stored Parquet's rows, one row group at a time (the first is ready after one row
+    group's decoding, not the whole file's). ``plaintext`` is whole and hash-checked: the
+    decryption ends with the check, before this runs."""
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(pa.BufferReader(plaintext)).metadata
+    rows = pl.scan_parquet(plaintext)
+    if meta.num_row_groups == 0:
+        yield rows.collect()
+        return
+    start = 0
+    for index in range(meta.num_row_groups):
+        count = meta.row_group(index).num_rows
+        # Polars skips the other row groups by their row counts.
+        yield rows.slice(start, count).collect()
+        start += count
+
+
 def arrow_layout(frame: pl.DataFrame) -> pa.Schema:
     import polars as pl
 
@@ -161,17 +182,15 @@ def batch_stream(
     def produce() -> Iterator[Any]:
         import polars as pl
 
-        if stored is not None:
-            # Whole before decoding: the hash is checked at the end of the decryption.
-            frame = pl.read_parquet(io.BytesIO(b"".join(stored)))
-        else:
-            frame = release.frame
-        yield arrow_layout(frame)
         newest = pl.CompatLevel.newest()
-        # Sliced by Polars, which compacts a slice's strings: an Arrow slice would carry
-        # (and serialize) every string buffer of the whole column with each batch.
-        for part in frame.iter_slices(batch_rows):
-            yield from part.to_arrow(compat_level=newest).to_batches()
+        frames = _row_groups(b"".join(stored)) if stored is not None else iter([release.frame])
+        first = next(frames)
+        yield arrow_layout(first)
+        for frame in chain([first], frames):
+            # Sliced by Polars, which compacts a slice's strings: an Arrow slice would carry
+            # (and serialize) every string buffer of the whole column with each batch.
+            for part in frame.iter_slices(batch_rows):
+                yield from part.to_arrow(compat_level=newest).to_batches()
 
     def check() -> None:
         still_allowed(core, release, decision, identity)

@@ -57,8 +57,15 @@ class FlightTicket(BaseModel):
 
 
 class _Caller(flight.ServerMiddleware):
+    """One call's caller and request id (sent back as ``x-request-id``, as over HTTP, and
+    named in the read's log entry as channel ``flight:<id>``)."""
+
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
+        self.request_id = uuid.uuid4().hex
+
+    def sending_headers(self) -> dict[str, str]:
+        return {"x-request-id": self.request_id}
 
 
 class _Authenticate(flight.ServerMiddlewareFactory):
@@ -125,7 +132,7 @@ class GovernedFlight(flight.FlightServerBase):
         asked = _parse(ticket.ticket)
         if asked.purpose.startswith("privet:"):
             raise pa.ArrowInvalid("purposes starting with 'privet:' are reserved")
-        channel = f"flight:{uuid.uuid4().hex}"
+        channel = f"flight:{caller.request_id}"
         try:
             batches = self._ws.access.batches(
                 asked.dataset,

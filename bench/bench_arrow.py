@@ -1,0 +1,140 @@
+"""Governed reads as Arrow (HTTP Arrow IPC stream, Arrow Flight) against a direct read (issue 20).
+
+``python bench/bench_arrow.py [--copies 1 8 32] [--repeats 5]``
+
+The data and the governance are those of ``bench_serve.py`` (section 6.2): privet's raw people
+table (UCI Adult joined with generated identifiers, 48,842 rows), repeated ``K`` times, stored
+by privet; an analyst with an approved grant reads it. Every side ends with the same Polars
+frame in memory:
+
+- direct: ``pl.read_parquet`` of the same rows written as plain Parquet (no governance, no
+  encryption);
+- HTTP Arrow: ``privet.connect("http://…", token=…).read(...)``, i.e. ``GET
+  /v1/datasets/people/rows?format=arrow`` to ``privet serve`` on loopback (token check, policy
+  and grant decision, the audit entry committed before the first byte, decryption and the hash
+  check, batches decoded while earlier ones are sent, the grant re-checked between batches),
+  read by ``pyarrow.ipc`` as the batches arrive, then handed to Polars;
+- Flight: the same read over Arrow Flight (``privet serve --flight-port``, ``grpc://``).
+
+The sides alternate ``--repeats`` times; the best run of each counts (least disturbed by other
+load on a shared machine) and the median is printed beside it. Goal: ≥ 0.7× direct at 51 MB
+and above. Writes bench/out/arrow.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_serve import OUT, _setup, free_port  # noqa: E402 - the same data and governance
+
+
+def _serve(project: Path, port: int, flight_port: int, log: Path) -> subprocess.Popen[bytes]:
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privet", "serve", "-w", str(project), "--port", str(port),
+         "--flight-port", str(flight_port), "--log-level", "warning"],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    for _ in range(600):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit(f"privet serve did not start; see {log}")
+
+
+def measure(copies: int, repeats: int) -> dict[str, Any]:
+    import polars as pl
+
+    import privet
+
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        root = Path(tmp)
+        os.environ["PRIVET_KEY_DIR"] = str(root / "keys")
+        project, plain, token, rows = _setup(root, copies)
+        file_size = plain.stat().st_size
+        port, flight_port = free_port(), free_port()
+        server = _serve(project, port, flight_port, OUT / "arrow-server.log")
+        sides = {
+            "direct": lambda: pl.read_parquet(plain),
+            "http": privet.connect(f"http://127.0.0.1:{port}", token=token),
+            "flight": privet.connect(f"grpc://127.0.0.1:{flight_port}", token=token),
+        }
+        runs: dict[str, list[float]] = {name: [] for name in sides}
+        try:
+
+            def run(name: str) -> int:
+                side = sides[name]
+                if callable(side):
+                    return side().height
+                return side.read("people", purpose="analytics").height
+
+            for name in sides:  # warm-up: imports, the first connection, caches
+                assert run(name) == rows
+            for _ in range(repeats):
+                for name in sides:
+                    wall = time.perf_counter()
+                    assert run(name) == rows
+                    runs[name].append(time.perf_counter() - wall)
+        finally:
+            for side in sides.values():
+                if not callable(side):
+                    side.close()
+            server.terminate()
+            server.wait()
+    best = {name: min(times) for name, times in runs.items()}
+    median = {name: statistics.median(times) for name, times in runs.items()}
+    return {
+        "copies": copies,
+        "rows": rows,
+        "parquet_bytes": file_size,
+        **{f"{name}_ms_best": best[name] * 1000 for name in runs},
+        **{f"{name}_ms_median": median[name] * 1000 for name in runs},
+        "http_ratio": best["direct"] / best["http"],
+        "http_ratio_median": median["direct"] / median["http"],
+        "flight_ratio": best["direct"] / best["flight"],
+        "flight_ratio_median": median["direct"] / median["flight"],
+        "load_avg": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"load average at the start: {os.getloadavg()}")
+    results = []
+    for copies in args.copies:
+        results.append(measure(copies, args.repeats))
+        (OUT / "arrow.json").write_text(json.dumps(results, indent=2))
+        r = results[-1]
+        print(
+            f"{r['rows']:>11,} rows {r['parquet_bytes'] / 1e6:>7.1f} MB  direct "
+            f"{r['direct_ms_best']:>8.1f} ms  HTTP Arrow {r['http_ms_best']:>8.1f} ms "
+            f"{r['http_ratio']:.2f}x ({r['http_ratio_median']:.2f}x)  Flight "
+            f"{r['flight_ms_best']:>8.1f} ms {r['flight_ratio']:.2f}x "
+            f"({r['flight_ratio_median']:.2f}x)  load {r['load_avg']:.1f}",
+            flush=True,
+        )
+    print(f"load average at the end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -52,8 +52,11 @@ class BatchStream:
         log_index: int,
         produce: Callable[[], Iterator[Any]],
         check: Callable[[], None],
+        *,
+        serialized: bool = False,
     ) -> None:
         self.log_index = log_index
+        self.serialized = serialized
         self._check = check
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
         self._stop = threading.Event()
@@ -96,7 +99,7 @@ class BatchStream:
             return None
         return value
 
-    def _consume(self) -> Iterator[pa.RecordBatch]:
+    def _consume(self) -> Iterator[Any]:
         try:
             first = True
             while (batch := self._take()) is not None:
@@ -108,9 +111,11 @@ class BatchStream:
             self.close()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        return self._batches
+        return self
 
     def __next__(self) -> pa.RecordBatch:
+        if self.serialized:
+            raise InvalidInput("this stream was made for ipc(): its batches are serialized")
         return next(self._batches)
 
     def close(self) -> None:
@@ -128,9 +133,11 @@ class BatchStream:
         stopped before its end has no marker, so a reader cannot take it for a whole one."""
         try:
             yield self.schema.serialize().to_pybytes()
-            for batch in self._batches:
-                # A view of Arrow's own buffer: no copy on the way to the socket.
-                yield memoryview(batch.serialize())  # type: ignore[misc]
+            for message in self._batches:
+                # Serialized by the producer thread while the one before was being sent, and
+                # yielded as a memoryview of Arrow's own buffer (no copy on the way to the
+                # socket; every consumer of a byte stream takes the buffer protocol).
+                yield message if self.serialized else memoryview(message.serialize())  # type: ignore[misc]
             yield _END_OF_STREAM
         finally:
             self.close()
@@ -170,10 +177,13 @@ def batch_stream(
     identity: Identity,
     batch_rows: int,
     stored: Iterator[bytes] | None,
+    *,
+    serialized: bool = False,
 ) -> BatchStream:
     """The batches of a release decided and logged by the broker: from ``stored`` (the
     version's Parquet, decrypted chunk by chunk, its hash checked at the end) when the view
-    left it unchanged, else from the release's shaped frame."""
+    left it unchanged, else from the release's shaped frame. With ``serialized``, the
+    producer thread also serializes each batch (IPC messages, for :meth:`BatchStream.ipc`)."""
     from privet.policy._broker import still_allowed
 
     if batch_rows < 1:
@@ -190,9 +200,10 @@ def batch_stream(
             # Sliced by Polars, which compacts a slice's strings: an Arrow slice would carry
             # (and serialize) every string buffer of the whole column with each batch.
             for part in frame.iter_slices(batch_rows):
-                yield from part.to_arrow(compat_level=newest).to_batches()
+                for batch in part.to_arrow(compat_level=newest).to_batches():
+                    yield memoryview(batch.serialize()) if serialized else batch
 
     def check() -> None:
         still_allowed(core, release, decision, identity)
 
-    return BatchStream(release.log_index, produce, check)
+    return BatchStream(release.log_index, produce, check, serialized=serialized)

@@ -576,21 +576,12 @@ def stream(
     """
     if fmt not in ("parquet", "csv", "arrow"):
         raise InvalidInput("stream format must be parquet, csv or arrow", parameter="fmt")
-    if fmt == "arrow":
-        return stream_batches(
-            core,
-            ref,
-            identity=identity,
-            purpose=purpose,
-            view=view,
-            batch_rows=batch_rows,
-            channel=channel or "stream:arrow",
-            offset=offset,
-            limit=limit,
-        ).ipc()
     release, decision, stored = _stream_release(
         core, ref, identity, purpose, view, fmt, batch_rows, channel, offset, limit
     )
+    if fmt == "arrow":
+        arrow = batch_stream(core, release, decision, identity, batch_rows, stored, serialized=True)
+        return arrow.ipc()
     return _chunks(core, release, decision, identity, fmt, batch_rows, stored)
 
 

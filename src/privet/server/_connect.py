@@ -122,7 +122,7 @@ class Connection:
             try:
                 # The response reads whole chunks, and raises on a chunked body cut short (no
                 # final chunk): a stopped stream never passes for a whole one.
-                return pa.ipc.open_stream(response).read_all()
+                return pa.ipc.open_stream(_Body(response)).read_all()
             except (OSError, http.client.HTTPException, pa.ArrowInvalid):
                 raise PolicyDenied(_STOPPED) from None
         finally:
@@ -182,6 +182,26 @@ class Connection:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+class _Body:
+    """The response body as pyarrow reads it: ``read_buffer`` fills one new buffer per IPC
+    message straight from the socket (``HTTPResponse.read`` would copy it a second time)."""
+
+    closed = False
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self._response = response
+
+    def read_buffer(self, size: int) -> memoryview:
+        buffer = bytearray(size)
+        got = self._response.readinto(buffer)
+        return memoryview(buffer)[:got]
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return self._response.read()
+        return self.read_buffer(size).tobytes()
 
 
 def connect(

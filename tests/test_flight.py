@@ -297,3 +297,24 @@ def test_an_altered_stored_object_sends_no_batch(env):
     assert response.status_code == 500 and response.json()["error"] == "integrity"
     with pytest.raises(privet.PrivetError):
         privet.connect(url, token=token).read("fragile", purpose="analytics")
+
+
+def test_the_readme_arrow_examples_run(env, capsys: pytest.CaptureFixture[str]):
+    """The README's Arrow section, run as written against this server, over both transports
+    (its DuckDB example only where DuckDB is installed: privet does not depend on it)."""
+    import re
+
+    governed, server, url = env
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Arrow streams and Arrow Flight", 1)[1].split("**Dashboard.**")[0]
+    blocks = re.findall(r"^```py\n(.*?)^```", section, re.S | re.M)
+    assert len(blocks) == 4
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        blocks = [b for b in blocks if "import duckdb" not in b]
+    for where in (server.url, url):
+        namespace = {"URL": where, "FLIGHT": url, "TOKEN": governed.tokens["alice"]}
+        for block in blocks:
+            exec(compile(block, "README.md (arrow)", "exec"), namespace)  # noqa: S102
+    assert capsys.readouterr().out.count("300 300") == 2

@@ -350,6 +350,31 @@ def test_arrow_batches_are_the_view_logged_once_and_stop_when_the_grant_ends(
         next(stream)
 
 
+def test_an_arrow_stream_dropped_unread_stops_its_decoder(gws: Workspace) -> None:
+    """A client gone before reading (no close()) must not leave a decoder holding rows."""
+    import gc
+    import threading
+    import time
+
+    granted(gws, "masked")
+    bob = gws.access.local_identity("bob")
+
+    def decoders() -> int:
+        return sum(t.name == "privet-arrow-decode" for t in threading.enumerate())
+
+    before = decoders()
+    stream = gws.access.batches(
+        "people", identity=bob, view="masked", purpose="analytics", batch_rows=1
+    )
+    assert decoders() == before + 1  # blocked: the queue is full, nobody reads
+    del stream
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while decoders() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert decoders() == before
+
+
 def test_an_altered_stored_object_sends_no_arrow_batch(gws: Workspace) -> None:
     from privet import IntegrityError
     from privet.schema import Version

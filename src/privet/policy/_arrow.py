@@ -60,8 +60,13 @@ class BatchStream:
         self._check = check
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
         self._stop = threading.Event()
+        # The thread holds the queue and the flag, not this object: a stream dropped without
+        # close() (a client gone before the first batch) is collected, and __del__ stops it.
         self._thread = threading.Thread(
-            target=self._run, args=(produce,), name="privet-arrow-decode", daemon=True
+            target=_produce,
+            args=(produce, self._queue, self._stop),
+            name="privet-arrow-decode",
+            daemon=True,
         )
         self._thread.start()
         # The producer's first item is the schema (or the error that stopped it: a tampered
@@ -73,23 +78,8 @@ class BatchStream:
             raise
         self._batches = self._consume()
 
-    def _run(self, produce: Callable[[], Iterator[Any]]) -> None:
-        try:
-            for item in produce():
-                if not self._put(("item", item)):
-                    return
-            self._put(("end", None))
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer, which raises it
-            self._put(("error", err))
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def __del__(self) -> None:
+        self._stop.set()
 
     def _take(self) -> Any:
         kind, value = self._queue.get()
@@ -141,6 +131,30 @@ class BatchStream:
             yield _END_OF_STREAM
         finally:
             self.close()
+
+
+def _produce(
+    produce: Callable[[], Iterator[Any]],
+    out: queue.Queue[tuple[str, Any]],
+    stop: threading.Event,
+) -> None:
+    try:
+        for item in produce():
+            if not _put(out, stop, ("item", item)):
+                return
+        _put(out, stop, ("end", None))
+    except BaseException as err:  # noqa: BLE001 - handed to the consumer, which raises it
+        _put(out, stop, ("error", err))
+
+
+def _put(out: queue.Queue[tuple[str, Any]], stop: threading.Event, item: tuple[str, Any]) -> bool:
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _row_groups(plaintext: bytes) -> Iterator[pl.DataFrame]:

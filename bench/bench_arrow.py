@@ -14,7 +14,9 @@ frame in memory:
   and grant decision, the audit entry committed before the first byte, decryption and the hash
   check, batches decoded while earlier ones are sent, the grant re-checked between batches),
   read by ``pyarrow.ipc`` as the batches arrive, then handed to Polars;
-- Flight: the same read over Arrow Flight (``privet serve --flight-port``, ``grpc://``).
+- Flight: the same read over Arrow Flight (``privet serve --flight-port``, ``grpc://``);
+- HTTP Parquet, for comparison: ``bench_serve.py``'s side (the stored Parquet streamed over
+  HTTP, then ``pl.read_parquet`` of the received bytes).
 
 The sides alternate ``--repeats`` times; the best run of each counts (least disturbed by other
 load on a shared machine) and the median is printed beside it. Goal: ≥ 0.7× direct at 51 MB
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import os
 import statistics
@@ -105,7 +108,9 @@ def _serve(project: Path, port: int, flight_port: int, log: Path) -> subprocess.
 
 
 def measure(copies: int, repeats: int) -> dict[str, Any]:
+    import httpx
     import polars as pl
+    import pyarrow as pa
 
     import privet
 
@@ -117,9 +122,21 @@ def measure(copies: int, repeats: int) -> dict[str, Any]:
         file_size = plain.stat().st_size
         port, flight_port = free_port(), free_port()
         server = _serve(project, port, flight_port, OUT / "arrow-server.log")
+        base = f"http://127.0.0.1:{port}"
+        parquet_client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+
+        def parquet_over_http() -> pl.DataFrame:
+            # bench_serve.py's side (section 6.2): the stored Parquet streamed, decoded after.
+            response = parquet_client.get(
+                "/v1/datasets/people/rows", params={"purpose": "analytics"}
+            )
+            response.raise_for_status()
+            return pl.read_parquet(io.BytesIO(response.content))
+
         sides = {
             "direct": lambda: pl.read_parquet(plain),
-            "http": privet.connect(f"http://127.0.0.1:{port}", token=token),
+            "parquet": parquet_over_http,
+            "http": privet.connect(base, token=token),
             "flight": privet.connect(f"grpc://127.0.0.1:{flight_port}", token=token),
         }
         runs: dict[str, list[float]] = {name: [] for name in sides}
@@ -141,7 +158,9 @@ def measure(copies: int, repeats: int) -> dict[str, Any]:
                     assert run(name) == rows
                     runs[name].append(time.perf_counter() - wall)
                     gc.collect()  # a big frame is freed before the next side reads
+                    pa.default_memory_pool().release_unused()
         finally:
+            parquet_client.close()
             for side in sides.values():
                 if not callable(side):
                     side.close()
@@ -155,6 +174,7 @@ def measure(copies: int, repeats: int) -> dict[str, Any]:
         "parquet_bytes": file_size,
         **{f"{name}_ms_best": best[name] * 1000 for name in runs},
         **{f"{name}_ms_median": median[name] * 1000 for name in runs},
+        "parquet_ratio": best["direct"] / best["parquet"],
         "http_ratio": best["direct"] / best["http"],
         "http_ratio_median": median["direct"] / median["http"],
         "flight_ratio": best["direct"] / best["flight"],
@@ -177,7 +197,8 @@ def main() -> None:
         r = results[-1]
         print(
             f"{r['rows']:>11,} rows {r['parquet_bytes'] / 1e6:>7.1f} MB  direct "
-            f"{r['direct_ms_best']:>8.1f} ms  HTTP Arrow {r['http_ms_best']:>8.1f} ms "
+            f"{r['direct_ms_best']:>8.1f} ms  HTTP Parquet {r['parquet_ms_best']:>8.1f} ms "
+            f"{r['parquet_ratio']:.2f}x  HTTP Arrow {r['http_ms_best']:>8.1f} ms "
             f"{r['http_ratio']:.2f}x ({r['http_ratio_median']:.2f}x)  Flight "
             f"{r['flight_ms_best']:>8.1f} ms {r['flight_ratio']:.2f}x "
             f"({r['flight_ratio_median']:.2f}x)  load {r['load_avg']:.1f}",

@@ -239,6 +239,8 @@ def test_connect_reads_polars_or_arrow_the_library_rows(env, transport: str):
         table = remote.read("big", purpose="analytics", to="arrow")
         assert isinstance(frame, pl.DataFrame) and isinstance(table, pa.Table)
         assert frame.equals(expected) and pl.from_arrow(table).equals(expected)
+        # The stored Parquet instead of the Arrow stream (HTTP only; Flight sends Arrow).
+        assert remote.read("big", purpose="analytics", wire="parquet").equals(expected)
         with pytest.raises(privet.PolicyDenied):
             remote.read("big", purpose="marketing")
         with pytest.raises(privet.NotFound):

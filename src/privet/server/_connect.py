@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -28,7 +29,6 @@ from privet.server._serve import is_loopback
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _STOPPED = (
     "the server stopped the stream before the end (a grant expired or was revoked, or the "
     "connection broke)"
@@ -74,11 +74,21 @@ class Connection:
         purpose: str,
         view: str = "raw",
         to: Literal["polars", "arrow"] = "polars",
+        wire: Literal["arrow", "parquet"] = "arrow",
     ) -> Any:
         """The governed read of ``ref`` for ``purpose`` as ``view``: a Polars DataFrame (the
-        default) or, with ``to="arrow"``, a ``pyarrow.Table``."""
+        default) or, with ``to="arrow"``, a ``pyarrow.Table``.
+
+        Over HTTP, ``wire="parquet"`` asks for the stored Parquet instead of the Arrow stream
+        and decodes it here once whole: far fewer bytes on the wire (a compressed Parquet
+        file is often a tenth of its Arrow form), so it is the faster choice on a slow link
+        (see BENCHMARKS.md). Flight always sends Arrow."""
         if to not in ("polars", "arrow"):
             raise InvalidInput('to must be "polars" or "arrow"', parameter="to")
+        if wire not in ("arrow", "parquet"):
+            raise InvalidInput('wire must be "arrow" or "parquet"', parameter="wire")
+        if wire == "parquet" and self.transport == "http":
+            return self._http_parquet(ref, purpose, view, to)
         table = self.read_arrow(ref, purpose=purpose, view=view)
         if to == "arrow":
             return table
@@ -92,9 +102,31 @@ class Connection:
             return self._flight_read(ref, purpose, view)
         return self._http_read(ref, purpose, view)
 
+    def _http_parquet(self, ref: str, purpose: str, view: str, to: str) -> Any:
+        import polars as pl
+
+        body = self._http_get(ref, purpose, view, "parquet", lambda response: response.read())
+        frame = pl.read_parquet(body)
+        return frame.to_arrow(compat_level=pl.CompatLevel.newest()) if to == "arrow" else frame
+
     # -- HTTP: the Arrow IPC stream ------------------------------------------------------------
 
     def _http_read(self, ref: str, purpose: str, view: str) -> pa.Table:
+        import pyarrow as pa
+
+        def decode(response: http.client.HTTPResponse) -> pa.Table:
+            return pa.ipc.open_stream(_Body(response)).read_all()
+
+        return self._http_get(ref, purpose, view, "arrow", decode)
+
+    def _http_get(
+        self,
+        ref: str,
+        purpose: str,
+        view: str,
+        fmt: str,
+        decode: Callable[[http.client.HTTPResponse], Any],
+    ) -> Any:
         import pyarrow as pa
 
         host, port = self._parts.hostname or "", self._parts.port
@@ -104,13 +136,9 @@ class Connection:
             )
         else:
             connection = http.client.HTTPConnection(host, port, timeout=self._timeout)
-        query = urlencode({"purpose": purpose, "view": view, "format": "arrow"})
+        query = urlencode({"purpose": purpose, "view": view, "format": fmt})
         path = f"{self._parts.path.rstrip('/')}/v1/datasets/{quote(ref, safe='@')}/rows?{query}"
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Accept": ARROW_STREAM,
-            "User-Agent": "privet-connect",
-        }
+        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": "privet-connect"}
         try:
             try:
                 connection.request("GET", path, headers=headers)
@@ -122,7 +150,7 @@ class Connection:
             try:
                 # The response reads whole chunks, and raises on a chunked body cut short (no
                 # final chunk): a stopped stream never passes for a whole one.
-                return pa.ipc.open_stream(_Body(response)).read_all()
+                return decode(response)
             except (OSError, http.client.HTTPException, pa.ArrowInvalid):
                 raise PolicyDenied(_STOPPED) from None
         finally:

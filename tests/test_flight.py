@@ -320,3 +320,21 @@ def test_the_readme_arrow_examples_run(env, capsys: pytest.CaptureFixture[str]):
         for block in blocks:
             exec(compile(block, "README.md (arrow)", "exec"), namespace)  # noqa: S102
     assert capsys.readouterr().out.count("300 300") == 2
+
+
+def test_a_flight_port_that_cannot_be_served_is_one_clear_sentence(env):
+    import socket
+
+    from privet.errors import InvalidInput
+    from privet.server import ServeOptions, build_server
+
+    governed, _, _ = env
+    port = free_port()
+    with pytest.raises(InvalidInput, match="must differ"):
+        build_server(governed.path, ServeOptions(port=port, flight_port=port))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(InvalidInput, match=f"cannot serve Arrow Flight on port {busy}"):
+            build_server(governed.path, ServeOptions(port=free_port(), flight_port=busy))

@@ -16,7 +16,8 @@ frame in memory:
   read by ``pyarrow.ipc`` as the batches arrive, then handed to Polars;
 - Flight: the same read over Arrow Flight (``privet serve --flight-port``, ``grpc://``);
 - HTTP Parquet, for comparison: ``bench_serve.py``'s side (the stored Parquet streamed over
-  HTTP, then ``pl.read_parquet`` of the received bytes).
+  HTTP, then ``pl.read_parquet`` of the received bytes), and the same through
+  ``privet.connect(...).read(..., wire="parquet")``.
 
 The sides alternate ``--repeats`` times; the best run of each counts (least disturbed by other
 load on a shared machine) and the median is printed beside it. Goal: ≥ 0.7× direct at 51 MB
@@ -133,10 +134,14 @@ def measure(copies: int, repeats: int) -> dict[str, Any]:
             response.raise_for_status()
             return pl.read_parquet(io.BytesIO(response.content))
 
+        sides_connect = privet.connect(base, token=token)
         sides = {
             "direct": lambda: pl.read_parquet(plain),
             "parquet": parquet_over_http,
             "http": privet.connect(base, token=token),
+            "connect_parquet": lambda: sides_connect.read(
+                "people", purpose="analytics", wire="parquet"
+            ),
             "flight": privet.connect(f"grpc://127.0.0.1:{flight_port}", token=token),
         }
         runs: dict[str, list[float]] = {name: [] for name in sides}
@@ -161,6 +166,7 @@ def measure(copies: int, repeats: int) -> dict[str, Any]:
                     pa.default_memory_pool().release_unused()
         finally:
             parquet_client.close()
+            sides_connect.close()
             for side in sides.values():
                 if not callable(side):
                     side.close()
@@ -175,6 +181,7 @@ def measure(copies: int, repeats: int) -> dict[str, Any]:
         **{f"{name}_ms_best": best[name] * 1000 for name in runs},
         **{f"{name}_ms_median": median[name] * 1000 for name in runs},
         "parquet_ratio": best["direct"] / best["parquet"],
+        "connect_parquet_ratio": best["direct"] / best["connect_parquet"],
         "http_ratio": best["direct"] / best["http"],
         "http_ratio_median": median["direct"] / median["http"],
         "flight_ratio": best["direct"] / best["flight"],
@@ -198,7 +205,9 @@ def main() -> None:
         print(
             f"{r['rows']:>11,} rows {r['parquet_bytes'] / 1e6:>7.1f} MB  direct "
             f"{r['direct_ms_best']:>8.1f} ms  HTTP Parquet {r['parquet_ms_best']:>8.1f} ms "
-            f"{r['parquet_ratio']:.2f}x  HTTP Arrow {r['http_ms_best']:>8.1f} ms "
+            f"{r['parquet_ratio']:.2f}x  connect(wire=parquet) "
+            f"{r['connect_parquet_ms_best']:>8.1f} ms {r['connect_parquet_ratio']:.2f}x  "
+            f"HTTP Arrow {r['http_ms_best']:>8.1f} ms "
             f"{r['http_ratio']:.2f}x ({r['http_ratio_median']:.2f}x)  Flight "
             f"{r['flight_ms_best']:>8.1f} ms {r['flight_ratio']:.2f}x "
             f"({r['flight_ratio_median']:.2f}x)  load {r['load_avg']:.1f}",

@@ -129,3 +129,46 @@ def test_a_request_checks_its_fields() -> None:
 
     with pytest.raises(InvalidInput, match="threshold"):
         ProxyRequest(threshold=1.5)
+
+
+# -- privet train: a proxy is noted, and refused under the policy's rule --------------------
+
+
+@pytest.fixture
+def proxied(ws: Workspace, tmp_path: Path) -> Workspace:
+    path = tmp_path / "people.csv"
+    population(2_000, proxy_share=0.9).write_csv(path)
+    ws.ingest(path, name="people", owner="alice", purposes=["training"], actor="alice",
+              subject_id="person_id", scan=False,
+              categories={"race": "user.demographic.race_ethnicity"})  # fmt: skip
+    return ws
+
+
+def _train(ws: Workspace, features: list[str], *, actor: str = "alice", reason=None):
+    from privet.dp import TrainRequest
+
+    request = TrainRequest(target="sex", name=f"m-{len(features)}-{actor}", purpose="training",
+                           features=features, no_dp=True, epochs=1, seed=0,
+                           proxy_reason=reason)  # fmt: skip
+    return ws.dp.train("people", request, actor=actor)
+
+
+def test_training_on_a_proxy_is_noted_on_the_card(proxied: Workspace) -> None:
+    notes = _train(proxied, ["district", "age"]).card.notes
+    assert any("'district' predict 'race'" in note for note in notes), notes
+    clean = _train(proxied, ["age"]).card.notes
+    assert not any("predict 'race'" in note for note in clean)
+
+
+def test_the_policy_refuses_a_proxy_unless_the_owner_says_why(proxied: Workspace) -> None:
+    from privet.errors import PolicyDenied
+
+    proxied.access.set_policy("proxies:\n  refuse_above: 0.2\n", actor="alice")
+    with pytest.raises(PolicyDenied, match="policy refuses training at 20 points"):
+        _train(proxied, ["district", "age"])
+    assert proxied.dp.models() == []
+    with pytest.raises(PolicyDenied, match=r"only the owner of 'people' \(alice\)"):
+        _train(proxied, ["district", "age"], actor="bob", reason="we need it")
+    info = _train(proxied, ["district", "age"], reason="district is the unit of service")
+    assert any("alice) recorded why" in n and "unit of service" in n for n in info.card.notes)
+    _train(proxied, ["age"])  # no proxy: not refused

@@ -47,6 +47,7 @@ from privet.deid._proxies import (
     dataset_proxies,
     file_proxies,
     proxies,
+    training_proxies,
 )
 from privet.deid._request import Metric, ProtectRequest, RiskRequest
 from privet.deid._risk import Population, dataset_risk, file_risk
@@ -59,6 +60,7 @@ __all__ = [
     "ProxyReport",
     "ProxyRequest",
     "proxies",
+    "training_proxies",
     "METRICS",
     "REGISTRY",
     "Column",

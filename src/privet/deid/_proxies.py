@@ -28,11 +28,11 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
-from privet import tables
+from privet import catalog, tables
 from privet.catalog import SUBJECT_LINK
 from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
 from privet.deid._plan import Column
-from privet.errors import InvalidInput
+from privet.errors import InvalidInput, PolicyDenied
 from privet.requests import Request
 from privet.taxonomy import Level, Role, check_category
 
@@ -303,3 +303,54 @@ def _report(
         folds=request.folds,
         seed=request.seed,
     )
+
+
+def training_proxies(
+    core: Core,
+    ref: str,
+    features: Sequence[str],
+    *,
+    target: str,
+    actor: str,
+    reason: str | None = None,
+) -> list[str]:
+    """Before training on ``features`` of ``ref``: do they reconstruct a sensitive column
+    (one the model is not given, other than its target)? Returns the notes for the model
+    card (each flagged finding, and the owner's reason); raises ``PolicyDenied`` when the
+    policy's ``proxies.refuse_above`` is reached and the dataset's owner has recorded no
+    reason. Only the owner may give ``reason``."""
+    from privet import policy
+
+    with core.reading() as session:
+        owner = catalog.resolve(session, ref)[0].owner
+    if reason is not None and actor != owner:
+        raise PolicyDenied(
+            f"only the owner of {ref.split('@')[0]!r} ({owner}) may record why its features "
+            "may reconstruct a sensitive attribute",
+            parameter="proxy_reason",
+        )
+    stored = stored_columns(core, ref)
+    described = [(c.name, c.role, c.category) for c in stored.columns]
+    sensitive = [c for c in default_sensitive(described) if c != target and c not in features]
+    if not sensitive or not features:
+        return []
+    request = ProxyRequest(sensitive=sensitive, features=list(features))
+    report = dataset_proxies(core, ref, request, actor=actor)
+    notes = [
+        f"{'the features together' if f.together else 'feature ' + repr(f.features[0])} "
+        f"predict {f.sensitive!r} with accuracy {f.accuracy:.2f} (95% CI {f.ci_low:.2f}–"
+        f"{f.ci_high:.2f}) against a base rate of {f.base_rate:.2f}: a proxy"
+        for f in report.flagged
+    ]
+    limit = policy.proxy_limit(core)
+    worst = max((f for f in report.flagged), key=lambda f: f.lift, default=None)
+    if worst is not None and limit is not None and worst.lift >= limit and reason is None:
+        raise PolicyDenied(
+            f"{notes[report.flagged.index(worst)]}; the policy refuses training at "
+            f"{limit * 100:g} points above the base rate: leave those features out, or "
+            f"have the owner ({owner}) record why (proxy_reason)",
+            parameter="features",
+        )
+    if reason is not None and notes:
+        notes.append(f"the owner ({owner}) recorded why these features are used: {reason}")
+    return notes

@@ -88,6 +88,7 @@ from privet.policy._rules import (
     View,
     current_alerts,
     parse_policy,
+    proxy_limit,
     set_policy,
     show_policy,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "ALERT_KINDS",
     "Alerts",
     "current_alerts",
+    "proxy_limit",
     "AlertInfo",
     "Containment",
     "contain",

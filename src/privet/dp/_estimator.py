@@ -1,35 +1,31 @@
-"""A faster Private-PGM estimator for OpenDP's AIM: post-processing only.
+"""Private-PGM's estimator for OpenDP's AIM and MST, computed in NumPy: post-processing only.
 
 OpenDP's ``Algorithm.estimator`` is a documented extension point ("any function matching
-the signature of ``mirror_descent`` can be used"). What it receives is the list of noisy
-measurements already released; what it returns (a graphical model) is only used to pick
-and fit the next marginal and to sample rows. So nothing here touches the privacy
-analysis: the selections, the noise scales, the number of rounds and the budget split stay
-OpenDP's own, and OpenDP's privacy map still gives the ε charged.
+the signature of ``mirror_descent`` can be used"). It receives the noisy measurements
+already released and returns a graphical model, which AIM uses to score the candidate
+marginals, to judge whether a round improved the model, and to sample rows. So nothing here
+touches the privacy analysis: the measurements, their noise, the selections (OpenDP's noisy
+max over the scores), the rounds and the budget split stay OpenDP's own, and OpenDP's
+privacy map gives the ε charged. Any function of the released measurements may be used
+there (post-processing; Dwork and Roth 2014, Proposition 2.1).
 
-Two costs are cut, both measured on Adult (BENCHMARKS §7.3):
-
-- **Scoring the candidates.** Each AIM round scores every candidate marginal on the current
-  model (``model.project``). mbi answers a marginal the model does not hold by variable
-  elimination in eager JAX, one small compiled kernel per new array shape: about 70% of an
-  AIM fit was spent compiling those kernels. :class:`FastModel` answers the same
-  question by the same variable elimination (mbi's own elimination order) in NumPy, which
-  has nothing to compile.
-- **Fitting each round from scratch.** AIM warm-starts every round from the previous
-  round's potentials, so a round needs far fewer mirror-descent iterations than the 1,000
-  of a cold fit; the reference implementation's rounds do the same (McKenna et al. 2022,
-  "AIM: An Adaptive and Iterative Mechanism for Differentially Private Synthetic Data",
-  Algorithm 1 warm-starts each estimate). :func:`final_refit` then runs the full 1,000
-  iterations once on all the measurements, as a cold fit would.
+The estimator is not changed either: :func:`mirror_descent` takes the same steps as
+``mbi.estimation.mirror_descent`` (mbi 1.1.0, OpenDP's default, 1,000 iterations warm-started
+from the last round as OpenDP does; its loss, gradient, Armijo line search, step-size rule
+and Lipschitz estimate), and :class:`FastModel` answers ``project`` by mbi's variable
+elimination in mbi's elimination order. ``tests/test_synth_estimator.py`` checks both
+against mbi. What changes is where the time goes (measured on Adult, BENCHMARKS §7.3):
+mbi runs in JAX, which compiled a new kernel for every round's model (3–20 s each, against
+0.03–0.35 s for its 1,000 iterations) and for every new array shape met while scoring
+candidates (about 2,000 compilations in three rounds). NumPy has nothing to compile.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import chex
+import chex  # type: ignore[import-untyped]
 import jax.numpy as jnp
 import numpy as np
 from mbi import (  # type: ignore[import-untyped]
@@ -48,9 +44,8 @@ from mbi.clique_utils import (  # type: ignore[import-untyped]
 )
 from opendp.extras.mbi._utilities import SelectPrefixQuery
 
-# Mirror-descent iterations of one warm-started AIM round, and of the final refit.
-ROUND_ITERS = 1000
-FINAL_ITERS = 1000
+# mbi's and OpenDP's default number of mirror-descent iterations for each fit.
+ITERS = 1000
 
 
 def _aligned(attrs: tuple[str, ...], values: np.ndarray, target: tuple[str, ...]) -> np.ndarray:
@@ -101,7 +96,7 @@ def _normalized(log_values: np.ndarray, total: float) -> np.ndarray:
 
 
 @chex.dataclass(frozen=True, kw_only=False)
-class FastModel(MarkovRandomField):  # type: ignore[misc]
+class FastModel(MarkovRandomField):
     """mbi's ``MarkovRandomField`` whose marginals are computed in NumPy (same answers)."""
 
     def project(self, attrs: str | Sequence[str]) -> Factor:
@@ -245,8 +240,8 @@ class _Loss:
         for m in measurements:
             clique = tuple(m.clique)
             # The block μ is read from: mbi's CliqueVector.project picks the first that holds it.
-            parent = clique if clique in cliques else next(
-                c for c in cliques if set(clique) <= set(c)
+            parent = (
+                clique if clique in cliques else next(c for c in cliques if set(clique) <= set(c))
             )
             prefix = m.query.length if isinstance(m.query, SelectPrefixQuery) else None
             y = np.asarray(m.noisy_measurement, dtype=np.float64).reshape(-1)
@@ -329,7 +324,7 @@ def mirror_descent(
     loss_fn: Any,
     *,
     potentials: Any = None,
-    iters: int = ROUND_ITERS,
+    iters: int = ITERS,
 ) -> MarkovRandomField:
     """mbi's mirror descent (``iters`` iterations) computed in NumPy; the model it returns
     projects in NumPy too."""
@@ -349,21 +344,21 @@ def mirror_descent(
     }
     alpha = 2.0 / (_lipschitz(domain, measurements) * total)
     theta, mu = _numpy_descent(domain, measurements, theta, total, alpha, iters)
-    return FastModel(
-        potentials=_vector(domain, theta), marginals=_vector(domain, mu), total=total
-    )
+    return FastModel(potentials=_vector(domain, theta), marginals=_vector(domain, mu), total=total)
 
 
-def estimator(iters: int = ROUND_ITERS) -> Any:
-    """An ``Algorithm.estimator`` for OpenDP: ``iters`` warm-started iterations a round."""
-    return functools.partial(mirror_descent, iters=iters)
+class Estimator:
+    """An OpenDP ``Algorithm.estimator``: :func:`mirror_descent`, telling ``progress``
+    about each fit (AIM fits once for the one-way marginals, then once a round)."""
 
+    def __init__(self, progress: Callable[[str], None] | None = None, label: str = "") -> None:
+        self.progress = progress
+        self.label = label
+        self.fits = 0
 
-def final_refit(table: Any, iters: int = FINAL_ITERS) -> Any:
-    """Refit ``table``'s model on all its released measurements, warm-started from it."""
-    model = table.model
-    refit = mirror_descent(
-        model.domain, table.marginals.flatten(), potentials=model.potentials, iters=iters
-    )
-    table.model = refit
-    return table
+    def __call__(self, domain: Domain, loss_fn: Any, *, potentials: Any = None) -> Any:
+        self.fits += 1
+        if self.progress is not None:
+            count = len(loss_fn) if isinstance(loss_fn, list) else 0
+            self.progress(f"{self.label}round {self.fits} ({count} marginals measured)")
+        return mirror_descent(domain, loss_fn, potentials=potentials)

@@ -157,7 +157,9 @@ def synthesize(
         step("preprocessing")
         plan = [_learn_bounds(c, frame, budget, charges, source_rows) for c in plan]
         step(f"fitting {method.upper()}")
-        configured = algorithm(method, max_model_size=r.max_model_size, rounds=r.rounds)
+        configured = algorithm(
+            method, max_model_size=r.max_model_size, rounds=r.rounds, progress=step
+        )
         table, charge = _fit(frame, plan, configured, budget)
         charges.append(charge)
         step("sampling")
@@ -345,12 +347,27 @@ def _learn_bounds(
 # -- OpenDP -----------------------------------------------------------------------------------
 
 
-def algorithm(method: str, *, max_model_size: float = 80.0, rounds: int | None = None) -> Any:
-    """OpenDP's configuration of AIM or MST."""
+def algorithm(
+    method: str,
+    *,
+    max_model_size: float = 80.0,
+    rounds: int | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """OpenDP's configuration of AIM or MST.
+
+    AIM's graphical model is fitted by :mod:`privet.dp._estimator`: mbi's mirror descent,
+    step for step, in NumPy instead of JAX (OpenDP's ``estimator`` extension point; the
+    fit is post-processing of the released measurements, so the mechanism and its ε are
+    OpenDP's unchanged). It is about 20× faster on Adult, almost all of it JAX compiling.
+    """
     from privet.dp._opendp import dp
 
     if method == "aim":
-        return dp.mbi.AIM(max_size=max_model_size, rounds=rounds)
+        from privet.dp._estimator import Estimator
+
+        fit = Estimator(progress, label="fitting AIM: ")
+        return dp.mbi.AIM(max_size=max_model_size, rounds=rounds, estimator=fit)
     return dp.mbi.MST()
 
 

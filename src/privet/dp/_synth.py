@@ -371,13 +371,14 @@ def algorithm(
     return dp.mbi.MST()
 
 
-def _fit(
+def contingency_measurement(
     frame: pl.DataFrame,
     plan: Sequence[prep.SynthColumn],
     configured: Any,
     budget: dict[str, Any],
-) -> tuple[Any, acc.Charge]:
-    """Fit the contingency table; its privacy map is checked against the plan before it runs."""
+) -> tuple[Any, pl.LazyFrame]:
+    """OpenDP's measurement of the contingency table (``configured``: AIM or MST) on
+    ``frame`` encoded by ``plan``, with the table's share of the budget; and its input."""
     from privet.dp._opendp import dp
 
     encoded = prep.encode(frame, plan)
@@ -402,7 +403,18 @@ def _fit(
         keys=keys,
         algorithm=configured,
     )
-    chain = stable >> measurement
+    return stable >> measurement, lazy
+
+
+def _fit(
+    frame: pl.DataFrame,
+    plan: Sequence[prep.SynthColumn],
+    configured: Any,
+    budget: dict[str, Any],
+) -> tuple[Any, acc.Charge]:
+    """Fit the contingency table; its privacy map is checked against the plan before it runs."""
+    epsilon, delta = budget["table_epsilon"], budget["table_delta"]
+    chain, lazy = contingency_measurement(frame, plan, configured, budget)
     loss = chain.map(1)
     spent_eps, spent_delta = (float(loss[0]), float(loss[1])) if delta else (float(loss), 0.0)
     if spent_eps > epsilon or spent_delta > delta:

@@ -96,6 +96,6 @@ def test_estimator_reports_each_fit() -> None:
     model = fit(DOMAIN, _measurements(4))
     fit(DOMAIN, _measurements(5), potentials=model.potentials)
     assert stages == [
-        "fitting AIM: round 1 (10 marginals measured)",
-        "fitting AIM: round 2 (10 marginals measured)",
+        "fitting AIM: model 1 (10 marginals measured)",
+        "fitting AIM: model 2 (10 marginals measured)",
     ]

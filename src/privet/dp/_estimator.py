@@ -1,4 +1,4 @@
-"""Private-PGM's estimator for OpenDP's AIM and MST, computed in NumPy: post-processing only.
+"""Private-PGM's estimator for OpenDP's AIM and MST, in NumPy: post-processing only.
 
 OpenDP's ``Algorithm.estimator`` is a documented extension point ("any function matching
 the signature of ``mirror_descent`` can be used"). It receives the noisy measurements
@@ -349,7 +349,8 @@ def mirror_descent(
 
 class Estimator:
     """An OpenDP ``Algorithm.estimator``: :func:`mirror_descent`, telling ``progress``
-    about each fit (AIM fits once for the one-way marginals, then once a round)."""
+    about each fit (AIM fits once for the one-way marginals, then once a round; MST once
+    for the one-way marginals and once for the tree)."""
 
     def __init__(self, progress: Callable[[str], None] | None = None, label: str = "") -> None:
         self.progress = progress
@@ -360,5 +361,5 @@ class Estimator:
         self.fits += 1
         if self.progress is not None:
             count = len(loss_fn) if isinstance(loss_fn, list) else 0
-            self.progress(f"{self.label}round {self.fits} ({count} marginals measured)")
+            self.progress(f"{self.label}model {self.fits} ({count} marginals measured)")
         return mirror_descent(domain, loss_fn, potentials=potentials)

@@ -356,19 +356,18 @@ def algorithm(
 ) -> Any:
     """OpenDP's configuration of AIM or MST.
 
-    AIM's graphical model is fitted by :mod:`privet.dp._estimator`: mbi's mirror descent,
+    The graphical model is fitted by :mod:`privet.dp._estimator`: mbi's mirror descent,
     step for step, in NumPy instead of JAX (OpenDP's ``estimator`` extension point; the
     fit is post-processing of the released measurements, so the mechanism and its ε are
-    OpenDP's unchanged). It is about 20× faster on Adult, almost all of it JAX compiling.
+    OpenDP's unchanged). AIM is 12.6× faster on Adult, almost all of it JAX compiling.
     """
+    from privet.dp._estimator import Estimator
     from privet.dp._opendp import dp
 
+    fit = Estimator(progress, label=f"fitting {method.upper()}: ")
     if method == "aim":
-        from privet.dp._estimator import Estimator
-
-        fit = Estimator(progress, label="fitting AIM: ")
         return dp.mbi.AIM(max_size=max_model_size, rounds=rounds, estimator=fit)
-    return dp.mbi.MST()
+    return dp.mbi.MST(estimator=fit)
 
 
 def contingency_measurement(

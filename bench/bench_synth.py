@@ -17,6 +17,7 @@ adult.test (16,281 rows) is the holdout / control that the synthesizer never saw
     .venv/bin/python bench/bench_synth.py --part aim   # the AIM run only
     .venv/bin/python bench/bench_synth.py --part mst --part risk
     .venv/bin/python bench/bench_synth.py --quick      # smoke run (small data, MST only)
+    .venv/bin/python bench/bench_synth.py --part tables --part evaluate  # cheap inputs
 """
 
 from __future__ import annotations
@@ -178,6 +179,20 @@ def part_quality(real: pl.DataFrame, methods: list[tuple[str, float]], tag: str)
     return results
 
 
+def part_tables(real: pl.DataFrame) -> None:
+    """The cheapest inputs of ``--part evaluate``: privet's independent baseline and MST at
+    ε = 1 (no OpenDP-direct run, no other ε), written where ``--part mst`` writes them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("PRIVET_KEY_DIR", str(Path(tmp) / "keys"))
+        ws = workspace(Path(tmp) / "ws", real)
+        for method, name in (("independent", "independent"), ("mst", "mst-1")):
+            frame, seconds = run_privet(
+                ws, method, 1.0, name, **({"rows": real.height} if method == "mst" else {})
+            )
+            frame.write_parquet(OUT / f"mst-{name}.parquet")
+            print(f"[tables] {name}: {seconds:.1f}s tvd2 {tvd_2way(real, frame)}", flush=True)
+
+
 def part_risk(real: pl.DataFrame, control: pl.DataFrame, synth_path: Path) -> dict:
     """privet's attacks and anonymeter's on the same splits."""
     from privet.attacks import synthetic_risk
@@ -224,17 +239,31 @@ def part_evaluate(real: pl.DataFrame, control: pl.DataFrame) -> dict:
         path = OUT / f"{stem}.parquet"
         if not path.exists():
             continue
+        load = os.getloadavg()[0]
         started = time.perf_counter()
         result = evaluate(real, pl.read_parquet(path), control, n_attacks=N_ATTACKS, seed=0)
-        results[path.stem] = {**result.model_dump(), "seconds": time.perf_counter() - started}
-        f, u = result.fidelity, result.utility
-        assert u is not None
+        seconds = time.perf_counter() - started
+        results[path.stem] = {
+            **result.model_dump(),
+            "seconds": seconds,
+            "load_average_1min": [load, os.getloadavg()[0]],  # before, after
+        }
+        f, u, p = result.fidelity, result.utility, result.privacy
+        assert u is not None and p is not None
         print(
-            f"[evaluate] {path.stem}: tvd1 {f.one_way.mean_tvd:.4f} tvd2 {f.two_way.mean_tvd:.4f}"
-            f"/{f.two_way.max_tvd:.4f} tvd3 {f.three_way.mean_tvd if f.three_way else 0:.4f} "
+            f"[evaluate] {path.stem}: {seconds:.1f}s (load {load:.1f}) tvd1 "
+            f"{f.one_way.mean_tvd:.4f} tvd2 {f.two_way.mean_tvd:.4f}/{f.two_way.max_tvd:.4f} "
+            f"tvd3 {f.three_way.mean_tvd if f.three_way else 0:.4f} "
             f"tstr {u.accuracy_synthetic:.4f}/{u.accuracy_real:.4f}",
             flush=True,
         )
+        for r in (p.singling_out, p.linkability, p.inference_worst):
+            low, high = r.risk_interval
+            print(
+                f"[evaluate] {path.stem}: {r.attack} risk {r.risk:.3f} [{low:.3f}, {high:.3f}] "
+                f"width {high - low:.3f}",
+                flush=True,
+            )
     return results
 
 
@@ -271,7 +300,9 @@ def agreement(result: dict) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", action="append", choices=["aim", "mst", "risk", "evaluate"])
+    parser.add_argument(
+        "--part", action="append", choices=["tables", "aim", "mst", "risk", "evaluate"]
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     global OUT
@@ -285,6 +316,8 @@ def main() -> None:
         real, control, parts = real.head(3000), control.head(1500), ["mst", "risk", "evaluate"]
     meta = {"python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count()}
     report: dict[str, Any] = {"meta": meta}
+    if "tables" in parts:
+        part_tables(real)
     if "mst" in parts:
         epsilons = [1.0] if args.quick else [0.3, 1.0, 3.0]
         report["mst"] = part_quality(real, [("mst", e) for e in epsilons], "mst")

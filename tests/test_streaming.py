@@ -5,6 +5,7 @@ memory limit, under a real cgroup or rlimit)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -402,7 +403,6 @@ def test_risk_and_protect_on_a_table_larger_than_the_memory_limit_complete_by_st
     assert streamed.returncode == 0, streamed.stderr[-2000:]
     # The limit is real: the in-memory engine is killed by it (or fails to allocate).
     assert in_memory_run.returncode != 0
-    import json
 
     result = json.loads(streamed.stdout)
     assert result["streamed"] and result["engine"] == "LazyRows", result
@@ -468,6 +468,40 @@ def test_a_killed_streamed_ingest_leaves_no_plaintext_and_no_version(
     listing = run_privet("datasets", "--json", "-w", project)
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.strip() == "[]"
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_killed_streamed_protect_leaves_no_plaintext_and_no_version(
+    ws: Workspace, project: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.parquet"
+    _generate(source, 3_000_000)
+    ws.ingest(source, name="big", owner="o", purposes=["p"], actor="tester", scan=False)
+    ws.close()
+    scratch = project / ".privet" / "scratch"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privet", "protect", "big", "--k", "3000", "--qi",
+         ",".join(QIS), "--max-suppression", "0.5", "-o", "big-k", "-w", str(project)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "PRIVET_STREAMING": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+
+    def writing() -> bool:  # the protected rows are being written to their private file
+        return any(p.stat().st_size for p in scratch.glob(".protect.*"))
+
+    while not writing():
+        assert proc.poll() is None, "the protect finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    left = list(scratch.iterdir())
+    assert len(left) == 2  # the decrypted read and the protected rows, both owner-only
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in left)
+    listing = run_privet("datasets", "--json", "-w", project)
+    assert listing.returncode == 0, listing.stderr
+    assert [d["name"] for d in json.loads(listing.stdout)] == ["big"]
     assert list(scratch.iterdir()) == []
 
 

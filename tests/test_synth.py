@@ -141,7 +141,18 @@ def test_evaluate_numbers_match_a_direct_count(tmp_path: Path) -> None:
 
     data = adult("train").select(["sex", "race", "relationship", "income"])
     real, synth, holdout = data.head(3000), data.slice(3000, 3000), data.slice(6000, 3000)
-    result = evaluate(real, synth, holdout, n_attacks=100, seed=1)
+    stages: list[str] = []
+    result = evaluate(real, synth, holdout, n_attacks=100, seed=1, progress=stages.append)
+    # Every step that can take a while is named as it starts (the CLI's progress line).
+    assert stages == [
+        "utility",
+        "privacy: singling out",
+        "privacy: linkability",
+        *(f"privacy: inference of {c} ({i}/4)" for i, c in enumerate(real.columns, 1)),
+        "privacy: distances to closest records",
+        "privacy: membership inference",
+        "fidelity",
+    ]
     one_way = []
     for column in real.columns:
         p = dict(real[column].value_counts().iter_rows())

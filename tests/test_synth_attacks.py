@@ -147,3 +147,87 @@ def test_attacks_need_matching_columns(splits: dict[str, pl.DataFrame]) -> None:
 
     with pytest.raises(InvalidInput):
         synthetic_risk(splits["real"], splits["real"].drop("plan"), splits["control"])
+
+
+# -- the blocked search against the pair-by-pair definition ----------
+
+
+def _gower_one(target: dict, candidates: pl.DataFrame, ranges: dict[str, float]) -> np.ndarray:
+    """Gower distance of one record to every candidate, column by column (the definition)."""
+    total = np.zeros(candidates.height)
+    for column in candidates.columns:
+        values = candidates[column].to_list()
+        mine = target[column]
+        for i, other in enumerate(values):
+            if mine is None or other is None:
+                total[i] += 0.0 if mine is None and other is None else 1.0
+            elif column in ranges:
+                total[i] += min(abs(mine - other) / ranges[column], 1.0)
+            else:
+                total[i] += mine != other
+    return total / len(candidates.columns)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_nearest_is_the_pair_by_pair_search(k: int) -> None:
+    """Each target's k nearest candidates, ties broken by one uniform draw per pair in
+    row-major order (the definition's jitter), found here one target at a time with a full
+    sort; the search under test works in blocks of targets and never sorts a whole row."""
+    from privet.attacks import _synthetic_stats as st
+
+    real = population(400, 1).with_columns(
+        # Nulls in a number and in a category; few distinct values, so ties are common.
+        pl.when(pl.col("age") < 30).then(None).otherwise(pl.col("age") // 10).alias("age"),
+        pl.when(pl.col("hours") > 45).then(None).otherwise(pl.col("plan")).alias("plan"),
+        pl.col("income").clip(0, 60_000) // 20_000,
+        (pl.col("hours") / 10).round() * 10,
+    )
+    targets, candidates = real.head(60), real.slice(60)
+    ranges = {}
+    for c in ("age", "income", "hours"):
+        ranges[c] = float(real[c].max() - real[c].min())  # type: ignore[operator]
+    encoded_targets, encoded_candidates = st.encode([targets, candidates], real)
+    # Blocks of 7 targets, so the search under test crosses many blocks.
+    index, dist = st.nearest(
+        encoded_targets,
+        encoded_candidates,
+        np.random.default_rng(5),
+        k,
+        block_cells=7 * candidates.height,
+    )
+    draws = np.random.default_rng(5)
+    ties = 0
+    for i, target in enumerate(targets.iter_rows(named=True)):
+        d = _gower_one(target, candidates, ranges)
+        order = np.argsort(d + draws.random(candidates.height) * 1e-9, kind="stable")[:k]
+        assert index[i].tolist() == order.tolist(), i
+        assert dist[i] == pytest.approx(d[order], abs=1e-12)
+        ties += int((d == d[order[0]]).sum() > 1)
+    assert ties > 10  # the tie-breaking was exercised
+
+
+def test_singling_out_predicates_are_the_rows_no_other_row_shares() -> None:
+    """Every (column set, values) that exactly one row holds, in the order the draws index:
+    column sets as given, values in ascending lexicographic order (counted here by a dict)."""
+    from privet.attacks import _synthetic_stats as st
+    from privet.attacks._synthetic import _exact, _unique_predicates
+
+    frame = population(300, 7).with_columns(
+        pl.col("age") // 7 - 5,  # negative numbers too
+        pl.when(pl.col("age") > 70).then(None).otherwise(pl.col("region")).alias("region"),
+    )
+    values = _exact(st.encode([frame], frame)[0])
+    sets = list(itertools.combinations(range(values.shape[1]), 3))
+    expected = []
+    for chosen in sets:
+        counts: dict[tuple[float, ...], int] = {}
+        for row in values[:, list(chosen)]:
+            key = tuple(float(v) for v in row)
+            counts[key] = counts.get(key, 0) + 1
+        expected += [(chosen, key) for key in sorted(k for k, n in counts.items() if n == 1)]
+    got = [
+        (tuple(int(c) for c in cols), tuple(float(v) for v in row))
+        for cols, row in _unique_predicates(values, sets)
+    ]
+    assert got == expected
+    assert 100 < len(expected) < len(sets) * 300

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -334,15 +334,21 @@ def evaluate(
     target: str | None = None,
     n_attacks: int = 500,
     seed: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SynthEvaluation:
-    """Evaluate ``synth`` against ``real``; the privacy attacks need ``holdout``."""
+    """Evaluate ``synth`` against ``real``; the privacy attacks need ``holdout``.
+
+    ``progress`` hears each stage (utility, each privacy attack, fidelity) as it starts.
+    """
     from privet.attacks import synthetic_risk
 
     if not 10 <= n_attacks <= 100_000:
         raise InvalidInput("n_attacks must be between 10 and 100,000", parameter="n_attacks")
     real, synth, holdout = align(real, synth, holdout, columns)
     rng = np.random.default_rng(seed)
+    step = progress or (lambda _stage: None)
     notes = []
+    step("utility")
     try:
         useful = utility(real, synth, holdout, target=target, rng=rng)
     except InvalidInput:
@@ -370,8 +376,15 @@ def evaluate(
                 f"size{weaker}"
             )
         privacy = synthetic_risk(
-            real, synth, holdout, n_attacks=n_attacks, seed=int(rng.integers(2**31))
+            real,
+            synth,
+            holdout,
+            n_attacks=n_attacks,
+            seed=int(rng.integers(2**31)),
+            progress=lambda stage: step(f"privacy: {stage}"),
         )
+    step("fidelity")
+    measured = fidelity(real, synth, rng=rng)
     return SynthEvaluation(
         real=names[0],
         synthetic=names[1],
@@ -382,7 +395,7 @@ def evaluate(
             "synthetic": synth.height,
             **({"holdout": holdout.height} if holdout is not None else {}),
         },
-        fidelity=fidelity(real, synth, rng=rng),
+        fidelity=measured,
         utility=useful,
         privacy=privacy,
         notes=notes,

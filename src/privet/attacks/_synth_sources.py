@@ -35,7 +35,6 @@ def evaluate_sources(
     real = _load(core, request.real, actor)
     synthetic = _load(core, request.synthetic, actor)
     holdout = None if request.holdout is None else _load(core, request.holdout, actor)
-    step("measuring")
     return evaluate(
         real,
         synthetic,
@@ -45,6 +44,7 @@ def evaluate_sources(
         target=request.target,
         n_attacks=request.n_attacks,
         seed=request.seed,
+        progress=step,
     )
 
 

@@ -17,7 +17,8 @@ when it was among the real ones?). Results hold counts and rates, never a record
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -29,6 +30,10 @@ from privet.errors import InvalidInput
 
 # Column sets searched for singling-out predicates (all of them up to this many).
 MAX_COLUMN_SETS = 300
+# The attacks' settings in synthetic_risk (and their functions' defaults).
+PREDICATE_COLUMNS = 3
+NEIGHBORS = 1
+TOLERANCE = 0.05
 
 
 class AttackResult(BaseModel):
@@ -98,7 +103,7 @@ def singling_out(
     control: pl.DataFrame,
     *,
     n_attacks: int = 500,
-    n_columns: int = 3,
+    n_columns: int = PREDICATE_COLUMNS,
     rng: np.random.Generator,
 ) -> AttackResult:
     """Predicates that isolate one synthetic row: do they isolate one real row?
@@ -121,6 +126,20 @@ def singling_out(
     HOLDOUT smaller than REAL lowers the power (pass one as large as REAL).
     """
     real_e, synth_e, control_e = st.encode([real, synth, control], real)
+    return _singling_out(
+        real_e, synth_e, control_e, n_attacks=n_attacks, n_columns=n_columns, rng=rng
+    )
+
+
+def _singling_out(
+    real_e: st.Encoded,
+    synth_e: st.Encoded,
+    control_e: st.Encoded,
+    *,
+    n_attacks: int,
+    n_columns: int,
+    rng: np.random.Generator,
+) -> AttackResult:
     columns = [*real_e.numeric_columns, *real_e.categorical_columns]
     k = min(n_columns, len(columns))
     # Exact values: numbers compared at full precision (scaled), categories by code.
@@ -128,15 +147,12 @@ def singling_out(
     sets = list(itertools.combinations(range(len(columns)), k))
     if len(sets) > MAX_COLUMN_SETS:
         sets = [sets[i] for i in rng.choice(len(sets), MAX_COLUMN_SETS, replace=False)]
-    pool: list[tuple[np.ndarray, np.ndarray]] = []
-    for chosen in map(np.array, sets):
-        unique, counts = np.unique(values[1][:, chosen], axis=0, return_counts=True)
-        pool.extend((chosen, row) for row in unique[counts == 1])
+    pool = _unique_predicates(values[1], sets)
     picked = [pool[i] for i in rng.choice(len(pool), min(n_attacks, len(pool)), replace=False)]
-    size = min(real.height, control.height)
-    hits = _isolates(np.array([_matches(values[0], c, w) for c, w in picked]), real.height, size)
+    size = min(real_e.rows, control_e.rows)
+    hits = _isolates(np.array([_matches(values[0], c, w) for c, w in picked]), real_e.rows, size)
     control_hits = _isolates(
-        np.array([_matches(values[2], c, w) for c, w in picked]), control.height, size
+        np.array([_matches(values[2], c, w) for c, w in picked]), control_e.rows, size
     )
     return _result(
         "singling out",
@@ -155,6 +171,38 @@ def _isolates(matches: np.ndarray, rows: int, size: int) -> np.ndarray:
     if size == rows:
         return (matches == 1).astype(float)
     return np.asarray(stats.hypergeom.pmf(1, rows, matches, size), dtype=float)
+
+
+def _unique_predicates(
+    synth: np.ndarray, sets: Sequence[tuple[int, ...]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(columns, values) of every predicate that exactly one synthetic row satisfies: per
+    column set in order, the values in ascending lexicographic order (``np.unique``'s).
+
+    A row's values on a set are packed into one integer of mixed radix (each column's rank
+    among its distinct values), which sorts as the rows do: one 1-d sort per set instead of
+    a sort of rows.
+    """
+    distinct = [np.unique(column, return_inverse=True) for column in synth.T]
+    pool: list[tuple[np.ndarray, np.ndarray]] = []
+    for chosen in map(np.array, sets):
+        radix = [len(distinct[j][0]) for j in chosen]
+        if math.prod(radix) >= 2**62:  # too many combinations to pack: sort the rows
+            unique, counts = np.unique(synth[:, chosen], axis=0, return_counts=True)
+            pool.extend((chosen, row) for row in unique[counts == 1])
+            continue
+        key = np.zeros(len(synth), dtype=np.int64)
+        for j, base in zip(chosen, radix, strict=True):
+            key = key * base + distinct[j][1].reshape(-1)
+        keys, counts = np.unique(key, return_counts=True)
+        single = keys[counts == 1]
+        parts = []
+        for j, base in zip(chosen[::-1], radix[::-1], strict=True):
+            parts.append(distinct[j][0][single % base])
+            single = single // base
+        unique = np.column_stack(parts[::-1]) if parts else np.empty((0, 0))
+        pool.extend((chosen, row) for row in unique)
+    return pool
 
 
 def _exact(encoded: st.Encoded) -> np.ndarray:
@@ -176,7 +224,7 @@ def linkability(
     control: pl.DataFrame,
     *,
     n_attacks: int = 500,
-    n_neighbors: int = 1,
+    n_neighbors: int = NEIGHBORS,
     aux: tuple[Sequence[str], Sequence[str]] | None = None,
     rng: np.random.Generator,
 ) -> AttackResult:
@@ -185,13 +233,32 @@ def linkability(
     For each target, the nearest synthetic rows on columns A and on columns B are found;
     success if the two sets share a row.
     """
-    columns = real.columns
+    left, right = _sides(real.columns, aux)
+    real_e, synth_e, control_e = st.encode([real, synth, control], real)
+    return _linkability(real_e, synth_e, control_e, left, right, n_attacks, n_neighbors, rng)
+
+
+def _sides(
+    columns: Sequence[str], aux: tuple[Sequence[str], Sequence[str]] | None
+) -> tuple[list[str], list[str]]:
     if aux is None:
         aux = (columns[0::2], columns[1::2])
     left, right = list(aux[0]), list(aux[1])
     if not left or not right or set(left) & set(right):
         raise InvalidInput("linkability needs two disjoint, non-empty sets of columns")
-    real_e, synth_e, control_e = st.encode([real, synth, control], real)
+    return left, right
+
+
+def _linkability(
+    real_e: st.Encoded,
+    synth_e: st.Encoded,
+    control_e: st.Encoded,
+    left: list[str],
+    right: list[str],
+    n_attacks: int,
+    n_neighbors: int,
+    rng: np.random.Generator,
+) -> AttackResult:
     hits = _link(real_e, synth_e, left, right, n_attacks, n_neighbors, rng)
     control_hits = _link(control_e, synth_e, left, right, n_attacks, n_neighbors, rng)
     return _result("linkability", hits, control_hits, {"neighbors": n_neighbors})
@@ -209,7 +276,8 @@ def _link(
     picked = targets.take(rng.choice(targets.rows, size=min(n, targets.rows), replace=False))
     a, _ = st.nearest(picked.only(left), synth.only(left), rng, k)
     b, _ = st.nearest(picked.only(right), synth.only(right), rng, k)
-    return np.array([bool(set(x) & set(y)) for x, y in zip(a, b, strict=True)], dtype=float)
+    # Linked when the two sets of k neighbours share a row.
+    return (a[:, :, None] == b[:, None, :]).any(axis=(1, 2)).astype(float)
 
 
 # -- inference ----------
@@ -222,7 +290,7 @@ def inference(
     *,
     secret: str,
     n_attacks: int = 500,
-    tolerance: float = 0.05,
+    tolerance: float = TOLERANCE,
     rng: np.random.Generator,
 ) -> AttackResult:
     """Knowing every other column of a person, guess ``secret`` from the nearest synthetic row.
@@ -232,6 +300,18 @@ def inference(
     if secret not in real.columns:
         raise InvalidInput(f"unknown column {secret[:80]!r}: the data has no such column")
     real_e, synth_e, control_e = st.encode([real, synth, control], real)
+    return _inference(real_e, synth_e, control_e, secret, n_attacks, tolerance, rng)
+
+
+def _inference(
+    real_e: st.Encoded,
+    synth_e: st.Encoded,
+    control_e: st.Encoded,
+    secret: str,
+    n_attacks: int,
+    tolerance: float,
+    rng: np.random.Generator,
+) -> AttackResult:
     hits = _infer(real_e, synth_e, secret, n_attacks, tolerance, rng)
     control_hits = _infer(control_e, synth_e, secret, n_attacks, tolerance, rng)
     return _result(f"inference of {secret}", hits, control_hits, {"secret": secret})
@@ -266,20 +346,37 @@ def synthetic_risk(
     n_attacks: int = 500,
     secrets: Sequence[str] | None = None,
     seed: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SyntheticRisk:
-    """Every attack on ``synth``, made from ``real``, with ``holdout`` as the control."""
+    """Every attack on ``synth``, made from ``real``, with ``holdout`` as the control.
+
+    The three tables are encoded once, on one scheme, and every attack works on the codes.
+    ``progress`` hears the name of each attack as it starts.
+    """
     if real.columns != synth.columns or real.columns != holdout.columns:
         raise InvalidInput("real, synthetic and holdout data must have the same columns")
     if min(real.height, synth.height, holdout.height) == 0:
         raise InvalidInput("real, synthetic and holdout data must each have rows")
+    chosen = list(secrets or real.columns)
+    for secret in chosen:
+        if secret not in real.columns:
+            raise InvalidInput(f"unknown column {secret[:80]!r}: the data has no such column")
+    left, right = _sides(real.columns, None)
+    step = progress or (lambda _stage: None)
     rng = np.random.default_rng(seed)
-    single = singling_out(real, synth, holdout, n_attacks=n_attacks, rng=rng)
-    link = linkability(real, synth, holdout, n_attacks=n_attacks, rng=rng)
-    inferred = [
-        inference(real, synth, holdout, secret=s, n_attacks=n_attacks, rng=rng)
-        for s in (secrets or real.columns)
-    ]
+    # One encoding shared by every attack below.
+    codes = st.encode([real, synth, holdout], real)
+    encoded = (codes[0], codes[1], codes[2])
+    step("singling out")
+    single = _singling_out(*encoded, n_attacks=n_attacks, n_columns=PREDICATE_COLUMNS, rng=rng)
+    step("linkability")
+    link = _linkability(*encoded, left, right, n_attacks, NEIGHBORS, rng)
+    inferred = []
+    for i, secret in enumerate(chosen, 1):
+        step(f"inference of {secret} ({i}/{len(chosen)})")
+        inferred.append(_inference(*encoded, secret, n_attacks, TOLERANCE, rng))
     worst = max(inferred, key=lambda r: r.risk)
+    step("distances to closest records")
 
     # Equal-size samples of real and holdout, so "closer to real" is 0.5 by chance alone.
     size = min(real.height, holdout.height, 20_000)
@@ -293,6 +390,7 @@ def synthetic_risk(
     closer = (d_real < d_hold) + 0.5 * (d_real == d_hold)
     exact_real, exact_hold = float((d_real == 0).mean()), float((d_hold == 0).mean())
 
+    step("membership inference")
     members = real_e.take(np.arange(min(n_attacks, real_e.rows)))
     others = hold_e.take(np.arange(min(n_attacks, hold_e.rows)))
     _, d_members = st.nearest(members, synth_all, rng)

@@ -138,7 +138,21 @@ def encode(frames: Sequence[pl.DataFrame], reference: pl.DataFrame) -> list[Enco
 
 def distances(targets: Encoded, candidates: Encoded) -> np.ndarray:
     """Gower distances, shape (len(targets), len(candidates))."""
-    width = targets.numeric.shape[1] + targets.codes.shape[1]
+    return _total(targets, candidates) / max(_width(targets), 1)
+
+
+def _width(encoded: Encoded) -> int:
+    return encoded.numeric.shape[1] + encoded.codes.shape[1]
+
+
+def _total(targets: Encoded, candidates: Encoded) -> np.ndarray:
+    """The sum over columns of the per-column distances (before dividing by the width).
+
+    Numbers first, column by column as in the definition; then the category mismatches,
+    counted in one small-integer matrix and added at once: the count is exact, so a table
+    of categories gets bit for bit the sum of its 0/1 terms (with numbers too, the sum can
+    differ from term-by-term addition in its last bit, far below the tie-breaking jitter).
+    """
     total = np.zeros((targets.rows, candidates.rows), dtype=np.float64)
     for j in range(targets.numeric.shape[1]):
         a = targets.numeric[:, j][:, None]
@@ -147,9 +161,15 @@ def distances(targets: Encoded, candidates: Encoded) -> np.ndarray:
         nan_a, nan_b = np.isnan(a), np.isnan(b)
         d = np.where(nan_a & nan_b, 0.0, np.where(nan_a | nan_b, 1.0, d))
         total += d
-    for j in range(targets.codes.shape[1]):
-        total += targets.codes[:, j][:, None] != candidates.codes[:, j][None, :]
-    return total / max(width, 1)
+    q = targets.codes.shape[1]
+    if q:
+        count = np.zeros(total.shape, dtype=np.uint8 if q < 256 else np.uint32)
+        differ = np.empty(total.shape, dtype=bool)
+        for j in range(q):
+            np.not_equal(targets.codes[:, j][:, None], candidates.codes[:, j][None, :], out=differ)
+            np.add(count, differ, out=count, casting="unsafe")
+        total += count
+    return total
 
 
 def chunks(rows: int, size: int = 256) -> Iterator[slice]:
@@ -157,17 +177,41 @@ def chunks(rows: int, size: int = 256) -> Iterator[slice]:
         yield slice(start, min(rows, start + size))
 
 
+# Cells of one block of the distance matrix: bounds the memory of a search (~32 MB a matrix).
+BLOCK_CELLS = 1 << 22
+
+
 def nearest(
-    targets: Encoded, candidates: Encoded, rng: np.random.Generator, k: int = 1
+    targets: Encoded,
+    candidates: Encoded,
+    rng: np.random.Generator,
+    k: int = 1,
+    *,
+    block_cells: int = BLOCK_CELLS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (n, k) of the k nearest candidates (ties broken at random) and the distances."""
+    """Indices (n, k) of the k nearest candidates (ties broken at random) and the distances.
+
+    Random tie-breaking: a jitter below the smallest possible distance step, one uniform
+    draw per (target, candidate) pair in row-major order. A block of targets is searched at
+    once, and only the k smallest are selected (not a full sort); the draws do not depend on
+    the block size, so a seed gives the neighbours of the pair-by-pair definition.
+    """
     index = np.empty((targets.rows, k), dtype=np.int64)
     dist = np.empty((targets.rows, k), dtype=np.float64)
-    for part in chunks(targets.rows):
-        d = distances(targets.take(np.arange(targets.rows)[part]), candidates)
-        # Random tie-breaking: a tiny jitter below the smallest possible distance step.
-        jitter = rng.random(d.shape) * 1e-9
-        order = np.argsort(d + jitter, axis=1)[:, :k]
+    width = max(_width(targets), 1)
+    block = max(1, block_cells // max(candidates.rows, 1))
+    for part in chunks(targets.rows, block):
+        d = _total(targets.take(np.arange(targets.rows)[part]), candidates)
+        d /= width
+        keyed = rng.random(d.shape)
+        keyed *= 1e-9
+        keyed += d
+        if k == 1:
+            order = keyed.argmin(axis=1)[:, None]
+        else:
+            top = np.argpartition(keyed, k - 1, axis=1)[:, :k]
+            ranked = np.argsort(np.take_along_axis(keyed, top, axis=1), axis=1)
+            order = np.take_along_axis(top, ranked, axis=1)
         index[part] = order
         dist[part] = np.take_along_axis(d, order, axis=1)
     return index, dist

@@ -40,6 +40,14 @@ from privet.deid._plan import (
     shortcut_plan,
 )
 from privet.deid._protect import ProtectReport, protect, protect_file, run_plan
+from privet.deid._proxies import (
+    ProxyFinding,
+    ProxyReport,
+    ProxyRequest,
+    dataset_proxies,
+    file_proxies,
+    proxies,
+)
 from privet.deid._request import Metric, ProtectRequest, RiskRequest
 from privet.deid._risk import Population, dataset_risk, file_risk
 from privet.deid._search import METRICS, Lattice, SearchResult, Target
@@ -47,6 +55,10 @@ from privet.deid._utility import MlUtility, UtilityReport, information_loss, ml_
 from privet.operators import REGISTRY, Context, Operator, make_operator, register_operator
 
 __all__ = [
+    "ProxyFinding",
+    "ProxyReport",
+    "ProxyRequest",
+    "proxies",
     "METRICS",
     "REGISTRY",
     "Column",
@@ -79,9 +91,11 @@ __all__ = [
     "check_plan",
     "check_values",
     "dataset_columns",
+    "dataset_proxies",
     "dataset_risk",
     "default_spec",
     "detokenize",
+    "file_proxies",
     "file_risk",
     "information_loss",
     "load_plan",

@@ -14,7 +14,7 @@ The estimator is not changed either: :func:`mirror_descent` takes the same steps
 from the last round as OpenDP does; its loss, gradient, Armijo line search, step-size rule
 and Lipschitz estimate), and :class:`FastModel` answers ``project`` by mbi's variable
 elimination in mbi's elimination order. ``tests/test_synth_estimator.py`` checks both
-against mbi. What changes is where the time goes (measured on Adult, BENCHMARKS §7.4):
+against mbi. What changes is where the time goes (measured on Adult, BENCHMARKS §7.5):
 mbi runs in JAX, which compiled a new kernel for every round's model (3–20 s each, against
 0.03–0.35 s for its 1,000 iterations) and for every new array shape met while scoring
 candidates (about 2,000 compilations in three rounds). NumPy has nothing to compile.

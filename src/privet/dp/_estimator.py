@@ -64,7 +64,7 @@ def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(out, axis=axis)
 
 
-def log_marginal(
+def _log_marginal(
     potentials: Sequence[tuple[tuple[str, ...], np.ndarray]],
     domain: Domain,
     attrs: tuple[str, ...],
@@ -115,7 +115,7 @@ class FastModel(MarkovRandomField):
                 (tuple(f.domain.attributes), np.asarray(f.values))
                 for f in self.potentials.arrays.values()
             ]
-            values = _normalized(log_marginal(potentials, domain, attrs), float(self.total))
+            values = _normalized(_log_marginal(potentials, domain, attrs), float(self.total))
         return Factor(domain.project(attrs), np.ascontiguousarray(values))
 
 

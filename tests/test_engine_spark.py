@@ -442,7 +442,8 @@ def test_counts_add_up_alike_in_the_driver_and_in_spark(
     ingest_people(ws, people_with_nulls)
     rows = _rows(ws, "people")
     expected = ws.read("people", purpose="analytics", actor="alice")
-    wide = SparkRows(spark_session(), replace(rows._source, tasks=tasks), rows.schema, rows.height)
+    wide = SparkRows(spark_session(), replace(rows._source, tasks=tasks), rows.schema, rows.height,
+                     scratch=ws.hazmat.private_file)  # fmt: skip
     if stepped:
         young = pl.col("age") < 40
         wide = wide.map_batches(lambda frame: frame.filter(young), rows.schema)

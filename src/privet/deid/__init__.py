@@ -44,10 +44,11 @@ from privet.deid._proxies import (
     ProxyFinding,
     ProxyReport,
     ProxyRequest,
+    TrainingCheck,
     dataset_proxies,
     file_proxies,
     proxies,
-    training_proxies,
+    training_check,
 )
 from privet.deid._request import Metric, ProtectRequest, RiskRequest
 from privet.deid._risk import Population, dataset_risk, file_risk
@@ -60,7 +61,8 @@ __all__ = [
     "ProxyReport",
     "ProxyRequest",
     "proxies",
-    "training_proxies",
+    "TrainingCheck",
+    "training_check",
     "METRICS",
     "REGISTRY",
     "Column",

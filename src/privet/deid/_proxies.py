@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -305,7 +306,43 @@ def _report(
     )
 
 
-def training_proxies(
+@dataclass(frozen=True)
+class TrainingCheck:
+    """The proxy check of one training run, made on the rows that run reads (no read of its
+    own): do the features reconstruct a sensitive column the model is not given?"""
+
+    columns: tuple[str, ...]  # the sensitive columns it needs beside the features
+    dataset: str
+    owner: str
+    reason: str | None
+    limit: float | None  # the policy's proxies.refuse_above
+
+    def __call__(self, frame: pl.DataFrame, features: Sequence[str]) -> list[str]:
+        """The notes for the model card (each proxy found, and the owner's reason); raises
+        ``PolicyDenied`` when a proxy reaches the policy's limit without the owner's reason."""
+        report = proxies(frame, list(self.columns), list(features), source=self.dataset)
+        notes = [
+            f"{'the features together' if f.together else 'feature ' + repr(f.features[0])} "
+            f"predict {f.sensitive!r} with accuracy {f.accuracy:.2f} (95% CI {f.ci_low:.2f}–"
+            f"{f.ci_high:.2f}) against a base rate of {f.base_rate:.2f}: a proxy"
+            for f in report.flagged
+        ]
+        worst = max(report.flagged, key=lambda f: f.lift, default=None)
+        limit = self.limit
+        if worst is not None and limit is not None and worst.lift >= limit and not self.reason:
+            raise PolicyDenied(
+                f"{notes[report.flagged.index(worst)]}; the policy refuses training at "
+                f"{limit * 100:g} points above the base rate: leave those features out, or "
+                f"have the owner ({self.owner}) record why (proxy_reason)",
+                parameter="features",
+            )
+        if self.reason and notes:
+            notes.append(f"the owner ({self.owner}) recorded why these features are used: "
+                         f"{self.reason}")  # fmt: skip
+        return notes
+
+
+def training_check(
     core: Core,
     ref: str,
     features: Sequence[str],
@@ -313,44 +350,23 @@ def training_proxies(
     target: str,
     actor: str,
     reason: str | None = None,
-) -> list[str]:
-    """Before training on ``features`` of ``ref``: do they reconstruct a sensitive column
-    (one the model is not given, other than its target)? Returns the notes for the model
-    card (each flagged finding, and the owner's reason); raises ``PolicyDenied`` when the
-    policy's ``proxies.refuse_above`` is reached and the dataset's owner has recorded no
-    reason. Only the owner may give ``reason``."""
+) -> TrainingCheck | None:
+    """The proxy check for training on ``features`` of ``ref`` (None when the dataset has
+    no sensitive column the model is not given). Only the owner may give ``reason``."""
     from privet import policy
 
     with core.reading() as session:
-        owner = catalog.resolve(session, ref)[0].owner
+        dataset = catalog.resolve(session, ref)[0]
+        name, owner = dataset.name, dataset.owner
     if reason is not None and actor != owner:
         raise PolicyDenied(
-            f"only the owner of {ref.split('@')[0]!r} ({owner}) may record why its features "
-            "may reconstruct a sensitive attribute",
+            f"only the owner of {name!r} ({owner}) may record why its features may "
+            "reconstruct a sensitive attribute",
             parameter="proxy_reason",
         )
     stored = stored_columns(core, ref)
     described = [(c.name, c.role, c.category) for c in stored.columns]
     sensitive = [c for c in default_sensitive(described) if c != target and c not in features]
     if not sensitive or not features:
-        return []
-    request = ProxyRequest(sensitive=sensitive, features=list(features))
-    report = dataset_proxies(core, ref, request, actor=actor)
-    notes = [
-        f"{'the features together' if f.together else 'feature ' + repr(f.features[0])} "
-        f"predict {f.sensitive!r} with accuracy {f.accuracy:.2f} (95% CI {f.ci_low:.2f}–"
-        f"{f.ci_high:.2f}) against a base rate of {f.base_rate:.2f}: a proxy"
-        for f in report.flagged
-    ]
-    limit = policy.proxy_limit(core)
-    worst = max((f for f in report.flagged), key=lambda f: f.lift, default=None)
-    if worst is not None and limit is not None and worst.lift >= limit and reason is None:
-        raise PolicyDenied(
-            f"{notes[report.flagged.index(worst)]}; the policy refuses training at "
-            f"{limit * 100:g} points above the base rate: leave those features out, or "
-            f"have the owner ({owner}) record why (proxy_reason)",
-            parameter="features",
-        )
-    if reason is not None and notes:
-        notes.append(f"the owner ({owner}) recorded why these features are used: {reason}")
-    return notes
+        return None
+    return TrainingCheck(tuple(sensitive), name, owner, reason, policy.proxy_limit(core))

@@ -18,7 +18,7 @@ import math
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -65,12 +65,11 @@ def train(
     *,
     actor: str,
     progress: Progress | None = None,
-    notes: Sequence[str] = (),
+    check: FeatureCheck | None = None,
 ) -> ModelInfo:
-    """Train a model of ``request.target`` on ``ref`` and store it (see :func:`fit`);
-    ``notes`` (e.g. the proxy check's) go on its card."""
+    """Train a model of ``request.target`` on ``ref`` and store it (see :func:`fit`)."""
     step = progress or (lambda _s: None)
-    fitted = fit(core, ref, request, actor=actor, progress=step, notes=notes)
+    fitted = fit(core, ref, request, actor=actor, progress=step, check=check)
     step("storing")
     info = models.store(
         core,
@@ -83,6 +82,18 @@ def train(
         delta=fitted.delta,
     )
     return models.as_seen_by(core, info, actor=actor, purpose=request.purpose)
+
+
+class FeatureCheck(Protocol):
+    """A check of the features on the rows a training run reads (``deid.TrainingCheck``):
+    it returns notes for the card, or raises to refuse the run."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns it needs beside the features."""
+        ...
+
+    def __call__(self, frame: pl.DataFrame, features: Sequence[str]) -> list[str]: ...
 
 
 def training_features(core: Core, ref: str, request: TrainRequest) -> list[str]:
@@ -105,7 +116,7 @@ def fit(
     progress: Progress | None = None,
     model_id: str | None = None,
     sisa_seed: int | None = None,
-    notes: Sequence[str] = (),
+    check: FeatureCheck | None = None,
 ) -> Fitted:
     """Train a model of ``request.target`` on ``ref`` with DP-SGD and store it.
 
@@ -180,7 +191,7 @@ def fit(
             f"{fixed_ref.rsplit('@', 1)[0]!r} has none (declare one at ingest)",
             parameter="unlearnable",
         )
-    notes = [*notes, *(str(w.message) for w in caught)]
+    notes = [str(w.message) for w in caught]
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
     bounds, keys = dict(r.bounds or {}), dict(r.keys or {})
@@ -228,6 +239,11 @@ def fit(
         core, fixed_ref, purpose=purpose, actor=actor, view="aggregate", channel="dp:train"
     )
     read_rows = read.frame.height
+    if check is not None:
+        # On the rows just read, before anything is learned or charged; may refuse.
+        step("checking the features for proxies")
+        names = [f.name for f in plan]
+        notes += check(read.frame.select([*names, *check.columns]), names)
     frame = read.frame.with_row_index(_ROW).select(
         [_ROW, *(f.name for f in plan), target, *([subject] if subject else [])]
     )

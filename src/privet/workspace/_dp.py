@@ -143,20 +143,17 @@ class DifferentialPrivacy:
         """
         from privet import deid, dp
 
-        # Features that reconstruct a sensitive attribute the model is not given: warned
-        # about on the card, refused under the policy's proxies rule (see deid.training_proxies).
-        step = progress or (lambda _stage: None)
-        step("checking the features for proxies")
-        features = dp.training_features(self._core, ref, request)
-        notes = deid.training_proxies(
+        # Features that reconstruct a sensitive attribute the model is not given: noted on the
+        # card, refused under the policy's proxies rule; checked on the rows training reads.
+        check = deid.training_check(
             self._core,
             ref,
-            features,
+            dp.training_features(self._core, ref, request),
             target=request.target,
             actor=actor,
             reason=request.proxy_reason,
         )
-        return dp.train(self._core, ref, request, actor=actor, progress=progress, notes=notes)
+        return dp.train(self._core, ref, request, actor=actor, progress=progress, check=check)
 
     def synthesize(
         self,

@@ -167,8 +167,11 @@ def test_auto_releases_links_a_release_with_its_siblings(tmp_path: Path):
                   scan=False)  # fmt: skip
         for name, qis, dropped in (("rel1", R1_QIS, R2_QIS[1:]), ("rel2", R2_QIS, ["zip"])):
             plan = Plan.model_validate(
-                {"quasi_identifiers": qis, "privacy": {"k": 5, "max_suppression": 0.5},
-                 "columns": {c: "drop" for c in ["person_id", *dropped]}}  # fmt: skip
+                {
+                    "quasi_identifiers": qis,
+                    "privacy": {"k": 5, "max_suppression": 0.5},
+                    "columns": {c: "drop" for c in ["person_id", *dropped]},
+                }  # fmt: skip
             )
             ws.deid.protect("people", ProtectRequest(plan=plan), output=name, actor="dpo")
         rel1 = ws.read("rel1", purpose="research", actor="alice")

@@ -22,7 +22,6 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,9 +194,7 @@ def _keys(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     )
 
 
-def exact_matches(
-    a: pl.DataFrame, b: pl.DataFrame, columns: Sequence[str]
-) -> tuple[int, int]:
+def exact_matches(a: pl.DataFrame, b: pl.DataFrame, columns: Sequence[str]) -> tuple[int, int]:
     """(A records matching exactly one B record, combinations unique on both sides)."""
     cols = list(columns)
     left = _keys(a, cols).group_by(cols).len("fa")
@@ -333,7 +330,7 @@ def _splink(
     for target in precisions:
         # The longest prefix (most probable first) whose mean probability meets the target.
         ok = (mean >= target).arg_true()
-        count = int(ok.max()) + 1 if ok.len() else 0  # type: ignore[operator]
+        count = int(ok[-1]) + 1 if ok.len() else 0
         chosen = scored.head(count)
         accepted[target] = chosen
         points.append(

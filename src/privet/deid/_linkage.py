@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -217,8 +218,13 @@ def link_tables(
     precisions: Sequence[float] = PRECISIONS,
     probabilistic: bool = True,
     seed: int = 0,
+    scratch: Path | None = None,
 ) -> Linkage:
-    """Linkage risk of table ``a`` against table ``b`` (see the module)."""
+    """Linkage risk of table ``a`` against table ``b`` (see the module).
+
+    DuckDB spills what does not fit in memory to an owner-only temporary folder in ``scratch``
+    (default: the system's), deleted when the model is done.
+    """
     for p in precisions:
         if not 0 < p < 1:
             raise InvalidInput("a precision target must be in (0, 1)", parameter="precision")
@@ -230,7 +236,7 @@ def link_tables(
     accepted: dict[float, pl.DataFrame] = {}
     model = None
     if probabilistic:
-        model, accepted = _splink(a, b, names, sorted(set(precisions)), seed)
+        model, accepted = _splink(a, b, names, sorted(set(precisions)), seed, scratch)
     report = LinkageReport(
         source=source,
         target=target,
@@ -281,10 +287,15 @@ def _quiet() -> Iterator[None]:
 
 
 def _splink(
-    a: pl.DataFrame, b: pl.DataFrame, columns: list[str], precisions: list[float], seed: int
+    a: pl.DataFrame,
+    b: pl.DataFrame,
+    columns: list[str],
+    precisions: list[float],
+    seed: int,
+    scratch: Path | None,
 ) -> tuple[Probabilistic, dict[float, pl.DataFrame]]:
     try:
-        import duckdb  # noqa: F401 - Splink's backend
+        import duckdb
         import splink.comparison_library as cl
         from splink import DuckDBAPI, Linker, SettingsCreator, block_on
     except ImportError:
@@ -295,8 +306,17 @@ def _splink(
     rules = _blocking(left, right, columns)
     prior = min(left.height, right.height) / (left.height * right.height)
     prior = min(prior, 0.5)
-    with _quiet():
-        db = DuckDBAPI()
+    with _quiet(), tempfile.TemporaryDirectory(prefix="link-", dir=scratch) as spill:
+        # Nothing is downloaded (no extension is installed or loaded), nothing outside is
+        # read, and spilled plaintext stays in an owner-only folder deleted on exit.
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "temp_directory": spill,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+        connection = duckdb.connect(":memory:", config=config)
+        connection.execute("SET enable_external_access = false")
+        db = DuckDBAPI(connection=connection)
         tables = [
             db.register(t.rename({_ID: "unique_id"}).to_arrow(), table_name=name)
             for t, name in ((left, "privet_a"), (right, "privet_b"))
@@ -318,6 +338,7 @@ def _splink(
                 block_on(*rule), fix_probability_two_random_records_match=True
             )
         table = linker.inference.predict(warning_mode="never").as_pyarrow_table()
+        connection.close()
     scored = pl.from_arrow(table)
     assert isinstance(scored, pl.DataFrame)
     scored = scored.select(
@@ -378,6 +399,7 @@ def dataset_linkage(
         target=ref_b,
         precisions=precisions,
         probabilistic=probabilistic,
+        scratch=_scratch(core),
     ).report
 
 
@@ -425,6 +447,7 @@ def release_linkage(
                 target=ref_b,
                 precisions=precisions,
                 probabilistic=probabilistic,
+                scratch=_scratch(core),
             )
         except InvalidInput as error:
             skipped[ref_b] = str(error)
@@ -436,6 +459,12 @@ def release_linkage(
         skipped=skipped,
         reidentified_max=max((p.reidentified for p in pairs), default=0),
     )
+
+
+def _scratch(core: Core) -> Path:
+    """The workspace's owner-only scratch folder (where its private files go)."""
+    with core.private_file("link") as marker:
+        return marker.path.parent
 
 
 def _read(core: Core, ref: str, actor: str) -> tuple[pl.DataFrame, list[Column], str]:

@@ -143,6 +143,10 @@ def test_an_outside_file_is_linked_and_bad_input_is_one_sentence(tmp_path: Path,
     assert ok.exit_code == 0, ok.output
     expected = independent_counts(r1.head(2000), r2.head(2000), ["age_band", "sex", "zip"])
     assert json.loads(ok.stdout)["reidentified"] == expected[1]
+    plain = invoke("risk", "release1", "--link", "release2", "--precision", "0.5",
+                   workspace=project)  # fmt: skip
+    assert plain.exit_code == 0, plain.output
+    assert "re-identified by the pair" in plain.stdout and "Fellegi–Sunter" in plain.stdout
     bad = invoke("risk", "release1", "--link", "release2", "--on", "agge_band",
                  workspace=project)  # fmt: skip
     assert bad.exit_code == 1
@@ -177,6 +181,10 @@ def test_auto_releases_links_a_release_with_its_siblings(tmp_path: Path):
         rel1 = ws.read("rel1", purpose="research", actor="alice")
         rel2 = ws.read("rel2", purpose="research", actor="alice")
         report = ws.deid.release_linkage("rel1", actor="dpo", probabilistic=False)
+    cli = invoke("risk", "rel1", "--link", "auto-releases", "--exact-only", "--json",
+                 workspace=project)  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout)["reidentified_max"] == report.reidentified_max
     targets = {p.target.split("@")[0]: p for p in report.pairs}
     assert set(targets) | {s.split("@")[0] for s in report.skipped} == {"people", "rel2"}
     pair = targets["rel2"]
@@ -189,3 +197,28 @@ def test_the_cli_does_not_import_splink():
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import privet.cli"],
                          capture_output=True, text=True, check=True)  # fmt: skip
     assert "splink" not in out.stderr and "duckdb" not in out.stderr
+
+
+def test_splink_leaves_nothing_in_scratch_and_a_missing_extra_is_one_sentence(tmp_path, releases):
+    r1, r2 = releases
+    project = _workspace(tmp_path, r1.head(3000), r2.head(3000))
+    with Workspace.open(project) as ws:
+        report = ws.deid.linkage("release1", "release2", actor="dpo", precisions=[0.5])
+    assert report.probabilistic is not None
+    left = [p for p in (project / ".privet").rglob("*") if "link" in p.name]
+    assert left == []
+    code = (
+        "import sys; sys.modules['splink'] = None\n"  # as if the extra were not installed
+        "import polars as pl\n"
+        "from privet.deid import link_tables\n"
+        "from privet.errors import InvalidInput\n"
+        "t = pl.DataFrame({'a': ['1', '2']})\n"
+        "try:\n"
+        "    link_tables(t, t, on=['a'])\n"
+        "except InvalidInput as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "the probabilistic attacker needs Splink: pip install 'privet[link]'"
+    )

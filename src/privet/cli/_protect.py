@@ -288,6 +288,8 @@ def risk_command(
     if link is not None:
         _linkage(opts, source, link, link_on, list(precisions), exact_only)
         return
+    if link_on != "auto" or precisions or exact_only:
+        raise click.UsageError("--on, --precision and --exact-only go with --link")
 
     request = deid.RiskRequest(
         quasi_identifiers=_columns(quasi_identifiers),

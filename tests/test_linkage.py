@@ -222,3 +222,33 @@ def test_splink_leaves_nothing_in_scratch_and_a_missing_extra_is_one_sentence(tm
     assert out.stdout.strip() == (
         "the probabilistic attacker needs Splink: pip install 'privet[link]'"
     )
+
+
+def test_splink_against_a_register_is_right_within_its_precision():
+    """A 90% sample linked back to its population register: here the model is confident
+    enough to accept pairs at 0.9, and the test counts the correct ones by person id."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    register = pl.DataFrame(
+        {
+            "person_id": np.arange(n),
+            "age": rng.integers(18, 91, n).astype(str),
+            "sex": rng.choice(["F", "M"], n),
+            "zip": rng.integers(10000, 10400, n).astype(str),
+            "occupation": rng.integers(0, 20, n).astype(str),
+        }
+    )
+    sample = register.sample(fraction=0.9, seed=4, shuffle=True)
+    on = ["age", "sex", "zip", "occupation"]
+    linkage = link_tables(sample.drop("person_id"), register.drop("person_id"), on=on,
+                          precisions=[0.5, 0.9])  # fmt: skip
+    model = linkage.report.probabilistic
+    assert model is not None
+    ids_a = sample.select(pl.int_range(pl.len()).alias("a").cast(pl.Int64), pa="person_id")
+    ids_b = register.select(pl.int_range(pl.len()).alias("b").cast(pl.Int64), pb="person_id")
+    for point in model.at_precision:
+        pairs = linkage.accepted[point.precision].join(ids_a, on="a").join(ids_b, on="b")
+        correct = int((pairs["pa"] == pairs["pb"]).sum())
+        assert pairs.height == point.accepted_pairs > 1000
+        assert abs(point.expected_correct - correct) <= (1 - point.precision) * pairs.height
+    assert linkage.report.reidentified == independent_counts(sample, register, on)[1]

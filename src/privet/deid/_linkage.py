@@ -253,8 +253,13 @@ def link_tables(
 
 
 def _pairs(left: pl.DataFrame, right: pl.DataFrame, columns: Sequence[str]) -> int:
-    cols = list(columns)
-    joined = left.group_by(cols).len("fa").join(right.group_by(cols).len("fb"), on=cols)
+    """Pairs a blocking rule on ``columns`` yields, counted on a hash of the key (the columns
+    of ``left`` and ``right`` are hashes already): a collision only merges two groups, which
+    can only raise the count, so the budget stays safe."""
+    key = pl.struct(list(columns)).hash(seed=0).alias("key")
+    fa = left.select(key).group_by("key").len("fa")
+    fb = right.select(key).group_by("key").len("fb")
+    joined = fa.join(fb, on="key")
     return int(joined.select((pl.col("fa").cast(pl.Int64) * pl.col("fb")).sum()).item() or 0)
 
 
@@ -263,9 +268,12 @@ def _blocking(left: pl.DataFrame, right: pl.DataFrame, columns: list[str]) -> li
     budget = PAIR_BUDGET * max(left.height, right.height)
     rules = [columns]
     if len(columns) > 1:
+        # Each column hashed once (the same seed on both sides), then combined per rule.
+        hashes = [pl.col(c).hash(seed=0) for c in columns]
+        hashed_left, hashed_right = left.select(hashes), right.select(hashes)
         for dropped in columns:
             rest = [c for c in columns if c != dropped]
-            if _pairs(left, right, rest) <= budget:
+            if _pairs(hashed_left, hashed_right, rest) <= budget:
                 rules.append(rest)
     return rules
 
@@ -345,22 +353,31 @@ def _splink(
         a=pl.col("unique_id_l").cast(pl.Int64),
         b=pl.col("unique_id_r").cast(pl.Int64),
         p=pl.col("match_probability").cast(pl.Float64),
-    ).sort(["p", "a", "b"], descending=[True, False, False])
-    mean = scored.get_column("p").cum_sum() / pl.int_range(1, scored.height + 1, eager=True)
+    )
+    # Pairs are accepted from the most probable down, a whole probability value at a time
+    # (ties are taken or left together, so the answer does not depend on the pairs' order).
+    levels = (
+        scored.group_by("p")
+        .agg(pl.len().alias("n"), pl.col("p").sum().alias("s"))
+        .sort("p", descending=True)
+        .with_columns(pl.col("n").cum_sum().alias("cn"), pl.col("s").cum_sum().alias("cs"))
+    )
     points, accepted = [], {}
     for target in precisions:
-        # The longest prefix (most probable first) whose mean probability meets the target.
-        ok = (mean >= target).arg_true()
-        count = int(ok[-1]) + 1 if ok.len() else 0
-        chosen = scored.head(count)
+        # The lowest threshold whose accepted pairs' mean probability meets the target.
+        meets = levels.filter(pl.col("cs") >= target * pl.col("cn"))
+        threshold = float(meets.get_column("p").min()) if meets.height else None  # type: ignore[arg-type]
+        chosen = (
+            scored.filter(pl.col("p") >= threshold) if threshold is not None else scored.head(0)
+        )
         accepted[target] = chosen
         points.append(
             AtPrecision(
                 precision=target,
-                accepted_pairs=count,
+                accepted_pairs=chosen.height,
                 expected_correct=float(chosen.get_column("p").sum()),
-                records_linked=chosen.get_column("a").n_unique() if count else 0,
-                min_probability=float(chosen.get_column("p").min()) if count else None,  # type: ignore[arg-type]
+                records_linked=chosen.get_column("a").n_unique(),
+                min_probability=threshold if chosen.height else None,
             )
         )
     model = Probabilistic(

@@ -7,9 +7,9 @@ Two attackers are measured on the same shared quasi-identifiers:
   person across the pair (the two releases together re-identify them, whatever each one's k);
 - the probabilistic one is a Fellegi–Sunter model (Splink on DuckDB, Fellegi & Sunter 1969):
   exact-agreement levels per column with term-frequency adjustments, u from random pairs, m by
-  EM. Its match probabilities give, at a precision target, the pairs it accepts (the most
-  probable first, while their mean probability stays at or above the target) and the expected
-  number of correct links among them: the sum of their probabilities.
+  EM. At a precision target it accepts every pair at or above the lowest probability
+  threshold whose accepted pairs' mean probability still meets the target (ties are taken
+  together), and expects as many correct links among them as the sum of their probabilities.
 
 Only counts and column names leave this module; values and row positions stay inside (the
 positions of accepted pairs are returned to library callers that already hold both tables).
@@ -62,7 +62,7 @@ class AtPrecision(BaseModel):
     """The probabilistic attacker's links at one precision target."""
 
     precision: float = Field(description="Target: the accepted pairs' mean match probability.")
-    accepted_pairs: int = Field(description="Pairs accepted, the most probable first.")
+    accepted_pairs: int = Field(description="Pairs at or above min_probability.")
     expected_correct: float = Field(
         description="Expected correct links among them: the sum of their match probabilities."
     )

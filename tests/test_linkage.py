@@ -147,6 +147,7 @@ def test_an_outside_file_is_linked_and_bad_input_is_one_sentence(tmp_path: Path,
                    workspace=project)  # fmt: skip
     assert plain.exit_code == 0, plain.output
     assert "re-identified by the pair" in plain.stdout and "Fellegi–Sunter" in plain.stdout
+    assert plain.stderr == ""  # Splink's own log and warnings stay quiet
     bad = invoke("risk", "release1", "--link", "release2", "--on", "agge_band",
                  workspace=project)  # fmt: skip
     assert bad.exit_code == 1

@@ -314,6 +314,84 @@ def test_an_altered_stored_object_never_completes_a_raw_stream(gws: Workspace) -
         b"".join(chunks)
 
 
+@pytest.mark.parametrize("view", ["raw", "masked"])
+def test_arrow_batches_are_the_view_logged_once_and_stop_when_the_grant_ends(
+    gws: Workspace, view: str
+) -> None:
+    """The Arrow form of a read (stored Parquet for raw, the shaped frame for masked with the
+    rule's row filter): the same rows as the library read, one log entry, small batches, and
+    the grant re-checked between them."""
+    import pyarrow as pa
+
+    if view == "raw":
+        gws.access.set_policy(
+            POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t"
+        )
+    grant_id = granted(gws, view)
+    bob = gws.access.local_identity("bob")
+    expected = gov.read(gws.hazmat, "people", identity=bob, view=view, purpose="analytics").frame
+    size = gws.log.size()
+    body = b"".join(
+        gws.access.stream(
+            "people", identity=bob, view=view, purpose="analytics", fmt="arrow", batch_rows=64
+        )
+    )
+    batches = list(pa.ipc.open_stream(body))
+    assert max(b.num_rows for b in batches) <= 64 and len(batches) >= expected.height // 64
+    assert pl.from_arrow(pa.Table.from_batches(batches)).equals(expected)
+    reads = [r.event for r in gws.log.records(size) if r.event["event"] == "read"]
+    assert len(reads) == 1 and reads[0]["rows"] == expected.height
+    stream = gws.access.batches(
+        "people", identity=bob, view=view, purpose="analytics", batch_rows=64
+    )
+    next(stream)
+    gws.access.revoke_grant(grant_id, identity=gws.access.local_identity("alice"))
+    with pytest.raises(PolicyDenied, match="stream stopped"):
+        next(stream)
+
+
+def test_an_arrow_stream_dropped_unread_stops_its_decoder(gws: Workspace) -> None:
+    """A client gone before reading (no close()) must not leave a decoder holding rows."""
+    import gc
+    import threading
+    import time
+
+    granted(gws, "masked")
+    bob = gws.access.local_identity("bob")
+
+    def decoders() -> int:
+        return sum(t.name == "privet-arrow-decode" for t in threading.enumerate())
+
+    before = decoders()
+    stream = gws.access.batches(
+        "people", identity=bob, view="masked", purpose="analytics", batch_rows=1
+    )
+    assert decoders() == before + 1  # blocked: the queue is full, nobody reads
+    del stream
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while decoders() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert decoders() == before
+
+
+def test_an_altered_stored_object_sends_no_arrow_batch(gws: Workspace) -> None:
+    from privet import IntegrityError
+    from privet.schema import Version
+
+    granted(gws, "raw")
+    gws.access.set_policy(POLICY.replace('    row_filter: "hours_per_week >= 40"\n', ""), actor="t")
+    with gws.hazmat.reading() as session:
+        key = session.query(Version.object_key).one()[0]
+    path = gws.hazmat.store.root / key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    bob = gws.access.local_identity("bob")
+    with pytest.raises(IntegrityError):  # before any batch: the call itself raises
+        gws.access.stream("people", identity=bob, view="raw", purpose="analytics", fmt="arrow")
+
+
 def test_synthetic_view_serves_only_a_dp_release_never_the_baseline(gws: Workspace) -> None:
     """The independent baseline copies real rare values with no ε charged: a grantee of the
     synthetic view must never receive it, even when it is the newest derived dataset."""

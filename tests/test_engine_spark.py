@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -17,9 +18,9 @@ import pytest
 
 from privet import IntegrityError, PolicyDenied, Workspace, policy, tables
 from privet.catalog import SUBJECT_LINK, resolve
-from privet.deid import ProtectRequest
+from privet.deid import ProtectRequest, assess_risk
 from privet.engine import COUNT, FrameRows, SparkRows, open_rows, spark_rows, spark_session
-from privet.engine._spark_tasks import Source, frames
+from privet.engine._spark_tasks import Source, counts_task, frames
 from privet.vault import export_data_key
 from tests import spark_support
 from tests.conftest import ingest_people
@@ -269,6 +270,16 @@ def test_object_with_another_plaintext_fails_its_hash_check(spark, ws: Workspace
     source = Source(str(release.path), release.context, release.sha256, names, 1, release.key)
     with pytest.raises(IntegrityError):
         next(frames(source, (), [0]))
+    # A count without steps reads its share another way: the same check comes first.
+    with pytest.raises(IntegrityError):
+        next(counts_task(source, (), ["sex"], None, [_ids(0)], packed=True))
+
+
+def _ids(*tasks: int):
+    """A batch of task numbers, as ``spark.range`` hands them to a task."""
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays([pa.array(tasks, pa.int64())], names=["id"])
 
 
 # -- the tasks' shares, and a machine without the extra -------------------------------------------
@@ -292,6 +303,30 @@ def test_tasks_decode_disjoint_shares_of_the_row_groups(ws: Workspace, people):
     assert [[f.height for f in share] for share in shares] == [[40, 40, 40], [40, 40, 20], [40, 40]]
     together = pl.concat([f for share in shares for f in share])
     assert together.sort("person_id").equals(people.sort("person_id"))
+
+
+def test_count_tasks_take_runs_of_row_groups_covering_each_row_once(ws: Workspace, people):
+    """Without steps, a count's task i of n scans row groups [i*g/n, (i+1)*g/n): 8 groups
+    over 3 tasks are 2, 3 and 3 groups (80, 120 and 100 rows), each row in one share."""
+    people.write_csv(ws.folder.parent / "people.csv")
+    ingest_people(ws, ws.folder.parent / "people.csv")
+    core, dataset_id, version, handle, path = _object(ws, "people")
+    buffer = io.BytesIO()
+    people.write_parquet(buffer, row_group_size=40)  # 300 rows: 8 groups, the last of 20
+    plaintext = buffer.getvalue()
+    with path.open("wb") as out:
+        core.vault.encrypt_version(handle, dataset_id, version.id, plaintext)(out)
+    context = core.vault.version_context(dataset_id, version.id)
+    digest = hashlib.sha256(plaintext).hexdigest()
+    source = Source(str(path), context, digest, tuple(people.columns), 3, export_data_key(handle))
+    shares = []
+    for task in range(3):
+        (cell,) = counts_task(source, (), ["person_id"], None, [_ids(task)], packed=True)
+        shares.append(pl.read_ipc(io.BytesIO(cell.column(0)[0].as_py())))
+    assert [share.height for share in shares] == [80, 120, 100]
+    together = pl.concat(shares)
+    assert together.get_column(COUNT).to_list() == [1] * 300
+    assert together.get_column("person_id").sort().equals(people.get_column("person_id").sort())
 
 
 def test_without_pyspark_the_engine_names_the_extra():
@@ -372,6 +407,53 @@ def test_column_types_come_back_as_polars_reads_them(spark, ws: Workspace, tmp_p
     counts = rows.counts(["kind", "big", "paris"])
     assert counts.schema == pl.Schema({**{c: expected.schema[c] for c in ["kind", "big", "paris"]},
                                        COUNT: pl.Int64()})  # fmt: skip
+
+
+# -- how many jobs, and where the tasks' counts are added up -----------------------------------
+
+
+def test_a_risk_assessment_is_one_spark_job(spark, ws: Workspace, people_with_nulls):
+    """Every figure comes from one count, so the assessment decrypts the version once per
+    task; the figures equal the test's own from the broker's Polars read."""
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people")
+    tracker = spark_session().sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup())
+    report = assess_risk(rows, QIS, ["income", "education"])
+    assert len(set(tracker.getJobIdsForGroup()) - before) == 1
+    frame = ws.read("people", purpose="analytics", actor="alice")
+    sizes = _polars_counts(frame, QIS).get_column(COUNT)
+    assert (report.rows, report.classes, report.k) == (frame.height, sizes.len(), sizes.min())
+    assert report.sample_uniques == (sizes == 1).sum() / frame.height
+    fewest = min(
+        frame.group_by(QIS).agg(pl.col(column).n_unique()).get_column(column).min()
+        for column in ["income", "education"]
+    )
+    assert report.l == fewest
+
+
+@pytest.mark.parametrize("tasks", [1, 3, 10])
+@pytest.mark.parametrize("stepped", [False, True])
+def test_counts_add_up_alike_in_the_driver_and_in_spark(
+    spark, ws: Workspace, people_with_nulls, tasks: int, stepped: bool
+):
+    """Up to 8 tasks their counts are added up in the driver (one job), more in Spark's
+    shuffle; more tasks than row groups leave some tasks empty. Same counts every way."""
+    ingest_people(ws, people_with_nulls)
+    rows = _rows(ws, "people")
+    expected = ws.read("people", purpose="analytics", actor="alice")
+    wide = SparkRows(spark_session(), replace(rows._source, tasks=tasks), rows.schema, rows.height,
+                     scratch=ws.hazmat.private_file)  # fmt: skip
+    if stepped:
+        young = pl.col("age") < 40
+        wide = wide.map_batches(lambda frame: frame.filter(young), rows.schema)
+        expected = expected.filter(young)
+    tracker = spark_session().sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup())
+    counts = wide.counts(QIS)
+    jobs = len(set(tracker.getJobIdsForGroup()) - before)
+    assert counts.sort(QIS, nulls_last=True).equals(_polars_counts(expected, QIS))
+    assert jobs == 1 if tasks <= 8 else jobs > 1
 
 
 # -- (e) a standalone master and worker ----------------------------------------------------------

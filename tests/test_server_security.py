@@ -18,6 +18,8 @@ from privet.policy import GrantRequest
 from tests.server_support import Governed, ServerProcess, bearer, governed_workspace
 
 ROWS = "/v1/datasets/people/rows"
+# The governed-read refusals hold for every stream format (the Arrow IPC stream included).
+FORMATS = pytest.mark.parametrize("fmt", ["csv", "arrow"])
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +101,9 @@ def test_no_token_is_401_on_every_operation(http: httpx.Client):
     ],
     ids=["unknown", "garbage", "unsigned-jwt", "huge"],
 )
-def test_invalid_token_is_401(http: httpx.Client, token: str):
-    response = _read(http, token)
+@FORMATS
+def test_invalid_token_is_401(http: httpx.Client, token: str, fmt: str):
+    response = _read(http, token, format=fmt)
     assert response.status_code == 401
     assert set(response.json()) == {"error", "message", "request_id"}
 
@@ -118,9 +121,10 @@ def test_valid_grant_reads_and_the_read_is_logged(env, http: httpx.Client, peopl
     assert [e["event"] for e in reads] == ["read"] and reads[0]["actor"] == "bob"
 
 
-def test_wrong_role_is_403(env, http: httpx.Client):
+@FORMATS
+def test_wrong_role_is_403(env, http: httpx.Client, fmt: str):
     governed, _, _ = env
-    response = _read(http, governed.tokens["mallory"])  # role "marketing": no rule names it
+    response = _read(http, governed.tokens["mallory"], format=fmt)  # no rule names its role
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
     query = http.post(
@@ -132,9 +136,10 @@ def test_wrong_role_is_403(env, http: httpx.Client):
 
 
 @pytest.mark.parametrize("purpose", ["training", "marketing"], ids=["not-in-rule", "undeclared"])
-def test_wrong_purpose_is_403(env, http: httpx.Client, purpose: str):
+@FORMATS
+def test_wrong_purpose_is_403(env, http: httpx.Client, purpose: str, fmt: str):
     governed, _, _ = env
-    assert _read(http, governed.tokens["bob"], purpose=purpose).status_code == 403
+    assert _read(http, governed.tokens["bob"], purpose=purpose, format=fmt).status_code == 403
 
 
 def test_internal_purpose_is_refused_over_http(env, http: httpx.Client):
@@ -143,12 +148,14 @@ def test_internal_purpose_is_refused_over_http(env, http: httpx.Client):
     assert response.status_code == 422
 
 
-def test_expired_grant_is_403(env, http: httpx.Client):
+@FORMATS
+def test_expired_grant_is_403(env, http: httpx.Client, fmt: str):
     governed, _, _ = env
     two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    user = f"erin-{fmt}"
     with Workspace.open(governed.path, clock=lambda: two_hours_ago) as past:
-        past.access.add_user("erin", roles=["analyst"], actor="alice")
-        erin = past.access.local_identity("erin")
+        past.access.add_user(user, roles=["analyst"], actor="alice")
+        erin = past.access.local_identity(user)
         old = past.access.request_grant(
             GrantRequest(
                 dataset="people",
@@ -161,9 +168,9 @@ def test_expired_grant_is_403(env, http: httpx.Client):
         )
         past.access.approve_grant(old.id, identity=past.access.local_identity("carol"))
     with _ws(env) as ws:
-        token = ws.access.issue_token("erin", expires_in=timedelta(hours=1), actor="alice").secret
+        token = ws.access.issue_token(user, expires_in=timedelta(hours=1), actor="alice").secret
         assert ws.access.get_grant(old.id).status == "expired"
-    assert _read(http, token, view="masked").status_code == 403
+    assert _read(http, token, view="masked", format=fmt).status_code == 403
     # The same request under a grant that is still running is served: expiry made the 403.
     with _ws(env) as ws:
         fresh = ws.access.request_grant(
@@ -174,10 +181,10 @@ def test_expired_grant_is_403(env, http: httpx.Client):
                 duration_seconds=3600,
                 reason="this quarter",
             ),
-            identity=ws.access.local_identity("erin"),
+            identity=ws.access.local_identity(user),
         )
         ws.access.approve_grant(fresh.id, identity=ws.access.local_identity("carol"))
-    assert _read(http, token, view="masked").status_code == 200
+    assert _read(http, token, view="masked", format=fmt).status_code == 200
 
 
 def test_revoked_token_is_refused(env, http: httpx.Client):

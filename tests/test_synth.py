@@ -199,6 +199,47 @@ def test_evaluate_cli_json(tmp_path: Path) -> None:
     assert document["privacy"]["singling_out"]["attacks"] > 0
 
 
+def test_aim_charges_opendps_epsilon_and_keeps_pairs_better_than_independent(
+    adult_ws: Workspace,
+) -> None:
+    """AIM with privet's estimator (small: 6 rounds, a 1 MB model) in the default run: the
+    ε charged is what OpenDP's privacy map gives for OpenDP's own AIM on the same request."""
+    from privet.dp._opendp import dp
+    from privet.dp._synth import algorithm, contingency_measurement
+
+    ws = adult_ws
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = ws.dp.synthesize(
+            "adult",
+            SynthRequest(
+                name="adult-aim", method="aim", epsilon=2.0, rounds=6, max_model_size=1.0, seed=5
+            ),
+            actor="alice",
+        )
+        ws.dp.synthesize(
+            "adult", SynthRequest(name="adult-ind", method="independent", seed=5), actor="alice"
+        )
+    real = ws.read("adult", purpose="research", actor="alice")
+    budget = {"table_epsilon": 2.0, "table_delta": 0.0}  # keys and bounds declared: all of ε
+    opendps, _ = contingency_measurement(
+        real, report.columns, dp.mbi.AIM(max_size=1.0, rounds=6), budget
+    )
+    ours, _ = contingency_measurement(
+        real, report.columns, algorithm("aim", max_model_size=1.0, rounds=6), budget
+    )
+    assert ours.map(1) == opendps.map(1)
+    (release,) = ws.dp.budget("adult").releases
+    events = release.event["event"]
+    parts = events["events"] if events["type"] == "composed" else [events]
+    assert sum(e["noise_parameter"] for e in parts) == pytest.approx(opendps.map(1), rel=1e-12)
+    assert release.epsilon == pytest.approx(opendps.map(1), rel=1e-6)  # at the ledger δ
+
+    aim = ws.read("adult-aim", purpose="research", actor="alice")
+    independent = ws.read("adult-ind", purpose="research", actor="alice")
+    assert tvd_2way_direct(real, aim, COLUMNS) < 0.8 * tvd_2way_direct(real, independent, COLUMNS)
+
+
 @pytest.mark.slow
 def test_aim_keeps_pairs_better_than_independent(adult_ws: Workspace) -> None:
     """AIM (small: few rounds, a small model) on the same data; the default run covers MST."""

@@ -66,14 +66,36 @@ def trusting(cert: Path) -> ssl.SSLContext:
 def tls_server(tmp_path_factory: pytest.TempPathFactory, people):
     with governed_root(tmp_path_factory, "tls", people) as (root, governed):
         cert, key = self_signed(root)
+        flight_port = free_port()
         server = ServerProcess(
-            root / "project", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https"
-        )
+            root / "project",
+            "--tls-cert", str(cert), "--tls-key", str(key), "--flight-port", str(flight_port),
+            scheme="https",
+        )  # fmt: skip
         server.start(verify=trusting(cert))
+        server.flight_port = flight_port  # type: ignore[attr-defined]
         try:
             yield server, governed, cert
         finally:
             server.stop()
+
+
+def test_arrow_over_https_and_flight_over_tls_with_the_certificate(tls_server):
+    """The Arrow stream and Arrow Flight use the server's certificate; a plain gRPC client
+    or one that does not trust the certificate gets nothing."""
+    import privet
+
+    server, governed, cert = tls_server
+    token = governed.tokens["bob"]
+    flight_url = f"grpc+tls://127.0.0.1:{server.flight_port}"
+    for url in (server.url, flight_url):
+        with privet.connect(url, token=token, verify=str(cert)) as remote:
+            assert remote.read("people", purpose="analytics").height == 300
+    with pytest.raises(privet.PrivetError):  # the system CAs do not know this certificate
+        privet.connect(flight_url, token=token, timeout=10).read("people", purpose="analytics")
+    plain = f"grpc://127.0.0.1:{server.flight_port}"
+    with pytest.raises(privet.PrivetError):  # plain gRPC to the TLS port: no answer
+        privet.connect(plain, token=token, timeout=10).read("people", purpose="analytics")
 
 
 def test_https_with_the_certificate_works_and_plain_http_is_refused(tls_server):

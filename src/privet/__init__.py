@@ -1,6 +1,7 @@
 """privet: privacy engineering for the machine-learning lifecycle."""
 
 import warnings
+from typing import TYPE_CHECKING
 
 from privet.errors import (
     AlreadyExists,
@@ -23,6 +24,24 @@ warnings.filterwarnings("ignore", message="Protobuf gencode version", category=U
 
 from privet.workspace import Workspace  # noqa: E402 - after the filter
 
+if TYPE_CHECKING:
+    from privet.server import Connection
+
+
+def connect(
+    url: str, *, token: str, verify: str | bool | None = None, timeout: float = 60.0
+) -> "Connection":
+    """A connection to a privet server for governed reads into Polars or Arrow: ``https://``
+    reads Arrow IPC streams, ``grpc+tls://`` Arrow Flight (see :func:`privet.server.connect`).
+
+    >>> with privet.connect("https://privet.example:8700", token=t) as server:  # doctest: +SKIP
+    ...     people = server.read("people", purpose="analytics")
+    """
+    from privet.server import connect as server_connect  # the server's client: loaded on use
+
+    return server_connect(url, token=token, verify=verify, timeout=timeout)
+
+
 __all__ = [
     "AlreadyExists",
     "BudgetExhausted",
@@ -36,5 +55,6 @@ __all__ = [
     "StoreUnavailable",
     "Unauthenticated",
     "Workspace",
+    "connect",
 ]
 __version__ = "0.1.0"

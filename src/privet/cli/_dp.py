@@ -387,6 +387,12 @@ def budget_command(
     default=None,
     help="With --unlearnable: checkpointed slices of each shard  [default: 4]",
 )
+@click.option(
+    "--proxy-reason",
+    metavar="TEXT",
+    help="The dataset owner's reason for features that reconstruct a sensitive attribute "
+    "(recorded on the model card).",
+)
 @command(name="train")
 def train_command(
     opts: Options,
@@ -412,12 +418,20 @@ def train_command(
     unlearnable: bool,
     shards: int | None,
     slices: int | None,
+    proxy_reason: str | None,
 ) -> None:
-    """Train a model with DP-SGD (Opacus) and store it encrypted with its model card."""
+    """Train a model with DP-SGD (Opacus) and store it encrypted with its model card.
+
+    Features that predict a sensitive column the model is not given (a proxy, see
+    `privet risk --proxies`) are noted on the card; the policy's proxies rule refuses them
+    unless the dataset's owner says why with --proxy-reason.
+    """
     from privet.dp import TrainRequest
 
     # Only what was given: the request says which options go with --unlearnable.
-    sisa = {k: v for k, v in {"shards": shards, "slices": slices}.items() if v is not None}
+    sisa: dict[str, Any] = {
+        k: v for k, v in {"shards": shards, "slices": slices}.items() if v is not None
+    }
     request = TrainRequest(
         unlearnable=unlearnable,
         **sisa,
@@ -439,6 +453,7 @@ def train_command(
         keys=_keys(keys) or None,
         no_dp=no_dp,
         seed=seed,
+        proxy_reason=proxy_reason,
     )
     with (
         opts.workspace() as ws,

@@ -12,7 +12,14 @@ from rich.text import Text
 from privet.cli._app import Options, command, engine_options, stderr, stdout
 
 if TYPE_CHECKING:
-    from privet.deid import LinkageReport, Metric, ProtectReport, ReleasesReport, RiskReport
+    from privet.deid import (
+        LinkageReport,
+        Metric,
+        ProtectReport,
+        ProxyReport,
+        ReleasesReport,
+        RiskReport,
+    )
 
 # Kept in step with the registry by a test (the CLI starts without importing it).
 OPERATORS = (
@@ -260,6 +267,21 @@ def _print_protect(report: ProtectReport) -> None:
     is_flag=True,
     help="With --link: only the exact-match attacker (no Splink model).",
 )
+@click.option(
+    "--proxies",
+    is_flag=True,
+    help="Instead: which features predict each --sensitive column, alone and together.",
+)
+@click.option(
+    "--features", metavar="C1,…", help="With --proxies: the features to test (default: all)."
+)
+@click.option(
+    "--proxy-threshold",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="With --proxies: accuracy points above the base rate that flag a proxy.",
+)
 @engine_options
 @command(name="risk")
 def risk_command(
@@ -274,6 +296,9 @@ def risk_command(
     link_on: str,
     precisions: tuple[float, ...],
     exact_only: bool,
+    proxies: bool,
+    features: str | None,
+    proxy_threshold: float,
     engine: str | None,
     spark_master: str | None,
 ) -> None:
@@ -282,6 +307,9 @@ def risk_command(
     With --link B: how many records of the dataset can be linked to B on their shared
     quasi-identifiers, by exact matching and by a Fellegi–Sunter attacker (Splink; needs
     pip install 'privet[link]').
+
+    With --proxies: which features predict each sensitive column (special categories by
+    default), alone and together, against the base rate.
     """
     from privet import deid
 
@@ -290,7 +318,21 @@ def risk_command(
         return
     if link_on != "auto" or precisions or exact_only:
         raise click.UsageError("--on, --precision and --exact-only go with --link")
-
+    if proxies:
+        asked = deid.ProxyRequest(
+            sensitive=_columns(sensitive),
+            features=_columns(features),
+            threshold=proxy_threshold,
+        )
+        with opts.maybe_workspace() as ws, opts.progress(f"testing {source}") as step:
+            step("reading")
+            found = (
+                deid.file_proxies(source, asked)
+                if ws is None
+                else ws.deid.proxies(source, asked, actor=opts.actor)
+            )
+        opts.emit(found, lambda: _print_proxies(found))
+        return
     request = deid.RiskRequest(
         quasi_identifiers=_columns(quasi_identifiers),
         sensitive=_columns(sensitive),
@@ -383,6 +425,27 @@ def _print_linkage(r: LinkageReport) -> None:
     stdout.print(table)
     if m is not None:
         stdout.print(Text(f"  {m.method}, {m.candidate_pairs:,} candidate pairs; {m.note}"))
+
+
+def _print_proxies(r: ProxyReport) -> None:
+    stdout.print(
+        Text(
+            f"Proxies in {r.source}: {r.rows:,} records; a feature set is flagged at "
+            f"{r.threshold * 100:g} points of accuracy above the base rate"
+        )
+    )
+    table = Table("sensitive", "predicted from", "accuracy (95% CI)", "base rate", "flagged")
+    for f in sorted(r.findings, key=lambda f: (f.sensitive, -f.lift)):
+        table.add_row(
+            Text(f.sensitive),
+            Text("all features together" if f.together else f.features[0]),
+            f"{f.accuracy:.3f} ({f.ci_low:.3f}–{f.ci_high:.3f})",
+            f"{f.base_rate:.3f}",
+            "yes" if f.flagged else "",
+        )
+    stdout.print(table)
+    if r.binned:
+        stdout.print(Text(f"numeric columns cut into deciles: {', '.join(r.binned)}"))
 
 
 def _print_risk(source: str, r: RiskReport) -> None:

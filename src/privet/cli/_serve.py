@@ -69,6 +69,14 @@ from privet.cli._app import Options, command, stderr
     help="Enforce retention (crypto-shred what expired) and finish pending erasures at start "
     "and every SECONDS seconds; 0 disables.",
 )
+@click.option(
+    "--flight-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="Also serve governed reads over Arrow Flight on PORT (same host, tokens, policy and "
+    "TLS certificate; grpc+tls:// with --tls-cert, else grpc:// on loopback).",
+)
 @command(name="serve")
 def serve_command(
     opts: Options,
@@ -84,8 +92,13 @@ def serve_command(
     publish_checkpoints: Path | None,
     checkpoint_every: float,
     retention_every: float,
+    flight_port: int | None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (/dashboard/)."""
+    """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (/dashboard/).
+
+    Governed reads stream as Parquet, CSV or an Arrow IPC stream (format=arrow, or Accept:
+    application/vnd.apache.arrow.stream); with --flight-port, over Arrow Flight too. Python
+    clients read either with privet.connect(URL, token=...)."""
     from privet.server import RateLimit, ServeOptions, build_server
 
     options = ServeOptions(
@@ -100,6 +113,7 @@ def serve_command(
         publish_checkpoints=publish_checkpoints,
         checkpoint_every=checkpoint_every,
         retention_every=retention_every,
+        flight_port=flight_port,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -114,4 +128,10 @@ def serve_command(
         markup=False,
         highlight=False,
     )
+    if serving.flight_location is not None:
+        stderr.print(
+            f"privet: serving Arrow Flight at {serving.flight_location}",
+            markup=False,
+            highlight=False,
+        )
     serving.run()

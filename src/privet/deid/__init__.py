@@ -51,6 +51,15 @@ from privet.deid._plan import (
     shortcut_plan,
 )
 from privet.deid._protect import ProtectReport, protect, protect_file, run_plan
+from privet.deid._proxies import (
+    ProxyFinding,
+    ProxyReport,
+    ProxyRequest,
+    dataset_proxies,
+    file_proxies,
+    proxies,
+    training_proxies,
+)
 from privet.deid._request import Metric, ProtectRequest, RiskRequest
 from privet.deid._risk import Population, dataset_risk, file_risk
 from privet.deid._search import METRICS, Lattice, SearchResult, Target
@@ -67,6 +76,11 @@ __all__ = [
     "dataset_linkage",
     "link_tables",
     "release_linkage",
+    "ProxyFinding",
+    "ProxyReport",
+    "ProxyRequest",
+    "proxies",
+    "training_proxies",
     "METRICS",
     "REGISTRY",
     "Column",
@@ -99,9 +113,11 @@ __all__ = [
     "check_plan",
     "check_values",
     "dataset_columns",
+    "dataset_proxies",
     "dataset_risk",
     "default_spec",
     "detokenize",
+    "file_proxies",
     "file_risk",
     "information_loss",
     "load_plan",

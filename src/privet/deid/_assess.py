@@ -116,16 +116,29 @@ def diversity_and_closeness(
 ) -> tuple[int | None, float | None]:
     """Distinct ℓ (smallest over classes and attributes) and t (largest), or (None, None).
 
-    One group count per attribute over (quasi-identifiers, value) gives the pairs; class
-    ids are then taken on that much smaller table.
+    One group count over (quasi-identifiers, sensitive values) gives the pairs; class ids
+    are then taken on that much smaller table.
     """
+    if not sensitive:
+        return None, None
+    return _diversity_and_closeness(
+        rows.counts([*quasi_identifiers, *sensitive]), quasi_identifiers, sensitive
+    )
+
+
+def _diversity_and_closeness(
+    counts: pl.DataFrame, quasi_identifiers: Sequence[str], sensitive: Sequence[str]
+) -> tuple[int | None, float | None]:
+    """:func:`diversity_and_closeness` from the group counts of (quasi-identifiers and every
+    sensitive column): an attribute's pairs are those counts added up over the others."""
     if not sensitive:
         return None, None
     qis = list(quasi_identifiers)
     l_value, t_value = None, 0.0
     for column in sensitive:
+        pairs = _summed(counts, [*qis, column])
         # In value order, so that every engine sums the same floats in the same order.
-        pairs = rows.counts([*qis, column]).sort([*qis, column], nulls_last=True)
+        pairs = pairs.sort([*qis, column], nulls_last=True)
         cls = pairs.select(pl.struct(qis).rank("dense")).to_series().to_numpy().astype(np.int64)
         cls -= 1
         n_classes = int(cls.max()) + 1
@@ -177,14 +190,16 @@ def assess_risk(
         raise InvalidInput("a column cannot be both a quasi-identifier and sensitive")
     if not 0 < threshold <= 1:
         raise InvalidInput("the risk threshold must be in (0, 1]", parameter="threshold")
-    height = rows.height
+    # One count gives every figure: on Spark each count is a job that decrypts the version.
+    counts = rows.counts([*qis, *sens])
+    height = int(counts.get_column(COUNT).sum())
     if height == 0:
         raise InvalidInput("the table has no rows to measure")
-    combos = rows.counts(qis)
+    combos = _summed(counts, qis)
     sizes = combos.get_column(COUNT).to_numpy().astype(np.float64)
     classes = len(sizes)
     k = int(sizes.min())
-    l_value, t_value = diversity_and_closeness(rows, qis, sens)
+    l_value, t_value = _diversity_and_closeness(counts, qis, sens)
     at_risk = float(sizes[1.0 / sizes > threshold].sum() / height)
     uniques = float(sizes[sizes == 1].sum() / height)
     journalist, marketer, pop_uniques = None, classes / height, None
@@ -221,6 +236,13 @@ def assess_risk(
         qi_contribution=_contribution(combos, qis, classes),
         risk_histogram=risk_histogram(sizes, height),
     )
+
+
+def _summed(counts: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The group counts of ``columns`` from counts over more columns (nulls stay groups)."""
+    if len(columns) == len(counts.columns) - 1:
+        return counts
+    return counts.group_by(columns).agg(pl.col(COUNT).sum())
 
 
 def zayatz_population_uniques(sizes: np.ndarray, population_size: int) -> float:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     )
     from privet.dp._rows import pack_rows, unpack_rows
     from privet.dp._synth import SynthReport, synthesize
-    from privet.dp._train import NoPrivacyWarning, train
+    from privet.dp._train import NoPrivacyWarning, train, training_features
     from privet.dp._unlearn import UnlearnResult, retrain, unlearn
 
 _WHERE = {
@@ -76,6 +76,7 @@ _WHERE = {
     "query": "_query",
     "synthesize": "_synth",
     "train": "_train",
+    "training_features": "_train",
     "NoPrivacyWarning": "_train",
     "UnlearnResult": "_unlearn",
     "retrain": "_unlearn",
@@ -151,6 +152,7 @@ __all__ = [
     "set_limit",
     "synthesize",
     "train",
+    "training_features",
     "dp_sgd",
     "epsilon_spent",
     "epsilon_spent_rdp",

@@ -57,6 +57,18 @@ def is_categorical(dtype: str) -> bool:
     return dtype in ("String", "Boolean", "Categorical") or dtype.startswith("Enum")
 
 
+def default_features(columns: Mapping[str, Any], *, target: str, subject: str | None) -> list[str]:
+    """The features a model is trained on when none are named: every usable column that is
+    not the target, the subject id or a direct identifier."""
+    return [
+        name
+        for name, column in columns.items()
+        if name not in (target, subject)
+        and column.role != Role.DIRECT_IDENTIFIER
+        and (is_numeric(analysis_dtype(column)) or is_categorical(column.dtype))
+    ]
+
+
 def plan_features(
     columns: Mapping[str, Any],
     *,
@@ -68,13 +80,7 @@ def plan_features(
     keys: Mapping[str, Sequence[Any]],
 ) -> list[Feature]:
     if features is None:
-        chosen = [
-            name
-            for name, column in columns.items()
-            if name not in (target, subject)
-            and column.role != Role.DIRECT_IDENTIFIER
-            and (is_numeric(analysis_dtype(column)) or is_categorical(column.dtype))
-        ]
+        chosen = default_features(columns, target=target, subject=subject)
     else:
         chosen = list(dict.fromkeys(features))
         for name in chosen:

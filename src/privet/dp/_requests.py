@@ -209,6 +209,13 @@ class TrainRequest(DpRequest):
     seed: int | None = Field(
         None, description="fixes split, sampling and noise: NOT secure, for tests only"
     )
+    proxy_reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="why features that reconstruct a sensitive attribute are used (the "
+        "dataset's owner only); recorded on the model card",
+    )
     unlearnable: bool = Field(
         False,
         description="train a SISA ensemble (Bourtoule et al. 2021) that forgets a subject by "

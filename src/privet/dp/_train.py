@@ -65,10 +65,12 @@ def train(
     *,
     actor: str,
     progress: Progress | None = None,
+    notes: Sequence[str] = (),
 ) -> ModelInfo:
-    """Train a model of ``request.target`` on ``ref`` and store it (see :func:`fit`)."""
+    """Train a model of ``request.target`` on ``ref`` and store it (see :func:`fit`);
+    ``notes`` (e.g. the proxy check's) go on its card."""
     step = progress or (lambda _s: None)
-    fitted = fit(core, ref, request, actor=actor, progress=step)
+    fitted = fit(core, ref, request, actor=actor, progress=step, notes=notes)
     step("storing")
     info = models.store(
         core,
@@ -83,6 +85,17 @@ def train(
     return models.as_seen_by(core, info, actor=actor, purpose=request.purpose)
 
 
+def training_features(core: Core, ref: str, request: TrainRequest) -> list[str]:
+    """The feature columns ``train`` would use for ``request`` (no data is read)."""
+    if request.features is not None:
+        return list(dict.fromkeys(request.features))
+    with core.reading() as session:
+        dataset, version = resolve(session, ref)
+        columns = {c.name: c for c in version.columns if not is_reserved(c.name)}
+        subject = dataset.subject_id_column
+    return feat.default_features(columns, target=request.target, subject=subject)
+
+
 def fit(
     core: Core,
     ref: str,
@@ -92,6 +105,7 @@ def fit(
     progress: Progress | None = None,
     model_id: str | None = None,
     sisa_seed: int | None = None,
+    notes: Sequence[str] = (),
 ) -> Fitted:
     """Train a model of ``request.target`` on ``ref`` with DP-SGD and store it.
 
@@ -166,7 +180,7 @@ def fit(
             f"{fixed_ref.rsplit('@', 1)[0]!r} has none (declare one at ingest)",
             parameter="unlearnable",
         )
-    notes = [str(w.message) for w in caught]
+    notes = [*notes, *(str(w.message) for w in caught)]
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
     bounds, keys = dict(r.bounds or {}), dict(r.keys or {})

@@ -23,6 +23,7 @@ from privet import policy, tables
 from privet.engine._rows import COUNT, BatchFunction, Rows
 from privet.engine._spark_session import spark_session
 from privet.engine._spark_tasks import (
+    PACKED,
     POSITION,
     Parts,
     Source,
@@ -32,6 +33,7 @@ from privet.engine._spark_tasks import (
     part_context,
     rows_task,
     take_task,
+    unpacked,
     write_task,
 )
 from privet.engine._spark_types import polars_schema, spark_schema, to_polars
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
 # Rows per task, about one Parquet row group as Polars writes them: a smaller version is
 # read by one task (every task decrypts the whole object, and decodes only its share).
 _ROWS_PER_TASK = 250_000
+# Up to this many tasks, their group counts are added up in the driver (it holds at most
+# this many copies of the groups); more tasks (a cluster's) add them up in Spark's shuffle.
+_MERGE_IN_DRIVER = 8
 
 
 def spark_rows(
@@ -141,6 +146,17 @@ class SparkRows:
         out = pl.Schema({**{c: self._schema[c] for c in keys}, COUNT: pl.Int64()})
         struct = spark_schema(out)
         task = partial(counts_task, self._source, self._steps, keys, _arrow_schema(struct))
+        if self._source.tasks <= _MERGE_IN_DRIVER:
+            # One job: the few tasks' counts come back packed and Polars adds them up (a
+            # groupBy in the JVM costs a shuffle stage, a second job, and a row per group).
+            task = partial(task, packed=True)
+            cells = self._tasks().mapInArrow(task, f"{PACKED} binary")
+            with spark_errors():
+                table = cells.toArrow()
+            parts = [to_polars(part, out) for part in unpacked(table.column(PACKED).to_pylist())]
+            if not parts:
+                return pl.DataFrame(schema=out)
+            return pl.concat(parts).group_by(keys).agg(pl.col(COUNT).sum())
         partials = self._tasks().mapInArrow(task, struct)
         # Spark's groupBy keeps a null key as a group of its own, as Polars does.
         merged = partials.groupBy(*keys).agg(F.sum(COUNT).alias(COUNT))

@@ -16,6 +16,7 @@ frame = ws.read("people", actor="alice", view="masked", purpose="analytics")
 
 from privet.policy import _governance  # noqa: F401 - registers users, tokens, grants, policy
 from privet.policy._alerts import AlertInfo, list_alerts, seed_baseline
+from privet.policy._arrow import BatchStream
 from privet.policy._broker import (
     DERIVE_CHANNEL,
     INCIDENT_CHANNEL,
@@ -29,6 +30,7 @@ from privet.policy._broker import (
     release_to_job,
     still_allowed,
     stream,
+    stream_batches,
 )
 from privet.policy._consent import (
     CONSENT_BASIS,
@@ -86,11 +88,13 @@ from privet.policy._rules import (
     View,
     current_alerts,
     parse_policy,
+    proxy_limit,
     set_policy,
     show_policy,
 )
 
 __all__ = [
+    "BatchStream",
     "CONSENT_BASIS",
     "ConsentChange",
     "ConsentImport",
@@ -108,6 +112,7 @@ __all__ = [
     "ALERT_KINDS",
     "Alerts",
     "current_alerts",
+    "proxy_limit",
     "AlertInfo",
     "Containment",
     "contain",
@@ -160,4 +165,5 @@ __all__ = [
     "show_policy",
     "still_allowed",
     "stream",
+    "stream_batches",
 ]

@@ -48,6 +48,7 @@ from privet.catalog import (
 )
 from privet.errors import GovernanceMismatch, IntegrityError, InvalidInput, NotFound, PolicyDenied
 from privet.policy._alerts import observe
+from privet.policy._arrow import BatchStream, batch_stream
 from privet.policy._consent import CONSENT_BASIS, ConsentFilter, consent_filter
 from privet.policy._decide import Decision, Facts, check_view, decide_on, facts_of, governed
 from privet.policy._identity import Identity, aware, roles_of
@@ -563,8 +564,9 @@ def stream(
     offset: int = 0,
     limit: int | None = None,
 ) -> Iterator[bytes]:
-    """A governed read as a byte stream (Parquet or CSV); with ``offset`` or ``limit``, only
-    that page of the view (logged as a read of those rows, with the page).
+    """A governed read as a byte stream (Parquet, CSV or the Arrow IPC stream format); with
+    ``offset`` or ``limit``, only that page of the view (logged as a read of those rows,
+    with the page).
 
     The decision and its log entry happen *now*, before this returns (so a refusal raises
     ``PolicyDenied`` here, before any response starts); the read is logged once. Between
@@ -572,8 +574,51 @@ def stream(
     ``PolicyDenied`` (the stop is logged too). ``channel`` names the door in the log entry
     (default ``stream:<fmt>``; the server passes ``http:<request id>``).
     """
-    if fmt not in ("parquet", "csv"):
-        raise InvalidInput("stream format must be parquet or csv", parameter="fmt")
+    if fmt not in ("parquet", "csv", "arrow"):
+        raise InvalidInput("stream format must be parquet, csv or arrow", parameter="fmt")
+    release, decision, stored = _stream_release(
+        core, ref, identity, purpose, view, fmt, batch_rows, channel, offset, limit
+    )
+    if fmt == "arrow":
+        arrow = batch_stream(core, release, decision, identity, batch_rows, stored, serialized=True)
+        return arrow.ipc()
+    return _chunks(core, release, decision, identity, fmt, batch_rows, stored)
+
+
+def stream_batches(
+    core: Core,
+    ref: str,
+    *,
+    identity: Identity,
+    purpose: str,
+    view: str = "raw",
+    batch_rows: int = 65_536,
+    channel: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> BatchStream:
+    """A governed read as Arrow record batches (what Arrow Flight sends): decided and logged
+    as :func:`stream` is, before this returns; the stored object is decrypted and its hash
+    checked before the first batch is made (a failure raises here), and the grant is
+    re-checked between batches (see :class:`BatchStream`)."""
+    release, decision, stored = _stream_release(
+        core, ref, identity, purpose, view, "arrow", batch_rows, channel, offset, limit
+    )
+    return batch_stream(core, release, decision, identity, batch_rows, stored)
+
+
+def _stream_release(
+    core: Core,
+    ref: str,
+    identity: Identity,
+    purpose: str,
+    view: str,
+    fmt: str,
+    batch_rows: int,
+    channel: str | None,
+    offset: int,
+    limit: int | None,
+) -> tuple[Release, Decision, Iterator[bytes] | None]:
     if batch_rows < 1:
         raise InvalidInput("batch_rows must be positive", parameter="batch_rows")
     if purpose in INTERNAL_PURPOSES:
@@ -581,17 +626,17 @@ def stream(
     if offset < 0 or (limit is not None and limit < 1):
         raise InvalidInput("a page needs offset >= 0 and limit >= 1", parameter="limit")
     page = (offset, limit) if offset or limit is not None else None
-    release, decision, stored = _release(
+    return _release(
         core,
         ref,
         identity,
         view,
         purpose,
         channel or f"stream:{fmt}",
-        keep_stored=fmt == "parquet",
+        # The stored Parquet, decrypted as it goes, when the view leaves it unchanged.
+        keep_stored=fmt in ("parquet", "arrow"),
         page=page,
     )
-    return _chunks(core, release, decision, identity, fmt, batch_rows, stored)
 
 
 def _chunks(

@@ -170,6 +170,18 @@ class Alerts(BaseModel):
         return max(self.scrape_window_seconds, self.hop_window_seconds)
 
 
+class Proxies(BaseModel):
+    """What ``privet train`` does with features that reconstruct a sensitive attribute."""
+
+    model_config = ConfigDict(extra="forbid")
+    refuse_above: float = Field(
+        gt=0,
+        lt=1,
+        description="Accuracy points above the base rate at which training is refused, "
+        "unless the dataset's owner records why.",
+    )
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: Literal[1] = 1
@@ -182,6 +194,7 @@ class Policy(BaseModel):
     rules: list[Rule] = Field([], description="Tried in order; the first match decides.")
     oidc: Oidc | None = None
     alerts: Alerts = Alerts()
+    proxies: Proxies | None = None
 
     @property
     def uses_categories(self) -> bool:
@@ -303,3 +316,10 @@ def current_alerts(core: Core) -> Alerts:
     """The alert thresholds of the policy in force (the defaults when none was set)."""
     with core.reading() as session:
         return current_policy(session)[1].alerts
+
+
+def proxy_limit(core: Core) -> float | None:
+    """The policy's ``proxies.refuse_above`` (None: proxies are only warned about)."""
+    with core.reading() as session:
+        proxies = current_policy(session)[1].proxies
+    return proxies.refuse_above if proxies is not None else None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -22,6 +22,7 @@ from privet.server._validate import (
     PurposeQuery,
     RefPath,
     View,
+    negotiated,
     own_purpose,
 )
 from privet.workspace import Workspace
@@ -62,7 +63,7 @@ def show_dataset(request: Request, name: NamePath, caller: Caller) -> DatasetInf
     responses={
         200: {
             "content": {media: {} for media in MEDIA_TYPES.values()},
-            "description": "the rows, as Parquet or CSV",
+            "description": "the rows, as Parquet, CSV or an Arrow IPC stream",
         }
     },
 )
@@ -72,7 +73,11 @@ def read_rows(
     purpose: PurposeQuery,
     caller: Caller,
     view: Annotated[View, Query(description="which view of the data")] = View.raw,
-    format: Annotated[Format, Query(description="parquet or csv")] = Format.parquet,  # noqa: A002
+    format: Annotated[  # noqa: A002
+        Format | None,
+        Query(description="parquet, csv or arrow (default: from Accept, else parquet)"),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
     offset: Annotated[int, Query(ge=0, le=2**40, description="first row of a page")] = 0,
     limit: Annotated[
         int | None, Query(ge=1, le=2**40, description="rows in a page (default: all)")
@@ -80,15 +85,20 @@ def read_rows(
 ) -> StreamingResponse:
     """Checks policy and grant, logs the read once, then streams; an expired or revoked grant
     stops the stream mid-way (the connection is dropped, never a short file that looks whole).
-    ``offset``/``limit`` read one page of the view (logged as a read of those rows)."""
+    ``offset``/``limit`` read one page of the view (logged as a read of those rows).
+
+    ``format=arrow`` (or ``Accept: application/vnd.apache.arrow.stream``) sends an Arrow IPC
+    stream: record batches, each decodable as it arrives; a stream stopped early lacks the
+    end-of-stream marker."""
     own_purpose(purpose)
+    fmt = negotiated(format, accept)
     request_id = request.state.request_id
     chunks = _ws(request).access.stream(
         ref,
         identity=caller,
         view=view.value,
         purpose=purpose,
-        fmt=format.value,
+        fmt=fmt.value,
         batch_rows=request.app.state.batch_rows,
         channel=f"http:{request_id}",
         offset=offset,
@@ -100,8 +110,8 @@ def read_rows(
     name = ref.split("@")[0]
     return StreamingResponse(
         _watch(chain([first], chunks), request_id),
-        media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{name}.{format.value}"'},
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt.value}"'},
     )
 
 

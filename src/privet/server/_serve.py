@@ -25,6 +25,7 @@ from privet.server._schedule import ForgetSchedule
 if TYPE_CHECKING:
     import uvicorn
 
+    from privet.server._flight import GovernedFlight
     from privet.workspace import Workspace
 
 log = logging.getLogger("privet.server")
@@ -47,6 +48,7 @@ class ServeOptions:
     publish_checkpoints: Path | None = None  # a folder for signed checkpoints, on a timer
     checkpoint_every: float = 300.0
     retention_every: float = 3600.0  # seconds between retention rounds; 0 disables them
+    flight_port: int | None = None  # also serve governed reads over Arrow Flight on this port
 
 
 def is_loopback(host: str) -> bool:
@@ -97,6 +99,17 @@ class Serving:
     server: uvicorn.Server
     workspace: Workspace
     options: ServeOptions
+    flight: GovernedFlight | None = None  # already listening when built
+
+    @property
+    def flight_location(self) -> str | None:
+        """``grpc[+tls]://host:port`` of the Flight server (its real port), or None."""
+        from privet.server._flight import flight_location
+
+        if self.flight is None:
+            return None
+        tls = self.options.tls_cert is not None
+        return flight_location(self.options.host, self.flight.port, tls=tls)
 
     def run(self) -> None:
         """Serve until Ctrl-C, publishing checkpoints if asked and enforcing retention on its
@@ -115,6 +128,8 @@ class Serving:
         except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
             pass
         finally:
+            if self.flight is not None:
+                self.flight.shutdown()
             if schedule is not None:
                 schedule.stop()
             if publisher is not None:
@@ -162,7 +177,43 @@ def build_server(workspace: Path | str | None, options: ServeOptions) -> Serving
     except (ssl.SSLError, ValueError):
         ws.close()
         raise InvalidInput("the TLS certificate or key could not be loaded") from None
-    return Serving(uvicorn.Server(config), ws, options)
+    flight = None
+    if options.flight_port is not None:
+        flight = _flight_server(ws, options, tls)
+    return Serving(uvicorn.Server(config), ws, options, flight)
+
+
+def _flight_server(ws: Workspace, options: ServeOptions, tls: bool) -> GovernedFlight:
+    """The Arrow Flight server of ``ws``, listening now (same host, TLS material and rate
+    limit as the HTTP server)."""
+    import pyarrow as pa
+
+    from privet.server._flight import GovernedFlight, flight_location
+
+    assert options.flight_port is not None
+    if options.flight_port == options.port and options.port != 0:
+        ws.close()
+        raise InvalidInput(
+            "the Flight port must differ from the HTTP port", parameter="flight_port"
+        )
+    location = flight_location(options.host, options.flight_port, tls=tls)
+    cert, key = options.tls_cert, options.tls_key
+    pair = (cert, key) if tls and cert is not None and key is not None else None
+    try:
+        return GovernedFlight(
+            ws,
+            location,
+            batch_rows=options.stream_batch_rows,
+            rate_limit=options.rate_limit,
+            tls=pair,
+        )
+    except (pa.ArrowException, OSError) as err:
+        ws.close()
+        raise InvalidInput(
+            f"cannot serve Arrow Flight on port {options.flight_port} (in use, or the TLS "
+            f"material was refused: {type(err).__name__})",
+            parameter="flight_port",
+        ) from None
 
 
 def _tls12(_config: object, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

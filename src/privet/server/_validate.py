@@ -46,9 +46,28 @@ class View(StrEnum):
 class Format(StrEnum):
     parquet = "parquet"
     csv = "csv"
+    arrow = "arrow"
 
 
-MEDIA_TYPES = {Format.parquet: "application/vnd.apache.parquet", Format.csv: "text/csv"}
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+MEDIA_TYPES = {
+    Format.parquet: "application/vnd.apache.parquet",
+    Format.csv: "text/csv",
+    Format.arrow: ARROW_STREAM,
+}
+
+
+def negotiated(fmt: Format | None, accept: str | None) -> Format:
+    """The format asked for: ``format=`` when given, else the first media type of the
+    ``Accept`` header that privet serves (quality factors aside), else Parquet."""
+    if fmt is not None:
+        return fmt
+    by_type = {media: key for key, media in MEDIA_TYPES.items()}
+    for part in (accept or "").split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in by_type:
+            return by_type[media]
+    return Format.parquet
 
 
 def own_purpose(purpose: str) -> str:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from privet.core import Core
     from privet.policy import (
         AlertInfo,
+        BatchStream,
         Containment,
         Decision,
         GrantInfo,
@@ -215,14 +216,16 @@ class Access:
         identity: Identity,
         purpose: str,
         view: View = "raw",
-        fmt: Literal["parquet", "csv"] = "parquet",
+        fmt: Literal["parquet", "csv", "arrow"] = "parquet",
         batch_rows: int = 10_000,
         channel: str | None = None,
         offset: int = 0,
         limit: int | None = None,
     ) -> Iterator[bytes]:
-        """A governed read of ``ref`` as Parquet or CSV (``fmt``) bytes; with ``offset`` or
-        ``limit``, only that page of the view's rows (logged with the page and its row count).
+        """A governed read of ``ref`` as Parquet, CSV or Arrow IPC stream (``fmt``) bytes;
+        with ``offset`` or ``limit``, only that page of the view's rows (logged with the page
+        and its row count). The Arrow stream's record batches decode as they arrive (see
+        :meth:`batches`).
 
         The decision and its log entry happen before this returns (a refusal raises
         ``PolicyDenied`` here); between chunks the grant is checked again, and an expired or
@@ -236,6 +239,38 @@ class Access:
             purpose=purpose,
             view=view,
             fmt=fmt,
+            batch_rows=batch_rows,
+            channel=channel,
+            offset=offset,
+            limit=limit,
+        )
+
+    def batches(
+        self,
+        ref: str,
+        *,
+        identity: Identity,
+        purpose: str,
+        view: View = "raw",
+        batch_rows: int = 65_536,
+        channel: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> BatchStream:
+        """A governed read of ``ref`` as Arrow record batches (what Arrow Flight serves).
+
+        Decided and logged (one entry) before this returns, as :meth:`stream` is; the stored
+        object is decrypted and its content hash checked before the first batch is made (an
+        altered object raises ``IntegrityError`` here). Iterating gives the batches, with the
+        grant checked again between two: an expired or revoked grant raises ``PolicyDenied``.
+        ``close()`` stops it early.
+        """
+        return policy.stream_batches(
+            self._core,
+            ref,
+            identity=identity,
+            purpose=purpose,
+            view=view,
             batch_rows=batch_rows,
             channel=channel,
             offset=offset,

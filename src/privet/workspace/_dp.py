@@ -137,10 +137,26 @@ class DifferentialPrivacy:
         """A DP-SGD model of ``request.target`` on ``ref``, stored as ``request.name``.
 
         The card comes full if ``actor`` may read the rows it was made from, else public.
+        Features that predict a sensitive column (one not among them) are noted on the card,
+        and refused when the policy's ``proxies.refuse_above`` is reached, unless the
+        dataset's owner gives ``request.proxy_reason``.
         """
-        from privet import dp
+        from privet import deid, dp
 
-        return dp.train(self._core, ref, request, actor=actor, progress=progress)
+        # Features that reconstruct a sensitive attribute the model is not given: warned
+        # about on the card, refused under the policy's proxies rule (see deid.training_proxies).
+        step = progress or (lambda _stage: None)
+        step("checking the features for proxies")
+        features = dp.training_features(self._core, ref, request)
+        notes = deid.training_proxies(
+            self._core,
+            ref,
+            features,
+            target=request.target,
+            actor=actor,
+            reason=request.proxy_reason,
+        )
+        return dp.train(self._core, ref, request, actor=actor, progress=progress, notes=notes)
 
     def synthesize(
         self,

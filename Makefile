@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,federated,spark]'
+	$(BIN)/pip install --quiet -e '.[dev,federated,spark,link]'
 	# pycanon, the independent k/ℓ/t check of the tests, pins exact old versions of everything
 	# it touches; its own code needs only what .[dev] brings (NumPy, pandas, SciPy).
 	$(BIN)/pip install --quiet --no-deps 'pycanon==1.3.6'

@@ -12,7 +12,14 @@ from rich.text import Text
 from privet.cli._app import Options, command, engine_options, stderr, stdout
 
 if TYPE_CHECKING:
-    from privet.deid import Metric, ProtectReport, ProxyReport, RiskReport
+    from privet.deid import (
+        LinkageReport,
+        Metric,
+        ProtectReport,
+        ProxyReport,
+        ReleasesReport,
+        RiskReport,
+    )
 
 # Kept in step with the registry by a test (the CLI starts without importing it).
 OPERATORS = (
@@ -232,6 +239,35 @@ def _print_protect(report: ProtectReport) -> None:
     help="Size of the population the table was sampled from (estimates population uniques).",
 )
 @click.option(
+    "--link",
+    metavar="B|auto-releases",
+    help="Linkage risk against B: a dataset, a version or a CSV/Parquet/JSONL file (e.g. a "
+    "public register); auto-releases: against the source and every other release of the "
+    "same people.",
+)
+@click.option(
+    "--on",
+    "link_on",
+    default="auto",
+    show_default=True,
+    metavar="C1,C2,…|auto",
+    help="With --link: the columns to link on; auto: the quasi-identifiers both sides hold "
+    "whose values overlap.",
+)
+@click.option(
+    "--precision",
+    "precisions",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    multiple=True,
+    help="With --link: a precision target of the probabilistic attacker (repeatable; "
+    "default 0.5, 0.9, 0.99).",
+)
+@click.option(
+    "--exact-only",
+    is_flag=True,
+    help="With --link: only the exact-match attacker (no Splink model).",
+)
+@click.option(
     "--proxies",
     is_flag=True,
     help="Instead: which features predict each --sensitive column, alone and together.",
@@ -256,6 +292,10 @@ def risk_command(
     threshold: float,
     population: Path | None,
     population_size: int | None,
+    link: str | None,
+    link_on: str,
+    precisions: tuple[float, ...],
+    exact_only: bool,
     proxies: bool,
     features: str | None,
     proxy_threshold: float,
@@ -264,11 +304,20 @@ def risk_command(
 ) -> None:
     """Re-identification risk of a dataset or file: k, ℓ, t, prosecutor/journalist/marketer.
 
+    With --link B: how many records of the dataset can be linked to B on their shared
+    quasi-identifiers, by exact matching and by a Fellegi–Sunter attacker (Splink; needs
+    pip install 'privet[link]').
+
     With --proxies: which features predict each sensitive column (special categories by
     default), alone and together, against the base rate.
     """
     from privet import deid
 
+    if link is not None:
+        _linkage(opts, source, link, link_on, list(precisions), exact_only)
+        return
+    if link_on != "auto" or precisions or exact_only:
+        raise click.UsageError("--on, --precision and --exact-only go with --link")
     if proxies:
         asked = deid.ProxyRequest(
             sensitive=_columns(sensitive),
@@ -304,6 +353,78 @@ def risk_command(
                 spark_master=spark_master,
             )
     opts.emit(report, lambda: _print_risk(source, report))
+
+
+def _linkage(
+    opts: Options, source: str, link: str, on: str, precisions: list[float], exact_only: bool
+) -> None:
+    columns = None if on.strip() == "auto" else _columns(on)
+    with opts.workspace() as ws, opts.progress(f"linking {source}") as step:
+        step("reading")
+        if link == "auto-releases":
+            releases = ws.deid.release_linkage(
+                source,
+                actor=opts.actor,
+                on=columns,
+                precisions=precisions or None,
+                probabilistic=not exact_only,
+            )
+            opts.emit(releases, lambda: _print_releases(releases))
+            return
+        report = ws.deid.linkage(
+            source,
+            link,
+            actor=opts.actor,
+            on=columns,
+            precisions=precisions or None,
+            probabilistic=not exact_only,
+        )
+    opts.emit(report, lambda: _print_linkage(report))
+
+
+def _print_releases(r: ReleasesReport) -> None:
+    stdout.print(
+        Text(
+            f"Linkage of {r.source} with {len(r.pairs)} other release(s) of the same people: "
+            f"at most {r.reidentified_max:,} people re-identified by one pair"
+        )
+    )
+    for pair in r.pairs:
+        _print_linkage(pair)
+    for name, why in r.skipped.items():
+        stdout.print(Text(f"  {name} not linked: {why}"))
+
+
+def _print_linkage(r: LinkageReport) -> None:
+    stdout.print(
+        Text(
+            f"Linkage of {r.source} ({r.rows_source:,} records) to {r.target} "
+            f"({r.rows_target:,}) on {', '.join(c.name for c in r.columns)}"
+        )
+    )
+    for c in r.columns:
+        stdout.print(Text(f"  {c.name}: {c.reason}"))
+    table = Table("attacker", "records", "share of A")
+    table.add_row(
+        "exact: match exactly one record of B", f"{r.unique_matches:,}", _fmt(r.unique_match_share)
+    )
+    table.add_row(
+        "exact: re-identified by the pair (unique on both sides)",
+        f"{r.reidentified:,}",
+        _fmt(r.reidentified_share),
+    )
+    m = r.probabilistic
+    if m is not None:
+        for point in m.at_precision:
+            table.add_row(
+                f"Fellegi–Sunter at precision {point.precision:g}: expected correct links "
+                f"({point.accepted_pairs:,} pairs accepted)",
+                f"{point.expected_correct:,.1f}",
+                _fmt(point.expected_correct / r.rows_source),
+            )
+    stdout.print(table)
+    if m is not None:
+        stdout.print(Text(f"  {m.method}, {m.candidate_pairs:,} candidate pairs; {m.note}"))
 
 
 def _print_proxies(r: ProxyReport) -> None:

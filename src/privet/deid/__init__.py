@@ -29,6 +29,17 @@ from privet.deid._hierarchy import (
     build,
     default_spec,
 )
+from privet.deid._linkage import (
+    PRECISIONS,
+    AtPrecision,
+    LinkageReport,
+    Probabilistic,
+    ReleasesReport,
+    SharedColumn,
+    dataset_linkage,
+    link_tables,
+    release_linkage,
+)
 from privet.deid._plan import (
     Column,
     Plan,
@@ -57,6 +68,15 @@ from privet.deid._utility import MlUtility, UtilityReport, information_loss, ml_
 from privet.operators import REGISTRY, Context, Operator, make_operator, register_operator
 
 __all__ = [
+    "PRECISIONS",
+    "AtPrecision",
+    "LinkageReport",
+    "Probabilistic",
+    "ReleasesReport",
+    "SharedColumn",
+    "dataset_linkage",
+    "link_tables",
+    "release_linkage",
     "ProxyFinding",
     "ProxyReport",
     "ProxyRequest",

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     from privet.deid import (
         Column,
         Detokenized,
+        LinkageReport,
         ProtectReport,
         ProtectRequest,
         ProxyReport,
         ProxyRequest,
+        ReleasesReport,
         RiskReport,
         RiskRequest,
     )
@@ -114,6 +116,57 @@ class Deidentification:
             population=population,
             engine=engine,
             spark_master=spark_master,
+        )
+
+    def linkage(
+        self,
+        source: str,
+        other: str,
+        *,
+        actor: str,
+        on: list[str] | None = None,
+        precisions: list[float] | None = None,
+        probabilistic: bool = True,
+    ) -> LinkageReport:
+        """Linkage risk of dataset ``source`` against ``other`` (a dataset, a version or a
+        CSV/Parquet/JSON-lines file such as a public register) on their shared
+        quasi-identifiers (``on``, default found from roles and value overlap): unique exact
+        matches, people re-identified by the pair, and a Fellegi–Sunter attacker (Splink) at
+        each precision target. Datasets are read under privet's assessment purpose (logged).
+        """
+        from privet import deid
+
+        return deid.dataset_linkage(
+            self._core,
+            source,
+            other,
+            actor=actor,
+            on=on,
+            precisions=precisions or deid.PRECISIONS,
+            probabilistic=probabilistic,
+        )
+
+    def release_linkage(
+        self,
+        source: str,
+        *,
+        actor: str,
+        on: list[str] | None = None,
+        precisions: list[float] | None = None,
+        probabilistic: bool = True,
+    ) -> ReleasesReport:
+        """:meth:`linkage` of dataset ``source`` against its source and each other release
+        derived from the same root (the same people): two releases that are each k-anonymous
+        but link together show here."""
+        from privet import deid
+
+        return deid.release_linkage(
+            self._core,
+            source,
+            actor=actor,
+            on=on,
+            precisions=precisions or deid.PRECISIONS,
+            probabilistic=probabilistic,
         )
 
     def proxies(

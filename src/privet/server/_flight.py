@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from privet.workspace import Workspace
 
 log = logging.getLogger("privet.server")
+# Governed-read decisions made at once (each writes an audit entry): below the catalog's
+# connection pool (SQLAlchemy's default 5 + 10), so a burst of clients waits, never fails.
+_DECISIONS = 4
 _MAX_TICKET = 4096
 
 
@@ -126,6 +130,9 @@ class GovernedFlight(flight.FlightServerBase):
         )
         self._ws = ws
         self._batch_rows = batch_rows
+        # gRPC runs every call at once; the decisions and their log entries queue here
+        # instead of on the catalog's connection pool, whose wait ends in an error.
+        self._deciding = threading.BoundedSemaphore(_DECISIONS)
 
     def do_get(self, context: Any, ticket: flight.Ticket) -> flight.FlightDataStream:
         caller: _Caller = context.get_middleware("auth")
@@ -134,14 +141,15 @@ class GovernedFlight(flight.FlightServerBase):
             raise pa.ArrowInvalid("purposes starting with 'privet:' are reserved")
         channel = f"flight:{caller.request_id}"
         try:
-            batches = self._ws.access.batches(
-                asked.dataset,
-                identity=caller.identity,
-                purpose=asked.purpose,
-                view=asked.view.value,
-                batch_rows=self._batch_rows,
-                channel=channel,
-            )
+            with self._deciding:
+                batches = self._ws.access.batches(
+                    asked.dataset,
+                    identity=caller.identity,
+                    purpose=asked.purpose,
+                    view=asked.view.value,
+                    batch_rows=self._batch_rows,
+                    channel=channel,
+                )
         except PrivetError as err:
             raise _flight_error(err, channel) from None
         return flight.GeneratorStream(batches.schema, _watch(batches, channel))

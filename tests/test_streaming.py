@@ -367,8 +367,8 @@ def _limit(limit: int) -> _Limit:
 
 @pytest.mark.parametrize(
     ("rows", "limit"),
-    [(12_000_000, 450 << 20), pytest.param(30_000_000, 600 << 20, marks=pytest.mark.slow)],
-    ids=["12M rows, 450 MB", "30M rows, 600 MB"],
+    [(12_000_000, 480 << 20), pytest.param(30_000_000, 600 << 20, marks=pytest.mark.slow)],
+    ids=["12M rows, 480 MiB", "30M rows, 600 MB"],
 )
 def test_risk_and_protect_on_a_table_larger_than_the_memory_limit_complete_by_streaming(
     ws: Workspace, tmp_path: Path, rows: int, limit: int

@@ -104,6 +104,14 @@ def chance_tpr_quantile(members: np.ndarray, fpr: float, level: float = 0.999) -
     return float(stats.nhypergeom(n + m, n, k + 1).ppf(level)) / n
 
 
+def chance_auc_quantile(members: np.ndarray, level: float = 0.999) -> float:
+    """ "Within noise of 0.5": the ``level`` quantile of the AUC of an attack that cannot tell
+    members from non-members (Mann–Whitney's U under the null, whose normal approximation is
+    close at the hundreds of records audited here)."""
+    n, m = int(members.sum()), int((~members).sum())
+    return 0.5 + float(stats.norm.ppf(level)) * math.sqrt((n + m + 1) / (12 * n * m))
+
+
 def check_figures(result: attacks.MembershipAudit) -> tuple[float, float]:
     """The reported AUC / TPR recomputed independently; returns them."""
     scores, members = result.scores, result.is_member
@@ -196,7 +204,7 @@ def test_rmia_exposes_an_overfit_model_but_not_a_dp_one(models: Workspace) -> No
         "private", MembershipAuditRequest(attack="rmia", reference_models=1, seed=5), actor="alice"
     )
     auc, tpr = check_figures(private)
-    assert auc <= 0.55
+    assert auc <= chance_auc_quantile(private.is_member)
     assert tpr <= chance_tpr_quantile(private.is_member, 0.01)
     # The results are stored on the card.
     audits = models.dp.model("private").card.stored()["audits"]
@@ -213,7 +221,8 @@ def test_reference_models_on_training_rows_meet_acceptance_1(models: Workspace) 
     assert auc >= 0.6 and tpr > chance_tpr_quantile(leaky.is_member, 0.01)
     private = models.audit.membership("private", MembershipAuditRequest(**options), actor="alice")
     auc, tpr = check_figures(private)
-    assert auc <= 0.55 and tpr <= chance_tpr_quantile(private.is_member, 0.01)
+    assert auc <= chance_auc_quantile(private.is_member)
+    assert tpr <= chance_tpr_quantile(private.is_member, 0.01)
 
 
 @pytest.mark.parametrize("references", [1, 2, 3, 4])

@@ -103,6 +103,7 @@ def test_demo_runs_the_lifecycle():
     # counts among the people that read disclosed (one row each).
     assert summary["incident_rows"] == summary["incident_subjects"] == 500
     assert summary["lineage_runs"] > 0 and summary["assessment_facts"] > 0
+    assert summary["minimized_columns"] and "zip" in summary["minimize_dropped"]
 
 
 def test_demo_keep_and_json(tmp_path: Path):

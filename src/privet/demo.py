@@ -127,6 +127,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
         say(f"entry {last} (the refusal) is provably in the signed tree: {included}")
         dp_summary = _differential_privacy(ws, actor, say)
         deid_summary = _deidentification(ws, actor, say)
+        minimize_summary = _minimization(ws, base, say)
         audit_summary = _model_audit(ws, say)
         synth_summary = _synthetic(ws, actor, say)
         access_summary = _access_governance(ws, actor, say)
@@ -145,6 +146,7 @@ def _run(base: Path, rows: int | None, actor: str, say: Callable[[str], None]) -
             "refusal_included": included,
             **dp_summary,
             **deid_summary,
+            **minimize_summary,
             **audit_summary,
             **synth_summary,
             **access_summary,
@@ -267,6 +269,30 @@ def _deidentification(ws: Workspace, actor: str, say: Callable[[str], None]) -> 
         "l_after": after.l,
         "same_on_spark": _same_on_spark(ws, actor, say),
     }
+
+
+def _minimization(ws: Workspace, base: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    from privet import deid
+
+    say("\n== 10b. Data minimization: which columns a model of income needs ==")
+    owner = ws.dataset("people").owner
+    plan = base / "income-minimal.yaml"
+    report = ws.deid.minimize(
+        "people", deid.MinimizeRequest(target="income"), actor=owner, plan=plan
+    )
+    full, kept = report.full, report.recommended
+    say(
+        f"{len(kept.columns)} of {len(full.columns)} columns keep {kept.utility:.3f} of "
+        f"{full.utility:.3f} held-out accuracy (floor {report.utility_floor:g}): "
+        f"{', '.join(kept.columns)}"
+    )
+    say(
+        f"records unique on the quasi-identifiers {full.sample_uniques:.1%} -> "
+        f"{kept.sample_uniques:.1%}; membership AUC of the reference model "
+        f"{full.membership_auc:.3f} -> {kept.membership_auc:.3f}"
+    )
+    say(f"plan for protect --plan and train --plan: {plan.name}")
+    return {"minimized_columns": kept.columns, "minimize_dropped": report.dropped}
 
 
 def _same_on_spark(ws: Workspace, actor: str, say: Callable[[str], None]) -> bool | None:

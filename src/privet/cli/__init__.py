@@ -16,6 +16,7 @@ from privet.cli import (  # noqa: F401 - registers the commands
     _lineage,  # noqa: F401 - lineage export
     _link,  # noqa: F401 - link --psi
     _log,
+    _minimize,  # noqa: F401 - minimize
     _protect,  # noqa: F401 - protect, risk, detokenize
     _report,  # noqa: F401 - report
     _scan,  # noqa: F401 - scan

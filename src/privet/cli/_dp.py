@@ -350,6 +350,11 @@ def budget_command(
     metavar="COL",
     help="A feature column (repeat); default: every non-identifying column.",
 )
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Take the features from this plan (what privet minimize --plan writes).",
+)
 @_BOUND
 @_KEYS
 @click.option(
@@ -408,6 +413,7 @@ def train_command(
     train_rows: int | None,
     task: Literal["classification", "regression"] | None,
     features: tuple[str, ...],
+    plan: Path | None,
     bounds: tuple[str, ...],
     keys: tuple[str, ...],
     batch_size: int,
@@ -460,7 +466,7 @@ def train_command(
         _warnings_to_stderr(),
         opts.progress(f"training {name}") as step,
     ):
-        info = ws.dp.train(ref, request, actor=opts.actor, progress=step)
+        info = ws.dp.train(ref, request, actor=opts.actor, plan=plan, progress=step)
     opts.emit(info, lambda: _print_card(info.card))
 
 

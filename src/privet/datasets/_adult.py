@@ -72,3 +72,27 @@ def adult(split: Split = "all") -> pl.DataFrame:
     if split not in ("all", "train", "test"):
         raise ValueError(f"split must be 'all', 'train' or 'test', not {split!r}")
     return _load(split)
+
+
+# Columns adult_with_identifiers() adds: each singles people out and none predicts anything.
+PLANTED = ("zip_code", "birth_date", "badge_code")
+
+
+def adult_with_identifiers(seed: int = 7) -> pl.DataFrame:
+    """Adult with three generated columns that identify people and say nothing about them:
+    a random ZIP code (most are unique), birth date and badge number (3,000 of them), each
+    drawn independently of every other column with ``seed``. The data to try the
+    minimization advisor on: a model of ``income`` needs none of them."""
+    import numpy as np
+
+    frame = adult()
+    rng = np.random.default_rng(seed)
+    n = frame.height
+    zips = rng.integers(10_000, 99_999, n)
+    days = rng.integers(0, 365 * 70, n)
+    badges = rng.integers(0, 3_000, n)
+    return frame.with_columns(
+        pl.Series(PLANTED[0], [f"{z:05d}" for z in zips]),
+        pl.Series(PLANTED[1], np.datetime64("1930-01-01", "D") + days).cast(pl.Date),
+        pl.Series(PLANTED[2], [f"B{b:04d}" for b in badges]),
+    )

@@ -40,6 +40,17 @@ from privet.deid._linkage import (
     link_tables,
     release_linkage,
 )
+from privet.deid._minimize import (
+    ColumnCost,
+    MinimizeReport,
+    MinimizeRequest,
+    SetFigures,
+    dataset_minimize,
+    draw,
+    file_minimize,
+    minimize,
+    write_plan,
+)
 from privet.deid._plan import (
     Column,
     Plan,
@@ -77,6 +88,15 @@ __all__ = [
     "dataset_linkage",
     "link_tables",
     "release_linkage",
+    "ColumnCost",
+    "MinimizeReport",
+    "MinimizeRequest",
+    "SetFigures",
+    "dataset_minimize",
+    "draw",
+    "file_minimize",
+    "minimize",
+    "write_plan",
     "ProxyFinding",
     "ProxyReport",
     "ProxyRequest",

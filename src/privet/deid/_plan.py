@@ -105,6 +105,11 @@ class Plan(BaseModel):
         default_factory=dict, description="Operator per column; other columns are kept."
     )
     target: str | None = Field(None, description="Column to predict for the ML-utility check.")
+    features: list[str] | None = Field(
+        None,
+        description="The columns a model of target is trained on (privet minimize's "
+        "recommendation; privet train --plan uses them).",
+    )
     direct_identifiers: Literal["refuse", "drop"] = Field(
         "refuse",
         description="A direct identifier the plan gives no operator: refuse the plan, or drop "
@@ -206,6 +211,11 @@ def check_plan(plan: Plan, columns: Sequence[Column], rows: int) -> Checked:
         known(name, "hierarchies")
     if plan.target is not None:
         known(plan.target, "target")
+    for name in plan.features or []:
+        known(name, "features")
+        rule = plan.columns.get(name)
+        if name == plan.target or (rule is not None and rule.operator == "drop"):
+            raise InvalidInput(f"feature {name!r} is the plan's target or is dropped by it")
     if len(set(qis)) != len(qis) or len(set(sensitive)) != len(sensitive):
         raise InvalidInput("a column is listed twice among the quasi-identifiers or sensitive")
     for name in [*qis, *sensitive]:

@@ -111,8 +111,10 @@ def proxies(
     threshold: float = 0.1,
     folds: int = 5,
     seed: int = 0,
+    together: bool = True,
 ) -> ProxyReport:
-    """How well ``features`` predict each of ``sensitive`` in ``frame`` (see the module)."""
+    """How well ``features`` predict each of ``sensitive`` in ``frame`` (see the module);
+    without ``together``, each feature alone only."""
     if not sensitive:
         raise InvalidInput("no sensitive column to test: give sensitive", parameter="sensitive")
     if not features:
@@ -134,7 +136,7 @@ def proxies(
         for feature in others:
             hits = _alone(codes[feature], y, fold, folds)
             findings.append(_finding(target, [feature], False, hits, base, threshold))
-        if len(others) > 1:
+        if together and len(others) > 1:
             matrix = np.column_stack([codes[f] for f in others])
             hits = _together(matrix, y, fold, folds, seed)
             findings.append(_finding(target, others, True, hits, base, threshold))

@@ -1,4 +1,4 @@
-"""``ws.deid``: protect, re-identification risk, detokenize."""
+"""``ws.deid``: protect, re-identification risk, linkage, proxies, minimization, detokenize."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
         Column,
         Detokenized,
         LinkageReport,
+        MinimizeReport,
+        MinimizeRequest,
         ProtectReport,
         ProtectRequest,
         ProxyReport,
@@ -180,6 +182,34 @@ class Deidentification:
         if tables.names_file(source):
             return deid.file_proxies(source, request)
         return deid.dataset_proxies(self._core, source, request, actor=actor)
+
+    def minimize(
+        self,
+        source: str,
+        request: MinimizeRequest,
+        *,
+        actor: str,
+        plan: str | Path | None = None,
+        plot: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> MinimizeReport:
+        """Which columns a model of ``request.target`` needs: what each adds to its utility
+        and to risk (uniqueness, attribute inference, membership exposure), and the smallest
+        set that keeps ``request.utility_floor`` of the utility. ``plan`` writes that set as a
+        plan ``protect`` and ``dp.train(plan=...)`` accept; ``plot`` draws utility against
+        risk per column (PNG). A dataset is read under privet's assessment purpose (logged)."""
+        from privet import deid, tables
+
+        plan_path = None if plan is None else Path(plan)
+        plot_path = None if plot is None else Path(plot)
+        if tables.names_file(source):
+            return deid.file_minimize(
+                source, request, plan=plan_path, plot=plot_path, progress=progress
+            )
+        return deid.dataset_minimize(
+            self._core, source, request, actor=actor, plan=plan_path, plot=plot_path,
+            progress=progress,
+        )  # fmt: skip
 
     def detokenize(
         self,

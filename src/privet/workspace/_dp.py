@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -132,9 +135,13 @@ class DifferentialPrivacy:
         request: TrainRequest,
         *,
         actor: str,
+        plan: str | Path | None = None,
         progress: Progress | None = None,
     ) -> ModelInfo:
         """A DP-SGD model of ``request.target`` on ``ref``, stored as ``request.name``.
+
+        ``plan`` (a plan file with ``features``, such as ``privet minimize`` writes) gives the
+        features, instead of ``request.features``.
 
         The card comes full if ``actor`` may read the rows it was made from, else public.
         Features that predict a sensitive column (one not among them) are noted on the card,
@@ -143,6 +150,8 @@ class DifferentialPrivacy:
         """
         from privet import deid, dp
 
+        if plan is not None:
+            request = _with_plan(request, Path(plan))
         # Features that reconstruct a sensitive attribute the model is not given: noted on the
         # card, refused under the policy's proxies rule; checked on the rows training reads.
         check = deid.training_check(
@@ -213,3 +222,23 @@ class DifferentialPrivacy:
         from privet import dp
 
         return dp.retrain(self._core, name, actor=actor)
+
+
+def _with_plan(request: TrainRequest, path: Path) -> TrainRequest:
+    """The request with the features of the plan at ``path``."""
+    from privet import deid
+
+    plan = deid.load_plan(path)
+    if not plan.features:
+        raise InvalidInput(
+            f"the plan {path.name} names no features (privet minimize writes a plan that does)",
+            parameter="plan",
+        )
+    if plan.target is not None and plan.target != request.target:
+        raise InvalidInput(
+            f"the plan {path.name} is for target {plan.target!r}, not {request.target!r}",
+            parameter="plan",
+        )
+    if request.features is not None and set(request.features) != set(plan.features):
+        raise InvalidInput("give features or a plan, not both", parameter="plan")
+    return request.model_copy(update={"features": list(plan.features)})

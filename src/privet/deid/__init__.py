@@ -45,12 +45,9 @@ from privet.deid._minimize import (
     MinimizeReport,
     MinimizeRequest,
     SetFigures,
-    dataset_minimize,
-    draw,
-    file_minimize,
     minimize,
-    write_plan,
 )
+from privet.deid._minimize_outputs import dataset_minimize, draw, file_minimize, write_plan
 from privet.deid._plan import (
     Column,
     Plan,

@@ -26,36 +26,22 @@ Figures only: no value of any row leaves this module.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import numpy as np
 import polars as pl
-import yaml
 from pydantic import BaseModel, Field
 
-from privet import tables
 from privet.catalog import SUBJECT_LINK
-from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
-from privet.deid._plan import Column, ColumnRule, Plan
+from privet.deid._plan import Column
 from privet.deid._proxies import ProxyFinding, default_sensitive, proxies
+from privet.deid._reference_model import Fitted, ReferenceModel
 from privet.errors import InvalidInput
 from privet.requests import Request
 from privet.taxonomy import Role
 
-if TYPE_CHECKING:
-    from privet.core import Core
-
 Progress = Callable[[str], None]
-
-# A numeric target with at most this many distinct values is a class label.
-_MAX_CLASSES = 20
-# HistGradientBoosting handles at most this many categories in a categorical feature; a text
-# column with more levels is passed as ordered codes.
-_MAX_CATEGORIES = 255
 
 
 class MinimizeRequest(Request):
@@ -183,7 +169,7 @@ def minimize(
     frame = frame.filter(pl.col(target).is_not_null())
     if frame.height < 50:
         raise InvalidInput(f"{source} has too few rows with a {target!r} ({frame.height}) to fit")
-    model = _Reference(frame, candidates, target, request.seed)
+    model = ReferenceModel(frame, candidates, target, request.seed)
     say(f"fitting the reference model on {len(candidates)} columns")
     full = model.fit(candidates)
     # floor × utility, and as far below a negative R² (a model worse than the mean).
@@ -253,14 +239,14 @@ def minimize(
 
 
 def _recommend(
-    model: _Reference,
+    model: ReferenceModel,
     candidates: list[str],
     costs: dict[str, ColumnCost],
-    without: dict[str, _Fitted],
-    full: _Fitted,
+    without: dict[str, Fitted],
+    full: Fitted,
     required: float,
     error: float,
-) -> tuple[list[str], _Fitted, list[Step]]:
+) -> tuple[list[str], Fitted, list[Step]]:
     """Take columns out one at a time (see ``_removal_order``), refitting; a removal stays
     when the held-out utility is still at least ``required``. Marks the dropped columns."""
     kept, utility, steps = list(candidates), full, []
@@ -331,7 +317,7 @@ def _uniques(frame: pl.DataFrame, columns: Sequence[str]) -> float:
 def _figures(
     frame: pl.DataFrame,
     columns: list[str],
-    fitted: _Fitted,
+    fitted: Fitted,
     qis: list[str],
     sensitive: list[str],
     request: MinimizeRequest,
@@ -354,224 +340,3 @@ def _figures(
         membership_auc=fitted.auc,
         inference=inference,
     )
-
-
-class _Fitted:
-    def __init__(self, utility: float, auc: float) -> None:
-        self.utility = utility
-        self.auc = auc
-
-
-class _Reference:
-    """The quick reference model, cross-fitted: the rows are split in two halves (seeded), a
-    model is fitted on each and scores the other, so every row is predicted by a model that
-    did not see it. One encoding, two fits per column set."""
-
-    def __init__(self, frame: pl.DataFrame, candidates: list[str], target: str, seed: int) -> None:
-        y = frame.get_column(target)
-        classes = y.n_unique()
-        numeric = y.dtype.is_numeric()
-        self.task: Literal["classification", "regression"] = (
-            "regression" if numeric and classes > _MAX_CLASSES else "classification"
-        )
-        if self.task == "classification":
-            if classes < 2:
-                raise InvalidInput(f"the target {target!r} has one value: nothing to predict")
-            self.y = y.cast(pl.String).rank("dense").cast(pl.Int64).to_numpy() - 1
-        else:
-            self.y = y.cast(pl.Float64).to_numpy()
-        self.seed = seed
-        half = np.random.default_rng(seed).permutation(frame.height) % 2 == 0
-        self.halves = [(np.flatnonzero(half), np.flatnonzero(~half)),
-                       (np.flatnonzero(~half), np.flatnonzero(half))]  # fmt: skip
-        self.x, self.categorical = {}, {}
-        for name in candidates:
-            self.x[name], self.categorical[name] = _encode(frame.get_column(name))
-        kind = "Classifier" if self.task == "classification" else "Regressor"
-        self.description = (
-            f"HistGradientBoosting{kind} (scikit-learn, random_state={seed}), cross-fitted on "
-            f"two halves of {frame.height:,} rows: each row is scored by the model that did "
-            "not train on it"
-        )
-
-    def standard_error(self, utility: float) -> float:
-        n = len(self.y)
-        if self.task == "classification":
-            return math.sqrt(max(utility * (1 - utility), 0.0) / n)
-        return math.sqrt(2 / n) * max(1 - utility, 0.0)  # R²'s large-sample error, roughly
-
-    def fit(self, columns: Sequence[str]) -> _Fitted:
-        """Held-out utility over every row, and the loss attack's AUC averaged over the two
-        models (members: the half each trained on; non-members: the other half)."""
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-        from sklearn.metrics import r2_score, roc_auc_score
-
-        if columns:
-            x = np.column_stack([self.x[c] for c in columns])
-            mask = [self.categorical[c] for c in columns]
-        else:  # no column: a constant input, so the model learns the base rate alone
-            x, mask = np.zeros((len(self.y), 1)), [False]
-        y = self.y
-        predicted = np.zeros(len(y), dtype=y.dtype)
-        aucs = []
-        for train, test in self.halves:
-            if self.task == "classification":
-                model = HistGradientBoostingClassifier(
-                    categorical_features=mask, random_state=self.seed
-                ).fit(x[train], y[train])
-                probability = model.predict_proba(x)
-                # A class missing from the training rows has no column: its records score -inf.
-                column = np.full(int(y.max()) + 1, -1)
-                column[model.classes_] = np.arange(len(model.classes_))
-                true = probability[np.arange(len(y)), np.maximum(column[y], 0)]
-                score = np.where(column[y] >= 0, np.log(np.maximum(true, 1e-300)), -np.inf)
-                predicted[test] = model.classes_[probability[test].argmax(1)]
-            else:
-                model = HistGradientBoostingRegressor(
-                    categorical_features=mask, random_state=self.seed
-                ).fit(x[train], y[train])
-                guess = model.predict(x)
-                score = -((guess - y) ** 2)
-                predicted[test] = guess[test]
-            members = np.r_[np.ones(len(train)), np.zeros(len(test))]
-            aucs.append(float(roc_auc_score(members, np.r_[score[train], score[test]])))
-        if self.task == "classification":
-            utility = float((predicted == y).mean())
-        else:
-            utility = float(r2_score(y, predicted))
-        return _Fitted(utility, float(np.mean(aucs)))
-
-
-def _encode(values: pl.Series) -> tuple[np.ndarray, bool]:
-    """A float column for the model (nulls NaN) and whether it is categorical."""
-    if values.dtype.is_numeric():
-        return values.cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64), False
-    if values.dtype.is_temporal():
-        return values.to_physical().cast(pl.Float64).to_numpy().astype(np.float64), False
-    codes = values.cast(pl.String).rank("dense").cast(pl.Float64) - 1
-    levels = values.drop_nulls().n_unique()
-    return codes.to_numpy().astype(np.float64), levels <= _MAX_CATEGORIES
-
-
-def plan_of(report: MinimizeReport, columns: Sequence[Column]) -> Plan:
-    """The plan that keeps the recommended columns and the target and drops the rest: for
-    ``protect`` (a release with only what the model needs) and ``train --plan``."""
-    kept = {*report.recommended.columns, report.target}
-    return Plan(
-        target=report.target,
-        features=list(report.recommended.columns),
-        quasi_identifiers=list(report.recommended.quasi_identifiers),
-        columns={c.name: ColumnRule(operator="drop") for c in columns if c.name not in kept},
-        direct_identifiers="drop",
-    )
-
-
-def write_plan(report: MinimizeReport, columns: Sequence[Column], path: Path) -> Plan:
-    """Write the plan of ``report`` to ``path`` (YAML, whole or not at all)."""
-    plan = plan_of(report, columns)
-    data = plan.model_dump(mode="json", exclude_defaults=False, exclude_none=True)
-    data["columns"] = {name: "drop" for name in data["columns"]}
-    header = (
-        f"# privet minimize {report.source} --target {report.target} "
-        f"--utility-floor {report.utility_floor:g}\n"
-        f"# keeps {len(report.recommended.columns)} of {len(report.full.columns)} candidate "
-        f"columns: {report.metric} {report.recommended.utility:.4f} against "
-        f"{report.full.utility:.4f} with all of them\n"
-    )
-    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    with tables.atomic_file(path, mode=0o644) as out:
-        out.write(text.encode())
-    return plan
-
-
-def dataset_minimize(
-    core: Core,
-    ref: str,
-    request: MinimizeRequest,
-    *,
-    actor: str,
-    plan: Path | None = None,
-    plot: Path | None = None,
-    progress: Progress | None = None,
-) -> MinimizeReport:
-    """The advisor on a stored dataset, read through the broker under privet's assessment
-    purpose (one logged read); ``plan`` and ``plot`` are written when given."""
-    from privet import policy
-
-    stored = stored_columns(core, ref)
-    if request.target not in {c.name for c in stored.columns}:
-        raise InvalidInput(f"dataset {ref!r} has no column {request.target[:80]!r}",
-                           parameter="target")  # fmt: skip
-    read = policy.read(core, stored.ref, purpose=ASSESSMENT, actor=actor)
-    report = minimize(
-        read.frame, stored.columns, request, source=stored.ref, subject=stored.subject,
-        progress=progress,
-    )  # fmt: skip
-    return _written(report, stored.columns, plan, plot)
-
-
-def file_minimize(
-    path: str | Path,
-    request: MinimizeRequest,
-    *,
-    plan: Path | None = None,
-    plot: Path | None = None,
-    progress: Progress | None = None,
-) -> MinimizeReport:
-    """The advisor on a CSV, Parquet or JSON-lines file (roles from discovery)."""
-    frame = tables.read_table(Path(path)).frame
-    columns = file_columns(frame)
-    report = minimize(frame, columns, request, source=str(path), progress=progress)
-    return _written(report, columns, plan, plot)
-
-
-def _written(
-    report: MinimizeReport, columns: Sequence[Column], plan: Path | None, plot: Path | None
-) -> MinimizeReport:
-    if plan is not None:
-        write_plan(report, columns, plan)
-    if plot is not None:
-        draw(report, plot)
-    return report
-
-
-def draw(report: MinimizeReport, path: Path) -> Path:
-    """The picture: each column's utility added against what it adds to each risk (PNG,
-    written whole or not at all); kept columns in blue, dropped ones in orange."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    risks = (
-        ("uniqueness added (share of records)", lambda c: c.uniqueness_added),
-        ("attribute inference (best lift alone)", lambda c: max([0.0, *c.inference.values()])),
-        ("membership AUC added", lambda c: c.membership_added),
-    )
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), dpi=100, sharex=True)
-    try:
-        for ax, (label, value) in zip(axes, risks, strict=True):
-            for cost in report.columns:
-                colour = "tab:blue" if cost.kept else "tab:orange"
-                x, y = cost.utility_added, value(cost)
-                ax.scatter([x], [y], color=colour, s=22)
-                ax.annotate(cost.column, (x, y), fontsize=7, xytext=(3, 2),
-                            textcoords="offset points")  # fmt: skip
-            ax.axvline(report.standard_error, color="grey", linestyle="--", linewidth=0.8)
-            ax.set_xlabel(f"{report.metric} added (dashed: one standard error)")
-            ax.set_ylabel(label)
-        fig.suptitle(
-            f"{report.source}: what each column adds to predicting {report.target} and to risk "
-            f"(blue kept, orange dropped)",
-            fontsize=10,
-        )
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
-    with tables.atomic_file(path, mode=0o644) as out:
-        out.write(buffer.getvalue())
-    return path

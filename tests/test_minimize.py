@@ -83,7 +83,8 @@ def test_the_advisor_drops_planted_identifying_columns_on_adult(tmp_path: Path) 
         return _json(invoke(*args, "--json", "--as", "alice", workspace=project))
 
     plan, picture = tmp_path / "plan.yaml", tmp_path / "minimize.png"
-    report = cli("minimize", "adult", "--target", "income", "--plan", plan, "--plot", picture)
+    report = cli("minimize", "adult", "--target", "income", "--plan", plan, "--plot", picture,
+                 "--audit-model", "income-min", "--purpose", "research")  # fmt: skip
     full, chosen = report["full"], report["recommended"]
     assert set(PLANTED) <= set(report["dropped"])
     assert set(PLANTED) <= set(full["columns"])
@@ -123,10 +124,16 @@ def test_the_advisor_drops_planted_identifying_columns_on_adult(tmp_path: Path) 
         (together,) = [f for f in found if f["features"] == finding["features"]]
         assert together["accuracy"] == pytest.approx(finding["accuracy"], abs=1e-12)
 
-    # Membership exposure: the test's own loss attack on its own model of the same columns.
+    # Membership exposure: the test's own loss attack on its own model of the same columns;
+    # and privet audit gives the same AUC for the privet model of the recommended set.
     for figures in (full, chosen):
         own = _own_membership_auc(frame, figures["columns"], y)
         assert abs(figures["membership_auc"] - own) < 0.02, (figures["membership_auc"], own)
+    assert full["audited_model"] is None and chosen["audited_model"] == "income-min"
+    audit = cli("audit", "income-min", "--attack", "loss", "--seed", "0")
+    assert audit["auc"] == pytest.approx(chosen["audited_auc"], abs=1e-12)
+    model = cli("models", "income-min")
+    assert [f["name"] for f in model["features"]] == chosen["columns"]
 
     # The picture and the plan; protect and train accept the plan.
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000
@@ -207,6 +214,11 @@ def test_train_refuses_a_plan_without_features_or_for_another_target(
     path = tmp_path / "toy.parquet"
     _toy(400).write_parquet(path)
     ws.ingest(path, name="toy", owner="tester", purposes=["research"], actor="tester")
+    asked = MinimizeRequest(target="y")
+    with pytest.raises(InvalidInput, match="purpose"):
+        ws.deid.minimize("toy", asked, actor="tester", audit_model="m")
+    with pytest.raises(InvalidInput, match="ingest the file first"):
+        ws.deid.minimize(str(path), asked, actor="tester", audit_model="m", purpose="research")
     request = TrainRequest(target="y", name="m", purpose="research", no_dp=True, epochs=1)
     bare = tmp_path / "bare.yaml"
     bare.write_text("columns: {code: drop}\n")

@@ -44,6 +44,13 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Draw utility against risk per column (PNG).",
 )
+@click.option(
+    "--audit-model",
+    metavar="MODEL",
+    help="Also train the recommended set by privet's recipe without DP as MODEL (the "
+    "dataset's owner) and audit it with the loss attack.",
+)
+@click.option("--purpose", help="With --audit-model: the purpose the model is trained for.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of split and models.")
 @command(name="minimize")
 def minimize_command(
@@ -56,6 +63,8 @@ def minimize_command(
     sensitive: str | None,
     plan: Path | None,
     plot: Path | None,
+    audit_model: str | None,
+    purpose: str | None,
     seed: int,
 ) -> None:
     """Data minimization: what each column adds to a model of TARGET and to risk.
@@ -65,6 +74,8 @@ def minimize_command(
     column; and what it adds to a loss attack's membership AUC. Then the smallest set of
     columns that keeps --utility-floor of the full set's utility, with the figures
     `privet risk` reproduces (sample uniques with --qi, and --proxies with --features).
+    With --audit-model, the recommended set is trained by privet's recipe and attacked too,
+    which `privet audit` reproduces.
     A dataset is read under privet's assessment purpose (logged).
     """
     from privet import deid
@@ -83,8 +94,9 @@ def minimize_command(
             report = deid.file_minimize(source, request, plan=plan, plot=plot, progress=step)
         else:
             report = ws.deid.minimize(
-                source, request, actor=opts.actor, plan=plan, plot=plot, progress=step
-            )
+                source, request, actor=opts.actor, plan=plan, plot=plot,
+                audit_model=audit_model, purpose=purpose, progress=step,
+            )  # fmt: skip
     opts.emit(report, lambda: _print(report, plan, plot))
 
 
@@ -135,6 +147,15 @@ def _print(r: MinimizeReport, plan: Path | None, plot: Path | None) -> None:
             f"{r.seconds:.1f} s)"
         )
     )
+    audited = r.recommended
+    if audited.audited_model is not None and audited.audited_auc is not None:
+        stdout.print(
+            Text(
+                f"model {audited.audited_model} (privet's recipe, no DP): loss-attack AUC "
+                f"{audited.audited_auc:.4f} (privet audit {audited.audited_model} --attack "
+                f"loss --seed {r.seed})"
+            )
+        )
     if plan is not None:
         stdout.print(Text(f"plan: {plan} (privet protect --plan, privet train --plan)"))
     if plot is not None:

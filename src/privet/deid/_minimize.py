@@ -107,6 +107,14 @@ class SetFigures(BaseModel):
         description="How well the set predicts each sensitive column it leaves out (what privet "
         "risk --proxies reports for these features)."
     )
+    audited_model: str | None = Field(
+        None, description="The privet model trained on the set without DP (audit_model)."
+    )
+    audited_auc: float | None = Field(
+        None,
+        description="Its loss-attack AUC: what privet audit MODEL --attack loss --seed SEED "
+        "reports.",
+    )
 
 
 class Step(BaseModel):
@@ -122,6 +130,7 @@ class MinimizeReport(BaseModel):
     task: Literal["classification", "regression"]
     metric: Literal["accuracy", "r2"]
     model: str
+    seed: int
     utility_floor: float
     utility_required: float
     standard_error: float = Field(description="Standard error of the held-out utility.")
@@ -223,6 +232,7 @@ def minimize(
         task=model.task,
         metric="accuracy" if model.task == "classification" else "r2",
         model=model.description,
+        seed=request.seed,
         utility_floor=request.utility_floor,
         utility_required=required,
         standard_error=error,

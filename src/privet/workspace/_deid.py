@@ -191,25 +191,75 @@ class Deidentification:
         actor: str,
         plan: str | Path | None = None,
         plot: str | Path | None = None,
+        audit_model: str | None = None,
+        purpose: str | None = None,
         progress: Progress | None = None,
     ) -> MinimizeReport:
         """Which columns a model of ``request.target`` needs: what each adds to its utility
         and to risk (uniqueness, attribute inference, membership exposure), and the smallest
         set that keeps ``request.utility_floor`` of the utility. ``plan`` writes that set as a
         plan ``protect`` and ``dp.train(plan=...)`` accept; ``plot`` draws utility against
-        risk per column (PNG). A dataset is read under privet's assessment purpose (logged)."""
+        risk per column (PNG). A dataset is read under privet's assessment purpose (logged).
+
+        ``audit_model`` (a model name; a dataset only, its owner, with ``purpose``) also
+        trains the recommended set by privet's recipe without DP, as ``train --plan`` would,
+        and runs the loss attack on it seeded with ``request.seed``: ``privet audit MODEL
+        --attack loss --seed S`` gives the same AUC. (Not the full set: privet's recipe
+        one-hot encodes every level, and identifying columns have tens of thousands.)"""
         from privet import deid, tables
 
+        say = progress or (lambda _stage: None)
         plan_path = None if plan is None else Path(plan)
         plot_path = None if plot is None else Path(plot)
         if tables.names_file(source):
+            if audit_model is not None:
+                raise InvalidInput(
+                    "the audited model is trained on a dataset: ingest the file first",
+                    parameter="audit_model",
+                )
             return deid.file_minimize(
                 source, request, plan=plan_path, plot=plot_path, progress=progress
             )
-        return deid.dataset_minimize(
+        if audit_model is not None and purpose is None:
+            raise InvalidInput(
+                "the audited model is trained for a purpose: give one of the dataset's purposes",
+                parameter="purpose",
+            )
+        report = deid.dataset_minimize(
             self._core, source, request, actor=actor, plan=plan_path, plot=plot_path,
             progress=progress,
         )  # fmt: skip
+        if audit_model is not None and purpose is not None:
+            say(f"training and auditing {audit_model}")
+            chosen = report.recommended
+            chosen.audited_model = audit_model
+            chosen.audited_auc = self._audited_auc(
+                source, audit_model, report.target, chosen.columns, purpose, actor, request.seed
+            )
+        return report
+
+    def _audited_auc(
+        self,
+        source: str,
+        name: str,
+        target: str,
+        features: list[str],
+        purpose: str,
+        actor: str,
+        seed: int,
+    ) -> float:
+        """Train ``features`` by privet's recipe without DP and attack it (loss attack)."""
+        from privet import attacks
+        from privet.attacks import MembershipAuditRequest
+        from privet.dp import TrainRequest
+        from privet.workspace._dp import DifferentialPrivacy
+
+        request = TrainRequest(
+            target=target, name=name, purpose=purpose, features=features, no_dp=True
+        )
+        DifferentialPrivacy(self._core).train(source, request, actor=actor)
+        audit = MembershipAuditRequest(attack="loss", seed=seed)
+        return attacks.membership(self._core, name, audit, actor=actor).auc
 
     def detokenize(
         self,

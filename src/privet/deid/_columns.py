@@ -3,6 +3,7 @@ roles for a stored version, discovery's for a file."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ import polars as pl
 from privet import catalog, tables
 from privet.catalog import INTERNAL_PURPOSES
 from privet.deid._plan import Column
+from privet.errors import InvalidInput
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -53,3 +55,12 @@ def file_columns(frame: pl.DataFrame) -> list[Column]:
         Column(name, str(dtype), *roles.get(name, ("other", None)), meanings.get(name))
         for name, dtype in frame.schema.items()
     ]
+
+
+def require_columns(names: Collection[str], where: str, **listed: Sequence[str]) -> None:
+    """One sentence for the first listed column that ``names`` lacks; the keyword it was
+    listed under is the parameter to blame."""
+    for parameter, columns in listed.items():
+        for column in columns:
+            if column not in names:
+                raise InvalidInput(f"{where} has no column {column[:80]!r}", parameter=parameter)

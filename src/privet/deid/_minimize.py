@@ -27,21 +27,21 @@ Figures only: no value of any row leaves this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
 from pydantic import BaseModel, Field
 
 from privet.catalog import SUBJECT_LINK
-from privet.deid._plan import Column
+from privet.deid._columns import require_columns
+from privet.deid._plan import _NESTED, Column
+from privet.deid._protect import Progress
 from privet.deid._proxies import ProxyFinding, default_sensitive, proxies
 from privet.deid._reference_model import Fitted, ReferenceModel
 from privet.errors import InvalidInput
 from privet.requests import Request
 from privet.taxonomy import Role
-
-Progress = Callable[[str], None]
 
 
 class MinimizeRequest(Request):
@@ -157,8 +157,7 @@ def minimize(
     say = progress or (lambda _stage: None)
     by_name = {c.name: c for c in columns}
     target = request.target
-    if target not in by_name:
-        raise InvalidInput(f"{source} has no column {target[:80]!r}", parameter="target")
+    require_columns(by_name, source, target=[target])
     candidates = _candidates(request, columns, subject)
     qis = [
         c
@@ -170,11 +169,9 @@ def minimize(
     ]
     described = [(c.name, c.role, c.category) for c in columns]
     sensitive = [s for s in (request.sensitive or default_sensitive(described)) if s != target]
-    for field, listed in (("quasi_identifiers", request.quasi_identifiers or []),
-                          ("sensitive", sensitive)):  # fmt: skip
-        for name in listed:
-            if name not in by_name:
-                raise InvalidInput(f"{source} has no column {name[:80]!r}", parameter=field)
+    require_columns(
+        by_name, source, quasi_identifiers=request.quasi_identifiers or [], sensitive=sensitive
+    )
     frame = frame.filter(pl.col(target).is_not_null())
     if frame.height < 50:
         raise InvalidInput(f"{source} has too few rows with a {target!r} ({frame.height}) to fit")
@@ -301,7 +298,7 @@ def _candidates(
 
 
 def _usable(dtype: str) -> bool:
-    return not dtype.startswith(("List", "Array", "Struct", "Object", "Binary", "Null"))
+    return not dtype.startswith((*_NESTED, "Binary", "Null"))
 
 
 def _removal_order(listed: Sequence[ColumnCost], error: float) -> list[str]:

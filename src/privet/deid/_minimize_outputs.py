@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import yaml
 
 from privet import tables
-from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
-from privet.deid._minimize import MinimizeReport, MinimizeRequest, Progress, minimize
+from privet.deid._columns import ASSESSMENT, file_columns, require_columns, stored_columns
+from privet.deid._minimize import MinimizeReport, MinimizeRequest, minimize
 from privet.deid._plan import Column, ColumnRule, Plan
-from privet.errors import InvalidInput
+from privet.deid._protect import Progress
 
 if TYPE_CHECKING:
     from privet.core import Core
@@ -65,9 +65,8 @@ def dataset_minimize(
     from privet import policy
 
     stored = stored_columns(core, ref)
-    if request.target not in {c.name for c in stored.columns}:
-        raise InvalidInput(f"dataset {ref!r} has no column {request.target[:80]!r}",
-                           parameter="target")  # fmt: skip
+    # A target the catalog does not know fails before the logged read (minimize checks again).
+    require_columns({c.name for c in stored.columns}, f"dataset {ref!r}", target=[request.target])
     read = policy.read(core, stored.ref, purpose=ASSESSMENT, actor=actor)
     report = minimize(
         read.frame, stored.columns, request, source=stored.ref, subject=stored.subject,

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from privet import catalog, tables
 from privet.catalog import SUBJECT_LINK
-from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
+from privet.deid._columns import ASSESSMENT, file_columns, require_columns, stored_columns
 from privet.deid._plan import Column
 from privet.errors import InvalidInput, PolicyDenied
 from privet.requests import Request
@@ -119,10 +119,7 @@ def proxies(
         raise InvalidInput("no sensitive column to test: give sensitive", parameter="sensitive")
     if not features:
         raise InvalidInput("no feature to test: give features", parameter="features")
-    for field, names in (("sensitive", sensitive), ("features", features)):
-        for name in names:
-            if name not in frame.columns:
-                raise InvalidInput(f"{source} has no column {name[:80]!r}", parameter=field)
+    require_columns(frame.columns, source, sensitive=sensitive, features=features)
     if frame.height < 2 * folds:
         raise InvalidInput(f"{source} has too few rows ({frame.height}) for {folds} folds")
     binned = [c for c in {*sensitive, *features} if _needs_bins(frame.get_column(c))]
@@ -281,11 +278,7 @@ def _chosen(
             and c.name not in (SUBJECT_LINK, subject)
         ]
     )
-    names = {c.name for c in columns}
-    for field, listed in (("sensitive", sensitive), ("features", features)):
-        for column in listed:
-            if column not in names:
-                raise InvalidInput(f"{where} has no column {column[:80]!r}", parameter=field)
+    require_columns({c.name for c in columns}, where, sensitive=sensitive, features=features)
     return sensitive, features
 
 

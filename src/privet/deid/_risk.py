@@ -9,7 +9,7 @@ import polars as pl
 
 from privet import tables
 from privet.deid._assess import RiskReport, assess_risk
-from privet.deid._columns import ASSESSMENT, file_columns, stored_columns
+from privet.deid._columns import ASSESSMENT, file_columns, require_columns, stored_columns
 from privet.deid._request import RiskRequest
 from privet.engine import open_rows
 from privet.errors import InvalidInput, NotFound
@@ -58,11 +58,10 @@ def dataset_risk(
         if request.sensitive is not None
         else [c.name for c in columns.columns if c.role == "sensitive"]
     )
-    names = {c.name for c in columns.columns}
-    for field, listed in (("quasi_identifiers", qis), ("sensitive", sensitive)):
-        for column in listed:
-            if column not in names:
-                raise InvalidInput(f"dataset {ref!r} has no column {column!r}", parameter=field)
+    require_columns(
+        {c.name for c in columns.columns}, f"dataset {ref!r}",
+        quasi_identifiers=qis, sensitive=sensitive,
+    )  # fmt: skip
     table = _population(population)  # a bad population file fails before the logged read
     with open_rows(
         core,
